@@ -1,0 +1,53 @@
+#pragma once
+/// Port: storage of projection rows and checkpoints. Implemented by adapters/rocksdb
+/// (one column family per projection, checkpoints in `checkpoints`).
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/error.hpp"
+#include "projections/read_model.hpp"
+
+namespace atrium::ports {
+
+/// A row as returned by a scan.
+struct row {
+  std::string key;
+  nlohmann::json value;
+};
+
+/// Read-model storage.
+class read_model_store {
+ public:
+  virtual ~read_model_store() = default;
+
+  /// The row at (projection, table, key); nullopt if absent. `unavailable` on I/O error,
+  /// `not_found` for an unknown projection.
+  [[nodiscard]] virtual result<std::optional<nlohmann::json>> get(std::string_view projection,
+                                                                  std::string_view table,
+                                                                  std::string_view key) const = 0;
+
+  /// Up to `limit` rows of a table whose keys start with `prefix`, in key order: with
+  /// `reverse == false` the rows with key > `after` (from the first when empty); with
+  /// `reverse == true` the rows with key < `after` (from the last when empty), in
+  /// descending key order.
+  [[nodiscard]] virtual result<std::vector<row>> scan(std::string_view projection, std::string_view table,
+                                                      std::string_view prefix, std::string_view after,
+                                                      std::size_t limit, bool reverse = false) const = 0;
+
+  /// The last position the projection applied; 0 if it never ran.
+  [[nodiscard]] virtual result<std::uint64_t> checkpoint(std::string_view projection) const = 0;
+
+  /// Applies `mutations` and sets the checkpoint to `position` in one atomic write.
+  [[nodiscard]] virtual result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
+                                            std::uint64_t position) = 0;
+};
+
+}  // namespace atrium::ports

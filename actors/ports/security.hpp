@@ -1,0 +1,55 @@
+#pragma once
+/// Ports for credentials: password hashing and session tokens. Implemented by
+/// adapters/sodium (libsodium: argon2id, SHA-256, CSPRNG) and adapters/rocksdb (the
+/// `tokens` column family); used by the HTTP adapter's login and authentication.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/error.hpp"
+
+namespace atrium::ports {
+
+/// Password hashing (argon2id, RFC 9106, PHC string format).
+class password_hasher {
+ public:
+  virtual ~password_hasher() = default;
+  /// Hashes a password with a fresh salt. `invalid_argument` if it is shorter than 8
+  /// or longer than 1024 bytes; `unavailable` if the hasher ran out of memory.
+  [[nodiscard]] virtual result<std::string> hash(std::string_view password) const = 0;
+  /// True if `password` matches `phc_hash`; false for a malformed hash.
+  [[nodiscard]] virtual bool verify(std::string_view phc_hash, std::string_view password) const = 0;
+};
+
+/// Secrets generation and digests.
+class secret_source {
+ public:
+  virtual ~secret_source() = default;
+  /// 256 random bits from the OS CSPRNG, as 64 lowercase hex characters.
+  [[nodiscard]] virtual std::string random_token() const = 0;
+  /// SHA-256 (FIPS 180-4) of `bytes`, as 64 lowercase hex characters.
+  [[nodiscard]] virtual std::string sha256_hex(std::string_view bytes) const = 0;
+};
+
+/// A stored session: the token itself is never stored, only its SHA-256.
+struct session_record {
+  std::string user_id;
+  std::int64_t issued_at = 0;   ///< Unix seconds
+  std::int64_t expires_at = 0;  ///< Unix seconds
+};
+
+/// Storage of session records keyed by token hash.
+class token_store {
+ public:
+  virtual ~token_store() = default;
+  /// Stores a session (synced). `unavailable` on I/O error.
+  [[nodiscard]] virtual result<void> put(std::string_view token_hash, const session_record& s) = 0;
+  /// The session for a token hash; nullopt if unknown.
+  [[nodiscard]] virtual result<std::optional<session_record>> get(std::string_view token_hash) const = 0;
+  /// Deletes a session; absent is fine.
+  [[nodiscard]] virtual result<void> erase(std::string_view token_hash) = 0;
+};
+
+}  // namespace atrium::ports

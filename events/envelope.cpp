@@ -1,0 +1,101 @@
+#include "events/envelope.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include "events/registry.hpp"
+
+namespace atrium {
+
+void to_json(nlohmann::json& j, const envelope& e) {
+  j = nlohmann::json{{"position", e.position},
+                     {"stream", e.stream},
+                     {"version", e.version},
+                     {"id", e.id},
+                     {"type", e.type},
+                     {"schema", e.schema},
+                     {"time", e.time},
+                     {"actor", e.actor},
+                     {"correlation_id", e.correlation_id},
+                     {"causation_id", e.causation_id},
+                     {"data", e.data}};
+}
+
+void from_json(const nlohmann::json& j, envelope& e) {
+  j.at("position").get_to(e.position);
+  j.at("stream").get_to(e.stream);
+  j.at("version").get_to(e.version);
+  j.at("id").get_to(e.id);
+  j.at("type").get_to(e.type);
+  j.at("schema").get_to(e.schema);
+  j.at("time").get_to(e.time);
+  j.at("actor").get_to(e.actor);
+  e.correlation_id = j.value("correlation_id", "");
+  e.causation_id = j.value("causation_id", "");
+  e.data = j.at("data");
+}
+
+result<envelope> parse_envelope(std::string_view bytes) {
+  try {
+    return nlohmann::json::parse(bytes).get<envelope>();
+  } catch (const nlohmann::json::exception& ex) {
+    return fail(errc::invalid_argument, std::string("malformed envelope: ") + ex.what());
+  }
+}
+
+std::string serialize_envelope(const envelope& e) { return nlohmann::json(e).dump(); }
+
+nlohmann::json to_public_json(const envelope& e) {
+  nlohmann::json j = e;
+  if (const auto* info = find_event_type(e.type); info != nullptr && j["data"].is_object()) {
+    for (auto field : info->redacted) j["data"].erase(std::string(field));
+  }
+  return j;
+}
+
+std::string now_rfc3339() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto secs = time_point_cast<seconds>(now);
+  const auto micros = duration_cast<microseconds>(now - secs).count();
+  const std::time_t t = system_clock::to_time_t(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(micros));
+  return buf;
+}
+
+std::string new_uuid_v7() {
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }()};
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  std::uint8_t b[16];
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
+  const std::uint64_t r1 = rng();
+  const std::uint64_t r2 = rng();
+  for (int i = 6; i < 16; ++i) b[i] = static_cast<std::uint8_t>((i < 11 ? r1 : r2) >> (8 * (i % 8)));
+  b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0F));  // version 7
+  b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));  // variant 10
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(hex[b[i] >> 4]);
+    out.push_back(hex[b[i] & 0x0F]);
+  }
+  return out;
+}
+
+}  // namespace atrium

@@ -1,0 +1,69 @@
+#pragma once
+/// The event envelope, as stored and as served by the API (DESIGN.md, "Event envelope").
+///
+///   proposed_event  (decider output + metadata from the actor)
+///        │ event store assigns position, version, time
+///        ▼
+///   envelope        (committed, immutable; JSON on the wire and on disk)
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/error.hpp"
+
+namespace atrium {
+
+/// A committed event.
+struct envelope {
+  std::uint64_t position = 0;  ///< global, gapless, from 1
+  std::string stream;          ///< `<entity>-<id>`, e.g. `project-0193…`
+  std::uint64_t version = 0;   ///< per stream, from 1
+  std::string id;              ///< event id (UUIDv7 unless the client supplied one)
+  std::string type;            ///< `<entity>.<past-tense verb>`, e.g. `project.renamed`
+  int schema = 1;              ///< version of the payload schema of `type`
+  std::string time;            ///< commit time, RFC 3339 UTC with microseconds
+  std::string actor;           ///< stream id of the acting user (`user-…`) or `system`
+  std::string correlation_id;  ///< the request this event belongs to
+  std::string causation_id;    ///< the command or event that caused it
+  nlohmann::json data = nlohmann::json::object();  ///< the payload (a JSON object)
+};
+
+/// An event a decider wants appended; the store turns it into an `envelope`.
+struct proposed_event {
+  std::string id;  ///< event id; empty means "the store generates a UUIDv7"
+  std::string type;
+  int schema = 1;
+  nlohmann::json data = nlohmann::json::object();
+  std::string actor;
+  std::string correlation_id;
+  std::string causation_id;
+};
+
+/// Encodes all envelope fields as a JSON object (the storage form; secrets included).
+void to_json(nlohmann::json& j, const envelope& e);
+
+/// Decodes an envelope; throws nlohmann::json::exception on a malformed object.
+/// Use `parse_envelope` where an error value is wanted.
+void from_json(const nlohmann::json& j, envelope& e);
+
+/// Parses the storage/wire bytes of an envelope; `invalid_argument` if malformed.
+[[nodiscard]] result<envelope> parse_envelope(std::string_view bytes);
+
+/// Serializes an envelope to its storage bytes (compact JSON).
+[[nodiscard]] std::string serialize_envelope(const envelope& e);
+
+/// The envelope as served to API clients: payload fields the registry marks as
+/// redacted (e.g. `password_hash`) are removed from `data`.
+[[nodiscard]] nlohmann::json to_public_json(const envelope& e);
+
+/// Current UTC time as RFC 3339 with microseconds, e.g. `2026-11-21T04:45:59.123456Z`.
+[[nodiscard]] std::string now_rfc3339();
+
+/// A new UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then random bits;
+/// lowercase hex with dashes. Sorts by creation time.
+[[nodiscard]] std::string new_uuid_v7();
+
+}  // namespace atrium

@@ -1,0 +1,43 @@
+#pragma once
+/// Who issues a command: the authenticated user, with the global roles and status
+/// the adapter resolved. Deciders use it for the "who may act" invariants.
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace atrium {
+
+/// Global roles (DESIGN.md, "Roles").
+enum class global_role { admin, member, auditor };
+
+/// Per-project roles, from least to most permissive.
+enum class project_role { viewer, editor, owner };
+
+/// `"admin"`, `"member"`, `"auditor"`.
+[[nodiscard]] std::string_view to_string(global_role r) noexcept;
+/// `"viewer"`, `"editor"`, `"owner"`.
+[[nodiscard]] std::string_view to_string(project_role r) noexcept;
+/// Parses a global role name; nullopt if unknown.
+[[nodiscard]] std::optional<global_role> parse_global_role(std::string_view s) noexcept;
+/// Parses a project role name; nullopt if unknown.
+[[nodiscard]] std::optional<project_role> parse_project_role(std::string_view s) noexcept;
+
+/// The acting user of a command.
+struct principal {
+  std::string user_id;             ///< bare id (no `user-` prefix); `system` for bootstrap
+  std::set<global_role> roles;     ///< global roles held now
+  bool disabled = false;           ///< a disabled user cannot act
+
+  [[nodiscard]] bool has(global_role r) const { return roles.contains(r); }
+  [[nodiscard]] bool is_admin() const { return has(global_role::admin); }
+  /// The stream id used as the `actor` of events: `user-<id>`, or `system`.
+  [[nodiscard]] std::string actor_stream() const {
+    return user_id == "system" ? user_id : "user-" + user_id;
+  }
+  /// The built-in principal used for first-start bootstrap.
+  [[nodiscard]] static principal system() { return principal{"system", {global_role::admin}, false}; }
+};
+
+}  // namespace atrium

@@ -1,0 +1,42 @@
+#pragma once
+/// Commands on the user aggregate. Passwords arrive already hashed (argon2id, by the
+/// adapter that owns the hashing library): the core never sees a clear-text password.
+
+#include <string>
+#include <variant>
+
+namespace atrium {
+
+/// Create the user. Admins only.
+struct register_user {
+  std::string user_id;  ///< new id (UUIDv7), chosen by the caller
+  std::string username;  ///< 3–32 chars of [a-z0-9._-], stored lowercase
+  std::string email;     ///< must contain one '@', at most 254 chars
+  std::string role;      ///< admin, member or auditor
+  std::string password_hash;  ///< argon2id PHC string, non-empty
+};
+
+/// Add a global role. Admins only; granting a held role is a no-op.
+struct grant_role {
+  std::string role;
+};
+
+/// Remove a global role. Admins only; an admin cannot revoke their own admin role.
+struct revoke_role {
+  std::string role;
+};
+
+/// Replace the password hash. The user themself or an admin.
+struct change_password {
+  std::string password_hash;
+};
+
+/// Disable the user. Admins only, never oneself; disabling twice is a no-op.
+struct disable_user {
+  std::string reason;
+};
+
+/// Any command on a user stream.
+using user_command = std::variant<register_user, grant_role, revoke_role, change_password, disable_user>;
+
+}  // namespace atrium

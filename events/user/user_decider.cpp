@@ -1,0 +1,133 @@
+#include "events/user/user_decider.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace atrium {
+namespace {
+
+using events = std::vector<proposed_event>;
+
+result<global_role> require_role(const std::string& name) {
+  if (auto r = parse_global_role(name)) return *r;
+  return fail(errc::invalid_argument, "role must be admin, member or auditor",
+              {{"field", "role"}});
+}
+
+result<void> validate_email(const std::string& email) {
+  const auto at = email.find('@');
+  if (email.size() > 254 || at == std::string::npos || at == 0 || at + 1 == email.size() ||
+      email.find('@', at + 1) != std::string::npos ||
+      std::any_of(email.begin(), email.end(), [](unsigned char c) { return std::isspace(c) || std::iscntrl(c); })) {
+    return fail(errc::invalid_argument, "email must look like name@domain", {{"field", "email"}});
+  }
+  return {};
+}
+
+struct decider {
+  const user_state& state;
+  const principal& actor;
+
+  result<events> operator()(const register_user& c) const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins register users");
+    if (state.exists) return fail(errc::already_exists, "user already exists", {{"user_id", state.user_id}});
+    if (c.user_id.empty()) return fail(errc::invalid_argument, "user id is empty");
+    auto name = normalize_username(c.username);
+    if (!name) return std::unexpected(name.error());
+    if (auto ok = validate_email(c.email); !ok) return std::unexpected(ok.error());
+    if (auto r = require_role(c.role); !r) return std::unexpected(r.error());
+    if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
+    return events{make_event(user_registered{c.user_id, *name, c.email, c.role, c.password_hash})};
+  }
+
+  result<events> operator()(const grant_role& c) const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins grant roles");
+    auto r = require_role(c.role);
+    if (!r) return std::unexpected(r.error());
+    if (state.roles.contains(*r)) return events{};
+    return events{make_event(user_role_granted{c.role})};
+  }
+
+  result<events> operator()(const revoke_role& c) const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins revoke roles");
+    auto r = require_role(c.role);
+    if (!r) return std::unexpected(r.error());
+    if (*r == global_role::admin && actor.user_id == state.user_id) {
+      return fail(errc::failed_precondition, "an admin cannot revoke their own admin role");
+    }
+    if (!state.roles.contains(*r)) return events{};
+    return events{make_event(user_role_revoked{c.role})};
+  }
+
+  result<events> operator()(const change_password& c) const {
+    if (!actor.is_admin() && actor.user_id != state.user_id) {
+      return fail(errc::forbidden, "only the user or an admin changes a password");
+    }
+    if (state.disabled) return fail(errc::failed_precondition, "user is disabled");
+    if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
+    return events{make_event(user_password_changed{c.password_hash})};
+  }
+
+  result<events> operator()(const disable_user& c) const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins disable users");
+    if (actor.user_id == state.user_id) return fail(errc::failed_precondition, "a user cannot disable themself");
+    if (state.disabled) return events{};
+    return events{make_event(user_disabled{c.reason})};
+  }
+};
+
+}  // namespace
+
+result<std::vector<proposed_event>> decide(const user_state& state, const user_command& command,
+                                           const principal& actor) {
+  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
+  if (!state.exists && !std::holds_alternative<register_user>(command)) {
+    return fail(errc::not_found, "no such user");
+  }
+  return std::visit(decider{state, actor}, command);
+}
+
+user_state evolve(user_state s, const user_event& event) {
+  std::visit(
+      [&]<class E>(const E& e) {
+        if constexpr (std::is_same_v<E, user_registered>) {
+          s.exists = true;
+          s.user_id = e.user_id;
+          s.username = e.username;
+          s.email = e.email;
+          if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
+          s.password_hash = e.password_hash;
+        } else if constexpr (std::is_same_v<E, user_role_granted>) {
+          if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
+        } else if constexpr (std::is_same_v<E, user_role_revoked>) {
+          if (auto r = parse_global_role(e.role)) s.roles.erase(*r);
+        } else if constexpr (std::is_same_v<E, user_password_changed>) {
+          s.password_hash = e.password_hash;
+        } else if constexpr (std::is_same_v<E, user_disabled>) {
+          s.disabled = true;
+        }
+      },
+      event);
+  return s;
+}
+
+result<std::string> normalize_username(std::string_view raw) {
+  std::string name(raw);
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const bool ok = name.size() >= 3 && name.size() <= 32 &&
+                  std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                  });
+  if (!ok) {
+    return fail(errc::invalid_argument, "username must be 3-32 characters of a-z, 0-9, '.', '_' or '-'",
+                {{"field", "username"}});
+  }
+  return name;
+}
+
+std::string username_stream(std::string_view normalized) { return "username-" + std::string(normalized); }
+
+std::string user_stream(std::string_view user_id) { return "user-" + std::string(user_id); }
+
+}  // namespace atrium

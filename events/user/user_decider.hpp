@@ -1,0 +1,50 @@
+#pragma once
+/// The user aggregate as pure code: `decide` checks a command against the state and
+/// the acting principal and returns the events to append (possibly none: an
+/// idempotent no-op) or a domain error; `evolve` folds one event into the state.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "events/error.hpp"
+#include "events/principal.hpp"
+#include "events/registry.hpp"
+#include "events/user/user_commands.hpp"
+#include "events/user/user_events.hpp"
+
+namespace atrium {
+
+/// The folded state of one user.
+struct user_state {
+  bool exists = false;
+  std::string user_id;
+  std::string username;
+  std::string email;
+  std::set<global_role> roles;
+  std::string password_hash;
+  bool disabled = false;
+  std::uint64_t version = 0;  ///< stream version of the last folded event
+};
+
+/// Decides a command. Errors: `forbidden` (caller disabled or lacks the role),
+/// `not_found` (no such user), `already_exists` (id taken), `invalid_argument`
+/// (bad username, email, role or hash), `failed_precondition` (self-lockout).
+[[nodiscard]] result<std::vector<proposed_event>> decide(const user_state& state,
+                                                          const user_command& command,
+                                                          const principal& actor);
+
+/// Folds one event into the state (does not touch `version`).
+[[nodiscard]] user_state evolve(user_state state, const user_event& event);
+
+/// Checks a username's form: 3–32 characters of [a-z0-9._-] after lowercasing.
+[[nodiscard]] result<std::string> normalize_username(std::string_view raw);
+
+/// The uniqueness-claim stream of a normalized username: `username-<name>`.
+[[nodiscard]] std::string username_stream(std::string_view normalized);
+
+/// The stream id of a user: `user-<id>`.
+[[nodiscard]] std::string user_stream(std::string_view user_id);
+
+}  // namespace atrium

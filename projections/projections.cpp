@@ -1,0 +1,99 @@
+#include "projections/projections.hpp"
+
+#include "events/project/project_decider.hpp"
+#include "events/user/user_decider.hpp"
+#include "projections/views.hpp"
+
+namespace atrium {
+namespace {
+
+/// The id part of a stream id `<entity>-<id>`, or empty if the stream is of another entity.
+std::string id_of(const std::string& stream, std::string_view entity) {
+  if (stream.size() <= entity.size() + 1 || stream.compare(0, entity.size(), entity) != 0 ||
+      stream[entity.size()] != '-') {
+    return {};
+  }
+  return stream.substr(entity.size() + 1);
+}
+
+class users_projection final : public projection {
+ public:
+  std::string_view name() const override { return "users"; }
+
+  void apply(const envelope& e, const row_reader& rows, std::vector<mutation>& out) const override {
+    const auto id = id_of(e.stream, "user");
+    if (id.empty()) return;
+    auto event = decode_event<user_event>(e);
+    if (!event) return;  // unknown types of this stream are a newer schema: skip, never crash
+    user_state state;
+    if (auto row = rows.get("users", id)) state = user_from_row(*row);
+    state = evolve(std::move(state), *event);
+    state.version = e.version;
+    out.emplace_back(row_put{"users", id, user_row(state)});
+    if (const auto* reg = std::get_if<user_registered>(&*event)) {
+      out.emplace_back(row_put{"usernames", reg->username, {{"user_id", id}}});
+    }
+  }
+};
+
+class projects_projection final : public projection {
+ public:
+  std::string_view name() const override { return "projects"; }
+
+  void apply(const envelope& e, const row_reader& rows, std::vector<mutation>& out) const override {
+    const auto id = id_of(e.stream, "project");
+    if (id.empty()) return;
+    auto event = decode_event<project_event>(e);
+    if (!event) return;
+    project_state state;
+    if (auto row = rows.get("projects", id)) state = project_from_row(*row);
+    state = evolve(std::move(state), *event);
+    state.version = e.version;
+    auto row = project_row(state);
+    row["updated_at"] = e.time;
+    if (std::holds_alternative<project_created>(*event)) {
+      row["created_at"] = e.time;
+    } else if (auto old = rows.get("projects", id)) {
+      row["created_at"] = old->value("created_at", e.time);
+    }
+    out.emplace_back(row_put{"projects", id, std::move(row)});
+    if (const auto* added = std::get_if<project_member_added>(&*event)) {
+      out.emplace_back(row_put{"user_projects", added->user_id + "/" + id, {{"role", added->role}}});
+    } else if (const auto* removed = std::get_if<project_member_removed>(&*event)) {
+      out.emplace_back(row_delete{"user_projects", removed->user_id + "/" + id});
+    }
+  }
+};
+
+class audit_projection final : public projection {
+ public:
+  std::string_view name() const override { return "audit"; }
+
+  void apply(const envelope& e, const row_reader&, std::vector<mutation>& out) const override {
+    out.emplace_back(row_put{"entries", position_key(e.position),
+                             {{"position", e.position},
+                              {"time", e.time},
+                              {"actor", e.actor},
+                              {"stream", e.stream},
+                              {"version", e.version},
+                              {"type", e.type},
+                              {"event_id", e.id},
+                              {"correlation_id", e.correlation_id}}});
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<projection> make_users_projection() { return std::make_unique<users_projection>(); }
+std::unique_ptr<projection> make_projects_projection() { return std::make_unique<projects_projection>(); }
+std::unique_ptr<projection> make_audit_projection() { return std::make_unique<audit_projection>(); }
+
+std::vector<std::unique_ptr<projection>> make_all_projections() {
+  std::vector<std::unique_ptr<projection>> all;
+  all.push_back(make_users_projection());
+  all.push_back(make_projects_projection());
+  all.push_back(make_audit_projection());
+  return all;
+}
+
+}  // namespace atrium

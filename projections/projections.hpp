@@ -1,0 +1,29 @@
+#pragma once
+/// The projections of this slice:
+///
+/// | name       | table           | key                     | row                                   |
+/// |------------|-----------------|-------------------------|---------------------------------------|
+/// | `users`    | `users`         | user id                 | user row (view + password hash)       |
+/// |            | `usernames`     | lowercase username      | `{"user_id"}`                         |
+/// | `projects` | `projects`      | project id              | project view with members             |
+/// |            | `user_projects` | `<user id>/<project id>`| `{"role"}` — the projects a user sees |
+/// | `audit`    | `entries`       | position (20 digits)    | `{position,time,actor,stream,type,version,correlation_id}` |
+
+#include <memory>
+#include <vector>
+
+#include "projections/read_model.hpp"
+
+namespace atrium {
+
+/// Users and the username index.
+[[nodiscard]] std::unique_ptr<projection> make_users_projection();
+/// Projects, their members, and per user the projects they may see.
+[[nodiscard]] std::unique_ptr<projection> make_projects_projection();
+/// The audit log: one entry per event of every stream.
+[[nodiscard]] std::unique_ptr<projection> make_audit_projection();
+
+/// All projections of the server, in the order the runner applies them.
+[[nodiscard]] std::vector<std::unique_ptr<projection>> make_all_projections();
+
+}  // namespace atrium

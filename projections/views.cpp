@@ -1,0 +1,77 @@
+#include "projections/views.hpp"
+
+#include <cstdio>
+
+#include "projections/read_model.hpp"
+
+namespace atrium {
+
+std::string position_key(std::uint64_t position) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
+  return buf;
+}
+
+nlohmann::json user_view(const user_state& s) {
+  auto roles = nlohmann::json::array();
+  for (auto r : s.roles) roles.push_back(std::string(to_string(r)));
+  return {{"id", s.user_id}, {"username", s.username}, {"email", s.email},
+          {"roles", roles},  {"disabled", s.disabled}, {"version", s.version}};
+}
+
+nlohmann::json user_row(const user_state& s) {
+  auto row = user_view(s);
+  row["password_hash"] = s.password_hash;
+  return row;
+}
+
+user_state user_from_row(const nlohmann::json& row) {
+  user_state s;
+  s.exists = true;
+  row.at("id").get_to(s.user_id);
+  row.at("username").get_to(s.username);
+  row.at("email").get_to(s.email);
+  for (const auto& r : row.at("roles")) {
+    if (auto role = parse_global_role(r.get<std::string>())) s.roles.insert(*role);
+  }
+  row.at("disabled").get_to(s.disabled);
+  row.at("version").get_to(s.version);
+  s.password_hash = row.value("password_hash", "");
+  return s;
+}
+
+nlohmann::json user_view_of_row(nlohmann::json row) {
+  row.erase("password_hash");
+  return row;
+}
+
+nlohmann::json project_view(const project_state& s) {
+  auto members = nlohmann::json::array();
+  for (const auto& [user, role] : s.members) {
+    members.push_back({{"user_id", user}, {"role", std::string(to_string(role))}});
+  }
+  return {{"id", s.project_id},       {"name", s.name},         {"description", s.description},
+          {"created_by", s.created_by}, {"members", members},    {"archived", s.archived},
+          {"version", s.version}};
+}
+
+nlohmann::json project_row(const project_state& s) { return project_view(s); }
+
+project_state project_from_row(const nlohmann::json& row) {
+  project_state s;
+  s.exists = true;
+  row.at("id").get_to(s.project_id);
+  row.at("name").get_to(s.name);
+  row.at("description").get_to(s.description);
+  row.at("created_by").get_to(s.created_by);
+  for (const auto& m : row.at("members")) {
+    if (auto role = parse_project_role(m.at("role").get<std::string>())) {
+      s.members[m.at("user_id").get<std::string>()] = *role;
+    }
+  }
+  row.at("archived").get_to(s.archived);
+  row.at("version").get_to(s.version);
+  return s;
+}
+
+}  // namespace atrium
