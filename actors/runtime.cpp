@@ -1,1 +1,112 @@
-// placeholder
+#include "actors/runtime.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "actors/actors.hpp"
+#include "actors/messages.hpp"
+
+namespace atrium {
+namespace {
+
+/// How long a caller waits for projections to reach its write before answering anyway.
+constexpr auto k_projection_wait = std::chrono::seconds(10);
+
+/// The gateway turns fire-and-forget sends from non-actor threads into requests and
+/// calls the caller's completion with the reply (or `unavailable` on failure).
+caf::actor spawn_gateway(caf::actor_system& sys, caf::actor registry, caf::actor runner) {
+  return sys.spawn([registry, runner](caf::event_based_actor* self) -> caf::behavior {
+    auto forward = [self, registry](auto& m, msg::completion_box& box) {
+      self->request(registry, caf::infinite, std::move(m))
+          .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
+                [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
+    };
+    return {
+        [forward](msg::user_command_msg& m, msg::completion_box& box) { forward(m, box); },
+        [forward](msg::project_command_msg& m, msg::completion_box& box) { forward(m, box); },
+        [self, runner](msg::await_position& m, msg::ready_box& box) {
+          self->request(runner, k_projection_wait, m)
+              .then([box](msg::projections_ready&) { box.fn(); },
+                    [box, m](caf::error& err) {
+                      spdlog::warn("projections did not reach position={} in time: {}", m.position,
+                                   caf::to_string(err));
+                      box.fn();
+                    });
+        },
+    };
+  });
+}
+
+}  // namespace
+
+struct actor_runtime::impl {
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  caf::actor runner, writer, registry, gateway;
+
+  ~impl() {
+    if (!system) return;
+    for (const auto& a : {gateway, registry, writer, runner}) {
+      if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    }
+    system.reset();  // blocks until every actor has terminated
+  }
+};
+
+actor_runtime::actor_runtime(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+actor_runtime::~actor_runtime() = default;
+
+result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& store,
+                                                            ports::read_model_store& read_models,
+                                                            std::vector<std::unique_ptr<projection>> projections,
+                                                            runtime_config config) {
+  auto engine = std::make_shared<actors::projection_engine>(store, read_models, std::move(projections));
+  auto caught_up = engine->catch_up();
+  if (!caught_up) return std::unexpected(caught_up.error());
+  spdlog::info("projections caught up position={}", *caught_up);
+
+  auto p = std::make_unique<impl>();
+  p->config.set("scheduler.max-threads", config.worker_threads);
+  p->system = std::make_unique<caf::actor_system>(p->config);
+  p->runner = actors::spawn_projection_runner(*p->system, engine);
+  p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
+  p->registry = actors::spawn_registry(*p->system, store, p->writer);
+  p->gateway = spawn_gateway(*p->system, p->registry, p->runner);
+  return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
+}
+
+void actor_runtime::execute(std::string user_id, user_command cmd, ports::command_context ctx,
+                            ports::completion done) {
+  caf::anon_send(impl_->gateway, msg::user_command_msg{std::move(user_id), std::move(cmd), std::move(ctx)},
+                 msg::completion_box{std::move(done)});
+}
+
+void actor_runtime::execute(std::string project_id, project_command cmd, ports::command_context ctx,
+                            ports::completion done) {
+  caf::anon_send(impl_->gateway, msg::project_command_msg{std::move(project_id), std::move(cmd), std::move(ctx)},
+                 msg::completion_box{std::move(done)});
+}
+
+void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {
+  caf::anon_send(impl_->gateway, msg::await_position{position}, msg::ready_box{std::move(done)});
+}
+
+result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,
+                                                               ports::command_context ctx) {
+  auto promise = std::make_shared<std::promise<result<ports::command_outcome>>>();
+  auto future = promise->get_future();
+  execute(std::move(user_id), std::move(cmd), std::move(ctx),
+          [promise](result<ports::command_outcome> r) { promise->set_value(std::move(r)); });
+  auto out = future.get();
+  if (out && out->position > 0) {
+    auto ready = std::make_shared<std::promise<void>>();
+    auto f = ready->get_future();
+    await_projections(out->position, [ready] { ready->set_value(); });
+    f.wait();
+  }
+  return out;
+}
+
+}  // namespace atrium

@@ -1,1 +1,206 @@
-int main(){}
+// atriumd: the composition root. The only place that wires adapters to the core.
+//
+//   atriumd [serve] --data-dir DIR --listen HOST:PORT
+//
+// Starts RocksDB in DIR/rocksdb, the actor system, and the HTTP API; on first start
+// with an empty store creates the `admin` user (password from ATRIUM_ADMIN_PASSWORD,
+// or generated and printed once). Stops cleanly on SIGINT/SIGTERM.
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/runtime.hpp"
+#include "adapters/http/api.hpp"
+#include "adapters/http/http_server.hpp"
+#include "adapters/rocksdb/rocksdb_store.hpp"
+#include "adapters/sodium/sodium_security.hpp"
+#include "events/user/user_decider.hpp"
+#include "projections/projections.hpp"
+
+namespace {
+
+constexpr const char* k_usage =
+    "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
+    "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
+    "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
+    "  --log-level LEVEL   trace, debug, info, warn, error (default info)\n"
+    "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
+
+struct options {
+  std::string data_dir = "data";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string log_level = "info";
+};
+
+std::optional<options> parse_args(int argc, char** argv, std::string& err) {
+  options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::size_t i = 0;
+  if (i < args.size() && args[i] == "serve") ++i;
+  for (; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        err = a + " needs a value";
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a == "--data-dir") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.data_dir = *v;
+    } else if (a == "--listen") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      const auto colon = v->rfind(':');
+      if (colon == std::string::npos) {
+        err = "--listen takes HOST:PORT";
+        return std::nullopt;
+      }
+      o.host = v->substr(0, colon);
+      if (o.host.size() >= 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+      try {
+        const auto port = std::stoul(v->substr(colon + 1));
+        if (port > 65535) throw std::out_of_range("port");
+        o.port = static_cast<std::uint16_t>(port);
+      } catch (const std::exception&) {
+        err = "--listen: bad port in " + *v;
+        return std::nullopt;
+      }
+    } else if (a == "--log-level") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.log_level = *v;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << k_usage;
+      std::exit(0);
+    } else {
+      err = "unknown argument: " + a;
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+/// Creates `admin` on an empty store. Returns false on failure.
+bool bootstrap_admin(atrium::actor_runtime& runtime, const atrium::ports::password_hasher& hasher,
+                     const atrium::ports::secret_source& secrets) {
+  std::string password;
+  bool generated = false;
+  if (const char* env = std::getenv("ATRIUM_ADMIN_PASSWORD"); env != nullptr && *env != '\0') {
+    password = env;
+  } else {
+    password = secrets.random_token().substr(0, 24);
+    generated = true;
+  }
+  auto hash = hasher.hash(password);
+  if (!hash) {
+    spdlog::error("admin bootstrap failed: {}", hash.error().message);
+    return false;
+  }
+  const auto id = atrium::new_uuid_v7();
+  auto out = runtime.execute_blocking(
+      id, atrium::register_user{id, "admin", "admin@localhost", "admin", *hash},
+      atrium::ports::command_context{atrium::principal::system(), atrium::new_uuid_v7(), std::nullopt});
+  if (!out) {
+    spdlog::error("admin bootstrap failed: {}", out.error().message);
+    return false;
+  }
+  spdlog::info("bootstrap created user=admin id={}", id);
+  if (generated) {
+    // Printed once, to the terminal only; never logged.
+    std::cout << "admin password (shown once): " << password << std::endl;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string err;
+  auto opts = parse_args(argc, argv, err);
+  if (!opts) {
+    std::cerr << "atriumd: " << err << "\n" << k_usage;
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(opts->log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+
+  // Block the stop signals in every thread we start; main waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (auto ok = atrium::sodium_adapter::initialize(); !ok) {
+    spdlog::critical("{}", ok.error().message);
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(opts->data_dir, ec);
+  if (ec) {
+    spdlog::critical("cannot create data dir {}: {}", opts->data_dir, ec.message());
+    return 1;
+  }
+
+  auto projections = atrium::make_all_projections();
+  std::vector<std::string> names;
+  for (const auto& p : projections) names.emplace_back(p->name());
+  auto store = atrium::rocksdb_adapter::rocksdb_store::open(opts->data_dir + "/rocksdb", names);
+  if (!store) {
+    spdlog::critical("cannot open store: {}", store.error().message);
+    return 1;
+  }
+  spdlog::info("store opened dir={} head={}", opts->data_dir, (*store)->head_position());
+
+  auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections));
+  if (!runtime) {
+    spdlog::critical("cannot start actors: {}", runtime.error().message);
+    return 1;
+  }
+
+  atrium::sodium_adapter::argon2id_hasher hasher;
+  atrium::sodium_adapter::sodium_secrets secrets;
+  if ((*store)->head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
+
+  atrium::http_adapter::api api({**runtime, **store, **store, **store, hasher, secrets});
+  auto server = atrium::http_adapter::http_server::start(
+      {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
+      [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
+        api.handle(std::move(req), std::move(respond));
+      });
+  if (!server) {
+    spdlog::critical("{}", server.error().message);
+    return 1;
+  }
+  const auto address = opts->host + ":" + std::to_string((*server)->port());
+  {
+    // Tests and scripts read the bound address here (useful with port 0).
+    std::ofstream(opts->data_dir + "/atriumd.addr") << address << "\n";
+  }
+  spdlog::info("listening address={} data_dir={}", address, opts->data_dir);
+  std::cout << "atriumd listening on http://" << address << std::endl;
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("stopping signal={}", sig);
+  (*server)->stop();   // no new requests
+  api.stop();          // finish password hashing in flight
+  runtime->reset();    // pending commands complete; actors stop
+  server->reset();
+  store->reset();      // RocksDB closes cleanly
+  std::filesystem::remove(opts->data_dir + "/atriumd.addr", ec);
+  spdlog::info("stopped");
+  return 0;
+}

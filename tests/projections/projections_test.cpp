@@ -1,1 +1,372 @@
-// placeholder
+/// The users, projects and audit projections, driven with hand-built envelopes over an
+/// in-memory read model that applies the mutations they emit.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "events/project/project_events.hpp"
+#include "events/user/user_events.hpp"
+#include "projections/projections.hpp"
+#include "projections/read_model.hpp"
+#include "projections/views.hpp"
+
+namespace {
+
+using namespace atrium;
+using json = nlohmann::json;
+
+/// A std::map-backed read model: (table, key) → row.
+class memory_rows final : public row_reader {
+ public:
+  std::optional<json> get(std::string_view table, std::string_view key) const override {
+    auto it = rows_.find({std::string(table), std::string(key)});
+    if (it == rows_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void apply(const std::vector<mutation>& mutations) {
+    for (const auto& m : mutations) {
+      if (const auto* put = std::get_if<row_put>(&m)) {
+        rows_[{put->table, put->key}] = put->value;
+      } else {
+        const auto& del = std::get<row_delete>(m);
+        rows_.erase({del.table, del.key});
+      }
+    }
+  }
+
+  /// The keys of a table, in key order.
+  std::vector<std::string> keys(std::string_view table) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : rows_) {
+      if (k.first == table) out.push_back(k.second);
+    }
+    return out;
+  }
+
+  std::size_t size() const { return rows_.size(); }
+
+ private:
+  std::map<std::pair<std::string, std::string>, json> rows_;
+};
+
+/// Feeds one envelope to a projection, applies what it emits, and returns the mutations.
+std::vector<mutation> feed(const projection& p, memory_rows& rows, const envelope& e) {
+  std::vector<mutation> out;
+  p.apply(e, rows, out);
+  rows.apply(out);
+  return out;
+}
+
+/// A committed envelope carrying `payload`.
+template <class T>
+envelope committed(std::uint64_t position, std::string stream, std::uint64_t version, const T& payload,
+                   std::string actor = "user-admin-1") {
+  envelope e;
+  e.position = position;
+  e.stream = std::move(stream);
+  e.version = version;
+  e.id = "evt-" + std::to_string(position);
+  e.type = std::string(T::type);
+  e.schema = T::schema;
+  e.time = "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
+  e.actor = std::move(actor);
+  e.correlation_id = "req-" + std::to_string(position);
+  e.causation_id = "cmd-" + std::to_string(position);
+  e.data = payload;
+  return e;
+}
+
+const user_registered alice{"alice-id", "alice", "alice@example.org", "member", "$argon2id$hash-1"};
+const project_created apollo{"p-1", "Apollo", "to the moon", "alice-id"};
+
+}  // namespace
+
+// --- users ------------------------------------------------------------------------
+
+TEST_CASE("users: user.registered writes the user row and the username index", "[projections][users]") {
+  const auto users = make_users_projection();
+  CHECK(users->name() == "users");
+  memory_rows rows;
+  const auto out = feed(*users, rows, committed(1, "user-alice-id", 1, alice));
+  CHECK(out.size() == 2);
+
+  const auto row = rows.get("users", "alice-id");
+  REQUIRE(row.has_value());
+  CHECK(*row == json{{"id", "alice-id"},
+                     {"username", "alice"},
+                     {"email", "alice@example.org"},
+                     {"roles", {"member"}},
+                     {"disabled", false},
+                     {"version", 1},
+                     {"password_hash", "$argon2id$hash-1"}});
+
+  const auto view = user_view_of_row(*row);
+  CHECK_FALSE(view.contains("password_hash"));
+  CHECK(view == json{{"id", "alice-id"},
+                     {"username", "alice"},
+                     {"email", "alice@example.org"},
+                     {"roles", {"member"}},
+                     {"disabled", false},
+                     {"version", 1}});
+
+  CHECK(rows.get("usernames", "alice") == std::optional<json>(json{{"user_id", "alice-id"}}));
+  CHECK(rows.keys("usernames") == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("users: later events update the row and its version", "[projections][users]") {
+  const auto users = make_users_projection();
+  memory_rows rows;
+  feed(*users, rows, committed(1, "user-alice-id", 1, alice));
+  feed(*users, rows, committed(5, "user-alice-id", 2, user_role_granted{"auditor"}));
+
+  auto row = rows.get("users", "alice-id");
+  REQUIRE(row.has_value());
+  CHECK(row->at("roles") == json{"member", "auditor"});
+  CHECK(row->at("version") == 2);
+  CHECK(row->at("username") == "alice");  // carried over from the stored row
+
+  feed(*users, rows, committed(6, "user-alice-id", 3, user_role_revoked{"member"}));
+  feed(*users, rows, committed(9, "user-alice-id", 4, user_password_changed{"$argon2id$hash-2"}));
+  row = rows.get("users", "alice-id");
+  REQUIRE(row.has_value());
+  CHECK(row->at("roles") == json{"auditor"});
+  CHECK(row->at("password_hash") == "$argon2id$hash-2");
+  CHECK(row->at("version") == 4);
+  CHECK_FALSE(user_view_of_row(*row).contains("password_hash"));
+
+  const auto out = feed(*users, rows, committed(12, "user-alice-id", 5, user_disabled{"left"}));
+  CHECK(out.size() == 1);  // only user.registered touches the username index
+  row = rows.get("users", "alice-id");
+  REQUIRE(row.has_value());
+  CHECK(row->at("disabled") == true);
+  CHECK(row->at("version") == 5);
+  CHECK(row->at("email") == "alice@example.org");
+
+  // The row is the row form of the folded state.
+  const auto state = user_from_row(*row);
+  CHECK(user_row(state) == *row);
+  CHECK(user_view_of_row(*row) == user_view(state));
+  CHECK(rows.keys("usernames") == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("users: each user has their own row and index entry", "[projections][users]") {
+  const auto users = make_users_projection();
+  memory_rows rows;
+  feed(*users, rows, committed(1, "user-alice-id", 1, alice));
+  feed(*users, rows, committed(2, "user-bob-id", 1,
+                               user_registered{"bob-id", "bob", "bob@example.org", "admin", "$argon2id$b"}));
+  feed(*users, rows, committed(3, "user-bob-id", 2, user_disabled{"gone"}));
+
+  CHECK(rows.keys("users") == std::vector<std::string>{"alice-id", "bob-id"});
+  CHECK(rows.keys("usernames") == std::vector<std::string>{"alice", "bob"});
+  CHECK(rows.get("usernames", "bob")->at("user_id") == "bob-id");
+  CHECK(rows.get("users", "alice-id")->at("disabled") == false);
+  CHECK(rows.get("users", "bob-id")->at("disabled") == true);
+}
+
+TEST_CASE("users: events of other streams and unknown types are ignored", "[projections][users]") {
+  const auto users = make_users_projection();
+  memory_rows rows;
+  CHECK(feed(*users, rows, committed(1, "project-p-1", 1, apollo)).empty());
+  CHECK(feed(*users, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"})).empty());
+  // A look-alike prefix is another entity.
+  CHECK(feed(*users, rows, committed(3, "users-alice-id", 1, alice)).empty());
+  CHECK(feed(*users, rows, committed(4, "user-", 1, alice)).empty());
+  // A type this build does not know (a newer schema) is skipped, never a crash.
+  auto unknown = committed(5, "user-alice-id", 1, user_disabled{"x"});
+  unknown.type = "user.renamed";
+  CHECK(feed(*users, rows, unknown).empty());
+  // A malformed payload is skipped the same way.
+  auto malformed = committed(6, "user-alice-id", 1, user_disabled{"x"});
+  malformed.data = json::array();
+  CHECK(feed(*users, rows, malformed).empty());
+  CHECK(rows.size() == 0);
+}
+
+// --- projects ---------------------------------------------------------------------
+
+TEST_CASE("projects: a created project gets a row with its members", "[projections][projects]") {
+  const auto projects = make_projects_projection();
+  CHECK(projects->name() == "projects");
+  memory_rows rows;
+  feed(*projects, rows, committed(10, "project-p-1", 1, apollo, "user-alice-id"));
+  feed(*projects, rows, committed(11, "project-p-1", 2, project_member_added{"alice-id", "owner"}, "user-alice-id"));
+
+  const auto row = rows.get("projects", "p-1");
+  REQUIRE(row.has_value());
+  CHECK(row->at("id") == "p-1");
+  CHECK(row->at("name") == "Apollo");
+  CHECK(row->at("description") == "to the moon");
+  CHECK(row->at("created_by") == "alice-id");
+  CHECK(row->at("members") == json::array({{{"user_id", "alice-id"}, {"role", "owner"}}}));
+  CHECK(row->at("archived") == false);
+  CHECK(row->at("version") == 2);
+  CHECK(row->at("created_at") == "2026-01-01T00:00:10.000000Z");
+  CHECK(row->at("updated_at") == "2026-01-01T00:00:11.000000Z");
+
+  CHECK(rows.get("user_projects", "alice-id/p-1") == std::optional<json>(json{{"role", "owner"}}));
+}
+
+TEST_CASE("projects: members come and go in the row and in user_projects", "[projections][projects]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
+  feed(*projects, rows, committed(2, "project-p-1", 2, project_member_added{"alice-id", "owner"}));
+  feed(*projects, rows, committed(3, "project-p-1", 3, project_member_added{"bob-id", "viewer"}));
+
+  CHECK(rows.keys("user_projects") == std::vector<std::string>{"alice-id/p-1", "bob-id/p-1"});
+  CHECK(rows.get("user_projects", "bob-id/p-1")->at("role") == "viewer");
+  CHECK(rows.get("projects", "p-1")->at("members").size() == 2);
+
+  SECTION("a role change rewrites the member and the user_projects row") {
+    feed(*projects, rows, committed(4, "project-p-1", 4, project_member_added{"bob-id", "editor"}));
+    CHECK(rows.get("user_projects", "bob-id/p-1")->at("role") == "editor");
+    CHECK(rows.get("projects", "p-1")->at("members") ==
+          json::array({{{"user_id", "alice-id"}, {"role", "owner"}}, {{"user_id", "bob-id"}, {"role", "editor"}}}));
+    CHECK(rows.get("projects", "p-1")->at("version") == 4);
+  }
+  SECTION("member_removed deletes the user_projects row") {
+    const auto out = feed(*projects, rows, committed(4, "project-p-1", 4, project_member_removed{"bob-id"}));
+    REQUIRE(out.size() == 2);
+    REQUIRE(std::holds_alternative<row_delete>(out[1]));
+    CHECK(std::get<row_delete>(out[1]).table == "user_projects");
+    CHECK(std::get<row_delete>(out[1]).key == "bob-id/p-1");
+
+    CHECK_FALSE(rows.get("user_projects", "bob-id/p-1").has_value());
+    CHECK(rows.keys("user_projects") == std::vector<std::string>{"alice-id/p-1"});
+    CHECK(rows.get("projects", "p-1")->at("members") ==
+          json::array({{{"user_id", "alice-id"}, {"role", "owner"}}}));
+    CHECK(rows.get("projects", "p-1")->at("version") == 4);
+  }
+}
+
+TEST_CASE("projects: renames, descriptions and archiving update the row", "[projections][projects]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
+  feed(*projects, rows, committed(2, "project-p-1", 2, project_member_added{"alice-id", "owner"}));
+  feed(*projects, rows, committed(7, "project-p-1", 3, project_renamed{"Gemini"}));
+  feed(*projects, rows, committed(8, "project-p-1", 4, project_described{"to mars"}));
+  feed(*projects, rows, committed(9, "project-p-1", 5, project_archived{"done"}));
+
+  const auto row = rows.get("projects", "p-1");
+  REQUIRE(row.has_value());
+  CHECK(row->at("name") == "Gemini");
+  CHECK(row->at("description") == "to mars");
+  CHECK(row->at("archived") == true);
+  CHECK(row->at("version") == 5);
+  CHECK(row->at("created_by") == "alice-id");
+  CHECK(row->at("created_at") == "2026-01-01T00:00:01.000000Z");  // kept from the first event
+  CHECK(row->at("updated_at") == "2026-01-01T00:00:09.000000Z");
+  CHECK(row->at("members") == json::array({{{"user_id", "alice-id"}, {"role", "owner"}}}));
+  // Archiving keeps the members' access to read the project.
+  CHECK(rows.keys("user_projects") == std::vector<std::string>{"alice-id/p-1"});
+}
+
+TEST_CASE("projects: version is the envelope's, not a count of events seen", "[projections][projects]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(100, "project-p-2", 1,
+                                  project_created{"p-2", "Solo", "", "bob-id"}));
+  feed(*projects, rows, committed(140, "project-p-2", 17, project_renamed{"Solo 2"}));
+  CHECK(rows.get("projects", "p-2")->at("version") == 17);
+  CHECK(rows.keys("projects") == std::vector<std::string>{"p-2"});
+}
+
+TEST_CASE("projects: events of other streams are ignored", "[projections][projects]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  CHECK(feed(*projects, rows, committed(1, "user-alice-id", 1, alice)).empty());
+  CHECK(feed(*projects, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"})).empty());
+  CHECK(feed(*projects, rows, committed(3, "projects-p-1", 1, apollo)).empty());
+  auto unknown = committed(4, "project-p-1", 1, apollo);
+  unknown.type = "project.deleted";
+  CHECK(feed(*projects, rows, unknown).empty());
+  CHECK(rows.size() == 0);
+}
+
+// --- audit ------------------------------------------------------------------------
+
+TEST_CASE("position_key is 20 zero-padded digits that sort by position", "[projections][audit]") {
+  CHECK(position_key(0) == "00000000000000000000");
+  CHECK(position_key(42) == "00000000000000000042");
+  CHECK(position_key(18446744073709551615ull) == "18446744073709551615");
+  CHECK(position_key(9) < position_key(10));
+  CHECK(position_key(99999) < position_key(100000));
+}
+
+TEST_CASE("audit: one entry per event of every stream, keyed by position", "[projections][audit]") {
+  const auto audit = make_audit_projection();
+  CHECK(audit->name() == "audit");
+  memory_rows rows;
+  feed(*audit, rows, committed(1, "user-alice-id", 1, alice, "system"));
+  feed(*audit, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"}, "system"));
+  feed(*audit, rows, committed(10, "project-p-1", 1, apollo, "user-alice-id"));
+  // Even a type this build does not know is audited.
+  auto unknown = committed(11, "widget-w-1", 3, project_archived{"x"}, "user-bob-id");
+  unknown.type = "widget.spun";
+  feed(*audit, rows, unknown);
+
+  CHECK(rows.keys("entries") == std::vector<std::string>{position_key(1), position_key(2), position_key(10),
+                                                          position_key(11)});
+  const auto entry = rows.get("entries", position_key(10));
+  REQUIRE(entry.has_value());
+  CHECK(entry->at("position") == 10);
+  CHECK(entry->at("actor") == "user-alice-id");
+  CHECK(entry->at("stream") == "project-p-1");
+  CHECK(entry->at("type") == "project.created");
+  CHECK(entry->at("version") == 1);
+  CHECK(entry->at("time") == "2026-01-01T00:00:10.000000Z");
+  CHECK(entry->at("correlation_id") == "req-10");
+  CHECK(entry->at("event_id") == "evt-10");
+  // The audit log records who did what, never the payload (and so never a secret).
+  CHECK_FALSE(entry->contains("data"));
+  CHECK(rows.get("entries", position_key(1))->dump().find("$argon2id$") == std::string::npos);
+
+  const auto other = rows.get("entries", position_key(11));
+  REQUIRE(other.has_value());
+  CHECK(other->at("type") == "widget.spun");
+  CHECK(other->at("stream") == "widget-w-1");
+  CHECK(other->at("actor") == "user-bob-id");
+  CHECK(other->at("version") == 3);
+}
+
+TEST_CASE("all projections are built in runner order", "[projections]") {
+  const auto all = make_all_projections();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0]->name() == "users");
+  CHECK(all[1]->name() == "projects");
+  CHECK(all[2]->name() == "audit");
+}
+
+TEST_CASE("projections write only their own tables", "[projections]") {
+  const auto all = make_all_projections();
+  const std::map<std::string, std::set<std::string>> own{
+      {"users", {"users", "usernames"}}, {"projects", {"projects", "user_projects"}}, {"audit", {"entries"}}};
+  const std::vector<envelope> log{
+      committed(1, "user-alice-id", 1, alice),
+      committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"}),
+      committed(3, "project-p-1", 1, apollo),
+      committed(4, "project-p-1", 2, project_member_added{"alice-id", "owner"}),
+      committed(5, "project-p-1", 3, project_member_removed{"alice-id"}),
+  };
+  for (const auto& p : all) {
+    memory_rows rows;
+    for (const auto& e : log) {
+      for (const auto& m : feed(*p, rows, e)) {
+        const auto& table = std::visit([](const auto& x) -> const std::string& { return x.table; }, m);
+        INFO("projection " << p->name() << " wrote table " << table);
+        CHECK(own.at(std::string(p->name())).contains(table));
+      }
+    }
+  }
+}

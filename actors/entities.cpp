@@ -1,0 +1,221 @@
+// Entity actors (one per user, one per project) and the registry that spawns them.
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+
+#include "actors/actors.hpp"
+#include "actors/messages.hpp"
+#include "events/project/project_decider.hpp"
+#include "events/user/user_decider.hpp"
+#include "projections/views.hpp"
+
+namespace atrium::actors {
+namespace {
+
+constexpr std::size_t k_page = 1000;
+
+/// What differs between aggregates; the actor code is the same for all.
+struct user_traits {
+  using state = user_state;
+  using event = user_event;
+  using message = msg::user_command_msg;
+  static constexpr const char* name = "user";
+  static bool creates(const message& m) { return std::holds_alternative<register_user>(m.command); }
+  static std::string stream(const std::string& id) { return user_stream(id); }
+  static nlohmann::json view(const state& s) { return user_view(s); }
+
+  /// Registration also claims the username, in the same atomic append.
+  static void extra_appends(const message& m, const std::vector<proposed_event>& events,
+                            std::vector<ports::stream_append>& out) {
+    if (!std::holds_alternative<register_user>(m.command) || events.empty()) return;
+    const auto& reg = events.front();
+    auto claim = make_event(username_claimed{reg.data.at("username").get<std::string>(), m.id});
+    claim.actor = reg.actor;
+    claim.correlation_id = reg.correlation_id;
+    claim.causation_id = reg.causation_id;
+    out.push_back({username_stream(claim.data.at("username").get<std::string>()),
+                   ports::expected_version::no_stream(), {std::move(claim)}});
+  }
+
+  /// A conflict on the username claim means the name is taken.
+  static error translate(error e) {
+    if (e.code == errc::version_conflict && e.details.value("stream", "").starts_with("username-")) {
+      const auto name = e.details["stream"].get<std::string>().substr(9);
+      return error{errc::already_exists, "username is taken", {{"username", name}}};
+    }
+    return e;
+  }
+};
+
+struct project_traits {
+  using state = project_state;
+  using event = project_event;
+  using message = msg::project_command_msg;
+  static constexpr const char* name = "project";
+  static bool creates(const message& m) { return std::holds_alternative<create_project>(m.command); }
+  static std::string stream(const std::string& id) { return project_stream(id); }
+  static nlohmann::json view(const state& s) { return project_view(s); }
+  static void extra_appends(const message&, const std::vector<proposed_event>&, std::vector<ports::stream_append>&) {}
+  static error translate(error e) { return e; }
+};
+
+template <class Traits>
+struct entity_state {
+  std::string id;
+  std::string stream;
+  typename Traits::state value;
+  std::optional<error> broken;  // set when the stream cannot be folded
+  static inline const char* name = Traits::name;
+};
+
+/// Folds the stream from the store into a fresh state.
+template <class Traits>
+result<typename Traits::state> hydrate(const ports::event_store& store, const std::string& stream) {
+  typename Traits::state s;
+  for (std::uint64_t from = 1;;) {
+    auto page = store.read_stream(stream, from, k_page);
+    if (!page) return std::unexpected(page.error());
+    for (const auto& e : *page) {
+      auto ev = decode_event<typename Traits::event>(e);
+      if (!ev) return fail(errc::internal, stream + " cannot be folded: " + ev.error().message);
+      s = evolve(std::move(s), *ev);
+      s.version = e.version;
+    }
+    if (page->size() < k_page) return s;
+    from = page->back().version + 1;
+  }
+}
+
+template <class Traits>
+caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std::string id,
+                           ports::event_store* store, caf::actor writer) {
+  auto& st = self->state;
+  st.id = id;
+  st.stream = Traits::stream(id);
+  if (auto s = hydrate<Traits>(*store, st.stream)) {
+    st.value = std::move(*s);
+  } else {
+    spdlog::error("entity={} hydrate failed: {}", st.stream, s.error().message);
+    st.broken = s.error();
+  }
+  return {
+      [self, store, writer](typename Traits::message& m) -> caf::result<msg::command_reply> {
+        auto& st = self->state;
+        if (st.broken) return msg::command_reply{std::unexpected(*st.broken)};
+        const auto& ctx = m.context;
+        if (ctx.expected_version && *ctx.expected_version != st.value.version) {
+          return msg::command_reply{fail(errc::version_conflict,
+                                         "the " + std::string(Traits::name) + " is at version " +
+                                             std::to_string(st.value.version),
+                                         {{"stream", st.stream},
+                                          {"expected", *ctx.expected_version},
+                                          {"current_version", st.value.version}})};
+        }
+        auto decided = decide(st.value, m.command, ctx.actor);
+        if (!decided) return msg::command_reply{std::unexpected(decided.error())};
+        if (decided->empty()) {
+          return msg::command_reply{ports::command_outcome{{}, st.value.version, 0, Traits::view(st.value)}};
+        }
+        const auto causation = new_uuid_v7();
+        for (auto& e : *decided) {
+          e.actor = ctx.actor.actor_stream();
+          e.correlation_id = ctx.correlation_id;
+          e.causation_id = causation;  // the command's id: all events of one command share it
+        }
+        std::vector<ports::stream_append> appends;
+        appends.push_back({st.stream,
+                           st.value.version == 0 ? ports::expected_version::no_stream()
+                                                 : ports::expected_version::exact(st.value.version),
+                           *decided});
+        Traits::extra_appends(m, *decided, appends);
+
+        auto rp = self->make_response_promise();
+        // `await` keeps this entity's mailbox closed until the append is durable, so the
+        // next command decides on the state that includes these events.
+        self->request(writer, caf::infinite, msg::append_request{std::move(appends)})
+            .await(
+                [self, rp, store](msg::append_reply& r) mutable {
+                  auto& st = self->state;
+                  if (!r.committed) {
+                    if (r.committed.error().code == errc::version_conflict) {
+                      // Someone else wrote this stream: refold before the next command.
+                      if (auto s = hydrate<Traits>(*store, st.stream)) st.value = std::move(*s);
+                    }
+                    rp.deliver(msg::command_reply{std::unexpected(Traits::translate(r.committed.error()))});
+                    return;
+                  }
+                  ports::command_outcome out;
+                  for (const auto& e : *r.committed) {
+                    if (e.stream != st.stream) continue;
+                    if (auto ev = decode_event<typename Traits::event>(e)) {
+                      st.value = evolve(std::move(st.value), *ev);
+                      st.value.version = e.version;
+                    }
+                  }
+                  out.position = r.committed->back().position;
+                  out.events = std::move(*r.committed);
+                  out.version = st.value.version;
+                  out.view = Traits::view(st.value);
+                  rp.deliver(msg::command_reply{std::move(out)});
+                },
+                [rp](caf::error& err) mutable {
+                  rp.deliver(msg::command_reply{fail(errc::unavailable, "event store unavailable: " + caf::to_string(err))});
+                });
+        return rp;
+      },
+  };
+}
+
+struct registry_state {
+  std::unordered_map<std::string, caf::actor> live;  // stream id → entity actor
+  static inline const char* name = "entity-registry";
+};
+
+/// Routes a command to its entity's actor, spawning it on first use. A command on a
+/// stream that does not exist (other than a create) is answered `not_found` without
+/// spawning, so requests for made-up ids cannot fill memory with empty actors.
+template <class Traits>
+caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
+                                      ports::event_store* store, const caf::actor& writer) {
+  const auto stream = Traits::stream(m.id);
+  auto& live = self->state.live;
+  auto it = live.find(stream);
+  if (it == live.end()) {
+    if (!Traits::creates(m)) {
+      auto version = store->stream_version(stream);
+      if (!version) return msg::command_reply{std::unexpected(version.error())};
+      if (*version == 0) {
+        return msg::command_reply{fail(errc::not_found, std::string("no such ") + Traits::name)};
+      }
+    }
+    auto a = self->template spawn<caf::linked>(entity_actor<Traits>, m.id, store, writer);
+    it = live.emplace(stream, a).first;
+  }
+  self->delegate(it->second, std::move(m));
+  return caf::delegated<msg::command_reply>{};
+}
+
+}  // namespace
+
+caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer) {
+  return sys.spawn([&store, writer](caf::stateful_actor<registry_state>* self) -> caf::behavior {
+    auto* s = &store;
+    self->set_exit_handler([self](caf::exit_msg& m) {
+      auto& live = self->state.live;
+      for (auto it = live.begin(); it != live.end(); ++it) {
+        if (it->second.address() == m.source) {
+          live.erase(it);
+          return;
+        }
+      }
+      self->quit(m.reason);  // told to stop: links take the entity actors down with us
+    });
+    return {
+        [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
+        [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
+    };
+  });
+}
+
+}  // namespace atrium::actors

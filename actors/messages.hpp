@@ -1,0 +1,83 @@
+#pragma once
+/// Messages exchanged by Atrium's actors (CAF 0.17). They never leave the process, so
+/// they are whitelisted as unsafe (not serializable) message types rather than given
+/// `inspect` overloads.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "actors/ports/command_bus.hpp"
+#include "actors/ports/event_store.hpp"
+
+namespace atrium::msg {
+
+/// To the event-store writer: append atomically. Replied with `append_reply`.
+struct append_request {
+  std::vector<ports::stream_append> appends;
+};
+
+/// The writer's answer.
+struct append_reply {
+  result<std::vector<envelope>> committed;
+};
+
+/// From the writer to the projection runner: events just committed, in position order.
+struct committed_batch {
+  std::vector<envelope> events;
+};
+
+/// To the projection runner: reply (with `projections_ready`) once `position` is applied.
+struct await_position {
+  std::uint64_t position = 0;
+};
+
+/// The projection runner's answer to `await_position`.
+struct projections_ready {
+  std::uint64_t applied = 0;
+};
+
+/// A command for the user entity `id`.
+struct user_command_msg {
+  std::string id;
+  user_command command;
+  ports::command_context context;
+};
+
+/// A command for the project entity `id`.
+struct project_command_msg {
+  std::string id;
+  project_command command;
+  ports::command_context context;
+};
+
+/// An entity actor's answer to a command.
+struct command_reply {
+  result<ports::command_outcome> outcome;
+};
+
+/// A callback carried to the gateway actor, called once with the outcome.
+struct completion_box {
+  ports::completion fn;
+};
+
+/// A callback carried to the gateway actor for `await_position`.
+struct ready_box {
+  std::function<void()> fn;
+};
+
+}  // namespace atrium::msg
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::committed_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::await_position)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projections_ready)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::user_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::project_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::command_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::completion_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::ready_box)

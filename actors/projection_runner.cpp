@@ -1,0 +1,147 @@
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "actors/actors.hpp"
+#include "actors/messages.hpp"
+
+namespace atrium::actors {
+namespace {
+
+/// Rows as stored, overlaid with the mutations of the batch being built, so that a
+/// projection sees its own earlier writes within one batch.
+class overlay_reader final : public row_reader {
+ public:
+  overlay_reader(const ports::read_model_store& base, std::string_view projection)
+      : base_(base), projection_(projection) {}
+
+  std::optional<nlohmann::json> get(std::string_view table, std::string_view key) const override {
+    auto k = std::string(table) + '\0' + std::string(key);
+    if (auto it = pending_.find(k); it != pending_.end()) return it->second;
+    auto row = base_.get(projection_, table, key);
+    if (!row) throw std::runtime_error("read model: " + row.error().message);
+    return *row;
+  }
+
+  void record(const mutation& m) {
+    if (const auto* put = std::get_if<row_put>(&m)) {
+      pending_[put->table + '\0' + put->key] = put->value;
+    } else if (const auto* del = std::get_if<row_delete>(&m)) {
+      pending_[del->table + '\0' + del->key] = std::nullopt;
+    }
+  }
+
+ private:
+  const ports::read_model_store& base_;
+  std::string projection_;
+  std::map<std::string, std::optional<nlohmann::json>> pending_;
+};
+
+constexpr std::size_t k_page = 1000;
+
+struct runner_state {
+  std::shared_ptr<projection_engine> engine;
+  std::multimap<std::uint64_t, caf::response_promise> waiters;
+  static inline const char* name = "projection-runner";
+};
+
+}  // namespace
+
+projection_engine::projection_engine(ports::event_store& store, ports::read_model_store& read_models,
+                                     std::vector<std::unique_ptr<projection>> projections)
+    : store_(store), read_models_(read_models), projections_(std::move(projections)),
+      checkpoints_(projections_.size(), 0) {}
+
+std::uint64_t projection_engine::applied() const {
+  std::uint64_t low = UINT64_MAX;
+  for (auto c : checkpoints_) low = std::min(low, c);
+  return checkpoints_.empty() ? store_.head_position() : low;
+}
+
+result<std::uint64_t> projection_engine::catch_up() {
+  for (std::size_t i = 0; i < projections_.size(); ++i) {
+    auto cp = read_models_.checkpoint(projections_[i]->name());
+    if (!cp) return std::unexpected(cp.error());
+    checkpoints_[i] = *cp;
+  }
+  for (;;) {
+    auto page = store_.read_all(applied(), k_page);
+    if (!page) return std::unexpected(page.error());
+    if (page->empty()) return applied();
+    for (std::size_t i = 0; i < projections_.size(); ++i) {
+      if (auto ok = apply_to(i, *page); !ok) return std::unexpected(ok.error());
+    }
+  }
+}
+
+result<std::uint64_t> projection_engine::apply(const std::vector<envelope>& batch) {
+  if (batch.empty()) return applied();
+  if (batch.front().position > applied() + 1) {
+    // A gap: events committed before this batch were not seen (e.g. a failed commit).
+    // Re-reading from the store keeps the projections gapless.
+    return catch_up();
+  }
+  for (std::size_t i = 0; i < projections_.size(); ++i) {
+    if (auto ok = apply_to(i, batch); !ok) return std::unexpected(ok.error());
+  }
+  return applied();
+}
+
+result<void> projection_engine::apply_to(std::size_t index, const std::vector<envelope>& batch) {
+  const auto& p = *projections_[index];
+  overlay_reader rows(read_models_, p.name());
+  std::vector<mutation> out;
+  std::uint64_t last = checkpoints_[index];
+  for (const auto& e : batch) {
+    if (e.position <= last) continue;
+    if (e.position != last + 1) break;  // not contiguous: the next catch-up fills it in order
+    const auto before = out.size();
+    try {
+      p.apply(e, rows, out);
+    } catch (const std::exception& ex) {
+      // A row that cannot be read back is a defect, not a reason to stop the server:
+      // log it, drop this event's partial output, and move on.
+      spdlog::error("projection={} position={} type={} apply failed: {}", p.name(), e.position, e.type, ex.what());
+      out.resize(before);
+    }
+    for (auto i = before; i < out.size(); ++i) rows.record(out[i]);
+    last = e.position;
+  }
+  if (last == checkpoints_[index]) return {};
+  if (auto ok = read_models_.commit(p.name(), out, last); !ok) return std::unexpected(ok.error());
+  checkpoints_[index] = last;
+  return {};
+}
+
+caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine) {
+  return sys.spawn([engine](caf::stateful_actor<runner_state>* self) -> caf::behavior {
+    self->state.engine = engine;
+    auto release = [self](std::uint64_t applied) {
+      auto& w = self->state.waiters;
+      auto end = w.upper_bound(applied);
+      for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
+      w.erase(w.begin(), end);
+    };
+    return {
+        [self, release](msg::committed_batch& batch) {
+          auto applied = self->state.engine->apply(batch.events);
+          if (!applied) {
+            spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
+                          applied.error().message);
+            return;
+          }
+          release(*applied);
+        },
+        [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
+          const auto applied = self->state.engine->applied();
+          if (applied >= req.position) return msg::projections_ready{applied};
+          auto rp = self->make_response_promise();
+          self->state.waiters.emplace(req.position, rp);
+          return caf::delegated<msg::projections_ready>();
+        },
+    };
+  });
+}
+
+}  // namespace atrium::actors

@@ -1,0 +1,65 @@
+#pragma once
+/// The actor system of atriumd (CAF 0.17), behind a plain C++ interface so that
+/// adapters and main() need no CAF headers.
+///
+///   command_bus::execute ─▶ gateway ─▶ registry ─spawn/hydrate─▶ user / project actor
+///                                                                  │ decide → events
+///                                                                  ▼
+///                              projection runner ◀─committed─ event-store writer ─▶ RocksDB
+///                              (users, projects, audit)            (synced WriteBatch)
+///
+/// * One actor per entity, spawned on first use and hydrated from its stream; its
+///   mailbox serializes commands on that entity (the append is awaited).
+/// * One writer actor owns appends; after each commit it sends the events, in position
+///   order, to the projection runner.
+/// * The projection runner applies each projection and writes its rows and checkpoint
+///   in one batch; it catches up from the checkpoints at start and whenever it sees a gap.
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "actors/ports/command_bus.hpp"
+#include "actors/ports/event_store.hpp"
+#include "actors/ports/read_model_store.hpp"
+#include "projections/read_model.hpp"
+
+namespace atrium {
+
+/// Settings of the actor system.
+struct runtime_config {
+  std::size_t worker_threads = 2;  ///< CAF scheduler threads
+};
+
+/// The running actor system.
+class actor_runtime final : public ports::command_bus {
+ public:
+  /// Catches every projection up to the log head (blocking), then spawns the actors.
+  /// `store` and `read_models` must outlive the runtime. Errors: those of the stores.
+  [[nodiscard]] static result<std::unique_ptr<actor_runtime>> start(
+      ports::event_store& store, ports::read_model_store& read_models,
+      std::vector<std::unique_ptr<projection>> projections, runtime_config config = {});
+
+  /// Stops every actor and waits for them; pending commands complete with `unavailable`.
+  ~actor_runtime() override;
+  actor_runtime(const actor_runtime&) = delete;
+  actor_runtime& operator=(const actor_runtime&) = delete;
+
+  void execute(std::string user_id, user_command cmd, ports::command_context ctx, ports::completion done) override;
+  void execute(std::string project_id, project_command cmd, ports::command_context ctx,
+               ports::completion done) override;
+  void await_projections(std::uint64_t position, std::function<void()> done) override;
+
+  /// Runs a user command and blocks until it completes. For startup code only (never
+  /// on an I/O thread).
+  [[nodiscard]] result<ports::command_outcome> execute_blocking(std::string user_id, user_command cmd,
+                                                                ports::command_context ctx);
+
+  struct impl;
+
+ private:
+  explicit actor_runtime(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace atrium

@@ -1,0 +1,74 @@
+#pragma once
+/// RocksDB adapter: the event store, the read-model store and the session-token store
+/// in one RocksDB database (one directory), with the column families of DESIGN.md:
+///
+/// | family          | key                                  | value                                   |
+/// |-----------------|--------------------------------------|-----------------------------------------|
+/// | `events`        | position, u64 big-endian             | envelope, compact JSON                  |
+/// | `streams`       | stream id, 0x00, version u64 BE      | position u64 BE                         |
+/// | `stream_heads`  | stream id                            | last version u64 BE, last position u64 BE |
+/// | `event_ids`     | event id                             | position u64 BE (idempotency)           |
+/// | `snapshots`     | stream id                            | (reserved for snapshots)                |
+/// | `checkpoints`   | projection or consumer name          | last position applied, u64 BE           |
+/// | `tokens`        | SHA-256 hex of a session token       | `{"user_id","issued_at","expires_at"}`  |
+/// | `proj_<name>`   | table, 0x00, row key                 | row JSON                                |
+///
+/// Event appends are written with `WriteOptions::sync = true`: an append returns only
+/// after RocksDB has fsynced its WAL. Projection commits write rows and checkpoint in one
+/// WriteBatch (WAL on, not synced: after a crash the projection at worst replays from
+/// its older checkpoint, never applies an event twice or skips one).
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/ports/event_store.hpp"
+#include "actors/ports/read_model_store.hpp"
+#include "actors/ports/security.hpp"
+
+namespace atrium::rocksdb_adapter {
+
+/// The store. Thread-safe: reads from any thread, appends serialized by an internal mutex.
+class rocksdb_store final : public ports::event_store,
+                            public ports::read_model_store,
+                            public ports::token_store {
+ public:
+  /// Opens (creating if missing) the database in `dir`, with one column family per
+  /// projection name. `unavailable` if RocksDB cannot open it (e.g. locked by another
+  /// process), `internal` if the stored log is corrupt.
+  [[nodiscard]] static result<std::unique_ptr<rocksdb_store>> open(const std::string& dir,
+                                                                    const std::vector<std::string>& projections);
+  ~rocksdb_store() override;
+  rocksdb_store(const rocksdb_store&) = delete;
+  rocksdb_store& operator=(const rocksdb_store&) = delete;
+
+  // ports::event_store
+  [[nodiscard]] result<std::vector<envelope>> append(std::vector<ports::stream_append> appends) override;
+  [[nodiscard]] result<std::vector<envelope>> read_stream(std::string_view stream, std::uint64_t from_version,
+                                                          std::size_t limit) const override;
+  [[nodiscard]] result<std::vector<envelope>> read_all(std::uint64_t after, std::size_t limit) const override;
+  [[nodiscard]] result<std::uint64_t> stream_version(std::string_view stream) const override;
+  [[nodiscard]] std::uint64_t head_position() const override;
+
+  // ports::read_model_store
+  [[nodiscard]] result<std::optional<nlohmann::json>> get(std::string_view projection, std::string_view table,
+                                                          std::string_view key) const override;
+  [[nodiscard]] result<std::vector<ports::row>> scan(std::string_view projection, std::string_view table,
+                                                     std::string_view prefix, std::string_view after,
+                                                     std::size_t limit, bool reverse) const override;
+  [[nodiscard]] result<std::uint64_t> checkpoint(std::string_view projection) const override;
+  [[nodiscard]] result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
+                                    std::uint64_t position) override;
+
+  // ports::token_store
+  [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;
+  [[nodiscard]] result<std::optional<ports::session_record>> get(std::string_view token_hash) const override;
+  [[nodiscard]] result<void> erase(std::string_view token_hash) override;
+
+ private:
+  struct impl;
+  explicit rocksdb_store(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace atrium::rocksdb_adapter
