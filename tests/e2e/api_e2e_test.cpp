@@ -1,1 +1,259 @@
-// placeholder
+// End to end: the real atriumd binary on a free loopback port with a temp data dir,
+// driven over HTTP.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <optional>
+#include <sys/wait.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+
+using atrium::test::child_process;
+using atrium::test::http_client;
+using atrium::test::http_reply;
+using atrium::test::temp_dir;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* k_admin_password = "e2e-admin-password";
+
+/// atriumd on 127.0.0.1:0 over a data dir; waits until /healthz answers.
+struct server {
+  std::filesystem::path data;
+  std::filesystem::path log;
+  std::optional<child_process> proc;
+  std::string address;
+
+  explicit server(const std::filesystem::path& dir) : data(dir / "data"), log(dir / "atriumd.log") { start(); }
+
+  void start() {
+    std::filesystem::remove(data / "atriumd.addr");
+    proc.emplace(std::vector<std::string>{ATRIUMD_PATH, "--data-dir", data.string(), "--listen", "127.0.0.1:0"},
+                 std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_admin_password}}, log);
+    const bool up = atrium::test::wait_until(
+        [&] {
+          std::ifstream f(data / "atriumd.addr");
+          std::string a;
+          if (!(f >> a)) return false;
+          try {
+            if (http_client(a).get("/healthz").status != 200) return false;
+          } catch (const std::exception&) {
+            return false;
+          }
+          address = a;
+          return true;
+        },
+        std::chrono::seconds(30));
+    if (!up) FAIL("atriumd did not start; log:\n" << slurp(log));
+  }
+
+  /// SIGTERM and wait; returns the exit status.
+  int stop() { return proc->stop(SIGTERM); }
+
+  static std::string slurp(const std::filesystem::path& p) {
+    std::ifstream f(p);
+    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  }
+
+  [[nodiscard]] http_client client(const std::string& token = "") const {
+    http_client c(address);
+    c.token(token);
+    return c;
+  }
+
+  /// Logs in and returns the token.
+  std::string login(const std::string& user, const std::string& password) const {
+    auto r = client().post("/v1/auth/login", {{"username", user}, {"password", password}});
+    REQUIRE(r.status == 200);
+    return r.json.at("token").get<std::string>();
+  }
+};
+
+json create_user(const http_client& admin, const std::string& name) {
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", name + "-password"},
+                                    {"role", "member"}});
+  REQUIRE(r.status == 201);
+  return r.json;
+}
+
+bool contains_type(const json& entries, const std::string& type, const std::string& actor) {
+  for (const auto& e : entries) {
+    if (e.at("type") == type && e.at("actor") == actor) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, restart", "[e2e]") {
+  temp_dir dir;
+  server srv(dir.path());
+
+  // Log in as the bootstrap admin.
+  auto login = srv.client().post("/v1/auth/login", {{"username", "admin"}, {"password", k_admin_password}});
+  REQUIRE(login.status == 200);
+  CHECK(login.json.at("user").at("username") == "admin");
+  CHECK(login.json.at("token").get<std::string>().size() == 64);
+  const auto admin_id = login.json.at("user").at("id").get<std::string>();
+  const auto admin = srv.client(login.json.at("token").get<std::string>());
+  CHECK(srv.client().post("/v1/auth/login", {{"username", "admin"}, {"password", "wrong-password"}}).status == 401);
+
+  // Members.
+  const auto alice = create_user(admin, "alice");
+  const auto bob = create_user(admin, "bob");
+  const auto carol = create_user(admin, "carol");
+  CHECK(alice.at("version") == 1);
+  CHECK(alice.at("roles") == json::array({"member"}));
+  CHECK_FALSE(alice.contains("password_hash"));
+  auto dup = admin.post("/v1/users", {{"username", "Alice"}, {"email", "x@y.z"}, {"password", "whatever-1"}});
+  CHECK(dup.status == 409);
+  CHECK(dup.json.at("error").at("code") == "already_exists");
+
+  const auto as_alice = srv.client(srv.login("alice", "alice-password"));
+  const auto as_bob = srv.client(srv.login("bob", "bob-password"));
+  const auto as_carol = srv.client(srv.login("carol", "carol-password"));
+  CHECK(as_alice.post("/v1/users", {{"username", "mallory"}, {"email", "m@x.y"}, {"password", "12345678"}}).status == 403);
+
+  // A project, shared with bob as editor.
+  auto created = as_alice.post("/v1/projects", {{"name", "Assay QC"}, {"description", "plate reader runs"}});
+  REQUIRE(created.status == 201);
+  const auto pid = created.json.at("id").get<std::string>();
+  CHECK(created.json.at("version") == 2);  // created + member_added(owner)
+  CHECK(created.json.at("members") == json::array({{{"user_id", alice.at("id")}, {"role", "owner"}}}));
+
+  auto shared = as_alice.post("/v1/projects/" + pid + "/members", {{"user_id", bob.at("id")}, {"role", "editor"}});
+  REQUIRE(shared.status == 200);
+  CHECK(shared.json.at("version") == 3);
+
+  // Bob edits with the right version; a stale If-Match gets 409 naming the current one.
+  auto renamed = as_bob.request("PATCH", "/v1/projects/" + pid, json{{"name", "Assay QC v2"}}.dump(), {{"If-Match", "3"}});
+  REQUIRE(renamed.status == 200);
+  CHECK(renamed.json.at("name") == "Assay QC v2");
+  CHECK(renamed.json.at("version") == 4);
+  CHECK(renamed.headers.at("etag") == "\"4\"");
+  auto stale = as_alice.request("PATCH", "/v1/projects/" + pid, json{{"description", "x"}}.dump(), {{"If-Match", "3"}});
+  CHECK(stale.status == 409);
+  CHECK(stale.json.at("error").at("code") == "version_conflict");
+  CHECK(stale.json.at("error").at("details").at("current_version") == 4);
+  CHECK(as_alice.request("PATCH", "/v1/projects/" + pid, json{{"description", "x"}}.dump()).status == 428);
+
+  // Roles: an editor may not share; an outsider cannot even see the project.
+  CHECK(as_bob.post("/v1/projects/" + pid + "/members", {{"user_id", carol.at("id")}, {"role", "viewer"}}).status == 403);
+  CHECK(as_carol.get("/v1/projects/" + pid).status == 404);
+  CHECK(as_carol.request("PATCH", "/v1/projects/" + pid, json{{"name", "mine"}}.dump(), {{"If-Match", "4"}}).status == 404);
+  CHECK(as_carol.get("/v1/projects").json.at("projects").empty());
+  CHECK(as_carol.get("/v1/streams/project-" + pid).status == 404);
+  auto bobs = as_bob.get("/v1/projects");
+  REQUIRE(bobs.status == 200);
+  REQUIRE(bobs.json.at("projects").size() == 1);
+  CHECK(bobs.json.at("projects")[0].at("id") == pid);
+  CHECK(as_bob.get("/v1/streams/project-" + pid).json.at("events").size() == 4);
+
+  // The last owner cannot leave; auditor-only endpoints refuse members.
+  auto last_owner = as_alice.request("DELETE", "/v1/projects/" + pid + "/members/" + alice.at("id").get<std::string>());
+  CHECK(last_owner.status == 409);
+  CHECK(as_alice.get("/v1/audit").status == 403);
+  CHECK(as_alice.get("/v1/events").status == 403);
+
+  // Authentication and input errors.
+  CHECK(srv.client().get("/v1/projects").status == 401);
+  CHECK(srv.client(std::string(64, 'a')).get("/v1/projects").status == 401);
+  CHECK(as_alice.request("POST", "/v1/projects", "{not json").status == 400);
+  CHECK(as_alice.post("/v1/projects", {{"name", 42}}).status == 400);
+  CHECK(as_alice.get("/v1/projects/01234567-0000-7000-8000-000000000000").status == 404);
+  CHECK(admin.get("/v1/nothing-here").status == 404);
+
+  // The audit log lists each change with its actor.
+  auto audit = admin.get("/v1/audit?limit=1000");
+  REQUIRE(audit.status == 200);
+  const auto& entries = audit.json.at("entries");
+  const auto u = [](const json& user) { return "user-" + user.at("id").get<std::string>(); };
+  CHECK(contains_type(entries, "user.registered", "system"));
+  CHECK(contains_type(entries, "user.registered", "user-" + admin_id));
+  CHECK(contains_type(entries, "project.created", u(alice)));
+  CHECK(contains_type(entries, "project.member_added", u(alice)));
+  CHECK(contains_type(entries, "project.renamed", u(bob)));
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    CHECK(entries[i].at("position").get<std::uint64_t>() == entries[i - 1].at("position").get<std::uint64_t>() + 1);
+  }
+  auto renames = admin.get("/v1/audit?type=project.renamed");
+  REQUIRE(renames.json.at("entries").size() == 1);
+  CHECK(renames.json.at("entries")[0].at("actor") == u(bob));
+
+  // The global log serves envelopes and never a password hash.
+  auto log = admin.get("/v1/events?after=0&limit=1000");
+  REQUIRE(log.status == 200);
+  CHECK(log.json.at("events").size() == entries.size());
+  CHECK(log.body.find("password_hash") == std::string::npos);
+  CHECK(log.body.find("argon2id") == std::string::npos);
+  const auto& first = log.json.at("events")[0];
+  for (const char* f : {"position", "stream", "version", "id", "type", "schema", "time", "actor", "correlation_id",
+                        "causation_id", "data"}) {
+    CHECK(first.contains(f));
+  }
+  const auto head = log.json.at("head").get<std::uint64_t>();
+
+  // Restart: everything is still there, tokens included, and nothing is bootstrapped twice.
+  CHECK(srv.stop() == 0);
+  srv.start();
+  const auto admin2 = srv.client(srv.login("admin", k_admin_password));
+  CHECK(admin2.get("/v1/events?after=0&limit=1000").json.at("head") == head);
+  auto project = srv.client(srv.login("bob", "bob-password")).get("/v1/projects/" + pid);
+  REQUIRE(project.status == 200);
+  CHECK(project.json.at("name") == "Assay QC v2");
+  CHECK(project.json.at("version") == 4);
+  CHECK(admin2.get("/v1/audit?limit=1000").json.at("entries").size() == entries.size());
+  CHECK(admin2.get("/v1/users").json.at("users").size() == 4);
+}
+
+TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]") {
+  temp_dir dir;
+  server srv(dir.path());
+  const auto admin = srv.client(srv.login("admin", k_admin_password));
+
+  CHECK(admin.request("POST", "/v1/projects", std::string(2 << 20, 'x')).status == 413);
+  CHECK(admin.request("POST", "/v1/projects", "[1,2,3]").status == 400);
+  CHECK(admin.request("POST", "/v1/projects", "").status == 400);
+  CHECK(admin.post("/v1/projects", {{"name", ""}}).status == 400);
+  CHECK(admin.post("/v1/projects", {{"name", std::string(201, 'n')}}).status == 400);
+  CHECK(admin.post("/v1/users", {{"username", "x"}, {"email", "x@y.z"}, {"password", "12345678"}}).status == 400);
+  CHECK(admin.post("/v1/users", {{"username", "valid"}, {"email", "nope"}, {"password", "12345678"}}).status == 400);
+  CHECK(admin.post("/v1/users", {{"username", "valid"}, {"email", "a@b.c"}, {"password", "short"}}).status == 400);
+  CHECK(admin.post("/v1/users", {{"username", "valid"}, {"email", "a@b.c"}, {"password", "12345678"}, {"role", "god"}})
+            .status == 400);
+  CHECK(admin.get("/v1/events?limit=0").status == 400);
+  CHECK(admin.get("/v1/events?after=-1").status == 400);
+  CHECK(admin.get("/v1/audit?order=sideways").status == 400);
+  CHECK(admin.get("/v1/projects/%00%ff").status == 404);
+  CHECK(admin.request("PUT", "/v1/projects").status == 400);
+  auto bad_match = admin.request("PATCH", "/v1/projects/abc", "{}", {{"If-Match", "soon"}});
+  CHECK((bad_match.status == 404 || bad_match.status == 400));
+
+  // Raw garbage on the socket.
+  {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket s(ioc);
+    const auto colon = srv.address.rfind(':');
+    s.connect({boost::asio::ip::make_address(srv.address.substr(0, colon)),
+               static_cast<unsigned short>(std::stoi(srv.address.substr(colon + 1)))});
+    boost::asio::write(s, boost::asio::buffer(std::string("\x01\x02 NOT HTTP \r\n\r\n")));
+    std::string reply(512, '\0');
+    boost::system::error_code ec;
+    const auto n = s.read_some(boost::asio::buffer(reply), ec);
+    CHECK(std::string_view(reply.data(), n).starts_with("HTTP/1.1 400"));
+  }
+
+  CHECK(admin.get("/healthz").status == 200);
+  CHECK(srv.proc->running());
+  CHECK(srv.stop() == 0);
+}

@@ -148,7 +148,8 @@ TEST_CASE("parse_envelope reports malformed bytes as invalid_argument without th
     }
   }
   SECTION("a required field missing") {
-    for (const char* field : {"position", "stream", "version", "id", "type", "schema", "time", "actor", "data"}) {
+    for (const char* field :
+         {"position", "stream", "version", "id", "type", "schema", "time", "actor", "data"}) {
       INFO("missing: " << field);
       json j = sample_envelope();
       j.erase(field);
@@ -293,7 +294,8 @@ TEST_CASE("decode_event picks the right user_event alternative", "[envelope][dec
 
 TEST_CASE("decode_event picks the right project_event alternative", "[envelope][decode]") {
   auto r = decode_event<project_event>(
-      "project.created", json{{"project_id", "p-1"}, {"name", "A"}, {"description", "d"}, {"created_by", "u-1"}});
+      "project.created",
+      json{{"project_id", "p-1"}, {"name", "A"}, {"description", "d"}, {"created_by", "u-1"}});
   REQUIRE(r.has_value());
   REQUIRE(std::holds_alternative<project_created>(*r));
   CHECK(std::get<project_created>(*r).created_by == "u-1");
@@ -331,10 +333,11 @@ TEST_CASE("decode_event reports unknown types as invalid_argument", "[envelope][
   CHECK(r.error().message.find("user.renamed") != std::string::npos);
 }
 
-TEST_CASE("decode_event reports malformed payloads as invalid_argument without throwing", "[envelope][decode]") {
-  const std::vector<json> payloads{json::object(),     json{{"rol", "admin"}}, json{{"role", 5}},
-                                   json{{"role", nullptr}}, json::array(),      json(nullptr),
-                                   json("role"),       json(3)};
+TEST_CASE("decode_event reports malformed payloads as invalid_argument without throwing",
+          "[envelope][decode]") {
+  const std::vector<json> payloads{
+      json::object(), json{{"rol", "admin"}}, json{{"role", 5}}, json{{"role", nullptr}},
+      json::array(),  json(nullptr),          json("role"),      json(3)};
   for (const auto& data : payloads) {
     INFO("data: " << data.dump());
     CHECK_NOTHROW(decode_event<user_event>("user.role_granted", data));
@@ -350,7 +353,7 @@ TEST_CASE("decode_event reports malformed payloads as invalid_argument without t
 
 // --- ids and time -------------------------------------------------------------------
 
-TEST_CASE("new_uuid_v7 yields well-formed, distinct, time-stamped ids", "[envelope][uuid]") {
+TEST_CASE("new_uuid_v7 yields well-formed distinct time-stamped ids", "[envelope][uuid]") {
   static const std::regex form("^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
   using namespace std::chrono;
   const auto before = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -376,7 +379,8 @@ TEST_CASE("new_uuid_v7 yields well-formed, distinct, time-stamped ids", "[envelo
 }
 
 TEST_CASE("now_rfc3339 is UTC with microseconds and close to now", "[envelope][time]") {
-  static const std::regex form(R"(^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z$)");
+  static const std::regex form(
+      R"(^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z$)");
   const auto before = std::chrono::system_clock::now();
   const std::string t = now_rfc3339();
   const auto after = std::chrono::system_clock::now();
@@ -397,10 +401,17 @@ TEST_CASE("now_rfc3339 is UTC with microseconds and close to now", "[envelope][t
 }
 
 TEST_CASE("every error kind has a distinct wire name", "[envelope][error]") {
-  const std::vector<errc> all{errc::invalid_argument,   errc::unauthenticated,       errc::forbidden,
-                              errc::not_found,          errc::version_conflict,      errc::already_exists,
-                              errc::failed_precondition, errc::precondition_required, errc::payload_too_large,
-                              errc::unavailable,        errc::internal};
+  const std::vector<errc> all{errc::invalid_argument,
+                              errc::unauthenticated,
+                              errc::forbidden,
+                              errc::not_found,
+                              errc::version_conflict,
+                              errc::already_exists,
+                              errc::failed_precondition,
+                              errc::precondition_required,
+                              errc::payload_too_large,
+                              errc::unavailable,
+                              errc::internal};
   std::set<std::string_view> names;
   for (auto code : all) names.insert(to_string(code));
   CHECK(names.size() == all.size());

@@ -46,8 +46,9 @@ const principal auditor{"auditor-1", {global_role::auditor}, false};
 
 /// The events of a project created by owner-1, shared with an editor and a viewer.
 std::vector<project_event> shared_project() {
-  return {project_created{"p-1", "Apollo", "to the moon", "owner-1"}, project_member_added{"owner-1", "owner"},
-          project_member_added{"editor-1", "editor"}, project_member_added{"viewer-1", "viewer"}};
+  return {project_created{"p-1", "Apollo", "to the moon", "owner-1"},
+          project_member_added{"owner-1", "owner"}, project_member_added{"editor-1", "editor"},
+          project_member_added{"viewer-1", "viewer"}};
 }
 
 /// `shared_project()` followed by `more`.
@@ -90,8 +91,9 @@ TEST_CASE("a member creates a project and becomes its owner", "[project][create]
   const auto r = decide(project_state{}, creation(), member("m-1"));
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"project.created", "project.member_added"});
-  CHECK((*r)[0].data ==
-        json{{"project_id", "p-1"}, {"name", "Apollo"}, {"description", "to the moon"}, {"created_by", "m-1"}});
+  CHECK(
+      (*r)[0].data ==
+      json{{"project_id", "p-1"}, {"name", "Apollo"}, {"description", "to the moon"}, {"created_by", "m-1"}});
   CHECK((*r)[1].data == json{{"user_id", "m-1"}, {"role", "owner"}});
 }
 
@@ -103,7 +105,7 @@ TEST_CASE("an admin creates a project and becomes its owner", "[project][create]
   CHECK((*r)[1].data == json{{"user_id", "admin-1"}, {"role", "owner"}});
 }
 
-TEST_CASE("auditors, role-less and disabled users cannot create projects", "[project][create]") {
+TEST_CASE("auditors and role-less or disabled users cannot create projects", "[project][create]") {
   require_error(decide(project_state{}, creation(), auditor), errc::forbidden);
   require_error(decide(project_state{}, creation(), principal{"nobody", {}, false}), errc::forbidden);
   require_error(decide(project_state{}, creation(), principal{"m-1", {global_role::member}, true}),
@@ -198,7 +200,7 @@ TEST_CASE("editors and owners update a project", "[project][update]") {
   }
 }
 
-TEST_CASE("viewers, outsiders and auditors cannot update a project", "[project][update]") {
+TEST_CASE("viewers and outsiders and auditors cannot update a project", "[project][update]") {
   const auto state = given_shared();
   const auto r = decide(state, update_project{"Gemini", std::nullopt}, viewer);
   require_error(r, errc::forbidden);
@@ -418,8 +420,8 @@ TEST_CASE("evolve folds each project event", "[project][evolve]") {
 
   s = evolve(std::move(s), project_member_added{"owner-1", "owner"});
   s = evolve(std::move(s), project_member_added{"u-2", "viewer"});
-  CHECK(s.members == std::map<std::string, project_role>{{"owner-1", project_role::owner},
-                                                         {"u-2", project_role::viewer}});
+  CHECK(s.members ==
+        std::map<std::string, project_role>{{"owner-1", project_role::owner}, {"u-2", project_role::viewer}});
   CHECK(s.owner_count() == 1);
 
   s = evolve(std::move(s), project_member_added{"u-2", "owner"});

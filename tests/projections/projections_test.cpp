@@ -77,7 +77,8 @@ envelope committed(std::uint64_t position, std::string stream, std::uint64_t ver
   e.id = "evt-" + std::to_string(position);
   e.type = std::string(T::type);
   e.schema = T::schema;
-  e.time = "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
+  e.time =
+      "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
   e.actor = std::move(actor);
   e.correlation_id = "req-" + std::to_string(position);
   e.causation_id = "cmd-" + std::to_string(position);
@@ -162,8 +163,9 @@ TEST_CASE("users: each user has their own row and index entry", "[projections][u
   const auto users = make_users_projection();
   memory_rows rows;
   feed(*users, rows, committed(1, "user-alice-id", 1, alice));
-  feed(*users, rows, committed(2, "user-bob-id", 1,
-                               user_registered{"bob-id", "bob", "bob@example.org", "admin", "$argon2id$b"}));
+  feed(*users, rows,
+       committed(2, "user-bob-id", 1,
+                 user_registered{"bob-id", "bob", "bob@example.org", "admin", "$argon2id$b"}));
   feed(*users, rows, committed(3, "user-bob-id", 2, user_disabled{"gone"}));
 
   CHECK(rows.keys("users") == std::vector<std::string>{"alice-id", "bob-id"});
@@ -199,7 +201,8 @@ TEST_CASE("projects: a created project gets a row with its members", "[projectio
   CHECK(projects->name() == "projects");
   memory_rows rows;
   feed(*projects, rows, committed(10, "project-p-1", 1, apollo, "user-alice-id"));
-  feed(*projects, rows, committed(11, "project-p-1", 2, project_member_added{"alice-id", "owner"}, "user-alice-id"));
+  feed(*projects, rows,
+       committed(11, "project-p-1", 2, project_member_added{"alice-id", "owner"}, "user-alice-id"));
 
   const auto row = rows.get("projects", "p-1");
   REQUIRE(row.has_value());
@@ -231,7 +234,8 @@ TEST_CASE("projects: members come and go in the row and in user_projects", "[pro
     feed(*projects, rows, committed(4, "project-p-1", 4, project_member_added{"bob-id", "editor"}));
     CHECK(rows.get("user_projects", "bob-id/p-1")->at("role") == "editor");
     CHECK(rows.get("projects", "p-1")->at("members") ==
-          json::array({{{"user_id", "alice-id"}, {"role", "owner"}}, {{"user_id", "bob-id"}, {"role", "editor"}}}));
+          json::array(
+              {{{"user_id", "alice-id"}, {"role", "owner"}}, {{"user_id", "bob-id"}, {"role", "editor"}}}));
     CHECK(rows.get("projects", "p-1")->at("version") == 4);
   }
   SECTION("member_removed deletes the user_projects row") {
@@ -249,7 +253,7 @@ TEST_CASE("projects: members come and go in the row and in user_projects", "[pro
   }
 }
 
-TEST_CASE("projects: renames, descriptions and archiving update the row", "[projections][projects]") {
+TEST_CASE("projects: rename and describe and archive update the row", "[projections][projects]") {
   const auto projects = make_projects_projection();
   memory_rows rows;
   feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
@@ -272,11 +276,10 @@ TEST_CASE("projects: renames, descriptions and archiving update the row", "[proj
   CHECK(rows.keys("user_projects") == std::vector<std::string>{"alice-id/p-1"});
 }
 
-TEST_CASE("projects: version is the envelope's, not a count of events seen", "[projections][projects]") {
+TEST_CASE("projects: the row version is the envelope version", "[projections][projects]") {
   const auto projects = make_projects_projection();
   memory_rows rows;
-  feed(*projects, rows, committed(100, "project-p-2", 1,
-                                  project_created{"p-2", "Solo", "", "bob-id"}));
+  feed(*projects, rows, committed(100, "project-p-2", 1, project_created{"p-2", "Solo", "", "bob-id"}));
   feed(*projects, rows, committed(140, "project-p-2", 17, project_renamed{"Solo 2"}));
   CHECK(rows.get("projects", "p-2")->at("version") == 17);
   CHECK(rows.keys("projects") == std::vector<std::string>{"p-2"});
@@ -286,7 +289,8 @@ TEST_CASE("projects: events of other streams are ignored", "[projections][projec
   const auto projects = make_projects_projection();
   memory_rows rows;
   CHECK(feed(*projects, rows, committed(1, "user-alice-id", 1, alice)).empty());
-  CHECK(feed(*projects, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"})).empty());
+  CHECK(feed(*projects, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"}))
+            .empty());
   CHECK(feed(*projects, rows, committed(3, "projects-p-1", 1, apollo)).empty());
   auto unknown = committed(4, "project-p-1", 1, apollo);
   unknown.type = "project.deleted";
@@ -304,7 +308,7 @@ TEST_CASE("position_key is 20 zero-padded digits that sort by position", "[proje
   CHECK(position_key(99999) < position_key(100000));
 }
 
-TEST_CASE("audit: one entry per event of every stream, keyed by position", "[projections][audit]") {
+TEST_CASE("audit: one entry per event of every stream keyed by position", "[projections][audit]") {
   const auto audit = make_audit_projection();
   CHECK(audit->name() == "audit");
   memory_rows rows;
@@ -316,8 +320,8 @@ TEST_CASE("audit: one entry per event of every stream, keyed by position", "[pro
   unknown.type = "widget.spun";
   feed(*audit, rows, unknown);
 
-  CHECK(rows.keys("entries") == std::vector<std::string>{position_key(1), position_key(2), position_key(10),
-                                                          position_key(11)});
+  CHECK(rows.keys("entries") ==
+        std::vector<std::string>{position_key(1), position_key(2), position_key(10), position_key(11)});
   const auto entry = rows.get("entries", position_key(10));
   REQUIRE(entry.has_value());
   CHECK(entry->at("position") == 10);

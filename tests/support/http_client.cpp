@@ -1,1 +1,59 @@
-// placeholder
+#include "tests/support/http_client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <stdexcept>
+
+namespace atrium::test {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace net = boost::asio;
+
+http_client::http_client(std::string address) {
+  const auto colon = address.rfind(':');
+  host_ = address.substr(0, colon);
+  port_ = address.substr(colon + 1);
+}
+
+http_reply http_client::request(const std::string& method, const std::string& target, const std::string& body,
+                                const std::map<std::string, std::string>& headers) const {
+  try {
+    net::io_context ioc;
+    net::ip::tcp::resolver resolver(ioc);
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(resolver.resolve(host_, port_));
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+    req.set(bhttp::field::host, host_);
+    if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
+    if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    req.prepare_payload();
+    bhttp::write(stream, req);
+    beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> res;
+    bhttp::read(stream, buffer, res);
+    http_reply out;
+    out.status = res.result_int();
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      out.headers[name] = std::string(f.value());
+    }
+    out.body = res.body();
+    out.json = nlohmann::json::parse(out.body, nullptr, false);
+    if (out.json.is_discarded()) out.json = nullptr;
+    beast::error_code ec;
+    stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+    return out;
+  } catch (const boost::system::system_error& ex) {
+    throw std::runtime_error(method + " " + target + ": " + ex.what());
+  }
+}
+
+}  // namespace atrium::test

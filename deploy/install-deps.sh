@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything Atrium needs to build, test and run on Debian bookworm.
+# Idempotent and non-interactive; run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
+  libcaf-dev librocksdb-dev librdkafka-dev kcat
+  libboost1.81-dev libboost-url1.81-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libsodium-dev libssl-dev
+  clang-format python3
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
