@@ -45,7 +45,9 @@ void send(const call_ptr& c, unsigned status, const json& body, std::vector<std:
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
   spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
                c->req.target.substr(0, c->req.target.find('?')), status, ms, c->who, c->correlation_id);
-  c->respond(http_response{status, body.dump(), "application/json", std::move(headers)});
+  // Replace, not throw, on invalid UTF-8: a response must never take a thread down.
+  c->respond(http_response{status, body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json",
+                           std::move(headers)});
 }
 
 void send_error(const call_ptr& c, const error& e) {

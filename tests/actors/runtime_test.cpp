@@ -1,0 +1,164 @@
+// The actor runtime over a real RocksDB in a temp dir: commands through the registry
+// and entity actors, concurrency on one entity, username uniqueness, projections.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+
+#include "actors/runtime.hpp"
+#include "adapters/rocksdb/rocksdb_store.hpp"
+#include "events/user/user_decider.hpp"
+#include "projections/projections.hpp"
+#include "tests/support/process.hpp"
+
+using namespace atrium;
+
+namespace {
+
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<rocksdb_adapter::rocksdb_store> store;
+  std::unique_ptr<actor_runtime> runtime;
+
+  fixture() { open(); }
+
+  void open() {
+    auto projections = make_all_projections();
+    std::vector<std::string> names;
+    for (const auto& p : projections) names.emplace_back(p->name());
+    auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
+    REQUIRE(s.has_value());
+    store = std::move(*s);
+    auto r = actor_runtime::start(*store, *store, std::move(projections));
+    REQUIRE(r.has_value());
+    runtime = std::move(*r);
+  }
+
+  void reopen() {
+    runtime.reset();
+    store.reset();
+    open();
+  }
+
+  result<ports::command_outcome> run(const std::string& project_id, project_command cmd, const principal& who,
+                                     std::optional<std::uint64_t> expected = {}) {
+    std::promise<result<ports::command_outcome>> p;
+    auto f = p.get_future();
+    runtime->execute(project_id, std::move(cmd), ports::command_context{who, "test", expected},
+                     [&p](result<ports::command_outcome> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  result<ports::command_outcome> register_(const std::string& name) {
+    const auto id = new_uuid_v7();
+    return runtime->execute_blocking(id, register_user{id, name, name + "@x.org", "member", "$argon2id$fake"},
+                                     ports::command_context{principal::system(), "test", std::nullopt});
+  }
+};
+
+principal member(const std::string& id) { return principal{id, {global_role::member}, false}; }
+
+}  // namespace
+
+TEST_CASE("commands go through entity actors and land in the store and projections", "[actors]") {
+  fixture fx;
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  CHECK(alice->version == 1);
+  CHECK(alice->events.size() == 2);  // user.registered + username.claimed
+  CHECK(alice->view.at("username") == "alice");
+
+  const auto who = member(alice->view.at("id").get<std::string>());
+  auto created = fx.run("p1", create_project{"p1", "Plates", ""}, who);
+  REQUIRE(created.has_value());
+  CHECK(created->version == 2);
+  CHECK(created->position == 4);
+
+  // Read-your-writes: once awaited, the projection shows the command.
+  std::promise<void> ready;
+  fx.runtime->await_projections(created->position, [&ready] { ready.set_value(); });
+  ready.get_future().get();
+  auto row = fx.store->get("projects", "projects", "p1");
+  REQUIRE(row.has_value());
+  REQUIRE(row->has_value());
+  CHECK((**row).at("name") == "Plates");
+  auto audit = fx.store->scan("audit", "entries", "", "", 100, false);
+  REQUIRE(audit.has_value());
+  CHECK(audit->size() == 4);
+
+  // A stale expected version is refused with the current one.
+  auto stale = fx.run("p1", update_project{"New", std::nullopt}, who, 1);
+  REQUIRE_FALSE(stale.has_value());
+  CHECK(stale.error().code == errc::version_conflict);
+  CHECK(stale.error().details.at("current_version") == 2);
+
+  // Unknown entities are not found (and no actor is kept for them).
+  auto missing = fx.run("nope", update_project{"x", std::nullopt}, who);
+  REQUIRE_FALSE(missing.has_value());
+  CHECK(missing.error().code == errc::not_found);
+}
+
+TEST_CASE("concurrent commands on one entity are serialized without spurious conflicts", "[actors]") {
+  fixture fx;
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  REQUIRE(fx.run("p", create_project{"p", "P", ""}, who).has_value());
+
+  constexpr int n = 50;
+  std::vector<std::promise<result<ports::command_outcome>>> promises(n);
+  for (int i = 0; i < n; ++i) {
+    fx.runtime->execute("p", update_project{"name " + std::to_string(i), std::nullopt},
+                        ports::command_context{who, "c" + std::to_string(i), std::nullopt},
+                        [&promises, i](result<ports::command_outcome> r) { promises[i].set_value(std::move(r)); });
+  }
+  std::set<std::uint64_t> versions;
+  for (auto& p : promises) {
+    auto r = p.get_future().get();
+    REQUIRE(r.has_value());
+    versions.insert(r->version);
+  }
+  CHECK(versions.size() == n);
+  CHECK(*versions.rbegin() == 2 + n);
+  CHECK(fx.store->stream_version("project-p").value() == 2 + n);
+}
+
+TEST_CASE("a username is unique even under concurrent registrations", "[actors]") {
+  fixture fx;
+  constexpr int n = 8;
+  std::vector<std::future<result<ports::command_outcome>>> futures;
+  for (int i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, [&fx] { return fx.register_("dora"); }));
+  int ok = 0;
+  int taken = 0;
+  for (auto& f : futures) {
+    auto r = f.get();
+    if (r) {
+      ++ok;
+    } else if (r.error().code == errc::already_exists) {
+      ++taken;
+    }
+  }
+  CHECK(ok == 1);
+  CHECK(taken == n - 1);
+  auto idx = fx.store->get("users", "usernames", "dora");
+  REQUIRE(idx.has_value());
+  CHECK(idx->has_value());
+}
+
+TEST_CASE("entities hydrate from their stream after a restart", "[actors]") {
+  fixture fx;
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  REQUIRE(fx.run("p", create_project{"p", "P", ""}, who).has_value());
+  REQUIRE(fx.run("p", update_project{"Q", std::nullopt}, who).has_value());
+  fx.reopen();
+  // The new actor folds the stream: it knows the version and that alice owns it.
+  auto r = fx.run("p", update_project{"R", std::nullopt}, who, 3);
+  REQUIRE(r.has_value());
+  CHECK(r->version == 4);
+  CHECK(r->view.at("name") == "R");
+  auto outsider = fx.run("p", update_project{"S", std::nullopt}, member("someone-else"));
+  REQUIRE_FALSE(outsider.has_value());
+  CHECK(outsider.error().code == errc::forbidden);
+}
