@@ -35,7 +35,8 @@ struct user_traits {
     claim.correlation_id = reg.correlation_id;
     claim.causation_id = reg.causation_id;
     out.push_back({username_stream(claim.data.at("username").get<std::string>()),
-                   ports::expected_version::no_stream(), {std::move(claim)}});
+                   ports::expected_version::no_stream(),
+                   {std::move(claim)}});
   }
 
   /// A conflict on the username claim means the name is taken.
@@ -88,8 +89,12 @@ result<typename Traits::state> hydrate(const ports::event_store& store, const st
 }
 
 template <class Traits>
-caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std::string id,
-                           ports::event_store* store, caf::actor writer) {
+std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits>>* self, typename Traits::message& m,
+                                         ports::event_store* store, const caf::actor& writer);
+
+template <class Traits>
+caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std::string id, ports::event_store* store,
+                           caf::actor writer) {
   auto& st = self->state;
   st.id = id;
   st.stream = Traits::stream(id);
@@ -101,70 +106,86 @@ caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std:
   }
   return {
       [self, store, writer](typename Traits::message& m) -> caf::result<msg::command_reply> {
-        auto& st = self->state;
-        if (st.broken) return msg::command_reply{std::unexpected(*st.broken)};
-        const auto& ctx = m.context;
-        if (ctx.expected_version && *ctx.expected_version != st.value.version) {
-          return msg::command_reply{fail(errc::version_conflict,
-                                         "the " + std::string(Traits::name) + " is at version " +
-                                             std::to_string(st.value.version),
-                                         {{"stream", st.stream},
-                                          {"expected", *ctx.expected_version},
-                                          {"current_version", st.value.version}})};
+        auto reply = handle<Traits>(self, m, store, writer);
+        if (reply && !self->state.value.exists) {
+          // A refused create leaves nothing to own: stop rather than linger in memory.
+          auto rp = self->make_response_promise();
+          rp.deliver(std::move(*reply));
+          self->quit();
+          return rp;
         }
-        auto decided = decide(st.value, m.command, ctx.actor);
-        if (!decided) return msg::command_reply{std::unexpected(decided.error())};
-        if (decided->empty()) {
-          return msg::command_reply{ports::command_outcome{{}, st.value.version, 0, Traits::view(st.value)}};
-        }
-        const auto causation = new_uuid_v7();
-        for (auto& e : *decided) {
-          e.actor = ctx.actor.actor_stream();
-          e.correlation_id = ctx.correlation_id;
-          e.causation_id = causation;  // the command's id: all events of one command share it
-        }
-        std::vector<ports::stream_append> appends;
-        appends.push_back({st.stream,
-                           st.value.version == 0 ? ports::expected_version::no_stream()
-                                                 : ports::expected_version::exact(st.value.version),
-                           *decided});
-        Traits::extra_appends(m, *decided, appends);
-
-        auto rp = self->make_response_promise();
-        // `await` keeps this entity's mailbox closed until the append is durable, so the
-        // next command decides on the state that includes these events.
-        self->request(writer, caf::infinite, msg::append_request{std::move(appends)})
-            .await(
-                [self, rp, store](msg::append_reply& r) mutable {
-                  auto& st = self->state;
-                  if (!r.committed) {
-                    if (r.committed.error().code == errc::version_conflict) {
-                      // Someone else wrote this stream: refold before the next command.
-                      if (auto s = hydrate<Traits>(*store, st.stream)) st.value = std::move(*s);
-                    }
-                    rp.deliver(msg::command_reply{std::unexpected(Traits::translate(r.committed.error()))});
-                    return;
-                  }
-                  ports::command_outcome out;
-                  for (const auto& e : *r.committed) {
-                    if (e.stream != st.stream) continue;
-                    if (auto ev = decode_event<typename Traits::event>(e)) {
-                      st.value = evolve(std::move(st.value), *ev);
-                      st.value.version = e.version;
-                    }
-                  }
-                  out.position = r.committed->back().position;
-                  out.events = std::move(*r.committed);
-                  out.version = st.value.version;
-                  out.view = Traits::view(st.value);
-                  rp.deliver(msg::command_reply{std::move(out)});
-                },
-                [rp](caf::error& err) mutable {
-                  rp.deliver(msg::command_reply{fail(errc::unavailable, "event store unavailable: " + caf::to_string(err))});
-                });
-        return rp;
+        if (reply) return std::move(*reply);
+        return caf::delegated<msg::command_reply>{};
       },
   };
+}
+
+/// Handles one command: answers at once (a domain error or a no-op), or sends the
+/// append, answers through a response promise when it completes, and returns nullopt.
+template <class Traits>
+std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits>>* self, typename Traits::message& m,
+                                         ports::event_store* store, const caf::actor& writer) {
+  auto& st = self->state;
+  if (st.broken) return msg::command_reply{std::unexpected(*st.broken)};
+  const auto& ctx = m.context;
+  if (ctx.expected_version && *ctx.expected_version != st.value.version) {
+    return msg::command_reply{
+        fail(errc::version_conflict,
+             "the " + std::string(Traits::name) + " is at version " + std::to_string(st.value.version),
+             {{"stream", st.stream}, {"expected", *ctx.expected_version}, {"current_version", st.value.version}})};
+  }
+  auto decided = decide(st.value, m.command, ctx.actor);
+  if (!decided) return msg::command_reply{std::unexpected(decided.error())};
+  if (decided->empty()) {
+    return msg::command_reply{ports::command_outcome{{}, st.value.version, 0, Traits::view(st.value)}};
+  }
+  const auto causation = new_uuid_v7();
+  for (auto& e : *decided) {
+    e.actor = ctx.actor.actor_stream();
+    e.correlation_id = ctx.correlation_id;
+    e.causation_id = causation;  // the command's id: all events of one command share it
+  }
+  std::vector<ports::stream_append> appends;
+  appends.push_back(
+      {st.stream,
+       st.value.version == 0 ? ports::expected_version::no_stream() : ports::expected_version::exact(st.value.version),
+       *decided});
+  Traits::extra_appends(m, *decided, appends);
+
+  auto rp = self->make_response_promise();
+  // `await` keeps this entity's mailbox closed until the append is durable, so the
+  // next command decides on the state that includes these events.
+  self->request(writer, caf::infinite, msg::append_request{std::move(appends)})
+      .await(
+          [self, rp, store](msg::append_reply& r) mutable {
+            auto& st = self->state;
+            if (!r.committed) {
+              if (r.committed.error().code == errc::version_conflict) {
+                // Someone else wrote this stream: refold before the next command.
+                if (auto s = hydrate<Traits>(*store, st.stream)) st.value = std::move(*s);
+              }
+              rp.deliver(msg::command_reply{std::unexpected(Traits::translate(r.committed.error()))});
+              if (!st.value.exists) self->quit();
+              return;
+            }
+            ports::command_outcome out;
+            for (const auto& e : *r.committed) {
+              if (e.stream != st.stream) continue;
+              if (auto ev = decode_event<typename Traits::event>(e)) {
+                st.value = evolve(std::move(st.value), *ev);
+                st.value.version = e.version;
+              }
+            }
+            out.position = r.committed->back().position;
+            out.events = std::move(*r.committed);
+            out.version = st.value.version;
+            out.view = Traits::view(st.value);
+            rp.deliver(msg::command_reply{std::move(out)});
+          },
+          [rp](caf::error& err) mutable {
+            rp.deliver(msg::command_reply{fail(errc::unavailable, "event store unavailable: " + caf::to_string(err))});
+          });
+  return std::nullopt;
 }
 
 struct registry_state {

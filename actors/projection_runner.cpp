@@ -50,7 +50,9 @@ struct runner_state {
 
 projection_engine::projection_engine(ports::event_store& store, ports::read_model_store& read_models,
                                      std::vector<std::unique_ptr<projection>> projections)
-    : store_(store), read_models_(read_models), projections_(std::move(projections)),
+    : store_(store),
+      read_models_(read_models),
+      projections_(std::move(projections)),
       checkpoints_(projections_.size(), 0) {}
 
 std::uint64_t projection_engine::applied() const {

@@ -77,8 +77,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
 
-void actor_runtime::execute(std::string user_id, user_command cmd, ports::command_context ctx,
-                            ports::completion done) {
+void actor_runtime::execute(std::string user_id, user_command cmd, ports::command_context ctx, ports::completion done) {
   caf::anon_send(impl_->gateway, msg::user_command_msg{std::move(user_id), std::move(cmd), std::move(ctx)},
                  msg::completion_box{std::move(done)});
 }

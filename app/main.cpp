@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime.hpp"
@@ -67,7 +68,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         return std::nullopt;
       }
       o.host = v->substr(0, colon);
-      if (o.host.size() >= 2 && o.host.front() == '[' && o.host.back() == ']') o.host = o.host.substr(1, o.host.size() - 2);
+      if (o.host.size() >= 2 && o.host.front() == '[' && o.host.back() == ']')
+        o.host = o.host.substr(1, o.host.size() - 2);
       try {
         const auto port = std::stoul(v->substr(colon + 1));
         if (port > 65535) throw std::out_of_range("port");
@@ -117,7 +119,7 @@ bool bootstrap_admin(atrium::actor_runtime& runtime, const atrium::ports::passwo
   }
   spdlog::info("bootstrap created user=admin id={}", id);
   if (generated) {
-    // Printed once, to the terminal only; never logged.
+    // Printed once, on stdout; the log (stderr) never carries it.
     std::cout << "admin password (shown once): " << password << std::endl;
   }
   return true;
@@ -132,6 +134,9 @@ int main(int argc, char** argv) {
     std::cerr << "atriumd: " << err << "\n" << k_usage;
     return 2;
   }
+  // Logs go to stderr; stdout carries only the listening line and, on first start, the
+  // generated admin password.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("atriumd"));
   spdlog::set_level(spdlog::level::from_str(opts->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
 
@@ -195,11 +200,11 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("stopping signal={}", sig);
-  (*server)->stop();   // no new requests
-  api.stop();          // finish password hashing in flight
-  runtime->reset();    // pending commands complete; actors stop
+  (*server)->stop();  // no new requests
+  api.stop();         // finish password hashing in flight
+  runtime->reset();   // pending commands complete; actors stop
   server->reset();
-  store->reset();      // RocksDB closes cleanly
+  store->reset();  // RocksDB closes cleanly
   std::filesystem::remove(opts->data_dir + "/atriumd.addr", ec);
   spdlog::info("stopped");
   return 0;

@@ -24,12 +24,24 @@ void to_json(nlohmann::json& j, const envelope& e) {
 }
 
 void from_json(const nlohmann::json& j, envelope& e) {
-  j.at("position").get_to(e.position);
+  // nlohmann converts between number kinds silently (-1 → 2^64-1, 1.7 → 1); an envelope
+  // with such fields is corrupt, not to be guessed at.
+  const auto& position = j.at("position");
+  const auto& version = j.at("version");
+  const auto& schema = j.at("schema");
+  if (!position.is_number_unsigned() || !version.is_number_unsigned()) {
+    throw nlohmann::json::type_error::create(302, "position and version must be unsigned integers", &j);
+  }
+  if (!schema.is_number_integer() || schema.get<std::int64_t>() < 1 || schema.get<std::int64_t>() > 1'000'000) {
+    throw nlohmann::json::type_error::create(302, "schema must be an integer from 1", &j);
+  }
+  if (!j.at("data").is_object()) throw nlohmann::json::type_error::create(302, "data must be an object", &j);
+  position.get_to(e.position);
   j.at("stream").get_to(e.stream);
-  j.at("version").get_to(e.version);
+  version.get_to(e.version);
   j.at("id").get_to(e.id);
   j.at("type").get_to(e.type);
-  j.at("schema").get_to(e.schema);
+  e.schema = static_cast<int>(schema.get<std::int64_t>());
   j.at("time").get_to(e.time);
   j.at("actor").get_to(e.actor);
   e.correlation_id = j.value("correlation_id", "");
@@ -64,9 +76,8 @@ std::string now_rfc3339() {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(micros));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
   return buf;
 }
 
@@ -77,8 +88,7 @@ std::string new_uuid_v7() {
     return std::mt19937_64(seq);
   }()};
   const auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
   std::uint8_t b[16];
   for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(ms >> (8 * (5 - i)));

@@ -18,16 +18,16 @@ namespace atrium {
 
 /// A committed event.
 struct envelope {
-  std::uint64_t position = 0;  ///< global, gapless, from 1
-  std::string stream;          ///< `<entity>-<id>`, e.g. `project-0193…`
-  std::uint64_t version = 0;   ///< per stream, from 1
-  std::string id;              ///< event id (UUIDv7 unless the client supplied one)
-  std::string type;            ///< `<entity>.<past-tense verb>`, e.g. `project.renamed`
-  int schema = 1;              ///< version of the payload schema of `type`
-  std::string time;            ///< commit time, RFC 3339 UTC with microseconds
-  std::string actor;           ///< stream id of the acting user (`user-…`) or `system`
-  std::string correlation_id;  ///< the request this event belongs to
-  std::string causation_id;    ///< the command or event that caused it
+  std::uint64_t position = 0;                      ///< global, gapless, from 1
+  std::string stream;                              ///< `<entity>-<id>`, e.g. `project-0193…`
+  std::uint64_t version = 0;                       ///< per stream, from 1
+  std::string id;                                  ///< event id (UUIDv7 unless the client supplied one)
+  std::string type;                                ///< `<entity>.<past-tense verb>`, e.g. `project.renamed`
+  int schema = 1;                                  ///< version of the payload schema of `type`
+  std::string time;                                ///< commit time, RFC 3339 UTC with microseconds
+  std::string actor;                               ///< stream id of the acting user (`user-…`) or `system`
+  std::string correlation_id;                      ///< the request this event belongs to
+  std::string causation_id;                        ///< the command or event that caused it
   nlohmann::json data = nlohmann::json::object();  ///< the payload (a JSON object)
 };
 
@@ -63,7 +63,8 @@ void from_json(const nlohmann::json& j, envelope& e);
 [[nodiscard]] std::string now_rfc3339();
 
 /// A new UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then random bits;
-/// lowercase hex with dashes. Sorts by creation time.
+/// lowercase hex with dashes. Sorts by creation millisecond; ids made within the same
+/// millisecond are in random order.
 [[nodiscard]] std::string new_uuid_v7();
 
 }  // namespace atrium

@@ -4,18 +4,24 @@ namespace atrium {
 
 std::string_view to_string(global_role r) noexcept {
   switch (r) {
-    case global_role::admin: return "admin";
-    case global_role::member: return "member";
-    case global_role::auditor: return "auditor";
+    case global_role::admin:
+      return "admin";
+    case global_role::member:
+      return "member";
+    case global_role::auditor:
+      return "auditor";
   }
   return "member";
 }
 
 std::string_view to_string(project_role r) noexcept {
   switch (r) {
-    case project_role::viewer: return "viewer";
-    case project_role::editor: return "editor";
-    case project_role::owner: return "owner";
+    case project_role::viewer:
+      return "viewer";
+    case project_role::editor:
+      return "editor";
+    case project_role::owner:
+      return "owner";
   }
   return "viewer";
 }

@@ -26,16 +26,14 @@ enum class project_role { viewer, editor, owner };
 
 /// The acting user of a command.
 struct principal {
-  std::string user_id;             ///< bare id (no `user-` prefix); `system` for bootstrap
-  std::set<global_role> roles;     ///< global roles held now
-  bool disabled = false;           ///< a disabled user cannot act
+  std::string user_id;          ///< bare id (no `user-` prefix); `system` for bootstrap
+  std::set<global_role> roles;  ///< global roles held now
+  bool disabled = false;        ///< a disabled user cannot act
 
   [[nodiscard]] bool has(global_role r) const { return roles.contains(r); }
   [[nodiscard]] bool is_admin() const { return has(global_role::admin); }
   /// The stream id used as the `actor` of events: `user-<id>`, or `system`.
-  [[nodiscard]] std::string actor_stream() const {
-    return user_id == "system" ? user_id : "user-" + user_id;
-  }
+  [[nodiscard]] std::string actor_stream() const { return user_id == "system" ? user_id : "user-" + user_id; }
   /// The built-in principal used for first-start bootstrap.
   [[nodiscard]] static principal system() { return principal{"system", {global_role::admin}, false}; }
 };

@@ -18,9 +18,9 @@ namespace atrium {
 
 /// One registered event type.
 struct event_type_info {
-  std::string_view type;    ///< wire name, e.g. `user.registered`
-  int schema = 1;           ///< current payload schema
-  std::string_view entity;  ///< the part before the dot, e.g. `user`
+  std::string_view type;                   ///< wire name, e.g. `user.registered`
+  int schema = 1;                          ///< current payload schema
+  std::string_view entity;                 ///< the part before the dot, e.g. `user`
   std::vector<std::string_view> redacted;  ///< payload fields never served by the API
 };
 
@@ -32,8 +32,10 @@ struct event_type_info {
 
 namespace detail {
 template <class T>
-concept has_redacted = requires { T::redacted; };
-}
+concept has_redacted = requires {
+  T::redacted;
+};
+}  // namespace detail
 
 /// Registry entry for an event struct.
 template <class T>

@@ -70,7 +70,8 @@ class audit_projection final : public projection {
   std::string_view name() const override { return "audit"; }
 
   void apply(const envelope& e, const row_reader&, std::vector<mutation>& out) const override {
-    out.emplace_back(row_put{"entries", position_key(e.position),
+    out.emplace_back(row_put{"entries",
+                             position_key(e.position),
                              {{"position", e.position},
                               {"time", e.time},
                               {"actor", e.actor},

@@ -7,7 +7,8 @@
 /// |            | `usernames`     | lowercase username      | `{"user_id"}`                         |
 /// | `projects` | `projects`      | project id              | project view with members             |
 /// |            | `user_projects` | `<user id>/<project id>`| `{"role"}` — the projects a user sees |
-/// | `audit`    | `entries`       | position (20 digits)    | `{position,time,actor,stream,type,version,correlation_id}` |
+/// | `audit`    | `entries`       | position (20 digits)    |
+/// `{position,time,actor,stream,type,version,event_id,correlation_id}` |
 
 #include <memory>
 #include <vector>

@@ -50,9 +50,8 @@ nlohmann::json project_view(const project_state& s) {
   for (const auto& [user, role] : s.members) {
     members.push_back({{"user_id", user}, {"role", std::string(to_string(role))}});
   }
-  return {{"id", s.project_id},       {"name", s.name},         {"description", s.description},
-          {"created_by", s.created_by}, {"members", members},    {"archived", s.archived},
-          {"version", s.version}};
+  return {{"id", s.project_id}, {"name", s.name},         {"description", s.description}, {"created_by", s.created_by},
+          {"members", members}, {"archived", s.archived}, {"version", s.version}};
 }
 
 nlohmann::json project_row(const project_state& s) { return project_view(s); }

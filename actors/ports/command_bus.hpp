@@ -24,8 +24,8 @@ namespace atrium::ports {
 
 /// Metadata of a command.
 struct command_context {
-  principal actor;                              ///< who acts
-  std::string correlation_id;                   ///< request id, copied into every event
+  principal actor;                                ///< who acts
+  std::string correlation_id;                     ///< request id, copied into every event
   std::optional<std::uint64_t> expected_version;  ///< from `If-Match`; checked against the entity
 };
 

@@ -27,9 +27,12 @@ struct expected_version {
   /// True if a stream whose last version is `current` (0: no stream) satisfies it.
   [[nodiscard]] bool matches(std::uint64_t current) const {
     switch (k) {
-      case kind::any: return true;
-      case kind::no_stream: return current == 0;
-      case kind::exact: return current == value;
+      case kind::any:
+        return true;
+      case kind::no_stream:
+        return current == 0;
+      case kind::exact:
+        return current == value;
     }
     return false;
   }
@@ -57,8 +60,7 @@ class event_store {
 
   /// Up to `limit` events of `stream` with version >= `from_version`, in version order.
   /// An unknown stream yields an empty vector.
-  [[nodiscard]] virtual result<std::vector<envelope>> read_stream(std::string_view stream,
-                                                                  std::uint64_t from_version,
+  [[nodiscard]] virtual result<std::vector<envelope>> read_stream(std::string_view stream, std::uint64_t from_version,
                                                                   std::size_t limit) const = 0;
 
   /// Up to `limit` events of the global log with position > `after`, in position order.

@@ -30,8 +30,7 @@ class read_model_store {
 
   /// The row at (projection, table, key); nullopt if absent. `unavailable` on I/O error,
   /// `not_found` for an unknown projection.
-  [[nodiscard]] virtual result<std::optional<nlohmann::json>> get(std::string_view projection,
-                                                                  std::string_view table,
+  [[nodiscard]] virtual result<std::optional<nlohmann::json>> get(std::string_view projection, std::string_view table,
                                                                   std::string_view key) const = 0;
 
   /// Up to `limit` rows of a table whose keys start with `prefix`, in key order: with

@@ -40,7 +40,8 @@ struct call {
 };
 using call_ptr = std::shared_ptr<call>;
 
-void send(const call_ptr& c, unsigned status, const json& body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+void send(const call_ptr& c, unsigned status, const json& body,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
   spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
@@ -61,8 +62,9 @@ void send_error(const call_ptr& c, const error& e) {
 std::string etag(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
 
 bool valid_id(std::string_view id) {
-  return !id.empty() && id.size() <= 64 &&
-         std::all_of(id.begin(), id.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; });
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+  });
 }
 
 result<json> parse_object(const std::string& body) {
@@ -109,7 +111,8 @@ result<std::size_t> parse_limit(const call& c) {
 
 /// `If-Match: 3`, `"3"` or `W/"3"` → 3.
 result<std::uint64_t> parse_if_match(const std::string& raw) {
-  if (raw.empty()) return fail(errc::precondition_required, "If-Match with the version you based this change on is required");
+  if (raw.empty())
+    return fail(errc::precondition_required, "If-Match with the version you based this change on is required");
   std::string_view v(raw);
   if (v.starts_with("W/")) v.remove_prefix(2);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
@@ -122,17 +125,26 @@ result<std::uint64_t> parse_if_match(const std::string& raw) {
 
 unsigned http_status(errc code) noexcept {
   switch (code) {
-    case errc::invalid_argument: return 400;
-    case errc::unauthenticated: return 401;
-    case errc::forbidden: return 403;
-    case errc::not_found: return 404;
+    case errc::invalid_argument:
+      return 400;
+    case errc::unauthenticated:
+      return 401;
+    case errc::forbidden:
+      return 403;
+    case errc::not_found:
+      return 404;
     case errc::version_conflict:
     case errc::already_exists:
-    case errc::failed_precondition: return 409;
-    case errc::payload_too_large: return 413;
-    case errc::precondition_required: return 428;
-    case errc::unavailable: return 503;
-    case errc::internal: return 500;
+    case errc::failed_precondition:
+      return 409;
+    case errc::payload_too_large:
+      return 413;
+    case errc::precondition_required:
+      return 428;
+    case errc::unavailable:
+      return 503;
+    case errc::internal:
+      return 500;
   }
   return 500;
 }
@@ -158,7 +170,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     const auto token = auth.substr(scheme.size());
     const auto session = d.tokens.get(d.secrets.sha256_hex(token));
     if (!session) return std::unexpected(session.error());
-    if (!*session || (*session)->expires_at <= unix_now()) return fail(errc::unauthenticated, "invalid or expired token");
+    if (!*session || (*session)->expires_at <= unix_now())
+      return fail(errc::unauthenticated, "invalid or expired token");
     auto row = d.read_models.get("users", "users", (*session)->user_id);
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(errc::unauthenticated, "invalid or expired token");
@@ -175,11 +188,18 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   }
 
   /// Finishes a command: waits until projections include it (read-your-writes), then
-  /// answers with the entity's view.
-  ports::completion finish(const call_ptr& c, unsigned status) {
-    return [self = shared_from_this(), c, status](result<ports::command_outcome> r) {
+  /// answers with the entity's view — for a project, the projected row (the same shape
+  /// as `GET`, timestamps included) when it has caught up to this version.
+  ports::completion finish(const call_ptr& c, unsigned status, std::string project_id = {}) {
+    return [self = shared_from_this(), c, status, project_id](result<ports::command_outcome> r) {
       if (!r) return send_error(c, r.error());
-      auto answer = [c, status, view = r->view, version = r->version] {
+      auto answer = [self, c, status, project_id, view = r->view, version = r->version] {
+        if (!project_id.empty()) {
+          auto row = self->d.read_models.get("projects", "projects", project_id);
+          if (row && *row && (**row).value("version", std::uint64_t{0}) == version) {
+            return send(c, status, **row, {{"ETag", etag(version)}});
+          }
+        }
         send(c, status, view, {{"ETag", etag(version)}});
       };
       if (r->position == 0) return answer();
@@ -219,7 +239,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       }
       return true;
     };
-    auto method_not_allowed = [&] { send_error(c, error{errc::invalid_argument, "method not allowed", {{"method", m}}}); };
+    auto method_not_allowed = [&] {
+      send_error(c, error{errc::invalid_argument, "method not allowed", {{"method", m}}});
+    };
 
     if (is({"healthz"})) {
       if (m != "GET") return method_not_allowed();
@@ -388,7 +410,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     if (*revoke) cmds->push_back(revoke_role{**revoke});
     if (disabled != body->end()) cmds->push_back(disable_user{});
     if (cmds->empty() && !*password) {
-      return send_error(c, error{errc::invalid_argument, "nothing to change: give password, grant_role, revoke_role or disabled"});
+      return send_error(
+          c, error{errc::invalid_argument, "nothing to change: give password, grant_role, revoke_role or disabled"});
     }
     auto run = [self = shared_from_this(), c, p, id, cmds] {
       auto step = std::make_shared<std::function<void(std::size_t)>>();
@@ -427,7 +450,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto description = string_field(*body, "description", false);
     if (!description) return send_error(c, description.error());
     auto id = new_uuid_v7();
-    d.commands.execute(id, create_project{id, **name, description->value_or("")}, context(*c, p), finish(c, 201));
+    d.commands.execute(id, create_project{id, **name, description->value_or("")}, context(*c, p), finish(c, 201, id));
   }
 
   void list_projects(const call_ptr& c, const principal& p) {
@@ -472,8 +495,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     if (!name) return send_error(c, name.error());
     auto description = string_field(*body, "description", false);
     if (!description) return send_error(c, description.error());
-    if (!*name && !*description) return send_error(c, error{errc::invalid_argument, "nothing to change: give name or description"});
-    d.commands.execute(id, update_project{*name, *description}, context(*c, p, *expected), finish(c, 200));
+    if (!*name && !*description)
+      return send_error(c, error{errc::invalid_argument, "nothing to change: give name or description"});
+    d.commands.execute(id, update_project{*name, *description}, context(*c, p, *expected), finish(c, 200, id));
   }
 
   void archive(const call_ptr& c, const principal& p, const std::string& id) {
@@ -484,7 +508,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       if (!v) return send_error(c, v.error());
       expected = *v;
     }
-    d.commands.execute(id, archive_project{}, context(*c, p, expected), finish(c, 200));
+    d.commands.execute(id, archive_project{}, context(*c, p, expected), finish(c, 200, id));
   }
 
   void add_member_(const call_ptr& c, const principal& p, const std::string& id) {
@@ -499,12 +523,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto target = d.read_models.get("users", "users", **user);
     if (!target) return send_error(c, target.error());
     if (!*target) return send_error(c, error{errc::not_found, "no such user", {{"user_id", **user}}});
-    d.commands.execute(id, add_member{**user, **role}, context(*c, p), finish(c, 200));
+    d.commands.execute(id, add_member{**user, **role}, context(*c, p), finish(c, 200, id));
   }
 
   void remove_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& user) {
     if (auto row = visible_project(p, id); !row) return send_error(c, row.error());
-    d.commands.execute(id, remove_member{user}, context(*c, p), finish(c, 200));
+    d.commands.execute(id, remove_member{user}, context(*c, p), finish(c, 200, id));
   }
 
   static bool may_read_log(const principal& p) { return p.is_admin() || p.has(global_role::auditor); }
@@ -535,7 +559,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     bool exhausted = false;
     std::uint64_t last_position = 0;
     while (entries.size() < *limit && examined < k_max_audit_scan) {
-      auto rows = d.read_models.scan("audit", "entries", "", cursor, std::min<std::size_t>(500, k_max_audit_scan - examined), desc);
+      auto rows = d.read_models.scan("audit", "entries", "", cursor,
+                                     std::min<std::size_t>(500, k_max_audit_scan - examined), desc);
       if (!rows) return send_error(c, rows.error());
       if (rows->empty()) {
         exhausted = true;
@@ -572,14 +597,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     if (!page) return send_error(c, page.error());
     json out = json::array();
     for (const auto& e : *page) out.push_back(to_public_json(e));
-    send(c, 200, json{{"events", out},
-                      {"next", page->empty() ? json(after) : json(page->back().position)},
-                      {"head", d.events.head_position()}});
+    send(c, 200,
+         json{{"events", out},
+              {"next", page->empty() ? json(after) : json(page->back().position)},
+              {"head", d.events.head_position()}});
   }
 
   void stream(const call_ptr& c, const principal& p, const std::string& stream_id) {
     const auto dash = stream_id.find('-');
-    if (dash == std::string::npos || !valid_id(stream_id)) return send_error(c, error{errc::not_found, "no such stream"});
+    if (dash == std::string::npos || !valid_id(stream_id))
+      return send_error(c, error{errc::not_found, "no such stream"});
     const auto entity = stream_id.substr(0, dash);
     const auto id = stream_id.substr(dash + 1);
     bool allowed = may_read_log(p);
@@ -614,8 +641,9 @@ void api::handle(http_request request, respond_fn respond) {
   c->req = std::move(request);
   c->respond = std::move(respond);
   const auto rid = c->req.header("x-request-id");
-  const bool rid_ok = !rid.empty() && rid.size() <= 128 &&
-                      std::all_of(rid.begin(), rid.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; });
+  const bool rid_ok = !rid.empty() && rid.size() <= 128 && std::all_of(rid.begin(), rid.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+  });
   c->correlation_id = rid_ok ? rid : new_uuid_v7();
   try {
     auto url = boost::urls::parse_origin_form(c->req.target);

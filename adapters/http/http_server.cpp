@@ -30,9 +30,7 @@ class session : public std::enable_shared_from_this<session> {
   session(tcp::socket socket, const handler_fn& handler, const server_options& options)
       : stream_(std::move(socket)), handler_(handler), options_(options) {}
 
-  void run() {
-    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read, shared_from_this()));
-  }
+  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read, shared_from_this())); }
 
  private:
   void read() {
@@ -153,8 +151,8 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
   if (!ec) p->acceptor.bind(ep, ec);
   if (!ec) p->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) {
-    return fail(errc::unavailable, "cannot listen on " + p->options.host + ":" + std::to_string(p->options.port) +
-                                       ": " + ec.message());
+    return fail(errc::unavailable,
+                "cannot listen on " + p->options.host + ":" + std::to_string(p->options.port) + ": " + ec.message());
   }
   p->accept();
   for (std::size_t i = 0; i < std::max<std::size_t>(1, p->options.threads); ++i) {

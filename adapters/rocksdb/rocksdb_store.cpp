@@ -112,8 +112,14 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  std::set<std::string> names{rocksdb::kDefaultColumnFamilyName, k_events, k_streams, k_heads,
-                              k_event_ids, k_snapshots, k_checkpoints, k_tokens};
+  std::set<std::string> names{rocksdb::kDefaultColumnFamilyName,
+                              k_events,
+                              k_streams,
+                              k_heads,
+                              k_event_ids,
+                              k_snapshots,
+                              k_checkpoints,
+                              k_tokens};
   for (const auto& p : projections) names.insert("proj_" + p);
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
@@ -150,7 +156,8 @@ result<std::vector<envelope>> rocksdb_store::append(std::vector<ports::stream_ap
   std::size_t count = 0;
   for (const auto& a : appends) {
     if (a.stream.empty()) return fail(errc::invalid_argument, "stream id is empty");
-    if (!seen.insert(a.stream).second) return fail(errc::invalid_argument, "stream named twice", {{"stream", a.stream}});
+    if (!seen.insert(a.stream).second)
+      return fail(errc::invalid_argument, "stream named twice", {{"stream", a.stream}});
     for (const auto& e : a.events) {
       if (!e.id.empty() && !ids.insert(e.id).second) {
         return fail(errc::invalid_argument, "event id named twice", {{"id", e.id}});
@@ -253,7 +260,8 @@ result<std::vector<envelope>> rocksdb_store::read_all(std::uint64_t after, std::
   std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(rocksdb::ReadOptions(), d.family(k_events)));
   for (it->Seek(be64(after + 1)); it->Valid() && out.size() < limit; it->Next()) {
     auto env = parse_envelope(it->value().ToStringView());
-    if (!env) return fail(errc::internal, "corrupt event at position " + std::to_string(read_be64(it->key().ToStringView())));
+    if (!env)
+      return fail(errc::internal, "corrupt event at position " + std::to_string(read_be64(it->key().ToStringView())));
     out.push_back(std::move(*env));
   }
   if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "read log"));
@@ -283,8 +291,8 @@ result<std::optional<nlohmann::json>> rocksdb_store::get(std::string_view projec
 }
 
 result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection, std::string_view table,
-                                                    std::string_view prefix, std::string_view after,
-                                                    std::size_t limit, bool reverse) const {
+                                                    std::string_view prefix, std::string_view after, std::size_t limit,
+                                                    bool reverse) const {
   auto* h = impl_->family("proj_" + std::string(projection));
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   const std::string full_prefix = row_key(table, prefix);
@@ -316,7 +324,8 @@ result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection,
       continue;
     }
     try {
-      out.push_back(ports::row{std::string(k.substr(table_prefix.size())), nlohmann::json::parse(it->value().ToStringView())});
+      out.push_back(
+          ports::row{std::string(k.substr(table_prefix.size())), nlohmann::json::parse(it->value().ToStringView())});
     } catch (const nlohmann::json::exception& ex) {
       return fail(errc::internal, std::string("corrupt row: ") + ex.what());
     }
@@ -366,8 +375,9 @@ result<std::optional<ports::session_record>> rocksdb_store::get(std::string_view
   if (!*raw) return std::optional<ports::session_record>{};
   try {
     const auto j = nlohmann::json::parse(**raw);
-    return std::optional<ports::session_record>{ports::session_record{
-        j.at("user_id").get<std::string>(), j.at("issued_at").get<std::int64_t>(), j.at("expires_at").get<std::int64_t>()}};
+    return std::optional<ports::session_record>{ports::session_record{j.at("user_id").get<std::string>(),
+                                                                      j.at("issued_at").get<std::int64_t>(),
+                                                                      j.at("expires_at").get<std::int64_t>()}};
   } catch (const nlohmann::json::exception& ex) {
     return fail(errc::internal, std::string("corrupt session: ") + ex.what());
   }

@@ -29,15 +29,13 @@
 namespace atrium::rocksdb_adapter {
 
 /// The store. Thread-safe: reads from any thread, appends serialized by an internal mutex.
-class rocksdb_store final : public ports::event_store,
-                            public ports::read_model_store,
-                            public ports::token_store {
+class rocksdb_store final : public ports::event_store, public ports::read_model_store, public ports::token_store {
  public:
   /// Opens (creating if missing) the database in `dir`, with one column family per
   /// projection name. `unavailable` if RocksDB cannot open it (e.g. locked by another
   /// process), `internal` if the stored log is corrupt.
   [[nodiscard]] static result<std::unique_ptr<rocksdb_store>> open(const std::string& dir,
-                                                                    const std::vector<std::string>& projections);
+                                                                   const std::vector<std::string>& projections);
   ~rocksdb_store() override;
   rocksdb_store(const rocksdb_store&) = delete;
   rocksdb_store& operator=(const rocksdb_store&) = delete;
@@ -54,8 +52,8 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<std::optional<nlohmann::json>> get(std::string_view projection, std::string_view table,
                                                           std::string_view key) const override;
   [[nodiscard]] result<std::vector<ports::row>> scan(std::string_view projection, std::string_view table,
-                                                     std::string_view prefix, std::string_view after,
-                                                     std::size_t limit, bool reverse) const override;
+                                                     std::string_view prefix, std::string_view after, std::size_t limit,
+                                                     bool reverse) const override;
   [[nodiscard]] result<std::uint64_t> checkpoint(std::string_view projection) const override;
   [[nodiscard]] result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
                                     std::uint64_t position) override;

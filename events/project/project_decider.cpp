@@ -18,8 +18,7 @@ result<void> validate_name(const std::string& name) {
 
 result<void> validate_description(const std::string& d) {
   if (d.size() > 10000) {
-    return fail(errc::invalid_argument, "description must be at most 10000 characters",
-                {{"field", "description"}});
+    return fail(errc::invalid_argument, "description must be at most 10000 characters", {{"field", "description"}});
   }
   return {};
 }
@@ -32,18 +31,17 @@ struct decider {
     const auto role = state.role_of(actor);
     if (!role) return fail(errc::forbidden, "not a member of this project");
     if (*role < at_least) {
-      return fail(errc::forbidden, std::string("only ") + what,
-                  {{"role", std::string(to_string(*role))}});
+      return fail(errc::forbidden, std::string("only ") + what, {{"role", std::string(to_string(*role))}});
     }
     if (state.archived) return fail(errc::failed_precondition, "project is archived");
     return {};
   }
 
   result<events> operator()(const create_project& c) const {
-    if (state.exists) return fail(errc::already_exists, "project already exists");
     if (!actor.is_admin() && !actor.has(global_role::member)) {
       return fail(errc::forbidden, "only members and admins create projects");
     }
+    if (state.exists) return fail(errc::already_exists, "project already exists");
     if (c.project_id.empty()) return fail(errc::invalid_argument, "project id is empty");
     if (auto ok = validate_name(c.name); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_description(c.description); !ok) return std::unexpected(ok.error());
@@ -109,8 +107,8 @@ std::optional<project_role> project_state::role_of(const principal& p) const {
 }
 
 std::size_t project_state::owner_count() const {
-  return static_cast<std::size_t>(std::count_if(members.begin(), members.end(),
-                                                [](const auto& m) { return m.second == project_role::owner; }));
+  return static_cast<std::size_t>(
+      std::count_if(members.begin(), members.end(), [](const auto& m) { return m.second == project_role::owner; }));
 }
 
 result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,

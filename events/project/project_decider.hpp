@@ -39,9 +39,8 @@ struct project_state {
 /// low; auditors change nothing), `not_found` (no such project or member),
 /// `already_exists`, `invalid_argument` (bad name, description or role),
 /// `failed_precondition` (archived, or the last owner would go).
-[[nodiscard]] result<std::vector<proposed_event>> decide(const project_state& state,
-                                                          const project_command& command,
-                                                          const principal& actor);
+[[nodiscard]] result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,
+                                                         const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
 [[nodiscard]] project_state evolve(project_state state, const project_event& event);

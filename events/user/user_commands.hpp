@@ -9,10 +9,10 @@ namespace atrium {
 
 /// Create the user. Admins only.
 struct register_user {
-  std::string user_id;  ///< new id (UUIDv7), chosen by the caller
-  std::string username;  ///< 3–32 chars of [a-z0-9._-], stored lowercase
-  std::string email;     ///< must contain one '@', at most 254 chars
-  std::string role;      ///< admin, member or auditor
+  std::string user_id;        ///< new id (UUIDv7), chosen by the caller
+  std::string username;       ///< 3–32 chars of [a-z0-9._-], stored lowercase
+  std::string email;          ///< must contain one '@', at most 254 chars
+  std::string role;           ///< admin, member or auditor
   std::string password_hash;  ///< argon2id PHC string, non-empty
 };
 

@@ -10,8 +10,7 @@ using events = std::vector<proposed_event>;
 
 result<global_role> require_role(const std::string& name) {
   if (auto r = parse_global_role(name)) return *r;
-  return fail(errc::invalid_argument, "role must be admin, member or auditor",
-              {{"field", "role"}});
+  return fail(errc::invalid_argument, "role must be admin, member or auditor", {{"field", "role"}});
 }
 
 result<void> validate_email(const std::string& email) {
@@ -115,8 +114,7 @@ result<std::string> normalize_username(std::string_view raw) {
   std::string name(raw);
   std::transform(name.begin(), name.end(), name.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const bool ok = name.size() >= 3 && name.size() <= 32 &&
-                  std::all_of(name.begin(), name.end(), [](unsigned char c) {
+  const bool ok = name.size() >= 3 && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
                     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
                   });
   if (!ok) {

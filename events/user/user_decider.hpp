@@ -31,9 +31,8 @@ struct user_state {
 /// Decides a command. Errors: `forbidden` (caller disabled or lacks the role),
 /// `not_found` (no such user), `already_exists` (id taken), `invalid_argument`
 /// (bad username, email, role or hash), `failed_precondition` (self-lockout).
-[[nodiscard]] result<std::vector<proposed_event>> decide(const user_state& state,
-                                                          const user_command& command,
-                                                          const principal& actor);
+[[nodiscard]] result<std::vector<proposed_event>> decide(const user_state& state, const user_command& command,
+                                                         const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
 [[nodiscard]] user_state evolve(user_state state, const user_event& event);

@@ -69,7 +69,7 @@ struct username_claimed {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(username_claimed, username, user_id)
 
 /// The events of a `user-<id>` stream.
-using user_event = std::variant<user_registered, user_role_granted, user_role_revoked,
-                                user_password_changed, user_disabled>;
+using user_event =
+    std::variant<user_registered, user_role_granted, user_role_revoked, user_password_changed, user_disabled>;
 
 }  // namespace atrium

@@ -78,10 +78,9 @@ struct server {
 };
 
 json create_user(const http_client& admin, const std::string& name) {
-  auto r = admin.post("/v1/users", {{"username", name},
-                                    {"email", name + "@example.org"},
-                                    {"password", name + "-password"},
-                                    {"role", "member"}});
+  auto r = admin.post(
+      "/v1/users",
+      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password"}, {"role", "member"}});
   REQUIRE(r.status == 201);
   return r.json;
 }
@@ -119,10 +118,12 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(dup.status == 409);
   CHECK(dup.json.at("error").at("code") == "already_exists");
 
-  const auto as_alice = srv.client(srv.login("alice", "alice-password"));
+  const auto alice_token = srv.login("alice", "alice-password");
+  const auto as_alice = srv.client(alice_token);
   const auto as_bob = srv.client(srv.login("bob", "bob-password"));
   const auto as_carol = srv.client(srv.login("carol", "carol-password"));
-  CHECK(as_alice.post("/v1/users", {{"username", "mallory"}, {"email", "m@x.y"}, {"password", "12345678"}}).status == 403);
+  CHECK(as_alice.post("/v1/users", {{"username", "mallory"}, {"email", "m@x.y"}, {"password", "12345678"}}).status ==
+        403);
 
   // A project, shared with bob as editor.
   auto created = as_alice.post("/v1/projects", {{"name", "Assay QC"}, {"description", "plate reader runs"}});
@@ -130,13 +131,16 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   const auto pid = created.json.at("id").get<std::string>();
   CHECK(created.json.at("version") == 2);  // created + member_added(owner)
   CHECK(created.json.at("members") == json::array({{{"user_id", alice.at("id")}, {"role", "owner"}}}));
+  CHECK(created.json.contains("created_at"));
+  CHECK(as_alice.get("/v1/projects/" + pid).json == created.json);
 
   auto shared = as_alice.post("/v1/projects/" + pid + "/members", {{"user_id", bob.at("id")}, {"role", "editor"}});
   REQUIRE(shared.status == 200);
   CHECK(shared.json.at("version") == 3);
 
   // Bob edits with the right version; a stale If-Match gets 409 naming the current one.
-  auto renamed = as_bob.request("PATCH", "/v1/projects/" + pid, json{{"name", "Assay QC v2"}}.dump(), {{"If-Match", "3"}});
+  auto renamed =
+      as_bob.request("PATCH", "/v1/projects/" + pid, json{{"name", "Assay QC v2"}}.dump(), {{"If-Match", "3"}});
   REQUIRE(renamed.status == 200);
   CHECK(renamed.json.at("name") == "Assay QC v2");
   CHECK(renamed.json.at("version") == 4);
@@ -148,9 +152,11 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(as_alice.request("PATCH", "/v1/projects/" + pid, json{{"description", "x"}}.dump()).status == 428);
 
   // Roles: an editor may not share; an outsider cannot even see the project.
-  CHECK(as_bob.post("/v1/projects/" + pid + "/members", {{"user_id", carol.at("id")}, {"role", "viewer"}}).status == 403);
+  CHECK(as_bob.post("/v1/projects/" + pid + "/members", {{"user_id", carol.at("id")}, {"role", "viewer"}}).status ==
+        403);
   CHECK(as_carol.get("/v1/projects/" + pid).status == 404);
-  CHECK(as_carol.request("PATCH", "/v1/projects/" + pid, json{{"name", "mine"}}.dump(), {{"If-Match", "4"}}).status == 404);
+  CHECK(as_carol.request("PATCH", "/v1/projects/" + pid, json{{"name", "mine"}}.dump(), {{"If-Match", "4"}}).status ==
+        404);
   CHECK(as_carol.get("/v1/projects").json.at("projects").empty());
   CHECK(as_carol.get("/v1/streams/project-" + pid).status == 404);
   auto bobs = as_bob.get("/v1/projects");
@@ -164,6 +170,17 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(last_owner.status == 409);
   CHECK(as_alice.get("/v1/audit").status == 403);
   CHECK(as_alice.get("/v1/events").status == 403);
+
+  // A disabled user's token fails at once, and they cannot log in again.
+  const auto dave = create_user(admin, "dave");
+  const auto dave_token = srv.login("dave", "dave-password");
+  const auto as_dave = srv.client(dave_token);
+  CHECK(as_dave.get("/v1/projects").status == 200);
+  auto disabled = admin.post("/v1/users/" + dave.at("id").get<std::string>() + "/disable", json::object());
+  REQUIRE(disabled.status == 200);
+  CHECK(disabled.json.at("disabled") == true);
+  CHECK(as_dave.get("/v1/projects").status == 401);
+  CHECK(srv.client().post("/v1/auth/login", {{"username", "dave"}, {"password", "dave-password"}}).status == 401);
 
   // Authentication and input errors.
   CHECK(srv.client().get("/v1/projects").status == 401);
@@ -213,7 +230,9 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(project.json.at("name") == "Assay QC v2");
   CHECK(project.json.at("version") == 4);
   CHECK(admin2.get("/v1/audit?limit=1000").json.at("entries").size() == entries.size());
-  CHECK(admin2.get("/v1/users").json.at("users").size() == 4);
+  CHECK(admin2.get("/v1/users").json.at("users").size() == 5);
+  CHECK(srv.client(alice_token).get("/v1/projects").status == 200);  // sessions survive a restart
+  CHECK(srv.client(dave_token).get("/v1/projects").status == 401);
 }
 
 TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]") {

@@ -148,8 +148,7 @@ TEST_CASE("parse_envelope reports malformed bytes as invalid_argument without th
     }
   }
   SECTION("a required field missing") {
-    for (const char* field :
-         {"position", "stream", "version", "id", "type", "schema", "time", "actor", "data"}) {
+    for (const char* field : {"position", "stream", "version", "id", "type", "schema", "time", "actor", "data"}) {
       INFO("missing: " << field);
       json j = sample_envelope();
       j.erase(field);
@@ -245,8 +244,8 @@ TEST_CASE("the registry marks password hashes as redacted", "[envelope][registry
 }
 
 TEST_CASE("unknown event types are not found", "[envelope][registry]") {
-  for (const char* type : {"", "user", "user.", "user.renamed", "User.registered", "user.registered ",
-                           "project.deleted", "registered"}) {
+  for (const char* type :
+       {"", "user", "user.", "user.renamed", "User.registered", "user.registered ", "project.deleted", "registered"}) {
     INFO("type: '" << type << "'");
     CHECK(find_event_type(type) == nullptr);
   }
@@ -294,8 +293,7 @@ TEST_CASE("decode_event picks the right user_event alternative", "[envelope][dec
 
 TEST_CASE("decode_event picks the right project_event alternative", "[envelope][decode]") {
   auto r = decode_event<project_event>(
-      "project.created",
-      json{{"project_id", "p-1"}, {"name", "A"}, {"description", "d"}, {"created_by", "u-1"}});
+      "project.created", json{{"project_id", "p-1"}, {"name", "A"}, {"description", "d"}, {"created_by", "u-1"}});
   REQUIRE(r.has_value());
   REQUIRE(std::holds_alternative<project_created>(*r));
   CHECK(std::get<project_created>(*r).created_by == "u-1");
@@ -333,11 +331,9 @@ TEST_CASE("decode_event reports unknown types as invalid_argument", "[envelope][
   CHECK(r.error().message.find("user.renamed") != std::string::npos);
 }
 
-TEST_CASE("decode_event reports malformed payloads as invalid_argument without throwing",
-          "[envelope][decode]") {
-  const std::vector<json> payloads{
-      json::object(), json{{"rol", "admin"}}, json{{"role", 5}}, json{{"role", nullptr}},
-      json::array(),  json(nullptr),          json("role"),      json(3)};
+TEST_CASE("decode_event reports malformed payloads as invalid_argument without throwing", "[envelope][decode]") {
+  const std::vector<json> payloads{json::object(), json{{"rol", "admin"}}, json{{"role", 5}}, json{{"role", nullptr}},
+                                   json::array(),  json(nullptr),          json("role"),      json(3)};
   for (const auto& data : payloads) {
     INFO("data: " << data.dump());
     CHECK_NOTHROW(decode_event<user_event>("user.role_granted", data));
@@ -346,8 +342,8 @@ TEST_CASE("decode_event reports malformed payloads as invalid_argument without t
     CHECK(r.error().message.find("malformed") != std::string::npos);
   }
   // One field missing among several.
-  require_invalid(decode_event<project_event>("project.created",
-                                              json{{"project_id", "p"}, {"name", "n"}, {"created_by", "u"}}));
+  require_invalid(
+      decode_event<project_event>("project.created", json{{"project_id", "p"}, {"name", "n"}, {"created_by", "u"}}));
   require_invalid(decode_event<project_event>("project.member_added", json{{"user_id", "u"}}));
 }
 

@@ -46,9 +46,8 @@ const principal auditor{"auditor-1", {global_role::auditor}, false};
 
 /// The events of a project created by owner-1, shared with an editor and a viewer.
 std::vector<project_event> shared_project() {
-  return {project_created{"p-1", "Apollo", "to the moon", "owner-1"},
-          project_member_added{"owner-1", "owner"}, project_member_added{"editor-1", "editor"},
-          project_member_added{"viewer-1", "viewer"}};
+  return {project_created{"p-1", "Apollo", "to the moon", "owner-1"}, project_member_added{"owner-1", "owner"},
+          project_member_added{"editor-1", "editor"}, project_member_added{"viewer-1", "viewer"}};
 }
 
 /// `shared_project()` followed by `more`.
@@ -91,9 +90,8 @@ TEST_CASE("a member creates a project and becomes its owner", "[project][create]
   const auto r = decide(project_state{}, creation(), member("m-1"));
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"project.created", "project.member_added"});
-  CHECK(
-      (*r)[0].data ==
-      json{{"project_id", "p-1"}, {"name", "Apollo"}, {"description", "to the moon"}, {"created_by", "m-1"}});
+  CHECK((*r)[0].data ==
+        json{{"project_id", "p-1"}, {"name", "Apollo"}, {"description", "to the moon"}, {"created_by", "m-1"}});
   CHECK((*r)[1].data == json{{"user_id", "m-1"}, {"role", "owner"}});
 }
 
@@ -108,10 +106,8 @@ TEST_CASE("an admin creates a project and becomes its owner", "[project][create]
 TEST_CASE("auditors and role-less or disabled users cannot create projects", "[project][create]") {
   require_error(decide(project_state{}, creation(), auditor), errc::forbidden);
   require_error(decide(project_state{}, creation(), principal{"nobody", {}, false}), errc::forbidden);
-  require_error(decide(project_state{}, creation(), principal{"m-1", {global_role::member}, true}),
-                errc::forbidden);
-  require_error(decide(project_state{}, creation(), principal{"a-1", {global_role::admin}, true}),
-                errc::forbidden);
+  require_error(decide(project_state{}, creation(), principal{"m-1", {global_role::member}, true}), errc::forbidden);
+  require_error(decide(project_state{}, creation(), principal{"a-1", {global_role::admin}, true}), errc::forbidden);
 }
 
 TEST_CASE("project names and descriptions are validated", "[project][create][validation]") {

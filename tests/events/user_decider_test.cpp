@@ -36,16 +36,11 @@ user_state given(std::vector<user_event> events) {
 }
 
 principal admin(std::string id = "admin-1") { return principal{std::move(id), {global_role::admin}, false}; }
-principal member(std::string id = "member-1") {
-  return principal{std::move(id), {global_role::member}, false};
-}
-principal auditor(std::string id = "auditor-1") {
-  return principal{std::move(id), {global_role::auditor}, false};
-}
+principal member(std::string id = "member-1") { return principal{std::move(id), {global_role::member}, false}; }
+principal auditor(std::string id = "auditor-1") { return principal{std::move(id), {global_role::auditor}, false}; }
 
 user_registered registered(std::string id = "alice-id", std::string role = "member") {
-  return user_registered{std::move(id), "alice", "alice@example.org", std::move(role),
-                         "$argon2id$v=19$hash-1"};
+  return user_registered{std::move(id), "alice", "alice@example.org", std::move(role), "$argon2id$v=19$hash-1"};
 }
 
 register_user registration(std::string username = "alice", std::string email = "alice@example.org",
@@ -206,15 +201,9 @@ TEST_CASE("a disabled actor cannot issue any command", "[user][disabled]") {
   principal disabled_admin{"admin-1", {global_role::admin}, true};
   const auto existing = given({registered()});
 
-  SECTION("register") {
-    require_error(decide(user_state{}, registration(), disabled_admin), errc::forbidden);
-  }
-  SECTION("grant") {
-    require_error(decide(existing, grant_role{"auditor"}, disabled_admin), errc::forbidden);
-  }
-  SECTION("revoke") {
-    require_error(decide(existing, revoke_role{"member"}, disabled_admin), errc::forbidden);
-  }
+  SECTION("register") { require_error(decide(user_state{}, registration(), disabled_admin), errc::forbidden); }
+  SECTION("grant") { require_error(decide(existing, grant_role{"auditor"}, disabled_admin), errc::forbidden); }
+  SECTION("revoke") { require_error(decide(existing, revoke_role{"member"}, disabled_admin), errc::forbidden); }
   SECTION("change password of another") {
     require_error(decide(existing, change_password{"$argon2id$new"}, disabled_admin), errc::forbidden);
   }
@@ -222,9 +211,7 @@ TEST_CASE("a disabled actor cannot issue any command", "[user][disabled]") {
     principal self{"alice-id", {global_role::member}, true};
     require_error(decide(existing, change_password{"$argon2id$new"}, self), errc::forbidden);
   }
-  SECTION("disable") {
-    require_error(decide(existing, disable_user{"spam"}, disabled_admin), errc::forbidden);
-  }
+  SECTION("disable") { require_error(decide(existing, disable_user{"spam"}, disabled_admin), errc::forbidden); }
 }
 
 TEST_CASE("commands on a missing user are not_found", "[user][not_found]") {
@@ -244,8 +231,7 @@ TEST_CASE("admins grant roles and granting a held role emits nothing", "[user][r
   REQUIRE(types_of(*r) == std::vector<std::string>{"user.role_granted"});
   CHECK(r->front().data == json{{"role", "auditor"}});
 
-  const auto again =
-      decide(given({registered(), user_role_granted{"auditor"}}), grant_role{"auditor"}, admin());
+  const auto again = decide(given({registered(), user_role_granted{"auditor"}}), grant_role{"auditor"}, admin());
   REQUIRE(again.has_value());
   CHECK(again->empty());
 
@@ -274,9 +260,8 @@ TEST_CASE("admins revoke roles and revoking a role not held emits nothing", "[us
   REQUIRE(not_held.has_value());
   CHECK(not_held->empty());
 
-  const auto revoked =
-      decide(given({registered(), user_role_granted{"auditor"}, user_role_revoked{"auditor"}}),
-             revoke_role{"auditor"}, admin());
+  const auto revoked = decide(given({registered(), user_role_granted{"auditor"}, user_role_revoked{"auditor"}}),
+                              revoke_role{"auditor"}, admin());
   REQUIRE(revoked.has_value());
   CHECK(revoked->empty());
 }
@@ -311,8 +296,7 @@ TEST_CASE("an admin cannot revoke their own admin role", "[user][role]") {
 
 TEST_CASE("a user changes their own password", "[user][password]") {
   const auto state = given({registered()});
-  const auto r =
-      decide(state, change_password{"$argon2id$new"}, principal{"alice-id", {global_role::member}, false});
+  const auto r = decide(state, change_password{"$argon2id$new"}, principal{"alice-id", {global_role::member}, false});
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"user.password_changed"});
   CHECK(r->front().data == json{{"password_hash", "$argon2id$new"}});
@@ -348,8 +332,7 @@ TEST_CASE("only admins disable users", "[user][disable]") {
   const auto state = given({registered()});
   require_error(decide(state, disable_user{"x"}, member()), errc::forbidden);
   require_error(decide(state, disable_user{"x"}, auditor()), errc::forbidden);
-  require_error(decide(state, disable_user{"x"}, principal{"alice-id", {global_role::member}, false}),
-                errc::forbidden);
+  require_error(decide(state, disable_user{"x"}, principal{"alice-id", {global_role::member}, false}), errc::forbidden);
 }
 
 TEST_CASE("an admin cannot disable themself", "[user][disable]") {

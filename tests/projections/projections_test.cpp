@@ -77,8 +77,7 @@ envelope committed(std::uint64_t position, std::string stream, std::uint64_t ver
   e.id = "evt-" + std::to_string(position);
   e.type = std::string(T::type);
   e.schema = T::schema;
-  e.time =
-      "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
+  e.time = "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
   e.actor = std::move(actor);
   e.correlation_id = "req-" + std::to_string(position);
   e.causation_id = "cmd-" + std::to_string(position);
@@ -164,8 +163,7 @@ TEST_CASE("users: each user has their own row and index entry", "[projections][u
   memory_rows rows;
   feed(*users, rows, committed(1, "user-alice-id", 1, alice));
   feed(*users, rows,
-       committed(2, "user-bob-id", 1,
-                 user_registered{"bob-id", "bob", "bob@example.org", "admin", "$argon2id$b"}));
+       committed(2, "user-bob-id", 1, user_registered{"bob-id", "bob", "bob@example.org", "admin", "$argon2id$b"}));
   feed(*users, rows, committed(3, "user-bob-id", 2, user_disabled{"gone"}));
 
   CHECK(rows.keys("users") == std::vector<std::string>{"alice-id", "bob-id"});
@@ -201,8 +199,7 @@ TEST_CASE("projects: a created project gets a row with its members", "[projectio
   CHECK(projects->name() == "projects");
   memory_rows rows;
   feed(*projects, rows, committed(10, "project-p-1", 1, apollo, "user-alice-id"));
-  feed(*projects, rows,
-       committed(11, "project-p-1", 2, project_member_added{"alice-id", "owner"}, "user-alice-id"));
+  feed(*projects, rows, committed(11, "project-p-1", 2, project_member_added{"alice-id", "owner"}, "user-alice-id"));
 
   const auto row = rows.get("projects", "p-1");
   REQUIRE(row.has_value());
@@ -234,8 +231,7 @@ TEST_CASE("projects: members come and go in the row and in user_projects", "[pro
     feed(*projects, rows, committed(4, "project-p-1", 4, project_member_added{"bob-id", "editor"}));
     CHECK(rows.get("user_projects", "bob-id/p-1")->at("role") == "editor");
     CHECK(rows.get("projects", "p-1")->at("members") ==
-          json::array(
-              {{{"user_id", "alice-id"}, {"role", "owner"}}, {{"user_id", "bob-id"}, {"role", "editor"}}}));
+          json::array({{{"user_id", "alice-id"}, {"role", "owner"}}, {{"user_id", "bob-id"}, {"role", "editor"}}}));
     CHECK(rows.get("projects", "p-1")->at("version") == 4);
   }
   SECTION("member_removed deletes the user_projects row") {
@@ -247,8 +243,7 @@ TEST_CASE("projects: members come and go in the row and in user_projects", "[pro
 
     CHECK_FALSE(rows.get("user_projects", "bob-id/p-1").has_value());
     CHECK(rows.keys("user_projects") == std::vector<std::string>{"alice-id/p-1"});
-    CHECK(rows.get("projects", "p-1")->at("members") ==
-          json::array({{{"user_id", "alice-id"}, {"role", "owner"}}}));
+    CHECK(rows.get("projects", "p-1")->at("members") == json::array({{{"user_id", "alice-id"}, {"role", "owner"}}}));
     CHECK(rows.get("projects", "p-1")->at("version") == 4);
   }
 }
@@ -289,8 +284,7 @@ TEST_CASE("projects: events of other streams are ignored", "[projections][projec
   const auto projects = make_projects_projection();
   memory_rows rows;
   CHECK(feed(*projects, rows, committed(1, "user-alice-id", 1, alice)).empty());
-  CHECK(feed(*projects, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"}))
-            .empty());
+  CHECK(feed(*projects, rows, committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"})).empty());
   CHECK(feed(*projects, rows, committed(3, "projects-p-1", 1, apollo)).empty());
   auto unknown = committed(4, "project-p-1", 1, apollo);
   unknown.type = "project.deleted";

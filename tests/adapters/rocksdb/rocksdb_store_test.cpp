@@ -57,11 +57,11 @@ std::string error_text(const R& r) {
   return std::string(atrium::to_string(r.error().code)) + ": " + r.error().message + " " + r.error().details.dump();
 }
 
-#define REQUIRE_OK(expr)            \
-  do {                              \
-    const auto& req_ok_r = (expr);  \
-    INFO(error_text(req_ok_r));     \
-    REQUIRE(req_ok_r.has_value());  \
+#define REQUIRE_OK(expr)           \
+  do {                             \
+    const auto& req_ok_r = (expr); \
+    INFO(error_text(req_ok_r));    \
+    REQUIRE(req_ok_r.has_value()); \
   } while (false)
 
 std::unique_ptr<rocksdb_store> open_store(const temp_dir& dir) {
@@ -182,8 +182,8 @@ TEST_CASE("positions are gapless from 1 across appends and streams; versions are
   auto store = open_store(dir);
 
   const auto a = append_ok(*store, {to("user-1", expected_version::no_stream(), {ev("user.registered")})});
-  const auto b = append_ok(*store, {to("project-1", expected_version::no_stream(),
-                                       {ev("project.created"), ev("project.renamed")})});
+  const auto b = append_ok(
+      *store, {to("project-1", expected_version::no_stream(), {ev("project.created"), ev("project.renamed")})});
   const auto c = append_ok(*store, {to("user-1", expected_version::exact(1), {ev("user.renamed")})});
   const auto d = append_ok(*store, {to("project-1", expected_version::exact(2), {ev("project.archived")}),
                                     to("user-2", expected_version::no_stream(), {ev("user.registered")})});
@@ -231,8 +231,8 @@ TEST_CASE("a client-supplied event id is kept and metadata is stored", "[rocksdb
   temp_dir dir;
   auto store = open_store(dir);
 
-  proposed_event given = ev("project.created", {{"name", "Atrium"}, {"tags", {"a", "b"}}},
-                            "01930000-0000-7000-8000-000000000001");
+  proposed_event given =
+      ev("project.created", {{"name", "Atrium"}, {"tags", {"a", "b"}}}, "01930000-0000-7000-8000-000000000001");
   given.schema = 2;
   given.actor = "user-42";
   given.correlation_id = "req-7";
@@ -391,9 +391,9 @@ TEST_CASE("a multi-stream append commits all streams together or none", "[rocksd
     CHECK(all_events(*store).size() == 2);
 
     // The next successful append continues at position 3.
-    const auto next = append_ok(
-        *store, {to("user-2", expected_version::no_stream(), {ev("user.registered", {{"username", "bob"}})}),
-                 to("username-bob", expected_version::no_stream(), {ev("username.claimed")})});
+    const auto next =
+        append_ok(*store, {to("user-2", expected_version::no_stream(), {ev("user.registered", {{"username", "bob"}})}),
+                           to("username-bob", expected_version::no_stream(), {ev("username.claimed")})});
     REQUIRE(next.size() == 2);
     CHECK(next[0].position == 3);
     CHECK(next[0].version == 1);
@@ -494,7 +494,7 @@ TEST_CASE("re-appending stored event ids returns the stored envelopes and writes
 
   SECTION("a partial overlap is already_exists and writes nothing") {
     auto r = store->append({to("project-1", expected_version::any(),
-                                {ev("project.renamed", {}, "evt-2"), ev("project.renamed", {}, "evt-new")})});
+                               {ev("project.renamed", {}, "evt-2"), ev("project.renamed", {}, "evt-new")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::already_exists);
     CHECK(store->head_position() == 4);
@@ -510,8 +510,8 @@ TEST_CASE("re-appending stored event ids returns the stored envelopes and writes
   }
 
   SECTION("new ids append normally after the retry, at the next position") {
-    const auto next = append_ok(*store, {to("project-1", expected_version::exact(2),
-                                            {ev("project.renamed", {{"name", "C"}}, "evt-4")})});
+    const auto next = append_ok(
+        *store, {to("project-1", expected_version::exact(2), {ev("project.renamed", {{"name", "C"}}, "evt-4")})});
     REQUIRE(next.size() == 1);
     CHECK(next[0].position == 5);
     CHECK(next[0].version == 3);
@@ -530,8 +530,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   // "user-1") gets versions 1..4 at positions 2,4,6,8.
   for (int i = 0; i < 9; ++i) {
     const bool first = i % 2 == 0;
-    append_ok(*store, {to(first ? "user-1" : "user-10", expected_version::any(),
-                          {ev("user.renamed", {{"n", i}})})});
+    append_ok(*store, {to(first ? "user-1" : "user-10", expected_version::any(), {ev("user.renamed", {{"n", i}})})});
   }
   REQUIRE(store->head_position() == 9);
 
@@ -814,8 +813,9 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   rows.emplace_back(row_put{"itemz", "a5", {{"k", "itemz/a5"}}});
   REQUIRE_OK(store->commit("users", rows, 1));
   // Same table and keys in another projection.
-  REQUIRE_OK(store->commit("audit", {row_put{"items", "a0", {{"k", "audit"}}}, row_put{"items", "a5", {{"k", "audit"}}},
-                                     row_put{"items", "z9", {{"k", "audit"}}}},
+  REQUIRE_OK(store->commit("audit",
+                           {row_put{"items", "a0", {{"k", "audit"}}}, row_put{"items", "a5", {{"k", "audit"}}},
+                            row_put{"items", "z9", {{"k", "audit"}}}},
                            1));
 
   auto scan = [&](std::string_view table, std::string_view prefix, std::string_view after, std::size_t limit,
@@ -1014,8 +1014,8 @@ TEST_CASE("an append naming the same event id twice is rejected", "[rocksdb]") {
   // Both events would be written with id "dup" and a retry would return the second twice.
   temp_dir dir;
   auto store = open_store(dir);
-  auto r = store->append({to("s-1", expected_version::any(),
-                             {ev("a.happened", {{"n", 1}}, "dup"), ev("b.happened", {{"n", 2}}, "dup")})});
+  auto r = store->append(
+      {to("s-1", expected_version::any(), {ev("a.happened", {{"n", 1}}, "dup"), ev("b.happened", {{"n", 2}}, "dup")})});
   CHECK_FALSE(r.has_value());
   if (!r.has_value()) CHECK(r.error().code == errc::invalid_argument);
   CHECK(store->head_position() == 0);
