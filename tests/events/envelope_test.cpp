@@ -13,18 +13,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/domain.hpp"
+
 #include "events/envelope.hpp"
 #include "events/error.hpp"
 #include "events/project/project_events.hpp"
 #include "events/registry.hpp"
 #include "events/user/user_events.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<atrium::errc> {
-  static std::string convert(atrium::errc code) { return std::string(atrium::to_string(code)); }
-};
-}  // namespace Catch
 
 namespace {
 

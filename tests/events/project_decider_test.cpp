@@ -10,31 +10,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/domain.hpp"
+
 #include "events/project/project_decider.hpp"
 #include "events/registry.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<atrium::errc> {
-  static std::string convert(atrium::errc code) { return std::string(atrium::to_string(code)); }
-};
-}  // namespace Catch
 
 namespace {
 
 using namespace atrium;
 using json = nlohmann::json;
+using test::require_error;
+using test::types_of;
 
 /// The state after folding `events` in order; version counts the folded events.
-project_state given(std::vector<project_event> events) {
-  project_state s;
-  std::uint64_t version = 0;
-  for (const auto& e : events) {
-    s = evolve(std::move(s), e);
-    s.version = ++version;
-  }
-  return s;
-}
+project_state given(const std::vector<project_event>& events) { return test::fold<project_state>(events); }
 
 principal member(std::string id) { return principal{std::move(id), {global_role::member}, false}; }
 const principal owner = member("owner-1");
@@ -55,20 +44,6 @@ project_state given_shared(std::vector<project_event> more = {}) {
   auto events = shared_project();
   events.insert(events.end(), more.begin(), more.end());
   return given(std::move(events));
-}
-
-std::vector<std::string> types_of(const std::vector<proposed_event>& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(e.type);
-  return out;
-}
-
-/// Requires `r` to be an error of kind `code`.
-template <class T>
-void require_error(const result<T>& r, errc code) {
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().code == code);
-  CHECK_FALSE(r.error().message.empty());
 }
 
 /// Requires `r` to be a success with no events (an idempotent no-op).

@@ -9,31 +9,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/domain.hpp"
+
 #include "events/registry.hpp"
 #include "events/user/user_decider.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<atrium::errc> {
-  static std::string convert(atrium::errc code) { return std::string(atrium::to_string(code)); }
-};
-}  // namespace Catch
 
 namespace {
 
 using namespace atrium;
 using json = nlohmann::json;
+using test::require_error;
+using test::types_of;
 
 /// The state after folding `events` in order; version counts the folded events.
-user_state given(std::vector<user_event> events) {
-  user_state s;
-  std::uint64_t version = 0;
-  for (const auto& e : events) {
-    s = evolve(std::move(s), e);
-    s.version = ++version;
-  }
-  return s;
-}
+user_state given(const std::vector<user_event>& events) { return test::fold<user_state>(events); }
 
 principal admin(std::string id = "admin-1") { return principal{std::move(id), {global_role::admin}, false}; }
 principal member(std::string id = "member-1") { return principal{std::move(id), {global_role::member}, false}; }
@@ -46,20 +35,6 @@ user_registered registered(std::string id = "alice-id", std::string role = "memb
 register_user registration(std::string username = "alice", std::string email = "alice@example.org",
                            std::string role = "member", std::string hash = "$argon2id$v=19$hash-1") {
   return register_user{"alice-id", std::move(username), std::move(email), std::move(role), std::move(hash)};
-}
-
-std::vector<std::string> types_of(const std::vector<proposed_event>& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(e.type);
-  return out;
-}
-
-/// Requires `r` to be an error of kind `code`.
-template <class T>
-void require_error(const result<T>& r, errc code) {
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().code == code);
-  CHECK_FALSE(r.error().message.empty());
 }
 
 }  // namespace
