@@ -217,26 +217,27 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
   return caf::delegated<msg::command_reply>{};
 }
 
+caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s, caf::actor writer) {
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    auto& live = self->state.live;
+    for (auto it = live.begin(); it != live.end(); ++it) {
+      if (it->second.address() == m.source) {
+        live.erase(it);
+        return;
+      }
+    }
+    self->quit(m.reason);  // told to stop: links take the entity actors down with us
+  });
+  return {
+      [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
+      [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
+  };
+}
+
 }  // namespace
 
 caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer) {
-  return sys.spawn([&store, writer](caf::stateful_actor<registry_state>* self) -> caf::behavior {
-    auto* s = &store;
-    self->set_exit_handler([self](caf::exit_msg& m) {
-      auto& live = self->state.live;
-      for (auto it = live.begin(); it != live.end(); ++it) {
-        if (it->second.address() == m.source) {
-          live.erase(it);
-          return;
-        }
-      }
-      self->quit(m.reason);  // told to stop: links take the entity actors down with us
-    });
-    return {
-        [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
-        [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
-    };
-  });
+  return sys.spawn(registry, &store, std::move(writer));
 }
 
 }  // namespace atrium::actors

@@ -116,34 +116,40 @@ result<void> projection_engine::apply_to(std::size_t index, const std::vector<en
   return {};
 }
 
+namespace {
+
+caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine) {
+  self->state.engine = std::move(engine);
+  auto release = [self](std::uint64_t applied) {
+    auto& w = self->state.waiters;
+    auto end = w.upper_bound(applied);
+    for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
+    w.erase(w.begin(), end);
+  };
+  return {
+      [self, release](msg::committed_batch& batch) {
+        auto applied = self->state.engine->apply(batch.events);
+        if (!applied) {
+          spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
+                        applied.error().message);
+          return;
+        }
+        release(*applied);
+      },
+      [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
+        const auto applied = self->state.engine->applied();
+        if (applied >= req.position) return msg::projections_ready{applied};
+        auto rp = self->make_response_promise();
+        self->state.waiters.emplace(req.position, rp);
+        return caf::delegated<msg::projections_ready>();
+      },
+  };
+}
+
+}  // namespace
+
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine) {
-  return sys.spawn([engine](caf::stateful_actor<runner_state>* self) -> caf::behavior {
-    self->state.engine = engine;
-    auto release = [self](std::uint64_t applied) {
-      auto& w = self->state.waiters;
-      auto end = w.upper_bound(applied);
-      for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
-      w.erase(w.begin(), end);
-    };
-    return {
-        [self, release](msg::committed_batch& batch) {
-          auto applied = self->state.engine->apply(batch.events);
-          if (!applied) {
-            spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
-                          applied.error().message);
-            return;
-          }
-          release(*applied);
-        },
-        [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
-          const auto applied = self->state.engine->applied();
-          if (applied >= req.position) return msg::projections_ready{applied};
-          auto rp = self->make_response_promise();
-          self->state.waiters.emplace(req.position, rp);
-          return caf::delegated<msg::projections_ready>();
-        },
-    };
-  });
+  return sys.spawn(projection_runner, std::move(engine));
 }
 
 }  // namespace atrium::actors

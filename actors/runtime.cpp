@@ -16,27 +16,24 @@ constexpr auto k_projection_wait = std::chrono::seconds(10);
 
 /// The gateway turns fire-and-forget sends from non-actor threads into requests and
 /// calls the caller's completion with the reply (or `unavailable` on failure).
-caf::actor spawn_gateway(caf::actor_system& sys, caf::actor registry, caf::actor runner) {
-  return sys.spawn([registry, runner](caf::event_based_actor* self) -> caf::behavior {
-    auto forward = [self, registry](auto& m, msg::completion_box& box) {
-      self->request(registry, caf::infinite, std::move(m))
-          .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
-                [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
-    };
-    return {
-        [forward](msg::user_command_msg& m, msg::completion_box& box) { forward(m, box); },
-        [forward](msg::project_command_msg& m, msg::completion_box& box) { forward(m, box); },
-        [self, runner](msg::await_position& m, msg::ready_box& box) {
-          self->request(runner, k_projection_wait, m)
-              .then([box](msg::projections_ready&) { box.fn(); },
-                    [box, m](caf::error& err) {
-                      spdlog::warn("projections did not reach position={} in time: {}", m.position,
-                                   caf::to_string(err));
-                      box.fn();
-                    });
-        },
-    };
-  });
+caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::actor runner) {
+  auto forward = [self, registry](auto& m, msg::completion_box& box) {
+    self->request(registry, caf::infinite, std::move(m))
+        .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
+              [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
+  };
+  return {
+      [forward](msg::user_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::project_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [self, runner](msg::await_position& m, msg::ready_box& box) {
+        self->request(runner, k_projection_wait, m)
+            .then([box](msg::projections_ready&) { box.fn(); },
+                  [box, m](caf::error& err) {
+                    spdlog::warn("projections did not reach position={} in time: {}", m.position, caf::to_string(err));
+                    box.fn();
+                  });
+      },
+  };
 }
 
 }  // namespace
@@ -73,7 +70,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   p->runner = actors::spawn_projection_runner(*p->system, engine);
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
   p->registry = actors::spawn_registry(*p->system, store, p->writer);
-  p->gateway = spawn_gateway(*p->system, p->registry, p->runner);
+  p->gateway = p->system->spawn(gateway, p->registry, p->runner);
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
 

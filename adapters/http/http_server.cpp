@@ -113,7 +113,7 @@ class session : public std::enable_shared_from_this<session> {
 
 }  // namespace
 
-struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
+struct http_server::impl {
   server_options options;
   handler_fn handler;
   net::io_context ioc;
@@ -122,7 +122,9 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   std::atomic<bool> stopped{false};
 
   void accept() {
-    acceptor.async_accept(net::make_strand(ioc), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+    // Captures `this`, not a shared_ptr: the io_context (a member) owns this handler, and
+    // a shared_ptr here would keep the server alive forever after stop().
+    acceptor.async_accept(net::make_strand(ioc), [self = this](beast::error_code ec, tcp::socket s) {
       if (ec) {
         if (ec == net::error::operation_aborted) return;
         spdlog::warn("accept failed: {}", ec.message());
@@ -156,7 +158,7 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
   }
   p->accept();
   for (std::size_t i = 0; i < std::max<std::size_t>(1, p->options.threads); ++i) {
-    p->threads.emplace_back([p] { p->ioc.run(); });
+    p->threads.emplace_back([raw = p.get()] { raw->ioc.run(); });
   }
   return std::unique_ptr<http_server>(new http_server(std::move(p)));
 }
@@ -168,14 +170,14 @@ std::uint16_t http_server::port() const {
 
 void http_server::stop() {
   if (impl_->stopped.exchange(true)) return;
-  net::post(impl_->ioc, [p = impl_] {
-    beast::error_code ec;
-    p->acceptor.close(ec);
-  });
   impl_->ioc.stop();
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }
+  // No I/O thread runs any more: the acceptor may be closed from here. Pending
+  // handlers (and the sessions they hold) are destroyed with the io_context.
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
 }
 
 }  // namespace atrium::http_adapter
