@@ -25,6 +25,12 @@ struct append_reply {
   result<std::vector<envelope>> committed;
 };
 
+/// From the store's commit thread back to the writer: append `id` completed.
+struct append_done {
+  std::uint64_t id = 0;
+  result<std::vector<envelope>> committed;
+};
+
 /// From the writer to the projection runner: events just committed, in position order.
 struct committed_batch {
   std::vector<envelope> events;
@@ -73,6 +79,7 @@ struct ready_box {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::committed_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::await_position)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projections_ready)

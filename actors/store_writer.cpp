@@ -1,5 +1,10 @@
+// The event-store writer actor: hands appends to the store's group commit and answers
+// each requester once its batch is durable; forwards committed events, in position
+// order, to the projection runner.
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+
+#include <unordered_map>
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
@@ -10,6 +15,8 @@ namespace {
 struct writer_state {
   ports::event_store* store = nullptr;
   caf::actor runner;
+  std::uint64_t next_id = 1;
+  std::unordered_map<std::uint64_t, caf::response_promise> pending;
   static inline const char* name = "event-store-writer";
 };
 
@@ -17,17 +24,31 @@ caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event
   self->state.store = store;
   self->state.runner = std::move(runner);
   return {
-      [self](msg::append_request& req) -> msg::append_reply {
-        auto committed = self->state.store->append(std::move(req.appends));
-        if (committed && !committed->empty()) {
-          // Single writer: batches leave here in commit order, so the runner sees
-          // positions in order.
-          self->send(self->state.runner, msg::committed_batch{*committed});
-        } else if (!committed && committed.error().code != errc::version_conflict) {
-          spdlog::error("append failed code={} message={}", to_string(committed.error().code),
-                        committed.error().message);
+      [self](msg::append_request& req) -> caf::result<msg::append_reply> {
+        const auto id = self->state.next_id++;
+        self->state.pending.emplace(id, self->make_response_promise());
+        // Many appends are in flight at once: the store commits those that arrive during
+        // a synced write together in its next batch. Its commit thread must not touch
+        // this actor's state, so it answers with a message.
+        auto me = caf::actor_cast<caf::actor>(self);
+        self->state.store->append_async(std::move(req.appends), [me, id](result<std::vector<envelope>> r) {
+          caf::anon_send(me, msg::append_done{id, std::move(r)});
+        });
+        return caf::delegated<msg::append_reply>();
+      },
+      [self](msg::append_done& done) {
+        auto it = self->state.pending.find(done.id);
+        if (it == self->state.pending.end()) return;
+        auto rp = std::move(it->second);
+        self->state.pending.erase(it);
+        if (done.committed && !done.committed->empty()) {
+          // One commit thread sends these in commit order, so the runner sees positions in order.
+          self->send(self->state.runner, msg::committed_batch{*done.committed});
+        } else if (!done.committed && done.committed.error().code != errc::version_conflict) {
+          spdlog::error("append failed code={} message={}", to_string(done.committed.error().code),
+                        done.committed.error().message);
         }
-        return msg::append_reply{std::move(committed)};
+        rp.deliver(msg::append_reply{std::move(done.committed)});
       },
   };
 }

@@ -21,6 +21,13 @@ void to_json(nlohmann::json& j, const envelope& e) {
                      {"correlation_id", e.correlation_id},
                      {"causation_id", e.causation_id},
                      {"data", e.data}};
+  if (!e.hash.empty()) j["hash"] = e.hash;
+}
+
+std::string canonical_bytes(const envelope& e) {
+  envelope copy = e;
+  copy.hash.clear();
+  return nlohmann::json(copy).dump();
 }
 
 void from_json(const nlohmann::json& j, envelope& e) {
@@ -47,6 +54,7 @@ void from_json(const nlohmann::json& j, envelope& e) {
   e.correlation_id = j.value("correlation_id", "");
   e.causation_id = j.value("causation_id", "");
   e.data = j.at("data");
+  e.hash = j.value("hash", "");
 }
 
 result<envelope> parse_envelope(std::string_view bytes) {

@@ -29,7 +29,20 @@ struct envelope {
   std::string correlation_id;                      ///< the request this event belongs to
   std::string causation_id;                        ///< the command or event that caused it
   nlohmann::json data = nlohmann::json::object();  ///< the payload (a JSON object)
+  /// SHA-256 (hex) over the previous event's hash and this event's canonical bytes
+  /// (see `canonical_bytes`); empty until the store commits the event.
+  std::string hash;
 };
+
+/// The genesis "previous hash" of position 1: 64 zeros.
+inline constexpr std::string_view genesis_hash = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The canonical bytes of an envelope, the input of its chain hash: the JSON object of
+/// every field except `hash`, keys sorted, no whitespace, strings UTF-8 with only the
+/// escapes JSON requires — the JSON Canonicalization Scheme (RFC 8785) for the values an
+/// envelope holds (integers and strings; the payloads of Atrium events carry no floats).
+/// The stored form of an event is the same serialization with `hash` included.
+[[nodiscard]] std::string canonical_bytes(const envelope& e);
 
 /// An event a decider wants appended; the store turns it into an `envelope`.
 struct proposed_event {
@@ -42,7 +55,8 @@ struct proposed_event {
   std::string causation_id;
 };
 
-/// Encodes all envelope fields as a JSON object (the storage form; secrets included).
+/// Encodes all envelope fields as a JSON object (the storage form; secrets included;
+/// `hash` only when set).
 void to_json(nlohmann::json& j, const envelope& e);
 
 /// Decodes an envelope; throws nlohmann::json::exception on a malformed object.

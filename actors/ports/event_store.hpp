@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,18 +47,51 @@ struct stream_append {
   std::vector<proposed_event> events;
 };
 
+/// Called once with the outcome of an append, on the store's commit thread: keep it
+/// short (post or send the result elsewhere).
+using append_callback = std::function<void(result<std::vector<envelope>>)>;
+
+/// The result of checking the hash chain.
+struct chain_report {
+  bool ok = true;
+  std::uint64_t count = 0;      ///< events checked (all of them when ok)
+  std::string last_hash;        ///< hash of the last good event (genesis when none)
+  std::uint64_t broken_at = 0;  ///< first position that breaks the chain (when !ok)
+  std::string reason;           ///< why it breaks (when !ok)
+};
+
 /// The event store.
 class event_store {
  public:
   virtual ~event_store() = default;
 
-  /// Appends to one or more streams atomically (all or nothing) in one synced write;
-  /// returns only after the write is durable. Assigns gapless global positions in the
-  /// order given, stream versions, commit time, and a UUIDv7 id where none is set.
+  /// Appends to one or more streams atomically (all or nothing) and calls `done` only
+  /// after the synced write that carries it is durable. Appends that arrive while a
+  /// write is in flight are committed together in the next WriteBatch (group commit);
+  /// each keeps its own all-or-nothing outcome. Assigns gapless global positions in
+  /// arrival order, stream versions, commit time, a UUIDv7 id where none is set, and the
+  /// chain hash. An append whose event ids are all stored already is answered with the
+  /// stored events and writes nothing.
   /// Errors: `version_conflict` (details: stream, expected, current_version) when an
-  /// expected version fails — nothing is written; `invalid_argument` for an empty
-  /// stream id or a stream named twice; `unavailable` on a storage failure.
-  [[nodiscard]] virtual result<std::vector<envelope>> append(std::vector<stream_append> appends) = 0;
+  /// expected version fails — nothing of that append is written; `invalid_argument` for
+  /// an empty stream id, a stream or an event id named twice, or no events;
+  /// `already_exists` when only some of its event ids are stored; `unavailable` on a
+  /// storage failure or shutdown.
+  virtual void append_async(std::vector<stream_append> appends, append_callback done) = 0;
+
+  /// `append_async`, blocking until the outcome is known.
+  [[nodiscard]] result<std::vector<envelope>> append(std::vector<stream_append> appends) {
+    std::promise<result<std::vector<envelope>>> p;
+    auto f = p.get_future();
+    append_async(std::move(appends), [&p](result<std::vector<envelope>> r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+
+  /// Recomputes the hash chain from position 1 (see `canonical_bytes`): every stored
+  /// record must parse, sit at its own position, be in canonical form, and carry
+  /// SHA-256(previous hash ‖ canonical bytes). Storage errors are `unavailable`; a broken
+  /// chain is a report with `ok == false`, not an error.
+  [[nodiscard]] virtual result<chain_report> verify_chain() const = 0;
 
   /// Up to `limit` events of `stream` with version >= `from_version`, in version order.
   /// An unknown stream yields an empty vector.

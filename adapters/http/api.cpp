@@ -291,6 +291,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       if (m != "DELETE") return method_not_allowed();
       return remove_member_(c, p, path[2], path[4]);
     }
+    if (is({"v1", "audit", "verify"})) {
+      if (m != "GET") return method_not_allowed();
+      return verify_chain(c, p);
+    }
     if (is({"v1", "audit"})) {
       if (m != "GET") return method_not_allowed();
       return audit(c, p);
@@ -581,6 +585,23 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     }
     json next = exhausted || last_position == 0 ? json(nullptr) : json(last_position);
     send(c, 200, json{{"entries", entries}, {"next", next}, {"order", order}});
+  }
+
+  /// GET /v1/audit/verify: recomputes the hash chain on the blocking pool (it reads the
+  /// whole log) and answers `{"ok","count","last_hash"}` or, broken, also
+  /// `{"broken_at","reason"}` — 200 either way: the check itself succeeded.
+  void verify_chain(const call_ptr& c, const principal& p) {
+    if (!may_read_log(p)) return send_error(c, error{errc::forbidden, "only admins and auditors verify the log"});
+    boost::asio::post(hashing, [self = shared_from_this(), c] {
+      auto report = self->d.events.verify_chain();
+      if (!report) return send_error(c, report.error());
+      json out{{"ok", report->ok}, {"count", report->count}, {"last_hash", report->last_hash}};
+      if (!report->ok) {
+        out["broken_at"] = report->broken_at;
+        out["reason"] = report->reason;
+      }
+      send(c, 200, out);
+    });
   }
 
   void events(const call_ptr& c, const principal& p) {

@@ -7,10 +7,17 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
 
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <unordered_map>
 
 namespace atrium::rocksdb_adapter {
 namespace {
@@ -58,17 +65,92 @@ error storage_error(const rocksdb::Status& s, std::string_view what) {
   return error{errc::unavailable, std::string(what) + ": " + s.ToString(), nlohmann::json::object()};
 }
 
+/// Lowercase hex of bytes.
+std::string to_hex(const unsigned char* p, std::size_t n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 0x0F];
+  }
+  return out;
+}
+
+/// SHA-256 (FIPS 180-4, via OpenSSL EVP) over the 32 raw bytes of `previous_hex` followed
+/// by `canonical`; lowercase hex. A malformed previous hash hashes as given (and so
+/// breaks the chain visibly).
+std::string chain_hash(std::string_view previous_hex, std::string_view canonical) {
+  unsigned char prev[32] = {};
+  for (std::size_t i = 0; i < 32 && 2 * i + 1 < previous_hex.size(); ++i) {
+    auto nibble = [](char c) -> unsigned char {
+      if (c >= '0' && c <= '9') return static_cast<unsigned char>(c - '0');
+      if (c >= 'a' && c <= 'f') return static_cast<unsigned char>(c - 'a' + 10);
+      return 0;
+    };
+    prev[i] = static_cast<unsigned char>(nibble(previous_hex[2 * i]) << 4 | nibble(previous_hex[2 * i + 1]));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, prev, sizeof prev);
+  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  return to_hex(digest, len);
+}
+
 }  // namespace
 
 struct rocksdb_store::impl {
+  /// An append waiting for the commit thread.
+  struct pending {
+    std::vector<ports::stream_append> appends;
+    ports::append_callback done;
+    [[nodiscard]] std::size_t event_count() const {
+      std::size_t n = 0;
+      for (const auto& a : appends) n += a.events.size();
+      return n;
+    }
+  };
+  /// What the appends staged so far in a group have changed, not yet written.
+  struct group_state {
+    std::uint64_t next_position;
+    std::string last_hash;
+    std::unordered_map<std::string, std::uint64_t> heads;  // stream → version
+    std::unordered_map<std::string, envelope> ids;         // event id → staged event
+  };
+
+  store_options options;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> cf;
-  mutable std::mutex append_mu;
-  std::uint64_t next_position = 1;  // guarded by append_mu
+  // Owned by the commit thread after open():
+  std::uint64_t next_position = 1;
+  std::string last_hash{genesis_hash};
   std::atomic<std::uint64_t> head{0};
+  std::atomic<std::uint64_t> commits{0};
+
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<pending> queue;  // guarded by queue_mu
+  bool stopping = false;      // guarded by queue_mu
+  std::thread committer;
+
+  void commit_loop();
+  void commit_group(std::vector<pending>& group);
+  result<std::vector<envelope>> stage(std::vector<ports::stream_append>& appends, const std::string& time,
+                                      group_state& g, rocksdb::WriteBatch& batch);
 
   ~impl() {
+    if (committer.joinable()) {
+      {
+        std::lock_guard lock(queue_mu);
+        stopping = true;
+      }
+      queue_cv.notify_all();
+      committer.join();  // commits what was queued before it stops
+    }
     for (auto* h : handles) {
       if (h != nullptr) (void)db->DestroyColumnFamilyHandle(h);
     }
@@ -100,7 +182,8 @@ rocksdb_store::rocksdb_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 rocksdb_store::~rocksdb_store() = default;
 
 result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& dir,
-                                                           const std::vector<std::string>& projections) {
+                                                           const std::vector<std::string>& projections,
+                                                           store_options store_opts) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -129,6 +212,7 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   for (const auto& n : names) descriptors.emplace_back(n, cf_options);
 
   auto state = std::make_unique<impl>();
+  state->options = store_opts;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(options, dir, descriptors, &state->handles, &raw);
   if (!s.ok()) return std::unexpected(storage_error(s, "open " + dir));
@@ -142,22 +226,93 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   if (it->Valid()) {
     if (it->key().size() != 8) return fail(errc::internal, "corrupt key in events family");
     state->next_position = read_be64(it->key().ToStringView()) + 1;
+    auto last = parse_envelope(it->value().ToStringView());
+    if (!last) return fail(errc::internal, "corrupt last event: " + last.error().message);
+    state->last_hash = last->hash.empty() ? std::string(genesis_hash) : last->hash;
   }
   state->head = state->next_position - 1;
+  state->committer = std::thread([p = state.get()] { p->commit_loop(); });
   return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(state)));
 }
 
-result<std::vector<envelope>> rocksdb_store::append(std::vector<ports::stream_append> appends) {
+void rocksdb_store::append_async(std::vector<ports::stream_append> appends, ports::append_callback done) {
   auto& d = *impl_;
-  std::lock_guard lock(d.append_mu);
+  {
+    std::lock_guard lock(d.queue_mu);
+    if (!d.stopping) {
+      d.queue.push_back(impl::pending{std::move(appends), std::move(done)});
+      d.queue_cv.notify_one();
+      return;
+    }
+  }
+  done(fail(errc::unavailable, "event store is shutting down"));
+}
 
+void rocksdb_store::impl::commit_loop() {
+  for (;;) {
+    std::vector<pending> group;
+    {
+      std::unique_lock lock(queue_mu);
+      queue_cv.wait(lock, [&] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping, and everything queued was committed
+      std::size_t events = 0;
+      while (!queue.empty() && (group.empty() || events + queue.front().event_count() <= options.max_batch_events)) {
+        events += queue.front().event_count();
+        group.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    commit_group(group);
+  }
+}
+
+void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
+  rocksdb::WriteBatch batch;
+  group_state g{next_position, last_hash, {}, {}};
+  std::vector<result<std::vector<envelope>>> outcomes;
+  outcomes.reserve(group.size());
+  const std::string time = now_rfc3339();
+  std::size_t taken = 0;
+  for (; taken < group.size(); ++taken) {
+    if (taken > 0 && batch.GetDataSize() >= options.max_batch_bytes) break;
+    outcomes.push_back(stage(group[taken].appends, time, g, batch));
+  }
+  // Appends that did not fit go back to the front of the queue, in order.
+  if (taken < group.size()) {
+    std::lock_guard lock(queue_mu);
+    for (std::size_t i = group.size(); i-- > taken;) queue.push_front(std::move(group[i]));
+    group.resize(taken);
+  }
+
+  if (batch.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto st = db->Write(wo, &batch); !st.ok()) {
+      const auto err = storage_error(st, "append");
+      for (auto& o : outcomes) {
+        if (o) o = std::unexpected(err);
+      }
+    } else {
+      next_position = g.next_position;
+      last_hash = g.last_hash;
+      head.store(next_position - 1, std::memory_order_release);
+      commits.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcomes[i]));
+}
+
+result<std::vector<envelope>> rocksdb_store::impl::stage(std::vector<ports::stream_append>& appends,
+                                                         const std::string& time, group_state& g,
+                                                         rocksdb::WriteBatch& batch) {
   std::set<std::string_view> seen;
   std::set<std::string_view> ids;
   std::size_t count = 0;
   for (const auto& a : appends) {
     if (a.stream.empty()) return fail(errc::invalid_argument, "stream id is empty");
-    if (!seen.insert(a.stream).second)
+    if (!seen.insert(a.stream).second) {
       return fail(errc::invalid_argument, "stream named twice", {{"stream", a.stream}});
+    }
     for (const auto& e : a.events) {
       if (!e.id.empty() && !ids.insert(e.id).second) {
         return fail(errc::invalid_argument, "event id named twice", {{"id", e.id}});
@@ -167,18 +322,22 @@ result<std::vector<envelope>> rocksdb_store::append(std::vector<ports::stream_ap
   }
   if (count == 0) return fail(errc::invalid_argument, "append has no events");
 
-  // Idempotency: an append whose event ids are all stored already is answered with the
-  // stored events; a partial overlap is a client error.
+  // Idempotency: an append whose event ids are all stored already (or staged earlier in
+  // this group) is answered with those events; a partial overlap is a client error.
   std::vector<envelope> stored;
   std::size_t with_id = 0;
   for (const auto& a : appends) {
     for (const auto& e : a.events) {
       if (e.id.empty()) continue;
       ++with_id;
-      auto pos = d.get_raw(d.family(k_event_ids), e.id);
+      if (auto it = g.ids.find(e.id); it != g.ids.end()) {
+        stored.push_back(it->second);
+        continue;
+      }
+      auto pos = get_raw(family(k_event_ids), e.id);
       if (!pos) return std::unexpected(pos.error());
       if (*pos) {
-        auto env = d.event_at(read_be64(**pos));
+        auto env = event_at(read_be64(**pos));
         if (!env) return std::unexpected(env.error());
         stored.push_back(std::move(*env));
       }
@@ -189,26 +348,35 @@ result<std::vector<envelope>> rocksdb_store::append(std::vector<ports::stream_ap
     return fail(errc::already_exists, "some event ids of this append are stored already, others are not");
   }
 
-  rocksdb::WriteBatch batch;
-  std::vector<envelope> committed;
-  committed.reserve(count);
-  const std::string time = now_rfc3339();
-  std::uint64_t position = d.next_position;
-  for (auto& a : appends) {
-    auto head = d.get_raw(d.family(k_heads), a.stream);
-    if (!head) return std::unexpected(head.error());
-    const std::uint64_t current = *head ? read_be64(**head) : 0;
-    if (!a.expected.matches(current)) {
+  // Expected versions, against the heads as they will be after the earlier appends of
+  // this group: checks stay exact inside a batch.
+  std::vector<std::uint64_t> current(appends.size());
+  for (std::size_t i = 0; i < appends.size(); ++i) {
+    const auto& a = appends[i];
+    if (auto it = g.heads.find(a.stream); it != g.heads.end()) {
+      current[i] = it->second;
+    } else {
+      auto h = get_raw(family(k_heads), a.stream);
+      if (!h) return std::unexpected(h.error());
+      current[i] = *h ? read_be64(**h) : 0;
+    }
+    if (!a.expected.matches(current[i])) {
       nlohmann::json expected = a.expected.k == ports::expected_version::kind::no_stream
                                     ? nlohmann::json("no_stream")
                                     : nlohmann::json(a.expected.value);
-      return fail(errc::version_conflict, "stream " + a.stream + " is at version " + std::to_string(current),
-                  {{"stream", a.stream}, {"expected", expected}, {"current_version", current}});
+      return fail(errc::version_conflict, "stream " + a.stream + " is at version " + std::to_string(current[i]),
+                  {{"stream", a.stream}, {"expected", expected}, {"current_version", current[i]}});
     }
-    std::uint64_t version = current;
+  }
+
+  std::vector<envelope> committed;
+  committed.reserve(count);
+  for (std::size_t i = 0; i < appends.size(); ++i) {
+    auto& a = appends[i];
+    std::uint64_t version = current[i];
     for (auto& p : a.events) {
       envelope e;
-      e.position = position++;
+      e.position = g.next_position++;
       e.stream = a.stream;
       e.version = ++version;
       e.id = p.id.empty() ? new_uuid_v7() : std::move(p.id);
@@ -219,20 +387,20 @@ result<std::vector<envelope>> rocksdb_store::append(std::vector<ports::stream_ap
       e.correlation_id = std::move(p.correlation_id);
       e.causation_id = std::move(p.causation_id);
       e.data = std::move(p.data);
+      e.hash = chain_hash(g.last_hash, canonical_bytes(e));
+      g.last_hash = e.hash;
       const auto pos_key = be64(e.position);
-      batch.Put(d.family(k_events), pos_key, serialize_envelope(e));
-      batch.Put(d.family(k_streams), stream_key(e.stream, e.version), pos_key);
-      batch.Put(d.family(k_event_ids), e.id, pos_key);
+      batch.Put(family(k_events), pos_key, serialize_envelope(e));
+      batch.Put(family(k_streams), stream_key(e.stream, e.version), pos_key);
+      batch.Put(family(k_event_ids), e.id, pos_key);
+      g.ids.emplace(e.id, e);
       committed.push_back(std::move(e));
     }
-    if (!a.events.empty()) batch.Put(d.family(k_heads), a.stream, be64(version) + be64(position - 1));
+    if (!a.events.empty()) {
+      batch.Put(family(k_heads), a.stream, be64(version) + be64(g.next_position - 1));
+      g.heads[a.stream] = version;
+    }
   }
-
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  if (auto s = d.db->Write(wo, &batch); !s.ok()) return std::unexpected(storage_error(s, "append"));
-  d.next_position = position;
-  d.head.store(position - 1, std::memory_order_release);
   return committed;
 }
 
@@ -268,11 +436,46 @@ result<std::vector<envelope>> rocksdb_store::read_all(std::uint64_t after, std::
   return out;
 }
 
+result<ports::chain_report> rocksdb_store::verify_chain() const {
+  const auto& d = *impl_;
+  ports::chain_report report;
+  report.last_hash = std::string(genesis_hash);
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(ro, d.family(k_events)));
+  auto broken = [&](std::uint64_t position, std::string why) {
+    report.ok = false;
+    report.broken_at = position;
+    report.reason = std::move(why);
+    return report;
+  };
+  std::uint64_t expected = 1;
+  for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+    const auto key = it->key().ToStringView();
+    if (key.size() != 8) return broken(expected, "malformed key in the events family");
+    const auto position = read_be64(key);
+    if (position != expected) return broken(expected, "position " + std::to_string(expected) + " is missing");
+    const auto bytes = it->value().ToStringView();
+    auto env = parse_envelope(bytes);
+    if (!env) return broken(position, "record does not parse: " + env.error().message);
+    if (env->position != position) return broken(position, "record names another position");
+    if (serialize_envelope(*env) != bytes) return broken(position, "record is not in canonical form (edited)");
+    const auto want = chain_hash(report.last_hash, canonical_bytes(*env));
+    if (env->hash != want) return broken(position, "hash mismatch: stored " + env->hash + ", computed " + want);
+    report.last_hash = env->hash;
+    report.count = position;
+  }
+  if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "verify"));
+  return report;
+}
+
 result<std::uint64_t> rocksdb_store::stream_version(std::string_view stream) const {
   auto head = impl_->get_raw(impl_->family(k_heads), stream);
   if (!head) return std::unexpected(head.error());
   return *head ? read_be64(**head) : 0;
 }
+
+std::uint64_t rocksdb_store::commit_count() const { return impl_->commits.load(std::memory_order_relaxed); }
 
 std::uint64_t rocksdb_store::head_position() const { return impl_->head.load(std::memory_order_acquire); }
 

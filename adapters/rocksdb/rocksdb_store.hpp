@@ -28,20 +28,36 @@
 
 namespace atrium::rocksdb_adapter {
 
-/// The store. Thread-safe: reads from any thread, appends serialized by an internal mutex.
+/// Group-commit bounds and other settings.
+struct store_options {
+  std::size_t max_batch_events = 4096;     ///< events per synced WriteBatch, at most
+  std::size_t max_batch_bytes = 8u << 20;  ///< bytes per WriteBatch before it is cut (one append may exceed it)
+};
+
+/// The store. Thread-safe: reads from any thread; appends are queued and committed by
+/// one commit thread in synced WriteBatches (group commit):
+///
+///   append_async ─▶ queue ─▶ commit thread: stage each append in order (checks against
+///                            the heads of the appends staged before it), one synced
+///                            Write for the group ─▶ callbacks, in position order
 class rocksdb_store final : public ports::event_store, public ports::read_model_store, public ports::token_store {
  public:
   /// Opens (creating if missing) the database in `dir`, with one column family per
   /// projection name. `unavailable` if RocksDB cannot open it (e.g. locked by another
   /// process), `internal` if the stored log is corrupt.
   [[nodiscard]] static result<std::unique_ptr<rocksdb_store>> open(const std::string& dir,
-                                                                   const std::vector<std::string>& projections);
+                                                                   const std::vector<std::string>& projections,
+                                                                   store_options options = {});
   ~rocksdb_store() override;
   rocksdb_store(const rocksdb_store&) = delete;
   rocksdb_store& operator=(const rocksdb_store&) = delete;
 
   // ports::event_store
-  [[nodiscard]] result<std::vector<envelope>> append(std::vector<ports::stream_append> appends) override;
+  using ports::event_store::append;
+  void append_async(std::vector<ports::stream_append> appends, ports::append_callback done) override;
+  [[nodiscard]] result<ports::chain_report> verify_chain() const override;
+  /// Synced writes done so far (for benchmarks: events per commit).
+  [[nodiscard]] std::uint64_t commit_count() const;
   [[nodiscard]] result<std::vector<envelope>> read_stream(std::string_view stream, std::uint64_t from_version,
                                                           std::size_t limit) const override;
   [[nodiscard]] result<std::vector<envelope>> read_all(std::uint64_t after, std::size_t limit) const override;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "adapters/rocksdb/rocksdb_store.hpp"
+#include "tests/support/process.hpp"
 
 namespace {
 
@@ -29,24 +30,9 @@ using atrium::ports::stream_append;
 using atrium::rocksdb_adapter::rocksdb_store;
 
 /// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class temp_dir {
+class temp_dir : public atrium::test::temp_dir {
  public:
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "atrium-rocksdb-test-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) FAIL("mkdtemp failed for " << tmpl);
-    path_ = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
+  [[nodiscard]] std::string str() const { return path().string(); }
 };
 
 const std::vector<std::string> k_projections{"users", "audit"};
