@@ -9,6 +9,7 @@
 #include <boost/beast/version.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <thread>
 
@@ -93,8 +94,27 @@ class session : public std::enable_shared_from_this<session> {
     res->prepare_payload();
     stream_.expires_after(options_.idle_timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-      if (ec || !res->keep_alive()) return self->close();
+      if (ec) return self->close();
+      if (!res->keep_alive()) return self->linger();
       self->read();
+    });
+  }
+
+  /// Graceful close after a final response: stop sending, then read and discard what the
+  /// client is still sending (e.g. the rest of a body over the limit) until it closes or
+  /// 5 s pass, so that it can read our answer instead of meeting a reset.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain_ = std::make_shared<std::array<char, 16384>>();
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->drain();
     });
   }
 
@@ -106,6 +126,7 @@ class session : public std::enable_shared_from_this<session> {
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::shared_ptr<std::array<char, 16384>> drain_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const handler_fn& handler_;
   const server_options& options_;
