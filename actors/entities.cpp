@@ -139,11 +139,12 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
   if (decided->empty()) {
     return msg::command_reply{ports::command_outcome{{}, st.value.version, 0, Traits::view(st.value)}};
   }
-  const auto causation = new_uuid_v7();
+  // The command's id: all events of one command share it as their causation.
+  const auto causation = ctx.command_id.empty() ? new_uuid_v7() : ctx.command_id;
   for (auto& e : *decided) {
     e.actor = ctx.actor.actor_stream();
     e.correlation_id = ctx.correlation_id;
-    e.causation_id = causation;  // the command's id: all events of one command share it
+    e.causation_id = causation;
   }
   std::vector<ports::stream_append> appends;
   appends.push_back(
@@ -151,6 +152,12 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
        st.value.version == 0 ? ports::expected_version::no_stream() : ports::expected_version::exact(st.value.version),
        *decided});
   Traits::extra_appends(m, *decided, appends);
+  if (!ctx.command_id.empty()) {
+    std::size_t n = 0;
+    for (auto& a : appends) {
+      for (auto& e : a.events) e.id = ctx.command_id + "." + std::to_string(n++);
+    }
+  }
 
   auto rp = self->make_response_promise();
   // `await` keeps this entity's mailbox closed until the append is durable, so the

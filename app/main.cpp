@@ -214,7 +214,7 @@ int main(int argc, char** argv) {
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
 
-  atrium::http_adapter::api api({**runtime, **store, **store, **store, hasher, secrets});
+  atrium::http_adapter::api api({**runtime, **store, **store, **store, **store, hasher, secrets});
   auto server = atrium::http_adapter::http_server::start(
       {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
       [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

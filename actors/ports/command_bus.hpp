@@ -27,6 +27,11 @@ struct command_context {
   principal actor;                                ///< who acts
   std::string correlation_id;                     ///< request id, copied into every event
   std::optional<std::uint64_t> expected_version;  ///< from `If-Match`; checked against the entity
+  /// Deterministic id of this command (derived from the client's `Idempotency-Key`), or
+  /// empty. When set, its events get the ids `<command_id>.<n>` (n from 0, across every
+  /// stream of the append), so a retried command is answered by the store with the
+  /// events it already committed instead of writing them again.
+  std::string command_id;
 };
 
 /// What a successful command produced.

@@ -37,6 +37,9 @@ struct call {
   std::string correlation_id;
   clock_type::time_point started = clock_type::now();
   std::string who = "-";
+  std::string command_id;  ///< scoped Idempotency-Key, when the client sent one
+  /// Stores the final response under the idempotency key (set when a key was claimed).
+  std::function<void(unsigned status, const std::string& body, const std::string& etag)> remember;
 };
 using call_ptr = std::shared_ptr<call>;
 
@@ -47,8 +50,15 @@ void send(const call_ptr& c, unsigned status, const json& body,
   spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
                c->req.target.substr(0, c->req.target.find('?')), status, ms, c->who, c->correlation_id);
   // Replace, not throw, on invalid UTF-8: a response must never take a thread down.
-  c->respond(http_response{status, body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json",
-                           std::move(headers)});
+  auto text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (c->remember && status < 500) {
+    std::string tag;
+    for (const auto& [k, v] : headers) {
+      if (k == "ETag") tag = v;
+    }
+    c->remember(status, text, tag);
+  }
+  c->respond(http_response{status, std::move(text), "application/json", std::move(headers)});
 }
 
 void send_error(const call_ptr& c, const error& e) {
@@ -184,27 +194,93 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // ---- helpers ------------------------------------------------------------------------
 
   ports::command_context context(const call& c, const principal& p, std::optional<std::uint64_t> expected = {}) const {
-    return ports::command_context{p, c.correlation_id, expected};
+    return ports::command_context{p, c.correlation_id, expected, c.command_id};
   }
 
   /// Finishes a command: waits until projections include it (read-your-writes), then
   /// answers with the entity's view — for a project, the projected row (the same shape
   /// as `GET`, timestamps included) when it has caught up to this version.
-  ports::completion finish(const call_ptr& c, unsigned status, std::string project_id = {}) {
-    return [self = shared_from_this(), c, status, project_id](result<ports::command_outcome> r) {
+  ///
+  /// When the store answered a retried command (same Idempotency-Key) with events it had
+  /// already committed, those may belong to another entity than the one this attempt
+  /// addressed (a create retried after the server stopped mid-request gets a new id);
+  /// the answer is then that original entity, as projected.
+  ports::completion finish(const call_ptr& c, unsigned status) {
+    return [self = shared_from_this(), c, status](result<ports::command_outcome> r) {
       if (!r) return send_error(c, r.error());
-      auto answer = [self, c, status, project_id, view = r->view, version = r->version] {
-        if (!project_id.empty()) {
-          auto row = self->d.read_models.get("projects", "projects", project_id);
-          if (row && *row && (**row).value("version", std::uint64_t{0}) == version) {
-            return send(c, status, **row, {{"ETag", etag(version)}});
-          }
+      if (r->events.empty()) return send(c, status, r->view, {{"ETag", etag(r->version)}});
+      const auto stream = r->events.front().stream;
+      std::uint64_t version = 0;
+      for (const auto& e : r->events) {
+        if (e.stream == stream) version = e.version;
+      }
+      const bool replayed = r->version == 0;
+      auto answer = [self, c, status, stream, version, replayed, view = r->view] {
+        if (auto row = self->entity_row(stream)) {
+          const auto v = row->value("version", std::uint64_t{0});
+          if (v == version || replayed) return send(c, status, *row, {{"ETag", etag(v)}});
         }
         send(c, status, view, {{"ETag", etag(version)}});
       };
-      if (r->position == 0) return answer();
       self->d.commands.await_projections(r->position, answer);
     };
+  }
+
+  /// The projected row of a `user-…` or `project-…` stream, as the API serves it.
+  std::optional<json> entity_row(const std::string& stream) const {
+    if (stream.starts_with("project-")) {
+      auto row = d.read_models.get("projects", "projects", stream.substr(8));
+      if (row && *row) return **row;
+    } else if (stream.starts_with("user-")) {
+      auto row = d.read_models.get("users", "users", stream.substr(5));
+      if (row && *row) return user_view_of_row(**row);
+    }
+    return std::nullopt;
+  }
+
+  /// Applies `Idempotency-Key` to a mutating request: answers a replay or a reused key
+  /// itself (returns false), or prepares the call to run and remember its response.
+  bool idempotency(const call_ptr& c, const principal& p) {
+    const auto key = c->req.header("idempotency-key");
+    if (key.empty()) return true;
+    if (key.size() > 255 ||
+        !std::all_of(key.begin(), key.end(), [](unsigned char ch) { return ch > 32 && ch < 127; })) {
+      send_error(c, error{errc::invalid_argument,
+                          "Idempotency-Key must be 1-255 visible ASCII characters",
+                          {{"header", "Idempotency-Key"}}});
+      return false;
+    }
+    const auto scoped = d.secrets.sha256_hex(p.user_id + "\n" + key);
+    const auto fingerprint = d.secrets.sha256_hex(c->req.method + "\n" + c->req.target + "\n" + c->req.body);
+    auto claimed = d.idempotency.claim(scoped, fingerprint);
+    if (!claimed) {
+      send_error(c, claimed.error());
+      return false;
+    }
+    const auto& [outcome, record] = *claimed;
+    if (outcome == ports::idempotency_claim::mismatch) {
+      send_error(c, error{errc::already_exists,
+                          "this Idempotency-Key was used for a different request",
+                          {{"header", "Idempotency-Key"}}});
+      return false;
+    }
+    if (outcome == ports::idempotency_claim::replay) {
+      std::vector<std::pair<std::string, std::string>> headers{{"X-Request-Id", c->correlation_id},
+                                                               {"Idempotency-Replayed", "true"}};
+      if (!record.etag.empty()) headers.emplace_back("ETag", record.etag);
+      spdlog::info("http method={} path={} status={} user={} request_id={} idempotent_replay=true", c->req.method,
+                   c->req.target.substr(0, c->req.target.find('?')), record.status, c->who, c->correlation_id);
+      c->respond(http_response{record.status, record.body, "application/json", std::move(headers)});
+      return false;
+    }
+    c->command_id = scoped;
+    c->remember = [self = shared_from_this(), scoped, fingerprint](unsigned status, const std::string& body,
+                                                                   const std::string& tag) {
+      if (auto ok = self->d.idempotency.complete(scoped, {fingerprint, true, status, body, tag}); !ok) {
+        spdlog::warn("idempotency record not stored: {}", ok.error().message);
+      }
+    };
+    return true;
   }
 
   /// The project row if `p` may see it; `not_found` otherwise (existence is private).
@@ -256,6 +332,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto who = authenticate(*c);
     if (!who) return send_error(c, who.error());
     const principal& p = *who;
+    if ((m == "POST" || m == "PATCH" || m == "DELETE") && !idempotency(c, p)) return;
 
     if (is({"v1", "users"})) {
       if (m == "POST") return create_user(c, p);
@@ -454,7 +531,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto description = string_field(*body, "description", false);
     if (!description) return send_error(c, description.error());
     auto id = new_uuid_v7();
-    d.commands.execute(id, create_project{id, **name, description->value_or("")}, context(*c, p), finish(c, 201, id));
+    d.commands.execute(id, create_project{id, **name, description->value_or("")}, context(*c, p), finish(c, 201));
   }
 
   void list_projects(const call_ptr& c, const principal& p) {
@@ -501,7 +578,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     if (!description) return send_error(c, description.error());
     if (!*name && !*description)
       return send_error(c, error{errc::invalid_argument, "nothing to change: give name or description"});
-    d.commands.execute(id, update_project{*name, *description}, context(*c, p, *expected), finish(c, 200, id));
+    d.commands.execute(id, update_project{*name, *description}, context(*c, p, *expected), finish(c, 200));
   }
 
   void archive(const call_ptr& c, const principal& p, const std::string& id) {
@@ -512,7 +589,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       if (!v) return send_error(c, v.error());
       expected = *v;
     }
-    d.commands.execute(id, archive_project{}, context(*c, p, expected), finish(c, 200, id));
+    d.commands.execute(id, archive_project{}, context(*c, p, expected), finish(c, 200));
   }
 
   void add_member_(const call_ptr& c, const principal& p, const std::string& id) {
@@ -527,12 +604,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto target = d.read_models.get("users", "users", **user);
     if (!target) return send_error(c, target.error());
     if (!*target) return send_error(c, error{errc::not_found, "no such user", {{"user_id", **user}}});
-    d.commands.execute(id, add_member{**user, **role}, context(*c, p), finish(c, 200, id));
+    d.commands.execute(id, add_member{**user, **role}, context(*c, p), finish(c, 200));
   }
 
   void remove_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& user) {
     if (auto row = visible_project(p, id); !row) return send_error(c, row.error());
-    d.commands.execute(id, remove_member{user}, context(*c, p), finish(c, 200, id));
+    d.commands.execute(id, remove_member{user}, context(*c, p), finish(c, 200));
   }
 
   static bool may_read_log(const principal& p) { return p.is_admin() || p.has(global_role::auditor); }

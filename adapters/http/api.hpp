@@ -39,6 +39,7 @@ struct api_dependencies {
   ports::event_store& events;
   ports::read_model_store& read_models;
   ports::token_store& tokens;
+  ports::idempotency_store& idempotency;
   const ports::password_hasher& hasher;
   const ports::secret_source& secrets;
   std::int64_t session_ttl_seconds = 24 * 3600;

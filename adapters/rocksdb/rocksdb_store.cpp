@@ -29,6 +29,7 @@ constexpr const char* k_event_ids = "event_ids";
 constexpr const char* k_snapshots = "snapshots";
 constexpr const char* k_checkpoints = "checkpoints";
 constexpr const char* k_tokens = "tokens";
+constexpr const char* k_idempotency = "idempotency";
 
 std::string be64(std::uint64_t v) {
   std::string out(8, '\0');
@@ -136,6 +137,7 @@ struct rocksdb_store::impl {
   std::deque<pending> queue;  // guarded by queue_mu
   bool stopping = false;      // guarded by queue_mu
   std::thread committer;
+  std::mutex idempotency_mu;  // makes claim() a check-and-set
 
   void commit_loop();
   void commit_group(std::vector<pending>& group);
@@ -202,7 +204,8 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
                               k_event_ids,
                               k_snapshots,
                               k_checkpoints,
-                              k_tokens};
+                              k_tokens,
+                              k_idempotency};
   for (const auto& p : projections) names.insert("proj_" + p);
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
@@ -591,6 +594,54 @@ result<void> rocksdb_store::erase(std::string_view token_hash) {
   wo.sync = true;
   if (auto st = impl_->db->Delete(wo, impl_->family(k_tokens), slice(token_hash)); !st.ok()) {
     return std::unexpected(storage_error(st, "delete session"));
+  }
+  return {};
+}
+
+namespace {
+
+nlohmann::json record_json(const ports::idempotency_record& r) {
+  return {{"fingerprint", r.fingerprint},
+          {"completed", r.completed},
+          {"status", r.status},
+          {"body", r.body},
+          {"etag", r.etag}};
+}
+
+}  // namespace
+
+result<std::pair<ports::idempotency_claim, ports::idempotency_record>> rocksdb_store::claim(
+    std::string_view key, std::string_view fingerprint) {
+  std::lock_guard lock(impl_->idempotency_mu);
+  auto raw = impl_->get_raw(impl_->family(k_idempotency), key);
+  if (!raw) return std::unexpected(raw.error());
+  if (*raw) {
+    ports::idempotency_record r;
+    try {
+      const auto j = nlohmann::json::parse(**raw);
+      r = {j.at("fingerprint").get<std::string>(), j.at("completed").get<bool>(), j.at("status").get<unsigned>(),
+           j.at("body").get<std::string>(), j.value("etag", "")};
+    } catch (const nlohmann::json::exception& ex) {
+      return fail(errc::internal, std::string("corrupt idempotency record: ") + ex.what());
+    }
+    if (r.fingerprint != fingerprint) return std::pair{ports::idempotency_claim::mismatch, r};
+    return std::pair{r.completed ? ports::idempotency_claim::replay : ports::idempotency_claim::retry, r};
+  }
+  ports::idempotency_record fresh{std::string(fingerprint), false, 0, {}, {}};
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = impl_->db->Put(wo, impl_->family(k_idempotency), slice(key), record_json(fresh).dump()); !st.ok()) {
+    return std::unexpected(storage_error(st, "claim idempotency key"));
+  }
+  return std::pair{ports::idempotency_claim::claimed, fresh};
+}
+
+result<void> rocksdb_store::complete(std::string_view key, const ports::idempotency_record& record) {
+  std::lock_guard lock(impl_->idempotency_mu);
+  if (auto st =
+          impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_idempotency), slice(key), record_json(record).dump());
+      !st.ok()) {
+    return std::unexpected(storage_error(st, "complete idempotency key"));
   }
   return {};
 }

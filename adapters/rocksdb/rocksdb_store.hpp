@@ -11,6 +11,7 @@
 /// | `snapshots`     | stream id                            | (reserved for snapshots)                |
 /// | `checkpoints`   | projection or consumer name          | last position applied, u64 BE           |
 /// | `tokens`        | SHA-256 hex of a session token       | `{"user_id","issued_at","expires_at"}`  |
+/// | `idempotency`   | SHA-256 hex of (user id, client key) | `{"fingerprint","completed","status","body","etag"}` |
 /// | `proj_<name>`   | table, 0x00, row key                 | row JSON                                |
 ///
 /// Event appends are written with `WriteOptions::sync = true`: an append returns only
@@ -40,7 +41,10 @@ struct store_options {
 ///   append_async ─▶ queue ─▶ commit thread: stage each append in order (checks against
 ///                            the heads of the appends staged before it), one synced
 ///                            Write for the group ─▶ callbacks, in position order
-class rocksdb_store final : public ports::event_store, public ports::read_model_store, public ports::token_store {
+class rocksdb_store final : public ports::event_store,
+                            public ports::read_model_store,
+                            public ports::token_store,
+                            public ports::idempotency_store {
  public:
   /// Opens (creating if missing) the database in `dir`, with one column family per
   /// projection name. `unavailable` if RocksDB cannot open it (e.g. locked by another
@@ -78,6 +82,11 @@ class rocksdb_store final : public ports::event_store, public ports::read_model_
   [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;
   [[nodiscard]] result<std::optional<ports::session_record>> get(std::string_view token_hash) const override;
   [[nodiscard]] result<void> erase(std::string_view token_hash) override;
+
+  // ports::idempotency_store
+  [[nodiscard]] result<std::pair<ports::idempotency_claim, ports::idempotency_record>> claim(
+      std::string_view key, std::string_view fingerprint) override;
+  [[nodiscard]] result<void> complete(std::string_view key, const ports::idempotency_record& record) override;
 
  private:
   struct impl;

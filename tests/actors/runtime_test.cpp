@@ -162,3 +162,31 @@ TEST_CASE("entities hydrate from their stream after a restart", "[actors]") {
   REQUIRE_FALSE(outsider.has_value());
   CHECK(outsider.error().code == errc::forbidden);
 }
+
+TEST_CASE("a command retried with the same command id is answered with the events already committed",
+          "[actors][idempotency]") {
+  fixture fx;
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  auto run = [&](const std::string& id) {
+    std::promise<result<ports::command_outcome>> p;
+    auto f = p.get_future();
+    fx.runtime->execute(id, create_project{id, "Once", ""}, ports::command_context{who, "req", std::nullopt, "cmd-42"},
+                        [&p](result<ports::command_outcome> r) { p.set_value(std::move(r)); });
+    return f.get();
+  };
+  auto first = run("p-first");
+  REQUIRE(first.has_value());
+  const auto head = fx.store->head_position();
+  // The retry addresses a new id (as a create retried after a crash would): the store
+  // recognises the event ids and answers with the original events, writing nothing.
+  auto retry = run("p-retry");
+  REQUIRE(retry.has_value());
+  CHECK(fx.store->head_position() == head);
+  REQUIRE(retry->events.size() == 2);
+  CHECK(retry->events[0].stream == "project-p-first");
+  CHECK(retry->events[0].id == "cmd-42.0");
+  CHECK(retry->events[1].id == "cmd-42.1");
+  CHECK(fx.store->stream_version("project-p-retry").value() == 0);
+}

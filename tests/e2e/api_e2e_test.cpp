@@ -235,6 +235,53 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(srv.client(dave_token).get("/v1/projects").status == 401);
 }
 
+TEST_CASE("Idempotency-Key: a retry answers the original result and writes nothing", "[e2e]") {
+  temp_dir dir;
+  server srv(dir.path());
+  const auto admin = srv.client(srv.login("admin", k_admin_password));
+  auto head = [&] { return admin.get("/v1/events?limit=1").json.at("head").get<std::uint64_t>(); };
+  const auto body = json{{"name", "Idempotent"}, {"description", "once"}}.dump();
+
+  auto first = admin.request("POST", "/v1/projects", body, {{"Idempotency-Key", "create-1"}});
+  REQUIRE(first.status == 201);
+  const auto after_first = head();
+  auto retry = admin.request("POST", "/v1/projects", body, {{"Idempotency-Key", "create-1"}});
+  CHECK(retry.status == 201);
+  CHECK(retry.body == first.body);
+  CHECK(retry.headers.at("idempotency-replayed") == "true");
+  CHECK(head() == after_first);
+  CHECK(admin.get("/v1/projects").json.at("projects").size() == 1);
+
+  // The same key with another body is refused; other keys and other users are independent.
+  auto reused =
+      admin.request("POST", "/v1/projects", json{{"name", "Other"}}.dump(), {{"Idempotency-Key", "create-1"}});
+  CHECK(reused.status == 409);
+  CHECK(head() == after_first);
+  auto bob = create_user(admin, "bob");
+  auto as_bob = srv.client(srv.login("bob", "bob-password"));
+  CHECK(as_bob.request("POST", "/v1/projects", body, {{"Idempotency-Key", "create-1"}}).status == 201);
+
+  // A retried PATCH replays its answer instead of failing on its now-stale If-Match.
+  const auto pid = first.json.at("id").get<std::string>();
+  const auto patch = json{{"name", "Renamed"}}.dump();
+  auto renamed = admin.request("PATCH", "/v1/projects/" + pid, patch, {{"If-Match", "2"}, {"Idempotency-Key", "r-1"}});
+  REQUIRE(renamed.status == 200);
+  auto again = admin.request("PATCH", "/v1/projects/" + pid, patch, {{"If-Match", "2"}, {"Idempotency-Key", "r-1"}});
+  CHECK(again.status == 200);
+  CHECK(again.body == renamed.body);
+  CHECK(admin.get("/v1/projects/" + pid).json.at("version") == 3);
+
+  // Events carry ids derived from the key, and the whole log still verifies.
+  auto stream = admin.get("/v1/streams/project-" + pid);
+  REQUIRE(stream.status == 200);
+  CHECK(stream.json.at("events")[0].at("id").get<std::string>().ends_with(".0"));
+  auto verified = admin.get("/v1/audit/verify");
+  REQUIRE(verified.status == 200);
+  CHECK(verified.json.at("ok") == true);
+  CHECK(verified.json.at("count") == head());
+  CHECK(srv.stop() == 0);
+}
+
 TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]") {
   temp_dir dir;
   server srv(dir.path());
