@@ -47,7 +47,9 @@ caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<proje
 caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, caf::actor runner);
 
 /// The entity registry: routes `user_command_msg` / `project_command_msg` to the
-/// entity's actor, spawning and hydrating it on first use.
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer);
+/// entity's actor, spawning and hydrating it (newest snapshot + later events) on first
+/// use. Entity actors store a snapshot every `snapshot_every` events (0: never).
+caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
+                          std::uint64_t snapshot_every);
 
 }  // namespace atrium::actors

@@ -24,6 +24,10 @@ struct user_traits {
   static bool creates(const message& m) { return std::holds_alternative<register_user>(m.command); }
   static std::string stream(const std::string& id) { return user_stream(id); }
   static nlohmann::json view(const state& s) { return user_view(s); }
+  /// Snapshot form: the user row (view plus password hash), schema 1.
+  static constexpr int snapshot_schema = 1;
+  static nlohmann::json to_snapshot(const state& s) { return user_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return user_from_row(j); }
 
   /// Registration also claims the username, in the same atomic append.
   static void extra_appends(const message& m, const std::vector<proposed_event>& events,
@@ -57,6 +61,10 @@ struct project_traits {
   static bool creates(const message& m) { return std::holds_alternative<create_project>(m.command); }
   static std::string stream(const std::string& id) { return project_stream(id); }
   static nlohmann::json view(const state& s) { return project_view(s); }
+  /// Snapshot form: the project view with members, schema 1.
+  static constexpr int snapshot_schema = 1;
+  static nlohmann::json to_snapshot(const state& s) { return project_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return project_from_row(j); }
   static void extra_appends(const message&, const std::vector<proposed_event>&, std::vector<ports::stream_append>&) {}
   static error translate(error e) { return e; }
 };
@@ -66,15 +74,36 @@ struct entity_state {
   std::string id;
   std::string stream;
   typename Traits::state value;
-  std::optional<error> broken;  // set when the stream cannot be folded
+  std::optional<error> broken;         // set when the stream cannot be folded
+  std::uint64_t snapshot_every = 0;    // 0: never snapshot
+  std::uint64_t snapshot_version = 0;  // version of the newest snapshot stored
   static inline const char* name = Traits::name;
 };
 
-/// Folds the stream from the store into a fresh state.
+/// Folds the stream into a fresh state: from the newest snapshot, when there is one of
+/// the current schema that decodes, plus the events after it; else from version 1.
+/// `snapshot_version` receives the version of the snapshot used (0 for none).
 template <class Traits>
-result<typename Traits::state> hydrate(const ports::event_store& store, const std::string& stream) {
+result<typename Traits::state> hydrate(const ports::event_store& store, const std::string& stream,
+                                       std::uint64_t& snapshot_version) {
   typename Traits::state s;
-  for (std::uint64_t from = 1;;) {
+  snapshot_version = 0;
+  if (auto snap = store.load_snapshot(stream); snap && *snap) {
+    if ((*snap)->schema == Traits::snapshot_schema) {
+      try {
+        s = Traits::from_snapshot((*snap)->state);
+        s.version = (*snap)->version;
+        snapshot_version = s.version;
+      } catch (const std::exception& ex) {
+        spdlog::warn("entity={} snapshot ignored: {}", stream, ex.what());
+        s = typename Traits::state{};
+      }
+    } else {
+      spdlog::info("entity={} snapshot schema={} ignored (current {}): replaying", stream, (*snap)->schema,
+                   Traits::snapshot_schema);
+    }
+  }
+  for (std::uint64_t from = s.version + 1;;) {
     auto page = store.read_stream(stream, from, k_page);
     if (!page) return std::unexpected(page.error());
     for (const auto& e : *page) {
@@ -94,11 +123,12 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
 
 template <class Traits>
 caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std::string id, ports::event_store* store,
-                           caf::actor writer) {
+                           caf::actor writer, std::uint64_t snapshot_every) {
   auto& st = self->state;
   st.id = id;
   st.stream = Traits::stream(id);
-  if (auto s = hydrate<Traits>(*store, st.stream)) {
+  st.snapshot_every = snapshot_every;
+  if (auto s = hydrate<Traits>(*store, st.stream, st.snapshot_version)) {
     st.value = std::move(*s);
   } else {
     spdlog::error("entity={} hydrate failed: {}", st.stream, s.error().message);
@@ -169,7 +199,7 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
             if (!r.committed) {
               if (r.committed.error().code == errc::version_conflict) {
                 // Someone else wrote this stream: refold before the next command.
-                if (auto s = hydrate<Traits>(*store, st.stream)) st.value = std::move(*s);
+                if (auto s = hydrate<Traits>(*store, st.stream, st.snapshot_version)) st.value = std::move(*s);
               }
               rp.deliver(msg::command_reply{std::unexpected(Traits::translate(r.committed.error()))});
               if (!st.value.exists) self->quit();
@@ -181,6 +211,15 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
               if (auto ev = decode_event<typename Traits::event>(e)) {
                 st.value = evolve(std::move(st.value), *ev);
                 st.value.version = e.version;
+              }
+            }
+            if (st.snapshot_every > 0 && st.value.exists &&
+                st.value.version - st.snapshot_version >= st.snapshot_every) {
+              if (auto ok = store->save_snapshot(
+                      st.stream, {st.value.version, Traits::snapshot_schema, Traits::to_snapshot(st.value)})) {
+                st.snapshot_version = st.value.version;
+              } else {
+                spdlog::warn("entity={} snapshot not saved: {}", st.stream, ok.error().message);
               }
             }
             out.position = r.committed->back().position;
@@ -197,6 +236,7 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
 
 struct registry_state {
   std::unordered_map<std::string, caf::actor> live;  // stream id → entity actor
+  std::uint64_t snapshot_every = 0;
   static inline const char* name = "entity-registry";
 };
 
@@ -217,14 +257,16 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
         return msg::command_reply{fail(errc::not_found, std::string("no such ") + Traits::name)};
       }
     }
-    auto a = self->template spawn<caf::linked>(entity_actor<Traits>, m.id, store, writer);
+    auto a = self->template spawn<caf::linked>(entity_actor<Traits>, m.id, store, writer, self->state.snapshot_every);
     it = live.emplace(stream, a).first;
   }
   self->delegate(it->second, std::move(m));
   return caf::delegated<msg::command_reply>{};
 }
 
-caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s, caf::actor writer) {
+caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s, caf::actor writer,
+                       std::uint64_t snapshot_every) {
+  self->state.snapshot_every = snapshot_every;
   self->set_exit_handler([self](caf::exit_msg& m) {
     auto& live = self->state.live;
     for (auto it = live.begin(); it != live.end(); ++it) {
@@ -243,8 +285,9 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_s
 
 }  // namespace
 
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer) {
-  return sys.spawn(registry, &store, std::move(writer));
+caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
+                          std::uint64_t snapshot_every) {
+  return sys.spawn(registry, &store, std::move(writer), snapshot_every);
 }
 
 }  // namespace atrium::actors

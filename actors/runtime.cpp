@@ -69,7 +69,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   p->system = std::make_unique<caf::actor_system>(p->config);
   p->runner = actors::spawn_projection_runner(*p->system, engine);
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
-  p->registry = actors::spawn_registry(*p->system, store, p->writer);
+  p->registry = actors::spawn_registry(*p->system, store, p->writer, config.snapshot_every);
   p->gateway = p->system->spawn(gateway, p->registry, p->runner);
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }

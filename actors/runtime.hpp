@@ -28,7 +28,8 @@ namespace atrium {
 
 /// Settings of the actor system.
 struct runtime_config {
-  std::size_t worker_threads = 2;  ///< CAF scheduler threads
+  std::size_t worker_threads = 2;      ///< CAF scheduler threads
+  std::uint64_t snapshot_every = 100;  ///< an entity snapshots its state every N events; 0 disables
 };
 
 /// The running actor system.

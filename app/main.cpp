@@ -33,6 +33,7 @@ constexpr const char* k_usage =
     "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
     "  --log-level LEVEL   trace, debug, info, warn, error (default info)\n"
+    "  --snapshot-every N  entities snapshot their state every N events (default 100; 0 disables)\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 struct options {
@@ -41,6 +42,7 @@ struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::string log_level = "info";
+  std::uint64_t snapshot_every = 100;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -78,6 +80,15 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         o.port = static_cast<std::uint16_t>(port);
       } catch (const std::exception&) {
         err = "--listen: bad port in " + *v;
+        return std::nullopt;
+      }
+    } else if (a == "--snapshot-every") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      try {
+        o.snapshot_every = std::stoull(*v);
+      } catch (const std::exception&) {
+        err = "--snapshot-every takes a number of events (0 disables snapshots)";
         return std::nullopt;
       }
     } else if (a == "--log-level") {
@@ -204,7 +215,9 @@ int main(int argc, char** argv) {
   }
   spdlog::info("store opened dir={} head={}", opts->data_dir, (*store)->head_position());
 
-  auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections));
+  atrium::runtime_config runtime_config;
+  runtime_config.snapshot_every = opts->snapshot_every;
+  auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_config);
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
     return 1;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,13 @@ struct chain_report {
   std::string reason;           ///< why it breaks (when !ok)
 };
 
+/// A snapshot of an entity's folded state at a stream version.
+struct snapshot {
+  std::uint64_t version = 0;  ///< the stream version the state includes
+  int schema = 0;             ///< the state's serialization schema; a reader ignores other schemas
+  nlohmann::json state;       ///< the state, as the aggregate serializes it
+};
+
 /// The event store.
 class event_store {
  public:
@@ -103,6 +111,14 @@ class event_store {
 
   /// The last version of `stream`, 0 if it has no events.
   [[nodiscard]] virtual result<std::uint64_t> stream_version(std::string_view stream) const = 0;
+
+  /// Stores the newest snapshot of `stream` (replacing the previous one). Not synced: a
+  /// lost snapshot only means a longer replay. `unavailable` on I/O error.
+  [[nodiscard]] virtual result<void> save_snapshot(std::string_view stream, const snapshot& s) = 0;
+
+  /// The newest snapshot of `stream`, nullopt if none (or unreadable: a snapshot is
+  /// never a reason to fail, the stream is the truth).
+  [[nodiscard]] virtual result<std::optional<snapshot>> load_snapshot(std::string_view stream) const = 0;
 
   /// The position of the last committed event, 0 for an empty store.
   [[nodiscard]] virtual std::uint64_t head_position() const = 0;

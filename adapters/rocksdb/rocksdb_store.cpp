@@ -472,6 +472,28 @@ result<ports::chain_report> rocksdb_store::verify_chain() const {
   return report;
 }
 
+result<void> rocksdb_store::save_snapshot(std::string_view stream, const ports::snapshot& s) {
+  const nlohmann::json j{{"version", s.version}, {"schema", s.schema}, {"state", s.state}};
+  if (auto st = impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_snapshots), slice(stream), j.dump());
+      !st.ok()) {
+    return std::unexpected(storage_error(st, "save snapshot"));
+  }
+  return {};
+}
+
+result<std::optional<ports::snapshot>> rocksdb_store::load_snapshot(std::string_view stream) const {
+  auto raw = impl_->get_raw(impl_->family(k_snapshots), stream);
+  if (!raw) return std::unexpected(raw.error());
+  if (!*raw) return std::optional<ports::snapshot>{};
+  try {
+    const auto j = nlohmann::json::parse(**raw);
+    return std::optional<ports::snapshot>{
+        ports::snapshot{j.at("version").get<std::uint64_t>(), j.at("schema").get<int>(), j.at("state")}};
+  } catch (const nlohmann::json::exception&) {
+    return std::optional<ports::snapshot>{};  // unreadable: replay the stream instead
+  }
+}
+
 result<std::uint64_t> rocksdb_store::stream_version(std::string_view stream) const {
   auto head = impl_->get_raw(impl_->family(k_heads), stream);
   if (!head) return std::unexpected(head.error());

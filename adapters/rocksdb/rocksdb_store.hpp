@@ -8,7 +8,7 @@
 /// | `streams`       | stream id, 0x00, version u64 BE      | position u64 BE                         |
 /// | `stream_heads`  | stream id                            | last version u64 BE, last position u64 BE |
 /// | `event_ids`     | event id                             | position u64 BE (idempotency)           |
-/// | `snapshots`     | stream id                            | (reserved for snapshots)                |
+/// | `snapshots`     | stream id                            | `{"version","schema","state"}`          |
 /// | `checkpoints`   | projection or consumer name          | last position applied, u64 BE           |
 /// | `tokens`        | SHA-256 hex of a session token       | `{"user_id","issued_at","expires_at"}`  |
 /// | `idempotency`   | SHA-256 hex of (user id, client key) | `{"fingerprint","completed","status","body","etag"}` |
@@ -60,6 +60,8 @@ class rocksdb_store final : public ports::event_store,
   using ports::event_store::append;
   void append_async(std::vector<ports::stream_append> appends, ports::append_callback done) override;
   [[nodiscard]] result<ports::chain_report> verify_chain() const override;
+  [[nodiscard]] result<void> save_snapshot(std::string_view stream, const ports::snapshot& s) override;
+  [[nodiscard]] result<std::optional<ports::snapshot>> load_snapshot(std::string_view stream) const override;
   /// Synced writes done so far (for benchmarks: events per commit).
   [[nodiscard]] std::uint64_t commit_count() const;
   [[nodiscard]] result<std::vector<envelope>> read_stream(std::string_view stream, std::uint64_t from_version,

@@ -19,8 +19,12 @@ struct fixture {
   test::temp_dir dir;
   std::unique_ptr<rocksdb_adapter::rocksdb_store> store;
   std::unique_ptr<actor_runtime> runtime;
+  runtime_config config;
 
-  fixture() { open(); }
+  explicit fixture(std::uint64_t snapshot_every = 100) {
+    config.snapshot_every = snapshot_every;
+    open();
+  }
 
   void open() {
     auto projections = make_all_projections();
@@ -29,7 +33,7 @@ struct fixture {
     auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
     REQUIRE(s.has_value());
     store = std::move(*s);
-    auto r = actor_runtime::start(*store, *store, std::move(projections));
+    auto r = actor_runtime::start(*store, *store, std::move(projections), config);
     REQUIRE(r.has_value());
     runtime = std::move(*r);
   }
@@ -189,4 +193,54 @@ TEST_CASE("a command retried with the same command id is answered with the event
   CHECK(retry->events[0].id == "cmd-42.0");
   CHECK(retry->events[1].id == "cmd-42.1");
   CHECK(fx.store->stream_version("project-p-retry").value() == 0);
+}
+
+TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot", "[actors][snapshot]") {
+  fixture fx(3);
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  REQUIRE(fx.run("p", create_project{"p", "v0", ""}, who).has_value());  // version 2
+  for (int i = 1; i <= 5; ++i) REQUIRE(fx.run("p", update_project{"v" + std::to_string(i), std::nullopt}, who));
+  // Versions 1..7: snapshots were taken at 3 and 6; the newest is kept.
+  auto snap = fx.store->load_snapshot("project-p");
+  REQUIRE(snap.has_value());
+  REQUIRE(snap->has_value());
+  CHECK((*snap)->version == 6);
+  CHECK((*snap)->state.at("name") == "v4");
+
+  SECTION("a snapshot of the current schema is used: the state comes from it") {
+    // Mark the snapshot so that hydration through it is visible.
+    auto marked = **snap;
+    marked.state["description"] = "from-snapshot";
+    REQUIRE(fx.store->save_snapshot("project-p", marked).has_value());
+    fx.reopen();
+    auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
+    REQUIRE(r.has_value());
+    CHECK(r->version == 8);
+    CHECK(r->view.at("description") == "from-snapshot");  // folded from the snapshot...
+    CHECK(r->view.at("name") == "v6");                    // ...plus the events after it
+  }
+  SECTION("a snapshot of another schema is ignored and the stream replayed") {
+    auto stale = **snap;
+    stale.schema = 999;
+    stale.state = {{"not", "a project"}};
+    REQUIRE(fx.store->save_snapshot("project-p", stale).has_value());
+    fx.reopen();
+    auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
+    REQUIRE(r.has_value());
+    CHECK(r->version == 8);
+    CHECK(r->view.at("description") == "");
+    CHECK(r->view.at("members").size() == 1);
+  }
+  SECTION("an undecodable snapshot is ignored too") {
+    auto broken = **snap;
+    broken.state = {{"id", 5}};
+    REQUIRE(fx.store->save_snapshot("project-p", broken).has_value());
+    fx.reopen();
+    auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
+    REQUIRE(r.has_value());
+    CHECK(r->view.at("name") == "v6");
+    CHECK(r->view.at("created_by") == who.user_id);
+  }
 }
