@@ -12,8 +12,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include "tests/support/http_client.hpp"
-#include "tests/support/process.hpp"
+#include "tests/support/atriumd.hpp"
 
 using atrium::test::child_process;
 using atrium::test::http_client;
@@ -23,59 +22,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* k_admin_password = "e2e-admin-password";
-
-/// atriumd on 127.0.0.1:0 over a data dir; waits until /healthz answers.
-struct server {
-  std::filesystem::path data;
-  std::filesystem::path log;
-  std::optional<child_process> proc;
-  std::string address;
-
-  explicit server(const std::filesystem::path& dir) : data(dir / "data"), log(dir / "atriumd.log") { start(); }
-
-  void start() {
-    std::filesystem::remove(data / "atriumd.addr");
-    proc.emplace(std::vector<std::string>{ATRIUMD_PATH, "--data-dir", data.string(), "--listen", "127.0.0.1:0"},
-                 std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_admin_password}}, log);
-    const bool up = atrium::test::wait_until(
-        [&] {
-          std::ifstream f(data / "atriumd.addr");
-          std::string a;
-          if (!(f >> a)) return false;
-          try {
-            if (http_client(a).get("/healthz").status != 200) return false;
-          } catch (const std::exception&) {
-            return false;
-          }
-          address = a;
-          return true;
-        },
-        std::chrono::seconds(30));
-    if (!up) FAIL("atriumd did not start; log:\n" << slurp(log));
-  }
-
-  /// SIGTERM and wait; returns the exit status.
-  int stop() { return proc->stop(SIGTERM); }
-
-  static std::string slurp(const std::filesystem::path& p) {
-    std::ifstream f(p);
-    return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-  }
-
-  [[nodiscard]] http_client client(const std::string& token = "") const {
-    http_client c(address);
-    c.token(token);
-    return c;
-  }
-
-  /// Logs in and returns the token.
-  std::string login(const std::string& user, const std::string& password) const {
-    auto r = client().post("/v1/auth/login", {{"username", user}, {"password", password}});
-    REQUIRE(r.status == 200);
-    return r.json.at("token").get<std::string>();
-  }
-};
+using server = atrium::test::atriumd_server;
+using atrium::test::k_admin_password;
 
 json create_user(const http_client& admin, const std::string& name) {
   auto r = admin.post(
