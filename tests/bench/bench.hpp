@@ -1,0 +1,135 @@
+#pragma once
+/// atrium-bench: what the scenarios share. Each write path is measured the same way:
+/// N writers, each with one command or append in flight on its own stream, run until a
+/// deadline or an event budget; every completed operation is a latency sample.
+///
+///   bench_main ─▶ run_raw ─┐ (the machine's limit, measured first)
+///              ─▶ run_store, run_actors, run_http, run_postgres
+///                          └─▶ one JSON line per (path, writers) on stdout; ratio to raw
+///
+/// This header is plain C++ (no RocksDB, CAF, Beast or libpq), so each scenario's .cpp
+/// links only the library it drives.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "events/envelope.hpp"
+
+namespace atrium::bench {
+
+using steady = std::chrono::steady_clock;
+
+/// Command-line settings.
+struct options {
+  std::vector<std::size_t> writers{1, 16, 256};     ///< for raw, store, actors, postgres
+  std::vector<std::size_t> connections{1, 16, 64};  ///< for http
+  double seconds = 5.0;                             ///< per measured point; 0: no time limit
+  std::uint64_t events = 0;                         ///< per measured point; 0: no count limit
+  std::vector<std::string> paths{"raw", "store", "actors", "http", "postgres"};
+  std::string atriumd_path;       ///< http: the server binary; "" for the one built with the bench
+  std::string atriumd_log_level;  ///< http: atriumd's --log-level; "" for its default (info)
+  std::string pg_bin;             ///< postgres: dir of initdb/pg_ctl; "" to search /usr/lib/postgresql
+};
+
+/// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
+/// path uses, so each path has a baseline at its own concurrency.
+[[nodiscard]] std::vector<std::size_t> baseline_writers(const options& o);
+
+/// Decides when a measured point ends: at the deadline or once `events` operations have
+/// been started, whichever comes first. Thread-safe.
+class run_control {
+ public:
+  run_control(double seconds, std::uint64_t max_ops);
+  /// True if the caller may start one more operation (and counts it).
+  [[nodiscard]] bool next();
+  /// When the point started.
+  [[nodiscard]] steady::time_point start() const { return start_; }
+
+ private:
+  steady::time_point start_;
+  std::optional<steady::time_point> deadline_;
+  std::uint64_t max_ops_;
+  std::atomic<std::uint64_t> started_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+/// The figures of one measured point.
+struct measurement {
+  std::string scenario;
+  std::string path;  ///< raw, store, actors, http, postgres
+  std::size_t writers = 0;
+  std::uint64_t events = 0;                ///< durable events written
+  std::uint64_t commands = 0;              ///< operations completed (appends, commands, requests)
+  std::uint64_t errors = 0;                ///< operations that failed (the writer stops)
+  double seconds = 0;                      ///< from the first operation started to the last one completed
+  std::vector<std::int64_t> latencies_ns;  ///< one sample per completed operation
+  std::map<std::string, double> extra;     ///< path-specific figures (e.g. http's connections)
+};
+
+/// What the summary at the end needs of one measured point.
+struct summary {
+  double events_per_s = 0;
+  double commands_per_s = 0;
+  double p99_us = 0;
+};
+
+/// Prints `r` as one JSON line on stdout: scenario, path, writers, events, seconds,
+/// events_per_s, p50_us, p99_us, p999_us (from all samples, sorted), ratio_to_raw
+/// (null without a raw figure at the same writer count), errors, then `r.extra` and,
+/// for http, commands_per_s.
+summary print_measurement(measurement& r, std::optional<double> raw_events_per_s);
+
+/// Prints `{"scenario":..,"path":..,"skipped":reason}` on stdout.
+void print_skipped(const std::string& scenario, const std::string& path, const std::string& reason);
+/// Prints `{"scenario":..,"path":..,"failed":reason}` on stdout.
+void print_failed(const std::string& scenario, const std::string& path, const std::string& reason);
+
+/// Progress and diagnostics on stderr (stdout carries only figures).
+void progress(const std::string& line);
+
+/// The event every path writes: `project.renamed` with a fixed-width name and the
+/// metadata the entity actors add (actor, correlation and causation ids), so every
+/// path stores the same bytes. `seq` only changes digits, never the size.
+[[nodiscard]] proposed_event make_renamed(std::uint64_t seq);
+/// The project name of `make_renamed(seq)` (fixed width).
+[[nodiscard]] std::string renamed_name(std::uint64_t seq);
+/// The stream of writer `w` (fixed width, like `project-<uuid>`).
+[[nodiscard]] std::string writer_stream(std::size_t w);
+
+/// The bytes one event costs in the store: every key and value its append writes, per
+/// column family, measured on a real `rocksdb_store` (see raw_bench.cpp).
+struct write_set {
+  struct entry {
+    std::string family;
+    std::string key;
+    std::string value;
+  };
+  std::vector<entry> entries;
+  [[nodiscard]] std::size_t bytes() const;
+};
+
+// The scenarios. Each prints its own lines and returns its figures per writer count.
+using figures = std::map<std::size_t, summary>;
+
+/// The raw figure at `writers`, if measured.
+[[nodiscard]] std::optional<double> raw_at(const figures& raw, std::size_t writers);
+/// Measures the store's write set of one event (a scratch store in a temp dir).
+[[nodiscard]] write_set measure_write_set();
+/// (raw) synced WriteBatches of N events' write sets at N writers, plain RocksDB.
+figures run_raw(const options& o, const write_set& ws);
+/// (a) N threads appending through `ports::event_store::append` into `rocksdb_store`.
+figures run_store(const options& o, const figures& raw);
+/// (b) N projects renamed in a loop through `actor_runtime`.
+figures run_actors(const options& o, const figures& raw);
+/// (c) PATCH /v1/projects/{id} over keep-alive connections to a real atriumd.
+figures run_http(const options& o, const figures& raw);
+/// (postgres) the peer baseline: INSERTs into an append-only events table.
+figures run_postgres(const options& o, const figures& raw);
+
+}  // namespace atrium::bench

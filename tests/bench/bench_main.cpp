@@ -1,0 +1,199 @@
+// atrium-bench: durable appends per second and p50/p99/p99.9 latency of every write
+// path of Atrium, against the machine's limit measured in the same run (raw RocksDB
+// synced WriteBatches of the same bytes) and, where PostgreSQL is installed, against
+// the peer baseline (an append-only events table). One JSON line per measured point on
+// stdout; progress on stderr. Not a test: nothing here asserts a timing.
+//
+//   atrium-bench [--paths raw,store,actors,http,postgres] [--writers 1,16,256]
+//                [--connections 1,16,64] [--seconds S] [--events N]
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "tests/bench/bench.hpp"
+
+namespace {
+
+using namespace atrium::bench;
+
+constexpr const char* k_usage =
+    "usage: atrium-bench [options]\n"
+    "  --paths LIST          which paths to run, comma-separated (default raw,store,actors,http,postgres)\n"
+    "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
+    "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
+    "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
+    "  --events N            stop each point after N operations (default 0: no limit)\n"
+    "  --atriumd PATH        the server binary for http (default: the one built with the bench)\n"
+    "  --atriumd-log-level L atriumd's --log-level (default: its own, info)\n"
+    "  --pg-bin DIR          PostgreSQL's bin dir (default: newest /usr/lib/postgresql/*/bin)\n"
+    "Raw RocksDB and PostgreSQL run at every writer count another selected path uses.\n"
+    "Temp dirs go under $TMPDIR (default /tmp); it must be on the disk you mean to measure.\n"
+    "stdout: one JSON line per measured point; stderr: progress and a summary against the targets.\n";
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<std::size_t> parse_counts(const std::string& flag, const std::string& s) {
+  std::vector<std::size_t> out;
+  for (const auto& item : split(s)) {
+    std::size_t used = 0;
+    const auto v = std::stoul(item, &used);
+    if (used != item.size() || v == 0) throw std::invalid_argument(flag + ": bad count " + item);
+    out.push_back(v);
+  }
+  return out;
+}
+
+options parse_args(int argc, char** argv) {
+  options o;
+  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << k_usage;
+      std::exit(0);
+    } else if (a == "--paths" || a == "--scenarios") {
+      o.paths = split(value());
+      for (const auto& p : o.paths) {
+        if (!known.contains(p)) throw std::invalid_argument("unknown path: " + p);
+      }
+    } else if (a == "--writers") {
+      o.writers = parse_counts(a, value());
+    } else if (a == "--connections") {
+      o.connections = parse_counts(a, value());
+    } else if (a == "--seconds") {
+      o.seconds = std::stod(value());
+      if (o.seconds < 0) throw std::invalid_argument("--seconds must be >= 0");
+    } else if (a == "--events") {
+      o.events = std::stoull(value());
+    } else if (a == "--atriumd") {
+      o.atriumd_path = value();
+    } else if (a == "--atriumd-log-level") {
+      o.atriumd_log_level = value();
+    } else if (a == "--pg-bin") {
+      o.pg_bin = value();
+    } else {
+      throw std::invalid_argument("unknown argument: " + a);
+    }
+  }
+  if (o.seconds == 0 && o.events == 0) throw std::invalid_argument("--seconds 0 needs --events N");
+  return o;
+}
+
+bool wants(const options& o, const std::string& path) {
+  return std::find(o.paths.begin(), o.paths.end(), path) != o.paths.end();
+}
+
+/// Warns when the temp dir is on tmpfs, where fsync costs nothing and every figure lies.
+void check_temp_dir() {
+  const auto tmp = std::filesystem::temp_directory_path();
+  struct statfs fs {};
+  if (::statfs(tmp.c_str(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) == 0x01021994UL) {
+    progress("WARNING: " + tmp.string() + " is tmpfs; synced writes cost nothing there. Set TMPDIR to a disk.");
+  }
+  progress("temp dirs under " + tmp.string() + "; " + std::to_string(::sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs");
+}
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s.precision(3);
+  s << std::fixed << v;
+  return s.str();
+}
+
+/// Where each path stands against the targets of issue 3 (stderr only).
+void summarize(const figures& raw, const figures& store, const figures& actors, const figures& http,
+               const figures& postgres) {
+  progress("summary against the targets (benchmarks, not tests):");
+  if (auto it = store.find(256); it != store.end() && raw.contains(256)) {
+    const double ratio = it->second.events_per_s / raw.at(256).events_per_s;
+    progress("  (a) store at 256 writers: " + fmt(ratio) + " of raw (target >= 0.5) " +
+             (ratio >= 0.5 ? "MET" : "MISSED"));
+  }
+  if (auto it = actors.find(256); it != actors.end()) {
+    const double eps = it->second.events_per_s;
+    progress("  (b) actors at 256 writers: " + fmt(eps) + " events/s (target >= 100000) " +
+             (eps >= 100000 ? "MET" : "MISSED"));
+  }
+  if (auto it = http.find(64); it != http.end()) {
+    const auto& s = it->second;
+    const bool met = s.commands_per_s >= 20000 && s.p99_us < 10000;
+    progress("  (c) http over 64 connections: " + fmt(s.commands_per_s) + " commands/s, p99 " + fmt(s.p99_us) +
+             " us (target >= 20000/s, p99 < 10000 us) " + (met ? "MET" : "MISSED"));
+  }
+  auto ahead = [&](const char* name, const figures& f) {
+    for (const auto& [n, s] : f) {
+      if (auto pg = postgres.find(n); pg != postgres.end()) {
+        const double x = pg->second.events_per_s > 0 ? s.events_per_s / pg->second.events_per_s : 0;
+        progress(std::string("  ") + name + " at " + std::to_string(n) + ": " + fmt(x) + "x PostgreSQL " +
+                 (x > 1 ? "(ahead)" : "(BEHIND)"));
+      }
+    }
+  };
+  ahead("store", store);
+  ahead("actors", actors);
+  ahead("http", http);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  try {
+    o = parse_args(argc, argv);
+  } catch (const std::exception& ex) {
+    std::cerr << "atrium-bench: " << ex.what() << "\n" << k_usage;
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  const auto started = steady::now();
+  check_temp_dir();
+
+  int failed = 0;
+  // A scenario that throws is reported and the others still run.
+  auto guarded = [&](const std::string& path, auto&& fn) -> figures {
+    if (!wants(o, path)) return {};
+    try {
+      return fn();
+    } catch (const std::exception& ex) {
+      ++failed;
+      progress(path + " failed: " + ex.what());
+      print_failed(path, path, ex.what());
+      return {};
+    }
+  };
+
+  const figures raw = guarded("raw", [&] {
+    const auto ws = measure_write_set();
+    std::string families;
+    for (const auto& e : ws.entries) {
+      families += " " + e.family + "(" + std::to_string(e.key.size()) + "+" + std::to_string(e.value.size()) + ")";
+    }
+    progress("one store append of one event writes " + std::to_string(ws.bytes()) + " bytes:" + families);
+    return run_raw(o, ws);
+  });
+  const figures store = guarded("store", [&] { return run_store(o, raw); });
+  const figures actors = guarded("actors", [&] { return run_actors(o, raw); });
+  const figures http = guarded("http", [&] { return run_http(o, raw); });
+  const figures postgres = guarded("postgres", [&] { return run_postgres(o, raw); });
+
+  summarize(raw, store, actors, http, postgres);
+  progress("done in " + fmt(std::chrono::duration<double>(steady::now() - started).count()) + " s");
+  return failed == 0 ? 0 : 1;
+}
