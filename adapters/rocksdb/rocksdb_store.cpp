@@ -105,9 +105,17 @@ std::string chain_hash(std::string_view previous_hex, std::string_view canonical
 
 struct rocksdb_store::impl {
   /// An append waiting for the commit thread.
+  /// The JSON text of an event's fields that do not depend on its place in the log,
+  /// prepared on the caller's thread so the commit thread only concatenates.
+  struct prepared_event {
+    std::string head;  ///< `{"actor":…,"causation_id":…,"correlation_id":…,"data":…,`
+    std::string rest;  ///< `,"schema":…,"stream":…` (between position and time)
+    std::string type;  ///< `,"type":…`
+  };
   struct pending {
     std::vector<ports::stream_append> appends;
     ports::append_callback done;
+    std::vector<std::vector<prepared_event>> prepared;  // per append, per event
     [[nodiscard]] std::size_t event_count() const {
       std::size_t n = 0;
       for (const auto& a : appends) n += a.events.size();
@@ -129,6 +137,10 @@ struct rocksdb_store::impl {
   // Owned by the commit thread after open():
   std::uint64_t next_position = 1;
   std::string last_hash{genesis_hash};
+  // Last version of recently appended streams, so that expected-version checks need no
+  // RocksDB read; cleared when it reaches `k_head_cache_limit` entries.
+  std::unordered_map<std::string, std::uint64_t> head_cache;
+  static constexpr std::size_t k_head_cache_limit = 1 << 17;
   std::atomic<std::uint64_t> head{0};
   std::atomic<std::uint64_t> commits{0};
 
@@ -141,8 +153,8 @@ struct rocksdb_store::impl {
 
   void commit_loop();
   void commit_group(std::vector<pending>& group);
-  result<std::vector<envelope>> stage(std::vector<ports::stream_append>& appends, const std::string& time,
-                                      group_state& g, rocksdb::WriteBatch& batch);
+  result<std::vector<envelope>> stage(pending& request, const std::string& time, group_state& g,
+                                      rocksdb::WriteBatch& batch);
 
   ~impl() {
     if (committer.joinable()) {
@@ -238,12 +250,33 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(state)));
 }
 
+namespace {
+
+/// A JSON string literal, escaped exactly as nlohmann::json::dump escapes it.
+std::string json_quoted(const std::string& s) { return nlohmann::json(s).dump(); }
+
+}  // namespace
+
 void rocksdb_store::append_async(std::vector<ports::stream_append> appends, ports::append_callback done) {
   auto& d = *impl_;
+  // Serialize on the caller's thread what does not depend on the event's position: the
+  // commit thread is the bottleneck of the whole write path.
+  std::vector<std::vector<impl::prepared_event>> prepared(appends.size());
+  for (std::size_t i = 0; i < appends.size(); ++i) {
+    const auto stream = json_quoted(appends[i].stream);
+    for (const auto& p : appends[i].events) {
+      impl::prepared_event pe;
+      pe.head = "{\"actor\":" + json_quoted(p.actor) + ",\"causation_id\":" + json_quoted(p.causation_id) +
+                ",\"correlation_id\":" + json_quoted(p.correlation_id) + ",\"data\":" + p.data.dump() + ",";
+      pe.rest = ",\"schema\":" + std::to_string(p.schema) + ",\"stream\":" + stream;
+      pe.type = ",\"type\":" + json_quoted(p.type);
+      prepared[i].push_back(std::move(pe));
+    }
+  }
   {
     std::lock_guard lock(d.queue_mu);
     if (!d.stopping) {
-      d.queue.push_back(impl::pending{std::move(appends), std::move(done)});
+      d.queue.push_back(impl::pending{std::move(appends), std::move(done), std::move(prepared)});
       d.queue_cv.notify_one();
       return;
     }
@@ -278,7 +311,7 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
   std::size_t taken = 0;
   for (; taken < group.size(); ++taken) {
     if (taken > 0 && batch.GetDataSize() >= options.max_batch_bytes) break;
-    outcomes.push_back(stage(group[taken].appends, time, g, batch));
+    outcomes.push_back(stage(group[taken], time, g, batch));
   }
   // Appends that did not fit go back to the front of the queue, in order.
   if (taken < group.size()) {
@@ -298,6 +331,8 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
     } else {
       next_position = g.next_position;
       last_hash = g.last_hash;
+      if (head_cache.size() + g.heads.size() > k_head_cache_limit) head_cache.clear();
+      for (auto& [stream, version] : g.heads) head_cache[stream] = version;
       head.store(next_position - 1, std::memory_order_release);
       commits.fetch_add(1, std::memory_order_relaxed);
     }
@@ -305,9 +340,9 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
   for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcomes[i]));
 }
 
-result<std::vector<envelope>> rocksdb_store::impl::stage(std::vector<ports::stream_append>& appends,
-                                                         const std::string& time, group_state& g,
+result<std::vector<envelope>> rocksdb_store::impl::stage(pending& request, const std::string& time, group_state& g,
                                                          rocksdb::WriteBatch& batch) {
+  auto& appends = request.appends;
   std::set<std::string_view> seen;
   std::set<std::string_view> ids;
   std::size_t count = 0;
@@ -358,6 +393,8 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(std::vector<ports::stre
     const auto& a = appends[i];
     if (auto it = g.heads.find(a.stream); it != g.heads.end()) {
       current[i] = it->second;
+    } else if (auto cached = head_cache.find(a.stream); cached != head_cache.end()) {
+      current[i] = cached->second;
     } else {
       auto h = get_raw(family(k_heads), a.stream);
       if (!h) return std::unexpected(h.error());
@@ -374,15 +411,19 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(std::vector<ports::stre
 
   std::vector<envelope> committed;
   committed.reserve(count);
+  const auto time_field = ",\"time\":" + json_quoted(time);
   for (std::size_t i = 0; i < appends.size(); ++i) {
     auto& a = appends[i];
     std::uint64_t version = current[i];
-    for (auto& p : a.events) {
+    for (std::size_t k = 0; k < a.events.size(); ++k) {
+      auto& p = a.events[k];
+      const auto& pe = request.prepared[i][k];
       envelope e;
       e.position = g.next_position++;
       e.stream = a.stream;
       e.version = ++version;
-      e.id = p.id.empty() ? new_uuid_v7() : std::move(p.id);
+      const bool client_id = !p.id.empty();
+      e.id = client_id ? std::move(p.id) : new_uuid_v7();
       e.type = std::move(p.type);
       e.schema = p.schema;
       e.time = time;
@@ -390,13 +431,19 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(std::vector<ports::stre
       e.correlation_id = std::move(p.correlation_id);
       e.causation_id = std::move(p.causation_id);
       e.data = std::move(p.data);
-      e.hash = chain_hash(g.last_hash, canonical_bytes(e));
+      // The canonical bytes and the stored record, byte for byte what canonical_bytes()
+      // and serialize_envelope() produce (sorted keys; `hash` sorts between data and id):
+      // verify_chain() re-serializes every record and would flag any difference.
+      const auto id_field = "\"id\":" + (client_id ? json_quoted(e.id) : "\"" + e.id + "\"");
+      const auto tail = id_field + ",\"position\":" + std::to_string(e.position) + pe.rest + time_field + pe.type +
+                        ",\"version\":" + std::to_string(e.version) + "}";
+      e.hash = chain_hash(g.last_hash, pe.head + tail);
       g.last_hash = e.hash;
       const auto pos_key = be64(e.position);
-      batch.Put(family(k_events), pos_key, serialize_envelope(e));
+      batch.Put(family(k_events), pos_key, pe.head + "\"hash\":\"" + e.hash + "\"," + tail);
       batch.Put(family(k_streams), stream_key(e.stream, e.version), pos_key);
       batch.Put(family(k_event_ids), e.id, pos_key);
-      g.ids.emplace(e.id, e);
+      if (client_id) g.ids.emplace(e.id, e);  // only client ids can repeat within a group
       committed.push_back(std::move(e));
     }
     if (!a.events.empty()) {
