@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime.hpp"
@@ -106,6 +107,22 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
   return o;
 }
 
+/// Logs go to stderr through spdlog's async logger: request threads only enqueue (a
+/// bounded queue; they wait rather than drop when it is full), one thread formats into
+/// a 64 KiB stdio buffer, flushed every second and at once for warnings and errors, so
+/// the access log costs no write(2) per request.
+void set_up_logging() {
+  static char buffer[1 << 16];
+  std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
+  spdlog::init_thread_pool(1 << 15, 1);
+  auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  auto logger = std::make_shared<spdlog::async_logger>("atriumd", sink, spdlog::thread_pool(),
+                                                       spdlog::async_overflow_policy::block);
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
+}
+
 /// `atriumd verify`: recomputes the hash chain of a stopped server's store. Prints one
 /// JSON line; exits 0 when intact, 3 when broken, 1 when the store cannot be read.
 int verify(const options& o) {
@@ -181,7 +198,7 @@ int main(int argc, char** argv) {
   }
   // Logs go to stderr; stdout carries only the listening line and, on first start, the
   // generated admin password.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("atriumd"));
+  set_up_logging();
   spdlog::set_level(spdlog::level::from_str(opts->log_level));
   if (opts->command == "verify") return verify(*opts);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
@@ -255,5 +272,6 @@ int main(int argc, char** argv) {
   store->reset();  // RocksDB closes cleanly
   std::filesystem::remove(opts->data_dir + "/atriumd.addr", ec);
   spdlog::info("stopped");
+  spdlog::shutdown();  // drains the async queue and flushes
   return 0;
 }
