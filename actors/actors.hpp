@@ -4,6 +4,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -23,10 +24,10 @@ class projection_engine {
   /// Returns the position all projections have reached.
   [[nodiscard]] result<std::uint64_t> catch_up();
 
-  /// Applies a batch of committed events (in position order). Events at or below a
-  /// projection's checkpoint are skipped; a gap before the batch is filled from the
-  /// store first. Returns the position all projections have reached.
-  [[nodiscard]] result<std::uint64_t> apply(const std::vector<envelope>& batch);
+  /// Applies the stored events after the position all projections have reached, in
+  /// pages of 1000, until the log has no more or `max_pages` were applied. Returns the
+  /// position all projections have reached.
+  [[nodiscard]] result<std::uint64_t> follow(std::size_t max_pages = SIZE_MAX);
 
   /// The position every projection has applied.
   [[nodiscard]] std::uint64_t applied() const;
@@ -40,16 +41,26 @@ class projection_engine {
   std::vector<std::uint64_t> checkpoints_;
 };
 
-/// The projection runner: handles `committed_batch` and `await_position`.
+/// The projection runner: handles `log_advanced` (reads the new events from the store
+/// and applies them) and `await_position`.
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine);
 
 /// The event-store writer: handles `append_request`, forwards commits to `runner`.
 caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, caf::actor runner);
 
+/// Settings of the entity registry.
+struct registry_options {
+  std::uint64_t snapshot_every = 100;                                  ///< entities snapshot every N events (0: never)
+  std::chrono::milliseconds passivate_after{std::chrono::minutes(5)};  ///< idle time before an entity stops
+  std::size_t max_live = 100000;  ///< entity actors alive at once, at most (beyond: least recently used stop)
+};
+
 /// The entity registry: routes `user_command_msg` / `project_command_msg` to the
 /// entity's actor, spawning and hydrating it (newest snapshot + later events) on first
-/// use. Entity actors store a snapshot every `snapshot_every` events (0: never).
+/// use, and passivates entities (stops their actors) that were idle for
+/// `passivate_after`, or the least recently used ones while more than `max_live` live.
+/// Answers `registry_stats_request` with `registry_stats`.
 caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
-                          std::uint64_t snapshot_every);
+                          registry_options options);
 
 }  // namespace atrium::actors

@@ -2,6 +2,8 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <list>
 #include <unordered_map>
 
 #include "actors/actors.hpp"
@@ -234,11 +236,57 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
   return std::nullopt;
 }
 
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// One live entity actor, as the registry tracks it for passivation.
+struct live_entity {
+  caf::actor actor;
+  std::list<std::string>::iterator lru;  // position in registry_state::lru
+  std::uint64_t in_flight = 0;           // commands routed and not yet answered
+  std::chrono::steady_clock::time_point last_used;
+};
+
 struct registry_state {
-  std::unordered_map<std::string, caf::actor> live;  // stream id → entity actor
-  std::uint64_t snapshot_every = 0;
+  std::unordered_map<std::string, live_entity> live;     // stream id → entity
+  std::unordered_map<caf::actor_id, std::string> by_id;  // actor id → stream id
+  std::list<std::string> lru;                            // most recently used first
+  registry_options options;
+  std::uint64_t passivated = 0;
   static inline const char* name = "entity-registry";
 };
+
+/// Stops an idle entity's actor. Only the registry sends commands to entity actors, so
+/// an entity with nothing in flight can be stopped without losing a message: the next
+/// command spawns and hydrates it again (from its snapshot).
+void passivate(caf::stateful_actor<registry_state>* self, std::unordered_map<std::string, live_entity>::iterator it) {
+  auto& st = self->state;
+  auto actor = it->second.actor;
+  st.lru.erase(it->second.lru);
+  st.by_id.erase(actor.id());
+  st.live.erase(it);
+  self->demonitor(actor);  // its exit is ours, not a crash to react to
+  self->send_exit(actor, caf::exit_reason::user_shutdown);
+  ++st.passivated;
+}
+
+/// Passivates least recently used entities with nothing in flight while more than
+/// `max_live` are alive, and every entity idle for longer than `passivate_after`.
+void enforce_bounds(caf::stateful_actor<registry_state>* self) {
+  auto& st = self->state;
+  const auto now = std::chrono::steady_clock::now();
+  auto it = st.lru.end();
+  while (it != st.lru.begin()) {
+    --it;
+    auto e = st.live.find(*it);
+    const bool over = st.live.size() > st.options.max_live;
+    const bool idle = now - e->second.last_used >= st.options.passivate_after;
+    if (!over && !idle) break;  // the rest are more recent
+    if (e->second.in_flight > 0) continue;
+    auto next = std::next(it);
+    passivate(self, e);
+    it = next;
+  }
+}
 
 /// Routes a command to its entity's actor, spawning it on first use. A command on a
 /// stream that does not exist (other than a create) is answered `not_found` without
@@ -246,10 +294,10 @@ struct registry_state {
 template <class Traits>
 caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
                                       ports::event_store* store, const caf::actor& writer) {
+  auto& st = self->state;
   const auto stream = Traits::stream(m.id);
-  auto& live = self->state.live;
-  auto it = live.find(stream);
-  if (it == live.end()) {
+  auto it = st.live.find(stream);
+  if (it == st.live.end()) {
     if (!Traits::creates(m)) {
       auto version = store->stream_version(stream);
       if (!version) return msg::command_reply{std::unexpected(version.error())};
@@ -257,37 +305,81 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
         return msg::command_reply{fail(errc::not_found, std::string("no such ") + Traits::name)};
       }
     }
-    auto a = self->template spawn<caf::linked>(entity_actor<Traits>, m.id, store, writer, self->state.snapshot_every);
-    it = live.emplace(stream, a).first;
+    // Monitored, not linked: a link is an entry in the registry's own attachable list,
+    // which unlinking scans, so passivating one of 10,000 linked actors cost O(10,000).
+    auto a = self->spawn(entity_actor<Traits>, m.id, store, writer, st.options.snapshot_every);
+    self->monitor(a);
+    st.lru.push_front(stream);
+    st.by_id.emplace(a.id(), stream);
+    it = st.live.emplace(stream, live_entity{a, st.lru.begin(), 0, {}}).first;
+    if (st.live.size() > st.options.max_live) enforce_bounds(self);
+  } else {
+    st.lru.splice(st.lru.begin(), st.lru, it->second.lru);
   }
-  self->delegate(it->second, std::move(m));
-  return caf::delegated<msg::command_reply>{};
+  auto& entry = it->second;
+  entry.last_used = std::chrono::steady_clock::now();
+  ++entry.in_flight;
+  // Ask rather than delegate: the answer passes back through here, so the registry
+  // knows when nothing is in flight and the entity may be passivated.
+  auto rp = self->make_response_promise();
+  self->request(entry.actor, caf::infinite, std::move(m))
+      .then(
+          [self, stream, rp](msg::command_reply& r) mutable {
+            if (auto e = self->state.live.find(stream); e != self->state.live.end() && e->second.in_flight > 0) {
+              --e->second.in_flight;
+            }
+            rp.deliver(std::move(r));
+          },
+          [self, stream, rp](caf::error& err) mutable {
+            if (auto e = self->state.live.find(stream); e != self->state.live.end() && e->second.in_flight > 0) {
+              --e->second.in_flight;
+            }
+            rp.deliver(msg::command_reply{fail(errc::unavailable, "entity actor failed: " + caf::to_string(err))});
+          });
+  return rp;
 }
 
 caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s, caf::actor writer,
-                       std::uint64_t snapshot_every) {
-  self->state.snapshot_every = snapshot_every;
-  self->set_exit_handler([self](caf::exit_msg& m) {
-    auto& live = self->state.live;
-    for (auto it = live.begin(); it != live.end(); ++it) {
-      if (it->second.address() == m.source) {
-        live.erase(it);
-        return;
+                       registry_options options) {
+  self->state.options = options;
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& st = self->state;
+    if (auto id = st.by_id.find(m.source.id()); id != st.by_id.end()) {
+      // An entity actor stopped on its own (a refused create) or failed: forget it; the
+      // next command spawns and hydrates a fresh one.
+      if (auto e = st.live.find(id->second); e != st.live.end()) {
+        st.lru.erase(e->second.lru);
+        st.live.erase(e);
       }
+      st.by_id.erase(id);
     }
-    self->quit(m.reason);  // told to stop: links take the entity actors down with us
   });
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    // Told to stop: take every entity actor down with us.
+    for (auto& [stream, e] : self->state.live) self->send_exit(e.actor, m.reason);
+    self->state.live.clear();
+    self->quit(m.reason);
+  });
+  const auto tick = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options.passivate_after);
+  self->delayed_send(self, tick, tick_atom::value);
   return {
       [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
       [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
+      [self, tick](tick_atom) {
+        enforce_bounds(self);
+        self->delayed_send(self, tick, tick_atom::value);
+      },
+      [self](msg::registry_stats_request) {
+        return msg::registry_stats{self->state.live.size(), self->state.passivated};
+      },
   };
 }
 
 }  // namespace
 
 caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
-                          std::uint64_t snapshot_every) {
-  return sys.spawn(registry, &store, std::move(writer), snapshot_every);
+                          registry_options options) {
+  return sys.spawn(registry, &store, std::move(writer), options);
 }
 
 }  // namespace atrium::actors

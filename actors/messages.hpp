@@ -31,9 +31,11 @@ struct append_done {
   result<std::vector<envelope>> committed;
 };
 
-/// From the writer to the projection runner: events just committed, in position order.
-struct committed_batch {
-  std::vector<envelope> events;
+/// From the writer to the projection runner: the log grew to `position`. The runner
+/// reads the new events from the store itself, so a runner that falls behind holds
+/// tiny notifications in its mailbox, not the events (memory stays bounded).
+struct log_advanced {
+  std::uint64_t position = 0;  ///< the last committed position
 };
 
 /// To the projection runner: reply (with `projections_ready`) once `position` is applied.
@@ -65,6 +67,15 @@ struct command_reply {
   result<ports::command_outcome> outcome;
 };
 
+/// To the registry: how many entities are live and how many were passivated.
+struct registry_stats_request {};
+
+/// The registry's answer.
+struct registry_stats {
+  std::size_t live = 0;
+  std::uint64_t passivated = 0;
+};
+
 /// A callback carried to the gateway actor, called once with the outcome.
 struct completion_box {
   ports::completion fn;
@@ -80,7 +91,7 @@ struct ready_box {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_done)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::committed_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::log_advanced)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::await_position)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projections_ready)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::user_command_msg)
@@ -88,3 +99,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::project_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::completion_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::ready_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats)

@@ -67,25 +67,17 @@ result<std::uint64_t> projection_engine::catch_up() {
     if (!cp) return std::unexpected(cp.error());
     checkpoints_[i] = *cp;
   }
-  for (;;) {
+  return follow();
+}
+
+result<std::uint64_t> projection_engine::follow(std::size_t max_pages) {
+  for (std::size_t pages = 0; pages < max_pages; ++pages) {
     auto page = store_.read_all(applied(), k_page);
     if (!page) return std::unexpected(page.error());
     if (page->empty()) return applied();
     for (std::size_t i = 0; i < projections_.size(); ++i) {
       if (auto ok = apply_to(i, *page); !ok) return std::unexpected(ok.error());
     }
-  }
-}
-
-result<std::uint64_t> projection_engine::apply(const std::vector<envelope>& batch) {
-  if (batch.empty()) return applied();
-  if (batch.front().position > applied() + 1) {
-    // A gap: events committed before this batch were not seen (e.g. a failed commit).
-    // Re-reading from the store keeps the projections gapless.
-    return catch_up();
-  }
-  for (std::size_t i = 0; i < projections_.size(); ++i) {
-    if (auto ok = apply_to(i, batch); !ok) return std::unexpected(ok.error());
   }
   return applied();
 }
@@ -127,14 +119,18 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
     w.erase(w.begin(), end);
   };
   return {
-      [self, release](msg::committed_batch& batch) {
-        auto applied = self->state.engine->apply(batch.events);
+      [self, release](msg::log_advanced& m) {
+        if (self->state.engine->applied() >= m.position) return;  // read already
+        // A few pages at a time, then back to the mailbox: a runner far behind stays
+        // responsive (waiters, shutdown) while it catches up.
+        auto applied = self->state.engine->follow(8);
         if (!applied) {
           spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
                         applied.error().message);
           return;
         }
         release(*applied);
+        if (*applied < m.position) self->send(self, msg::log_advanced{m.position});
       },
       [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
         const auto applied = self->state.engine->applied();

@@ -69,7 +69,8 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   p->system = std::make_unique<caf::actor_system>(p->config);
   p->runner = actors::spawn_projection_runner(*p->system, engine);
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
-  p->registry = actors::spawn_registry(*p->system, store, p->writer, config.snapshot_every);
+  p->registry = actors::spawn_registry(*p->system, store, p->writer,
+                                       {config.snapshot_every, config.passivate_after, config.max_live_entities});
   p->gateway = p->system->spawn(gateway, p->registry, p->runner);
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
@@ -87,6 +88,18 @@ void actor_runtime::execute(std::string project_id, project_command cmd, ports::
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {
   caf::anon_send(impl_->gateway, msg::await_position{position}, msg::ready_box{std::move(done)});
+}
+
+std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
+  caf::scoped_actor self{*impl_->system};
+  std::pair<std::size_t, std::uint64_t> out{0, 0};
+  self->request(impl_->registry, std::chrono::seconds(10), msg::registry_stats_request{})
+      .receive(
+          [&](msg::registry_stats& s) {
+            out = {s.live, s.passivated};
+          },
+          [](caf::error&) {});
+  return out;
 }
 
 result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,

@@ -15,7 +15,9 @@
 /// * The projection runner applies each projection and writes its rows and checkpoint
 ///   in one batch; it catches up from the checkpoints at start and whenever it sees a gap.
 
+#include <chrono>
 #include <cstddef>
+#include <utility>
 #include <memory>
 #include <vector>
 
@@ -30,6 +32,8 @@ namespace atrium {
 struct runtime_config {
   std::size_t worker_threads = 2;      ///< CAF scheduler threads
   std::uint64_t snapshot_every = 100;  ///< an entity snapshots its state every N events; 0 disables
+  std::chrono::milliseconds passivate_after{std::chrono::minutes(5)};  ///< idle entities stop after this
+  std::size_t max_live_entities = 100000;                              ///< entity actors alive at once, at most
 };
 
 /// The running actor system.
@@ -53,6 +57,10 @@ class actor_runtime final : public ports::command_bus {
 
   /// Runs a user command and blocks until it completes. For startup code only (never
   /// on an I/O thread).
+  /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
+  /// and metrics).
+  [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
+
   [[nodiscard]] result<ports::command_outcome> execute_blocking(std::string user_id, user_command cmd,
                                                                 ports::command_context ctx);
 

@@ -43,7 +43,7 @@ caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event
         self->state.pending.erase(it);
         if (done.committed && !done.committed->empty()) {
           // One commit thread sends these in commit order, so the runner sees positions in order.
-          self->send(self->state.runner, msg::committed_batch{*done.committed});
+          self->send(self->state.runner, msg::log_advanced{done.committed->back().position});
         } else if (!done.committed && done.committed.error().code != errc::version_conflict) {
           spdlog::error("append failed code={} message={}", to_string(done.committed.error().code),
                         done.committed.error().message);

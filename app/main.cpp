@@ -35,6 +35,8 @@ constexpr const char* k_usage =
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
     "  --log-level LEVEL   trace, debug, info, warn, error (default info)\n"
     "  --snapshot-every N  entities snapshot their state every N events (default 100; 0 disables)\n"
+    "  --passivate-after S stop an entity's actor after S idle seconds (default 300)\n"
+    "  --max-live-entities N  entity actors alive at once, at most (default 100000)\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 struct options {
@@ -44,6 +46,8 @@ struct options {
   std::uint16_t port = 8080;
   std::string log_level = "info";
   std::uint64_t snapshot_every = 100;
+  std::uint64_t passivate_after_s = 300;
+  std::uint64_t max_live_entities = 100000;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -83,15 +87,20 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         err = "--listen: bad port in " + *v;
         return std::nullopt;
       }
-    } else if (a == "--snapshot-every") {
+    } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities") {
       auto v = value();
       if (!v) return std::nullopt;
+      std::uint64_t n = 0;
       try {
-        o.snapshot_every = std::stoull(*v);
+        if (v->empty() || v->front() == '-') throw std::invalid_argument("negative");
+        n = std::stoull(*v);
       } catch (const std::exception&) {
-        err = "--snapshot-every takes a number of events (0 disables snapshots)";
+        err = a + " takes a non-negative number";
         return std::nullopt;
       }
+      if (a == "--snapshot-every") o.snapshot_every = n;
+      if (a == "--passivate-after") o.passivate_after_s = std::max<std::uint64_t>(n, 1);
+      if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
     } else if (a == "--log-level") {
       auto v = value();
       if (!v) return std::nullopt;
@@ -234,6 +243,8 @@ int main(int argc, char** argv) {
 
   atrium::runtime_config runtime_config;
   runtime_config.snapshot_every = opts->snapshot_every;
+  runtime_config.passivate_after = std::chrono::seconds(opts->passivate_after_s);
+  runtime_config.max_live_entities = opts->max_live_entities;
   auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_config);
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);

@@ -1,5 +1,6 @@
 #include "adapters/rocksdb/rocksdb_store.hpp"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -203,10 +204,18 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 5;
+  // One budget for the memtables of every column family (a WriteBufferManager): memory
+  // stays bounded however many families and rows there are.
+  options.db_write_buffer_size = store_opts.memtable_budget_bytes;
 
   rocksdb::ColumnFamilyOptions cf_options;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Index and filter blocks live in the one shared cache, so their memory is bounded
+  // too instead of growing with the data on disk.
+  table.block_cache = rocksdb::NewLRUCache(store_opts.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
   std::set<std::string> names{rocksdb::kDefaultColumnFamilyName,

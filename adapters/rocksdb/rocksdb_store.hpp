@@ -31,8 +31,10 @@ namespace atrium::rocksdb_adapter {
 
 /// Group-commit bounds and other settings.
 struct store_options {
-  std::size_t max_batch_events = 4096;     ///< events per synced WriteBatch, at most
-  std::size_t max_batch_bytes = 8u << 20;  ///< bytes per WriteBatch before it is cut (one append may exceed it)
+  std::size_t max_batch_events = 4096;             ///< events per synced WriteBatch, at most
+  std::size_t max_batch_bytes = 8u << 20;          ///< bytes per WriteBatch before it is cut (one append may exceed it)
+  std::size_t memtable_budget_bytes = 128u << 20;  ///< all memtables together (RocksDB db_write_buffer_size)
+  std::size_t block_cache_bytes = 64u << 20;       ///< one LRU cache for data, index and filter blocks of every family
 };
 
 /// The store. Thread-safe: reads from any thread; appends are queued and committed by

@@ -25,6 +25,7 @@ struct fixture {
     config.snapshot_every = snapshot_every;
     open();
   }
+  explicit fixture(runtime_config c) : config(c) { open(); }
 
   void open() {
     auto projections = make_all_projections();
@@ -242,5 +243,48 @@ TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot
     REQUIRE(r.has_value());
     CHECK(r->view.at("name") == "v6");
     CHECK(r->view.at("created_by") == who.user_id);
+  }
+}
+
+TEST_CASE("idle entities are passivated and come back hydrated", "[actors][passivation]") {
+  runtime_config c;
+  c.passivate_after = std::chrono::milliseconds(200);
+  fixture fx(c);
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  REQUIRE(fx.run("p", create_project{"p", "P", ""}, who).has_value());
+  REQUIRE(fx.run("p", update_project{"Q", std::nullopt}, who).has_value());
+  CHECK(fx.runtime->entity_stats().first == 2);  // alice and p
+  REQUIRE(test::wait_until([&] { return fx.runtime->entity_stats().first == 0; }, std::chrono::seconds(10)));
+  CHECK(fx.runtime->entity_stats().second >= 2);
+  // The next command spawns p again, hydrated from its stream.
+  auto r = fx.run("p", update_project{"R", std::nullopt}, who, 3);
+  REQUIRE(r.has_value());
+  CHECK(r->version == 4);
+  CHECK(fx.runtime->entity_stats().first == 1);
+}
+
+TEST_CASE("no more than max_live entity actors live at once", "[actors][passivation]") {
+  runtime_config c;
+  c.max_live_entities = 10;
+  c.passivate_after = std::chrono::hours(1);
+  fixture fx(c);
+  auto alice = fx.register_("alice");
+  REQUIRE(alice.has_value());
+  const auto who = member(alice->view.at("id").get<std::string>());
+  for (int i = 0; i < 50; ++i) {
+    const auto id = "p" + std::to_string(i);
+    REQUIRE(fx.run(id, create_project{id, "P", ""}, who).has_value());
+    CHECK(fx.runtime->entity_stats().first <= 11);  // the bound, plus at most the one in flight
+  }
+  CHECK(fx.runtime->entity_stats().first <= 10);
+  CHECK(fx.runtime->entity_stats().second >= 40);
+  // Every entity still answers, hydrated again where it was passivated.
+  for (int i = 0; i < 50; ++i) {
+    const auto id = "p" + std::to_string(i);
+    auto r = fx.run(id, update_project{"renamed", std::nullopt}, who, 2);
+    REQUIRE(r.has_value());
+    CHECK(r->version == 3);
   }
 }

@@ -32,9 +32,11 @@ struct options {
   double seconds = 5.0;                             ///< per measured point; 0: no time limit
   std::uint64_t events = 0;                         ///< per measured point; 0: no count limit
   std::vector<std::string> paths{"raw", "store", "actors", "http", "postgres"};
-  std::string atriumd_path;       ///< http: the server binary; "" for the one built with the bench
-  std::string atriumd_log_level;  ///< http: atriumd's --log-level; "" for its default (info)
-  std::string pg_bin;             ///< postgres: dir of initdb/pg_ctl; "" to search /usr/lib/postgresql
+  std::string atriumd_path;            ///< http: the server binary; "" for the one built with the bench
+  std::string atriumd_log_level;       ///< http: atriumd's --log-level; "" for its default (info)
+  std::string pg_bin;                  ///< postgres: dir of initdb/pg_ctl; "" to search /usr/lib/postgresql
+  std::uint64_t entities = 1'000'000;  ///< passivation: distinct entities to touch
+  std::size_t max_live = 10'000;       ///< passivation: the registry's bound on live entity actors
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
@@ -131,5 +133,8 @@ figures run_actors(const options& o, const figures& raw);
 figures run_http(const options& o, const figures& raw);
 /// (postgres) the peer baseline: INSERTs into an append-only events table.
 figures run_postgres(const options& o, const figures& raw);
+/// Passivation: touches `o.entities` distinct entities once each and prints resident
+/// memory every 10% and at the end (JSON lines); not in the default paths.
+void run_passivation(const options& o);
 
 }  // namespace atrium::bench

@@ -23,7 +23,8 @@ using namespace atrium::bench;
 
 constexpr const char* k_usage =
     "usage: atrium-bench [options]\n"
-    "  --paths LIST          which paths to run, comma-separated (default raw,store,actors,http,postgres)\n"
+    "  --paths LIST          which paths to run, comma-separated (default raw,store,actors,http,postgres;\n"
+    "                        also: passivation, touching --entities N (1000000) entities with --max-live M (10000))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -58,7 +59,7 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres"};
+  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -88,6 +89,10 @@ options parse_args(int argc, char** argv) {
       o.atriumd_log_level = value();
     } else if (a == "--pg-bin") {
       o.pg_bin = value();
+    } else if (a == "--entities") {
+      o.entities = std::stoull(value());
+    } else if (a == "--max-live") {
+      o.max_live = std::stoull(value());
     } else {
       throw std::invalid_argument("unknown argument: " + a);
     }
@@ -192,6 +197,10 @@ int main(int argc, char** argv) {
   const figures actors = guarded("actors", [&] { return run_actors(o, raw); });
   const figures http = guarded("http", [&] { return run_http(o, raw); });
   const figures postgres = guarded("postgres", [&] { return run_postgres(o, raw); });
+  guarded("passivation", [&] {
+    run_passivation(o);
+    return figures{};
+  });
 
   summarize(raw, store, actors, http, postgres);
   progress("done in " + fmt(std::chrono::duration<double>(steady::now() - started).count()) + " s");

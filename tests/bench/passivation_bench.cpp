@@ -1,0 +1,105 @@
+// Passivation: touch N distinct entities once each (a create_project on each, through
+// the entity actors, with 256 commands in flight) and report resident memory as the
+// count grows. With passivation the registry keeps at most `max_live` entity actors,
+// so memory must stay flat rather than grow with N. Not part of the default paths:
+//   atrium-bench --paths passivation [--entities 1000000] [--max-live 10000]
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <latch>
+#include <mutex>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/runtime.hpp"
+#include "adapters/rocksdb/rocksdb_store.hpp"
+#include "projections/projections.hpp"
+#include "tests/bench/bench.hpp"
+#include "tests/support/process.hpp"
+
+namespace atrium::bench {
+namespace {
+
+/// A field of /proc/self/status in MiB (VmRSS: now, VmHWM: peak).
+double status_mib(const std::string& field) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void run_passivation(const options& o) {
+  if (spdlog::get("atrium-bench") == nullptr) spdlog::set_default_logger(spdlog::stderr_color_mt("atrium-bench"));
+  const std::uint64_t n = o.entities;
+  constexpr std::uint64_t window = 256;
+  test::temp_dir dir;
+  auto projections = make_all_projections();
+  std::vector<std::string> names;
+  for (const auto& p : projections) names.emplace_back(p->name());
+  auto store = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
+  if (!store) throw std::runtime_error("open store: " + store.error().message);
+  runtime_config config;
+  config.max_live_entities = o.max_live;
+  auto runtime = actor_runtime::start(**store, **store, std::move(projections), config);
+  if (!runtime) throw std::runtime_error("start actors: " + runtime.error().message);
+  const principal who{new_uuid_v7(), {global_role::member}, false};
+
+  std::atomic<std::uint64_t> next{0}, done{0}, errors{0};
+  std::latch finished(static_cast<std::ptrdiff_t>(window));
+  const auto started = steady::now();
+  std::mutex report_mu;
+  std::uint64_t next_report = n / 10;
+  std::function<void()> issue = [&] {
+    const auto i = next++;
+    if (i >= n) {
+      finished.count_down();
+      return;
+    }
+    const auto id = "e" + std::to_string(i);
+    (*runtime)->execute(id, create_project{id, "entity " + std::to_string(i), ""},
+                        ports::command_context{who, "bench", std::nullopt, {}}, [&](result<ports::command_outcome> r) {
+                          if (!r) ++errors;
+                          const auto d = ++done;
+                          if (d >= next_report) {
+                            std::lock_guard lock(report_mu);
+                            if (d >= next_report) {
+                              next_report += n / 10;
+                              const auto s = std::chrono::duration<double>(steady::now() - started).count();
+                              std::cout << nlohmann::json{{"scenario", "passivation_progress"},
+                                                          {"entities_touched", d},
+                                                          {"rss_mib", status_mib("VmRSS")},
+                                                          {"peak_rss_mib", status_mib("VmHWM")},
+                                                          {"seconds", s}}
+                                               .dump()
+                                        << std::endl;
+                            }
+                          }
+                          issue();
+                        });
+  };
+  for (std::uint64_t w = 0; w < window; ++w) issue();
+  finished.wait();
+  const auto seconds = std::chrono::duration<double>(steady::now() - started).count();
+  const auto [live, passivated] = (*runtime)->entity_stats();
+  std::cout << nlohmann::json{{"scenario", "passivation"},
+                              {"path", "actors"},
+                              {"entities", n},
+                              {"max_live", o.max_live},
+                              {"live_at_end", live},
+                              {"passivated", passivated},
+                              {"errors", errors.load()},
+                              {"seconds", seconds},
+                              {"commands_per_s", static_cast<double>(n) / seconds},
+                              {"rss_mib", status_mib("VmRSS")},
+                              {"peak_rss_mib", status_mib("VmHWM")}}
+                   .dump()
+            << std::endl;
+  runtime->reset();
+}
+
+}  // namespace atrium::bench
