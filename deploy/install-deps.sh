@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything Atrium needs to build, test and run on Debian bookworm.
+# Installs everything Atrium needs to build, test and run on Debian bookworm, plus any
+# extra Debian packages named as arguments (deploy/install-bench-deps.sh uses that).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libsodium-dev libssl-dev
   clang-format python3
+  "$@"
 )
 
 SUDO=""
