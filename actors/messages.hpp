@@ -81,6 +81,16 @@ struct completion_box {
   ports::completion fn;
 };
 
+/// To the gateway: append one event to an unowned stream (e.g. `security`).
+struct record_request {
+  ports::stream_append append;
+};
+
+/// A callback carried to the gateway actor for `record_request`.
+struct recorded_box {
+  std::function<void(result<std::uint64_t>)> fn;
+};
+
 /// A callback carried to the gateway actor for `await_position`.
 struct ready_box {
   std::function<void()> fn;
@@ -99,5 +109,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::project_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::completion_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::ready_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::record_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::recorded_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats)

@@ -16,7 +16,7 @@ constexpr auto k_projection_wait = std::chrono::seconds(10);
 
 /// The gateway turns fire-and-forget sends from non-actor threads into requests and
 /// calls the caller's completion with the reply (or `unavailable` on failure).
-caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::actor runner) {
+caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::actor runner, caf::actor writer) {
   auto forward = [self, registry](auto& m, msg::completion_box& box) {
     self->request(registry, caf::infinite, std::move(m))
         .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
@@ -25,6 +25,15 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
   return {
       [forward](msg::user_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::project_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [self, writer](msg::record_request& m, msg::recorded_box& box) {
+        self->request(writer, caf::infinite, msg::append_request{{std::move(m.append)}})
+            .then(
+                [box](msg::append_reply& r) {
+                  if (!r.committed) return box.fn(std::unexpected(r.committed.error()));
+                  box.fn(r.committed->back().position);
+                },
+                [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
+      },
       [self, runner](msg::await_position& m, msg::ready_box& box) {
         self->request(runner, k_projection_wait, m)
             .then([box](msg::projections_ready&) { box.fn(); },
@@ -71,7 +80,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
   p->registry = actors::spawn_registry(*p->system, store, p->writer,
                                        {config.snapshot_every, config.passivate_after, config.max_live_entities});
-  p->gateway = p->system->spawn(gateway, p->registry, p->runner);
+  p->gateway = p->system->spawn(gateway, p->registry, p->runner, p->writer);
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
 
@@ -100,6 +109,12 @@ std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
           },
           [](caf::error&) {});
   return out;
+}
+
+void actor_runtime::record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) {
+  caf::anon_send(impl_->gateway,
+                 msg::record_request{{std::move(stream), ports::expected_version::any(), {std::move(event)}}},
+                 msg::recorded_box{std::move(done)});
 }
 
 result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,

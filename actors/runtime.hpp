@@ -54,6 +54,7 @@ class actor_runtime final : public ports::command_bus {
   void execute(std::string project_id, project_command cmd, ports::command_context ctx,
                ports::completion done) override;
   void await_projections(std::uint64_t position, std::function<void()> done) override;
+  void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
 
   /// Runs a user command and blocks until it completes. For startup code only (never
   /// on an I/O thread).

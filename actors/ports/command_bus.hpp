@@ -54,6 +54,11 @@ class command_bus {
   virtual void execute(std::string user_id, user_command cmd, command_context ctx, completion done) = 0;
   /// Runs a command on project `project_id`; errors as above for the project decider.
   virtual void execute(std::string project_id, project_command cmd, command_context ctx, completion done) = 0;
+  /// Appends one event to a stream that no aggregate owns (expected version `any`), such
+  /// as the `security` stream; `done` gets the committed event's position or the
+  /// store's error.
+  virtual void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) = 0;
+
   /// Calls `done` once every projection has applied `position` (read-your-writes).
   virtual void await_projections(std::uint64_t position, std::function<void()> done) = 0;
 };

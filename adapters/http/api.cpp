@@ -10,6 +10,7 @@
 #include <charconv>
 
 #include "events/project/project_decider.hpp"
+#include "events/security/security_events.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/read_model.hpp"
 #include "projections/views.hpp"
@@ -405,10 +406,21 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         if (*row) user = user_from_row(**row);
       }
     }
-    boost::asio::post(hashing, [self = shared_from_this(), c, user, password = **password] {
+    boost::asio::post(hashing, [self = shared_from_this(), c, user, password = **password, claimed = **username] {
       const auto& hash = user ? user->password_hash : self->dummy_hash;
-      const bool ok = self->d.hasher.verify(hash, password) && user && !user->disabled;
-      if (!ok) return send_error(c, error{errc::unauthenticated, "invalid username or password"});
+      const bool matches = self->d.hasher.verify(hash, password) && user;
+      if (!matches || user->disabled) {
+        // Every refused login is recorded in the security stream before the answer.
+        auto e = make_event(
+            security_login_failed{claimed.substr(0, 64), matches ? "disabled" : "invalid_credentials", c->req.remote});
+        e.actor = "anonymous";
+        e.correlation_id = c->correlation_id;
+        self->d.commands.record(std::string(security_stream), std::move(e), [c](result<std::uint64_t> r) {
+          if (!r) spdlog::error("security event not recorded: {}", r.error().message);
+          send_error(c, error{errc::unauthenticated, "invalid username or password"});
+        });
+        return;
+      }
       const auto token = self->d.secrets.random_token();
       const auto now = unix_now();
       if (auto put = self->d.tokens.put(self->d.secrets.sha256_hex(token),
@@ -417,10 +429,17 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         return send_error(c, put.error());
       }
       c->who = user->username;
-      send(c, 200,
-           json{{"token", token},
-                {"user", {{"id", user->user_id}, {"username", user->username}}},
-                {"expires_at", now + self->d.session_ttl_seconds}});
+      auto e = make_event(security_login_succeeded{user->user_id, user->username, c->req.remote});
+      e.actor = "user-" + user->user_id;
+      e.correlation_id = c->correlation_id;
+      json answer{{"token", token},
+                  {"user", {{"id", user->user_id}, {"username", user->username}}},
+                  {"expires_at", now + self->d.session_ttl_seconds}};
+      self->d.commands.record(std::string(security_stream), std::move(e),
+                              [c, answer = std::move(answer)](result<std::uint64_t> r) {
+                                if (!r) spdlog::error("security event not recorded: {}", r.error().message);
+                                send(c, 200, answer);
+                              });
     });
   }
 
@@ -703,10 +722,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   void stream(const call_ptr& c, const principal& p, const std::string& stream_id) {
     const auto dash = stream_id.find('-');
-    if (dash == std::string::npos || !valid_id(stream_id))
+    const bool unowned = stream_id == security_stream;  // readable by admins and auditors only
+    if ((dash == std::string::npos && !unowned) || !valid_id(stream_id)) {
       return send_error(c, error{errc::not_found, "no such stream"});
-    const auto entity = stream_id.substr(0, dash);
-    const auto id = stream_id.substr(dash + 1);
+    }
+    const auto entity = unowned ? stream_id : stream_id.substr(0, dash);
+    const auto id = unowned ? std::string() : stream_id.substr(dash + 1);
     bool allowed = may_read_log(p);
     if (!allowed && entity == "user") allowed = id == p.user_id;
     if (!allowed && entity == "project") allowed = visible_project(p, id).has_value();

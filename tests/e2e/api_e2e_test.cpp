@@ -151,6 +151,21 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   for (std::size_t i = 1; i < entries.size(); ++i) {
     CHECK(entries[i].at("position").get<std::uint64_t>() == entries[i - 1].at("position").get<std::uint64_t>() + 1);
   }
+  // Logins, failed and successful, are in the security stream.
+  CHECK(contains_type(entries, "security.login_failed", "anonymous"));
+  CHECK(contains_type(entries, "security.login_succeeded", u(alice)));
+  auto security = admin.get("/v1/streams/security");
+  REQUIRE(security.status == 200);
+  bool saw_failed_admin = false;
+  for (const auto& e : security.json.at("events")) {
+    CHECK(e.at("stream") == "security");
+    if (e.at("type") == "security.login_failed" && e.at("data").at("username") == "admin") {
+      saw_failed_admin = true;
+      CHECK(e.at("data").at("reason") == "invalid_credentials");
+      CHECK(e.at("data").at("client_address").get<std::string>().starts_with("127.0.0.1:"));
+    }
+  }
+  CHECK(saw_failed_admin);
   auto renames = admin.get("/v1/audit?type=project.renamed");
   REQUIRE(renames.json.at("entries").size() == 1);
   CHECK(renames.json.at("entries")[0].at("actor") == u(bob));
@@ -171,13 +186,13 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   // Restart: everything is still there, tokens included, and nothing is bootstrapped twice.
   CHECK(srv.stop() == 0);
   srv.start();
-  const auto admin2 = srv.client(srv.login("admin", k_admin_password));
+  const auto admin2 = srv.client(login.json.at("token").get<std::string>());  // sessions survive a restart
   CHECK(admin2.get("/v1/events?after=0&limit=1000").json.at("head") == head);
+  CHECK(admin2.get("/v1/audit?limit=1000").json.at("entries").size() == entries.size());
   auto project = srv.client(srv.login("bob", "bob-password")).get("/v1/projects/" + pid);
   REQUIRE(project.status == 200);
   CHECK(project.json.at("name") == "Assay QC v2");
   CHECK(project.json.at("version") == 4);
-  CHECK(admin2.get("/v1/audit?limit=1000").json.at("entries").size() == entries.size());
   CHECK(admin2.get("/v1/users").json.at("users").size() == 5);
   CHECK(srv.client(alice_token).get("/v1/projects").status == 200);  // sessions survive a restart
   CHECK(srv.client(dave_token).get("/v1/projects").status == 401);
