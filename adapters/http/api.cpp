@@ -179,10 +179,14 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       return fail(errc::unauthenticated, "missing bearer token");
     }
     const auto token = auth.substr(scheme.size());
-    const auto session = d.tokens.get(d.secrets.sha256_hex(token));
+    const auto token_hash = d.secrets.sha256_hex(token);
+    const auto session = d.tokens.get(token_hash);
     if (!session) return std::unexpected(session.error());
-    if (!*session || (*session)->expires_at <= unix_now())
+    if (!*session) return fail(errc::unauthenticated, "invalid or expired token");
+    if ((*session)->expires_at <= unix_now()) {
+      (void)d.tokens.erase(token_hash);  // an expired session is of no further use
       return fail(errc::unauthenticated, "invalid or expired token");
+    }
     auto row = d.read_models.get("users", "users", (*session)->user_id);
     if (!row) return std::unexpected(row.error());
     if (!*row) return fail(errc::unauthenticated, "invalid or expired token");
