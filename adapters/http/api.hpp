@@ -15,9 +15,13 @@
 /// | DELETE /v1/projects/{id} (archive)           | its owners                           |
 /// | POST /v1/projects/{id}/members               | its owners                           |
 /// | DELETE /v1/projects/{id}/members/{user_id}   | its owners, or the member themself   |
-/// | GET /v1/audit, GET /v1/events                | admins, auditors                     |
-/// | GET /v1/streams/{stream}                     | admins, auditors, the stream's own user or project members |
+/// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events | admins, auditors              |
+/// | GET /v1/streams/{stream}                     | admins, auditors, the stream's own user or project members; `security`: admins, auditors |
 /// | GET /healthz                                 | anyone                               |
+///
+/// Every POST, PATCH and DELETE may carry `Idempotency-Key` (1-255 visible ASCII): a
+/// retry answers the stored response and writes nothing; the key on another request is
+/// 409. Logins are recorded in the `security` stream.
 ///
 /// Errors answer `{"error":{"code","message","details"}}`: 400 invalid_argument,
 /// 401 unauthenticated, 403 forbidden, 404 not_found, 409 version_conflict /
