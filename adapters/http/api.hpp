@@ -16,7 +16,8 @@
 /// | POST /v1/projects/{id}/members               | its owners                           |
 /// | DELETE /v1/projects/{id}/members/{user_id}   | its owners, or the member themself   |
 /// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events | admins, auditors              |
-/// | GET /v1/streams/{stream}                     | admins, auditors, the stream's own user or project members; `security`: admins, auditors |
+/// | GET /v1/streams/{stream}                     | admins, auditors, the stream's own user or project members |
+/// | GET /v1/streams/security                     | admins, auditors                     |
 /// | GET /healthz                                 | anyone                               |
 ///
 /// Every POST, PATCH and DELETE may carry `Idempotency-Key` (1-255 visible ASCII): a
