@@ -105,7 +105,6 @@ std::string chain_hash(std::string_view previous_hex, std::string_view canonical
 }  // namespace
 
 struct rocksdb_store::impl {
-  /// An append waiting for the commit thread.
   /// The JSON text of an event's fields that do not depend on its place in the log,
   /// prepared on the caller's thread so the commit thread only concatenates.
   struct prepared_event {
@@ -113,6 +112,7 @@ struct rocksdb_store::impl {
     std::string rest;  ///< `,"schema":…,"stream":…` (between position and time)
     std::string type;  ///< `,"type":…`
   };
+  /// An append waiting for the commit thread.
   struct pending {
     std::vector<ports::stream_append> appends;
     ports::append_callback done;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/bench/bench.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 
 namespace atrium::bench {
@@ -30,32 +31,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr const char* k_admin_password = "atrium-bench-admin-password";
-
-struct reply {
-  unsigned status = 0;
-  std::string etag;
-  std::string body;
-};
-
-/// One blocking request on a fresh connection (setup only, never measured).
-reply call(asio::io_context& io, const tcp::endpoint& server, const std::string& method, const std::string& target,
-           const std::string& body, const std::string& token) {
-  beast::tcp_stream stream(io);
-  stream.connect(server);
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::content_type, "application/json");
-  if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(stream, buf, res);
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return {res.result_int(), std::string(res[http::field::etag]), res.body()};
-}
 
 /// `"7"`, `W/"7"` or `7` → 7; nullopt if not a number.
 std::optional<std::uint64_t> parse_etag(std::string_view v) {
@@ -196,19 +171,18 @@ figures run_http(const options& o, const figures& raw) {
 
   asio::io_context io;
   tcp::endpoint server;
+  std::string address;
   const bool up = test::wait_until(
       [&] {
         if (!proc.running()) return true;  // reported below
         std::ifstream f(data / "atriumd.addr");
-        std::string address;
         if (!(f >> address)) return false;
         const auto colon = address.rfind(':');
         if (colon == std::string::npos) return false;
         try {
-          const tcp::endpoint ep(asio::ip::make_address(address.substr(0, colon)),
+          if (test::http_client(address).get("/healthz").status != 200) return false;
+          server = tcp::endpoint(asio::ip::make_address(address.substr(0, colon)),
                                  static_cast<unsigned short>(std::stoul(address.substr(colon + 1))));
-          if (call(io, ep, "GET", "/healthz", "", "").status != 200) return false;
-          server = ep;
           return true;
         } catch (const std::exception&) {
           return false;
@@ -219,20 +193,20 @@ figures run_http(const options& o, const figures& raw) {
     throw std::runtime_error("atriumd did not start; its log ends with:\n" + tail(slurp(log), 2000));
   }
 
-  auto login = call(io, server, "POST", "/v1/auth/login",
-                    nlohmann::json{{"username", "admin"}, {"password", k_admin_password}}.dump(), "");
+  // Setup (never measured) through the tests' blocking client.
+  test::http_client setup(address);
+  auto login = setup.post("/v1/auth/login", {{"username", "admin"}, {"password", k_admin_password}});
   if (login.status != 200) throw std::runtime_error("login: status " + std::to_string(login.status) + " " + login.body);
-  const auto token = nlohmann::json::parse(login.body).at("token").get<std::string>();
+  const auto token = login.json.at("token").get<std::string>();
+  setup.token(token);
 
   std::size_t most = 0;
   for (auto c : o.connections) most = std::max(most, c);
   std::vector<project> projects(most);
   for (std::size_t i = 0; i < most; ++i) {
-    auto r = call(io, server, "POST", "/v1/projects",
-                  nlohmann::json{{"name", "bench project " + std::to_string(i)}, {"description", ""}}.dump(), token);
+    auto r = setup.post("/v1/projects", {{"name", "bench project " + std::to_string(i)}, {"description", ""}});
     if (r.status != 201) throw std::runtime_error("create project: status " + std::to_string(r.status) + " " + r.body);
-    const auto j = nlohmann::json::parse(r.body);
-    projects[i] = {j.at("id").get<std::string>(), j.at("version").get<std::uint64_t>()};
+    projects[i] = {r.json.at("id").get<std::string>(), r.json.at("version").get<std::uint64_t>()};
   }
 
   for (const std::size_t c : o.connections) {
