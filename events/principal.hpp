@@ -29,13 +29,16 @@ struct principal {
   std::string user_id;          ///< bare id (no `user-` prefix); `system` for bootstrap
   std::set<global_role> roles;  ///< global roles held now
   bool disabled = false;        ///< a disabled user cannot act
+  /// Ids of every group the user belongs to, directly or through nested groups (resolved
+  /// by the adapter from the groups projection). Grants to any of them count as the user's.
+  std::set<std::string> groups;
 
   [[nodiscard]] bool has(global_role r) const { return roles.contains(r); }
   [[nodiscard]] bool is_admin() const { return has(global_role::admin); }
   /// The stream id used as the `actor` of events: `user-<id>`, or `system`.
   [[nodiscard]] std::string actor_stream() const { return user_id == "system" ? user_id : "user-" + user_id; }
   /// The built-in principal used for first-start bootstrap.
-  [[nodiscard]] static principal system() { return principal{"system", {global_role::admin}, false}; }
+  [[nodiscard]] static principal system() { return principal{"system", {global_role::admin}, false, {}}; }
 };
 
 }  // namespace atrium

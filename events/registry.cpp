@@ -25,6 +25,8 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<project_archived>(),
         make_type_info<security_login_succeeded>(),
         make_type_info<security_login_failed>(),
+        // groups and connections
+        // jobs and containers
     };
   }();
   return all;

@@ -23,6 +23,14 @@ namespace atrium {
 [[nodiscard]] std::unique_ptr<projection> make_projects_projection();
 /// The audit log: one entry per event of every stream.
 [[nodiscard]] std::unique_ptr<projection> make_audit_projection();
+/// Groups, their members, and the indexes that resolve a user's groups (access_projections.cpp).
+[[nodiscard]] std::unique_ptr<projection> make_groups_projection();
+/// Connections (never their secrets) and the index of who was granted each (access_projections.cpp).
+[[nodiscard]] std::unique_ptr<projection> make_connections_projection();
+/// Jobs and the per-project job index (ops_projections.cpp).
+[[nodiscard]] std::unique_ptr<projection> make_jobs_projection();
+/// Containers with desired and observed state (ops_projections.cpp).
+[[nodiscard]] std::unique_ptr<projection> make_containers_projection();
 
 /// All projections of the server, in the order the runner applies them.
 [[nodiscard]] std::vector<std::unique_ptr<projection>> make_all_projections();

@@ -1,0 +1,1 @@
+#include "events/connection/connection_decider.hpp"

@@ -1,0 +1,1 @@
+#include "events/container/container_decider.hpp"

@@ -1,0 +1,1 @@
+#include "events/group/group_decider.hpp"

@@ -1,0 +1,1 @@
+#include "events/job/job_decider.hpp"
