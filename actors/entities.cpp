@@ -1,4 +1,4 @@
-// Entity actors (one per user, one per project) and the registry that spawns them.
+// Entity actors (one per entity of every aggregate) and the registry that spawns them.
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
@@ -8,8 +8,14 @@
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
+#include "events/connection/connection_decider.hpp"
+#include "events/container/container_decider.hpp"
+#include "events/group/group_decider.hpp"
+#include "events/job/job_decider.hpp"
 #include "events/project/project_decider.hpp"
 #include "events/user/user_decider.hpp"
+#include "projections/access_views.hpp"
+#include "projections/ops_views.hpp"
 #include "projections/views.hpp"
 
 namespace atrium::actors {
@@ -55,20 +61,61 @@ struct user_traits {
   }
 };
 
-struct project_traits {
-  using state = project_state;
-  using event = project_event;
-  using message = msg::project_command_msg;
+/// The common part of aggregates whose commands touch only their own stream.
+template <class State, class Event, class Command>
+struct single_stream_traits {
+  using state = State;
+  using event = Event;
+  using message = msg::command_msg<Command>;
+  /// Snapshot form: the entity's row (see projections/*views.hpp), schema 1.
+  static constexpr int snapshot_schema = 1;
+  static void extra_appends(const message&, const std::vector<proposed_event>&, std::vector<ports::stream_append>&) {}
+  static error translate(error e) { return e; }
+};
+
+struct project_traits : single_stream_traits<project_state, project_event, project_command> {
   static constexpr const char* name = "project";
   static bool creates(const message& m) { return std::holds_alternative<create_project>(m.command); }
   static std::string stream(const std::string& id) { return project_stream(id); }
   static nlohmann::json view(const state& s) { return project_view(s); }
-  /// Snapshot form: the project view with members, schema 1.
-  static constexpr int snapshot_schema = 1;
   static nlohmann::json to_snapshot(const state& s) { return project_row(s); }
   static state from_snapshot(const nlohmann::json& j) { return project_from_row(j); }
-  static void extra_appends(const message&, const std::vector<proposed_event>&, std::vector<ports::stream_append>&) {}
-  static error translate(error e) { return e; }
+};
+
+struct group_traits : single_stream_traits<group_state, group_event, group_command> {
+  static constexpr const char* name = "group";
+  static bool creates(const message& m) { return std::holds_alternative<create_group>(m.command); }
+  static std::string stream(const std::string& id) { return group_stream(id); }
+  static nlohmann::json view(const state& s) { return group_view(s); }
+  static nlohmann::json to_snapshot(const state& s) { return group_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return group_from_row(j); }
+};
+
+struct connection_traits : single_stream_traits<connection_state, connection_event, connection_command> {
+  static constexpr const char* name = "connection";
+  static bool creates(const message& m) { return std::holds_alternative<create_connection>(m.command); }
+  static std::string stream(const std::string& id) { return connection_stream(id); }
+  static nlohmann::json view(const state& s) { return connection_view_of_row(connection_row(s)); }
+  static nlohmann::json to_snapshot(const state& s) { return connection_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return connection_from_row(j); }
+};
+
+struct job_traits : single_stream_traits<job_state, job_event, job_command> {
+  static constexpr const char* name = "job";
+  static bool creates(const message& m) { return std::holds_alternative<submit_job>(m.command); }
+  static std::string stream(const std::string& id) { return job_stream(id); }
+  static nlohmann::json view(const state& s) { return job_view(s); }
+  static nlohmann::json to_snapshot(const state& s) { return job_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return job_from_row(j); }
+};
+
+struct container_traits : single_stream_traits<container_state, container_event, container_command> {
+  static constexpr const char* name = "container";
+  static bool creates(const message& m) { return std::holds_alternative<declare_container>(m.command); }
+  static std::string stream(const std::string& id) { return container_stream(id); }
+  static nlohmann::json view(const state& s) { return container_view(s); }
+  static nlohmann::json to_snapshot(const state& s) { return container_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return container_from_row(j); }
 };
 
 template <class Traits>
@@ -365,6 +412,10 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_s
   return {
       [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
       [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
+      [self, s, writer](msg::group_command_msg& m) { return route<group_traits>(self, m, s, writer); },
+      [self, s, writer](msg::connection_command_msg& m) { return route<connection_traits>(self, m, s, writer); },
+      [self, s, writer](msg::job_command_msg& m) { return route<job_traits>(self, m, s, writer); },
+      [self, s, writer](msg::container_command_msg& m) { return route<container_traits>(self, m, s, writer); },
       [self, tick](tick_atom) {
         enforce_bounds(self);
         self->delayed_send(self, tick, tick_atom::value);

@@ -48,19 +48,20 @@ struct projections_ready {
   std::uint64_t applied = 0;
 };
 
-/// A command for the user entity `id`.
-struct user_command_msg {
+/// A command for the entity `id` of the aggregate whose commands are `Command`.
+template <class Command>
+struct command_msg {
   std::string id;
-  user_command command;
+  Command command;
   ports::command_context context;
 };
 
-/// A command for the project entity `id`.
-struct project_command_msg {
-  std::string id;
-  project_command command;
-  ports::command_context context;
-};
+using user_command_msg = command_msg<user_command>;
+using project_command_msg = command_msg<project_command>;
+using group_command_msg = command_msg<group_command>;
+using connection_command_msg = command_msg<connection_command>;
+using job_command_msg = command_msg<job_command>;
+using container_command_msg = command_msg<container_command>;
 
 /// An entity actor's answer to a command.
 struct command_reply {
@@ -106,6 +107,10 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::await_position)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projections_ready)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::user_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::project_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::group_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::connection_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::job_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::container_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::completion_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::ready_box)

@@ -25,6 +25,10 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
   return {
       [forward](msg::user_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::project_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::group_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::connection_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::job_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::container_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [self, writer](msg::record_request& m, msg::recorded_box& box) {
         self->request(writer, caf::infinite, msg::append_request{{std::move(m.append)}})
             .then(
@@ -84,15 +88,34 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
 
-void actor_runtime::execute(std::string user_id, user_command cmd, ports::command_context ctx, ports::completion done) {
-  caf::anon_send(impl_->gateway, msg::user_command_msg{std::move(user_id), std::move(cmd), std::move(ctx)},
+namespace {
+template <class Command>
+void send_command(const caf::actor& gateway, std::string id, Command cmd, ports::command_context ctx,
+                  ports::completion done) {
+  caf::anon_send(gateway, msg::command_msg<Command>{std::move(id), std::move(cmd), std::move(ctx)},
                  msg::completion_box{std::move(done)});
 }
+}  // namespace
 
-void actor_runtime::execute(std::string project_id, project_command cmd, ports::command_context ctx,
+void actor_runtime::execute(std::string id, user_command cmd, ports::command_context ctx, ports::completion done) {
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+void actor_runtime::execute(std::string id, project_command cmd, ports::command_context ctx, ports::completion done) {
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+void actor_runtime::execute(std::string id, group_command cmd, ports::command_context ctx, ports::completion done) {
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+void actor_runtime::execute(std::string id, connection_command cmd, ports::command_context ctx,
                             ports::completion done) {
-  caf::anon_send(impl_->gateway, msg::project_command_msg{std::move(project_id), std::move(cmd), std::move(ctx)},
-                 msg::completion_box{std::move(done)});
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+void actor_runtime::execute(std::string id, job_command cmd, ports::command_context ctx, ports::completion done) {
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx,
+                            ports::completion done) {
+  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {

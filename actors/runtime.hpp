@@ -2,7 +2,9 @@
 /// The actor system of atriumd (CAF 0.17), behind a plain C++ interface so that
 /// adapters and main() need no CAF headers.
 ///
-///   command_bus::execute ─▶ gateway ─▶ registry ─spawn/hydrate─▶ user / project actor
+///   command_bus::execute ─▶ gateway ─▶ registry ─spawn/hydrate─▶ entity actor (user,
+///                                                                  project, group, connection,
+///                                                                  job, container)
 ///                                                                  │ decide → events
 ///                                                                  ▼
 ///                              projection runner ◀─committed─ event-store writer ─▶ RocksDB
@@ -53,15 +55,21 @@ class actor_runtime final : public ports::command_bus {
   void execute(std::string user_id, user_command cmd, ports::command_context ctx, ports::completion done) override;
   void execute(std::string project_id, project_command cmd, ports::command_context ctx,
                ports::completion done) override;
+  void execute(std::string group_id, group_command cmd, ports::command_context ctx, ports::completion done) override;
+  void execute(std::string connection_id, connection_command cmd, ports::command_context ctx,
+               ports::completion done) override;
+  void execute(std::string job_id, job_command cmd, ports::command_context ctx, ports::completion done) override;
+  void execute(std::string container_id, container_command cmd, ports::command_context ctx,
+               ports::completion done) override;
   void await_projections(std::uint64_t position, std::function<void()> done) override;
   void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
 
-  /// Runs a user command and blocks until it completes. For startup code only (never
-  /// on an I/O thread).
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
   /// and metrics).
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
 
+  /// Runs a user command and blocks until it completes. For startup code only (never
+  /// on an I/O thread).
   [[nodiscard]] result<ports::command_outcome> execute_blocking(std::string user_id, user_command cmd,
                                                                 ports::command_context ctx);
 

@@ -22,7 +22,9 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/http_server.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
+#include "adapters/connectors/sql_connector.hpp"
 #include "adapters/sodium/sodium_security.hpp"
+#include "adapters/vault/sodium_vault.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 
@@ -255,7 +257,19 @@ int main(int argc, char** argv) {
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
 
-  atrium::http_adapter::api api({**runtime, **store, **store, **store, **store, hasher, secrets});
+  // Connection credentials: sealed under the master key (ATRIUM_MASTER_KEY_FILE, or
+  // DATA_DIR/master.key generated with mode 0600 on first start).
+  std::optional<std::filesystem::path> key_file;
+  if (const char* f = std::getenv("ATRIUM_MASTER_KEY_FILE"); f && *f) key_file = f;
+  auto master_key = atrium::vault_adapter::load_master_key(key_file, opts->data_dir);
+  if (!master_key) {
+    spdlog::critical("master key: {}", master_key.error().message);
+    return 1;
+  }
+  atrium::vault_adapter::sodium_vault vault(*master_key, **store);
+  atrium::connectors_adapter::sql_connection_tester tester;
+
+  atrium::http_adapter::api api({**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester});
   auto server = atrium::http_adapter::http_server::start(
       {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
       [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

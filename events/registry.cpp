@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include "events/connection/connection_events.hpp"
+#include "events/container/container_events.hpp"
+#include "events/group/group_events.hpp"
+#include "events/job/job_events.hpp"
 #include "events/project/project_events.hpp"
 #include "events/security/security_events.hpp"
 #include "events/user/user_events.hpp"
@@ -23,10 +27,41 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<project_member_added>(),
         make_type_info<project_member_removed>(),
         make_type_info<project_archived>(),
+        make_type_info<project_group_added>(),
+        make_type_info<project_group_removed>(),
         make_type_info<security_login_succeeded>(),
         make_type_info<security_login_failed>(),
+        make_type_info<security_access_denied>(),
         // groups and connections
+        make_type_info<group_created>(),
+        make_type_info<group_member_added>(),
+        make_type_info<group_member_removed>(),
+        make_type_info<connection_created>(),
+        make_type_info<connection_updated>(),
+        make_type_info<connection_credentials_rotated>(),
+        make_type_info<connection_tested>(),
+        make_type_info<connection_access_granted>(),
+        make_type_info<connection_access_revoked>(),
+        make_type_info<connection_deleted>(),
         // jobs and containers
+        make_type_info<job_submitted>(),
+        make_type_info<job_queued>(),
+        make_type_info<job_started>(),
+        make_type_info<job_progressed>(),
+        make_type_info<job_succeeded>(),
+        make_type_info<job_failed>(),
+        make_type_info<job_cancel_requested>(),
+        make_type_info<job_cancelled>(),
+        make_type_info<job_timed_out>(),
+        make_type_info<container_declared>(),
+        make_type_info<container_start_requested>(),
+        make_type_info<container_started>(),
+        make_type_info<container_health_changed>(),
+        make_type_info<container_exited>(),
+        make_type_info<container_restarted>(),
+        make_type_info<container_stop_requested>(),
+        make_type_info<container_stopped>(),
+        make_type_info<container_removed>(),
     };
   }();
   return all;

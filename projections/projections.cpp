@@ -61,6 +61,10 @@ class projects_projection final : public projection {
       out.emplace_back(row_put{"user_projects", added->user_id + "/" + id, {{"role", added->role}}});
     } else if (const auto* removed = std::get_if<project_member_removed>(&*event)) {
       out.emplace_back(row_delete{"user_projects", removed->user_id + "/" + id});
+    } else if (const auto* group = std::get_if<project_group_added>(&*event)) {
+      out.emplace_back(row_put{"group_projects", group->group_id + "/" + id, {{"role", group->role}}});
+    } else if (const auto* gone = std::get_if<project_group_removed>(&*event)) {
+      out.emplace_back(row_delete{"group_projects", gone->group_id + "/" + id});
     }
   }
 };
@@ -94,6 +98,10 @@ std::vector<std::unique_ptr<projection>> make_all_projections() {
   all.push_back(make_users_projection());
   all.push_back(make_projects_projection());
   all.push_back(make_audit_projection());
+  all.push_back(make_groups_projection());
+  all.push_back(make_connections_projection());
+  all.push_back(make_jobs_projection());
+  all.push_back(make_containers_projection());
   return all;
 }
 

@@ -7,6 +7,7 @@
 /// |            | `usernames`     | lowercase username      | `{"user_id"}`                         |
 /// | `projects` | `projects`      | project id              | project view with members             |
 /// |            | `user_projects` | `<user id>/<project id>`| `{"role"}` — the projects a user sees |
+/// |            | `group_projects`| `<group id>/<project id>`| `{"role"}` — projects shared with a group |
 /// | `audit`    | `entries`       | position (20 digits)    |
 /// `{position,time,actor,stream,type,version,event_id,correlation_id}` |
 

@@ -50,8 +50,13 @@ nlohmann::json project_view(const project_state& s) {
   for (const auto& [user, role] : s.members) {
     members.push_back({{"user_id", user}, {"role", std::string(to_string(role))}});
   }
-  return {{"id", s.project_id}, {"name", s.name},         {"description", s.description}, {"created_by", s.created_by},
-          {"members", members}, {"archived", s.archived}, {"version", s.version}};
+  auto groups = nlohmann::json::array();
+  for (const auto& [group, role] : s.groups) {
+    groups.push_back({{"group_id", group}, {"role", std::string(to_string(role))}});
+  }
+  return {{"id", s.project_id},   {"name", s.name},         {"description", s.description},
+          {"created_by", s.created_by}, {"members", members}, {"groups", groups},
+          {"archived", s.archived}, {"version", s.version}};
 }
 
 nlohmann::json project_row(const project_state& s) { return project_view(s); }
@@ -66,6 +71,13 @@ project_state project_from_row(const nlohmann::json& row) {
   for (const auto& m : row.at("members")) {
     if (auto role = parse_project_role(m.at("role").get<std::string>())) {
       s.members[m.at("user_id").get<std::string>()] = *role;
+    }
+  }
+  if (auto g = row.find("groups"); g != row.end()) {  // absent in rows written before groups
+    for (const auto& m : *g) {
+      if (auto role = parse_project_role(m.at("role").get<std::string>())) {
+        s.groups[m.at("group_id").get<std::string>()] = *role;
+      }
     }
   }
   row.at("archived").get_to(s.archived);

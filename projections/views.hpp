@@ -13,7 +13,8 @@ namespace atrium {
 /// `{"id","username","email","roles":[...],"disabled","version"}` — no password hash.
 [[nodiscard]] nlohmann::json user_view(const user_state& s);
 
-/// `{"id","name","description","created_by","members":[{"user_id","role"}],"archived","version"}`.
+/// `{"id","name","description","created_by","members":[{"user_id","role"}],
+///   "groups":[{"group_id","role"}],"archived","version"}`.
 [[nodiscard]] nlohmann::json project_view(const project_state& s);
 
 /// Row form of a user: the view plus `password_hash`.

@@ -17,6 +17,10 @@
 #include "events/envelope.hpp"
 #include "events/error.hpp"
 #include "events/principal.hpp"
+#include "events/connection/connection_commands.hpp"
+#include "events/container/container_commands.hpp"
+#include "events/group/group_commands.hpp"
+#include "events/job/job_commands.hpp"
 #include "events/project/project_commands.hpp"
 #include "events/user/user_commands.hpp"
 
@@ -54,6 +58,14 @@ class command_bus {
   virtual void execute(std::string user_id, user_command cmd, command_context ctx, completion done) = 0;
   /// Runs a command on project `project_id`; errors as above for the project decider.
   virtual void execute(std::string project_id, project_command cmd, command_context ctx, completion done) = 0;
+  /// Runs a command on group `group_id`; errors as above for the group decider.
+  virtual void execute(std::string group_id, group_command cmd, command_context ctx, completion done) = 0;
+  /// Runs a command on connection `connection_id`; errors as above for its decider.
+  virtual void execute(std::string connection_id, connection_command cmd, command_context ctx, completion done) = 0;
+  /// Runs a command on job `job_id`; errors as above for the job decider.
+  virtual void execute(std::string job_id, job_command cmd, command_context ctx, completion done) = 0;
+  /// Runs a command on container `container_id`; errors as above for its decider.
+  virtual void execute(std::string container_id, container_command cmd, command_context ctx, completion done) = 0;
   /// Appends one event to a stream that no aggregate owns (expected version `any`), such
   /// as the `security` stream; `done` gets the committed event's position or the
   /// store's error.

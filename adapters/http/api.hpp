@@ -30,7 +30,11 @@
 
 #include <memory>
 
+#include <chrono>
+
 #include "actors/ports/command_bus.hpp"
+#include "actors/ports/connector.hpp"
+#include "actors/ports/vault.hpp"
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "actors/ports/security.hpp"
@@ -47,8 +51,12 @@ struct api_dependencies {
   ports::idempotency_store& idempotency;
   const ports::password_hasher& hasher;
   const ports::secret_source& secrets;
+  ports::secret_vault& vault;               ///< connection credentials
+  const ports::connection_tester& tester;   ///< `POST /v1/connections/{id}/test`
   std::int64_t session_ttl_seconds = 24 * 3600;
   std::size_t hashing_threads = 2;  ///< argon2id runs here, never on an I/O thread
+  std::size_t probe_threads = 2;    ///< connection tests run here (blocking network I/O)
+  std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
 };
 
 /// The request handler of the API.

@@ -31,6 +31,7 @@ constexpr const char* k_snapshots = "snapshots";
 constexpr const char* k_checkpoints = "checkpoints";
 constexpr const char* k_tokens = "tokens";
 constexpr const char* k_idempotency = "idempotency";
+constexpr const char* k_vault = "vault";
 
 std::string be64(std::uint64_t v) {
   std::string out(8, '\0');
@@ -226,7 +227,8 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
                               k_snapshots,
                               k_checkpoints,
                               k_tokens,
-                              k_idempotency};
+                              k_idempotency,
+                              k_vault};
   for (const auto& p : projections) names.insert("proj_" + p);
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
@@ -720,6 +722,28 @@ result<void> rocksdb_store::complete(std::string_view key, const ports::idempote
           impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_idempotency), slice(key), record_json(record).dump());
       !st.ok()) {
     return std::unexpected(storage_error(st, "complete idempotency key"));
+  }
+  return {};
+}
+
+result<void> rocksdb_store::put_sealed(std::string_view ref, std::string_view bytes) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = impl_->db->Put(wo, impl_->family(k_vault), slice(ref), slice(bytes)); !st.ok()) {
+    return std::unexpected(storage_error(st, "store sealed secret"));
+  }
+  return {};
+}
+
+result<std::optional<std::string>> rocksdb_store::get_sealed(std::string_view ref) const {
+  return impl_->get_raw(impl_->family(k_vault), ref);
+}
+
+result<void> rocksdb_store::erase_sealed(std::string_view ref) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = impl_->db->Delete(wo, impl_->family(k_vault), slice(ref)); !st.ok()) {
+    return std::unexpected(storage_error(st, "delete sealed secret"));
   }
   return {};
 }

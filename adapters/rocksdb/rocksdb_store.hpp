@@ -1,6 +1,6 @@
 #pragma once
-/// RocksDB adapter: the event store, the read-model store and the session-token store
-/// in one RocksDB database (one directory), with the column families of DESIGN.md:
+/// RocksDB adapter: the event store, the read-model store, the session-token store and
+/// the storage of sealed secrets in one RocksDB database (one directory), with the column families of DESIGN.md:
 ///
 /// | family          | key                                  | value                                   |
 /// |-----------------|--------------------------------------|-----------------------------------------|
@@ -12,6 +12,7 @@
 /// | `checkpoints`   | projection or consumer name          | last position applied, u64 BE           |
 /// | `tokens`        | SHA-256 hex of a session token       | `{"user_id","issued_at","expires_at"}`  |
 /// | `idempotency`   | SHA-256 hex of (user id, client key) | `{"fingerprint","completed","status","body","etag"}` |
+/// | `vault`         | vault ref (`vault:` + 32 hex chars)  | sealed secret bytes (encrypted by adapters/vault) |
 /// | `proj_<name>`   | table, 0x00, row key                 | row JSON                                |
 ///
 /// Event appends are written with `WriteOptions::sync = true`: an append returns only
@@ -26,6 +27,7 @@
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "actors/ports/security.hpp"
+#include "actors/ports/vault.hpp"
 
 namespace atrium::rocksdb_adapter {
 
@@ -46,7 +48,8 @@ struct store_options {
 class rocksdb_store final : public ports::event_store,
                             public ports::read_model_store,
                             public ports::token_store,
-                            public ports::idempotency_store {
+                            public ports::idempotency_store,
+                            public ports::sealed_store {
  public:
   /// Opens (creating if missing) the database in `dir`, with one column family per
   /// projection name. `unavailable` if RocksDB cannot open it (e.g. locked by another
@@ -91,6 +94,11 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<std::pair<ports::idempotency_claim, ports::idempotency_record>> claim(
       std::string_view key, std::string_view fingerprint) override;
   [[nodiscard]] result<void> complete(std::string_view key, const ports::idempotency_record& record) override;
+
+  // ports::sealed_store (synced writes)
+  [[nodiscard]] result<void> put_sealed(std::string_view ref, std::string_view bytes) override;
+  [[nodiscard]] result<std::optional<std::string>> get_sealed(std::string_view ref) const override;
+  [[nodiscard]] result<void> erase_sealed(std::string_view ref) override;
 
  private:
   struct impl;

@@ -1,1 +1,212 @@
 #include "events/container/container_decider.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace atrium {
+namespace {
+
+using events = std::vector<proposed_event>;
+
+constexpr std::uint64_t max_backoff_ms = 300000;
+
+std::unexpected<error> invalid(std::string message, const char* field) {
+  return fail(errc::invalid_argument, std::move(message), {{"field", field}});
+}
+
+bool lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool env_key_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+bool env_key_char(char c) { return env_key_start(c) || (c >= '0' && c <= '9'); }
+
+result<void> validate(const declare_container& c) {
+  if (c.container_id.empty()) return invalid("container id is empty", "container_id");
+  // [a-z0-9][a-z0-9_.-]{0,62}
+  const bool name_ok = !c.name.empty() && c.name.size() <= 63 && lower_alnum(c.name[0]) &&
+                       std::all_of(c.name.begin(), c.name.end(),
+                                   [](char ch) { return lower_alnum(ch) || ch == '_' || ch == '.' || ch == '-'; });
+  if (!name_ok) return invalid("name must match [a-z0-9][a-z0-9_.-]{0,62}", "name");
+  const bool image_ok = !c.image.empty() && c.image.size() <= 255 &&
+                        std::none_of(c.image.begin(), c.image.end(), [](unsigned char ch) { return std::isspace(ch); });
+  if (!image_ok) return invalid("image must be 1-255 bytes without whitespace", "image");
+  if (c.command.size() > 64) return invalid("command has at most 64 arguments", "command");
+  for (const auto& arg : c.command) {
+    if (arg.size() > 4096) return invalid("each command argument is at most 4096 bytes", "command");
+  }
+  if (c.env.size() > 128) return invalid("env has at most 128 variables", "env");
+  for (const auto& [key, value] : c.env) {
+    if (key.empty() || !env_key_start(key[0]) || !std::all_of(key.begin(), key.end(), env_key_char)) {
+      return invalid("env keys must match [A-Za-z_][A-Za-z0-9_]*", "env");
+    }
+    if (value.size() > 32768) return invalid("env values are at most 32768 bytes", "env");
+  }
+  if (c.ports.size() > 32) return invalid("at most 32 ports", "ports");
+  std::set<int> seen;
+  for (int port : c.ports) {
+    if (port < 1 || port > 65535) return invalid("ports must be 1-65535", "ports");
+    if (!seen.insert(port).second) return invalid("ports must be distinct", "ports");
+  }
+  return {};
+}
+
+struct decider {
+  const container_state& state;
+  const principal& actor;
+
+  [[nodiscard]] std::unexpected<error> illegal(std::string message) const {
+    return fail(errc::failed_precondition, std::move(message),
+                {{"observed", state.observed}, {"desired", state.desired}});
+  }
+
+  [[nodiscard]] result<void> require_admin() const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins manage containers");
+    return {};
+  }
+
+  /// Runtime reports come only from the in-process runtime, i.e. the system principal.
+  [[nodiscard]] result<void> require_runtime() const {
+    if (actor.user_id != principal::system().user_id) {
+      return fail(errc::forbidden, "only the container runtime reports container state");
+    }
+    return {};
+  }
+
+  result<events> operator()(const declare_container& c) const {
+    if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
+    if (state.exists) return fail(errc::already_exists, "container already exists");
+    if (auto ok = validate(c); !ok) return std::unexpected(ok.error());
+    return events{
+        make_event(container_declared{c.container_id, c.name, c.image, c.command, c.env, c.ports, actor.user_id})};
+  }
+
+  result<events> operator()(const request_start&) const {
+    if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
+    if (state.desired == "running") return events{};
+    return events{make_event(container_start_requested{})};
+  }
+
+  result<events> operator()(const request_stop&) const {
+    if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
+    if (state.desired == "stopped") return events{};
+    return events{make_event(container_stop_requested{})};
+  }
+
+  result<events> operator()(const remove_container&) const {
+    if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
+    if (state.observed == "running" || state.observed == "starting") {
+      return illegal("stop the container before removing it");
+    }
+    return events{make_event(container_removed{})};
+  }
+
+  result<events> operator()(const report_started& c) const {
+    if (auto ok = require_runtime(); !ok) return std::unexpected(ok.error());
+    if (state.desired != "running") return illegal("the container should not run");
+    if (state.observed == "running") return illegal("the container is already running");
+    if (c.runtime_id.empty()) return invalid("runtime id is empty", "runtime_id");
+    return events{make_event(container_started{c.runtime_id})};
+  }
+
+  result<events> operator()(const report_health& c) const {
+    if (auto ok = require_runtime(); !ok) return std::unexpected(ok.error());
+    if (state.observed != "running") return illegal("only a running container has a health");
+    if (c.health != "healthy" && c.health != "unhealthy" && c.health != "starting") {
+      return invalid("health must be healthy, unhealthy or starting", "health");
+    }
+    if (c.health == state.health) return events{};
+    return events{make_event(container_health_changed{c.health})};
+  }
+
+  result<events> operator()(const report_exited& c) const {
+    if (auto ok = require_runtime(); !ok) return std::unexpected(ok.error());
+    if (state.observed != "running" && state.observed != "starting") {
+      return illegal("only a running or starting container exits");
+    }
+    return events{make_event(container_exited{c.exit_code})};
+  }
+
+  result<events> operator()(const report_restarted&) const {
+    if (auto ok = require_runtime(); !ok) return std::unexpected(ok.error());
+    if (state.observed != "exited" || state.desired != "running") {
+      return illegal("only an exited container that should run is restarted");
+    }
+    const auto attempt = static_cast<std::uint32_t>(state.restarts + 1);
+    return events{make_event(container_restarted{attempt, restart_backoff_ms(attempt)})};
+  }
+
+  result<events> operator()(const report_stopped&) const {
+    if (auto ok = require_runtime(); !ok) return std::unexpected(ok.error());
+    if (state.observed == "stopped") return events{};
+    if (state.observed != "running" && state.observed != "starting" && state.observed != "exited") {
+      return illegal("only a started container stops");
+    }
+    return events{make_event(container_stopped{})};
+  }
+};
+
+}  // namespace
+
+std::uint64_t restart_backoff_ms(std::uint32_t attempt) noexcept {
+  if (attempt == 0) return 0;
+  // 1000 · 2^9 already exceeds the cap, so larger shifts never run (and never overflow).
+  if (attempt > 10) return max_backoff_ms;
+  return std::min<std::uint64_t>(1000ull << (attempt - 1), max_backoff_ms);
+}
+
+result<std::vector<proposed_event>> decide(const container_state& state, const container_command& command,
+                                           const principal& actor) {
+  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
+  const bool declaring = std::holds_alternative<declare_container>(command);
+  if (!declaring && (!state.exists || state.removed)) return fail(errc::not_found, "no such container");
+  return std::visit(decider{state, actor}, command);
+}
+
+container_state evolve(container_state s, const container_event& event) {
+  std::visit(
+      [&]<class E>(const E& e) {
+        if constexpr (std::is_same_v<E, container_declared>) {
+          s.exists = true;
+          s.container_id = e.container_id;
+          s.name = e.name;
+          s.image = e.image;
+          s.command = e.command;
+          s.env = e.env;
+          s.ports = e.ports;
+          s.declared_by = e.declared_by;
+          s.desired = "stopped";
+          s.observed = "declared";
+        } else if constexpr (std::is_same_v<E, container_start_requested>) {
+          s.desired = "running";
+        } else if constexpr (std::is_same_v<E, container_started>) {
+          s.observed = "running";
+          s.runtime_id = e.runtime_id;
+          s.health.clear();
+        } else if constexpr (std::is_same_v<E, container_health_changed>) {
+          s.health = e.health;
+          if (e.health == "healthy") s.restarts = 0;
+        } else if constexpr (std::is_same_v<E, container_exited>) {
+          s.observed = "exited";
+          s.exit_code = e.exit_code;
+          s.health.clear();
+        } else if constexpr (std::is_same_v<E, container_restarted>) {
+          s.observed = "starting";
+          s.restarts = e.attempt;
+        } else if constexpr (std::is_same_v<E, container_stop_requested>) {
+          s.desired = "stopped";
+        } else if constexpr (std::is_same_v<E, container_stopped>) {
+          s.observed = "stopped";
+          s.health.clear();
+        } else if constexpr (std::is_same_v<E, container_removed>) {
+          s.removed = true;
+          s.desired = "removed";
+          s.observed = "removed";
+          s.health.clear();
+        }
+      },
+      event);
+  return s;
+}
+
+std::string container_stream(std::string_view container_id) { return "container-" + std::string(container_id); }
+
+}  // namespace atrium

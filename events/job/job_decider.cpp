@@ -1,1 +1,207 @@
 #include "events/job/job_decider.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace atrium {
+namespace {
+
+using events = std::vector<proposed_event>;
+
+constexpr std::size_t max_reason_bytes = 1000;
+
+bool blank(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); });
+}
+
+/// The refusal of a command that is illegal in the job's current status.
+std::unexpected<error> illegal(const job_state& s, const std::string& message) {
+  return fail(errc::failed_precondition, message, {{"status", s.status}});
+}
+
+result<void> validate_source(const std::string& text, const char* field) {
+  if (text.empty() || blank(text)) {
+    return fail(errc::invalid_argument, std::string(field) + " is empty", {{"field", field}});
+  }
+  if (text.size() > max_job_source_bytes) {
+    return fail(errc::invalid_argument, std::string(field) + " must be at most 100000 bytes", {{"field", field}});
+  }
+  return {};
+}
+
+result<void> validate_submission(const submit_job& c) {
+  if (c.job_id.empty()) return fail(errc::invalid_argument, "job id is empty", {{"field", "job_id"}});
+  if (c.project_id.empty()) return fail(errc::invalid_argument, "project id is empty", {{"field", "project_id"}});
+  if (c.kind == "sql") {
+    if (c.connection_id.empty()) {
+      return fail(errc::invalid_argument, "a sql job needs a connection", {{"field", "connection_id"}});
+    }
+    if (auto ok = validate_source(c.sql, "sql"); !ok) return ok;
+    if (!c.script.empty()) return fail(errc::invalid_argument, "a sql job has no script", {{"field", "script"}});
+  } else if (c.kind == "script") {
+    if (auto ok = validate_source(c.script, "script"); !ok) return ok;
+    if (!c.sql.empty()) return fail(errc::invalid_argument, "a script job has no sql", {{"field", "sql"}});
+  } else {
+    return fail(errc::invalid_argument, "kind must be sql or script", {{"field", "kind"}});
+  }
+  if (c.timeout_s && (*c.timeout_s < 1 || *c.timeout_s > max_job_timeout_s)) {
+    return fail(errc::invalid_argument, "timeout_s must be 1-86400", {{"field", "timeout_s"}});
+  }
+  return {};
+}
+
+struct decider {
+  const job_state& state;
+  const principal& actor;
+
+  /// Runner commands come only from the in-process runner, i.e. the system principal.
+  [[nodiscard]] result<void> require_runner() const {
+    if (actor.user_id != principal::system().user_id) {
+      return fail(errc::forbidden, "only the job runner moves a job through its run states");
+    }
+    return {};
+  }
+
+  /// Runner command on a running job.
+  [[nodiscard]] result<void> require_running(const char* what) const {
+    if (auto ok = require_runner(); !ok) return ok;
+    if (state.status != "running") return illegal(state, std::string("only a running job ") + what);
+    return {};
+  }
+
+  result<events> operator()(const submit_job& c) const {
+    // Auditors change nothing; a member who is also an auditor acts as a member.
+    if (!actor.is_admin() && !actor.has(global_role::member)) {
+      return fail(errc::forbidden, "only members and admins submit jobs");
+    }
+    // Admins act as owners of every project.
+    const auto role = actor.is_admin() ? std::optional(project_role::owner) : c.submitter_role;
+    if (!role || *role < project_role::editor) return fail(errc::forbidden, "only editors and owners run jobs");
+    if (state.exists) return fail(errc::already_exists, "job already exists");
+    if (auto ok = validate_submission(c); !ok) return std::unexpected(ok.error());
+    if (!c.connection_id.empty() && !c.connection_usable) {
+      return fail(errc::forbidden, "you may not use this connection", {{"connection_id", c.connection_id}});
+    }
+    return events{make_event(job_submitted{c.job_id, c.project_id, c.kind, c.connection_id, c.sql, c.script,
+                                           c.timeout_s.value_or(default_job_timeout_s), actor.user_id}),
+                  make_event(job_queued{})};
+  }
+
+  result<events> operator()(const request_cancel& c) const {
+    if (!actor.is_admin() && !actor.has(global_role::member)) {
+      return fail(errc::forbidden, "only members and admins cancel jobs");
+    }
+    const bool submitter = actor.user_id == state.submitted_by;
+    const bool editor = c.requester_role && *c.requester_role >= project_role::editor;
+    if (!submitter && !actor.is_admin() && !editor) {
+      return fail(errc::forbidden, "only the submitter, admins, editors and owners cancel a job");
+    }
+    if (c.reason.size() > max_reason_bytes) {
+      return fail(errc::invalid_argument, "reason must be at most 1000 bytes", {{"field", "reason"}});
+    }
+    if (state.status == "cancelled") return events{};
+    if (state.terminal()) return illegal(state, "job already finished");
+    if (state.cancel_requested) return events{};
+    const auto requested = make_event(job_cancel_requested{actor.user_id, c.reason});
+    // Nothing runs before `started`, so a cancel of a waiting job completes at once;
+    // a running job stops when the runner confirms.
+    if (state.status == "running") return events{requested};
+    return events{requested, make_event(job_cancelled{})};
+  }
+
+  result<events> operator()(const start_job& c) const {
+    if (auto ok = require_runner(); !ok) return std::unexpected(ok.error());
+    if (state.status != "queued") return illegal(state, "only a queued job starts");
+    if (c.runner.empty()) return fail(errc::invalid_argument, "runner is empty", {{"field", "runner"}});
+    return events{make_event(job_started{c.runner})};
+  }
+
+  result<events> operator()(const report_progress& c) const {
+    if (auto ok = require_running("reports progress"); !ok) return std::unexpected(ok.error());
+    if (c.percent < 0 || c.percent > 100) {
+      return fail(errc::invalid_argument, "percent must be 0-100", {{"field", "percent"}});
+    }
+    return events{make_event(job_progressed{c.percent, c.message})};
+  }
+
+  result<events> operator()(const complete_job& c) const {
+    if (auto ok = require_running("completes"); !ok) return std::unexpected(ok.error());
+    if (!c.summary.is_object()) {
+      return fail(errc::invalid_argument, "summary must be a JSON object", {{"field", "summary"}});
+    }
+    return events{make_event(job_succeeded{c.summary})};
+  }
+
+  result<events> operator()(const fail_job& c) const {
+    if (auto ok = require_running("fails"); !ok) return std::unexpected(ok.error());
+    return events{make_event(job_failed{c.error})};
+  }
+
+  result<events> operator()(const time_out_job& c) const {
+    if (auto ok = require_running("times out"); !ok) return std::unexpected(ok.error());
+    return events{make_event(job_timed_out{c.after_s})};
+  }
+
+  result<events> operator()(const confirm_cancel&) const {
+    if (auto ok = require_running("is cancelled by its runner"); !ok) return std::unexpected(ok.error());
+    if (!state.cancel_requested) return illegal(state, "no cancel was requested");
+    return events{make_event(job_cancelled{})};
+  }
+};
+
+}  // namespace
+
+bool job_state::terminal() const {
+  return status == "succeeded" || status == "failed" || status == "cancelled" || status == "timed_out";
+}
+
+result<std::vector<proposed_event>> decide(const job_state& state, const job_command& command, const principal& actor) {
+  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
+  if (!state.exists && !std::holds_alternative<submit_job>(command)) return fail(errc::not_found, "no such job");
+  return std::visit(decider{state, actor}, command);
+}
+
+job_state evolve(job_state s, const job_event& event) {
+  std::visit(
+      [&]<class E>(const E& e) {
+        if constexpr (std::is_same_v<E, job_submitted>) {
+          s.exists = true;
+          s.job_id = e.job_id;
+          s.project_id = e.project_id;
+          s.kind = e.kind;
+          s.connection_id = e.connection_id;
+          s.sql = e.sql;
+          s.script = e.script;
+          s.timeout_s = e.timeout_s;
+          s.submitted_by = e.submitted_by;
+          s.status = "submitted";
+        } else if constexpr (std::is_same_v<E, job_queued>) {
+          s.status = "queued";
+        } else if constexpr (std::is_same_v<E, job_started>) {
+          s.status = "running";
+        } else if constexpr (std::is_same_v<E, job_progressed>) {
+          s.progress = e.percent;
+          s.progress_message = e.message;
+        } else if constexpr (std::is_same_v<E, job_succeeded>) {
+          s.status = "succeeded";
+          s.progress = 100;
+          s.summary = e.summary;
+        } else if constexpr (std::is_same_v<E, job_failed>) {
+          s.status = "failed";
+          s.error = e.error;
+        } else if constexpr (std::is_same_v<E, job_cancel_requested>) {
+          s.cancel_requested = true;
+        } else if constexpr (std::is_same_v<E, job_cancelled>) {
+          s.status = "cancelled";
+        } else if constexpr (std::is_same_v<E, job_timed_out>) {
+          s.status = "timed_out";
+          s.error = "timed out after " + std::to_string(e.after_s) + " s";
+        }
+      },
+      event);
+  return s;
+}
+
+std::string job_stream(std::string_view job_id) { return "job-" + std::string(job_id); }
+
+}  // namespace atrium

@@ -1,1 +1,87 @@
 #pragma once
+/// The job aggregate as pure code. A job runs SQL on a connection or a script for a
+/// project; the job runner (the system principal) drives it through its states:
+///
+///   submit_job ─► submitted ─► queued ─► running ─┬─► succeeded   (complete_job)
+///                                 │        │      ├─► failed      (fail_job)
+///                                 │        │      ├─► timed_out   (time_out_job)
+///                                 │        │      └─► cancelled   (confirm_cancel, after request_cancel)
+///                                 └────────┴─ request_cancel: submitted/queued → cancelled at once;
+///                                             running → cancel_requested, the runner confirms
+///
+/// Invariants: exactly one terminal event per job (after `succeeded`, `failed`,
+/// `cancelled` or `timed_out` every runner command is refused and a cancel is a no-op
+/// or refused); only editors and owners of the project submit (admins count as owners;
+/// auditors never); a job that uses a connection needs the submitter to be allowed to
+/// use it; only the system principal moves a job through its run states; a disabled
+/// user cannot act.
+///
+/// Queue admission is immediate: `submit_job` decides `job.submitted` and `job.queued`
+/// in one append. A runner issue that adds capacity limits will move admission there.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "events/error.hpp"
+#include "events/job/job_commands.hpp"
+#include "events/job/job_events.hpp"
+#include "events/principal.hpp"
+#include "events/registry.hpp"
+
+namespace atrium {
+
+/// The folded state of one job.
+struct job_state {
+  bool exists = false;
+  std::string job_id;
+  std::string project_id;
+  std::string kind;  ///< `sql` or `script`
+  std::string connection_id;
+  std::string sql;
+  std::string script;
+  std::uint32_t timeout_s = 0;
+  std::string submitted_by;  ///< bare user id
+  /// `submitted`, `queued`, `running`, `succeeded`, `failed`, `cancelled` or `timed_out`;
+  /// empty while the job does not exist.
+  std::string status;
+  bool cancel_requested = false;  ///< a cancel was asked for and the job has not stopped yet (or stopped since)
+  int progress = 0;               ///< last reported percent, 0–100 (100 once succeeded)
+  std::string progress_message;   ///< last reported progress message
+  std::string error;              ///< `job.failed`'s error, or "timed out after N s"; empty otherwise
+  nlohmann::json summary;         ///< `job.succeeded`'s summary; null until then
+  std::uint64_t version = 0;      ///< stream version of the last folded event
+
+  /// True once the job reached a terminal status (succeeded, failed, cancelled, timed_out).
+  [[nodiscard]] bool terminal() const;
+};
+
+/// Decides a command. Errors: `forbidden` (caller disabled; an auditor, viewer or
+/// non-member submitting; a connection the submitter may not use; a cancel by someone
+/// other than the submitter, an admin or an editor/owner; a runner command from anyone
+/// but the system principal), `not_found` (no such job), `already_exists` (submitting
+/// an existing job), `invalid_argument` (bad kind, sql, script, connection, timeout,
+/// percent, summary or reason; details name the `field`), `failed_precondition` (the
+/// command is illegal in the job's status; details `{"status": <current status>}`).
+/// Cancelling a cancelled job, or a running job whose cancel was already requested,
+/// decides no events.
+[[nodiscard]] result<std::vector<proposed_event>> decide(const job_state& state, const job_command& command,
+                                                         const principal& actor);
+
+/// Folds one event into the state (does not touch `version`).
+[[nodiscard]] job_state evolve(job_state state, const job_event& event);
+
+/// The stream id of a job: `job-<id>`.
+[[nodiscard]] std::string job_stream(std::string_view job_id);
+
+/// Largest `sql` or `script`, in bytes.
+inline constexpr std::size_t max_job_source_bytes = 100000;
+/// Timeout when `submit_job` gives none, in seconds.
+inline constexpr std::uint32_t default_job_timeout_s = 3600;
+/// Largest timeout, in seconds (one day).
+inline constexpr std::uint32_t max_job_timeout_s = 86400;
+
+}  // namespace atrium

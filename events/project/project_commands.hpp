@@ -32,12 +32,24 @@ struct remove_member {
   std::string user_id;
 };
 
+/// Give a group a role (or change it). Owners only.
+struct add_group {
+  std::string group_id;
+  std::string role;  ///< owner, editor or viewer
+};
+
+/// Take a group's role away. Owners only.
+struct remove_group {
+  std::string group_id;
+};
+
 /// Archive the project. Owners only; archiving twice is a no-op.
 struct archive_project {
   std::string reason;
 };
 
 /// Any command on a project stream.
-using project_command = std::variant<create_project, update_project, add_member, remove_member, archive_project>;
+using project_command =
+    std::variant<create_project, update_project, add_member, remove_member, archive_project, add_group, remove_group>;
 
 }  // namespace atrium

@@ -91,6 +91,23 @@ struct decider {
     return events{make_event(project_member_removed{c.user_id})};
   }
 
+  result<events> operator()(const add_group& c) const {
+    if (auto ok = require(project_role::owner, "owners share a project"); !ok) return std::unexpected(ok.error());
+    if (c.group_id.empty()) return fail(errc::invalid_argument, "group_id is empty", {{"field", "group_id"}});
+    const auto role = parse_project_role(c.role);
+    if (!role) return fail(errc::invalid_argument, "role must be owner, editor or viewer", {{"field", "role"}});
+    if (auto it = state.groups.find(c.group_id); it != state.groups.end() && it->second == *role) return events{};
+    return events{make_event(project_group_added{c.group_id, c.role})};
+  }
+
+  result<events> operator()(const remove_group& c) const {
+    if (auto ok = require(project_role::owner, "owners remove groups"); !ok) return std::unexpected(ok.error());
+    if (!state.groups.contains(c.group_id)) {
+      return fail(errc::not_found, "the group has no role here", {{"group_id", c.group_id}});
+    }
+    return events{make_event(project_group_removed{c.group_id})};
+  }
+
   result<events> operator()(const archive_project& c) const {
     if (state.archived && state.role_of(actor) == project_role::owner) return events{};
     if (auto ok = require(project_role::owner, "owners archive a project"); !ok) return std::unexpected(ok.error());
@@ -102,8 +119,12 @@ struct decider {
 
 std::optional<project_role> project_state::role_of(const principal& p) const {
   if (p.is_admin()) return project_role::owner;
-  if (auto it = members.find(p.user_id); it != members.end()) return it->second;
-  return std::nullopt;
+  std::optional<project_role> best;
+  if (auto it = members.find(p.user_id); it != members.end()) best = it->second;
+  for (const auto& [group, role] : groups) {
+    if (p.groups.contains(group) && (!best || role > *best)) best = role;
+  }
+  return best;
 }
 
 std::size_t project_state::owner_count() const {
@@ -139,6 +160,10 @@ project_state evolve(project_state s, const project_event& event) {
           s.members.erase(e.user_id);
         } else if constexpr (std::is_same_v<E, project_archived>) {
           s.archived = true;
+        } else if constexpr (std::is_same_v<E, project_group_added>) {
+          if (auto r = parse_project_role(e.role)) s.groups[e.group_id] = *r;
+        } else if constexpr (std::is_same_v<E, project_group_removed>) {
+          s.groups.erase(e.group_id);
         }
       },
       event);

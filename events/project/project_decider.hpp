@@ -1,5 +1,6 @@
 #pragma once
-/// The project aggregate as pure code. Invariants: a project keeps at least one owner;
+/// The project aggregate as pure code. Invariants: a project keeps at least one user
+/// owner (direct, not through a group);
 /// only owners share (add or remove members); only editors and owners edit; an
 /// archived project refuses every change; a disabled user cannot act. Admins act as
 /// owners of every project.
@@ -26,12 +27,15 @@ struct project_state {
   std::string description;
   std::string created_by;
   std::map<std::string, project_role> members;  ///< user id → role
+  std::map<std::string, project_role> groups;   ///< group id → role (shared with a group)
   bool archived = false;
   std::uint64_t version = 0;  ///< stream version of the last folded event
 
-  /// The role the principal holds here (admins count as owners); nullopt if none.
+  /// The role the principal holds here: admins count as owners; otherwise the most
+  /// permissive of its direct role and the roles of every group in `p.groups`; nullopt
+  /// if none.
   [[nodiscard]] std::optional<project_role> role_of(const principal& p) const;
-  /// Number of members with the owner role.
+  /// Number of direct user members with the owner role.
   [[nodiscard]] std::size_t owner_count() const;
 };
 

@@ -54,6 +54,24 @@ struct project_member_removed {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_member_removed, user_id)
 
+/// A group was given a role on the project (also used to change its role): every user
+/// in the group, directly or through nested groups, holds that role here.
+struct project_group_added {
+  static constexpr std::string_view type = "project.group_added";
+  static constexpr int schema = 1;
+  std::string group_id;
+  std::string role;  ///< owner, editor or viewer
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_group_added, group_id, role)
+
+/// A group lost its role on the project.
+struct project_group_removed {
+  static constexpr std::string_view type = "project.group_removed";
+  static constexpr int schema = 1;
+  std::string group_id;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_group_removed, group_id)
+
 /// The project was archived: it stays readable and refuses every further change.
 struct project_archived {
   static constexpr std::string_view type = "project.archived";
@@ -64,6 +82,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_archived, reason)
 
 /// The events of a `project-<id>` stream.
 using project_event = std::variant<project_created, project_renamed, project_described, project_member_added,
-                                   project_member_removed, project_archived>;
+                                   project_member_removed, project_archived, project_group_added, project_group_removed>;
 
 }  // namespace atrium

@@ -34,4 +34,19 @@ struct security_login_failed {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_login_failed, username, reason, client_address)
 
+/// The policy decision point refused a request (docs/access.md). `operation` is the
+/// policy's name for it (`project.update`), `resource` the stream or collection addressed
+/// (`project-<id>`, `projects`), `status` the HTTP status answered (403 or 404).
+struct security_access_denied {
+  static constexpr std::string_view type = "security.access_denied";
+  static constexpr int schema = 1;
+  std::string user_id;
+  std::string operation;
+  std::string resource;
+  std::string reason;
+  unsigned status = 403;
+  std::string client_address;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_access_denied, user_id, operation, resource, reason, status, client_address)
+
 }  // namespace atrium

@@ -17,73 +17,16 @@
 #include "projections/projections.hpp"
 #include "projections/read_model.hpp"
 #include "projections/views.hpp"
+#include "tests/support/read_model.hpp"
 
 namespace {
 
 using namespace atrium;
 using json = nlohmann::json;
 
-/// A std::map-backed read model: (table, key) → row.
-class memory_rows final : public row_reader {
- public:
-  std::optional<json> get(std::string_view table, std::string_view key) const override {
-    auto it = rows_.find({std::string(table), std::string(key)});
-    if (it == rows_.end()) return std::nullopt;
-    return it->second;
-  }
-
-  void apply(const std::vector<mutation>& mutations) {
-    for (const auto& m : mutations) {
-      if (const auto* put = std::get_if<row_put>(&m)) {
-        rows_[{put->table, put->key}] = put->value;
-      } else {
-        const auto& del = std::get<row_delete>(m);
-        rows_.erase({del.table, del.key});
-      }
-    }
-  }
-
-  /// The keys of a table, in key order.
-  std::vector<std::string> keys(std::string_view table) const {
-    std::vector<std::string> out;
-    for (const auto& [k, v] : rows_) {
-      if (k.first == table) out.push_back(k.second);
-    }
-    return out;
-  }
-
-  std::size_t size() const { return rows_.size(); }
-
- private:
-  std::map<std::pair<std::string, std::string>, json> rows_;
-};
-
-/// Feeds one envelope to a projection, applies what it emits, and returns the mutations.
-std::vector<mutation> feed(const projection& p, memory_rows& rows, const envelope& e) {
-  std::vector<mutation> out;
-  p.apply(e, rows, out);
-  rows.apply(out);
-  return out;
-}
-
-/// A committed envelope carrying `payload`.
-template <class T>
-envelope committed(std::uint64_t position, std::string stream, std::uint64_t version, const T& payload,
-                   std::string actor = "user-admin-1") {
-  envelope e;
-  e.position = position;
-  e.stream = std::move(stream);
-  e.version = version;
-  e.id = "evt-" + std::to_string(position);
-  e.type = std::string(T::type);
-  e.schema = T::schema;
-  e.time = "2026-01-01T00:00:" + std::string(position < 10 ? "0" : "") + std::to_string(position) + ".000000Z";
-  e.actor = std::move(actor);
-  e.correlation_id = "req-" + std::to_string(position);
-  e.causation_id = "cmd-" + std::to_string(position);
-  e.data = payload;
-  return e;
-}
+using test::committed;
+using test::feed;
+using test::memory_rows;
 
 const user_registered alice{"alice-id", "alice", "alice@example.org", "member", "$argon2id$hash-1"};
 const project_created apollo{"p-1", "Apollo", "to the moon", "alice-id"};

@@ -1,0 +1,265 @@
+// The HTTP API: data connections, their credentials (through the vault) and tests.
+//
+// Secrets: `credentials` of a request go straight to the vault; commands, events, rows,
+// responses and log lines only ever see the vault reference and the fingerprint.
+#include "adapters/http/api_internal.hpp"
+
+#include "events/connection/connection_decider.hpp"
+#include "projections/access_views.hpp"
+
+namespace atrium::http_adapter {
+namespace {
+
+/// The `credentials` member: an object, or absent/null (= empty object).
+result<json> credentials_field(const json& body) {
+  auto it = body.find("credentials");
+  if (it == body.end() || it->is_null()) return json::object();
+  if (!it->is_object()) {
+    return fail(errc::invalid_argument, "credentials must be an object", {{"field", "credentials"}});
+  }
+  return *it;
+}
+
+/// `{"user_id"|"group_id"}` of a sharing request: (type, id).
+result<std::pair<std::string, std::string>> grantee_field(const json& body) {
+  auto user = string_field(body, "user_id", false);
+  if (!user) return std::unexpected(user.error());
+  auto group = string_field(body, "group_id", false);
+  if (!group) return std::unexpected(group.error());
+  if (user->has_value() == group->has_value()) {
+    return fail(errc::invalid_argument, "give exactly one of user_id and group_id");
+  }
+  return user->has_value() ? std::pair{std::string("user"), **user} : std::pair{std::string("group"), **group};
+}
+
+}  // namespace
+
+api::impl::connection_access api::impl::connection_facts(const principal& p, const std::string& id) const {
+  connection_access out;
+  if (!valid_id(id)) return out;
+  auto row = d.read_models.get("connections", "connections", id);
+  if (!row || !*row) return out;
+  out.row = **row;
+  try {
+    out.role = connection_from_row(**row).role_of(p);
+  } catch (const json::exception&) {
+  }
+  return out;
+}
+
+std::optional<api::impl::connection_access> api::impl::guard_connection(const call_ptr& c, const principal& p,
+                                                                        access::operation op,
+                                                                        const std::string& id) {
+  auto facts = connection_facts(p, id);
+  const access::facts f{.connection_user = facts.role.has_value(),
+                        .connection_owner = facts.role == connection_role::owner};
+  if (!allowed(c, p, op, f, "connection-" + id)) return std::nullopt;
+  if (!facts.row) {
+    send_error(c, error{errc::not_found, "no such connection"});
+    return std::nullopt;
+  }
+  return facts;
+}
+
+/// POST /v1/connections: `{"name","driver","params":{...},"credentials":{...}}`.
+void api::impl::create_connection_(const call_ptr& c, const principal& p) {
+  if (!allowed(c, p, access::operation::connection_create, {}, "connections")) return;
+  auto body = parse_object(c->req.body);
+  if (!body) return send_error(c, body.error());
+  auto name = string_field(*body, "name", true);
+  if (!name) return send_error(c, name.error());
+  auto driver = string_field(*body, "driver", true);
+  if (!driver) return send_error(c, driver.error());
+  const auto params = body->value("params", json::object());
+  auto credentials = credentials_field(*body);
+  if (!credentials) return send_error(c, credentials.error());
+  if (auto ok = validate_connection_spec(**driver, params, *credentials); !ok) return send_error(c, ok.error());
+  auto sealed = d.vault.seal(*credentials);
+  if (!sealed) return send_error(c, sealed.error());
+  auto id = new_uuid_v7();
+  auto done = finish(c, 201);
+  d.commands.execute(id,
+                     create_connection{id, **name, **driver, normalized_params(**driver, params), sealed->ref,
+                                       sealed->fingerprint},
+                     context(*c, p), [self = shared_from_this(), ref = sealed->ref, done](auto r) {
+                       // A refused create leaves nothing that refers to the secret.
+                       if (!r) (void)self->d.vault.erase(ref);
+                       done(std::move(r));
+                     });
+}
+
+/// GET /v1/connections: admins and auditors see all; others those granted to them or to
+/// one of their groups, in id order.
+void api::impl::list_connections(const call_ptr& c, const principal& p) {
+  if (!allowed(c, p, access::operation::connection_list, {}, "connections")) return;
+  auto limit = parse_limit(*c);
+  if (!limit) return send_error(c, limit.error());
+  const auto after = c->query.contains("after") ? c->query["after"] : std::string();
+  json out = json::array();
+  std::string last;
+  if (p.is_admin() || p.has(global_role::auditor)) {
+    auto rows = d.read_models.scan("connections", "connections", "", after, *limit);
+    if (!rows) return send_error(c, rows.error());
+    for (const auto& r : *rows) out.push_back(connection_view_of_row(r.value));
+    if (!rows->empty()) last = rows->back().key;
+  } else {
+    std::set<std::string> ids;
+    auto collect = [&](const std::string& prefix) -> result<void> {
+      auto rows = d.read_models.scan("connections", "grants", prefix, after.empty() ? "" : prefix + after, *limit);
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& r : *rows) ids.insert(r.key.substr(prefix.size()));
+      return {};
+    };
+    if (auto ok = collect("user:" + p.user_id + "/"); !ok) return send_error(c, ok.error());
+    for (const auto& g : p.groups) {
+      if (auto ok = collect("group:" + g + "/"); !ok) return send_error(c, ok.error());
+    }
+    for (const auto& id : ids) {
+      if (out.size() == *limit) break;
+      auto row = d.read_models.get("connections", "connections", id);
+      if (!row) return send_error(c, row.error());
+      if (*row) out.push_back(connection_view_of_row(**row));
+      last = id;
+    }
+  }
+  send(c, 200, json{{"connections", out}, {"next", out.size() == *limit ? json(last) : json(nullptr)}});
+}
+
+void api::impl::get_connection(const call_ptr& c, const principal& p, const std::string& id) {
+  auto facts = guard_connection(c, p, access::operation::connection_read, id);
+  if (!facts) return;
+  send(c, 200, connection_view_of_row(*facts->row), {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
+}
+
+/// PATCH /v1/connections/{id}: `{"name"?, "params"?, "credentials"?}`; new credentials
+/// are sealed under a new reference and the old entry is erased once rotated.
+void api::impl::patch_connection(const call_ptr& c, const principal& p, const std::string& id) {
+  auto facts = guard_connection(c, p, access::operation::connection_update, id);
+  if (!facts) return;
+  auto body = parse_object(c->req.body);
+  if (!body) return send_error(c, body.error());
+  auto name = string_field(*body, "name", false);
+  if (!name) return send_error(c, name.error());
+  std::optional<json> params;
+  if (auto it = body->find("params"); it != body->end() && !it->is_null()) params = *it;
+  const bool rotate = body->contains("credentials") && !(*body)["credentials"].is_null();
+  if (!*name && !params && !rotate) {
+    return send_error(c, error{errc::invalid_argument, "nothing to change: give name, params or credentials"});
+  }
+  const auto driver = facts->row->value("driver", "");
+  const auto old_ref = facts->row->value("vault_ref", "");
+  std::optional<ports::sealed_secret> sealed;
+  if (rotate) {
+    auto credentials = credentials_field(*body);
+    if (!credentials) return send_error(c, credentials.error());
+    const auto effective = params ? *params : facts->row->value("params", json::object());
+    if (auto ok = validate_connection_spec(driver, effective, *credentials); !ok) return send_error(c, ok.error());
+    auto s = d.vault.seal(*credentials);
+    if (!s) return send_error(c, s.error());
+    sealed = *s;
+  } else if (params) {
+    if (auto ok = validate_connection_params(driver, *params); !ok) return send_error(c, ok.error());
+  }
+  if (params) params = normalized_params(driver, *params);
+  auto self = shared_from_this();
+  auto rotate_step = [self, c, p, id, sealed, old_ref] {
+    if (!sealed) return;
+    self->d.commands.execute(id, rotate_credentials{sealed->ref, sealed->fingerprint}, self->context(*c, p),
+                             [self, sealed, old_ref, done = self->finish(c, 200)](auto r) {
+                               // Keep exactly the entry the connection now refers to.
+                               const bool rotated = r && !r->events.empty();
+                               const auto& unused = rotated ? old_ref : sealed->ref;
+                               if (!unused.empty()) (void)self->d.vault.erase(unused);
+                               done(std::move(r));
+                             });
+  };
+  if (!*name && !params) return rotate_step();
+  auto then = sealed ? ports::completion([self, c, sealed, rotate_step](result<ports::command_outcome> r) {
+    if (!r) {
+      (void)self->d.vault.erase(sealed->ref);
+      return send_error(c, r.error());
+    }
+    rotate_step();
+  })
+                     : finish(c, 200);
+  d.commands.execute(id, update_connection{*name, params}, context(*c, p), std::move(then));
+}
+
+/// DELETE /v1/connections/{id}: the connection is gone and its vault entry erased.
+void api::impl::delete_connection_(const call_ptr& c, const principal& p, const std::string& id) {
+  auto facts = guard_connection(c, p, access::operation::connection_delete, id);
+  if (!facts) return;
+  d.commands.execute(id, delete_connection{}, context(*c, p),
+                     [self = shared_from_this(), ref = facts->row->value("vault_ref", ""), done = finish(c, 200)](
+                         result<ports::command_outcome> r) {
+                       if (r && !ref.empty()) {
+                         if (auto ok = self->d.vault.erase(ref); !ok) {
+                           spdlog::warn("vault entry of a deleted connection not erased: {}", ok.error().message);
+                         }
+                       }
+                       done(std::move(r));
+                     });
+}
+
+/// POST /v1/connections/{id}/test: opens the credentials, really connects (on the
+/// probe pool, bounded by the test timeout), records `connection.tested` and answers
+/// `{"ok","error","latency_ms","server_version","connection"}`.
+void api::impl::test_connection(const call_ptr& c, const principal& p, const std::string& id) {
+  auto facts = guard_connection(c, p, access::operation::connection_test, id);
+  if (!facts) return;
+  boost::asio::post(probes, [self = shared_from_this(), c, p, id, row = *facts->row] {
+    ports::connection_probe probe;
+    auto credentials = self->d.vault.open(row.value("vault_ref", ""));
+    if (!credentials) {
+      probe.error = "credentials unavailable: " + credentials.error().message;
+    } else {
+      probe = self->d.tester.test(row.value("driver", ""), row.value("params", json::object()), *credentials,
+                                  self->d.connection_test_timeout);
+    }
+    self->d.commands.execute(
+        id, record_test{probe.ok, probe.error, probe.latency_ms}, self->context(*c, p),
+        [self, c, probe](result<ports::command_outcome> r) {
+          if (!r) return send_error(c, r.error());
+          self->d.commands.await_projections(r->position, [self, c, probe, view = r->view] {
+            json answer{{"ok", probe.ok},
+                        {"error", probe.error},
+                        {"latency_ms", probe.latency_ms},
+                        {"server_version", probe.server_version},
+                        {"connection", view}};
+            send(c, 200, answer);
+          });
+        });
+  });
+}
+
+/// POST /v1/connections/{id}/members: `{"user_id"|"group_id", "role": "user"|"owner"}`.
+void api::impl::share_connection(const call_ptr& c, const principal& p, const std::string& id) {
+  if (!guard_connection(c, p, access::operation::connection_share, id)) return;
+  auto body = parse_object(c->req.body);
+  if (!body) return send_error(c, body.error());
+  auto grantee = grantee_field(*body);
+  if (!grantee) return send_error(c, grantee.error());
+  auto role = string_field(*body, "role", true);
+  if (!role) return send_error(c, role.error());
+  const auto& [type, who] = *grantee;
+  const bool is_user = type == "user";
+  if (!valid_id(who)) return send_error(c, error{errc::not_found, is_user ? "no such user" : "no such group"});
+  auto target = is_user ? d.read_models.get("users", "users", who) : d.read_models.get("groups", "groups", who);
+  if (!target) return send_error(c, target.error());
+  if (!*target) return send_error(c, error{errc::not_found, is_user ? "no such user" : "no such group"});
+  d.commands.execute(id, grant_connection_access{type, who, **role}, context(*c, p), finish(c, 200));
+}
+
+/// DELETE /v1/connections/{id}/members/{user_id or group_id}.
+void api::impl::unshare_connection(const call_ptr& c, const principal& p, const std::string& id,
+                                   const std::string& who) {
+  auto facts = guard_connection(c, p, access::operation::connection_share, id);
+  if (!facts) return;
+  std::string type = "user";
+  for (const auto& g : facts->row->value("grants", json::array())) {
+    if (g.value("group_id", "") == who) type = "group";
+  }
+  d.commands.execute(id, revoke_connection_access{type, who}, context(*c, p), finish(c, 200));
+}
+
+}  // namespace atrium::http_adapter

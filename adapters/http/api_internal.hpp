@@ -1,0 +1,323 @@
+#pragma once
+/// Internals of the HTTP API shared by its translation units (api*.cpp): the request
+/// in flight, answering helpers, input parsing, and `api::impl` with one member per
+/// route. Not a public header: only adapters/http includes it.
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adapters/http/api.hpp"
+#include "events/access/policy.hpp"
+#include "events/connection/connection_decider.hpp"
+#include "events/project/project_decider.hpp"
+
+namespace atrium::http_adapter {
+
+
+using nlohmann::json;
+using clock_type = std::chrono::steady_clock;
+
+inline constexpr std::size_t k_default_limit = 100;
+inline constexpr std::size_t k_max_limit = 1000;
+inline constexpr std::size_t k_max_audit_scan = 10000;  // rows examined per audit request
+
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+/// One request in flight; shared by the callbacks that finish it.
+struct call {
+  http_request req;
+  respond_fn respond;
+  std::vector<std::string> path;
+  std::map<std::string, std::string> query;
+  std::string correlation_id;
+  clock_type::time_point started = clock_type::now();
+  std::string who = "-";
+  std::string command_id;  ///< scoped Idempotency-Key, when the client sent one
+  std::string user_id;     ///< the authenticated caller, once known
+  /// The policy operation and resource this call was authorized for, recorded with a
+  /// denial the decider reports later (`forbidden` from a command).
+  std::string operation = "-";
+  std::string resource = "-";
+  /// Stores the final response under the idempotency key (set when a key was claimed).
+  std::function<void(unsigned status, const std::string& body, const std::string& etag)> remember;
+};
+using call_ptr = std::shared_ptr<call>;
+
+inline void send(const call_ptr& c, unsigned status, const json& body,
+          std::vector<std::pair<std::string, std::string>> headers = {}) {
+  headers.emplace_back("X-Request-Id", c->correlation_id);
+  const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
+  spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
+               c->req.target.substr(0, c->req.target.find('?')), status, ms, c->who, c->correlation_id);
+  // Replace, not throw, on invalid UTF-8: a response must never take a thread down.
+  auto text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (c->remember && status < 500) {
+    std::string tag;
+    for (const auto& [k, v] : headers) {
+      if (k == "ETag") tag = v;
+    }
+    c->remember(status, text, tag);
+  }
+  c->respond(http_response{status, std::move(text), "application/json", std::move(headers)});
+}
+
+inline void send_error(const call_ptr& c, const error& e) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (e.code == errc::unauthenticated) headers.emplace_back("WWW-Authenticate", "Bearer");
+  send(c, http_status(e.code),
+       json{{"error", {{"code", std::string(to_string(e.code))}, {"message", e.message}, {"details", e.details}}}},
+       std::move(headers));
+}
+
+inline std::string etag(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+inline bool valid_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+inline result<json> parse_object(const std::string& body) {
+  try {
+    auto j = json::parse(body);
+    if (!j.is_object()) return fail(errc::invalid_argument, "request body must be a JSON object");
+    return j;
+  } catch (const json::exception&) {
+    return fail(errc::invalid_argument, "request body is not valid JSON");
+  }
+}
+
+/// A string field: nullopt when absent (or null); `invalid_argument` when of another type
+/// or when required and absent.
+inline result<std::optional<std::string>> string_field(const json& body, const char* name, bool required) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) {
+    if (required) return fail(errc::invalid_argument, std::string(name) + " is required", {{"field", name}});
+    return std::optional<std::string>{};
+  }
+  if (!it->is_string()) return fail(errc::invalid_argument, std::string(name) + " must be a string", {{"field", name}});
+  return std::optional<std::string>{it->get<std::string>()};
+}
+
+inline result<std::uint64_t> parse_u64(std::string_view s, const char* what) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) {
+    return fail(errc::invalid_argument, std::string(what) + " must be a non-negative integer", {{"parameter", what}});
+  }
+  return v;
+}
+
+inline result<std::size_t> parse_limit(const call& c) {
+  auto it = c.query.find("limit");
+  if (it == c.query.end()) return k_default_limit;
+  auto v = parse_u64(it->second, "limit");
+  if (!v) return std::unexpected(v.error());
+  if (*v == 0 || *v > k_max_limit) {
+    return fail(errc::invalid_argument, "limit must be 1-" + std::to_string(k_max_limit), {{"parameter", "limit"}});
+  }
+  return static_cast<std::size_t>(*v);
+}
+
+/// `If-Match: 3`, `"3"` or `W/"3"` → 3.
+inline result<std::uint64_t> parse_if_match(const std::string& raw) {
+  if (raw.empty())
+    return fail(errc::precondition_required, "If-Match with the version you based this change on is required");
+  std::string_view v(raw);
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  auto n = parse_u64(v, "If-Match");
+  if (!n) return fail(errc::invalid_argument, "If-Match must be a version number", {{"header", "If-Match"}});
+  return n;
+}
+
+
+struct api::impl : std::enable_shared_from_this<api::impl> {
+  api_dependencies d;
+  boost::asio::thread_pool hashing;
+  boost::asio::thread_pool probes;  // connection tests: blocking network I/O, bounded by a timeout
+  std::string dummy_hash;  // verified against for unknown users, so timing does not reveal them
+
+  explicit impl(api_dependencies deps) : d(deps), hashing(deps.hashing_threads), probes(deps.probe_threads) {
+    auto h = d.hasher.hash("atrium-timing-equalizer");
+    dummy_hash = h ? *h : std::string();
+  }
+
+  // ---- authentication ---------------------------------------------------------------
+
+  result<principal> authenticate(call& c) const;
+
+  // ---- access control (the policy decision point, events/access/policy.hpp) -----------
+
+  /// Asks the policy whether `p` may perform `op` on `resource` (a stream id such as
+  /// `project-<id>`, or a collection such as `projects`). Allowed: returns true. Denied:
+  /// appends `security.access_denied` to the security stream, then answers 403 or 404,
+  /// and returns false.
+  bool allowed(const call_ptr& c, const principal& p, access::operation op, const access::facts& f,
+               const std::string& resource);
+
+  /// Records `security.access_denied` for `e` (403/404) and answers it.
+  void deny(const call_ptr& c, const error& e, const std::string& reason);
+
+  /// The ids of every group `user_id` belongs to, directly or through nested groups
+  /// (breadth-first over the groups projection; cycles cannot loop it).
+  std::set<std::string> groups_of(const std::string& user_id) const;
+
+  /// The caller's effective role on project `id` and its row; `row` is nullopt when the
+  /// project does not exist.
+  struct project_access {
+    std::optional<json> row;
+    std::optional<project_role> role;
+  };
+  project_access project_facts(const principal& p, const std::string& id) const;
+
+  /// Group `id` as the caller relates to it: its row (nullopt if none), whether the
+  /// caller is in it (directly or nested) and whether they manage it.
+  struct group_access {
+    std::optional<json> row;
+    bool member = false;
+    bool manager = false;
+  };
+  group_access group_facts(const principal& p, const std::string& id) const;
+  /// Like `guard_project`, for groups.
+  std::optional<group_access> guard_group(const call_ptr& c, const principal& p, access::operation op,
+                                          const std::string& id);
+
+  /// Connection `id`: its row (with `vault_ref`: never answer it as is) and the
+  /// caller's effective role.
+  struct connection_access {
+    std::optional<json> row;
+    std::optional<connection_role> role;
+  };
+  connection_access connection_facts(const principal& p, const std::string& id) const;
+  /// Like `guard_project`, for connections.
+  std::optional<connection_access> guard_connection(const call_ptr& c, const principal& p, access::operation op,
+                                                    const std::string& id);
+
+  /// Job `id`: its row, the caller's role on its project, whether the caller submitted it.
+  struct job_access {
+    std::optional<json> row;
+    std::optional<project_role> role;
+    bool self = false;
+  };
+  job_access job_facts(const principal& p, const std::string& id) const;
+
+  // ---- helpers ------------------------------------------------------------------------
+
+  ports::command_context context(const call& c, const principal& p, std::optional<std::uint64_t> expected= {}) const;
+
+  /// Finishes a command: waits until projections include it (read-your-writes), then
+  /// answers with the entity's view — for a project, the projected row (the same shape
+  /// as `GET`, timestamps included) when it has caught up to this version.
+  ///
+  /// When the store answered a retried command (same Idempotency-Key) with events it had
+  /// already committed, those may belong to another entity than the one this attempt
+  /// addressed (a create retried after the server stopped mid-request gets a new id);
+  /// the answer is then that original entity, as projected.
+  ports::completion finish(const call_ptr& c, unsigned status);
+
+  /// The projected row of a `user-…` or `project-…` stream, as the API serves it.
+  std::optional<json> entity_row(const std::string& stream) const;
+
+  /// Applies `Idempotency-Key` to a mutating request: answers a replay or a reused key
+  /// itself (returns false), or prepares the call to run and remember its response.
+  bool idempotency(const call_ptr& c, const principal& p);
+
+  /// Asks the policy for `op` on project `id` (`self`: the caller addresses their own
+  /// membership). Allowed and existing: the caller's access and the row. Otherwise the
+  /// denial or `not_found` has been answered: nullopt.
+  std::optional<project_access> guard_project(const call_ptr& c, const principal& p, access::operation op,
+                                              const std::string& id, bool self = false);
+
+  static json public_user(const json& row, const principal& p);
+
+  // ---- routes -------------------------------------------------------------------------
+
+  void route(const call_ptr& c);
+
+  void login(const call_ptr& c);
+
+  void create_user(const call_ptr& c, const principal& p);
+
+  void list_users(const call_ptr& c, const principal& p);
+
+  void get_user(const call_ptr& c, const principal& p, const std::string& id);
+
+  /// PATCH /v1/users/{id}: `{"password"?, "grant_role"?, "revoke_role"?, "disabled"?: true}`,
+  /// applied in that order, each as its own command; stops at the first error.
+  void patch_user(const call_ptr& c, const principal& p, const std::string& id);
+
+  void create_project_(const call_ptr& c, const principal& p);
+
+  void list_projects(const call_ptr& c, const principal& p);
+
+  void get_project(const call_ptr& c, const principal& p, const std::string& id);
+
+  void patch_project(const call_ptr& c, const principal& p, const std::string& id);
+
+  void archive(const call_ptr& c, const principal& p, const std::string& id);
+
+  void add_member_(const call_ptr& c, const principal& p, const std::string& id);
+
+  void remove_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& member);
+
+  /// The policy operation and facts for reading stream `stream_id` (its entity's read
+  /// permission; unowned streams such as `security` need `events_read`).
+  std::pair<access::operation, access::facts> stream_access(const principal& p, const std::string& stream_id) const;
+
+  void audit(const call_ptr& c, const principal& p);
+
+  /// GET /v1/audit/verify: recomputes the hash chain on the blocking pool (it reads the
+  /// whole log) and answers `{"ok","count","last_hash"}` or, broken, also
+  /// `{"broken_at","reason"}` — 200 either way: the check itself succeeded.
+  void verify_chain(const call_ptr& c, const principal& p);
+
+  void events(const call_ptr& c, const principal& p);
+
+  void stream(const call_ptr& c, const principal& p, const std::string& stream_id);
+
+  // groups (api_groups.cpp)
+  void create_group_(const call_ptr& c, const principal& p);
+  void list_groups(const call_ptr& c, const principal& p);
+  void get_group(const call_ptr& c, const principal& p, const std::string& id);
+  std::set<std::string> subgroups_of(const std::string& id) const;
+  void add_group_member_(const call_ptr& c, const principal& p, const std::string& id);
+  void remove_group_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& member);
+
+  // connections (api_connections.cpp)
+  void create_connection_(const call_ptr& c, const principal& p);
+  void list_connections(const call_ptr& c, const principal& p);
+  void get_connection(const call_ptr& c, const principal& p, const std::string& id);
+  void patch_connection(const call_ptr& c, const principal& p, const std::string& id);
+  void delete_connection_(const call_ptr& c, const principal& p, const std::string& id);
+  void test_connection(const call_ptr& c, const principal& p, const std::string& id);
+  void share_connection(const call_ptr& c, const principal& p, const std::string& id);
+  void unshare_connection(const call_ptr& c, const principal& p, const std::string& id, const std::string& who);
+
+  // jobs and containers (api_ops.cpp)
+  void submit_job_(const call_ptr& c, const principal& p);
+  void list_jobs(const call_ptr& c, const principal& p);
+  void get_job(const call_ptr& c, const principal& p, const std::string& id);
+  void cancel_job(const call_ptr& c, const principal& p, const std::string& id);
+  void declare_container_(const call_ptr& c, const principal& p);
+  void list_containers(const call_ptr& c, const principal& p);
+  void get_container(const call_ptr& c, const principal& p, const std::string& id);
+  void container_command_(const call_ptr& c, const principal& p, const std::string& id, access::operation op);
+};
+
+}  // namespace atrium::http_adapter

@@ -1,0 +1,103 @@
+#pragma once
+/// The policy decision point: the one place that says whether a caller may perform an
+/// operation of the HTTP API. Every route of the API asks `authorize` before it reads or
+/// commands anything; the deciders check their own invariants again (defence in depth).
+///
+/// Pure: the adapter gathers the facts (the caller's effective role on the project or
+/// connection concerned, group management, ...) from the read models and passes them in.
+///
+/// Rules (DESIGN.md "Roles", docs/access.md has the full matrix):
+/// - global `admin` may do everything; `auditor` reads every resource, the audit log and
+///   the event log, and changes nothing; `member` creates projects, groups and
+///   connections and acts where a role was granted to them or to one of their groups;
+/// - project roles `viewer` < `editor` < `owner`, direct or through a group, the most
+///   permissive grant winning; connection roles `user` < `owner` likewise;
+/// - a denied read of a resource whose existence is private (project, group, connection,
+///   job) answers `not_found`, as does a denied change of such a resource the caller
+///   cannot see; otherwise `forbidden`.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/error.hpp"
+#include "events/principal.hpp"
+
+namespace atrium::access {
+
+/// Every operation of the API that needs a decision.
+enum class operation {
+  user_create,
+  user_list,
+  user_read,
+  user_update,  ///< PATCH of a user: admins, or the user themself (the decider limits what)
+  user_disable,
+  group_create,
+  group_list,
+  group_read,
+  group_manage_members,
+  project_create,
+  project_list,
+  project_read,
+  project_update,
+  project_archive,
+  project_share,
+  project_unshare,  ///< removing a member: owners, or a member leaving (`facts::self`)
+  connection_create,
+  connection_list,
+  connection_read,
+  connection_update,  ///< PATCH, also rotates credentials
+  connection_delete,
+  connection_share,
+  connection_test,
+  job_submit,
+  job_list,
+  job_read,
+  job_cancel,
+  container_create,
+  container_list,
+  container_read,
+  container_start,
+  container_stop,
+  container_remove,
+  audit_read,   ///< the audit log and its chain verification
+  events_read,  ///< the global event log and unowned streams (`security`)
+};
+
+/// `"project.update"`-style name of an operation, recorded in `security.access_denied`.
+[[nodiscard]] std::string_view to_string(operation op) noexcept;
+
+/// What the adapter knows about the caller and the resource addressed.
+struct facts {
+  /// The caller's effective project role on the project concerned (for a job: the job's
+  /// project; for a submission: the target project); nullopt if none.
+  std::optional<atrium::project_role> role;
+  /// The caller may use the connection concerned (connection role `user` or `owner`).
+  bool connection_user = false;
+  /// The caller owns the connection concerned.
+  bool connection_owner = false;
+  /// The operation uses a connection (a job naming one): the caller must be its user.
+  bool uses_connection = false;
+  /// The caller is a member of the group concerned (directly or through nested groups).
+  bool group_member = false;
+  /// The caller manages the group concerned (its creator).
+  bool group_manager = false;
+  /// The resource is the caller: their own user, their own membership, their own job.
+  bool self = false;
+};
+
+/// The outcome: allowed, or the error to answer (`forbidden` or `not_found`) with the
+/// reason recorded in the security stream.
+struct decision {
+  bool allowed = false;
+  errc code = errc::forbidden;
+  std::string reason;
+
+  [[nodiscard]] static decision allow() { return {true, errc::forbidden, {}}; }
+  [[nodiscard]] error as_error() const;
+};
+
+/// Decides whether `who` may perform `op` given `f`. Never fails otherwise.
+[[nodiscard]] decision authorize(const principal& who, operation op, const facts& f = {});
+
+}  // namespace atrium::access

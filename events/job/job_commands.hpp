@@ -1,0 +1,71 @@
+#pragma once
+/// Commands on the job aggregate. `submit_job` and `request_cancel` come from users
+/// through the API; the others come from the job runner, which acts as the system
+/// principal (`principal::system()`, user id `system`) and nobody else may send them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "events/principal.hpp"
+
+namespace atrium {
+
+/// Submit a job to a project. Editors and owners of the project (admins count as
+/// owners); never auditors. The last two fields are facts the adapter resolves before
+/// deciding.
+struct submit_job {
+  std::string job_id;                          ///< new id (UUIDv7), chosen by the caller
+  std::string project_id;                      ///< the project the job belongs to
+  std::string kind;                            ///< `sql` or `script`
+  std::string connection_id;                   ///< required for `sql`, optional for `script`
+  std::string sql;                             ///< `sql` only: 1–100000 bytes, not blank
+  std::string script;                          ///< `script` only: 1–100000 bytes, not blank
+  std::optional<std::uint32_t> timeout_s;      ///< 1–86400 seconds; 3600 when absent
+  std::optional<project_role> submitter_role;  ///< the submitter's effective role on the project
+  bool connection_usable = false;              ///< whether the submitter may use `connection_id`
+};
+
+/// Ask to cancel the job. The submitter, admins, and editors and owners of the project.
+struct request_cancel {
+  std::string reason;                          ///< free text, at most 1000 bytes
+  std::optional<project_role> requester_role;  ///< the requester's effective role on the project
+};
+
+/// Runner: a queued job starts running.
+struct start_job {
+  std::string runner;  ///< the runner's name, not empty
+};
+
+/// Runner: progress of a running job.
+struct report_progress {
+  int percent = 0;      ///< 0–100
+  std::string message;  ///< free text
+};
+
+/// Runner: a running job finished successfully.
+struct complete_job {
+  nlohmann::json summary = nlohmann::json::object();  ///< must be a JSON object
+};
+
+/// Runner: a running job failed.
+struct fail_job {
+  std::string error;  ///< what went wrong
+};
+
+/// Runner: a running job ran past its timeout and was stopped.
+struct time_out_job {
+  std::uint32_t after_s = 0;  ///< seconds it had run
+};
+
+/// Runner: a running job whose cancel was requested has stopped.
+struct confirm_cancel {};
+
+/// Any command on a job stream.
+using job_command = std::variant<submit_job, request_cancel, start_job, report_progress, complete_job, fail_job,
+                                 time_out_job, confirm_cancel>;
+
+}  // namespace atrium

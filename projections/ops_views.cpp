@@ -1,0 +1,90 @@
+#include "projections/ops_views.hpp"
+
+namespace atrium {
+
+nlohmann::json job_view(const job_state& s) {
+  return {{"id", s.job_id},
+          {"project_id", s.project_id},
+          {"kind", s.kind},
+          {"connection_id", s.connection_id},
+          {"sql", s.sql},
+          {"script", s.script},
+          {"timeout_s", s.timeout_s},
+          {"submitted_by", s.submitted_by},
+          {"status", s.status},
+          {"cancel_requested", s.cancel_requested},
+          {"progress", s.progress},
+          {"progress_message", s.progress_message},
+          {"error", s.error},
+          {"summary", s.summary},
+          {"version", s.version}};
+}
+
+nlohmann::json job_row(const job_state& s) { return job_view(s); }
+
+job_state job_from_row(const nlohmann::json& row) {
+  job_state s;
+  s.exists = true;
+  row.at("id").get_to(s.job_id);
+  row.at("project_id").get_to(s.project_id);
+  row.at("kind").get_to(s.kind);
+  row.at("connection_id").get_to(s.connection_id);
+  row.at("sql").get_to(s.sql);
+  row.at("script").get_to(s.script);
+  row.at("timeout_s").get_to(s.timeout_s);
+  row.at("submitted_by").get_to(s.submitted_by);
+  row.at("status").get_to(s.status);
+  row.at("cancel_requested").get_to(s.cancel_requested);
+  row.at("progress").get_to(s.progress);
+  row.at("progress_message").get_to(s.progress_message);
+  row.at("error").get_to(s.error);
+  s.summary = row.at("summary");
+  row.at("version").get_to(s.version);
+  return s;
+}
+
+nlohmann::json container_view(const container_state& s) {
+  return {{"id", s.container_id},
+          {"name", s.name},
+          {"image", s.image},
+          {"command", s.command},
+          {"env", s.env},
+          {"ports", s.ports},
+          {"declared_by", s.declared_by},
+          {"desired", s.desired},
+          {"observed", s.observed},
+          {"health", s.health},
+          {"runtime_id", s.runtime_id},
+          {"exit_code", s.exit_code ? nlohmann::json(*s.exit_code) : nlohmann::json(nullptr)},
+          {"restarts", s.restarts},
+          {"version", s.version}};
+}
+
+nlohmann::json container_row(const container_state& s) {
+  auto row = container_view(s);
+  row["removed"] = s.removed;
+  return row;
+}
+
+container_state container_from_row(const nlohmann::json& row) {
+  container_state s;
+  s.exists = true;
+  row.at("id").get_to(s.container_id);
+  row.at("name").get_to(s.name);
+  row.at("image").get_to(s.image);
+  row.at("command").get_to(s.command);
+  row.at("env").get_to(s.env);
+  row.at("ports").get_to(s.ports);
+  row.at("declared_by").get_to(s.declared_by);
+  row.at("desired").get_to(s.desired);
+  row.at("observed").get_to(s.observed);
+  row.at("health").get_to(s.health);
+  row.at("runtime_id").get_to(s.runtime_id);
+  if (const auto& code = row.at("exit_code"); !code.is_null()) s.exit_code = code.get<int>();
+  row.at("restarts").get_to(s.restarts);
+  row.at("version").get_to(s.version);
+  s.removed = row.value("removed", false);
+  return s;
+}
+
+}  // namespace atrium
