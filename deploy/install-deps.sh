@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Atrium needs to build, test and run on Debian bookworm, plus any
-# extra Debian packages named as arguments (deploy/install-bench-deps.sh uses that).
+# extra Debian packages named as arguments. The adapter tests and the benchmark start
+# their own throwaway PostgreSQL from the `postgresql` package's binaries (initdb,
+# pg_ctl); Debian's package may also create and start a default cluster on port 5432,
+# which nothing here uses.
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -9,6 +12,7 @@ packages=(
   libcaf-dev librocksdb-dev librdkafka-dev kcat
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libsodium-dev libssl-dev
+  libpqxx-dev libsqlite3-dev postgresql
   clang-format python3
   "$@"
 )

@@ -61,6 +61,14 @@ struct fd_guard {
   }
 };
 
+std::unexpected<error> malformed_key_file(const fs::path& file, std::size_t size) {
+  const auto length = size > k_key_file_max ? "more than " + std::to_string(k_key_file_max) : std::to_string(size);
+  return fail(errc::invalid_argument, "master key file " + file.string() +
+                                          " must hold 32 raw bytes or 64 hex characters (optionally followed by a "
+                                          "newline); it holds " +
+                                          length + " bytes that are neither");
+}
+
 /// Parses key file content: 32 raw bytes, or 64 hex chars and an optional `\n` or
 /// `\r\n`, straight into guarded memory.
 result<master_key> parse_key(std::span<const unsigned char> content, const fs::path& file) {
@@ -68,12 +76,7 @@ result<master_key> parse_key(std::span<const unsigned char> content, const fs::p
   std::size_t hex_len = content.size();
   if (hex_len > 0 && content[hex_len - 1] == '\n') --hex_len;
   if (hex_len > 0 && content[hex_len - 1] == '\r' && hex_len + 1 == content.size()) --hex_len;
-  const auto malformed = [&] {
-    return fail(errc::invalid_argument,
-                "master key file " + file.string() +
-                    " must hold 32 raw bytes or 64 hex characters (optionally followed by a newline), it holds " +
-                    std::to_string(content.size()) + " bytes that are neither");
-  };
+  const auto malformed = [&] { return malformed_key_file(file, content.size()); };
   if (hex_len != 2 * secret_key::size) return malformed();
   auto key = secret_key::from_hex(std::string_view(reinterpret_cast<const char*>(content.data()), hex_len));
   if (!key && key.error().code == errc::invalid_argument) return malformed();
@@ -96,10 +99,7 @@ result<master_key> read_key(int fd, const fs::path& file) {
     if (r == 0) break;
     n += static_cast<std::size_t>(r);
   }
-  auto key = n > k_key_file_max ? fail(errc::invalid_argument, "master key file " + file.string() +
-                                                                   " is too long: it must hold 32 raw bytes or 64 "
-                                                                   "hex characters (optionally followed by a newline)")
-                                : parse_key(std::span(buf.data(), n), file);
+  result<master_key> key = n > k_key_file_max ? malformed_key_file(file, n) : parse_key(std::span(buf.data(), n), file);
   sodium_memzero(buf.data(), buf.size());
   return key;
 }

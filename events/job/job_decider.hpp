@@ -2,12 +2,20 @@
 /// The job aggregate as pure code. A job runs SQL on a connection or a script for a
 /// project; the job runner (the system principal) drives it through its states:
 ///
-///   submit_job ─► submitted ─► queued ─► running ─┬─► succeeded   (complete_job)
-///                                 │        │      ├─► failed      (fail_job)
-///                                 │        │      ├─► timed_out   (time_out_job)
-///                                 │        │      └─► cancelled   (confirm_cancel, after request_cancel)
-///                                 └────────┴─ request_cancel: submitted/queued → cancelled at once;
-///                                             running → cancel_requested, the runner confirms
+///   status      command (actor)                    decides                           → status
+///   —           submit_job (editor/owner)          submitted, queued                 → queued
+///   queued      start_job (runner)                 started                           → running
+///   running     report_progress (runner)           progressed                        → running
+///   running     complete_job / fail_job /          succeeded / failed / timed_out    → that
+///               time_out_job (runner)
+///   submitted,  request_cancel (submitter, admin,  cancel_requested, cancelled       → cancelled
+///   queued      editor/owner)
+///   running     request_cancel (same)              cancel_requested                  → running
+///   running     confirm_cancel (runner, only after cancelled                         → cancelled
+///               a cancel request)
+///
+/// Every other pair is `failed_precondition` with details `{"status": <status>}`, except
+/// that cancelling a cancelled job, or asking twice while running, decides nothing.
 ///
 /// Invariants: exactly one terminal event per job (after `succeeded`, `failed`,
 /// `cancelled` or `timed_out` every runner command is refused and a cancel is a no-op
@@ -19,6 +27,7 @@
 /// Queue admission is immediate: `submit_job` decides `job.submitted` and `job.queued`
 /// in one append. A runner issue that adds capacity limits will move admission there.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -4,11 +4,12 @@
 /// A job lives through exactly one of these paths; every path ends in exactly one
 /// terminal event (`succeeded`, `failed`, `cancelled` or `timed_out`):
 ///
-///   job.submitted ─► job.queued ─► job.started ─► job.progressed* ─┬─► job.succeeded
-///                         │                 │                      ├─► job.failed
-///                         │                 │                      ├─► job.timed_out
-///                         │                 └─► job.cancel_requested ─► … ─► job.cancelled
-///                         └─► job.cancel_requested ─► job.cancelled   (nothing ran yet)
+///   ran:        job.submitted → job.queued → job.started → job.progressed* → [job.cancel_requested]
+///               → job.succeeded | job.failed | job.timed_out | job.cancelled (only after a request)
+///   never ran:  job.submitted → job.queued → job.cancel_requested → job.cancelled
+///
+/// A cancel requested while running only marks the job; the run still ends in one of
+/// the four terminal events (`job.cancelled` when the runner confirms the cancel).
 
 #include <cstdint>
 #include <string>

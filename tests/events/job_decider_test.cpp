@@ -4,7 +4,6 @@
 /// member who submits, editor of the project), `bob` (another member), `admin-1`
 /// (global admin), `auditor-1`, and the runner, which is `principal::system()`.
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>

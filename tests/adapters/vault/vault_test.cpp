@@ -75,7 +75,7 @@ unsigned mode_of(const fs::path& p) {
 
 }  // namespace
 
-TEST_CASE("vault: seal and open round-trip over RocksDB; the stored bytes hide the password", "[vault]") {
+TEST_CASE("vault: seal and open round-trip over RocksDB, the stored bytes hide the password", "[vault]") {
   atrium::test::temp_dir dir;
   std::string ref;
   {
@@ -265,7 +265,7 @@ TEST_CASE("vault: the master key is generated once with mode 0600 and read back"
   }
 }
 
-TEST_CASE("vault: ATRIUM_MASTER_KEY_FILE with 64 hex chars or 32 raw bytes; other lengths refused",
+TEST_CASE("vault: ATRIUM_MASTER_KEY_FILE with 64 hex chars or 32 raw bytes, other lengths refused",
           "[vault][master_key]") {
   atrium::test::temp_dir dir;
   const auto data_dir = dir.path() / "data";
