@@ -113,8 +113,7 @@ void actor_runtime::execute(std::string id, connection_command cmd, ports::comma
 void actor_runtime::execute(std::string id, job_command cmd, ports::command_context ctx, ports::completion done) {
   send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
-void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx,
-                            ports::completion done) {
+void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx, ports::completion done) {
   send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 

@@ -54,9 +54,8 @@ nlohmann::json project_view(const project_state& s) {
   for (const auto& [group, role] : s.groups) {
     groups.push_back({{"group_id", group}, {"role", std::string(to_string(role))}});
   }
-  return {{"id", s.project_id},   {"name", s.name},         {"description", s.description},
-          {"created_by", s.created_by}, {"members", members}, {"groups", groups},
-          {"archived", s.archived}, {"version", s.version}};
+  return {{"id", s.project_id}, {"name", s.name},   {"description", s.description}, {"created_by", s.created_by},
+          {"members", members}, {"groups", groups}, {"archived", s.archived},       {"version", s.version}};
 }
 
 nlohmann::json project_row(const project_state& s) { return project_view(s); }

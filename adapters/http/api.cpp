@@ -108,8 +108,8 @@ bool api::impl::allowed(const call_ptr& c, const principal& p, access::operation
 }
 
 void api::impl::deny(const call_ptr& c, const error& e, const std::string& reason) {
-  auto ev = make_event(security_access_denied{c->user_id, c->operation, c->resource, reason, http_status(e.code),
-                                              c->req.remote});
+  auto ev = make_event(
+      security_access_denied{c->user_id, c->operation, c->resource, reason, http_status(e.code), c->req.remote});
   ev.actor = c->user_id.empty() ? "anonymous" : "user-" + c->user_id;
   ev.correlation_id = c->correlation_id;
   d.commands.record(std::string(security_stream), std::move(ev), [c, e](result<std::uint64_t> r) {
@@ -118,7 +118,8 @@ void api::impl::deny(const call_ptr& c, const error& e, const std::string& reaso
   });
 }
 
-ports::command_context api::impl::context(const call& c, const principal& p, std::optional<std::uint64_t> expected) const {
+ports::command_context api::impl::context(const call& c, const principal& p,
+                                          std::optional<std::uint64_t> expected) const {
   return ports::command_context{p, c.correlation_id, expected, c.command_id};
 }
 
@@ -159,9 +160,9 @@ std::optional<json> api::impl::entity_row(const std::string& stream) const {
   const auto entity = stream.substr(0, dash), id = stream.substr(dash + 1);
   // entity → (projection, table); every projection keeps its entities' rows under their id.
   static const std::map<std::string, std::pair<std::string, std::string>> tables{
-      {"user", {"users", "users"}},          {"project", {"projects", "projects"}},
-      {"group", {"groups", "groups"}},       {"connection", {"connections", "connections"}},
-      {"job", {"jobs", "jobs"}},             {"container", {"containers", "containers"}}};
+      {"user", {"users", "users"}},    {"project", {"projects", "projects"}},
+      {"group", {"groups", "groups"}}, {"connection", {"connections", "connections"}},
+      {"job", {"jobs", "jobs"}},       {"container", {"containers", "containers"}}};
   auto t = tables.find(entity);
   if (t == tables.end()) return std::nullopt;
   auto row = d.read_models.get(t->second.first, t->second.second, id);
@@ -176,8 +177,7 @@ std::optional<json> api::impl::entity_row(const std::string& stream) const {
 bool api::impl::idempotency(const call_ptr& c, const principal& p) {
   const auto key = c->req.header("idempotency-key");
   if (key.empty()) return true;
-  if (key.size() > 255 ||
-      !std::all_of(key.begin(), key.end(), [](unsigned char ch) { return ch > 32 && ch < 127; })) {
+  if (key.size() > 255 || !std::all_of(key.begin(), key.end(), [](unsigned char ch) { return ch > 32 && ch < 127; })) {
     send_error(c, error{errc::invalid_argument,
                         "Idempotency-Key must be 1-255 visible ASCII characters",
                         {{"header", "Idempotency-Key"}}});

@@ -2,35 +2,40 @@
 /// The HTTP API v1 (DESIGN.md, "HTTP API v1"): routing, authentication, input
 /// validation and the mapping of domain errors to HTTP statuses.
 ///
-/// | method and path                              | who                                  |
-/// |----------------------------------------------|--------------------------------------|
-/// | POST /v1/auth/login                          | anyone with credentials              |
-/// | POST /v1/users, PATCH /v1/users/{id}         | admins (PATCH `password`: also self) |
-/// | POST /v1/users/{id}/disable                  | admins                               |
-/// | GET /v1/users, GET /v1/users/{id}            | admins, auditors; members see id and username |
-/// | POST /v1/projects                            | members, admins                      |
-/// | GET /v1/projects                             | everyone: the projects they may see  |
-/// | GET /v1/projects/{id}                        | its members, admins, auditors; else 404 |
-/// | PATCH /v1/projects/{id} (If-Match required)  | its editors and owners               |
-/// | DELETE /v1/projects/{id} (archive)           | its owners                           |
-/// | POST /v1/projects/{id}/members               | its owners                           |
-/// | DELETE /v1/projects/{id}/members/{user_id}   | its owners, or the member themself   |
-/// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events | admins, auditors              |
-/// | GET /v1/streams/{stream}                     | admins, auditors, the stream's own user or project members |
-/// | GET /v1/streams/security                     | admins, auditors                     |
-/// | GET /healthz                                 | anyone                               |
+/// Routes (who may call each: the policy decision point, events/access/policy.hpp; the
+/// full matrix is in docs/access.md):
+///
+/// | method and path                                              | does                          |
+/// |--------------------------------------------------------------|-------------------------------|
+/// | POST /v1/auth/login                                          | token for username+password   |
+/// | POST/GET /v1/users, GET/PATCH /v1/users/{id}, POST …/disable | users                         |
+/// | POST/GET /v1/groups, GET /v1/groups/{id}                     | groups                        |
+/// | POST /v1/groups/{id}/members, DELETE …/members/{id}          | `{"user_id"|"group_id"}`      |
+/// | POST/GET /v1/projects, GET/PATCH/DELETE /v1/projects/{id}    | PATCH needs If-Match          |
+/// | POST /v1/projects/{id}/members, DELETE …/members/{id}        | `{"user_id"|"group_id","role"}` |
+/// | POST/GET /v1/connections, GET/PATCH/DELETE …/{id}            | credentials go to the vault   |
+/// | POST /v1/connections/{id}/test                               | really connects; records it   |
+/// | POST /v1/connections/{id}/members, DELETE …/members/{id}     | `{"user_id"|"group_id","role"}` (user, owner) |
+/// | POST/GET /v1/jobs (`?project=&status=`), GET /v1/jobs/{id}   | jobs                          |
+/// | POST /v1/jobs/{id}/cancel                                    | `{"reason"?}`                 |
+/// | POST/GET /v1/containers, GET/DELETE …/{id}, POST …/start|stop | containers (admins)          |
+/// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events          | the logs (admins, auditors)   |
+/// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
+/// | GET /healthz                                                 | anyone                        |
+///
+/// A denial answers 403, or 404 where the resource's existence is private, and appends
+/// `security.access_denied` to the `security` stream; logins are recorded there too.
 ///
 /// Every POST, PATCH and DELETE may carry `Idempotency-Key` (1-255 visible ASCII): a
 /// retry answers the stored response and writes nothing; the key on another request is
-/// 409. Logins are recorded in the `security` stream.
+/// 409.
 ///
 /// Errors answer `{"error":{"code","message","details"}}`: 400 invalid_argument,
 /// 401 unauthenticated, 403 forbidden, 404 not_found, 409 version_conflict /
 /// already_exists / failed_precondition, 413, 428 precondition_required, 503, 500.
 
-#include <memory>
-
 #include <chrono>
+#include <memory>
 
 #include "actors/ports/command_bus.hpp"
 #include "actors/ports/connector.hpp"
@@ -51,11 +56,11 @@ struct api_dependencies {
   ports::idempotency_store& idempotency;
   const ports::password_hasher& hasher;
   const ports::secret_source& secrets;
-  ports::secret_vault& vault;               ///< connection credentials
-  const ports::connection_tester& tester;   ///< `POST /v1/connections/{id}/test`
+  ports::secret_vault& vault;              ///< connection credentials
+  const ports::connection_tester& tester;  ///< `POST /v1/connections/{id}/test`
   std::int64_t session_ttl_seconds = 24 * 3600;
-  std::size_t hashing_threads = 2;  ///< argon2id runs here, never on an I/O thread
-  std::size_t probe_threads = 2;    ///< connection tests run here (blocking network I/O)
+  std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
+  std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)
   std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
 };
 

@@ -48,8 +48,7 @@ api::impl::connection_access api::impl::connection_facts(const principal& p, con
 }
 
 std::optional<api::impl::connection_access> api::impl::guard_connection(const call_ptr& c, const principal& p,
-                                                                        access::operation op,
-                                                                        const std::string& id) {
+                                                                        access::operation op, const std::string& id) {
   auto facts = connection_facts(p, id);
   const access::facts f{.connection_user = facts.role.has_value(),
                         .connection_owner = facts.role == connection_role::owner};
@@ -78,14 +77,14 @@ void api::impl::create_connection_(const call_ptr& c, const principal& p) {
   if (!sealed) return send_error(c, sealed.error());
   auto id = new_uuid_v7();
   auto done = finish(c, 201);
-  d.commands.execute(id,
-                     create_connection{id, **name, **driver, normalized_params(**driver, params), sealed->ref,
-                                       sealed->fingerprint},
-                     context(*c, p), [self = shared_from_this(), ref = sealed->ref, done](auto r) {
-                       // A refused create leaves nothing that refers to the secret.
-                       if (!r) (void)self->d.vault.erase(ref);
-                       done(std::move(r));
-                     });
+  d.commands.execute(
+      id,
+      create_connection{id, **name, **driver, normalized_params(**driver, params), sealed->ref, sealed->fingerprint},
+      context(*c, p), [self = shared_from_this(), ref = sealed->ref, done](auto r) {
+        // A refused create leaves nothing that refers to the secret.
+        if (!r) (void)self->d.vault.erase(ref);
+        done(std::move(r));
+      });
 }
 
 /// GET /v1/connections: admins and auditors see all; others those granted to them or to
@@ -190,8 +189,8 @@ void api::impl::delete_connection_(const call_ptr& c, const principal& p, const 
   auto facts = guard_connection(c, p, access::operation::connection_delete, id);
   if (!facts) return;
   d.commands.execute(id, delete_connection{}, context(*c, p),
-                     [self = shared_from_this(), ref = facts->row->value("vault_ref", ""), done = finish(c, 200)](
-                         result<ports::command_outcome> r) {
+                     [self = shared_from_this(), ref = facts->row->value("vault_ref", ""),
+                      done = finish(c, 200)](result<ports::command_outcome> r) {
                        if (r && !ref.empty()) {
                          if (auto ok = self->d.vault.erase(ref); !ok) {
                            spdlog::warn("vault entry of a deleted connection not erased: {}", ok.error().message);
@@ -216,19 +215,18 @@ void api::impl::test_connection(const call_ptr& c, const principal& p, const std
       probe = self->d.tester.test(row.value("driver", ""), row.value("params", json::object()), *credentials,
                                   self->d.connection_test_timeout);
     }
-    self->d.commands.execute(
-        id, record_test{probe.ok, probe.error, probe.latency_ms}, self->context(*c, p),
-        [self, c, probe](result<ports::command_outcome> r) {
-          if (!r) return send_error(c, r.error());
-          self->d.commands.await_projections(r->position, [self, c, probe, view = r->view] {
-            json answer{{"ok", probe.ok},
-                        {"error", probe.error},
-                        {"latency_ms", probe.latency_ms},
-                        {"server_version", probe.server_version},
-                        {"connection", view}};
-            send(c, 200, answer);
-          });
-        });
+    self->d.commands.execute(id, record_test{probe.ok, probe.error, probe.latency_ms}, self->context(*c, p),
+                             [self, c, probe](result<ports::command_outcome> r) {
+                               if (!r) return send_error(c, r.error());
+                               self->d.commands.await_projections(r->position, [self, c, probe, view = r->view] {
+                                 json answer{{"ok", probe.ok},
+                                             {"error", probe.error},
+                                             {"latency_ms", probe.latency_ms},
+                                             {"server_version", probe.server_version},
+                                             {"connection", view}};
+                                 send(c, 200, answer);
+                               });
+                             });
   });
 }
 

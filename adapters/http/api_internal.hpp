@@ -26,7 +26,6 @@
 
 namespace atrium::http_adapter {
 
-
 using nlohmann::json;
 using clock_type = std::chrono::steady_clock;
 
@@ -59,7 +58,7 @@ struct call {
 using call_ptr = std::shared_ptr<call>;
 
 inline void send(const call_ptr& c, unsigned status, const json& body,
-          std::vector<std::pair<std::string, std::string>> headers = {}) {
+                 std::vector<std::pair<std::string, std::string>> headers = {}) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
   spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
@@ -146,12 +145,11 @@ inline result<std::uint64_t> parse_if_match(const std::string& raw) {
   return n;
 }
 
-
 struct api::impl : std::enable_shared_from_this<api::impl> {
   api_dependencies d;
   boost::asio::thread_pool hashing;
   boost::asio::thread_pool probes;  // connection tests: blocking network I/O, bounded by a timeout
-  std::string dummy_hash;  // verified against for unknown users, so timing does not reveal them
+  std::string dummy_hash;           // verified against for unknown users, so timing does not reveal them
 
   explicit impl(api_dependencies deps) : d(deps), hashing(deps.hashing_threads), probes(deps.probe_threads) {
     auto h = d.hasher.hash("atrium-timing-equalizer");
@@ -219,7 +217,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   // ---- helpers ------------------------------------------------------------------------
 
-  ports::command_context context(const call& c, const principal& p, std::optional<std::uint64_t> expected= {}) const;
+  ports::command_context context(const call& c, const principal& p, std::optional<std::uint64_t> expected = {}) const;
 
   /// Finishes a command: waits until projections include it (read-your-writes), then
   /// answers with the entity's view — for a project, the projected row (the same shape

@@ -95,7 +95,7 @@ void api::impl::events(const call_ptr& c, const principal& p) {
 }
 
 std::pair<access::operation, access::facts> api::impl::stream_access(const principal& p,
-                                                                    const std::string& stream_id) const {
+                                                                     const std::string& stream_id) const {
   using access::operation;
   const auto dash = stream_id.find('-');
   const auto entity = dash == std::string::npos ? stream_id : stream_id.substr(0, dash);

@@ -225,8 +225,7 @@ void api::impl::list_containers(const call_ptr& c, const principal& p) {
   if (!rows) return send_error(c, rows.error());
   json out = json::array();
   for (const auto& r : *rows) out.push_back(r.value);
-  send(c, 200,
-       json{{"containers", out}, {"next", rows->size() == *limit ? json(rows->back().key) : json(nullptr)}});
+  send(c, 200, json{{"containers", out}, {"next", rows->size() == *limit ? json(rows->back().key) : json(nullptr)}});
 }
 
 void api::impl::get_container(const call_ptr& c, const principal& p, const std::string& id) {
@@ -238,8 +237,7 @@ void api::impl::get_container(const call_ptr& c, const principal& p, const std::
 }
 
 /// POST /v1/containers/{id}/start|stop and DELETE /v1/containers/{id}.
-void api::impl::container_command_(const call_ptr& c, const principal& p, const std::string& id,
-                                   access::operation op) {
+void api::impl::container_command_(const call_ptr& c, const principal& p, const std::string& id, access::operation op) {
   if (!allowed(c, p, op, {}, "container-" + id)) return;
   if (!valid_id(id)) return send_error(c, error{errc::not_found, "no such container"});
   container_command cmd = remove_container{};

@@ -128,7 +128,8 @@ void api::impl::add_member_(const call_ptr& c, const principal& p, const std::st
 }
 
 /// DELETE /v1/projects/{id}/members/{user_id or group_id}.
-void api::impl::remove_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& member) {
+void api::impl::remove_member_(const call_ptr& c, const principal& p, const std::string& id,
+                               const std::string& member) {
   auto facts = guard_project(c, p, access::operation::project_unshare, id, member == p.user_id);
   if (!facts) return;
   for (const auto& g : facts->row->value("groups", json::array())) {

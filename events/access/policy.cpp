@@ -31,8 +31,7 @@ decision project(const principal& p, operation op, const facts& f) {
     case operation::project_share:
       return private_change(sees, at_least(project_role::owner), p, "only owners share the project");
     case operation::project_unshare:
-      return private_change(sees, at_least(project_role::owner) || (f.self && f.role), p,
-                            "only owners remove members");
+      return private_change(sees, at_least(project_role::owner) || (f.self && f.role), p, "only owners remove members");
     default:
       return deny(errc::forbidden, "unknown project operation");
   }
@@ -59,41 +58,76 @@ decision connection(const principal& p, operation op, const facts& f) {
 
 std::string_view to_string(operation op) noexcept {
   switch (op) {
-    case operation::user_create: return "user.create";
-    case operation::user_list: return "user.list";
-    case operation::user_read: return "user.read";
-    case operation::user_update: return "user.update";
-    case operation::user_disable: return "user.disable";
-    case operation::group_create: return "group.create";
-    case operation::group_list: return "group.list";
-    case operation::group_read: return "group.read";
-    case operation::group_manage_members: return "group.manage_members";
-    case operation::project_create: return "project.create";
-    case operation::project_list: return "project.list";
-    case operation::project_read: return "project.read";
-    case operation::project_update: return "project.update";
-    case operation::project_archive: return "project.archive";
-    case operation::project_share: return "project.share";
-    case operation::project_unshare: return "project.unshare";
-    case operation::connection_create: return "connection.create";
-    case operation::connection_list: return "connection.list";
-    case operation::connection_read: return "connection.read";
-    case operation::connection_update: return "connection.update";
-    case operation::connection_delete: return "connection.delete";
-    case operation::connection_share: return "connection.share";
-    case operation::connection_test: return "connection.test";
-    case operation::job_submit: return "job.submit";
-    case operation::job_list: return "job.list";
-    case operation::job_read: return "job.read";
-    case operation::job_cancel: return "job.cancel";
-    case operation::container_create: return "container.create";
-    case operation::container_list: return "container.list";
-    case operation::container_read: return "container.read";
-    case operation::container_start: return "container.start";
-    case operation::container_stop: return "container.stop";
-    case operation::container_remove: return "container.remove";
-    case operation::audit_read: return "audit.read";
-    case operation::events_read: return "events.read";
+    case operation::user_create:
+      return "user.create";
+    case operation::user_list:
+      return "user.list";
+    case operation::user_read:
+      return "user.read";
+    case operation::user_update:
+      return "user.update";
+    case operation::user_disable:
+      return "user.disable";
+    case operation::group_create:
+      return "group.create";
+    case operation::group_list:
+      return "group.list";
+    case operation::group_read:
+      return "group.read";
+    case operation::group_manage_members:
+      return "group.manage_members";
+    case operation::project_create:
+      return "project.create";
+    case operation::project_list:
+      return "project.list";
+    case operation::project_read:
+      return "project.read";
+    case operation::project_update:
+      return "project.update";
+    case operation::project_archive:
+      return "project.archive";
+    case operation::project_share:
+      return "project.share";
+    case operation::project_unshare:
+      return "project.unshare";
+    case operation::connection_create:
+      return "connection.create";
+    case operation::connection_list:
+      return "connection.list";
+    case operation::connection_read:
+      return "connection.read";
+    case operation::connection_update:
+      return "connection.update";
+    case operation::connection_delete:
+      return "connection.delete";
+    case operation::connection_share:
+      return "connection.share";
+    case operation::connection_test:
+      return "connection.test";
+    case operation::job_submit:
+      return "job.submit";
+    case operation::job_list:
+      return "job.list";
+    case operation::job_read:
+      return "job.read";
+    case operation::job_cancel:
+      return "job.cancel";
+    case operation::container_create:
+      return "container.create";
+    case operation::container_list:
+      return "container.list";
+    case operation::container_read:
+      return "container.read";
+    case operation::container_start:
+      return "container.start";
+    case operation::container_stop:
+      return "container.stop";
+    case operation::container_remove:
+      return "container.remove";
+    case operation::audit_read:
+      return "audit.read";
+    case operation::events_read:
+      return "events.read";
   }
   return "unknown";
 }
@@ -152,7 +186,7 @@ decision authorize(const principal& p, operation op, const facts& f) {
     // right to use the connection.
     case operation::job_read:
       return reads_everything(p) || f.role || f.self ? decision::allow()
-                                                             : deny(errc::not_found, "not a member of the job's project");
+                                                     : deny(errc::not_found, "not a member of the job's project");
     case operation::job_submit: {
       const bool sees = reads_everything(p) || f.role.has_value();
       const bool editor = p.is_admin() || (f.role && *f.role >= project_role::editor);

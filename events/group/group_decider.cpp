@@ -64,7 +64,9 @@ struct decider {
     if (auto ok = validate_id(c.group_id, "group_id"); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_name(c.name); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_description(c.description); !ok) return std::unexpected(ok.error());
-    return events{make_event(group_created{c.group_id, c.name, c.description, actor.user_id})};
+    // The creator is the group's first member, so it shows in their own group list.
+    return events{make_event(group_created{c.group_id, c.name, c.description, actor.user_id}),
+                  make_event(group_member_added{"user", actor.user_id})};
   }
 
   result<events> operator()(const add_group_member& c) const {

@@ -2,8 +2,8 @@
 /// The group aggregate as pure code. A group has users and other groups as direct
 /// members; a user belongs to a group transitively through nested groups (the adapter
 /// resolves that set into `principal::groups`). Invariants: only admins and the creator
-/// manage a group's members; nesting never forms a cycle (a group is never inside
-/// itself, directly or through other groups); a disabled user cannot act.
+/// manage a group's members (the creator is also its first member); nesting never forms a cycle (a group is never
+/// inside itself, directly or through other groups); a disabled user cannot act.
 ///
 ///   add_group_member{group, X, member_subgroups = groups inside X}
 ///        │ X == this group, or this group ∈ member_subgroups  → failed_precondition

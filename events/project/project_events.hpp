@@ -81,7 +81,8 @@ struct project_archived {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_archived, reason)
 
 /// The events of a `project-<id>` stream.
-using project_event = std::variant<project_created, project_renamed, project_described, project_member_added,
-                                   project_member_removed, project_archived, project_group_added, project_group_removed>;
+using project_event =
+    std::variant<project_created, project_renamed, project_described, project_member_added, project_member_removed,
+                 project_archived, project_group_added, project_group_removed>;
 
 }  // namespace atrium

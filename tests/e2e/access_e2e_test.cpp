@@ -62,8 +62,9 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
                                                                                    {"groupie", "member"},
                                                                                    {"disabled", "member"},
                                                                                    {"victim", "member"}}) {
-    auto r = admin.post("/v1/users", {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-pw-123456"},
-                                      {"role", role}});
+    auto r = admin.post(
+        "/v1/users",
+        {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-pw-123456"}, {"role", role}});
     ids[name] = id_of(r);
     tokens[name] = server.login(name, name + "-pw-123456");
   }
@@ -94,9 +95,9 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
     std::ofstream(db).flush();
   }
   auto created = owner.post("/v1/connections", {{"name", "warehouse"},
-                                                 {"driver", "sqlite"},
-                                                 {"params", {{"path", db.string()}}},
-                                                 {"credentials", json::object()}});
+                                                {"driver", "sqlite"},
+                                                {"params", {{"path", db.string()}}},
+                                                {"credentials", json::object()}});
   const auto conn = id_of(created);
   REQUIRE(owner.post("/v1/connections/" + conn + "/members", {{"user_id", ids["editor"]}, {"role", "user"}}).status ==
           200);
@@ -118,8 +119,13 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
     return m;
   };
   const auto all_members_of_p = [&](unsigned allowed, unsigned outsider) {
-    return with({{"admin", allowed}, {"auditor", allowed}, {"owner", allowed}, {"editor", allowed},
-                 {"viewer", allowed}, {"groupie", allowed}, {"outsider", outsider}});
+    return with({{"admin", allowed},
+                 {"auditor", allowed},
+                 {"owner", allowed},
+                 {"editor", allowed},
+                 {"viewer", allowed},
+                 {"groupie", allowed},
+                 {"outsider", outsider}});
   };
 
   const std::vector<row> matrix{
@@ -133,43 +139,81 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
       {"GET", "/v1/groups", {}, with({}), 200},
       {"POST", "/v1/groups", {{"name", " "}}, with({{"auditor", 403}}), 400},
       {"GET", "/v1/groups/" + g, {}, with({{"admin", 200}, {"auditor", 200}, {"groupie", 200}}), 404},
-      {"POST", "/v1/groups/" + g + "/members", {{"user_id", "x"}, {"group_id", "y"}},
-       with({{"admin", 400}, {"auditor", 403}, {"groupie", 403}}), 404},
-      {"DELETE", "/v1/groups/" + g + "/members/nobody", {}, with({{"admin", 404}, {"auditor", 403}, {"groupie", 403}}),
+      {"POST",
+       "/v1/groups/" + g + "/members",
+       {{"user_id", "x"}, {"group_id", "y"}},
+       with({{"admin", 400}, {"auditor", 403}, {"groupie", 403}}),
+       404},
+      {"DELETE",
+       "/v1/groups/" + g + "/members/nobody",
+       {},
+       with({{"admin", 404}, {"auditor", 403}, {"groupie", 403}}),
        404},
       // projects
       {"GET", "/v1/projects", {}, with({}), 200},
       {"POST", "/v1/projects", {{"name", ""}}, with({{"auditor", 403}}), 400},
       {"GET", "/v1/projects/" + p, {}, all_members_of_p(200, 404), 0},
       {"GET", "/v1/streams/project-" + p, {}, all_members_of_p(200, 404), 0},
-      {"PATCH", "/v1/projects/" + p, {{"name", "Artemis"}},
-       with({{"admin", 428}, {"owner", 428}, {"editor", 428}, {"groupie", 428}, {"viewer", 403}, {"auditor", 403},
+      {"PATCH",
+       "/v1/projects/" + p,
+       {{"name", "Artemis"}},
+       with({{"admin", 428},
+             {"owner", 428},
+             {"editor", 428},
+             {"groupie", 428},
+             {"viewer", 403},
+             {"auditor", 403},
              {"outsider", 404}}),
        0},
-      {"POST", "/v1/projects/" + p + "/members", {{"user_id", ids["outsider"]}, {"role", "boss"}},
-       with({{"admin", 400}, {"owner", 400}, {"outsider", 404}}), 403},
-      {"DELETE", "/v1/projects/" + p + "/members/nobody", {}, with({{"admin", 404}, {"owner", 404}, {"outsider", 404}}),
+      {"POST",
+       "/v1/projects/" + p + "/members",
+       {{"user_id", ids["outsider"]}, {"role", "boss"}},
+       with({{"admin", 400}, {"owner", 400}, {"outsider", 404}}),
+       403},
+      {"DELETE",
+       "/v1/projects/" + p + "/members/nobody",
+       {},
+       with({{"admin", 404}, {"owner", 404}, {"outsider", 404}}),
        403},
       // connections
       {"GET", "/v1/connections", {}, with({}), 200},
       {"POST", "/v1/connections", {{"name", "x"}, {"driver", "oracle"}}, with({{"auditor", 403}}), 400},
-      {"GET", "/v1/connections/" + conn, {},
-       with({{"admin", 200}, {"auditor", 200}, {"owner", 200}, {"editor", 200}, {"groupie", 200}}), 404},
+      {"GET",
+       "/v1/connections/" + conn,
+       {},
+       with({{"admin", 200}, {"auditor", 200}, {"owner", 200}, {"editor", 200}, {"groupie", 200}}),
+       404},
       {"PATCH", "/v1/connections/" + conn, json::object(),
        with({{"admin", 400}, {"owner", 400}, {"auditor", 403}, {"editor", 403}, {"groupie", 403}}), 404},
-      {"POST", "/v1/connections/" + conn + "/test", {},
-       with({{"admin", 200}, {"owner", 200}, {"editor", 200}, {"groupie", 200}, {"auditor", 403}}), 404},
-      {"POST", "/v1/connections/" + conn + "/members", {{"user_id", ids["viewer"]}, {"role", "admiral"}},
-       with({{"admin", 400}, {"owner", 400}, {"auditor", 403}, {"editor", 403}, {"groupie", 403}}), 404},
+      {"POST",
+       "/v1/connections/" + conn + "/test",
+       {},
+       with({{"admin", 200}, {"owner", 200}, {"editor", 200}, {"groupie", 200}, {"auditor", 403}}),
+       404},
+      {"POST",
+       "/v1/connections/" + conn + "/members",
+       {{"user_id", ids["viewer"]}, {"role", "admiral"}},
+       with({{"admin", 400}, {"owner", 400}, {"auditor", 403}, {"editor", 403}, {"groupie", 403}}),
+       404},
       // jobs
       {"GET", "/v1/jobs", {}, with({}), 200},
       {"POST", "/v1/jobs", job_body,
-       with({{"admin", 201}, {"owner", 201}, {"editor", 201}, {"groupie", 201}, {"viewer", 403}, {"auditor", 403},
+       with({{"admin", 201},
+             {"owner", 201},
+             {"editor", 201},
+             {"groupie", 201},
+             {"viewer", 403},
+             {"auditor", 403},
              {"outsider", 404}}),
        0},
       {"GET", "/v1/jobs/" + job, {}, all_members_of_p(200, 404), 0},
       {"POST", "/v1/jobs/" + job + "/cancel", json::object(),
-       with({{"admin", 200}, {"owner", 200}, {"editor", 200}, {"groupie", 200}, {"viewer", 403}, {"auditor", 403},
+       with({{"admin", 200},
+             {"owner", 200},
+             {"editor", 200},
+             {"groupie", 200},
+             {"viewer", 403},
+             {"auditor", 403},
              {"outsider", 404}}),
        0},
       // containers

@@ -51,9 +51,9 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
 
   const json pg_params{{"host", pg.host()}, {"port", pg.port()}, {"database", "postgres"}, {"sslmode", "disable"}};
   auto created = keep(admin.post("/v1/connections", {{"name", "warehouse"},
-                                                      {"driver", "postgres"},
-                                                      {"params", pg_params},
-                                                      {"credentials", {{"user", "atrium"}, {"password", secret}}}}));
+                                                     {"driver", "postgres"},
+                                                     {"params", pg_params},
+                                                     {"credentials", {{"user", "atrium"}, {"password", secret}}}}));
   INFO(created.body);
   REQUIRE(created.status == 201);
   const auto id = created.json.at("id").get<std::string>();
@@ -100,18 +100,16 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
   SECTION("SQLite: a database file connects; a missing one is an error and is not created") {
     const auto db = dir.path() / "local.sqlite";
     std::ofstream(db).flush();  // an empty file is an empty SQLite database
-    auto lite = keep(admin.post("/v1/connections", {{"name", "local"},
-                                                    {"driver", "sqlite"},
-                                                    {"params", {{"path", db.string()}}}}));
+    auto lite = keep(
+        admin.post("/v1/connections", {{"name", "local"}, {"driver", "sqlite"}, {"params", {{"path", db.string()}}}}));
     REQUIRE(lite.status == 201);
     auto ok = keep(admin.request("POST", "/v1/connections/" + lite.json.at("id").get<std::string>() + "/test"));
     REQUIRE(ok.status == 200);
     CHECK(ok.json.at("ok") == true);
 
     const auto missing = dir.path() / "missing.sqlite";
-    auto gone = keep(admin.post("/v1/connections", {{"name", "gone"},
-                                                    {"driver", "sqlite"},
-                                                    {"params", {{"path", missing.string()}}}}));
+    auto gone = keep(admin.post("/v1/connections",
+                                {{"name", "gone"}, {"driver", "sqlite"}, {"params", {{"path", missing.string()}}}}));
     REQUIRE(gone.status == 201);
     auto fail = keep(admin.request("POST", "/v1/connections/" + gone.json.at("id").get<std::string>() + "/test"));
     REQUIRE(fail.status == 200);

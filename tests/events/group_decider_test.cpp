@@ -55,9 +55,10 @@ create_group creation(std::string name = "Analysts", std::string description = "
 TEST_CASE("group: a member creates a group", "[group][create]") {
   const auto r = decide(group_state{}, creation(), member("m-1"));
   REQUIRE(r.has_value());
-  REQUIRE(types_of(*r) == std::vector<std::string>{"group.created"});
+  REQUIRE(types_of(*r) == std::vector<std::string>{"group.created", "group.member_added"});
   CHECK((*r)[0].data ==
         json{{"group_id", "g-1"}, {"name", "Analysts"}, {"description", "the data team"}, {"created_by", "m-1"}});
+  CHECK((*r)[1].data == json{{"member_type", "user"}, {"member_id", "m-1"}});
   CHECK(group_stream("g-1") == "group-g-1");
 }
 

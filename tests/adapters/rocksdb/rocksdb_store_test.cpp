@@ -163,7 +163,7 @@ TEST_CASE("append to a new stream with no_stream assigns position, version, time
   }
 }
 
-TEST_CASE("positions are gapless from 1 across appends and streams; versions are per stream", "[rocksdb]") {
+TEST_CASE("positions are gapless from 1 across appends and streams, versions are per stream", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
 
@@ -697,7 +697,7 @@ TEST_CASE("a reopened store still serves a projection family that is no longer l
 // Read-model store
 // ---------------------------------------------------------------------------------------
 
-TEST_CASE("read-model commit writes rows and checkpoint; get and row_delete", "[rocksdb]") {
+TEST_CASE("read-model commit writes rows and checkpoint, get and row_delete", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
 
