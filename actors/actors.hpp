@@ -24,6 +24,15 @@ class projection_engine {
   /// Returns the position all projections have reached.
   [[nodiscard]] result<std::uint64_t> catch_up();
 
+  /// Loads the checkpoints only (the runner catches up afterwards, page by page).
+  [[nodiscard]] result<void> load_checkpoints();
+
+  /// Each projection's name and checkpoint, in runner order.
+  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> checkpoints() const;
+
+  /// The store the engine reads (for lag figures).
+  [[nodiscard]] const ports::event_store& store() const { return store_; }
+
   /// Applies the stored events after the position all projections have reached, in
   /// pages of 1000, until the log has no more or `max_pages` were applied. Returns the
   /// position all projections have reached.
@@ -42,8 +51,11 @@ class projection_engine {
 };
 
 /// The projection runner: handles `log_advanced` (reads the new events from the store
-/// and applies them) and `await_position`.
-caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine);
+/// and applies them), `await_position` and `projection_status_request`. It starts by
+/// catching up with the log (`start_head`, the head when the server started) page by
+/// page, answering messages in between; until then the report says not ready.
+caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
+                                   std::uint64_t start_head);
 
 /// The event-store writer: handles `append_request`, forwards commits to `runner`.
 caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, caf::actor runner);

@@ -46,6 +46,7 @@ struct user_traits {
     claim.actor = reg.actor;
     claim.correlation_id = reg.correlation_id;
     claim.causation_id = reg.causation_id;
+    claim.metadata = reg.metadata;
     out.push_back({username_stream(claim.data.at("username").get<std::string>()),
                    ports::expected_version::no_stream(),
                    {std::move(claim)}});
@@ -224,6 +225,7 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
     e.actor = ctx.actor.actor_stream();
     e.correlation_id = ctx.correlation_id;
     e.causation_id = causation;
+    e.metadata = ctx.metadata;
   }
   std::vector<ports::stream_append> appends;
   appends.push_back(

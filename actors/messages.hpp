@@ -12,6 +12,7 @@
 
 #include "actors/ports/command_bus.hpp"
 #include "actors/ports/event_store.hpp"
+#include "actors/ports/monitor.hpp"
 
 namespace atrium::msg {
 
@@ -46,6 +47,19 @@ struct await_position {
 /// The projection runner's answer to `await_position`.
 struct projections_ready {
   std::uint64_t applied = 0;
+};
+
+/// To the projection runner: reply with `projection_status_reply`.
+struct projection_status_request {};
+
+/// The runner's report.
+struct projection_status_reply {
+  ports::projections_report report;
+};
+
+/// A callback carried to the gateway actor for `projection_status_request`.
+struct status_box {
+  std::function<void(ports::projections_report)> fn;
 };
 
 /// A command for the entity `id` of the aggregate whose commands are `Command`.
@@ -118,3 +132,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::record_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::recorded_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projection_status_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projection_status_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::status_box)

@@ -1,6 +1,9 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <map>
 
 #include "actors/actors.hpp"
@@ -43,8 +46,47 @@ constexpr std::size_t k_page = 1000;
 struct runner_state {
   std::shared_ptr<projection_engine> engine;
   std::multimap<std::uint64_t, caf::response_promise> waiters;
+  std::uint64_t start_head = 0;  // the log head when the server started
+  bool ready = false;            // caught up with start_head once
+  std::string stalled;           // the last error, until the next successful page
   static inline const char* name = "projection-runner";
 };
+
+/// Milliseconds since an RFC 3339 UTC time (`2026-11-21T07:56:16.909832Z`); 0 if unparsable.
+std::int64_t ms_since(const std::string& time) {
+  std::tm tm{};
+  int micros = 0;
+  if (std::sscanf(time.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec, &micros) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - at);
+  return std::max<std::int64_t>(0, ms.count());
+}
+
+ports::projections_report make_report(const runner_state& st) {
+  ports::projections_report r;
+  r.head = st.engine->store().head_position();
+  r.ready = st.ready;
+  for (const auto& [name, checkpoint] : st.engine->checkpoints()) {
+    ports::projection_info info{name, checkpoint, r.head > checkpoint ? r.head - checkpoint : 0, 0, "live", {}};
+    if (info.lag_positions > 0) {
+      if (auto next = st.engine->store().read_all(checkpoint, 1); next && !next->empty()) {
+        info.lag_ms = ms_since(next->front().time);
+      }
+      if (!st.ready) info.status = "catching_up";
+    }
+    if (!st.stalled.empty()) {
+      info.status = "stalled";
+      info.error = st.stalled;
+    }
+    r.projections.push_back(std::move(info));
+  }
+  return r;
+}
 
 }  // namespace
 
@@ -61,13 +103,24 @@ std::uint64_t projection_engine::applied() const {
   return checkpoints_.empty() ? store_.head_position() : low;
 }
 
-result<std::uint64_t> projection_engine::catch_up() {
+result<void> projection_engine::load_checkpoints() {
   for (std::size_t i = 0; i < projections_.size(); ++i) {
     auto cp = read_models_.checkpoint(projections_[i]->name());
     if (!cp) return std::unexpected(cp.error());
     checkpoints_[i] = *cp;
   }
+  return {};
+}
+
+result<std::uint64_t> projection_engine::catch_up() {
+  if (auto ok = load_checkpoints(); !ok) return std::unexpected(ok.error());
   return follow();
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> projection_engine::checkpoints() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (std::size_t i = 0; i < projections_.size(); ++i) out.emplace_back(projections_[i]->name(), checkpoints_[i]);
+  return out;
 }
 
 result<std::uint64_t> projection_engine::follow(std::size_t max_pages) {
@@ -110,9 +163,17 @@ result<void> projection_engine::apply_to(std::size_t index, const std::vector<en
 
 namespace {
 
-caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine) {
+caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine,
+                                std::uint64_t start_head) {
   self->state.engine = std::move(engine);
+  self->state.start_head = start_head;
+  self->state.ready = self->state.engine->applied() >= start_head;
+  if (!self->state.ready) self->send(self, msg::log_advanced{start_head});  // catch up, page by page
   auto release = [self](std::uint64_t applied) {
+    if (applied >= self->state.start_head && !self->state.ready) {
+      self->state.ready = true;
+      spdlog::info("projections caught up position={}", applied);
+    }
     auto& w = self->state.waiters;
     auto end = w.upper_bound(applied);
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
@@ -127,8 +188,10 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
         if (!applied) {
           spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
                         applied.error().message);
+          self->state.stalled = applied.error().message;
           return;
         }
+        self->state.stalled.clear();
         release(*applied);
         if (*applied < m.position) self->send(self, msg::log_advanced{m.position});
       },
@@ -139,13 +202,15 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
         self->state.waiters.emplace(req.position, rp);
         return caf::delegated<msg::projections_ready>();
       },
+      [self](msg::projection_status_request) { return msg::projection_status_reply{make_report(self->state)}; },
   };
 }
 
 }  // namespace
 
-caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine) {
-  return sys.spawn(projection_runner, std::move(engine));
+caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
+                                   std::uint64_t start_head) {
+  return sys.spawn(projection_runner, std::move(engine), start_head);
 }
 
 }  // namespace atrium::actors

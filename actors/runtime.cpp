@@ -38,6 +38,11 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
                 },
                 [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
       },
+      [self, runner](msg::projection_status_request& m, msg::status_box& box) {
+        self->request(runner, std::chrono::seconds(10), m)
+            .then([box](msg::projection_status_reply& r) { box.fn(std::move(r.report)); },
+                  [box](caf::error&) { box.fn(ports::projections_report{}); });
+      },
       [self, runner](msg::await_position& m, msg::ready_box& box) {
         self->request(runner, k_projection_wait, m)
             .then([box](msg::projections_ready&) { box.fn(); },
@@ -73,14 +78,20 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
                                                             std::vector<std::unique_ptr<projection>> projections,
                                                             runtime_config config) {
   auto engine = std::make_shared<actors::projection_engine>(store, read_models, std::move(projections));
-  auto caught_up = engine->catch_up();
-  if (!caught_up) return std::unexpected(caught_up.error());
-  spdlog::info("projections caught up position={}", *caught_up);
+  if (config.catch_up_before_start) {
+    auto caught_up = engine->catch_up();
+    if (!caught_up) return std::unexpected(caught_up.error());
+    spdlog::info("projections caught up position={}", *caught_up);
+  } else if (auto ok = engine->load_checkpoints(); !ok) {
+    return std::unexpected(ok.error());
+  }
+  const auto head = store.head_position();
+  spdlog::info("projections at position={} of head={}", engine->applied(), head);
 
   auto p = std::make_unique<impl>();
   p->config.set("scheduler.max-threads", config.worker_threads);
   p->system = std::make_unique<caf::actor_system>(p->config);
-  p->runner = actors::spawn_projection_runner(*p->system, engine);
+  p->runner = actors::spawn_projection_runner(*p->system, engine, head);
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
   p->registry = actors::spawn_registry(*p->system, store, p->writer,
                                        {config.snapshot_every, config.passivate_after, config.max_live_entities});
@@ -115,6 +126,10 @@ void actor_runtime::execute(std::string id, job_command cmd, ports::command_cont
 }
 void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx, ports::completion done) {
   send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+}
+
+void actor_runtime::report(std::function<void(ports::projections_report)> done) {
+  caf::anon_send(impl_->gateway, msg::projection_status_request{}, msg::status_box{std::move(done)});
 }
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {

@@ -25,6 +25,7 @@
 
 #include "actors/ports/command_bus.hpp"
 #include "actors/ports/event_store.hpp"
+#include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "projections/read_model.hpp"
 
@@ -36,12 +37,17 @@ struct runtime_config {
   std::uint64_t snapshot_every = 100;  ///< an entity snapshots its state every N events; 0 disables
   std::chrono::milliseconds passivate_after{std::chrono::minutes(5)};  ///< idle entities stop after this
   std::size_t max_live_entities = 100000;                              ///< entity actors alive at once, at most
+  /// True: `start` applies the whole log to the projections before it returns (tools,
+  /// tests). False (the server): the projection runner catches up in the background
+  /// while the API serves; `report().ready` turns true when it has.
+  bool catch_up_before_start = false;
 };
 
 /// The running actor system.
-class actor_runtime final : public ports::command_bus {
+class actor_runtime final : public ports::command_bus, public ports::projection_monitor {
  public:
-  /// Catches every projection up to the log head (blocking), then spawns the actors.
+  /// Loads the projections' checkpoints (and, with `catch_up_before_start`, applies the
+  /// log up to its head, blocking), then spawns the actors.
   /// `store` and `read_models` must outlive the runtime. Errors: those of the stores.
   [[nodiscard]] static result<std::unique_ptr<actor_runtime>> start(
       ports::event_store& store, ports::read_model_store& read_models,
@@ -62,6 +68,7 @@ class actor_runtime final : public ports::command_bus {
   void execute(std::string container_id, container_command cmd, ports::command_context ctx,
                ports::completion done) override;
   void await_projections(std::uint64_t position, std::function<void()> done) override;
+  void report(std::function<void(ports::projections_report)> done) override;
   void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
 
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks

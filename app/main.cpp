@@ -1,6 +1,7 @@
 // atriumd: the composition root. The only place that wires adapters to the core.
 //
 //   atriumd [serve] --data-dir DIR --listen HOST:PORT
+//   atriumd verify|export|inspect|replay … --data-dir DIR   (offline: app/cli.hpp)
 //
 // Starts RocksDB in DIR/rocksdb, the actor system, and the HTTP API; on first start
 // with an empty store creates the `admin` user (password from ATRIUM_ADMIN_PASSWORD,
@@ -25,14 +26,15 @@
 #include "adapters/connectors/sql_connector.hpp"
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
+#include "app/cli.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 
 namespace {
 
-constexpr const char* k_usage =
-    "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
-    "       atriumd verify --data-dir DIR   (offline: recompute the event hash chain; exit 0 if intact)\n"
+constexpr const char* k_usage_serve =
+    "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n";
+constexpr const char* k_usage_options =
     "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
     "  --log-level LEVEL   trace, debug, info, warn, error (default info)\n"
@@ -41,8 +43,11 @@ constexpr const char* k_usage =
     "  --max-live-entities N  entity actors alive at once, at most (default 100000)\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
+/// The whole usage text: the server's line, the offline subcommands', then the options.
+void print_usage(std::ostream& out) { out << k_usage_serve << atrium::cli::usage() << k_usage_options; }
+
 struct options {
-  std::string command = "serve";  ///< serve | verify
+  std::string command = "serve";  ///< serve (the offline subcommands are parsed by app/cli.cpp)
   std::string data_dir = "data";
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
@@ -56,7 +61,7 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
   options o;
   std::vector<std::string> args(argv + 1, argv + argc);
   std::size_t i = 0;
-  if (i < args.size() && (args[i] == "serve" || args[i] == "verify")) o.command = args[i++];
+  if (i < args.size() && args[i] == "serve") o.command = args[i++];
   for (; i < args.size(); ++i) {
     const auto& a = args[i];
     auto value = [&]() -> std::optional<std::string> {
@@ -108,7 +113,7 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (!v) return std::nullopt;
       o.log_level = *v;
     } else if (a == "--help" || a == "-h") {
-      std::cout << k_usage;
+      print_usage(std::cout);
       std::exit(0);
     } else {
       err = "unknown argument: " + a;
@@ -132,38 +137,6 @@ void set_up_logging() {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
-}
-
-/// `atriumd verify`: recomputes the hash chain of a stopped server's store. Prints one
-/// JSON line; exits 0 when intact, 3 when broken, 1 when the store cannot be read.
-int verify(const options& o) {
-  if (!std::filesystem::exists(o.data_dir + "/rocksdb")) {
-    std::cerr << "atriumd verify: no store in " << o.data_dir << "\n";
-    return 1;
-  }
-  auto projections = atrium::make_all_projections();
-  std::vector<std::string> names;
-  for (const auto& p : projections) names.emplace_back(p->name());
-  auto store = atrium::rocksdb_adapter::rocksdb_store::open(o.data_dir + "/rocksdb", names);
-  if (!store) {
-    std::cerr << "atriumd verify: " << store.error().message << "\n";
-    return 1;
-  }
-  auto report = (*store)->verify_chain();
-  if (!report) {
-    std::cerr << "atriumd verify: " << report.error().message << "\n";
-    return 1;
-  }
-  nlohmann::json out{{"ok", report->ok}, {"count", report->count}, {"last_hash", report->last_hash}};
-  if (!report->ok) {
-    out["broken_at"] = report->broken_at;
-    out["reason"] = report->reason;
-  }
-  std::cout << out.dump() << std::endl;
-  if (!report->ok) {
-    std::cerr << "atriumd verify: chain breaks at position " << report->broken_at << ": " << report->reason << "\n";
-  }
-  return report->ok ? 0 : 3;
 }
 
 /// Creates `admin` on an empty store. Returns false on failure.
@@ -201,17 +174,21 @@ bool bootstrap_admin(atrium::actor_runtime& runtime, const atrium::ports::passwo
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Offline subcommands (verify, export, inspect, replay) never reach the serve path.
+  if (argc > 1 && atrium::cli::is_offline_command(argv[1])) {
+    return atrium::cli::run(argv[1], std::vector<std::string>(argv + 2, argv + argc), std::cout, std::cerr);
+  }
   std::string err;
   auto opts = parse_args(argc, argv, err);
   if (!opts) {
-    std::cerr << "atriumd: " << err << "\n" << k_usage;
+    std::cerr << "atriumd: " << err << "\n";
+    print_usage(std::cerr);
     return 2;
   }
   // Logs go to stderr; stdout carries only the listening line and, on first start, the
   // generated admin password.
   set_up_logging();
   spdlog::set_level(spdlog::level::from_str(opts->log_level));
-  if (opts->command == "verify") return verify(*opts);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
 
   // Block the stop signals in every thread we start; main waits for them with sigwait.
@@ -269,7 +246,8 @@ int main(int argc, char** argv) {
   atrium::vault_adapter::sodium_vault vault(*master_key, **store);
   atrium::connectors_adapter::sql_connection_tester tester;
 
-  atrium::http_adapter::api api({**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester});
+  atrium::http_adapter::api api(
+      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime});
   auto server = atrium::http_adapter::http_server::start(
       {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
       [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

@@ -21,6 +21,8 @@ void to_json(nlohmann::json& j, const envelope& e) {
                      {"correlation_id", e.correlation_id},
                      {"causation_id", e.causation_id},
                      {"data", e.data}};
+  // Left out when empty: events from before metadata existed keep their canonical bytes.
+  if (!e.metadata.empty()) j["metadata"] = e.metadata;
   if (!e.hash.empty()) j["hash"] = e.hash;
 }
 
@@ -43,6 +45,10 @@ void from_json(const nlohmann::json& j, envelope& e) {
     throw nlohmann::json::type_error::create(302, "schema must be an integer from 1", &j);
   }
   if (!j.at("data").is_object()) throw nlohmann::json::type_error::create(302, "data must be an object", &j);
+  const auto metadata = j.find("metadata");
+  if (metadata != j.end() && !metadata->is_object()) {
+    throw nlohmann::json::type_error::create(302, "metadata must be an object", &j);
+  }
   position.get_to(e.position);
   j.at("stream").get_to(e.stream);
   version.get_to(e.version);
@@ -54,6 +60,7 @@ void from_json(const nlohmann::json& j, envelope& e) {
   e.correlation_id = j.value("correlation_id", "");
   e.causation_id = j.value("causation_id", "");
   e.data = j.at("data");
+  e.metadata = metadata != j.end() ? *metadata : nlohmann::json::object();
   e.hash = j.value("hash", "");
 }
 

@@ -29,6 +29,11 @@ struct envelope {
   std::string correlation_id;                      ///< the request this event belongs to
   std::string causation_id;                        ///< the command or event that caused it
   nlohmann::json data = nlohmann::json::object();  ///< the payload (a JSON object)
+  /// Facts about the event's origin that are not part of the payload, as a JSON object of
+  /// strings: for events caused by an HTTP request `{"client_address","user_agent"}`.
+  /// Empty for others (and for every event stored before metadata existed); an empty
+  /// object is left out of the JSON forms, so such events hash exactly as before.
+  nlohmann::json metadata = nlohmann::json::object();
   /// SHA-256 (hex) over the previous event's hash and this event's canonical bytes
   /// (see `canonical_bytes`); empty until the store commits the event.
   std::string hash;
@@ -38,10 +43,11 @@ struct envelope {
 inline constexpr std::string_view genesis_hash = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The canonical bytes of an envelope, the input of its chain hash: the JSON object of
-/// every field except `hash`, keys sorted, no whitespace, strings UTF-8 with only the
-/// escapes JSON requires — the JSON Canonicalization Scheme (RFC 8785) for the values an
-/// envelope holds (integers and strings; the payloads of Atrium events carry no floats).
-/// The stored form of an event is the same serialization with `hash` included.
+/// every field except `hash` (and except `metadata` when it is empty), keys sorted (in
+/// nested objects too), no whitespace, strings UTF-8 with only the escapes JSON requires —
+/// the JSON Canonicalization Scheme (RFC 8785) for the values an envelope holds (integers
+/// and strings; the payloads of Atrium events carry no floats). The stored form of an
+/// event is the same serialization with `hash` included.
 [[nodiscard]] std::string canonical_bytes(const envelope& e);
 
 /// An event a decider wants appended; the store turns it into an `envelope`.
@@ -53,13 +59,15 @@ struct proposed_event {
   std::string actor;
   std::string correlation_id;
   std::string causation_id;
+  nlohmann::json metadata = nlohmann::json::object();  ///< as `envelope::metadata`
 };
 
 /// Encodes all envelope fields as a JSON object (the storage form; secrets included;
-/// `hash` only when set).
+/// `hash` only when set, `metadata` only when not empty).
 void to_json(nlohmann::json& j, const envelope& e);
 
-/// Decodes an envelope; throws nlohmann::json::exception on a malformed object.
+/// Decodes an envelope (`metadata` optional, an object when present); throws
+/// nlohmann::json::exception on a malformed object.
 /// Use `parse_envelope` where an error value is wanted.
 void from_json(const nlohmann::json& j, envelope& e);
 

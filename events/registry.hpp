@@ -4,7 +4,8 @@
 ///
 /// Each event is one struct with `static constexpr std::string_view type` (wire name),
 /// `static constexpr int schema`, and nlohmann to_json/from_json. A stream's events form
-/// a `std::variant`; `decode_event<Variant>` turns an envelope into it.
+/// a `std::variant`; `decode_event<Variant>` turns an envelope into it, upcasting a
+/// payload of an older schema first (events/upcasters.hpp).
 
 #include <span>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "events/envelope.hpp"
+#include "events/upcasters.hpp"
 
 namespace atrium {
 
@@ -57,8 +59,11 @@ template <class T>
   return e;
 }
 
-/// Decodes an envelope into the event variant of its stream. Reports `invalid_argument`
-/// when the type is not one of the variant's alternatives or the payload is malformed.
+/// Decodes a payload of the *current* schema of `type` into the event variant of its
+/// stream; no upcasting (use the envelope overload for stored events). Takes the wire
+/// name and the payload object; returns the alternative whose `T::type` is `type`.
+/// Reports `invalid_argument` when the type is not one of the variant's alternatives or
+/// the payload is malformed.
 template <class Variant>
 [[nodiscard]] result<Variant> decode_event(std::string_view type, const nlohmann::json& data) {
   result<Variant> out = fail(errc::invalid_argument, "unknown event type: " + std::string(type));
@@ -76,9 +81,21 @@ template <class Variant>
   return out;
 }
 
+/// Decodes a stored event into the event variant of its stream: takes the envelope's
+/// `type`, `schema` and `data`, brings `data` from `e.schema` to the current schema with
+/// `upcasters` (default: the process-wide `upcasters()`), then decodes it as above.
+/// A payload already at the current schema is decoded in place, without a copy.
+/// Reports `invalid_argument` when the type is unknown to `upcasters`, the schema is
+/// newer than the current one (written by a newer build) or has no upcaster path, an
+/// upcaster fails, the type is not one of the variant's alternatives, or the payload
+/// is malformed.
 template <class Variant>
-[[nodiscard]] result<Variant> decode_event(const envelope& e) {
-  return decode_event<Variant>(e.type, e.data);
+[[nodiscard]] result<Variant> decode_event(const envelope& e,
+                                           const upcaster_registry& upcasters = atrium::upcasters()) {
+  if (e.schema == upcasters.current_schema(e.type)) return decode_event<Variant>(e.type, e.data);
+  auto data = upcasters.upcast(e.type, e.schema, e.data);
+  if (!data) return std::unexpected(std::move(data.error()));
+  return decode_event<Variant>(e.type, *data);
 }
 
 }  // namespace atrium

@@ -74,16 +74,26 @@ class audit_projection final : public projection {
   std::string_view name() const override { return "audit"; }
 
   void apply(const envelope& e, const row_reader&, std::vector<mutation>& out) const override {
+    // The entity type is the stream's prefix (`project-…` → `project`); unowned streams
+    // such as `security` are their own entity.
+    const auto entity = e.stream.substr(0, e.stream.find('-'));
+    const auto meta = [&](const char* key) {
+      const auto it = e.metadata.find(key);
+      return it != e.metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
     out.emplace_back(row_put{"entries",
                              position_key(e.position),
                              {{"position", e.position},
                               {"time", e.time},
                               {"actor", e.actor},
                               {"stream", e.stream},
+                              {"entity", entity},
                               {"version", e.version},
                               {"type", e.type},
                               {"event_id", e.id},
-                              {"correlation_id", e.correlation_id}}});
+                              {"correlation_id", e.correlation_id},
+                              {"client_address", meta("client_address")},
+                              {"user_agent", meta("user_agent")}}});
   }
 };
 

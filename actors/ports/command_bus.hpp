@@ -36,6 +36,9 @@ struct command_context {
   /// stream of the append), so a retried command is answered by the store with the
   /// events it already committed instead of writing them again.
   std::string command_id;
+  /// Facts about the request's origin, copied into every event's `metadata`: the HTTP
+  /// adapter sets `{"client_address","user_agent"}`; empty for internal commands.
+  nlohmann::json metadata = nlohmann::json::object();
 };
 
 /// What a successful command produced.

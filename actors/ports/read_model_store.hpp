@@ -47,6 +47,13 @@ class read_model_store {
   /// Applies `mutations` and sets the checkpoint to `position` in one atomic write.
   [[nodiscard]] virtual result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
                                             std::uint64_t position) = 0;
+
+  /// Drops every row of every table of `projection` and its checkpoint (back to 0), in
+  /// one atomic write: a reader sees the projection either as it was or empty. Used to
+  /// rebuild a projection from position 0 (`atriumd replay`); the caller must make sure
+  /// nothing commits to the projection meanwhile (rows committed concurrently may
+  /// survive). `not_found` for an unknown projection, `unavailable` on I/O error.
+  [[nodiscard]] virtual result<void> reset(std::string_view projection) = 0;
 };
 
 }  // namespace atrium::ports

@@ -112,6 +112,7 @@ void api::impl::deny(const call_ptr& c, const error& e, const std::string& reaso
       security_access_denied{c->user_id, c->operation, c->resource, reason, http_status(e.code), c->req.remote});
   ev.actor = c->user_id.empty() ? "anonymous" : "user-" + c->user_id;
   ev.correlation_id = c->correlation_id;
+  ev.metadata = request_metadata(c->req);
   d.commands.record(std::string(security_stream), std::move(ev), [c, e](result<std::uint64_t> r) {
     if (!r) spdlog::error("security event not recorded: {}", r.error().message);
     send_error(c, e);
@@ -120,7 +121,7 @@ void api::impl::deny(const call_ptr& c, const error& e, const std::string& reaso
 
 ports::command_context api::impl::context(const call& c, const principal& p,
                                           std::optional<std::uint64_t> expected) const {
-  return ports::command_context{p, c.correlation_id, expected, c.command_id};
+  return ports::command_context{p, c.correlation_id, expected, c.command_id, request_metadata(c.req)};
 }
 
 /// Finishes a command: waits until projections include it (read-your-writes), then
@@ -235,6 +236,15 @@ void api::impl::route(const call_ptr& c) {
   if (is({"healthz"})) {
     if (m != "GET") return method_not_allowed();
     return send(c, 200, json{{"status", "ok"}, {"position", d.events.head_position()}});
+  }
+  if (is({"readyz"})) {
+    if (m != "GET") return method_not_allowed();
+    return d.monitor.report([c](ports::projections_report r) {
+      std::uint64_t lag = 0;
+      for (const auto& p : r.projections) lag = std::max(lag, p.lag_positions);
+      send(c, r.ready ? 200 : 503,
+           json{{"status", r.ready ? "ready" : "catching_up"}, {"head", r.head}, {"max_lag_positions", lag}});
+    });
   }
   if (is({"v1", "auth", "login"})) {
     if (m != "POST") return method_not_allowed();
@@ -352,6 +362,14 @@ void api::impl::route(const call_ptr& c) {
   if (is({"v1", "containers", "*", "stop"})) {
     if (m == "POST") return container_command_(c, p, path[2], access::operation::container_stop);
     return method_not_allowed();
+  }
+  if (is({"v1", "admin", "projections"})) {
+    if (m != "GET") return method_not_allowed();
+    return projections(c, p);
+  }
+  if (is({"v1", "audit", "export"})) {
+    if (m != "GET") return method_not_allowed();
+    return export_audit(c, p);
   }
   if (is({"v1", "audit", "verify"})) {
     if (m != "GET") return method_not_allowed();

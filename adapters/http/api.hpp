@@ -41,6 +41,7 @@
 #include "actors/ports/connector.hpp"
 #include "actors/ports/vault.hpp"
 #include "actors/ports/event_store.hpp"
+#include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "actors/ports/security.hpp"
 #include "adapters/http/http_server.hpp"
@@ -58,6 +59,7 @@ struct api_dependencies {
   const ports::secret_source& secrets;
   ports::secret_vault& vault;              ///< connection credentials
   const ports::connection_tester& tester;  ///< `POST /v1/connections/{id}/test`
+  ports::projection_monitor& monitor;      ///< `/readyz`, `GET /v1/admin/projections`
   std::int64_t session_ttl_seconds = 24 * 3600;
   std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
   std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)

@@ -20,18 +20,6 @@ result<json> credentials_field(const json& body) {
   return *it;
 }
 
-/// `{"user_id"|"group_id"}` of a sharing request: (type, id).
-result<std::pair<std::string, std::string>> grantee_field(const json& body) {
-  auto user = string_field(body, "user_id", false);
-  if (!user) return std::unexpected(user.error());
-  auto group = string_field(body, "group_id", false);
-  if (!group) return std::unexpected(group.error());
-  if (user->has_value() == group->has_value()) {
-    return fail(errc::invalid_argument, "give exactly one of user_id and group_id");
-  }
-  return user->has_value() ? std::pair{std::string("user"), **user} : std::pair{std::string("group"), **group};
-}
-
 }  // namespace
 
 api::impl::connection_access api::impl::connection_facts(const principal& p, const std::string& id) const {
@@ -126,7 +114,7 @@ void api::impl::list_connections(const call_ptr& c, const principal& p) {
 
 void api::impl::get_connection(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_connection(c, p, access::operation::connection_read, id);
-  if (!facts) return;
+  if (!facts || answer_as_of(c, "connection-" + id)) return;
   send(c, 200, connection_view_of_row(*facts->row), {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
 }
 
@@ -235,17 +223,11 @@ void api::impl::share_connection(const call_ptr& c, const principal& p, const st
   if (!guard_connection(c, p, access::operation::connection_share, id)) return;
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
-  auto grantee = grantee_field(*body);
-  if (!grantee) return send_error(c, grantee.error());
   auto role = string_field(*body, "role", true);
   if (!role) return send_error(c, role.error());
-  const auto& [type, who] = *grantee;
-  const bool is_user = type == "user";
-  if (!valid_id(who)) return send_error(c, error{errc::not_found, is_user ? "no such user" : "no such group"});
-  auto target = is_user ? d.read_models.get("users", "users", who) : d.read_models.get("groups", "groups", who);
-  if (!target) return send_error(c, target.error());
-  if (!*target) return send_error(c, error{errc::not_found, is_user ? "no such user" : "no such group"});
-  d.commands.execute(id, grant_connection_access{type, who, **role}, context(*c, p), finish(c, 200));
+  auto member = existing_member(*body);
+  if (!member) return send_error(c, member.error());
+  d.commands.execute(id, grant_connection_access{member->type, member->id, **role}, context(*c, p), finish(c, 200));
 }
 
 /// DELETE /v1/connections/{id}/members/{user_id or group_id}.

@@ -6,6 +6,25 @@
 
 namespace atrium::http_adapter {
 
+result<api::impl::member_ref> api::impl::existing_member(const json& body) const {
+  auto user = string_field(body, "user_id", false);
+  if (!user) return std::unexpected(user.error());
+  auto group = string_field(body, "group_id", false);
+  if (!group) return std::unexpected(group.error());
+  if (user->has_value() == group->has_value()) {
+    return fail(errc::invalid_argument, "give exactly one of user_id and group_id");
+  }
+  const bool is_user = user->has_value();
+  member_ref ref{is_user ? "user" : "group", is_user ? **user : **group};
+  const char* what = is_user ? "no such user" : "no such group";
+  const json details{{is_user ? "user_id" : "group_id", ref.id}};
+  if (!valid_id(ref.id)) return fail(errc::not_found, what, details);
+  auto row = is_user ? d.read_models.get("users", "users", ref.id) : d.read_models.get("groups", "groups", ref.id);
+  if (!row) return std::unexpected(row.error());
+  if (!*row) return fail(errc::not_found, what, details);
+  return ref;
+}
+
 api::impl::group_access api::impl::group_facts(const principal& p, const std::string& id) const {
   group_access out;
   if (!valid_id(id)) return out;
@@ -69,7 +88,7 @@ void api::impl::list_groups(const call_ptr& c, const principal& p) {
 
 void api::impl::get_group(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_group(c, p, access::operation::group_read, id);
-  if (!facts) return;
+  if (!facts || answer_as_of(c, "group-" + id)) return;
   send(c, 200, *facts->row, {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
 }
 
@@ -96,23 +115,10 @@ void api::impl::add_group_member_(const call_ptr& c, const principal& p, const s
   if (!guard_group(c, p, access::operation::group_manage_members, id)) return;
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
-  auto user = string_field(*body, "user_id", false);
-  if (!user) return send_error(c, user.error());
-  auto group = string_field(*body, "group_id", false);
-  if (!group) return send_error(c, group.error());
-  if (user->has_value() == group->has_value()) {
-    return send_error(c, error{errc::invalid_argument, "give exactly one of user_id and group_id"});
-  }
-  const bool is_user = user->has_value();
-  const auto member = is_user ? **user : **group;
-  const char* what = is_user ? "no such user" : "no such group";
-  const json details{{is_user ? "user_id" : "group_id", member}};
-  if (!valid_id(member)) return send_error(c, error{errc::not_found, what, details});
-  auto target = is_user ? d.read_models.get("users", "users", member) : d.read_models.get("groups", "groups", member);
-  if (!target) return send_error(c, target.error());
-  if (!*target) return send_error(c, error{errc::not_found, what, details});
-  add_group_member cmd{is_user ? "user" : "group", member, {}};
-  if (!is_user) cmd.member_subgroups = subgroups_of(member);
+  auto member = existing_member(*body);
+  if (!member) return send_error(c, member.error());
+  add_group_member cmd{member->type, member->id, {}};
+  if (member->type == "group") cmd.member_subgroups = subgroups_of(member->id);
   d.commands.execute(id, std::move(cmd), context(*c, p), finish(c, 200));
 }
 

@@ -91,6 +91,33 @@ inline bool valid_id(std::string_view id) {
   });
 }
 
+inline constexpr std::size_t k_max_user_agent_bytes = 256;
+
+/// The metadata recorded with every event a request causes:
+/// `{"client_address": "<ip>:<port>", "user_agent": <User-Agent>}`. The user agent is made
+/// valid UTF-8 (invalid bytes become U+FFFD, since event JSON must encode) and cut to at
+/// most `k_max_user_agent_bytes` bytes at a character boundary; absent headers give "".
+inline json request_metadata(const http_request& req) {
+  // Round-trip through JSON text with the `replace` handler to repair invalid UTF-8.
+  auto agent = json::parse(json(req.header("user-agent")).dump(-1, ' ', false, json::error_handler_t::replace))
+                   .get<std::string>();
+  if (agent.size() > k_max_user_agent_bytes) {
+    std::size_t cut = k_max_user_agent_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(agent[cut]) & 0xC0) == 0x80) --cut;  // not mid-character
+    agent.resize(cut);
+  }
+  return json{{"client_address", req.remote}, {"user_agent", std::move(agent)}};
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339 §5.6, `T`/`Z` in either case) as
+/// the same instant in the form every stored event `time` has: UTC with six fraction
+/// digits (`2026-11-21T04:45:59.123456Z`), so string order is time order. A finer
+/// fraction rounds up to the next microsecond, which keeps `time >= t` and `time < t`
+/// exact against microsecond times. A space in place of the offset's sign is read as `+`
+/// (an unencoded `+` in a query string arrives as a space). nullopt when malformed, or
+/// outside the years 0000-9999 once in UTC. Defined in api_log.cpp.
+std::optional<std::string> normalize_rfc3339(std::string_view s);
+
 inline result<json> parse_object(const std::string& body) {
   try {
     auto j = json::parse(body);
@@ -215,6 +242,35 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   };
   job_access job_facts(const principal& p, const std::string& id) const;
 
+  /// A user or group named by a sharing request.
+  struct member_ref {
+    std::string type;  ///< `user` or `group`
+    std::string id;
+  };
+  /// The `{"user_id"}` or `{"group_id"}` of a sharing or membership request, which must
+  /// exist: `invalid_argument` unless exactly one is given, `not_found` if it does not
+  /// exist.
+  result<member_ref> existing_member(const json& body) const;
+
+  // ---- time travel (api_history.cpp) ---------------------------------------------------
+
+  /// `?as_of=`: absent, a position, or an RFC 3339 time (normalized like stored times).
+  struct as_of_bound {
+    bool given = false;
+    std::optional<std::uint64_t> position;
+    std::optional<std::string> time;
+  };
+  /// Parses `as_of`; `invalid_argument` when it is neither a position nor a time.
+  result<as_of_bound> parse_as_of(const call& c) const;
+  /// The events of `stream` committed at or before the bound, in version order.
+  result<std::vector<envelope>> events_until(const std::string& stream, const as_of_bound& bound) const;
+  /// When the call has `as_of`, answers the entity of `stream` as it was then — folded
+  /// from its events (projections/history.hpp), not read from the live projection —
+  /// optionally passed through `shape` (e.g. the public subset of a user), with
+  /// `"as_of":{"position","time"}` of the last event folded; 404 if it did not exist
+  /// then. Returns false (nothing sent) when there is no `as_of`.
+  bool answer_as_of(const call_ptr& c, const std::string& stream, const std::function<json(json)>& shape = nullptr);
+
   // ---- helpers ------------------------------------------------------------------------
 
   ports::command_context context(const call& c, const principal& p, std::optional<std::uint64_t> expected = {}) const;
@@ -278,7 +334,14 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// permission; unowned streams such as `security` need `events_read`).
   std::pair<access::operation, access::facts> stream_access(const principal& p, const std::string& stream_id) const;
 
+  /// GET /v1/audit: the audit projection's entries, filtered by `actor`, `stream`,
+  /// `entity`, `type`, `since`/`until` (RFC 3339) and `after`/`before` (positions),
+  /// paged both ways (`order`, `limit`); answers `{"entries","next","prev","order"}`.
   void audit(const call_ptr& c, const principal& p);
+
+  /// GET /v1/audit/export?format=jsonl|csv: the whole filtered log (same filters as
+  /// `audit`, no limit; at most `k_max_audit_export` entries), built on the hashing pool.
+  void export_audit(const call_ptr& c, const principal& p);
 
   /// GET /v1/audit/verify: recomputes the hash chain on the blocking pool (it reads the
   /// whole log) and answers `{"ok","count","last_hash"}` or, broken, also
@@ -286,6 +349,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void verify_chain(const call_ptr& c, const principal& p);
 
   void events(const call_ptr& c, const principal& p);
+
+  /// GET /v1/admin/projections: `{"head","ready","projections":[{"name","checkpoint",
+  /// "lag_positions","lag_ms","status","error"}]}`.
+  void projections(const call_ptr& c, const principal& p);
 
   void stream(const call_ptr& c, const principal& p, const std::string& stream_id);
 

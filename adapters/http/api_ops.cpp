@@ -155,6 +155,7 @@ void api::impl::get_job(const call_ptr& c, const principal& p, const std::string
     return;
   }
   if (!facts.row) return send_error(c, error{errc::not_found, "no such job"});
+  if (answer_as_of(c, "job-" + id)) return;
   send(c, 200, *facts.row, {{"ETag", etag(facts.row->value("version", std::uint64_t{0}))}});
 }
 
@@ -230,6 +231,7 @@ void api::impl::list_containers(const call_ptr& c, const principal& p) {
 
 void api::impl::get_container(const call_ptr& c, const principal& p, const std::string& id) {
   if (!allowed(c, p, access::operation::container_read, {}, "container-" + id)) return;
+  if (valid_id(id) && answer_as_of(c, "container-" + id)) return;
   auto row = d.read_models.get("containers", "containers", valid_id(id) ? id : "");
   if (!row) return send_error(c, row.error());
   if (!*row) return send_error(c, error{errc::not_found, "no such container"});

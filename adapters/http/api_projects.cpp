@@ -71,7 +71,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
 
 void api::impl::get_project(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_project(c, p, access::operation::project_read, id);
-  if (!facts) return;
+  if (!facts || answer_as_of(c, "project-" + id)) return;
   send(c, 200, *facts->row, {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
 }
 
@@ -106,25 +106,14 @@ void api::impl::add_member_(const call_ptr& c, const principal& p, const std::st
   if (!guard_project(c, p, access::operation::project_share, id)) return;
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
-  auto user = string_field(*body, "user_id", false);
-  if (!user) return send_error(c, user.error());
-  auto group = string_field(*body, "group_id", false);
-  if (!group) return send_error(c, group.error());
   auto role = string_field(*body, "role", true);
   if (!role) return send_error(c, role.error());
-  if (user->has_value() == group->has_value()) {
-    return send_error(c, error{errc::invalid_argument, "give exactly one of user_id and group_id"});
+  auto member = existing_member(*body);
+  if (!member) return send_error(c, member.error());
+  if (member->type == "user") {
+    return d.commands.execute(id, add_member{member->id, **role}, context(*c, p), finish(c, 200));
   }
-  const bool is_user = user->has_value();
-  const auto member = is_user ? **user : **group;
-  const char* what = is_user ? "no such user" : "no such group";
-  const json details{{is_user ? "user_id" : "group_id", member}};
-  if (!valid_id(member)) return send_error(c, error{errc::not_found, what, details});
-  auto target = is_user ? d.read_models.get("users", "users", member) : d.read_models.get("groups", "groups", member);
-  if (!target) return send_error(c, target.error());
-  if (!*target) return send_error(c, error{errc::not_found, what, details});
-  if (is_user) return d.commands.execute(id, add_member{member, **role}, context(*c, p), finish(c, 200));
-  d.commands.execute(id, add_group{member, **role}, context(*c, p), finish(c, 200));
+  d.commands.execute(id, add_group{member->id, **role}, context(*c, p), finish(c, 200));
 }
 
 /// DELETE /v1/projects/{id}/members/{user_id or group_id}.

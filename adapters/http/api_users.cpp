@@ -34,6 +34,7 @@ void api::impl::login(const call_ptr& c) {
           security_login_failed{claimed.substr(0, 64), matches ? "disabled" : "invalid_credentials", c->req.remote});
       e.actor = "anonymous";
       e.correlation_id = c->correlation_id;
+      e.metadata = request_metadata(c->req);
       self->d.commands.record(std::string(security_stream), std::move(e), [c](result<std::uint64_t> r) {
         if (!r) spdlog::error("security event not recorded: {}", r.error().message);
         send_error(c, error{errc::unauthenticated, "invalid username or password"});
@@ -51,6 +52,7 @@ void api::impl::login(const call_ptr& c) {
     auto e = make_event(security_login_succeeded{user->user_id, user->username, c->req.remote});
     e.actor = "user-" + user->user_id;
     e.correlation_id = c->correlation_id;
+    e.metadata = request_metadata(c->req);
     json answer{{"token", token},
                 {"user", {{"id", user->user_id}, {"username", user->username}}},
                 {"expires_at", now + self->d.session_ttl_seconds}};
@@ -104,6 +106,7 @@ void api::impl::list_users(const call_ptr& c, const principal& p) {
 void api::impl::get_user(const call_ptr& c, const principal& p, const std::string& id) {
   if (!allowed(c, p, access::operation::user_read, {.self = id == p.user_id}, "user-" + id)) return;
   if (!valid_id(id)) return send_error(c, error{errc::not_found, "no such user"});
+  if (answer_as_of(c, "user-" + id, [&p](json view) { return public_user(view, p); })) return;
   auto row = d.read_models.get("users", "users", id);
   if (!row) return send_error(c, row.error());
   if (!*row) return send_error(c, error{errc::not_found, "no such user"});

@@ -109,9 +109,10 @@ struct rocksdb_store::impl {
   /// The JSON text of an event's fields that do not depend on its place in the log,
   /// prepared on the caller's thread so the commit thread only concatenates.
   struct prepared_event {
-    std::string head;  ///< `{"actor":…,"causation_id":…,"correlation_id":…,"data":…,`
-    std::string rest;  ///< `,"schema":…,"stream":…` (between position and time)
-    std::string type;  ///< `,"type":…`
+    std::string head;      ///< `{"actor":…,"causation_id":…,"correlation_id":…,"data":…,`
+    std::string rest;      ///< `,"schema":…,"stream":…` (between position and time)
+    std::string type;      ///< `,"type":…`
+    std::string metadata;  ///< `,"metadata":…` (between id and position), or "" when empty
   };
   /// An append waiting for the commit thread.
   struct pending {
@@ -281,6 +282,8 @@ void rocksdb_store::append_async(std::vector<ports::stream_append> appends, port
                 ",\"correlation_id\":" + json_quoted(p.correlation_id) + ",\"data\":" + p.data.dump() + ",";
       pe.rest = ",\"schema\":" + std::to_string(p.schema) + ",\"stream\":" + stream;
       pe.type = ",\"type\":" + json_quoted(p.type);
+      // Empty metadata is left out, as to_json(envelope) does (see canonical_bytes).
+      if (!p.metadata.empty()) pe.metadata = ",\"metadata\":" + p.metadata.dump();
       prepared[i].push_back(std::move(pe));
     }
   }
@@ -442,12 +445,13 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(pending& request, const
       e.correlation_id = std::move(p.correlation_id);
       e.causation_id = std::move(p.causation_id);
       e.data = std::move(p.data);
+      e.metadata = std::move(p.metadata);
       // The canonical bytes and the stored record, byte for byte what canonical_bytes()
       // and serialize_envelope() produce (sorted keys; `hash` sorts between data and id):
       // verify_chain() re-serializes every record and would flag any difference.
       const auto id_field = "\"id\":" + (client_id ? json_quoted(e.id) : "\"" + e.id + "\"");
-      const auto tail = id_field + ",\"position\":" + std::to_string(e.position) + pe.rest + time_field + pe.type +
-                        ",\"version\":" + std::to_string(e.version) + "}";
+      const auto tail = id_field + pe.metadata + ",\"position\":" + std::to_string(e.position) + pe.rest + time_field +
+                        pe.type + ",\"version\":" + std::to_string(e.version) + "}";
       e.hash = chain_hash(g.last_hash, pe.head + tail);
       g.last_hash = e.hash;
       const auto pos_key = be64(e.position);
@@ -641,6 +645,33 @@ result<void> rocksdb_store::commit(std::string_view projection, const std::vecto
   batch.Put(impl_->family(k_checkpoints), slice(projection), be64(position));
   if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
     return std::unexpected(storage_error(s, "commit projection"));
+  }
+  return {};
+}
+
+result<void> rocksdb_store::reset(std::string_view projection) {
+  auto* h = impl_->family("proj_" + std::string(projection));
+  if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
+  rocksdb::WriteBatch batch;
+  // Row keys are arbitrary bytes, so no fixed key bounds them all: the range ends right
+  // after the family's last key (its immediate successor, `last + '\0'`, is exclusive).
+  // One range tombstone instead of a Delete per row keeps the batch small however big
+  // the projection is; compaction reclaims the space later.
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), h));
+  it->SeekToLast();
+  if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "scan projection"));
+  if (it->Valid()) {
+    std::string end = it->key().ToString();
+    end.push_back('\0');
+    if (auto s = batch.DeleteRange(h, rocksdb::Slice(), end); !s.ok()) {
+      return std::unexpected(storage_error(s, "reset projection"));
+    }
+  }
+  if (auto s = batch.Delete(impl_->family(k_checkpoints), slice(projection)); !s.ok()) {
+    return std::unexpected(storage_error(s, "reset projection"));
+  }
+  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
+    return std::unexpected(storage_error(s, "reset projection"));
   }
   return {};
 }

@@ -85,6 +85,10 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<std::uint64_t> checkpoint(std::string_view projection) const override;
   [[nodiscard]] result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
                                     std::uint64_t position) override;
+  /// One WriteBatch: a DeleteRange over the `proj_<name>` family up to its last key, and
+  /// the checkpoint's delete (the family itself stays, so handles held by readers remain
+  /// valid). Not synced, like `commit`.
+  [[nodiscard]] result<void> reset(std::string_view projection) override;
 
   // ports::token_store
   [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;

@@ -214,6 +214,7 @@ decision authorize(const principal& p, operation op, const facts& f) {
 
     case operation::audit_read:
     case operation::events_read:
+    case operation::projections_read:
       return reads_everything(p) ? decision::allow()
                                  : deny(errc::forbidden, "only admins and auditors read the audit and event logs");
   }

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "events/validation.hpp"
+
 namespace atrium {
 namespace {
 
@@ -78,12 +80,6 @@ result<void> validate_postgres_params(const json& params) {
                      "params.sslmode must be disable, allow, prefer, require, verify-ca or verify-full");
     }
   }
-  return {};
-}
-
-result<void> validate_name(const std::string& name) {
-  const bool blank = std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isspace(c); });
-  if (name.empty() || blank || name.size() > 200) return invalid("name", "name must be 1-200 characters and not blank");
   return {};
 }
 

@@ -3,25 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/validation.hpp"
+
 namespace atrium {
 namespace {
 
 using events = std::vector<proposed_event>;
-
-result<void> validate_name(const std::string& name) {
-  const bool blank = std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isspace(c); });
-  if (name.empty() || blank || name.size() > 200) {
-    return fail(errc::invalid_argument, "name must be 1-200 characters and not blank", {{"field", "name"}});
-  }
-  return {};
-}
-
-result<void> validate_description(const std::string& d) {
-  if (d.size() > 10000) {
-    return fail(errc::invalid_argument, "description must be at most 10000 characters", {{"field", "description"}});
-  }
-  return {};
-}
 
 /// Ids end up in projection keys of the form `<id>/<id>`, so a `/` (or a space or a
 /// control character) would make a key ambiguous.

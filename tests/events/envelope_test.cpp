@@ -262,7 +262,8 @@ TEST_CASE("decode_event picks the right user_event alternative", "[envelope][dec
   REQUIRE(std::holds_alternative<user_role_revoked>(*r));
   CHECK(std::get<user_role_revoked>(*r).role == "auditor");
 
-  const auto e = sample_envelope();
+  auto e = sample_envelope();
+  e.schema = user_registered::schema;  // the sample's schema is made up; decoding upcasts from it
   r = decode_event<user_event>(e);
   REQUIRE(r.has_value());
   REQUIRE(std::holds_alternative<user_registered>(*r));
@@ -411,4 +412,80 @@ TEST_CASE("every error kind has a distinct wire name", "[envelope][error]") {
   const auto f = fail(errc::not_found, "no such project", {{"id", "p-1"}});
   CHECK(f.error().code == errc::not_found);
   CHECK(f.error().details.at("id") == "p-1");
+}
+
+// --- metadata ---------------------------------------------------------------------
+
+TEST_CASE("empty metadata is left out, so events stored before it existed hash as before", "[envelope][metadata]") {
+  const auto e = sample_envelope();
+  REQUIRE(e.metadata.empty());
+  const json j = e;
+  CHECK_FALSE(j.contains("metadata"));
+  CHECK(canonical_bytes(e).find("metadata") == std::string::npos);
+  CHECK(serialize_envelope(e).find("metadata") == std::string::npos);
+  // The canonical bytes of such an event are exactly those of the envelope without the
+  // field, as written before metadata existed.
+  const json old{{"position", e.position},
+                 {"stream", e.stream},
+                 {"version", e.version},
+                 {"id", e.id},
+                 {"type", e.type},
+                 {"schema", e.schema},
+                 {"time", e.time},
+                 {"actor", e.actor},
+                 {"correlation_id", e.correlation_id},
+                 {"causation_id", e.causation_id},
+                 {"data", e.data}};
+  CHECK(canonical_bytes(e) == old.dump());
+  // A stored record without `metadata` decodes to empty metadata and re-serializes
+  // byte for byte (verify_chain compares them).
+  auto stored = e;
+  stored.hash = std::string(64, 'a');
+  const auto bytes = serialize_envelope(stored);
+  const auto parsed = parse_envelope(bytes);
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->metadata == json::object());
+  CHECK(serialize_envelope(*parsed) == bytes);
+  CHECK(canonical_bytes(*parsed) == canonical_bytes(e));
+}
+
+TEST_CASE("non-empty metadata is part of the stored form and of the canonical bytes", "[envelope][metadata]") {
+  auto e = sample_envelope();
+  e.metadata = json{{"user_agent", "curl/8.5.0"}, {"client_address", "127.0.0.1:53122"}};
+  const json j = e;
+  REQUIRE(j.contains("metadata"));
+  CHECK(j.at("metadata") == e.metadata);
+  // Keys sorted, nested ones too: `metadata` sorts between `id` and `position`.
+  const auto canonical = canonical_bytes(e);
+  CHECK(canonical.find("\"id\":\"" + e.id +
+                       "\",\"metadata\":{\"client_address\":\"127.0.0.1:53122\","
+                       "\"user_agent\":\"curl/8.5.0\"},\"position\":") != std::string::npos);
+  CHECK(canonical != canonical_bytes(sample_envelope()));  // metadata is covered by the hash
+  auto other = e;
+  other.metadata["user_agent"] = "curl/8.5.1";
+  CHECK(canonical_bytes(other) != canonical);
+
+  e.hash = std::string(64, 'b');
+  const auto bytes = serialize_envelope(e);
+  const auto parsed = parse_envelope(bytes);
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->metadata == e.metadata);
+  CHECK(serialize_envelope(*parsed) == bytes);
+  CHECK(canonical_bytes(*parsed) == canonical);
+  // The public form keeps it.
+  CHECK(to_public_json(e).at("metadata") == e.metadata);
+}
+
+TEST_CASE("metadata that is not an object is malformed", "[envelope][metadata]") {
+  for (const json& bad : {json("x"), json::array({"a"}), json(7), json(nullptr)}) {
+    INFO("metadata: " << bad.dump());
+    json j = sample_envelope();
+    j["metadata"] = bad;
+    require_invalid(parse_envelope(j.dump()));
+  }
+}
+
+TEST_CASE("a proposed event's metadata defaults to an empty object", "[envelope][metadata]") {
+  const auto p = make_event(project_renamed{"n"});
+  CHECK(p.metadata == json::object());
 }

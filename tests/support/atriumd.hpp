@@ -32,8 +32,8 @@ struct atriumd_server {
     start();
   }
 
-  /// Starts the process and waits (up to 30 s) until /healthz answers on the address it
-  /// writes to DATA_DIR/atriumd.addr.
+  /// Starts the process and waits (up to 30 s) until /readyz answers 200 (projections
+  /// caught up) on the address it writes to DATA_DIR/atriumd.addr.
   void start() {
     std::filesystem::remove(data / "atriumd.addr");
     std::vector<std::string> argv{ATRIUMD_PATH, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
@@ -45,7 +45,7 @@ struct atriumd_server {
           std::string a;
           if (!(f >> a)) return false;
           try {
-            if (http_client(a).get("/healthz").status != 200) return false;
+            if (http_client(a).get("/readyz").status != 200) return false;
           } catch (const std::exception&) {
             return false;
           }

@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -71,6 +73,42 @@ int child_process::stop(int signal, std::chrono::milliseconds timeout) {
   waitpid(pid_, &status_, 0);
   reaped_ = true;
   return -1;
+}
+
+process_output run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  temp_dir dir;
+  const auto out_file = dir.path() / "stdout";
+  const auto err_file = dir.path() / "stderr";
+  std::vector<std::string> args = argv;
+  std::vector<char*> argp;
+  for (auto& a : args) argp.push_back(a.data());
+  argp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + args[0] + " failed: " + std::to_string(rc));
+
+  int status = 0;
+  const bool exited = wait_until([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  if (!exited) {
+    ::kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  process_output result;
+  result.exit_code = exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = slurp(out_file);
+  result.err = slurp(err_file);
+  return result;
 }
 
 }  // namespace atrium::test

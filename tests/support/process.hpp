@@ -50,6 +50,20 @@ class child_process {
   int status_ = 0;
 };
 
+/// The outcome of a process run to completion by `run_process`.
+struct process_output {
+  int exit_code = -1;  ///< its exit status; -1 if a signal ended it or it timed out
+  std::string out;     ///< everything it wrote to stdout
+  std::string err;     ///< everything it wrote to stderr
+};
+
+/// Runs `argv[0]` with the arguments (stdin from /dev/null, the environment inherited)
+/// until it exits, capturing stdout and stderr through temp files (no pipe to fill).
+/// After `timeout` it is SIGKILLed and `exit_code` is -1. Throws std::runtime_error if
+/// it cannot start.
+[[nodiscard]] process_output run_process(const std::vector<std::string>& argv,
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
 /// Polls `pred` every 20 ms until it returns true or `timeout` passes.
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout) {

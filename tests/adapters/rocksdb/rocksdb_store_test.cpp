@@ -1016,3 +1016,62 @@ TEST_CASE("read_all after the largest position is empty", "[rocksdb]") {
   REQUIRE_OK(r);
   CHECK(r->empty());
 }
+
+TEST_CASE("read-model reset drops every row and the checkpoint of one projection only", "[rocksdb]") {
+  temp_dir dir;
+  auto store = open_store(dir);
+  // Rows in several tables, including keys with bytes a fixed upper bound could miss.
+  REQUIRE_OK(store->commit(
+      "users",
+      {row_put{"by_id", "user-1", {{"name", "alice"}}}, row_put{"by_id", "user-2", {{"n", 2}}},
+       row_put{"by_name", "alice", {{"id", "user-1"}}}, row_put{"zz", std::string("\xff\xff", 2), {{"edge", true}}},
+       row_put{"", "empty-table", {{"edge", true}}}},
+      7));
+  REQUIRE_OK(store->commit("audit", {row_put{"entries", "00000000000000000001", {{"position", 1}}}}, 5));
+
+  REQUIRE_OK(store->reset("users"));
+
+  auto cp = store->checkpoint("users");
+  REQUIRE_OK(cp);
+  CHECK(*cp == 0);
+  for (const auto& table : {"by_id", "by_name", "zz", ""}) {
+    auto rows = store->scan("users", table, "", "", 100, false);
+    REQUIRE_OK(rows);
+    CHECK(rows->empty());
+  }
+  auto gone = store->get("users", "zz", std::string("\xff\xff", 2));
+  REQUIRE_OK(gone);
+  CHECK_FALSE(gone->has_value());
+
+  // The other projection keeps its rows and checkpoint.
+  auto audit_cp = store->checkpoint("audit");
+  REQUIRE_OK(audit_cp);
+  CHECK(*audit_cp == 5);
+  auto entry = store->get("audit", "entries", "00000000000000000001");
+  REQUIRE_OK(entry);
+  CHECK(entry->has_value());
+
+  // The projection is rebuilt on top of the reset, and a reset of an empty one is fine.
+  REQUIRE_OK(store->commit("users", {row_put{"by_id", "user-3", {{"n", 3}}}}, 1));
+  auto rebuilt = store->scan("users", "by_id", "", "", 100, false);
+  REQUIRE_OK(rebuilt);
+  CHECK(keys_of(*rebuilt) == strings{"user-3"});
+  REQUIRE_OK(store->reset("users"));
+  REQUIRE_OK(store->reset("users"));
+
+  // An unknown projection is not_found; the reset survives a reopen.
+  auto unknown = store->reset("nope");
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().code == errc::not_found);
+  store.reset();
+  auto reopened = open_store(dir);
+  auto after_cp = reopened->checkpoint("users");
+  REQUIRE_OK(after_cp);
+  CHECK(*after_cp == 0);
+  auto after_rows = reopened->scan("users", "by_id", "", "", 100, false);
+  REQUIRE_OK(after_rows);
+  CHECK(after_rows->empty());
+  auto audit_after = reopened->checkpoint("audit");
+  REQUIRE_OK(audit_after);
+  CHECK(*audit_after == 5);
+}

@@ -1,0 +1,289 @@
+#include "app/cli.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/actors.hpp"
+#include "adapters/rocksdb/rocksdb_store.hpp"
+#include "projections/history.hpp"
+#include "projections/projections.hpp"
+
+namespace atrium::cli {
+namespace {
+
+constexpr std::string_view k_usage =
+    "       atriumd verify  --data-dir DIR   (recompute the event hash chain; exit 0 if intact, 3 if broken)\n"
+    "       atriumd export  --data-dir DIR [--after P] [--until P]   (public envelopes as JSON Lines in\n"
+    "                       position order, after < position <= until)\n"
+    "       atriumd inspect STREAM --data-dir DIR   (the stream's events and its folded state, one JSON object)\n"
+    "       atriumd replay  --projection NAME --data-dir DIR   (rebuild one projection from position 0)\n"
+    "  offline subcommands need the server stopped; exit 1: nothing found or store unreadable,\n"
+    "  2: bad arguments or the store is in use\n";
+
+constexpr std::size_t k_page = 1000;
+
+constexpr int k_ok = 0;
+constexpr int k_failed = 1;
+constexpr int k_usage_error = 2;
+constexpr int k_chain_broken = 3;
+
+/// The parsed arguments of an offline subcommand.
+struct options {
+  std::string data_dir = "data";
+  std::uint64_t after = 0;
+  std::uint64_t until = std::numeric_limits<std::uint64_t>::max();
+  std::string stream;      ///< inspect
+  std::string projection;  ///< replay
+};
+
+std::optional<std::uint64_t> parse_position(std::string_view s) {
+  std::uint64_t v = 0;
+  const auto* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec != std::errc() || p != end) return std::nullopt;
+  return v;
+}
+
+/// Parses `args` for `command`; on failure returns nullopt with `why` set.
+std::optional<options> parse(std::string_view command, const std::vector<std::string>& args, std::string& why) {
+  options o;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= args.size()) {
+        why = a + " needs a value";
+        return std::nullopt;
+      }
+      return args[++i];
+    };
+    if (a == "--data-dir") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.data_dir = *v;
+    } else if (command == "export" && (a == "--after" || a == "--until")) {
+      auto v = value();
+      if (!v) return std::nullopt;
+      auto p = parse_position(*v);
+      if (!p) {
+        why = a + " takes a position (a non-negative integer)";
+        return std::nullopt;
+      }
+      (a == "--after" ? o.after : o.until) = *p;
+    } else if (command == "replay" && a == "--projection") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      o.projection = *v;
+    } else if (command == "inspect" && o.stream.empty() && !a.starts_with("-")) {
+      o.stream = a;
+    } else {
+      why = "unknown argument: " + a;
+      return std::nullopt;
+    }
+  }
+  if (command == "inspect" && o.stream.empty()) {
+    why = "which stream? (atriumd inspect STREAM --data-dir DIR)";
+    return std::nullopt;
+  }
+  if (command == "replay" && o.projection.empty()) {
+    why = "--projection NAME is required";
+    return std::nullopt;
+  }
+  return o;
+}
+
+/// The store of a stopped server, or nullptr with the exit code in `code` after
+/// explaining on `err` why it cannot be opened.
+std::unique_ptr<rocksdb_adapter::rocksdb_store> open_store(std::string_view command, const std::string& data_dir,
+                                                           std::ostream& err, int& code) {
+  const auto dir = std::filesystem::path(data_dir) / "rocksdb";
+  // Opening creates a missing database: refuse instead of making an empty one.
+  std::error_code ec;
+  if (!std::filesystem::exists(dir / "CURRENT", ec)) {
+    err << "atriumd " << command << ": no store in " << data_dir << "\n";
+    code = k_failed;
+    return nullptr;
+  }
+  std::vector<std::string> names;
+  for (const auto& p : make_all_projections()) names.emplace_back(p->name());
+  auto store = rocksdb_adapter::rocksdb_store::open(dir.string(), names);
+  if (!store) {
+    std::string lower = store.error().message;
+    std::ranges::transform(lower, lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower.find("lock") != std::string::npos) {
+      // RocksDB holds DIR/rocksdb/LOCK while a process has the database open.
+      err << "atriumd " << command << ": the store in " << data_dir
+          << " is in use by another process (is atriumd running on it? stop it first): " << store.error().message
+          << "\n";
+      code = k_usage_error;
+    } else {
+      err << "atriumd " << command << ": cannot open the store in " << data_dir << ": " << store.error().message
+          << "\n";
+      code = k_failed;
+    }
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+int verify(rocksdb_adapter::rocksdb_store& store, std::ostream& out, std::ostream& err) {
+  auto report = store.verify_chain();
+  if (!report) {
+    err << "atriumd verify: " << report.error().message << "\n";
+    return k_failed;
+  }
+  nlohmann::json j{{"ok", report->ok}, {"count", report->count}, {"last_hash", report->last_hash}};
+  if (!report->ok) {
+    j["broken_at"] = report->broken_at;
+    j["reason"] = report->reason;
+  }
+  out << j.dump() << std::endl;
+  if (!report->ok) {
+    err << "atriumd verify: chain breaks at position " << report->broken_at << ": " << report->reason << "\n";
+  }
+  return report->ok ? k_ok : k_chain_broken;
+}
+
+int export_log(const rocksdb_adapter::rocksdb_store& store, const options& o, std::ostream& out, std::ostream& err) {
+  // One page in memory at a time, however long the log.
+  for (std::uint64_t after = o.after; after < o.until;) {
+    auto page = store.read_all(after, k_page);
+    if (!page) {
+      err << "atriumd export: " << page.error().message << "\n";
+      return k_failed;
+    }
+    for (const auto& e : *page) {
+      if (e.position > o.until) break;
+      out << to_public_json(e).dump() << '\n';
+      after = e.position;
+    }
+    if (page->size() < k_page || page->back().position > o.until) break;
+  }
+  out.flush();
+  if (!out) {
+    err << "atriumd export: cannot write to stdout\n";
+    return k_failed;
+  }
+  return k_ok;
+}
+
+int inspect(const rocksdb_adapter::rocksdb_store& store, const options& o, std::ostream& out, std::ostream& err) {
+  std::vector<envelope> events;
+  for (std::uint64_t from = 1;;) {
+    auto page = store.read_stream(o.stream, from, k_page);
+    if (!page) {
+      err << "atriumd inspect: " << page.error().message << "\n";
+      return k_failed;
+    }
+    events.insert(events.end(), std::make_move_iterator(page->begin()), std::make_move_iterator(page->end()));
+    if (page->size() < k_page) break;
+    from = page->back().version + 1;
+  }
+  if (events.empty()) {
+    err << "atriumd inspect: no stream " << o.stream << " in " << o.data_dir << "\n";
+    return k_failed;
+  }
+  auto state = fold_view(o.stream, events);
+  if (!state) {
+    err << "atriumd inspect: " << state.error().message << "\n";
+    return k_failed;
+  }
+  nlohmann::json j{{"stream", o.stream},
+                   {"version", events.back().version},
+                   {"events", nlohmann::json::array()},
+                   {"state", state->value_or(nullptr)}};
+  for (const auto& e : events) j["events"].push_back(to_public_json(e));
+  out << j.dump() << std::endl;
+  return k_ok;
+}
+
+int replay(rocksdb_adapter::rocksdb_store& store, std::unique_ptr<projection> p, std::ostream& out, std::ostream& err) {
+  const std::string name(p->name());
+  if (auto ok = store.reset(name); !ok) {
+    err << "atriumd replay: " << ok.error().message << "\n";
+    return k_failed;
+  }
+  // The runner's own apply loop (pages of 1000, rows and checkpoint committed together),
+  // with only this projection: the others keep their rows and checkpoints.
+  std::vector<std::unique_ptr<projection>> only;
+  only.push_back(std::move(p));
+  actors::projection_engine engine(store, store, std::move(only));
+  auto position = engine.catch_up();
+  if (!position) {
+    err << "atriumd replay: " << position.error().message << "\n";
+    return k_failed;
+  }
+  // Positions are gapless from 1, so the position reached is the number of events applied.
+  out << nlohmann::json{{"projection", name}, {"position", *position}, {"events", *position}}.dump() << std::endl;
+  return k_ok;
+}
+
+}  // namespace
+
+bool is_offline_command(std::string_view command) {
+  return command == "verify" || command == "export" || command == "inspect" || command == "replay";
+}
+
+std::string_view usage() { return k_usage; }
+
+int run(std::string_view command, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (!is_offline_command(command)) {
+    err << "atriumd: unknown subcommand " << command << "\n";
+    return k_usage_error;
+  }
+  if (std::ranges::any_of(args, [](const std::string& a) { return a == "--help" || a == "-h"; })) {
+    out << "usage:\n" << k_usage;
+    return k_ok;
+  }
+  // Results go to stdout; the few log lines (e.g. a projection that cannot apply an
+  // event) go to stderr, synchronously: there is no server to keep responsive.
+  auto logger = std::make_shared<spdlog::logger>("atriumd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+
+  std::string why;
+  auto o = parse(command, args, why);
+  if (!o) {
+    err << "atriumd " << command << ": " << why << "\nusage:\n" << k_usage;
+    return k_usage_error;
+  }
+  std::unique_ptr<projection> target;
+  if (command == "replay") {
+    std::string names;
+    for (auto& p : make_all_projections()) {
+      names += (names.empty() ? "" : ", ") + std::string(p->name());
+      if (p->name() == o->projection) target = std::move(p);
+    }
+    if (target == nullptr) {
+      err << "atriumd replay: unknown projection " << o->projection << "; one of: " << names << "\n";
+      return k_usage_error;
+    }
+  }
+
+  int code = k_ok;
+  auto store = open_store(command, o->data_dir, err, code);
+  if (store == nullptr) return code;
+  try {
+    if (command == "verify") return verify(*store, out, err);
+    if (command == "export") return export_log(*store, *o, out, err);
+    if (command == "inspect") return inspect(*store, *o, out, err);
+    return replay(*store, std::move(target), out, err);
+  } catch (const std::exception& ex) {
+    // Third-party exceptions (e.g. nlohmann::json on a payload it cannot dump) end here.
+    err << "atriumd " << command << ": " << ex.what() << "\n";
+    return k_failed;
+  }
+}
+
+}  // namespace atrium::cli
