@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "actors/ports/event_store.hpp"
@@ -15,6 +17,13 @@
 namespace atrium::actors {
 
 /// Applies committed events to projections. Shared by the runner actor and startup.
+///
+/// Each projection is stored in one of two slots (ports::slot_name); the engine applies
+/// events to the active slot, which serves reads. An online rebuild
+/// (`start_rebuild`) fills the other slot from position 0 with a fresh instance of the
+/// projection, beside the active one, which keeps serving and following the log; once
+/// the rebuild has reached the active checkpoint the slots swap (`activate`) and the old
+/// slot is emptied.
 class projection_engine {
  public:
   projection_engine(ports::event_store& store, ports::read_model_store& read_models,
@@ -24,11 +33,20 @@ class projection_engine {
   /// Returns the position all projections have reached.
   [[nodiscard]] result<std::uint64_t> catch_up();
 
-  /// Loads the checkpoints only (the runner catches up afterwards, page by page).
+  /// Loads the active slots and their checkpoints only (the runner catches up
+  /// afterwards, page by page).
   [[nodiscard]] result<void> load_checkpoints();
 
-  /// Each projection's name and checkpoint, in runner order.
-  [[nodiscard]] std::vector<std::pair<std::string, std::uint64_t>> checkpoints() const;
+  /// One projection's progress.
+  struct progress {
+    std::string name;
+    std::uint64_t checkpoint = 0;  ///< of the active slot
+    int slot = 0;                  ///< the active slot
+    /// Set while a rebuild runs: the rebuilding slot's checkpoint.
+    std::optional<std::uint64_t> rebuild_checkpoint;
+  };
+  /// Every projection's progress, in runner order.
+  [[nodiscard]] std::vector<progress> checkpoints() const;
 
   /// The store the engine reads (for lag figures).
   [[nodiscard]] const ports::event_store& store() const { return store_; }
@@ -38,16 +56,31 @@ class projection_engine {
   /// position all projections have reached.
   [[nodiscard]] result<std::uint64_t> follow(std::size_t max_pages = SIZE_MAX);
 
-  /// The position every projection has applied.
+  /// The position every projection has applied (active slots).
   [[nodiscard]] std::uint64_t applied() const;
 
+  /// Starts rebuilding projection `name` in its inactive slot, from position 0, with a
+  /// new instance made by `make`. Errors: `not_found` (no such projection),
+  /// `failed_precondition` (a rebuild of it is running), the store's errors.
+  [[nodiscard]] result<void> start_rebuild(std::string_view name, std::unique_ptr<projection> fresh);
+
+  /// Advances every running rebuild by up to `max_pages` pages; a rebuild that has
+  /// caught up with its active slot swaps in. Returns true while rebuilds remain.
+  [[nodiscard]] result<bool> rebuild_step(std::size_t max_pages);
+
  private:
-  result<void> apply_to(std::size_t index, const std::vector<envelope>& batch);
+  struct slot_state {
+    std::unique_ptr<projection> impl;
+    int slot = 0;
+    std::uint64_t checkpoint = 0;
+    [[nodiscard]] std::string storage() const { return ports::slot_name(impl->name(), slot); }
+  };
+  result<void> apply_to(slot_state& target, const std::vector<envelope>& batch);
 
   ports::event_store& store_;
   ports::read_model_store& read_models_;
-  std::vector<std::unique_ptr<projection>> projections_;
-  std::vector<std::uint64_t> checkpoints_;
+  std::vector<slot_state> active_;
+  std::vector<std::optional<slot_state>> rebuilding_;  // same index as active_
 };
 
 /// The projection runner: handles `log_advanced` (reads the new events from the store

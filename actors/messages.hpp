@@ -57,6 +57,21 @@ struct projection_status_reply {
   ports::projections_report report;
 };
 
+/// To the projection runner: start rebuilding projection `name`; replied with `rebuild_reply`.
+struct rebuild_request {
+  std::string name;
+};
+
+/// The runner's answer to `rebuild_request`.
+struct rebuild_reply {
+  result<void> started;
+};
+
+/// A callback carried to the gateway actor for `rebuild_request`.
+struct rebuild_box {
+  std::function<void(result<void>)> fn;
+};
+
 /// A callback carried to the gateway actor for `projection_status_request`.
 struct status_box {
   std::function<void(ports::projections_report)> fn;
@@ -135,3 +150,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::registry_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projection_status_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::projection_status_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::status_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_box)

@@ -8,6 +8,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
+#include "projections/projections.hpp"
 
 namespace atrium::actors {
 namespace {
@@ -43,6 +44,8 @@ class overlay_reader final : public row_reader {
 
 constexpr std::size_t k_page = 1000;
 
+using rebuild_tick_atom = caf::atom_constant<caf::atom("rbtick")>;
+
 struct runner_state {
   std::shared_ptr<projection_engine> engine;
   std::multimap<std::uint64_t, caf::response_promise> waiters;
@@ -71,14 +74,17 @@ ports::projections_report make_report(const runner_state& st) {
   ports::projections_report r;
   r.head = st.engine->store().head_position();
   r.ready = st.ready;
-  for (const auto& [name, checkpoint] : st.engine->checkpoints()) {
-    ports::projection_info info{name, checkpoint, r.head > checkpoint ? r.head - checkpoint : 0, 0, "live", {}};
+  for (const auto& p : st.engine->checkpoints()) {
+    ports::projection_info info{
+        p.name, p.checkpoint,        r.head > p.checkpoint ? r.head - p.checkpoint : 0, 0, "live", {},
+        p.slot, p.rebuild_checkpoint};
     if (info.lag_positions > 0) {
-      if (auto next = st.engine->store().read_all(checkpoint, 1); next && !next->empty()) {
+      if (auto next = st.engine->store().read_all(p.checkpoint, 1); next && !next->empty()) {
         info.lag_ms = ms_since(next->front().time);
       }
       if (!st.ready) info.status = "catching_up";
     }
+    if (p.rebuild_checkpoint) info.status = "rebuilding";
     if (!st.stalled.empty()) {
       info.status = "stalled";
       info.error = st.stalled;
@@ -92,22 +98,24 @@ ports::projections_report make_report(const runner_state& st) {
 
 projection_engine::projection_engine(ports::event_store& store, ports::read_model_store& read_models,
                                      std::vector<std::unique_ptr<projection>> projections)
-    : store_(store),
-      read_models_(read_models),
-      projections_(std::move(projections)),
-      checkpoints_(projections_.size(), 0) {}
+    : store_(store), read_models_(read_models), rebuilding_(projections.size()) {
+  for (auto& p : projections) active_.push_back(slot_state{std::move(p), 0, 0});
+}
 
 std::uint64_t projection_engine::applied() const {
   std::uint64_t low = UINT64_MAX;
-  for (auto c : checkpoints_) low = std::min(low, c);
-  return checkpoints_.empty() ? store_.head_position() : low;
+  for (const auto& a : active_) low = std::min(low, a.checkpoint);
+  return active_.empty() ? store_.head_position() : low;
 }
 
 result<void> projection_engine::load_checkpoints() {
-  for (std::size_t i = 0; i < projections_.size(); ++i) {
-    auto cp = read_models_.checkpoint(projections_[i]->name());
+  for (auto& a : active_) {
+    auto slot = read_models_.active_slot(a.impl->name());
+    if (!slot) return std::unexpected(slot.error());
+    a.slot = *slot;
+    auto cp = read_models_.checkpoint(a.storage());
     if (!cp) return std::unexpected(cp.error());
-    checkpoints_[i] = *cp;
+    a.checkpoint = *cp;
   }
   return {};
 }
@@ -117,9 +125,13 @@ result<std::uint64_t> projection_engine::catch_up() {
   return follow();
 }
 
-std::vector<std::pair<std::string, std::uint64_t>> projection_engine::checkpoints() const {
-  std::vector<std::pair<std::string, std::uint64_t>> out;
-  for (std::size_t i = 0; i < projections_.size(); ++i) out.emplace_back(projections_[i]->name(), checkpoints_[i]);
+std::vector<projection_engine::progress> projection_engine::checkpoints() const {
+  std::vector<progress> out;
+  for (std::size_t i = 0; i < active_.size(); ++i) {
+    progress p{std::string(active_[i].impl->name()), active_[i].checkpoint, active_[i].slot, std::nullopt};
+    if (rebuilding_[i]) p.rebuild_checkpoint = rebuilding_[i]->checkpoint;
+    out.push_back(std::move(p));
+  }
   return out;
 }
 
@@ -128,18 +140,61 @@ result<std::uint64_t> projection_engine::follow(std::size_t max_pages) {
     auto page = store_.read_all(applied(), k_page);
     if (!page) return std::unexpected(page.error());
     if (page->empty()) return applied();
-    for (std::size_t i = 0; i < projections_.size(); ++i) {
-      if (auto ok = apply_to(i, *page); !ok) return std::unexpected(ok.error());
+    for (auto& a : active_) {
+      if (auto ok = apply_to(a, *page); !ok) return std::unexpected(ok.error());
     }
   }
   return applied();
 }
 
-result<void> projection_engine::apply_to(std::size_t index, const std::vector<envelope>& batch) {
-  const auto& p = *projections_[index];
-  overlay_reader rows(read_models_, p.name());
+result<void> projection_engine::start_rebuild(std::string_view name, std::unique_ptr<projection> fresh) {
+  for (std::size_t i = 0; i < active_.size(); ++i) {
+    if (active_[i].impl->name() != name) continue;
+    if (rebuilding_[i]) return fail(errc::failed_precondition, "a rebuild of " + std::string(name) + " is running");
+    slot_state next{std::move(fresh), 1 - active_[i].slot, 0};
+    // Whatever an earlier, interrupted rebuild left in that slot goes first.
+    if (auto ok = read_models_.reset(next.storage()); !ok) return std::unexpected(ok.error());
+    spdlog::info("projection={} rebuild started in slot={}", name, next.slot);
+    rebuilding_[i] = std::move(next);
+    return {};
+  }
+  return fail(errc::not_found, "no such projection: " + std::string(name));
+}
+
+result<bool> projection_engine::rebuild_step(std::size_t max_pages) {
+  bool running = false;
+  for (std::size_t i = 0; i < active_.size(); ++i) {
+    auto& r = rebuilding_[i];
+    if (!r) continue;
+    for (std::size_t pages = 0; pages < max_pages && r->checkpoint < active_[i].checkpoint; ++pages) {
+      auto page = store_.read_all(r->checkpoint, k_page);
+      if (!page) return std::unexpected(page.error());
+      if (page->empty()) break;
+      if (auto ok = apply_to(*r, *page); !ok) return std::unexpected(ok.error());
+    }
+    if (r->checkpoint < active_[i].checkpoint) {
+      running = true;
+      continue;
+    }
+    // Caught up with the serving slot (nothing else runs in between: the engine is the
+    // runner actor's): readers switch over, then the old slot is emptied.
+    if (auto ok = read_models_.activate(r->impl->name(), r->slot); !ok) return std::unexpected(ok.error());
+    const auto old = active_[i].storage();
+    spdlog::info("projection={} rebuilt to position={} in slot={}; slot {} dropped", r->impl->name(), r->checkpoint,
+                 r->slot, old);
+    active_[i] = std::move(*r);
+    r.reset();
+    if (auto ok = read_models_.reset(old); !ok) spdlog::warn("old slot {} not emptied: {}", old, ok.error().message);
+  }
+  return running;
+}
+
+result<void> projection_engine::apply_to(slot_state& target, const std::vector<envelope>& batch) {
+  const auto& p = *target.impl;
+  const auto storage = target.storage();
+  overlay_reader rows(read_models_, storage);
   std::vector<mutation> out;
-  std::uint64_t last = checkpoints_[index];
+  std::uint64_t last = target.checkpoint;
   for (const auto& e : batch) {
     if (e.position <= last) continue;
     if (e.position != last + 1) break;  // not contiguous: the next catch-up fills it in order
@@ -155,9 +210,9 @@ result<void> projection_engine::apply_to(std::size_t index, const std::vector<en
     for (auto i = before; i < out.size(); ++i) rows.record(out[i]);
     last = e.position;
   }
-  if (last == checkpoints_[index]) return {};
-  if (auto ok = read_models_.commit(p.name(), out, last); !ok) return std::unexpected(ok.error());
-  checkpoints_[index] = last;
+  if (last == target.checkpoint) return {};
+  if (auto ok = read_models_.commit(storage, out, last); !ok) return std::unexpected(ok.error());
+  target.checkpoint = last;
   return {};
 }
 
@@ -203,6 +258,24 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
         return caf::delegated<msg::projections_ready>();
       },
       [self](msg::projection_status_request) { return msg::projection_status_reply{make_report(self->state)}; },
+      [self](msg::rebuild_request& m) {
+        auto fresh = make_projection(m.name);
+        if (!fresh) return msg::rebuild_reply{fail(errc::not_found, "no such projection: " + m.name)};
+        auto started = self->state.engine->start_rebuild(m.name, std::move(fresh));
+        if (started) self->send(self, rebuild_tick_atom::value);
+        return msg::rebuild_reply{std::move(started)};
+      },
+      [self](rebuild_tick_atom) {
+        // A few pages per message, like catching up: the runner keeps following the log
+        // and answering between steps.
+        auto running = self->state.engine->rebuild_step(8);
+        if (!running) {
+          spdlog::error("projection rebuild stalled: {}", running.error().message);
+          self->state.stalled = running.error().message;
+          return;
+        }
+        if (*running) self->send(self, rebuild_tick_atom::value);
+      },
   };
 }
 

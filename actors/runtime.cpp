@@ -43,6 +43,11 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
             .then([box](msg::projection_status_reply& r) { box.fn(std::move(r.report)); },
                   [box](caf::error&) { box.fn(ports::projections_report{}); });
       },
+      [self, runner](msg::rebuild_request& m, msg::rebuild_box& box) {
+        self->request(runner, std::chrono::seconds(30), m)
+            .then([box](msg::rebuild_reply& r) { box.fn(std::move(r.started)); },
+                  [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
+      },
       [self, runner](msg::await_position& m, msg::ready_box& box) {
         self->request(runner, k_projection_wait, m)
             .then([box](msg::projections_ready&) { box.fn(); },
@@ -130,6 +135,10 @@ void actor_runtime::execute(std::string id, container_command cmd, ports::comman
 
 void actor_runtime::report(std::function<void(ports::projections_report)> done) {
   caf::anon_send(impl_->gateway, msg::projection_status_request{}, msg::status_box{std::move(done)});
+}
+
+void actor_runtime::rebuild(std::string name, std::function<void(result<void>)> done) {
+  caf::anon_send(impl_->gateway, msg::rebuild_request{std::move(name)}, msg::rebuild_box{std::move(done)});
 }
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {

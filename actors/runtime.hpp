@@ -69,6 +69,7 @@ class actor_runtime final : public ports::command_bus, public ports::projection_
                ports::completion done) override;
   void await_projections(std::uint64_t position, std::function<void()> done) override;
   void report(std::function<void(ports::projections_report)> done) override;
+  void rebuild(std::string name, std::function<void(result<void>)> done) override;
   void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
 
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks

@@ -210,7 +210,14 @@ int inspect(const rocksdb_adapter::rocksdb_store& store, const options& o, std::
 
 int replay(rocksdb_adapter::rocksdb_store& store, std::unique_ptr<projection> p, std::ostream& out, std::ostream& err) {
   const std::string name(p->name());
-  if (auto ok = store.reset(name); !ok) {
+  // The slot that serves reads is the one rebuilt (a projection rebuilt online may live
+  // in slot 1).
+  auto slot = store.active_slot(name);
+  if (!slot) {
+    err << "atriumd replay: " << slot.error().message << "\n";
+    return k_failed;
+  }
+  if (auto ok = store.reset(ports::slot_name(name, *slot)); !ok) {
     err << "atriumd replay: " << ok.error().message << "\n";
     return k_failed;
   }

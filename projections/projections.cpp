@@ -103,6 +103,13 @@ std::unique_ptr<projection> make_users_projection() { return std::make_unique<us
 std::unique_ptr<projection> make_projects_projection() { return std::make_unique<projects_projection>(); }
 std::unique_ptr<projection> make_audit_projection() { return std::make_unique<audit_projection>(); }
 
+std::unique_ptr<projection> make_projection(std::string_view name) {
+  for (auto& p : make_all_projections()) {
+    if (p->name() == name) return std::move(p);
+  }
+  return nullptr;
+}
+
 std::vector<std::unique_ptr<projection>> make_all_projections() {
   std::vector<std::unique_ptr<projection>> all;
   all.push_back(make_users_projection());

@@ -33,6 +33,10 @@ namespace atrium {
 /// Containers with desired and observed state (ops_projections.cpp).
 [[nodiscard]] std::unique_ptr<projection> make_containers_projection();
 
+/// A new instance of the projection called `name` (as `projection::name()` says), or
+/// nullptr for an unknown name (used to rebuild one projection).
+[[nodiscard]] std::unique_ptr<projection> make_projection(std::string_view name);
+
 /// All projections of the server, in the order the runner applies them.
 [[nodiscard]] std::vector<std::unique_ptr<projection>> make_all_projections();
 

@@ -4,8 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "events/error.hpp"
 
 namespace atrium::ports {
 
@@ -17,8 +20,13 @@ struct projection_info {
   /// Milliseconds the oldest event not yet applied has waited since its commit (0 when
   /// caught up): how stale the projection's rows are at most.
   std::int64_t lag_ms = 0;
-  std::string status;  ///< `catching_up` (start), `live` (caught up, following), `stalled` (an error)
-  std::string error;   ///< why stalled; empty otherwise
+  /// `catching_up` (start), `live` (caught up, following), `rebuilding` (a new slot is
+  /// being built beside the serving one), `stalled` (an error)
+  std::string status;
+  std::string error;  ///< why stalled; empty otherwise
+  int slot = 0;       ///< the storage slot serving reads (0 or 1); a rebuild swaps it
+  /// While rebuilding: the position the new slot has reached.
+  std::optional<std::uint64_t> rebuild_checkpoint;
 };
 
 /// Every projection, with the log head at the time of the report.
@@ -36,6 +44,11 @@ class projection_monitor {
   virtual ~projection_monitor() = default;
   /// Calls `done` once, on an actor-system thread, with the current report.
   virtual void report(std::function<void(projections_report)> done) = 0;
+  /// Starts rebuilding projection `name` online: a new slot is built from position 0
+  /// beside the serving one, which keeps serving until the new one has caught up; then
+  /// they swap and the old slot is emptied. `done` gets `not_found` (no such
+  /// projection), `failed_precondition` (already rebuilding) or success once started.
+  virtual void rebuild(std::string name, std::function<void(result<void>)> done) = 0;
 };
 
 }  // namespace atrium::ports

@@ -23,7 +23,18 @@ struct row {
   nlohmann::json value;
 };
 
-/// Read-model storage.
+/// The storage name of one of a projection's two slots: `<name>~0` or `<name>~1` (a bare
+/// `<name>` also names slot 0 in `checkpoint`, `commit` and `reset`, and the active slot
+/// in `get` and `scan`). Reads of a projection are served from its active slot;
+/// an online rebuild fills the other one from position 0 and then activates it
+/// (docs/architecture.md, "Projection rebuild").
+[[nodiscard]] inline std::string slot_name(std::string_view projection, int slot) {
+  return std::string(projection) + (slot == 0 ? "~0" : "~1");
+}
+
+/// Read-model storage. `get` and `scan` take a projection's name and read its active
+/// slot (or a slot name, `<name>~1`, to read that slot); `checkpoint`, `commit` and
+/// `reset` take a slot name (`slot_name`).
 class read_model_store {
  public:
   virtual ~read_model_store() = default;
@@ -54,6 +65,15 @@ class read_model_store {
   /// nothing commits to the projection meanwhile (rows committed concurrently may
   /// survive). `not_found` for an unknown projection, `unavailable` on I/O error.
   [[nodiscard]] virtual result<void> reset(std::string_view projection) = 0;
+
+  /// The slot (0 or 1) reads of `projection` are served from; 0 until `activate` chose
+  /// another. `not_found` for an unknown projection.
+  [[nodiscard]] virtual result<int> active_slot(std::string_view projection) const = 0;
+
+  /// Serves reads of `projection` from `slot` from now on (durable, synced; readers
+  /// switch at once). The slot's rows and checkpoint must be complete. `not_found` for an
+  /// unknown projection, `invalid_argument` for a slot other than 0 and 1.
+  [[nodiscard]] virtual result<void> activate(std::string_view projection, int slot) = 0;
 };
 
 }  // namespace atrium::ports

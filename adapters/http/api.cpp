@@ -367,6 +367,10 @@ void api::impl::route(const call_ptr& c) {
     if (m != "GET") return method_not_allowed();
     return projections(c, p);
   }
+  if (is({"v1", "admin", "projections", "*", "rebuild"})) {
+    if (m != "POST") return method_not_allowed();
+    return rebuild_projection(c, p, path[3]);
+  }
   if (is({"v1", "audit", "export"})) {
     if (m != "GET") return method_not_allowed();
     return export_audit(c, p);

@@ -354,6 +354,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// "lag_positions","lag_ms","status","error"}]}`.
   void projections(const call_ptr& c, const principal& p);
 
+  /// POST /v1/admin/projections/{name}/rebuild: 202 `{"projection","status":"rebuilding"}`
+  /// once the rebuild started; 404 unknown projection, 409 already rebuilding.
+  void rebuild_projection(const call_ptr& c, const principal& p, const std::string& name);
+
   void stream(const call_ptr& c, const principal& p, const std::string& stream_id);
 
   // groups (api_groups.cpp)

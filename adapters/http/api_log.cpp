@@ -408,9 +408,19 @@ void api::impl::projections(const call_ptr& c, const principal& p) {
                       {"lag_positions", i.lag_positions},
                       {"lag_ms", i.lag_ms},
                       {"status", i.status},
-                      {"error", i.error}});
+                      {"error", i.error},
+                      {"slot", i.slot},
+                      {"rebuild_checkpoint", i.rebuild_checkpoint ? json(*i.rebuild_checkpoint) : json(nullptr)}});
     }
     send(c, 200, json{{"head", r.head}, {"ready", r.ready}, {"projections", list}});
+  });
+}
+
+void api::impl::rebuild_projection(const call_ptr& c, const principal& p, const std::string& name) {
+  if (!allowed(c, p, access::operation::projections_rebuild, {}, "projection-" + name)) return;
+  d.monitor.rebuild(name, [c, name](result<void> started) {
+    if (!started) return send_error(c, started.error());
+    send(c, 202, json{{"projection", name}, {"status", "rebuilding"}});
   });
 }
 

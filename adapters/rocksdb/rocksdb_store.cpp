@@ -137,6 +137,28 @@ struct rocksdb_store::impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> cf;
+  mutable std::mutex slots_mu;                    // guards `slots`
+  std::map<std::string, int, std::less<>> slots;  // projection → active slot (absent: 0)
+
+  /// The column family serving reads of `projection`: its active slot's, or the named
+  /// slot's when `projection` is a slot name (`<name>~1`).
+  rocksdb::ColumnFamilyHandle* read_family(std::string_view projection) const {
+    if (projection.find('~') != std::string_view::npos) return family("proj_" + storage_key(projection));
+    int slot = 0;
+    {
+      std::lock_guard lock(slots_mu);
+      if (auto it = slots.find(projection); it != slots.end()) slot = it->second;
+    }
+    return family("proj_" + storage_key(ports::slot_name(projection, slot)));
+  }
+
+  /// A slot's key in the families and in `checkpoints`: slot 0 keeps the projection's
+  /// own name (`proj_<name>`, checkpoint `<name>`), as before slots existed.
+  static std::string storage_key(std::string_view slot_or_name) {
+    std::string s(slot_or_name);
+    if (s.ends_with("~0")) s.resize(s.size() - 2);
+    return s;
+  }
   // Owned by the commit thread after open():
   std::uint64_t next_position = 1;
   std::string last_hash{genesis_hash};
@@ -230,7 +252,10 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
                               k_tokens,
                               k_idempotency,
                               k_vault};
-  for (const auto& p : projections) names.insert("proj_" + p);
+  for (const auto& p : projections) {
+    names.insert("proj_" + impl::storage_key(ports::slot_name(p, 0)));
+    names.insert("proj_" + impl::storage_key(ports::slot_name(p, 1)));
+  }
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) names.insert(existing.begin(), existing.end());
@@ -258,6 +283,14 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
     state->last_hash = last->hash.empty() ? std::string(genesis_hash) : last->hash;
   }
   state->head = state->next_position - 1;
+  // Active slots of the projections (written by `activate`).
+  {
+    std::unique_ptr<rocksdb::Iterator> slots(
+        state->db->NewIterator(rocksdb::ReadOptions(), state->family(k_checkpoints)));
+    for (slots->Seek("slot/"); slots->Valid() && slots->key().starts_with("slot/"); slots->Next()) {
+      state->slots[slots->key().ToString().substr(5)] = slots->value() == rocksdb::Slice("1") ? 1 : 0;
+    }
+  }
   state->committer = std::thread([p = state.get()] { p->commit_loop(); });
   return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(state)));
 }
@@ -568,7 +601,7 @@ std::uint64_t rocksdb_store::head_position() const { return impl_->head.load(std
 
 result<std::optional<nlohmann::json>> rocksdb_store::get(std::string_view projection, std::string_view table,
                                                          std::string_view key) const {
-  auto* h = impl_->family("proj_" + std::string(projection));
+  auto* h = impl_->read_family(projection);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   auto raw = impl_->get_raw(h, row_key(table, key));
   if (!raw) return std::unexpected(raw.error());
@@ -583,7 +616,7 @@ result<std::optional<nlohmann::json>> rocksdb_store::get(std::string_view projec
 result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection, std::string_view table,
                                                     std::string_view prefix, std::string_view after, std::size_t limit,
                                                     bool reverse) const {
-  auto* h = impl_->family("proj_" + std::string(projection));
+  auto* h = impl_->read_family(projection);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   const std::string full_prefix = row_key(table, prefix);
   const std::string table_prefix = row_key(table, "");
@@ -625,14 +658,15 @@ result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection,
 }
 
 result<std::uint64_t> rocksdb_store::checkpoint(std::string_view projection) const {
-  auto raw = impl_->get_raw(impl_->family(k_checkpoints), projection);
+  auto raw = impl_->get_raw(impl_->family(k_checkpoints), impl::storage_key(projection));
   if (!raw) return std::unexpected(raw.error());
   return *raw ? read_be64(**raw) : 0;
 }
 
 result<void> rocksdb_store::commit(std::string_view projection, const std::vector<mutation>& mutations,
                                    std::uint64_t position) {
-  auto* h = impl_->family("proj_" + std::string(projection));
+  const auto key = impl::storage_key(projection);
+  auto* h = impl_->family("proj_" + key);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   rocksdb::WriteBatch batch;
   for (const auto& m : mutations) {
@@ -642,7 +676,7 @@ result<void> rocksdb_store::commit(std::string_view projection, const std::vecto
       batch.Delete(h, row_key(del->table, del->key));
     }
   }
-  batch.Put(impl_->family(k_checkpoints), slice(projection), be64(position));
+  batch.Put(impl_->family(k_checkpoints), slice(key), be64(position));
   if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
     return std::unexpected(storage_error(s, "commit projection"));
   }
@@ -650,7 +684,8 @@ result<void> rocksdb_store::commit(std::string_view projection, const std::vecto
 }
 
 result<void> rocksdb_store::reset(std::string_view projection) {
-  auto* h = impl_->family("proj_" + std::string(projection));
+  const auto key = impl::storage_key(projection);
+  auto* h = impl_->family("proj_" + key);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   rocksdb::WriteBatch batch;
   // Row keys are arbitrary bytes, so no fixed key bounds them all: the range ends right
@@ -667,12 +702,37 @@ result<void> rocksdb_store::reset(std::string_view projection) {
       return std::unexpected(storage_error(s, "reset projection"));
     }
   }
-  if (auto s = batch.Delete(impl_->family(k_checkpoints), slice(projection)); !s.ok()) {
+  if (auto s = batch.Delete(impl_->family(k_checkpoints), slice(key)); !s.ok()) {
     return std::unexpected(storage_error(s, "reset projection"));
   }
   if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
     return std::unexpected(storage_error(s, "reset projection"));
   }
+  return {};
+}
+
+result<int> rocksdb_store::active_slot(std::string_view projection) const {
+  if (impl_->family("proj_" + std::string(projection)) == nullptr) {
+    return fail(errc::not_found, "unknown projection " + std::string(projection));
+  }
+  std::lock_guard lock(impl_->slots_mu);
+  auto it = impl_->slots.find(projection);
+  return it == impl_->slots.end() ? 0 : it->second;
+}
+
+result<void> rocksdb_store::activate(std::string_view projection, int slot) {
+  if (slot != 0 && slot != 1) return fail(errc::invalid_argument, "a projection slot is 0 or 1");
+  if (impl_->family("proj_" + impl::storage_key(ports::slot_name(projection, slot))) == nullptr) {
+    return fail(errc::not_found, "unknown projection " + std::string(projection));
+  }
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  const auto key = "slot/" + std::string(projection);
+  if (auto s = impl_->db->Put(synced, impl_->family(k_checkpoints), key, slot == 1 ? "1" : "0"); !s.ok()) {
+    return std::unexpected(storage_error(s, "activate projection slot"));
+  }
+  std::lock_guard lock(impl_->slots_mu);
+  impl_->slots[std::string(projection)] = slot;
   return {};
 }
 

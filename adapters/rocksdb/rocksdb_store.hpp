@@ -89,6 +89,9 @@ class rocksdb_store final : public ports::event_store,
   /// the checkpoint's delete (the family itself stays, so handles held by readers remain
   /// valid). Not synced, like `commit`.
   [[nodiscard]] result<void> reset(std::string_view projection) override;
+  /// Active slots are kept in `checkpoints` under `slot/<name>` (absent: 0) and cached.
+  [[nodiscard]] result<int> active_slot(std::string_view projection) const override;
+  [[nodiscard]] result<void> activate(std::string_view projection, int slot) override;
 
   // ports::token_store
   [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;

@@ -206,6 +206,8 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::container_list:
     case operation::container_read:
       return reads_everything(p) ? decision::allow() : deny(errc::forbidden, "only admins and auditors see containers");
+    case operation::projections_rebuild:
+      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins rebuild projections");
     case operation::container_create:
     case operation::container_start:
     case operation::container_stop:

@@ -60,9 +60,10 @@ enum class operation {
   container_start,
   container_stop,
   container_remove,
-  audit_read,        ///< the audit log and its chain verification
-  events_read,       ///< the global event log and unowned streams (`security`)
-  projections_read,  ///< the projections' checkpoints and lag
+  audit_read,           ///< the audit log and its chain verification
+  events_read,          ///< the global event log and unowned streams (`security`)
+  projections_read,     ///< the projections' checkpoints and lag
+  projections_rebuild,  ///< start an online rebuild of a projection
 };
 
 /// `"project.update"`-style name of an operation, recorded in `security.access_denied`.
