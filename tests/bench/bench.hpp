@@ -30,7 +30,7 @@ struct options {
   std::vector<std::size_t> writers{1, 16, 256};     ///< for raw, store, actors, postgres
   std::vector<std::size_t> connections{1, 16, 64};  ///< for http
   double seconds = 5.0;                             ///< per measured point; 0: no time limit
-  std::uint64_t events = 0;                         ///< per measured point; 0: no count limit
+  std::uint64_t events = 0;                         ///< per measured point; 0: no count limit (rebuild: 1000000)
   std::vector<std::string> paths{"raw", "store", "actors", "http", "postgres"};
   std::string atriumd_path;            ///< http: the server binary; "" for the one built with the bench
   std::string atriumd_log_level;       ///< http: atriumd's --log-level; "" for its default (info)
@@ -136,5 +136,10 @@ figures run_postgres(const options& o, const figures& raw);
 /// Passivation: touches `o.entities` distinct entities once each and prints resident
 /// memory every 10% and at the end (JSON lines); not in the default paths.
 void run_passivation(const options& o);
+/// Projection rebuild (issue 5): stores `o.events` project events (default 1000000),
+/// reads them raw (RocksDB iterator) and through `read_all`, then rebuilds `projects`,
+/// `audit` and both from position 0 and prints one JSON line per measurement with its
+/// ratio to the raw read (goal: at most 3); not in the default paths.
+void run_rebuild(const options& o);
 
 }  // namespace atrium::bench

@@ -6,6 +6,7 @@
 //
 //   atrium-bench [--paths raw,store,actors,http,postgres] [--writers 1,16,256]
 //                [--connections 1,16,64] [--seconds S] [--events N]
+//   atrium-bench --paths rebuild [--events 1000000]   (projection rebuild, issue 5)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@ using namespace atrium::bench;
 constexpr const char* k_usage =
     "usage: atrium-bench [options]\n"
     "  --paths LIST          which paths to run, comma-separated (default raw,store,actors,http,postgres;\n"
-    "                        also: passivation, touching --entities N (1000000) entities with --max-live M (10000))\n"
+    "                        also: passivation, touching --entities N (1000000) entities with --max-live M (10000);\n"
+    "                        rebuild, rebuilding the projects and audit projections over --events N (1000000))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -59,7 +61,7 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation"};
+  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation", "rebuild"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -199,6 +201,10 @@ int main(int argc, char** argv) {
   const figures postgres = guarded("postgres", [&] { return run_postgres(o, raw); });
   guarded("passivation", [&] {
     run_passivation(o);
+    return figures{};
+  });
+  guarded("rebuild", [&] {
+    run_rebuild(o);
     return figures{};
   });
 
