@@ -21,15 +21,6 @@
 namespace atrium {
 namespace {
 
-/// The id part of a stream id `<entity>-<id>`, or empty if the stream is of another entity.
-std::string id_of(const std::string& stream, std::string_view entity) {
-  if (stream.size() <= entity.size() + 1 || stream.compare(0, entity.size(), entity) != 0 ||
-      stream[entity.size()] != '-') {
-    return {};
-  }
-  return stream.substr(entity.size() + 1);
-}
-
 /// Sets `created_at` (kept from the previous row) and `updated_at` on a new row.
 void stamp(nlohmann::json& row, const envelope& e, const std::optional<nlohmann::json>& old) {
   row["updated_at"] = e.time;

@@ -16,15 +16,6 @@
 namespace atrium {
 namespace {
 
-/// The id part of a stream id `<entity>-<id>`, or empty if the stream is of another entity.
-std::string id_of(const std::string& stream, std::string_view entity) {
-  if (stream.size() <= entity.size() + 1 || stream.compare(0, entity.size(), entity) != 0 ||
-      stream[entity.size()] != '-') {
-    return {};
-  }
-  return stream.substr(entity.size() + 1);
-}
-
 class jobs_projection final : public projection {
  public:
   std::string_view name() const override { return "jobs"; }

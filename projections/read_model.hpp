@@ -55,4 +55,14 @@ class projection {
 /// A zero-padded 20-digit decimal key for a position, so that keys sort by position.
 [[nodiscard]] std::string position_key(std::uint64_t position);
 
+/// The id part of a stream id `<entity>-<id>` (`id_of("project-42", "project")` is
+/// `"42"`), or empty if the stream belongs to another entity.
+[[nodiscard]] inline std::string id_of(const std::string& stream, std::string_view entity) {
+  if (stream.size() <= entity.size() + 1 || stream.compare(0, entity.size(), entity) != 0 ||
+      stream[entity.size()] != '-') {
+    return {};
+  }
+  return stream.substr(entity.size() + 1);
+}
+
 }  // namespace atrium
