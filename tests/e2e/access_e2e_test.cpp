@@ -84,6 +84,8 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   // Project P: owner; editor, viewer direct; G as editor.
   auto owner = as("owner");
   const auto p = id_of(owner.post("/v1/projects", {{"name", "Apollo"}}));
+  const auto project_created_at =
+      admin.get("/v1/streams/project-" + p).json.at("events").back().at("position").get<std::uint64_t>();
   REQUIRE(owner.post("/v1/projects/" + p + "/members", {{"user_id", ids["editor"]}, {"role", "editor"}}).status == 200);
   REQUIRE(owner.post("/v1/projects/" + p + "/members", {{"user_id", ids["viewer"]}, {"role", "viewer"}}).status == 200);
   REQUIRE(owner.post("/v1/projects/" + p + "/members", {{"group_id", g}, {"role", "editor"}}).status == 200);
@@ -226,6 +228,12 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
       {"GET", "/v1/audit/verify", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"GET", "/v1/events", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"GET", "/v1/streams/security", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      {"GET", "/v1/audit/export?format=csv", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      // projections and time travel
+      {"GET", "/v1/admin/projections", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      {"POST", "/v1/admin/projections/nonsense/rebuild", {}, with({{"admin", 404}}), 403},
+      {"GET", "/v1/projects/" + p + "?as_of=" + std::to_string(project_created_at), {}, all_members_of_p(200, 404), 0},
+      {"GET", "/v1/jobs/" + job + "?as_of=1", {}, all_members_of_p(404, 404), 0},
   };
 
   std::size_t denials = 0;
