@@ -107,6 +107,13 @@ bool api::impl::allowed(const call_ptr& c, const principal& p, access::operation
   return false;
 }
 
+bool api::impl::admitted(const call_ptr& c, const principal& p, access::operation op, const access::facts& f,
+                         const std::string& resource, bool exists, const char* missing) {
+  if (!allowed(c, p, op, f, resource)) return false;
+  if (!exists) send_error(c, error{errc::not_found, missing});
+  return exists;
+}
+
 void api::impl::deny(const call_ptr& c, const error& e, const std::string& reason) {
   auto ev = make_event(
       security_access_denied{c->user_id, c->operation, c->resource, reason, http_status(e.code), c->req.remote});

@@ -40,11 +40,7 @@ std::optional<api::impl::connection_access> api::impl::guard_connection(const ca
   auto facts = connection_facts(p, id);
   const access::facts f{.connection_user = facts.role.has_value(),
                         .connection_owner = facts.role == connection_role::owner};
-  if (!allowed(c, p, op, f, "connection-" + id)) return std::nullopt;
-  if (!facts.row) {
-    send_error(c, error{errc::not_found, "no such connection"});
-    return std::nullopt;
-  }
+  if (!admitted(c, p, op, f, "connection-" + id, facts.row.has_value(), "no such connection")) return std::nullopt;
   return facts;
 }
 

@@ -39,26 +39,17 @@ api::impl::group_access api::impl::group_facts(const principal& p, const std::st
 std::optional<api::impl::group_access> api::impl::guard_group(const call_ptr& c, const principal& p,
                                                               access::operation op, const std::string& id) {
   auto facts = group_facts(p, id);
-  if (!allowed(c, p, op, access::facts{.group_member = facts.member, .group_manager = facts.manager}, "group-" + id)) {
-    return std::nullopt;
-  }
-  if (!facts.row) {
-    send_error(c, error{errc::not_found, "no such group"});
-    return std::nullopt;
-  }
+  const access::facts f{.group_member = facts.member, .group_manager = facts.manager};
+  if (!admitted(c, p, op, f, "group-" + id, facts.row.has_value(), "no such group")) return std::nullopt;
   return facts;
 }
 
 void api::impl::create_group_(const call_ptr& c, const principal& p) {
   if (!allowed(c, p, access::operation::group_create, {}, "groups")) return;
-  auto body = parse_object(c->req.body);
-  if (!body) return send_error(c, body.error());
-  auto name = string_field(*body, "name", true);
-  if (!name) return send_error(c, name.error());
-  auto description = string_field(*body, "description", false);
-  if (!description) return send_error(c, description.error());
+  auto named = named_body(*c);
+  if (!named) return send_error(c, named.error());
   auto id = new_uuid_v7();
-  d.commands.execute(id, create_group{id, **name, description->value_or("")}, context(*c, p), finish(c, 201));
+  d.commands.execute(id, create_group{id, named->name, named->description}, context(*c, p), finish(c, 201));
 }
 
 /// GET /v1/groups: admins and auditors see every group; others the groups they belong

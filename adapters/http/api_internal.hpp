@@ -140,6 +140,23 @@ inline result<std::optional<std::string>> string_field(const json& body, const c
   return std::optional<std::string>{it->get<std::string>()};
 }
 
+/// The body of a create with a display name: `{"name", "description"?}` (description
+/// `""` when absent); `invalid_argument` for a body that is not an object or fields of
+/// the wrong type. Lengths are the deciders' to check.
+struct named {
+  std::string name;
+  std::string description;
+};
+inline result<named> named_body(const call& c) {
+  auto body = parse_object(c.req.body);
+  if (!body) return std::unexpected(body.error());
+  auto name = string_field(*body, "name", true);
+  if (!name) return std::unexpected(name.error());
+  auto description = string_field(*body, "description", false);
+  if (!description) return std::unexpected(description.error());
+  return named{**name, description->value_or("")};
+}
+
 inline result<std::uint64_t> parse_u64(std::string_view s, const char* what) {
   std::uint64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -195,6 +212,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// and returns false.
   bool allowed(const call_ptr& c, const principal& p, access::operation op, const access::facts& f,
                const std::string& resource);
+
+  /// `allowed`, then, for an existing resource only: answers `not_found` (`missing`) and
+  /// returns false when `exists` is false.
+  bool admitted(const call_ptr& c, const principal& p, access::operation op, const access::facts& f,
+                const std::string& resource, bool exists, const char* missing);
 
   /// Records `security.access_denied` for `e` (403/404) and answers it.
   void deny(const call_ptr& c, const error& e, const std::string& reason);

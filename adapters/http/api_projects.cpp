@@ -13,24 +13,17 @@ std::optional<api::impl::project_access> api::impl::guard_project(const call_ptr
                                                                   access::operation op, const std::string& id,
                                                                   bool self) {
   auto facts = project_facts(p, id);
-  if (!allowed(c, p, op, access::facts{.role = facts.role, .self = self}, "project-" + id)) return std::nullopt;
-  if (!facts.row) {
-    send_error(c, error{errc::not_found, "no such project"});
-    return std::nullopt;
-  }
+  const access::facts f{.role = facts.role, .self = self};
+  if (!admitted(c, p, op, f, "project-" + id, facts.row.has_value(), "no such project")) return std::nullopt;
   return facts;
 }
 
 void api::impl::create_project_(const call_ptr& c, const principal& p) {
   if (!allowed(c, p, access::operation::project_create, {}, "projects")) return;
-  auto body = parse_object(c->req.body);
-  if (!body) return send_error(c, body.error());
-  auto name = string_field(*body, "name", true);
-  if (!name) return send_error(c, name.error());
-  auto description = string_field(*body, "description", false);
-  if (!description) return send_error(c, description.error());
+  auto named = named_body(*c);
+  if (!named) return send_error(c, named.error());
   auto id = new_uuid_v7();
-  d.commands.execute(id, create_project{id, **name, description->value_or("")}, context(*c, p), finish(c, 201));
+  d.commands.execute(id, create_project{id, named->name, named->description}, context(*c, p), finish(c, 201));
 }
 
 void api::impl::list_projects(const call_ptr& c, const principal& p) {
