@@ -120,10 +120,19 @@ void api::impl::deny(const call_ptr& c, const error& e, const std::string& reaso
   ev.actor = c->user_id.empty() ? "anonymous" : "user-" + c->user_id;
   ev.correlation_id = c->correlation_id;
   ev.metadata = request_metadata(c->req);
-  d.commands.record(std::string(security_stream), std::move(ev), [c, e](result<std::uint64_t> r) {
-    if (!r) spdlog::error("security event not recorded: {}", r.error().message);
-    send_error(c, e);
-  });
+  record_security(std::move(ev), [c, e] { send_error(c, e); });
+}
+
+void api::impl::record_security(proposed_event e, std::function<void()> then) {
+  d.commands.record(std::string(security_stream), std::move(e),
+                    [self = shared_from_this(), then = std::move(then)](result<std::uint64_t> r) {
+                      if (!r) {
+                        spdlog::error("security event not recorded: {}", r.error().message);
+                        return then();
+                      }
+                      // Read-your-writes: an audit read after this answer includes the event.
+                      self->d.commands.await_projections(*r, then);
+                    });
 }
 
 ports::command_context api::impl::context(const call& c, const principal& p,

@@ -218,6 +218,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   bool admitted(const call_ptr& c, const principal& p, access::operation op, const access::facts& f,
                 const std::string& resource, bool exists, const char* missing);
 
+  /// Appends `e` to the `security` stream, then calls `then` once the projections have
+  /// applied it (so the caller's next audit read shows it), or at once if the append
+  /// failed (logged; the answer is not withheld).
+  void record_security(proposed_event e, std::function<void()> then);
+
   /// Records `security.access_denied` for `e` (403/404) and answers it.
   void deny(const call_ptr& c, const error& e, const std::string& reason);
 

@@ -35,8 +35,7 @@ void api::impl::login(const call_ptr& c) {
       e.actor = "anonymous";
       e.correlation_id = c->correlation_id;
       e.metadata = request_metadata(c->req);
-      self->d.commands.record(std::string(security_stream), std::move(e), [c](result<std::uint64_t> r) {
-        if (!r) spdlog::error("security event not recorded: {}", r.error().message);
+      self->record_security(std::move(e), [c] {
         send_error(c, error{errc::unauthenticated, "invalid username or password"});
       });
       return;
@@ -56,11 +55,7 @@ void api::impl::login(const call_ptr& c) {
     json answer{{"token", token},
                 {"user", {{"id", user->user_id}, {"username", user->username}}},
                 {"expires_at", now + self->d.session_ttl_seconds}};
-    self->d.commands.record(std::string(security_stream), std::move(e),
-                            [c, answer = std::move(answer)](result<std::uint64_t> r) {
-                              if (!r) spdlog::error("security event not recorded: {}", r.error().message);
-                              send(c, 200, answer);
-                            });
+    self->record_security(std::move(e), [c, answer = std::move(answer)] { send(c, 200, answer); });
   });
 }
 
