@@ -86,18 +86,11 @@ void api::impl::list_connections(const call_ptr& c, const principal& p) {
     for (const auto& r : *rows) out.push_back(connection_view_of_row(r.value));
     if (!rows->empty()) last = rows->back().key;
   } else {
-    std::set<std::string> ids;
-    auto collect = [&](const std::string& prefix) -> result<void> {
-      auto rows = d.read_models.scan("connections", "grants", prefix, after.empty() ? "" : prefix + after, *limit);
-      if (!rows) return std::unexpected(rows.error());
-      for (const auto& r : *rows) ids.insert(r.key.substr(prefix.size()));
-      return {};
-    };
-    if (auto ok = collect("user:" + p.user_id + "/"); !ok) return send_error(c, ok.error());
-    for (const auto& g : p.groups) {
-      if (auto ok = collect("group:" + g + "/"); !ok) return send_error(c, ok.error());
-    }
-    for (const auto& id : ids) {
+    std::vector<index_prefix> indexes{{"grants", "user:" + p.user_id + "/"}};
+    for (const auto& g : p.groups) indexes.push_back({"grants", "group:" + g + "/"});
+    auto ids = shared_ids("connections", indexes, after, *limit);
+    if (!ids) return send_error(c, ids.error());
+    for (const auto& id : *ids) {
       if (out.size() == *limit) break;
       auto row = d.read_models.get("connections", "connections", id);
       if (!row) return send_error(c, row.error());

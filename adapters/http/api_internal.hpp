@@ -269,6 +269,19 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   };
   job_access job_facts(const principal& p, const std::string& id) const;
 
+  /// An index table of a projection and the key prefix of one grantee in it.
+  struct index_prefix {
+    std::string table;
+    std::string prefix;
+  };
+  /// The ids listed under any of `indexes` (what is shared with the caller directly or
+  /// through one of their groups), at most `limit` per index after `after`, merged in
+  /// id order. Errors: the store's.
+  result<std::set<std::string>> shared_ids(std::string_view projection, const std::vector<index_prefix>& indexes,
+                                           const std::string& after, std::size_t limit) const;
+  /// The `user_projects` / `group_projects` prefixes of `p` and their groups.
+  static std::vector<index_prefix> project_indexes(const principal& p);
+
   /// A user or group named by a sharing request.
   struct member_ref {
     std::string type;  ///< `user` or `group`

@@ -107,16 +107,9 @@ void api::impl::list_jobs(const call_ptr& c, const principal& p) {
   } else {
     if (!allowed(c, p, access::operation::job_list, {}, "jobs")) return;
     if (!everything) {
-      std::set<std::string> ids;
-      auto collect = [&](const std::string& table, const std::string& prefix) {
-        auto rows = d.read_models.scan("projects", table, prefix, "", k_max_limit);
-        if (rows) {
-          for (const auto& r : *rows) ids.insert(r.key.substr(prefix.size()));
-        }
-      };
-      collect("user_projects", p.user_id + "/");
-      for (const auto& g : p.groups) collect("group_projects", g + "/");
-      projects.assign(ids.begin(), ids.end());
+      auto ids = shared_ids("projects", project_indexes(p), "", k_max_limit);
+      if (!ids) return send_error(c, ids.error());
+      projects.assign(ids->begin(), ids->end());
       if (projects.empty()) return send(c, 200, json{{"jobs", json::array()}, {"next", nullptr}});
     }
   }

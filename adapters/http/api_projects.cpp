@@ -38,20 +38,9 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
     for (const auto& r : *rows) projects.push_back(r.value);
     if (!rows->empty()) last = rows->back().key;
   } else {
-    // The projects shared with the caller directly or with one of their groups, merged
-    // in id order: each index gives at most `limit` ids after the cursor.
-    std::set<std::string> ids;
-    auto collect = [&](const std::string& table, const std::string& prefix) -> result<void> {
-      auto rows = d.read_models.scan("projects", table, prefix, after.empty() ? "" : prefix + after, *limit);
-      if (!rows) return std::unexpected(rows.error());
-      for (const auto& r : *rows) ids.insert(r.key.substr(prefix.size()));
-      return {};
-    };
-    if (auto ok = collect("user_projects", p.user_id + "/"); !ok) return send_error(c, ok.error());
-    for (const auto& g : p.groups) {
-      if (auto ok = collect("group_projects", g + "/"); !ok) return send_error(c, ok.error());
-    }
-    for (const auto& pid : ids) {
+    auto ids = shared_ids("projects", project_indexes(p), after, *limit);
+    if (!ids) return send_error(c, ids.error());
+    for (const auto& pid : *ids) {
       if (projects.size() == *limit) break;
       auto row = d.read_models.get("projects", "projects", pid);
       if (!row) return send_error(c, row.error());
@@ -92,6 +81,24 @@ void api::impl::archive(const call_ptr& c, const principal& p, const std::string
     expected = *v;
   }
   d.commands.execute(id, archive_project{}, context(*c, p, expected), finish(c, 200));
+}
+
+result<std::set<std::string>> api::impl::shared_ids(std::string_view projection,
+                                                    const std::vector<index_prefix>& indexes, const std::string& after,
+                                                    std::size_t limit) const {
+  std::set<std::string> ids;
+  for (const auto& [table, prefix] : indexes) {
+    auto rows = d.read_models.scan(projection, table, prefix, after.empty() ? "" : prefix + after, limit);
+    if (!rows) return std::unexpected(rows.error());
+    for (const auto& r : *rows) ids.insert(r.key.substr(prefix.size()));
+  }
+  return ids;
+}
+
+std::vector<api::impl::index_prefix> api::impl::project_indexes(const principal& p) {
+  std::vector<index_prefix> out{{"user_projects", p.user_id + "/"}};
+  for (const auto& g : p.groups) out.push_back({"group_projects", g + "/"});
+  return out;
 }
 
 /// POST /v1/projects/{id}/members: `{"user_id"|"group_id", "role"}`.

@@ -17,7 +17,12 @@
 
 #include "events/envelope.hpp"
 #include "events/error.hpp"
+#include "events/connection/connection_events.hpp"
+#include "events/container/container_events.hpp"
+#include "events/group/group_events.hpp"
+#include "events/job/job_events.hpp"
 #include "events/project/project_events.hpp"
+#include "events/security/security_events.hpp"
 #include "events/registry.hpp"
 #include "events/user/user_events.hpp"
 
@@ -77,6 +82,7 @@ void check_registered() {
   REQUIRE(info != nullptr);
   CHECK(info->type == T::type);
   CHECK(info->schema == T::schema);
+  CHECK(info->entity == T::type.substr(0, T::type.find('.')));
 }
 
 template <class... Ts>
@@ -225,7 +231,14 @@ TEST_CASE("every registered event type is well formed and findable", "[envelope]
 TEST_CASE("every event struct of a stream is registered with its schema", "[envelope][registry]") {
   check_all_registered(std::type_identity<user_event>{});
   check_all_registered(std::type_identity<project_event>{});
+  check_all_registered(std::type_identity<group_event>{});
+  check_all_registered(std::type_identity<connection_event>{});
+  check_all_registered(std::type_identity<job_event>{});
+  check_all_registered(std::type_identity<container_event>{});
   check_registered<username_claimed>();
+  check_registered<security_login_succeeded>();
+  check_registered<security_login_failed>();
+  check_registered<security_access_denied>();
   CHECK(find_event_type("username.claimed")->entity == "username");
   CHECK(find_event_type("project.member_added")->entity == "project");
 }
@@ -236,6 +249,11 @@ TEST_CASE("the registry marks password hashes as redacted", "[envelope][registry
   CHECK(find_event_type("user.password_changed")->redacted == fields{"password_hash"});
   CHECK(find_event_type("user.role_granted")->redacted.empty());
   CHECK(find_event_type("project.created")->redacted.empty());
+  // No connection, job or container event carries a secret (connections hold a vault
+  // reference), so none has anything to redact.
+  for (const auto& info : event_types()) {
+    if (info.entity != "user") CHECK(info.redacted.empty());
+  }
 }
 
 TEST_CASE("unknown event types are not found", "[envelope][registry]") {
