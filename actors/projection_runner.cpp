@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <future>
 #include <map>
 #include <unordered_map>
 
@@ -15,6 +16,42 @@ namespace atrium::actors {
 namespace {
 
 constexpr std::size_t k_page = 1000;
+
+/// Reads the log in pages of `k_page`, decoding the next page on a second thread while
+/// the caller applies the current one (a catch-up or rebuild spends about a third of its
+/// time reading and decoding; on two cores the two halves overlap). `next(from)` gives
+/// the page after `from`; the page read ahead is used when `from` is where it starts.
+class page_reader {
+ public:
+  explicit page_reader(const ports::event_store& store) : store_(store) {}
+  ~page_reader() {
+    if (ahead_.valid()) ahead_.wait();
+  }
+  page_reader(const page_reader&) = delete;
+  page_reader& operator=(const page_reader&) = delete;
+
+  result<std::vector<envelope>> next(std::uint64_t from) {
+    result<std::vector<envelope>> page;
+    if (ahead_.valid() && ahead_from_ == from) {
+      page = ahead_.get();
+    } else {
+      if (ahead_.valid()) ahead_.wait();
+      ahead_ = {};
+      page = store_.read_all(from, k_page);
+    }
+    // A full page means more may follow: start reading it now.
+    if (page && page->size() == k_page) {
+      ahead_from_ = page->back().position;
+      ahead_ = std::async(std::launch::async, [this, at = ahead_from_] { return store_.read_all(at, k_page); });
+    }
+    return page;
+  }
+
+ private:
+  const ports::event_store& store_;
+  std::future<result<std::vector<envelope>>> ahead_;
+  std::uint64_t ahead_from_ = 0;
+};
 
 using rebuild_tick_atom = caf::atom_constant<caf::atom("rbtick")>;
 
@@ -123,8 +160,9 @@ result<std::uint64_t> projection_engine::follow(std::size_t max_pages) {
     }
     return {};
   };
+  page_reader reader(store_);
   for (std::size_t pages = 0; pages < max_pages; ++pages) {
-    auto page = store_.read_all(reached(), k_page);
+    auto page = reader.next(reached());
     if (!page) {
       if (auto ok = commit_all(); !ok) return std::unexpected(ok.error());
       return std::unexpected(page.error());
@@ -162,8 +200,9 @@ result<bool> projection_engine::rebuild_step(std::size_t max_pages) {
     if (!r) continue;
     // The rebuilding slot is not served: its rows stay in memory across steps and are
     // committed only when the overlay is full or the rebuild has caught up.
+    page_reader reader(store_);
     for (std::size_t pages = 0; pages < max_pages && r->position < active_[i].checkpoint; ++pages) {
-      auto page = store_.read_all(r->position, k_page);
+      auto page = reader.next(r->position);
       if (!page) return std::unexpected(page.error());
       if (page->empty()) break;
       apply_to(*r, *page);
