@@ -6,11 +6,14 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "actors/ports/event_publisher.hpp"
 #include "actors/ports/event_store.hpp"
+#include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "projections/read_model.hpp"
 
@@ -104,6 +107,30 @@ class projection_engine {
 /// page, answering messages in between; until then the report says not ready.
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
                                    std::uint64_t start_head);
+
+/// Settings of the event relay (actors/relay.cpp).
+struct relay_options {
+  std::string checkpoint_name = "relay:atrium.events";  ///< its checkpoint in the read-model store
+  std::size_t max_in_flight = 10'000;                   ///< published and unacknowledged, at most
+  std::chrono::milliseconds poll_interval{5};           ///< how often an idle relay looks at the log head
+  std::chrono::seconds stall_after{10};  ///< no acknowledgement for this long while events wait: degraded
+  std::uint64_t live_lag = 1000;         ///< lag (positions) up to which the relay counts as live
+};
+
+/// The relay's latest status, written by the relay actor, read by reports (any thread).
+struct relay_status_cell {
+  std::mutex mu;
+  ports::relay_info info;
+};
+
+/// The event relay: publishes every committed event after its checkpoint to
+/// `publisher`, in position order, with at most `max_in_flight` unacknowledged; the
+/// checkpoint advances over contiguous acknowledged positions only and is saved (not
+/// synced) as it moves. A failed delivery makes it publish again from the checkpoint
+/// (at least once). Errors: reading the checkpoint.
+[[nodiscard]] result<caf::actor> spawn_relay(caf::actor_system& sys, ports::event_store& store,
+                                             ports::read_model_store& checkpoints, ports::event_publisher& publisher,
+                                             relay_options options, std::shared_ptr<relay_status_cell> status);
 
 /// The event-store writer: handles `append_request`, forwards commits to `runner`.
 caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, caf::actor runner);

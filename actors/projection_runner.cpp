@@ -64,21 +64,6 @@ struct runner_state {
   static inline const char* name = "projection-runner";
 };
 
-/// Milliseconds since an RFC 3339 UTC time (`2026-11-21T07:56:16.909832Z`); 0 if unparsable.
-std::int64_t ms_since(const std::string& time) {
-  std::tm tm{};
-  int micros = 0;
-  if (std::sscanf(time.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                  &tm.tm_sec, &micros) < 6) {
-    return 0;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - at);
-  return std::max<std::int64_t>(0, ms.count());
-}
-
 ports::projections_report make_report(const runner_state& st) {
   ports::projections_report r;
   r.head = st.engine->store().head_position();
@@ -89,7 +74,7 @@ ports::projections_report make_report(const runner_state& st) {
         p.slot, p.rebuild_checkpoint};
     if (info.lag_positions > 0) {
       if (auto next = st.engine->store().read_all(p.checkpoint, 1); next && !next->empty()) {
-        info.lag_ms = ms_since(next->front().time);
+        info.lag_ms = milliseconds_since(next->front().time);
       }
       if (!st.ready) info.status = "catching_up";
     }

@@ -64,11 +64,12 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
 struct actor_runtime::impl {
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor runner, writer, registry, gateway;
+  caf::actor runner, writer, registry, gateway, relay;
+  std::shared_ptr<actors::relay_status_cell> relay_status;
 
   ~impl() {
     if (!system) return;
-    for (const auto& a : {gateway, registry, writer, runner}) {
+    for (const auto& a : {gateway, registry, writer, runner, relay}) {
       if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
@@ -101,6 +102,15 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   p->registry = actors::spawn_registry(*p->system, store, p->writer,
                                        {config.snapshot_every, config.passivate_after, config.max_live_entities});
   p->gateway = p->system->spawn(gateway, p->registry, p->runner, p->writer);
+  if (config.publisher != nullptr) {
+    p->relay_status = std::make_shared<actors::relay_status_cell>();
+    p->relay_status->info.destination = config.publisher->describe();
+    actors::relay_options options;
+    options.checkpoint_name = config.relay_checkpoint;
+    auto relay = actors::spawn_relay(*p->system, store, read_models, *config.publisher, options, p->relay_status);
+    if (!relay) return std::unexpected(relay.error());
+    p->relay = *relay;
+  }
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
 
@@ -134,6 +144,18 @@ void actor_runtime::execute(std::string id, container_command cmd, ports::comman
 }
 
 void actor_runtime::report(std::function<void(ports::projections_report)> done) {
+  if (impl_->relay_status) {
+    // The relay's part is read from its status cell (kept current by the relay actor).
+    done = [cell = impl_->relay_status, next = std::move(done)](ports::projections_report r) {
+      {
+        std::lock_guard lock(cell->mu);
+        r.relay = cell->info;
+      }
+      // Lag against this report's head (the cell's was taken at the relay's last tick).
+      r.relay->lag_positions = r.head > r.relay->checkpoint ? r.head - r.relay->checkpoint : 0;
+      next(std::move(r));
+    };
+  }
   caf::anon_send(impl_->gateway, msg::projection_status_request{}, msg::status_box{std::move(done)});
 }
 

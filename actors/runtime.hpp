@@ -21,9 +21,11 @@
 #include <cstddef>
 #include <utility>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "actors/ports/command_bus.hpp"
+#include "actors/ports/event_publisher.hpp"
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
@@ -41,6 +43,10 @@ struct runtime_config {
   /// tests). False (the server): the projection runner catches up in the background
   /// while the API serves; `report().ready` turns true when it has.
   bool catch_up_before_start = false;
+  /// When set, an event relay publishes the log to it (Kafka; must outlive the runtime).
+  ports::event_publisher* publisher = nullptr;
+  /// The relay's checkpoint name in the read-model store (one per destination topic).
+  std::string relay_checkpoint = "relay:atrium.events";
 };
 
 /// The running actor system.

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/runtime.hpp"
+#include "adapters/kafka/kafka_publisher.hpp"
 #include "adapters/http/api.hpp"
 #include "adapters/http/http_server.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
@@ -33,7 +34,8 @@
 namespace {
 
 constexpr const char* k_usage_serve =
-    "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n";
+    "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
+    "               [--kafka-brokers HOST:PORT,... | --kafka embedded] [--kafka-option KEY=VALUE]...\n";
 constexpr const char* k_usage_options =
     "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
@@ -41,6 +43,13 @@ constexpr const char* k_usage_options =
     "  --snapshot-every N  entities snapshot their state every N events (default 100; 0 disables)\n"
     "  --passivate-after S stop an entity's actor after S idle seconds (default 300)\n"
     "  --max-live-entities N  entity actors alive at once, at most (default 100000)\n"
+    "  --kafka-brokers LIST   relay every event to this Kafka cluster (bootstrap HOST:PORT,...)\n"
+    "  --kafka embedded       start an in-process development Kafka cluster (librdkafka's mock\n"
+    "                         cluster; data in memory) and relay to it; its address goes to\n"
+    "                         DATA_DIR/kafka.bootstrap and the log\n"
+    "  --kafka-option K=V     a librdkafka setting for the relay's producer (repeatable; SASL, TLS)\n"
+    "  --kafka-topic NAME     the topic (default atrium.events)\n"
+    "  --kafka-content-mode binary|structured  CloudEvents content mode (default binary)\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 /// The whole usage text: the server's line, the offline subcommands', then the options.
@@ -55,6 +64,11 @@ struct options {
   std::uint64_t snapshot_every = 100;
   std::uint64_t passivate_after_s = 300;
   std::uint64_t max_live_entities = 100000;
+  std::string kafka_brokers;  ///< empty: Kafka off (unless embedded)
+  bool kafka_embedded = false;
+  std::string kafka_topic = "atrium.events";
+  std::string kafka_mode = "binary";
+  std::vector<std::pair<std::string, std::string>> kafka_settings;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -108,6 +122,38 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (a == "--snapshot-every") o.snapshot_every = n;
       if (a == "--passivate-after") o.passivate_after_s = std::max<std::uint64_t>(n, 1);
       if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
+    } else if (a == "--kafka-brokers" || a == "--kafka" || a == "--kafka-topic" || a == "--kafka-content-mode" ||
+               a == "--kafka-option") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      if (v->empty()) {
+        err = a + " needs a non-empty value";
+        return std::nullopt;
+      }
+      if (a == "--kafka-brokers") o.kafka_brokers = *v;
+      if (a == "--kafka-topic") o.kafka_topic = *v;
+      if (a == "--kafka") {
+        if (*v != "embedded") {
+          err = "--kafka takes `embedded` (use --kafka-brokers for a cluster)";
+          return std::nullopt;
+        }
+        o.kafka_embedded = true;
+      }
+      if (a == "--kafka-content-mode") {
+        if (*v != "binary" && *v != "structured") {
+          err = "--kafka-content-mode takes binary or structured";
+          return std::nullopt;
+        }
+        o.kafka_mode = *v;
+      }
+      if (a == "--kafka-option") {
+        const auto eq = v->find('=');
+        if (eq == std::string::npos || eq == 0) {
+          err = "--kafka-option takes KEY=VALUE";
+          return std::nullopt;
+        }
+        o.kafka_settings.emplace_back(v->substr(0, eq), v->substr(eq + 1));
+      }
     } else if (a == "--log-level") {
       auto v = value();
       if (!v) return std::nullopt;
@@ -119,6 +165,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       err = "unknown argument: " + a;
       return std::nullopt;
     }
+  }
+  if (o.kafka_embedded && !o.kafka_brokers.empty()) {
+    err = "--kafka embedded and --kafka-brokers exclude each other";
+    return std::nullopt;
   }
   return o;
 }
@@ -220,7 +270,39 @@ int main(int argc, char** argv) {
   }
   spdlog::info("store opened dir={} head={}", opts->data_dir, (*store)->head_position());
 
+  // Kafka: an existing cluster (--kafka-brokers), the embedded one, or off.
+  std::unique_ptr<atrium::kafka_adapter::embedded_cluster> embedded_kafka;
+  std::unique_ptr<atrium::ports::event_publisher> publisher;
+  std::string brokers = opts->kafka_brokers;
+  if (opts->kafka_embedded) {
+    auto cluster = atrium::kafka_adapter::embedded_cluster::start(1, opts->kafka_topic, 4);
+    if (!cluster) {
+      spdlog::critical("{}", cluster.error().message);
+      return 1;
+    }
+    embedded_kafka = std::move(*cluster);
+    brokers = embedded_kafka->bootstraps();
+    std::ofstream(opts->data_dir + "/kafka.bootstrap") << brokers << "\n";
+    spdlog::info("embedded kafka bootstrap={} topic={} (in memory, for development)", brokers, opts->kafka_topic);
+  }
+  if (!brokers.empty()) {
+    atrium::kafka_adapter::kafka_options kafka;
+    kafka.brokers = brokers;
+    kafka.topic = opts->kafka_topic;
+    kafka.mode = opts->kafka_mode == "structured" ? atrium::kafka_adapter::content_mode::structured
+                                                  : atrium::kafka_adapter::content_mode::binary;
+    kafka.settings = opts->kafka_settings;
+    auto made = atrium::kafka_adapter::make_kafka_publisher(std::move(kafka));
+    if (!made) {
+      spdlog::critical("{}", made.error().message);
+      return 1;
+    }
+    publisher = std::move(*made);
+  }
+
   atrium::runtime_config runtime_config;
+  runtime_config.publisher = publisher.get();
+  runtime_config.relay_checkpoint = "relay:" + opts->kafka_topic;
   runtime_config.snapshot_every = opts->snapshot_every;
   runtime_config.passivate_after = std::chrono::seconds(opts->passivate_after_s);
   runtime_config.max_live_entities = opts->max_live_entities;
@@ -270,10 +352,13 @@ int main(int argc, char** argv) {
   spdlog::info("stopping signal={}", sig);
   (*server)->stop();  // no new requests
   api.stop();         // finish password hashing in flight
-  runtime->reset();   // pending commands complete; actors stop
+  runtime->reset();   // pending commands complete; actors stop (the relay saves its checkpoint)
+  publisher.reset();  // undelivered events are dropped; the checkpoint has not passed them
+  embedded_kafka.reset();
   server->reset();
   store->reset();  // RocksDB closes cleanly
   std::filesystem::remove(opts->data_dir + "/atriumd.addr", ec);
+  if (opts->kafka_embedded) std::filesystem::remove(opts->data_dir + "/kafka.bootstrap", ec);
   spdlog::info("stopped");
   spdlog::shutdown();  // drains the async queue and flushes
   return 0;

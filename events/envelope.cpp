@@ -208,6 +208,20 @@ std::string now_rfc3339() {
   return buf;
 }
 
+std::int64_t milliseconds_since(const std::string& time) {
+  std::tm tm{};
+  int micros = 0;
+  if (std::sscanf(time.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+                  &tm.tm_sec, &micros) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() - at);
+  return std::max<std::int64_t>(0, ms.count());
+}
+
 std::string new_uuid_v7() {
   thread_local std::mt19937_64 rng{[] {
     std::random_device rd;

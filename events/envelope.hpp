@@ -94,6 +94,10 @@ void from_json(const nlohmann::json& j, envelope& e);
 /// Current UTC time as RFC 3339 with microseconds, e.g. `2026-11-21T04:45:59.123456Z`.
 [[nodiscard]] std::string now_rfc3339();
 
+/// Milliseconds from an RFC 3339 UTC time as `now_rfc3339` writes it
+/// (`2026-11-21T07:56:16.909832Z`) until now; 0 if unparsable or in the future.
+[[nodiscard]] std::int64_t milliseconds_since(const std::string& time);
+
 /// A new UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then random bits;
 /// lowercase hex with dashes. Sorts by creation millisecond; ids made within the same
 /// millisecond are in random order.

@@ -29,6 +29,20 @@ struct projection_info {
   std::optional<std::uint64_t> rebuild_checkpoint;
 };
 
+/// The event relay's progress (Kafka; docs/integrations.md).
+struct relay_info {
+  std::string destination;          ///< e.g. `kafka://127.0.0.1:9092/atrium.events`
+  std::uint64_t checkpoint = 0;     ///< every event up to here was acknowledged
+  std::uint64_t lag_positions = 0;  ///< head − checkpoint
+  double lag_seconds = 0;           ///< age of the oldest unacknowledged event (commit time to now)
+  std::uint64_t in_flight = 0;      ///< published, not yet acknowledged
+  /// `live` (nothing or little unacknowledged, brokers reachable), `catching_up`
+  /// (a backlog is being delivered), `degraded` (brokers unreachable, or no
+  /// acknowledgement for a while although events wait; `error` says why).
+  std::string status = "live";
+  std::string error;
+};
+
 /// Every projection, with the log head at the time of the report.
 struct projections_report {
   std::uint64_t head = 0;  ///< last committed position
@@ -36,6 +50,7 @@ struct projections_report {
   /// started (and stays true): what `/readyz` reports.
   bool ready = false;
   std::vector<projection_info> projections;
+  std::optional<relay_info> relay;  ///< absent when no relay runs (Kafka off)
 };
 
 /// Read access to the projections' progress.

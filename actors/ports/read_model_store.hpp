@@ -55,6 +55,10 @@ class read_model_store {
   /// The last position the projection applied; 0 if it never ran.
   [[nodiscard]] virtual result<std::uint64_t> checkpoint(std::string_view projection) const = 0;
 
+  /// Stores the checkpoint of a reader that keeps no rows (the event relay's
+  /// `relay:<topic>`), read back with `checkpoint`. Not synced: after a crash it may be
+  /// older than the last call, never newer. `unavailable` on I/O error.
+  [[nodiscard]] virtual result<void> save_checkpoint(std::string_view name, std::uint64_t position) = 0;
   /// Applies `mutations` and sets the checkpoint to `position` in one atomic write.
   [[nodiscard]] virtual result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
                                             std::uint64_t position) = 0;

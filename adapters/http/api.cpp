@@ -255,12 +255,19 @@ void api::impl::route(const call_ptr& c) {
   }
   if (is({"readyz"})) {
     if (m != "GET") return method_not_allowed();
+    // 503 only while the projections catch up after start: a degraded Kafka relay is
+    // reported in the body, but the API keeps accepting commands meanwhile.
     return d.monitor.report([c](ports::projections_report r) {
       std::uint64_t lag = 0;
       for (const auto& p : r.projections) lag = std::max(lag, p.lag_positions);
-      send(c, r.ready ? 200 : 503,
-           json{{"status", r.ready ? "ready" : "catching_up"}, {"head", r.head}, {"max_lag_positions", lag}});
+      json body{{"status", r.ready ? "ready" : "catching_up"}, {"head", r.head}, {"max_lag_positions", lag}};
+      if (r.relay) body["relay"] = relay_json(*r.relay);
+      send(c, r.ready ? 200 : 503, body);
     });
+  }
+  if (is({"metrics"})) {
+    if (m != "GET") return method_not_allowed();
+    return metrics(c);
   }
   if (is({"v1", "auth", "login"})) {
     if (m != "POST") return method_not_allowed();

@@ -97,6 +97,17 @@ inline constexpr std::size_t k_max_user_agent_bytes = 256;
 /// `{"client_address": "<ip>:<port>", "user_agent": <User-Agent>}`. The user agent is made
 /// valid UTF-8 (invalid bytes become U+FFFD, since event JSON must encode) and cut to at
 /// most `k_max_user_agent_bytes` bytes at a character boundary; absent headers give "".
+/// The event relay's status as served by /readyz and /v1/admin/projections.
+inline json relay_json(const ports::relay_info& r) {
+  return json{{"destination", r.destination},
+              {"checkpoint", r.checkpoint},
+              {"lag_positions", r.lag_positions},
+              {"lag_seconds", r.lag_seconds},
+              {"in_flight", r.in_flight},
+              {"status", r.status},
+              {"error", r.error}};
+}
+
 inline json request_metadata(const http_request& req) {
   // Round-trip through JSON text with the `replace` handler to repair invalid UTF-8.
   auto agent = json::parse(json(req.header("user-agent")).dump(-1, ' ', false, json::error_handler_t::replace))
@@ -393,6 +404,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// GET /v1/admin/projections: `{"head","ready","projections":[{"name","checkpoint",
   /// "lag_positions","lag_ms","status","error"}]}`.
   void projections(const call_ptr& c, const principal& p);
+  /// GET /metrics: Prometheus text format (no authentication, like /readyz).
+  void metrics(const call_ptr& c);
 
   /// POST /v1/admin/projections/{name}/rebuild: 202 `{"projection","status":"rebuilding"}`
   /// once the rebuild started; 404 unknown projection, 409 already rebuilding.

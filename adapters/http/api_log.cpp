@@ -412,7 +412,51 @@ void api::impl::projections(const call_ptr& c, const principal& p) {
                       {"slot", i.slot},
                       {"rebuild_checkpoint", i.rebuild_checkpoint ? json(*i.rebuild_checkpoint) : json(nullptr)}});
     }
-    send(c, 200, json{{"head", r.head}, {"ready", r.ready}, {"projections", list}});
+    send(c, 200,
+         json{{"head", r.head},
+              {"ready", r.ready},
+              {"projections", list},
+              {"relay", r.relay ? relay_json(*r.relay) : json(nullptr)}});
+  });
+}
+
+void api::impl::metrics(const call_ptr& c) {
+  // Prometheus text exposition format 0.0.4
+  // (https://prometheus.io/docs/instrumenting/exposition_formats/).
+  d.monitor.report([c](ports::projections_report r) {
+    std::string out;
+    auto metric = [&out](const char* name, const char* type, const char* help) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto sample = [&out](const std::string& name, const std::string& labels, double value) {
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + fmt::format("{}", value) + "\n";
+    };
+    metric("atrium_log_head_position", "gauge", "Position of the last committed event.");
+    sample("atrium_log_head_position", "", static_cast<double>(r.head));
+    metric("atrium_projections_ready", "gauge", "1 once the projections caught up after start.");
+    sample("atrium_projections_ready", "", r.ready ? 1 : 0);
+    metric("atrium_projection_checkpoint", "gauge", "Last position a projection applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_checkpoint", "projection=\"" + p.name + "\"", static_cast<double>(p.checkpoint));
+    metric("atrium_projection_lag_positions", "gauge", "Committed events a projection has not applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_lag_positions", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_positions));
+    metric("atrium_projection_lag_seconds", "gauge", "Age of the oldest event a projection has not applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_lag_seconds", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_ms) / 1000.0);
+    if (r.relay) {
+      metric("atrium_relay_checkpoint", "gauge", "Last position acknowledged by Kafka with every earlier one.");
+      sample("atrium_relay_checkpoint", "", static_cast<double>(r.relay->checkpoint));
+      metric("atrium_relay_lag_positions", "gauge", "Committed events not yet acknowledged by Kafka.");
+      sample("atrium_relay_lag_positions", "", static_cast<double>(r.relay->lag_positions));
+      metric("atrium_relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by Kafka.");
+      sample("atrium_relay_lag_seconds", "", r.relay->lag_seconds);
+      metric("atrium_relay_in_flight", "gauge", "Events sent to Kafka and not yet acknowledged.");
+      sample("atrium_relay_in_flight", "", static_cast<double>(r.relay->in_flight));
+      metric("atrium_relay_up", "gauge", "0 while the relay is degraded (brokers unreachable or stalled).");
+      sample("atrium_relay_up", "", r.relay->status == "degraded" ? 0 : 1);
+    }
+    send_body(c, std::move(out), "text/plain; version=0.0.4; charset=utf-8", {});
   });
 }
 

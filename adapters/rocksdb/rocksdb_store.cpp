@@ -663,6 +663,13 @@ result<std::uint64_t> rocksdb_store::checkpoint(std::string_view projection) con
   return *raw ? read_be64(**raw) : 0;
 }
 
+result<void> rocksdb_store::save_checkpoint(std::string_view name, std::uint64_t position) {
+  auto s = impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_checkpoints), slice(impl::storage_key(name)),
+                          be64(position));
+  if (!s.ok()) return std::unexpected(storage_error(s, "save checkpoint"));
+  return {};
+}
+
 result<void> rocksdb_store::commit(std::string_view projection, const std::vector<mutation>& mutations,
                                    std::uint64_t position) {
   const auto key = impl::storage_key(projection);

@@ -83,6 +83,7 @@ class rocksdb_store final : public ports::event_store,
                                                      std::string_view prefix, std::string_view after, std::size_t limit,
                                                      bool reverse) const override;
   [[nodiscard]] result<std::uint64_t> checkpoint(std::string_view projection) const override;
+  [[nodiscard]] result<void> save_checkpoint(std::string_view name, std::uint64_t position) override;
   [[nodiscard]] result<void> commit(std::string_view projection, const std::vector<mutation>& mutations,
                                     std::uint64_t position) override;
   /// One WriteBatch: a DeleteRange over the `proj_<name>` family up to its last key, and
