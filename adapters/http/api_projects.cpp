@@ -35,7 +35,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
   if (p.is_admin() || p.has(global_role::auditor)) {
     auto rows = d.read_models.scan("projects", "projects", "", after, *limit);
     if (!rows) return send_error(c, rows.error());
-    for (const auto& r : *rows) projects.push_back(r.value);
+    for (const auto& r : *rows) projects.push_back(project_view_of_row(r.value));
     if (!rows->empty()) last = rows->back().key;
   } else {
     auto ids = shared_ids("projects", project_indexes(p), after, *limit);
@@ -44,7 +44,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
       if (projects.size() == *limit) break;
       auto row = d.read_models.get("projects", "projects", pid);
       if (!row) return send_error(c, row.error());
-      if (*row) projects.push_back(**row);
+      if (*row) projects.push_back(project_view_of_row(**row));
       last = pid;
     }
   }
@@ -54,7 +54,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
 void api::impl::get_project(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_project(c, p, access::operation::project_read, id);
   if (!facts || answer_as_of(c, "project-" + id)) return;
-  send(c, 200, *facts->row, {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
+  send(c, 200, project_view_of_row(*facts->row), {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
 }
 
 void api::impl::patch_project(const call_ptr& c, const principal& p, const std::string& id) {
