@@ -55,7 +55,8 @@ std::vector<std::string> order(const json& cells) {
 
 TEST_CASE("project cells: collaborative edits and conflicts and retries and order", "[e2e][cells]") {
   temp_dir dir;
-  atriumd_server server(dir.path());
+  // Snapshots every 7 events: the restart below hydrates from a snapshot holding cells.
+  atriumd_server server(dir.path(), {"--snapshot-every", "7"});
   auto admin = server.admin();
 
   std::map<std::string, std::string> ids, tokens;
@@ -162,8 +163,12 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
     CHECK(seen_by_alice.json == seen_by_bob.json);
     CHECK(seen_by_alice.json.at("cells").at(1).at("cell_id") == cell_a);
     CHECK(seen_by_alice.json.at("cells").at(1).at("version") == 21);
-    // The project's own view has the same cells.
+    // The project's own view has the same cells; the list of projects only counts them.
     CHECK(alice.get("/v1/projects/" + p).json.at("cells") == seen_by_alice.json.at("cells"));
+    auto listed = bob.get("/v1/projects");
+    REQUIRE(listed.json.at("projects").size() == 1);
+    CHECK(listed.json.at("projects").at(0).at("cell_count") == 3);
+    CHECK_FALSE(listed.json.at("projects").at(0).contains("cells"));
   }
 
   // --- a stale edit gets 409 with the current content --------------------------------
