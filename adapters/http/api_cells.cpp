@@ -127,15 +127,15 @@ void api::impl::remove_cell_(const call_ptr& c, const principal& p, const std::s
                      [self = shared_from_this(), c, id](result<ports::command_outcome> r) {
                        if (!r && r.error().code == errc::forbidden) return self->deny(c, r.error(), r.error().message);
                        if (!r) return send_error(c, r.error());
-                       if (r->events.empty()) {
-                         return send(c, 200, cells_list(r->view), {{"ETag", etag(r->version)}});
-                       }
-                       const auto version = r->version;
-                       self->d.commands.await_projections(r->position, [self, c, id, version, view = r->view] {
+                       // The projected row at this command's version (cells with
+                       // `updated_at`), else the actor's view.
+                       auto answer = [self, c, id, version = r->version, view = r->view] {
                          auto row = self->entity_row("project-" + id);
-                         const auto& answer = row && row->value("version", std::uint64_t{0}) >= version ? *row : view;
-                         send(c, 200, cells_list(answer), {{"ETag", etag(answer.value("version", version))}});
-                       });
+                         const bool current = row && row->value("version", std::uint64_t{0}) == version;
+                         send(c, 200, cells_list(current ? *row : view), {{"ETag", etag(version)}});
+                       };
+                       if (r->events.empty()) return answer();
+                       self->d.commands.await_projections(r->position, std::move(answer));
                      });
 }
 

@@ -228,6 +228,7 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
   auto removed = bob.request("DELETE", cells + "/" + cell_a);
   REQUIRE(removed.status == 200);
   CHECK(order(removed.json.at("cells")) == std::vector<std::string>{cell_b, cell_c});
+  CHECK(removed.json.at("cells").at(0).contains("updated_at"));
   require_linked(removed.json.at("cells"));
   CHECK(bob.request("DELETE", cells + "/" + cell_a).status == 200);  // again: a no-op
   auto after_removed = patch(alice, cells + "/" + cell_c, {{"after", cell_a}});
