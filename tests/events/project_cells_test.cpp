@@ -96,6 +96,16 @@ TEST_CASE("cells: after names the cell a new one follows and empty means first",
   CHECK(order(s) == ids{"d", "a", "c", "b"});
 }
 
+TEST_CASE("cells: two adds after the same cell both land and the later one comes first", "[project][cells]") {
+  // Alice and Bob both decided "after a" on the same state; the actor applies them in
+  // turn, each decided on the state the other left.
+  auto s = run(given(), add_cell{"a", "sql", "", std::nullopt});
+  s = run(s, add_cell{"b", "sql", "", std::nullopt});
+  s = run(s, add_cell{"alice", "sql", "", std::string("a")}, editor);
+  s = run(s, add_cell{"bob", "sql", "", std::string("a")}, owner);
+  CHECK(order(s) == ids{"a", "bob", "alice", "b"});
+}
+
 TEST_CASE("cells: kinds are markdown sql python and chart only", "[project][cells]") {
   for (const auto* kind : {"markdown", "sql", "python", "chart"}) {
     CHECK(decide(given(), add_cell{"c-1", kind, "", std::nullopt}, editor).has_value());
