@@ -69,13 +69,28 @@ class projection_engine {
   [[nodiscard]] result<bool> rebuild_step(std::size_t max_pages);
 
  private:
+  class overlay;
+  /// Rows an overlay holds before its slot is committed, whatever the page count.
+  static constexpr std::size_t k_max_pending_rows = 50'000;
+
   struct slot_state {
+    slot_state(std::unique_ptr<projection> p, int s, std::uint64_t cp);
+    slot_state(slot_state&&) noexcept;
+    slot_state& operator=(slot_state&&) noexcept;
+    ~slot_state();
     std::unique_ptr<projection> impl;
     int slot = 0;
-    std::uint64_t checkpoint = 0;
+    std::uint64_t checkpoint = 0;      ///< committed (stored with the rows)
+    std::uint64_t position = 0;        ///< applied, in `pending` until committed
+    std::unique_ptr<overlay> pending;  ///< rows read and changed since the checkpoint
     [[nodiscard]] std::string storage() const { return ports::slot_name(impl->name(), slot); }
+    [[nodiscard]] bool full() const;
   };
-  result<void> apply_to(slot_state& target, const std::vector<envelope>& batch);
+  /// Applies the contiguous events after `target.position` to its overlay (in memory).
+  void apply_to(slot_state& target, const std::vector<envelope>& batch);
+  /// Writes the overlay's changed rows with the checkpoint `target.position` in one
+  /// atomic write; on error the slot returns to its last checkpoint.
+  result<void> commit(slot_state& target);
 
   ports::event_store& store_;
   ports::read_model_store& read_models_;

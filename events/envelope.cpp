@@ -5,6 +5,8 @@
 #include <ctime>
 #include <random>
 
+#include <simdjson.h>
+
 #include "events/registry.hpp"
 
 namespace atrium {
@@ -64,10 +66,120 @@ void from_json(const nlohmann::json& j, envelope& e) {
   e.hash = j.value("hash", "");
 }
 
+namespace {
+
+/// A simdjson DOM value as nlohmann::json, with nlohmann's own number typing (a
+/// non-negative integer is `number_unsigned`, a negative one `number_integer`), so a
+/// payload decodes exactly as `nlohmann::json::parse` would have given it.
+nlohmann::json to_nlohmann(simdjson::dom::element v) {
+  using simdjson::dom::element_type;
+  switch (v.type()) {
+    case element_type::OBJECT: {
+      nlohmann::json out = nlohmann::json::object();
+      for (auto field : simdjson::dom::object(v)) out[std::string(field.key)] = to_nlohmann(field.value);
+      return out;
+    }
+    case element_type::ARRAY: {
+      nlohmann::json out = nlohmann::json::array();
+      for (auto item : simdjson::dom::array(v)) out.push_back(to_nlohmann(item));
+      return out;
+    }
+    case element_type::STRING:
+      return std::string(std::string_view(v));
+    case element_type::INT64: {
+      const auto n = std::int64_t(v);
+      return n >= 0 ? nlohmann::json(static_cast<std::uint64_t>(n)) : nlohmann::json(n);
+    }
+    case element_type::UINT64:
+      return std::uint64_t(v);
+    case element_type::DOUBLE:
+      return double(v);
+    case element_type::BOOL:
+      return bool(v);
+    case element_type::NULL_VALUE:
+      return nullptr;
+  }
+  return nullptr;
+}
+
+struct malformed {
+  std::string why;
+};
+
+/// The string field `key` of `obj`; "" when absent and `required` is false.
+void string_field(simdjson::dom::object obj, std::string_view key, std::string& out, bool required) {
+  auto field = obj.at_key(key);
+  if (field.error() == simdjson::NO_SUCH_FIELD && !required) {
+    out.clear();
+    return;
+  }
+  std::string_view text;
+  if (field.get_string().get(text) != simdjson::SUCCESS) {
+    throw malformed{std::string(key) + (field.error() ? " is missing" : " must be a string")};
+  }
+  out.assign(text);
+}
+
+std::uint64_t unsigned_field(simdjson::dom::object obj, std::string_view key) {
+  std::uint64_t n = 0;
+  // A negative or fractional number is not converted (nlohmann would silently wrap or
+  // truncate it): such an envelope is corrupt.
+  if (obj.at_key(key).get_uint64().get(n) != simdjson::SUCCESS) {
+    throw malformed{std::string(key) + " must be an unsigned integer"};
+  }
+  return n;
+}
+
+}  // namespace
+
 result<envelope> parse_envelope(std::string_view bytes) {
+  envelope e;
+  if (auto ok = parse_envelope_into(bytes, e); !ok) return std::unexpected(ok.error());
+  return e;
+}
+
+result<void> parse_envelope_into(std::string_view bytes, envelope& e) {
+  // One parser per thread: its buffers are reused, so a page of events allocates only
+  // what the envelope itself holds. The parser copies the input into its own padded
+  // buffer, so `bytes` needs no SIMDJSON_PADDING.
+  thread_local simdjson::dom::parser parser;
   try {
-    return nlohmann::json::parse(bytes).get<envelope>();
-  } catch (const nlohmann::json::exception& ex) {
+    simdjson::dom::object obj;
+    if (auto error = parser.parse(bytes.data(), bytes.size()).get_object().get(obj)) {
+      return fail(errc::invalid_argument, std::string("malformed envelope: ") + simdjson::error_message(error));
+    }
+    e.position = unsigned_field(obj, "position");
+    e.version = unsigned_field(obj, "version");
+    std::int64_t schema = 0;
+    if (obj.at_key("schema").get_int64().get(schema) != simdjson::SUCCESS || schema < 1 || schema > 1'000'000) {
+      throw malformed{"schema must be an integer from 1"};
+    }
+    e.schema = static_cast<int>(schema);
+    string_field(obj, "stream", e.stream, true);
+    string_field(obj, "id", e.id, true);
+    string_field(obj, "type", e.type, true);
+    string_field(obj, "time", e.time, true);
+    string_field(obj, "actor", e.actor, true);
+    string_field(obj, "correlation_id", e.correlation_id, false);
+    string_field(obj, "causation_id", e.causation_id, false);
+    string_field(obj, "hash", e.hash, false);
+    simdjson::dom::element data;
+    if (obj.at_key("data").get(data) != simdjson::SUCCESS || !data.is_object()) {
+      throw malformed{"data must be an object"};
+    }
+    e.data = to_nlohmann(data);
+    auto metadata = obj.at_key("metadata");
+    if (metadata.error() == simdjson::NO_SUCH_FIELD) {
+      e.metadata = nlohmann::json::object();
+    } else {
+      simdjson::dom::element meta;
+      if (metadata.get(meta) != simdjson::SUCCESS || !meta.is_object()) throw malformed{"metadata must be an object"};
+      e.metadata = to_nlohmann(meta);
+    }
+    return {};
+  } catch (const malformed& m) {
+    return fail(errc::invalid_argument, "malformed envelope: " + m.why);
+  } catch (const simdjson::simdjson_error& ex) {
     return fail(errc::invalid_argument, std::string("malformed envelope: ") + ex.what());
   }
 }

@@ -72,8 +72,18 @@ void to_json(nlohmann::json& j, const envelope& e);
 /// Use `parse_envelope` where an error value is wanted.
 void from_json(const nlohmann::json& j, envelope& e);
 
-/// Parses the storage/wire bytes of an envelope; `invalid_argument` if malformed.
+/// Parses the storage/wire bytes of an envelope; `invalid_argument` if malformed (not
+/// JSON, a required field missing or of the wrong type, `position`/`version` not unsigned
+/// integers, `schema` outside 1..1,000,000, `data` or `metadata` not objects). Unknown
+/// fields are ignored. Decoded with simdjson (DOM API, one parser per thread); payload
+/// numbers get nlohmann's typing (non-negative integers unsigned), so `data` is the same
+/// value `nlohmann::json::parse` gives.
 [[nodiscard]] result<envelope> parse_envelope(std::string_view bytes);
+
+/// As `parse_envelope`, into an existing envelope whose string buffers are reused (a
+/// reader decoding a long run of events allocates less). On error `e` is partly
+/// overwritten and must not be used.
+[[nodiscard]] result<void> parse_envelope_into(std::string_view bytes, envelope& e);
 
 /// Serializes an envelope to its storage bytes (compact JSON).
 [[nodiscard]] std::string serialize_envelope(const envelope& e);

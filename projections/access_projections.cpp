@@ -22,7 +22,7 @@ namespace atrium {
 namespace {
 
 /// Sets `created_at` (kept from the previous row) and `updated_at` on a new row.
-void stamp(nlohmann::json& row, const envelope& e, const std::optional<nlohmann::json>& old) {
+void stamp(nlohmann::json& row, const envelope& e, const nlohmann::json* old) {
   row["updated_at"] = e.time;
   row["created_at"] = old ? old->value("created_at", e.time) : e.time;
 }

@@ -34,8 +34,7 @@ class users_projection final : public projection {
 /// Gives every cell of a project row its `updated_at`: the time of this event for the
 /// cell it adds or edits, the time kept in the previous row for the others (a move or a
 /// removal changes no cell's content).
-void stamp_cells(nlohmann::json& row, const std::optional<nlohmann::json>& old, const project_event& event,
-                 const std::string& time) {
+void stamp_cells(nlohmann::json& row, const nlohmann::json* old, const project_event& event, const std::string& time) {
   std::string touched;
   if (const auto* added = std::get_if<project_cell_added>(&event)) touched = added->cell_id;
   if (const auto* edited = std::get_if<project_cell_edited>(&event)) touched = edited->cell_id;

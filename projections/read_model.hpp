@@ -37,8 +37,10 @@ using mutation = std::variant<row_put, row_delete>;
 class row_reader {
  public:
   virtual ~row_reader() = default;
-  /// The row at (table, key), or nullopt when absent.
-  [[nodiscard]] virtual std::optional<nlohmann::json> get(std::string_view table, std::string_view key) const = 0;
+  /// The row at (table, key), or nullptr when absent. The row is owned by the reader and
+  /// stays valid while the projection's `apply` runs (the reader keeps what it read);
+  /// copy what must outlive it. Throws std::runtime_error if the store cannot read it.
+  [[nodiscard]] virtual const nlohmann::json* get(std::string_view table, std::string_view key) const = 0;
 };
 
 /// A read model built from the global log.

@@ -169,6 +169,65 @@ TEST_CASE("parse_envelope reports malformed bytes as invalid_argument without th
     j["schema"] = json::array();
     require_invalid(parse_envelope(j.dump()));
   }
+  SECTION("numbers nlohmann would silently convert") {
+    for (const char* bad : {"-1", "1.7", "1e3", "18446744073709551616"}) {
+      INFO("position: " << bad);
+      std::string bytes = serialize_envelope(sample_envelope());
+      const auto at = bytes.find("\"position\":") + 11;
+      bytes.replace(at, bytes.find(',', at) - at, bad);
+      require_invalid(parse_envelope(bytes));
+    }
+    for (const auto schema : {json(0), json(-3), json(1'000'001), json(2.5)}) {
+      json j = sample_envelope();
+      j["schema"] = schema;
+      INFO("schema: " << schema.dump());
+      require_invalid(parse_envelope(j.dump()));
+    }
+  }
+  SECTION("data or metadata not an object") {
+    for (const auto& field : {"data", "metadata"}) {
+      for (const auto value : {json::array(), json("x"), json(nullptr)}) {
+        json j = sample_envelope();
+        j[field] = value;
+        INFO(field << ": " << value.dump());
+        require_invalid(parse_envelope(j.dump()));
+      }
+    }
+  }
+}
+
+TEST_CASE("parse_envelope decodes payloads exactly as nlohmann::json::parse does", "[envelope]") {
+  json j = sample_envelope();
+  j["data"] = json::parse(R"({"n":5,"neg":-5,"big":18446744073709551615,"f":0.25,"t":true,"z":null,
+                              "s":"caf\u00e9 \"q\" \n","nested":{"a":[1,-2,{"b":"c"}],"e":{}},"list":[]})");
+  j["metadata"] = {{"client_address", "10.0.0.1:5"}, {"user_agent", "ua"}};
+  j["unknown_field"] = "ignored";
+  const std::string bytes = j.dump();
+  const auto parsed = parse_envelope(bytes);
+  REQUIRE(parsed.has_value());
+  const auto reference = json::parse(bytes);
+  CHECK(parsed->data == reference["data"]);
+  CHECK(parsed->metadata == reference["metadata"]);
+  // Same number kinds as nlohmann's own parser, so decoders that check kinds agree.
+  CHECK(parsed->data["n"].is_number_unsigned());
+  CHECK(parsed->data["neg"].is_number_integer());
+  CHECK_FALSE(parsed->data["neg"].is_number_unsigned());
+  CHECK(parsed->data["big"].get<std::uint64_t>() == 18446744073709551615ULL);
+  CHECK(parsed->data["f"].is_number_float());
+  CHECK(parsed->data["s"] == "caf\u00e9 \"q\" \n");
+  CHECK(parsed->data.dump() == reference["data"].dump());
+
+  SECTION("decoding into a used envelope leaves nothing of the old one") {
+    envelope reused = sample_envelope();
+    reused.metadata = {{"k", "v"}};
+    json without = j;
+    without.erase("metadata");
+    without.erase("correlation_id");
+    REQUIRE(parse_envelope_into(without.dump(), reused).has_value());
+    CHECK(reused.metadata == json::object());
+    CHECK(reused.correlation_id.empty());
+    CHECK(reused.data == reference["data"]);
+  }
 }
 
 // --- public form ------------------------------------------------------------------

@@ -22,10 +22,15 @@ namespace atrium::test {
 /// A std::map-backed read model: (table, key) → row.
 class memory_rows final : public row_reader {
  public:
-  std::optional<nlohmann::json> get(std::string_view table, std::string_view key) const override {
+  const nlohmann::json* get(std::string_view table, std::string_view key) const override {
     auto it = rows_.find({std::string(table), std::string(key)});
-    if (it == rows_.end()) return std::nullopt;
-    return it->second;
+    return it == rows_.end() ? nullptr : &it->second;
+  }
+
+  /// A copy of the row at (table, key), or JSON null when absent (for comparisons).
+  nlohmann::json row(std::string_view table, std::string_view key) const {
+    const auto* r = get(table, key);
+    return r != nullptr ? *r : nlohmann::json();
   }
 
   /// Applies mutations in order: puts replace, deletes of absent rows are fine.
