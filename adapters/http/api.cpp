@@ -307,6 +307,7 @@ void api::impl::route(const call_ptr& c) {
     return method_not_allowed();
   }
   if (is({"v1", "projects", "*", "cells", "*"})) {
+    if (m == "GET") return get_cell(c, p, path[2], path[4]);
     if (m == "PATCH") return patch_cell(c, p, path[2], path[4]);
     if (m == "DELETE") return remove_cell_(c, p, path[2], path[4]);
     return method_not_allowed();

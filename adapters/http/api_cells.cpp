@@ -2,6 +2,7 @@
 //
 //   POST   /v1/projects/{id}/cells            {"kind","content"?,"after"?,"cell_id"?}   201 cell
 //   GET    /v1/projects/{id}/cells[?as_of=]                                              200 list
+//   GET    /v1/projects/{id}/cells/{cell_id}[?as_of=]                                    200 cell
 //   PATCH  /v1/projects/{id}/cells/{cell_id}  {"content","base_version","op_id"} (edit)  200 cell
 //                                             {"after"}                        (move)  200 cell
 //   DELETE /v1/projects/{id}/cells/{cell_id}                                             200 list
@@ -15,6 +16,7 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "projections/history.hpp"
 #include "projections/views.hpp"
 
 namespace atrium::http_adapter {
@@ -85,6 +87,28 @@ void api::impl::list_cells(const call_ptr& c, const principal& p, const std::str
   auto facts = guard_project(c, p, access::operation::project_read, id);
   if (!facts || answer_as_of(c, "project-" + id, [](json view) { return cells_list(view); })) return;
   send(c, 200, cells_list(*facts->row), {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
+}
+
+void api::impl::get_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id) {
+  auto facts = guard_project(c, p, access::operation::project_read, id);
+  if (!facts) return;
+  auto missing = [&] { send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}}); };
+  auto bound = parse_as_of(*c);
+  if (!bound) return send_error(c, bound.error());
+  if (!bound->given) {
+    auto cell = find_cell(*facts->row, cell_id);
+    if (!cell) return missing();
+    return send(c, 200, *cell, {{"ETag", etag(cell->value("version", std::uint64_t{0}))}});
+  }
+  // As it was: folded from the project's events up to the bound, like `answer_as_of`.
+  auto events = events_until("project-" + id, *bound);
+  if (!events) return send_error(c, events.error());
+  auto view = fold_view("project-" + id, *events);
+  if (!view) return send_error(c, view.error());
+  auto cell = *view ? find_cell(**view, cell_id) : std::nullopt;
+  if (!cell) return missing();
+  (*cell)["as_of"] = {{"position", events->back().position}, {"time", events->back().time}};
+  send(c, 200, *cell, {{"ETag", etag(cell->value("version", std::uint64_t{0}))}});
 }
 
 void api::impl::patch_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id) {

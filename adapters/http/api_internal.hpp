@@ -375,6 +375,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   void add_cell_(const call_ptr& c, const principal& p, const std::string& id);
   /// GET /v1/projects/{id}/cells (`?as_of=` too): `{"project_id","cells":[…],"version"}`.
   void list_cells(const call_ptr& c, const principal& p, const std::string& id);
+  /// GET /v1/projects/{id}/cells/{cell_id} (`?as_of=` too): the cell; 404 if it is not
+  /// a live cell (then).
+  void get_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   /// PATCH /v1/projects/{id}/cells/{cell_id}: an edit `{"content","base_version","op_id"}`
   /// or a move `{"after"}` → 200 the cell.
   void patch_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);

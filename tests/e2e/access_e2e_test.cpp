@@ -196,6 +196,7 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
        403},
       // project cells: editors edit (a stale base version or a bad kind fails after the policy)
       {"GET", "/v1/projects/" + p + "/cells", {}, all_members_of_p(200, 404), 0},
+      {"GET", "/v1/projects/" + p + "/cells/" + cell_id, {}, all_members_of_p(200, 404), 0},
       {"POST", "/v1/projects/" + p + "/cells", {{"kind", "cobol"}}, editors_of_p(400), 0},
       {"PATCH",
        "/v1/projects/" + p + "/cells/" + cell_id,

@@ -242,6 +242,17 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
   CHECK(order(then.json.at("cells")) == std::vector<std::string>{cell_b, cell_a, cell_c});
   CHECK(then.json.at("as_of").at("position") == before_removal);
   CHECK(alice.get("/v1/projects/" + p + "?as_of=" + std::to_string(before_removal)).json.at("cells").size() == 3);
+  // One cell: now gone, then there.
+  CHECK(vera.get(cells + "/" + cell_a).status == 404);
+  auto one_then = vera.get(cells + "/" + cell_a + "?as_of=" + std::to_string(before_removal));
+  REQUIRE(one_then.status == 200);
+  CHECK(one_then.json.at("version") == 21);
+  CHECK(one_then.json.at("after") == cell_b);
+  auto one_now = vera.get(cells + "/" + cell_b);
+  REQUIRE(one_now.status == 200);
+  CHECK(one_now.json.at("content") == "## findings");
+  CHECK(one_now.headers.at("etag") == "\"2\"");
+  CHECK(otto.get(cells + "/" + cell_b).status == 404);
 
   // --- after a restart the op_id is still remembered -------------------------------------
   REQUIRE(server.stop() == 0);
