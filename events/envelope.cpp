@@ -249,4 +249,17 @@ std::string new_uuid_v7() {
   return out;
 }
 
+bool is_uuid_v7(std::string_view id) noexcept {
+  if (id.size() != 36) return false;
+  for (std::size_t i = 0; i < id.size(); ++i) {
+    const char ch = id[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (ch != '-') return false;
+    } else if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+      return false;
+    }
+  }
+  return id[14] == '7' && (id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
+}
+
 }  // namespace atrium

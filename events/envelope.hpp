@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -102,5 +103,9 @@ void from_json(const nlohmann::json& j, envelope& e);
 /// lowercase hex with dashes. Sorts by creation millisecond; ids made within the same
 /// millisecond are in random order.
 [[nodiscard]] std::string new_uuid_v7();
+
+/// True when `id` has the form `new_uuid_v7` gives: 36 characters, lowercase hex in
+/// groups 8-4-4-4-12, version nibble 7 and RFC 9562 variant (`8`-`b`).
+[[nodiscard]] bool is_uuid_v7(std::string_view id) noexcept;
 
 }  // namespace atrium

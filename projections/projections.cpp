@@ -1,5 +1,9 @@
 #include "projections/projections.hpp"
 
+#include <map>
+#include <optional>
+#include <string>
+
 #include "events/project/project_decider.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/views.hpp"
@@ -27,6 +31,27 @@ class users_projection final : public projection {
   }
 };
 
+/// Gives every cell of a project row its `updated_at`: the time of this event for the
+/// cell it adds or edits, the time kept in the previous row for the others (a move or a
+/// removal changes no cell's content).
+void stamp_cells(nlohmann::json& row, const nlohmann::json* old, const project_event& event, const std::string& time) {
+  std::string touched;
+  if (const auto* added = std::get_if<project_cell_added>(&event)) touched = added->cell_id;
+  if (const auto* edited = std::get_if<project_cell_edited>(&event)) touched = edited->cell_id;
+  std::map<std::string, std::string> kept;
+  if (old) {
+    for (const auto& c : project_cells_of(*old)) kept[c.value("cell_id", "")] = c.value("updated_at", "");
+  }
+  for (auto& c : row["cells"]) {
+    const auto cell_id = c.value("cell_id", "");
+    if (cell_id == touched) {
+      c["updated_at"] = time;
+    } else if (auto it = kept.find(cell_id); it != kept.end() && !it->second.empty()) {
+      c["updated_at"] = it->second;
+    }
+  }
+}
+
 class projects_projection final : public projection {
  public:
   std::string_view name() const override { return "projects"; }
@@ -37,16 +62,18 @@ class projects_projection final : public projection {
     auto event = decode_event<project_event>(e);
     if (!event) return;
     project_state state;
-    if (auto row = rows.get("projects", id)) state = project_from_row(*row);
+    const auto old = rows.get("projects", id);
+    if (old) state = project_from_row(*old);
     state = evolve(std::move(state), *event);
     state.version = e.version;
     auto row = project_row(state);
     row["updated_at"] = e.time;
     if (std::holds_alternative<project_created>(*event)) {
       row["created_at"] = e.time;
-    } else if (auto old = rows.get("projects", id)) {
+    } else if (old) {
       row["created_at"] = old->value("created_at", e.time);
     }
+    stamp_cells(row, old, *event, e.time);
     out.emplace_back(row_put{"projects", id, std::move(row)});
     if (const auto* added = std::get_if<project_member_added>(&*event)) {
       out.emplace_back(row_put{"user_projects", added->user_id + "/" + id, {{"role", added->role}}});

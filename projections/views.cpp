@@ -54,11 +54,42 @@ nlohmann::json project_view(const project_state& s) {
   for (const auto& [group, role] : s.groups) {
     groups.push_back({{"group_id", group}, {"role", std::string(to_string(role))}});
   }
-  return {{"id", s.project_id}, {"name", s.name},   {"description", s.description}, {"created_by", s.created_by},
-          {"members", members}, {"groups", groups}, {"archived", s.archived},       {"version", s.version}};
+  auto cells = nlohmann::json::array();
+  std::string previous;
+  for (const auto& c : s.cells) {
+    cells.push_back({{"cell_id", c.cell_id},
+                     {"kind", c.kind},
+                     {"content", c.content},
+                     {"version", c.version},
+                     {"after", previous}});
+    previous = c.cell_id;
+  }
+  return {{"id", s.project_id},         {"name", s.name},     {"description", s.description},
+          {"created_by", s.created_by}, {"members", members}, {"groups", groups},
+          {"archived", s.archived},     {"cells", cells},     {"version", s.version}};
 }
 
-nlohmann::json project_row(const project_state& s) { return project_view(s); }
+nlohmann::json project_cells_of(const nlohmann::json& project) {
+  auto it = project.find("cells");
+  return it != project.end() && it->is_array() ? *it : nlohmann::json::array();
+}
+
+nlohmann::json project_row(const project_state& s) {
+  auto row = project_view(s);
+  row["removed_cells"] = s.removed_cells;
+  auto edits = nlohmann::json::array();
+  for (const auto& e : s.recent_edits) {
+    edits.push_back({{"op_id", e.op_id}, {"cell_id", e.cell_id}, {"version", e.version}});
+  }
+  row["recent_edits"] = std::move(edits);
+  return row;
+}
+
+nlohmann::json project_view_of_row(nlohmann::json row) {
+  row.erase("removed_cells");
+  row.erase("recent_edits");
+  return row;
+}
 
 project_state project_from_row(const nlohmann::json& row) {
   project_state s;
@@ -80,6 +111,17 @@ project_state project_from_row(const nlohmann::json& row) {
     }
   }
   row.at("archived").get_to(s.archived);
+  // Cells and their bookkeeping are absent in rows written before cells existed.
+  for (const auto& c : row.value("cells", nlohmann::json::array())) {
+    s.cells.push_back({c.at("cell_id").get<std::string>(), c.at("kind").get<std::string>(),
+                       c.at("content").get<std::string>(), c.at("version").get<std::uint64_t>()});
+  }
+  for (const auto& id : row.value("removed_cells", nlohmann::json::array()))
+    s.removed_cells.insert(id.get<std::string>());
+  for (const auto& e : row.value("recent_edits", nlohmann::json::array())) {
+    s.recent_edits.push_back(
+        {e.at("op_id").get<std::string>(), e.at("cell_id").get<std::string>(), e.at("version").get<std::uint64_t>()});
+  }
   row.at("version").get_to(s.version);
   return s;
 }

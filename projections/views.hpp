@@ -14,20 +14,32 @@ namespace atrium {
 [[nodiscard]] nlohmann::json user_view(const user_state& s);
 
 /// `{"id","name","description","created_by","members":[{"user_id","role"}],
-///   "groups":[{"group_id","role"}],"archived","version"}`.
+///   "groups":[{"group_id","role"}],"archived","cells":[cell…],"version"}`, each cell
+/// `{"cell_id","kind","content","version","after"}` in notebook order (`after`: the id
+/// of the cell before it, "" for the first).
 [[nodiscard]] nlohmann::json project_view(const project_state& s);
+
+/// The cells of a project view or row, `[{"cell_id","kind","content","version","after"
+/// (,"updated_at" in projected rows)}]` in order; an empty array when it has none.
+[[nodiscard]] nlohmann::json project_cells_of(const nlohmann::json& project);
 
 /// Row form of a user: the view plus `password_hash`.
 [[nodiscard]] nlohmann::json user_row(const user_state& s);
 /// Inverse of `user_row`; throws nlohmann::json::exception on a malformed row.
 [[nodiscard]] user_state user_from_row(const nlohmann::json& row);
 
-/// Row form of a project (equal to its view).
+/// Row form of a project (also its snapshot form): the view plus what only the
+/// aggregate needs, `removed_cells` (ids) and `recent_edits` (`[{"op_id","cell_id",
+/// "version"}]`, oldest first).
 [[nodiscard]] nlohmann::json project_row(const project_state& s);
 /// Inverse of `project_row`; throws nlohmann::json::exception on a malformed row.
 [[nodiscard]] project_state project_from_row(const nlohmann::json& row);
 
 /// Removes private fields (`password_hash`) from a user row, giving its view.
 [[nodiscard]] nlohmann::json user_view_of_row(nlohmann::json row);
+
+/// Removes the aggregate's bookkeeping (`removed_cells`, `recent_edits`) from a project
+/// row, giving its view (timestamps kept).
+[[nodiscard]] nlohmann::json project_view_of_row(nlohmann::json row);
 
 }  // namespace atrium

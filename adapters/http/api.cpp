@@ -186,6 +186,7 @@ std::optional<json> api::impl::entity_row(const std::string& stream) const {
   if (!row || !*row) return std::nullopt;
   if (entity == "user") return user_view_of_row(**row);
   if (entity == "connection") return connection_view_of_row(**row);
+  if (entity == "project") return project_view_of_row(**row);
   return **row;
 }
 
@@ -305,6 +306,17 @@ void api::impl::route(const call_ptr& c) {
     if (m == "GET") return get_project(c, p, path[2]);
     if (m == "PATCH") return patch_project(c, p, path[2]);
     if (m == "DELETE") return archive(c, p, path[2]);
+    return method_not_allowed();
+  }
+  if (is({"v1", "projects", "*", "cells"})) {
+    if (m == "POST") return add_cell_(c, p, path[2]);
+    if (m == "GET") return list_cells(c, p, path[2]);
+    return method_not_allowed();
+  }
+  if (is({"v1", "projects", "*", "cells", "*"})) {
+    if (m == "GET") return get_cell(c, p, path[2], path[4]);
+    if (m == "PATCH") return patch_cell(c, p, path[2], path[4]);
+    if (m == "DELETE") return remove_cell_(c, p, path[2], path[4]);
     return method_not_allowed();
   }
   if (is({"v1", "projects", "*", "members"})) {

@@ -381,6 +381,26 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   void remove_member_(const call_ptr& c, const principal& p, const std::string& id, const std::string& member);
 
+  // project cells (api_cells.cpp)
+  /// POST /v1/projects/{id}/cells: `{"kind","content"?,"after"?,"cell_id"?}` → 201 the cell.
+  void add_cell_(const call_ptr& c, const principal& p, const std::string& id);
+  /// GET /v1/projects/{id}/cells (`?as_of=` too): `{"project_id","cells":[…],"version"}`.
+  void list_cells(const call_ptr& c, const principal& p, const std::string& id);
+  /// GET /v1/projects/{id}/cells/{cell_id} (`?as_of=` too): the cell; 404 if it is not
+  /// a live cell (then).
+  void get_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// PATCH /v1/projects/{id}/cells/{cell_id}: an edit `{"content","base_version","op_id"}`
+  /// or a move `{"after"}` → 200 the cell.
+  void patch_cell(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// DELETE /v1/projects/{id}/cells/{cell_id} → 200 the remaining cells, as `list_cells`.
+  void remove_cell_(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// Answers a cell command: the cell `cell_id` as projected once the projections have
+  /// applied the command (as the actor's view says, if they have not caught up in time),
+  /// with `ETag: "<cell version>"`; a no-op answers the cell at once. `replay_header`:
+  /// mark a no-op with `Idempotency-Replayed: true` (an edit whose `op_id` was applied).
+  ports::completion finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id, unsigned status,
+                                bool replay_header);
+
   /// The policy operation and facts for reading stream `stream_id` (its entity's read
   /// permission; unowned streams such as `security` need `events_read`).
   std::pair<access::operation, access::facts> stream_access(const principal& p, const std::string& stream_id) const;

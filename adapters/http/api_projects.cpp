@@ -26,6 +26,19 @@ void api::impl::create_project_(const call_ptr& c, const principal& p) {
   d.commands.execute(id, create_project{id, named->name, named->description}, context(*c, p), finish(c, 201));
 }
 
+namespace {
+
+/// A project as listed: its view without the cells (their content can be large; `GET`
+/// of the project or of its cells serves them) but with `cell_count`.
+json project_summary(const json& row) {
+  auto view = project_view_of_row(row);
+  view["cell_count"] = project_cells_of(view).size();
+  view.erase("cells");
+  return view;
+}
+
+}  // namespace
+
 void api::impl::list_projects(const call_ptr& c, const principal& p) {
   auto limit = parse_limit(*c);
   if (!limit) return send_error(c, limit.error());
@@ -35,7 +48,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
   if (p.is_admin() || p.has(global_role::auditor)) {
     auto rows = d.read_models.scan("projects", "projects", "", after, *limit);
     if (!rows) return send_error(c, rows.error());
-    for (const auto& r : *rows) projects.push_back(r.value);
+    for (const auto& r : *rows) projects.push_back(project_summary(r.value));
     if (!rows->empty()) last = rows->back().key;
   } else {
     auto ids = shared_ids("projects", project_indexes(p), after, *limit);
@@ -44,7 +57,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
       if (projects.size() == *limit) break;
       auto row = d.read_models.get("projects", "projects", pid);
       if (!row) return send_error(c, row.error());
-      if (*row) projects.push_back(**row);
+      if (*row) projects.push_back(project_summary(**row));
       last = pid;
     }
   }
@@ -54,7 +67,7 @@ void api::impl::list_projects(const call_ptr& c, const principal& p) {
 void api::impl::get_project(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_project(c, p, access::operation::project_read, id);
   if (!facts || answer_as_of(c, "project-" + id)) return;
-  send(c, 200, *facts->row, {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
+  send(c, 200, project_view_of_row(*facts->row), {{"ETag", etag(facts->row->value("version", std::uint64_t{0}))}});
 }
 
 void api::impl::patch_project(const call_ptr& c, const principal& p, const std::string& id) {

@@ -26,6 +26,11 @@ decision project(const principal& p, operation op, const facts& f) {
       return sees ? decision::allow() : deny(errc::not_found, "not a member of the project");
     case operation::project_update:
       return private_change(sees, at_least(project_role::editor), p, "only editors and owners edit the project");
+    case operation::project_cell_add:
+    case operation::project_cell_edit:
+    case operation::project_cell_move:
+    case operation::project_cell_remove:
+      return private_change(sees, at_least(project_role::editor), p, "only editors and owners edit cells");
     case operation::project_archive:
       return private_change(sees, at_least(project_role::owner), p, "only owners archive the project");
     case operation::project_share:
@@ -90,6 +95,14 @@ std::string_view to_string(operation op) noexcept {
       return "project.share";
     case operation::project_unshare:
       return "project.unshare";
+    case operation::project_cell_add:
+      return "project.cell_add";
+    case operation::project_cell_edit:
+      return "project.cell_edit";
+    case operation::project_cell_move:
+      return "project.cell_move";
+    case operation::project_cell_remove:
+      return "project.cell_remove";
     case operation::connection_create:
       return "connection.create";
     case operation::connection_list:
@@ -128,6 +141,10 @@ std::string_view to_string(operation op) noexcept {
       return "audit.read";
     case operation::events_read:
       return "events.read";
+    case operation::projections_read:
+      return "projections.read";
+    case operation::projections_rebuild:
+      return "projections.rebuild";
   }
   return "unknown";
 }
@@ -173,6 +190,10 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::project_archive:
     case operation::project_share:
     case operation::project_unshare:
+    case operation::project_cell_add:
+    case operation::project_cell_edit:
+    case operation::project_cell_move:
+    case operation::project_cell_remove:
       return project(p, op, f);
 
     case operation::connection_read:

@@ -42,7 +42,11 @@ enum class operation {
   project_update,
   project_archive,
   project_share,
-  project_unshare,  ///< removing a member: owners, or a member leaving (`facts::self`)
+  project_unshare,   ///< removing a member: owners, or a member leaving (`facts::self`)
+  project_cell_add,  ///< the project's cells: editors and owners (reading them is `project_read`)
+  project_cell_edit,
+  project_cell_move,
+  project_cell_remove,
   connection_create,
   connection_list,
   connection_read,

@@ -1,6 +1,7 @@
 #pragma once
 /// Commands on the project aggregate.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
@@ -48,8 +49,40 @@ struct archive_project {
   std::string reason;
 };
 
+/// Add a cell. Editors and owners. Adding a live cell again with the same kind and
+/// content is a no-op (a retried add with a client-chosen id).
+struct add_cell {
+  std::string cell_id;  ///< new id (UUIDv7), chosen by the API or the client
+  std::string kind;     ///< markdown, sql, python or chart
+  std::string content;  ///< at most `k_max_cell_bytes`
+  /// The live cell it follows ("" = first); nullopt = after the last cell.
+  std::optional<std::string> after;
+};
+
+/// Replace a cell's content. Editors and owners. `base_version` must be the cell's
+/// current version (else `version_conflict` with the current cell); an `op_id` already
+/// applied to this cell is a no-op.
+struct edit_cell {
+  std::string cell_id;
+  std::string content;  ///< at most `k_max_cell_bytes`
+  std::uint64_t base_version = 0;
+  std::string op_id;  ///< 1-128 characters of [A-Za-z0-9._:-]
+};
+
+/// Move a cell so that it follows `after` ("" = first). Editors and owners; moving to
+/// where it already is is a no-op.
+struct move_cell {
+  std::string cell_id;
+  std::string after;
+};
+
+/// Remove a cell. Editors and owners; removing a removed cell is a no-op.
+struct remove_cell {
+  std::string cell_id;
+};
+
 /// Any command on a project stream.
-using project_command =
-    std::variant<create_project, update_project, add_member, remove_member, archive_project, add_group, remove_group>;
+using project_command = std::variant<create_project, update_project, add_member, remove_member, archive_project,
+                                     add_group, remove_group, add_cell, edit_cell, move_cell, remove_cell>;
 
 }  // namespace atrium

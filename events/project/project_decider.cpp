@@ -10,6 +10,45 @@ namespace {
 
 using events = std::vector<proposed_event>;
 
+bool valid_kind(const std::string& kind) {
+  return kind == "markdown" || kind == "sql" || kind == "python" || kind == "chart";
+}
+
+/// An `op_id`: 1-128 characters of [A-Za-z0-9._:-] (a UUID fits).
+bool valid_op_id(const std::string& op) {
+  return !op.empty() && op.size() <= 128 && std::all_of(op.begin(), op.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '.' || ch == '_' || ch == ':' || ch == '-';
+  });
+}
+
+/// Index of the live cell `id` in `cells`, or `cells.size()`.
+std::size_t index_of(const std::vector<project_cell>& cells, std::string_view id) {
+  const auto it = std::find_if(cells.begin(), cells.end(), [&](const auto& c) { return c.cell_id == id; });
+  return static_cast<std::size_t>(it - cells.begin());
+}
+
+/// Inserts `cell` right after the live cell `after` ("" or an unknown id: first / last).
+void insert_after(std::vector<project_cell>& cells, project_cell cell, const std::string& after) {
+  const auto at = after.empty() ? 0 : std::min(index_of(cells, after) + 1, cells.size());
+  cells.insert(cells.begin() + static_cast<std::ptrdiff_t>(at), std::move(cell));
+}
+
+/// The cell as an error detail: `{cell_id, kind, content, version, after}`.
+nlohmann::json cell_detail(const project_state& s, const project_cell& c) {
+  const auto i = index_of(s.cells, c.cell_id);
+  return {{"cell_id", c.cell_id},
+          {"kind", c.kind},
+          {"content", c.content},
+          {"version", c.version},
+          {"after", i == 0 || i >= s.cells.size() ? std::string() : s.cells[i - 1].cell_id}};
+}
+
+std::size_t total_bytes(const std::vector<project_cell>& cells) {
+  std::size_t n = 0;
+  for (const auto& c : cells) n += c.content.size();
+  return n;
+}
+
 struct decider {
   const project_state& state;
   const principal& actor;
@@ -95,6 +134,124 @@ struct decider {
     return events{make_event(project_group_removed{c.group_id})};
   }
 
+  /// A cell may be placed after `after`: "" (first) or a live cell other than `self`.
+  [[nodiscard]] result<void> placeable_after(const std::string& after, const std::string& self) const {
+    if (after.empty() || state.find_cell(after)) {
+      if (after == self) return fail(errc::invalid_argument, "a cell cannot follow itself", {{"field", "after"}});
+      return {};
+    }
+    if (state.removed_cells.contains(after)) {
+      return fail(errc::failed_precondition, "cell " + after + " was removed: it cannot be followed",
+                  {{"field", "after"}, {"after", after}, {"removed", true}});
+    }
+    return fail(errc::invalid_argument, "no cell " + after + " in this project",
+                {{"field", "after"}, {"after", after}});
+  }
+
+  [[nodiscard]] static result<void> check_size(const std::string& content) {
+    if (content.size() > k_max_cell_bytes) {
+      return fail(errc::payload_too_large, "cell content must be at most 262144 bytes",
+                  {{"field", "content"}, {"limit", k_max_cell_bytes}});
+    }
+    return {};
+  }
+
+  /// The live cell `id`, or `not_found` (saying when it was removed).
+  [[nodiscard]] result<const project_cell*> live_cell(const std::string& id) const {
+    if (const auto* cell = state.find_cell(id)) return cell;
+    if (state.removed_cells.contains(id)) {
+      return fail(errc::not_found, "cell was removed", {{"cell_id", id}, {"removed", true}});
+    }
+    return fail(errc::not_found, "no such cell", {{"cell_id", id}});
+  }
+
+  result<events> operator()(const add_cell& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (c.cell_id.empty()) return fail(errc::invalid_argument, "cell_id is empty", {{"field", "cell_id"}});
+    if (!valid_kind(c.kind)) {
+      return fail(errc::invalid_argument, "kind must be markdown, sql, python or chart", {{"field", "kind"}});
+    }
+    if (auto ok = check_size(c.content); !ok) return std::unexpected(ok.error());
+    if (const auto* cell = state.find_cell(c.cell_id)) {
+      // A retried add (the client chose the id): the same cell is already there.
+      if (cell->kind == c.kind && cell->content == c.content) return events{};
+      return fail(errc::already_exists, "a cell with this id exists", {{"cell_id", c.cell_id}});
+    }
+    if (state.removed_cells.contains(c.cell_id)) {
+      return fail(errc::already_exists, "this cell id belonged to a removed cell", {{"cell_id", c.cell_id}});
+    }
+    const auto after = c.after ? *c.after : (state.cells.empty() ? std::string() : state.cells.back().cell_id);
+    if (auto ok = placeable_after(after, c.cell_id); !ok) return std::unexpected(ok.error());
+    if (state.cells.size() >= k_max_cells) {
+      return fail(errc::failed_precondition, "a project holds at most 1000 cells", {{"limit", k_max_cells}});
+    }
+    if (total_bytes(state.cells) + c.content.size() > k_max_cells_bytes) {
+      return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
+                  {{"limit", k_max_cells_bytes}});
+    }
+    return events{make_event(project_cell_added{c.cell_id, c.kind, c.content, after})};
+  }
+
+  result<events> operator()(const edit_cell& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (!valid_op_id(c.op_id)) {
+      return fail(errc::invalid_argument, "op_id must be 1-128 characters of [A-Za-z0-9._:-]", {{"field", "op_id"}});
+    }
+    auto cell = live_cell(c.cell_id);
+    if (!cell) return std::unexpected(cell.error());
+    // The op_id first: a retry of an applied edit has a stale base version by now, and
+    // must be answered as done, not as a conflict.
+    for (const auto& done : state.recent_edits) {
+      if (done.op_id != c.op_id) continue;
+      if (done.cell_id != c.cell_id) {
+        return fail(errc::already_exists, "op_id was used for an edit of another cell",
+                    {{"field", "op_id"}, {"op_id", c.op_id}, {"cell_id", done.cell_id}});
+      }
+      return events{};
+    }
+    if (c.base_version != (*cell)->version) {
+      return fail(
+          errc::version_conflict,
+          "the cell is at version " + std::to_string((*cell)->version) + ", not " + std::to_string(c.base_version),
+          {{"cell_id", c.cell_id},
+           {"base_version", c.base_version},
+           {"current_version", (*cell)->version},
+           {"cell", cell_detail(state, **cell)}});
+    }
+    if (auto ok = check_size(c.content); !ok) return std::unexpected(ok.error());
+    if (total_bytes(state.cells) - (*cell)->content.size() + c.content.size() > k_max_cells_bytes) {
+      return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
+                  {{"limit", k_max_cells_bytes}});
+    }
+    return events{make_event(project_cell_edited{c.cell_id, c.content, (*cell)->version + 1, c.op_id})};
+  }
+
+  result<events> operator()(const move_cell& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto cell = live_cell(c.cell_id);
+    if (!cell) return std::unexpected(cell.error());
+    if (auto ok = placeable_after(c.after, c.cell_id); !ok) return std::unexpected(ok.error());
+    const auto i = index_of(state.cells, c.cell_id);
+    const auto now_after = i == 0 ? std::string() : state.cells[i - 1].cell_id;
+    if (now_after == c.after) return events{};
+    return events{make_event(project_cell_moved{c.cell_id, c.after})};
+  }
+
+  result<events> operator()(const remove_cell& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (state.removed_cells.contains(c.cell_id)) return events{};
+    if (!state.find_cell(c.cell_id)) return fail(errc::not_found, "no such cell", {{"cell_id", c.cell_id}});
+    return events{make_event(project_cell_removed{c.cell_id})};
+  }
+
   result<events> operator()(const archive_project& c) const {
     if (state.archived && state.role_of(actor) == project_role::owner) return events{};
     if (auto ok = require(project_role::owner, "owners archive a project"); !ok) return std::unexpected(ok.error());
@@ -117,6 +274,11 @@ std::optional<project_role> project_state::role_of(const principal& p) const {
 std::size_t project_state::owner_count() const {
   return static_cast<std::size_t>(
       std::count_if(members.begin(), members.end(), [](const auto& m) { return m.second == project_role::owner; }));
+}
+
+const project_cell* project_state::find_cell(std::string_view cell_id) const {
+  const auto i = index_of(cells, cell_id);
+  return i < cells.size() ? &cells[i] : nullptr;
 }
 
 result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,
@@ -151,6 +313,27 @@ project_state evolve(project_state s, const project_event& event) {
           if (auto r = parse_project_role(e.role)) s.groups[e.group_id] = *r;
         } else if constexpr (std::is_same_v<E, project_group_removed>) {
           s.groups.erase(e.group_id);
+        } else if constexpr (std::is_same_v<E, project_cell_added>) {
+          insert_after(s.cells, project_cell{e.cell_id, e.kind, e.content, 1}, e.after);
+        } else if constexpr (std::is_same_v<E, project_cell_edited>) {
+          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+            s.cells[i].content = e.content;
+            s.cells[i].version = e.version;
+          }
+          s.recent_edits.push_back({e.op_id, e.cell_id, e.version});
+          while (s.recent_edits.size() > k_recent_edits) s.recent_edits.pop_front();
+        } else if constexpr (std::is_same_v<E, project_cell_moved>) {
+          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+            auto cell = std::move(s.cells[i]);
+            s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
+            insert_after(s.cells, std::move(cell), e.after);
+          }
+        } else if constexpr (std::is_same_v<E, project_cell_removed>) {
+          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+            s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
+          }
+          s.removed_cells.insert(e.cell_id);
+          std::erase_if(s.recent_edits, [&](const auto& r) { return r.cell_id == e.cell_id; });
         }
       },
       event);

@@ -1,14 +1,22 @@
 #pragma once
 /// The project aggregate as pure code. Invariants: a project keeps at least one user
 /// owner (direct, not through a group);
-/// only owners share (add or remove members); only editors and owners edit; an
-/// archived project refuses every change; a disabled user cannot act. Admins act as
-/// owners of every project.
+/// only owners share (add or remove members); only editors and owners edit (the
+/// project and its cells); an archived project refuses every change; a disabled user
+/// cannot act. Admins act as owners of every project.
+///
+/// Cells: addressed by id, ordered by "follows cell X" links (never an index); an edit
+/// names the cell version it was based on and a stale one is refused with the current
+/// cell; an edit's `op_id` is remembered (the last `k_recent_edits` of the project), so a
+/// retry is answered as a no-op instead of being applied twice or refused as stale.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/error.hpp"
@@ -18,6 +26,28 @@
 #include "events/registry.hpp"
 
 namespace atrium {
+
+/// Limits of a project's cells (documented in docs/events.md).
+inline constexpr std::size_t k_max_cell_bytes = 256 * 1024;         ///< content of one cell
+inline constexpr std::size_t k_max_cells = 1000;                    ///< live cells of one project
+inline constexpr std::size_t k_max_cells_bytes = 16 * 1024 * 1024;  ///< content of all live cells
+/// How many of the project's latest edits remember their `op_id` (for idempotent retries).
+inline constexpr std::size_t k_recent_edits = 256;
+
+/// One live cell of a project's notebook.
+struct project_cell {
+  std::string cell_id;
+  std::string kind;  ///< markdown, sql, python or chart
+  std::string content;
+  std::uint64_t version = 0;  ///< 1 when added, +1 per edit
+};
+
+/// An applied edit, remembered so that a retry with the same `op_id` is not applied twice.
+struct project_recent_edit {
+  std::string op_id;
+  std::string cell_id;
+  std::uint64_t version = 0;  ///< the cell version the edit produced
+};
 
 /// The folded state of one project.
 struct project_state {
@@ -29,7 +59,10 @@ struct project_state {
   std::map<std::string, project_role> members;  ///< user id → role
   std::map<std::string, project_role> groups;   ///< group id → role (shared with a group)
   bool archived = false;
-  std::uint64_t version = 0;  ///< stream version of the last folded event
+  std::vector<project_cell> cells;               ///< live cells, in notebook order
+  std::set<std::string> removed_cells;           ///< ids of removed cells (never reused)
+  std::deque<project_recent_edit> recent_edits;  ///< the last `k_recent_edits` edits, oldest first
+  std::uint64_t version = 0;                     ///< stream version of the last folded event
 
   /// The role the principal holds here: admins count as owners; otherwise the most
   /// permissive of its direct role and the roles of every group in `p.groups`; nullopt
@@ -37,12 +70,19 @@ struct project_state {
   [[nodiscard]] std::optional<project_role> role_of(const principal& p) const;
   /// Number of direct user members with the owner role.
   [[nodiscard]] std::size_t owner_count() const;
+  /// The live cell with this id, or nullptr.
+  [[nodiscard]] const project_cell* find_cell(std::string_view cell_id) const;
 };
 
 /// Decides a command. Errors: `forbidden` (caller disabled, not a member, or role too
-/// low; auditors change nothing), `not_found` (no such project or member),
-/// `already_exists`, `invalid_argument` (bad name, description or role),
-/// `failed_precondition` (archived, or the last owner would go).
+/// low; auditors change nothing), `not_found` (no such project, member or cell),
+/// `already_exists` (also: a cell id taken, an `op_id` used for another cell),
+/// `invalid_argument` (bad name, description, role, cell kind, `op_id`, or `after`
+/// naming no cell of the project), `failed_precondition` (archived, the last owner would
+/// go, `after` names a removed cell, too many cells), `version_conflict` (a stale cell
+/// edit: details `cell_id`, `base_version`, `current_version` and `cell`, the current
+/// `{cell_id, kind, content, version, after}`), `payload_too_large` (cell content over
+/// `k_max_cell_bytes`, or all cells over `k_max_cells_bytes`).
 [[nodiscard]] result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,
                                                          const principal& actor);
 

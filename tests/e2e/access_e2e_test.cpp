@@ -90,6 +90,12 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   REQUIRE(owner.post("/v1/projects/" + p + "/members", {{"user_id", ids["viewer"]}, {"role", "viewer"}}).status == 200);
   REQUIRE(owner.post("/v1/projects/" + p + "/members", {{"group_id", g}, {"role", "editor"}}).status == 200);
 
+  // A cell of P, for the cell rows (changed there only by edits that fail after the policy).
+  auto cell = owner.post("/v1/projects/" + p + "/cells", {{"kind", "sql"}, {"content", "select 1"}});
+  REQUIRE(cell.status == 201);
+  const auto cell_id = cell.json.at("cell_id").get<std::string>();
+  const std::string no_cell = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99";
+
   // Connection C (SQLite): owner; editor and G may use it.
   const auto db = dir.path() / "warehouse.sqlite";
   {
@@ -128,6 +134,17 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
                  {"viewer", allowed},
                  {"groupie", allowed},
                  {"outsider", outsider}});
+  };
+
+  // Changes of P's content: editors, owners and admins; viewers and auditors 403; outsiders 404.
+  const auto editors_of_p = [&](unsigned allowed) {
+    return with({{"admin", allowed},
+                 {"owner", allowed},
+                 {"editor", allowed},
+                 {"groupie", allowed},
+                 {"viewer", 403},
+                 {"auditor", 403},
+                 {"outsider", 404}});
   };
 
   const std::vector<row> matrix{
@@ -177,6 +194,17 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
        {},
        with({{"admin", 404}, {"owner", 404}, {"outsider", 404}}),
        403},
+      // project cells: editors edit (a stale base version or a bad kind fails after the policy)
+      {"GET", "/v1/projects/" + p + "/cells", {}, all_members_of_p(200, 404), 0},
+      {"GET", "/v1/projects/" + p + "/cells/" + cell_id, {}, all_members_of_p(200, 404), 0},
+      {"POST", "/v1/projects/" + p + "/cells", {{"kind", "cobol"}}, editors_of_p(400), 0},
+      {"PATCH",
+       "/v1/projects/" + p + "/cells/" + cell_id,
+       {{"content", "select 2"}, {"base_version", 99}, {"op_id", "matrix-1"}},
+       editors_of_p(409),
+       0},
+      {"PATCH", "/v1/projects/" + p + "/cells/" + cell_id, {{"after", no_cell}}, editors_of_p(400), 0},
+      {"DELETE", "/v1/projects/" + p + "/cells/" + no_cell, {}, editors_of_p(404), 0},
       // connections
       {"GET", "/v1/connections", {}, with({}), 200},
       {"POST", "/v1/connections", {{"name", "x"}, {"driver", "oracle"}}, with({{"auditor", 403}}), 400},

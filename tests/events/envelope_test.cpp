@@ -447,6 +447,20 @@ TEST_CASE("new_uuid_v7 yields well-formed distinct time-stamped ids", "[envelope
   }
 }
 
+TEST_CASE("is_uuid_v7 accepts what new_uuid_v7 makes and nothing else", "[envelope][uuid]") {
+  for (int i = 0; i < 100; ++i) CHECK(is_uuid_v7(new_uuid_v7()));
+  CHECK(is_uuid_v7("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70"));
+  CHECK(is_uuid_v7("0193a1b2-c3d4-7e5f-bfff-0c1d2e3f4a70"));
+  CHECK_FALSE(is_uuid_v7(""));
+  CHECK_FALSE(is_uuid_v7("0193A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A70"));   // uppercase
+  CHECK_FALSE(is_uuid_v7("0193a1b2-c3d4-4e5f-8a9b-0c1d2e3f4a70"));   // version 4
+  CHECK_FALSE(is_uuid_v7("0193a1b2-c3d4-7e5f-ca9b-0c1d2e3f4a70"));   // variant 110
+  CHECK_FALSE(is_uuid_v7("0193a1b2c3d4-7e5f-8a9b-0c1d2e3f4a70-"));   // dashes misplaced
+  CHECK_FALSE(is_uuid_v7("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7"));    // short
+  CHECK_FALSE(is_uuid_v7("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a70a"));  // long
+  CHECK_FALSE(is_uuid_v7("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a7g"));   // not hex
+}
+
 TEST_CASE("now_rfc3339 is UTC with microseconds and close to now", "[envelope][time]") {
   static const std::regex form(
       R"(^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z$)");

@@ -68,7 +68,38 @@ TEST_CASE("history: a project folds through renames with the version of the enve
                       {"members", json::array({{{"user_id", "u1"}, {"role", "owner"}}})},
                       {"groups", json::array()},
                       {"archived", false},
+                      {"cells", json::array()},
                       {"version", 3}});
+}
+
+TEST_CASE("history: a project's cells fold as they were at each point", "[history][cells]") {
+  const std::vector<envelope> events{
+      committed(2, "project-p1", 1, project_created{"p1", "Apollo", "", "u1"}),
+      committed(3, "project-p1", 2, project_member_added{"u1", "owner"}),
+      committed(4, "project-p1", 3, project_cell_added{"a", "sql", "select 1", ""}),
+      committed(5, "project-p1", 4, project_cell_added{"b", "markdown", "# b", "a"}),
+      committed(6, "project-p1", 5, project_cell_edited{"a", "select 2", 2, "op-1"}),
+      committed(7, "project-p1", 6, project_cell_moved{"a", "b"}),
+      committed(8, "project-p1", 7, project_cell_removed{"b"}),
+  };
+  auto at = [&](std::size_t n) {
+    const auto view = fold_ok("project-p1", std::vector<envelope>(events.begin(), events.begin() + n));
+    REQUIRE(view.has_value());
+    return view->at("cells");
+  };
+  CHECK(at(2) == json::array());
+  CHECK(at(4) ==
+        json::array({{{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 1"}, {"version", 1}, {"after", ""}},
+                     {{"cell_id", "b"}, {"kind", "markdown"}, {"content", "# b"}, {"version", 1}, {"after", "a"}}}));
+  CHECK(at(6) ==
+        json::array({{{"cell_id", "b"}, {"kind", "markdown"}, {"content", "# b"}, {"version", 1}, {"after", ""}},
+                     {{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 2"}, {"version", 2}, {"after", "b"}}}));
+  CHECK(at(7) ==
+        json::array({{{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 2"}, {"version", 2}, {"after", ""}}}));
+  // The view carries no bookkeeping of the aggregate.
+  const auto full = fold_ok("project-p1", events);
+  CHECK_FALSE(full->contains("removed_cells"));
+  CHECK_FALSE(full->contains("recent_edits"));
 }
 
 TEST_CASE("history: groups and connections (no vault_ref) and jobs and containers", "[history]") {

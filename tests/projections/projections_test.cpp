@@ -235,6 +235,83 @@ TEST_CASE("projects: events of other streams are ignored", "[projections][projec
   CHECK(rows.size() == 0);
 }
 
+TEST_CASE("projects: cells are in the row in link order with their updated_at", "[projections][projects][cells]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
+  feed(*projects, rows, committed(2, "project-p-1", 2, project_member_added{"alice-id", "owner"}));
+  feed(*projects, rows, committed(3, "project-p-1", 3, project_cell_added{"a", "sql", "select 1", ""}));
+  feed(*projects, rows, committed(4, "project-p-1", 4, project_cell_added{"b", "python", "print(1)", "a"}));
+  feed(*projects, rows, committed(5, "project-p-1", 5, project_cell_added{"c", "chart", "{}", ""}));
+  feed(*projects, rows, committed(6, "project-p-1", 6, project_cell_edited{"a", "select 2", 2, "op-1"}));
+
+  auto row = rows.get("projects", "p-1");
+  REQUIRE(row != nullptr);
+  CHECK(row->at("version") == 6);
+  CHECK(row->at("cells") == json::array({{{"cell_id", "c"},
+                                          {"kind", "chart"},
+                                          {"content", "{}"},
+                                          {"version", 1},
+                                          {"after", ""},
+                                          {"updated_at", "2026-01-01T00:00:05.000000Z"}},
+                                         {{"cell_id", "a"},
+                                          {"kind", "sql"},
+                                          {"content", "select 2"},
+                                          {"version", 2},
+                                          {"after", "c"},
+                                          {"updated_at", "2026-01-01T00:00:06.000000Z"}},
+                                         {{"cell_id", "b"},
+                                          {"kind", "python"},
+                                          {"content", "print(1)"},
+                                          {"version", 1},
+                                          {"after", "a"},
+                                          {"updated_at", "2026-01-01T00:00:04.000000Z"}}}));
+  CHECK(row->at("recent_edits") == json::array({{{"op_id", "op-1"}, {"cell_id", "a"}, {"version", 2}}}));
+
+  SECTION("a move keeps every cell's updated_at and a removal drops the cell") {
+    feed(*projects, rows, committed(7, "project-p-1", 7, project_cell_moved{"c", "b"}));
+    feed(*projects, rows, committed(8, "project-p-1", 8, project_cell_removed{"a"}));
+    row = rows.get("projects", "p-1");
+    const auto& cells = row->at("cells");
+    REQUIRE(cells.size() == 2);
+    CHECK(cells[0].at("cell_id") == "b");
+    CHECK(cells[0].at("after") == "");
+    CHECK(cells[0].at("updated_at") == "2026-01-01T00:00:04.000000Z");
+    CHECK(cells[1].at("cell_id") == "c");
+    CHECK(cells[1].at("after") == "b");
+    CHECK(cells[1].at("updated_at") == "2026-01-01T00:00:05.000000Z");
+    CHECK(row->at("removed_cells") == json::array({"a"}));
+    CHECK(row->at("recent_edits") == json::array());
+    CHECK(row->at("updated_at") == "2026-01-01T00:00:08.000000Z");
+  }
+  SECTION("the served view drops the bookkeeping and the row folds back to the state") {
+    const auto view = project_view_of_row(*row);
+    CHECK_FALSE(view.contains("removed_cells"));
+    CHECK_FALSE(view.contains("recent_edits"));
+    CHECK(view.at("cells").size() == 3);
+    const auto state = project_from_row(*row);
+    REQUIRE(state.cells.size() == 3);
+    CHECK(state.cells[1].cell_id == "a");
+    CHECK(state.cells[1].version == 2);
+    REQUIRE(state.recent_edits.size() == 1);
+    CHECK(state.recent_edits[0].op_id == "op-1");
+    CHECK(project_row(state).at("cells").size() == 3);
+  }
+}
+
+TEST_CASE("projects: rows written before cells existed still fold", "[projections][projects][cells]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
+  auto old = *rows.get("projects", "p-1");
+  old.erase("cells");
+  old.erase("removed_cells");
+  old.erase("recent_edits");
+  rows.apply({row_put{"projects", "p-1", old}});
+  feed(*projects, rows, committed(2, "project-p-1", 2, project_cell_added{"a", "sql", "", ""}));
+  CHECK(rows.get("projects", "p-1")->at("cells").size() == 1);
+}
+
 // --- audit ------------------------------------------------------------------------
 
 TEST_CASE("position_key is 20 zero-padded digits that sort by position", "[projections][audit]") {
