@@ -41,6 +41,8 @@ constexpr const char* k_usage_options =
     "  --snapshot-every N  entities snapshot their state every N events (default 100; 0 disables)\n"
     "  --passivate-after S stop an entity's actor after S idle seconds (default 300)\n"
     "  --max-live-entities N  entity actors alive at once, at most (default 100000)\n"
+    "  --push-queue-messages N  a WebSocket/SSE connection's send queue bound (default 1024 messages)\n"
+    "  --push-queue-bytes N     ... and in bytes (default 4194304); a consumer beyond it is closed\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 /// The whole usage text: the server's line, the offline subcommands', then the options.
@@ -55,6 +57,8 @@ struct options {
   std::uint64_t snapshot_every = 100;
   std::uint64_t passivate_after_s = 300;
   std::uint64_t max_live_entities = 100000;
+  std::uint64_t push_queue_messages = 1024;
+  std::uint64_t push_queue_bytes = 4 << 20;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -94,7 +98,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         err = "--listen: bad port in " + *v;
         return std::nullopt;
       }
-    } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities") {
+    } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities" ||
+               a == "--push-queue-messages" || a == "--push-queue-bytes") {
       auto v = value();
       if (!v) return std::nullopt;
       std::uint64_t n = 0;
@@ -108,6 +113,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (a == "--snapshot-every") o.snapshot_every = n;
       if (a == "--passivate-after") o.passivate_after_s = std::max<std::uint64_t>(n, 1);
       if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
+      if (a == "--push-queue-messages") o.push_queue_messages = std::max<std::uint64_t>(n, 1);
+      if (a == "--push-queue-bytes") o.push_queue_bytes = std::max<std::uint64_t>(n, 1024);
     } else if (a == "--log-level") {
       auto v = value();
       if (!v) return std::nullopt;
@@ -247,10 +254,12 @@ int main(int argc, char** argv) {
   atrium::connectors_adapter::sql_connection_tester tester;
 
   atrium::http_adapter::api api(
-      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime});
+      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
+  atrium::http_adapter::server_options server_options{opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)};
+  server_options.push_queue_messages = opts->push_queue_messages;
+  server_options.push_queue_bytes = opts->push_queue_bytes;
   auto server = atrium::http_adapter::http_server::start(
-      {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
-      [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
+      server_options, [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));
       });
   if (!server) {
