@@ -1,6 +1,6 @@
 // The HTTP API: the real-time transport. `GET /v1/ws` (WebSocket: subscriptions,
 // commands, presence) and `GET /v1/events/stream` (Server-Sent Events). Message shapes
-// are documented in docs/api-realtime.md. Beast-free: the server hands us a
+// are documented in docs/realtime.md. Beast-free: the server hands us a
 // `push_channel`.
 #include <mutex>
 
@@ -118,9 +118,13 @@ class push_subscriber : public ports::subscriber {
   }
 
  protected:
+  /// Queues `text`; false only when the queue is full. A channel that is closing takes
+  /// nothing but counts as a success: the connection's end is already under way (and
+  /// `hub.drop` follows), so it must not be reported as a slow consumer.
   bool push(std::string text) {
     auto ch = channel_.lock();
-    return ch && ch->send(std::move(text));
+    if (!ch) return true;
+    return ch->send(std::move(text)) || ch->closing();
   }
 
   std::shared_ptr<api::impl> api_;

@@ -73,6 +73,8 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
 
   const std::string& remote() const override { return remote_; }
 
+  bool closing() const override { return closing_.load(); }
+
   bool congested() const override {
     return count_.load() > options_.push_queue_messages / 2 || bytes_.load() > options_.push_queue_bytes / 2;
   }

@@ -43,6 +43,9 @@ class push_channel {
   /// True while the queue is over half full (in messages or bytes): producers that can
   /// wait (a replay) should.
   [[nodiscard]] virtual bool congested() const = 0;
+  /// True once the channel is closing or closed (either side): `send` refuses for that
+  /// reason, not because the consumer is slow.
+  [[nodiscard]] virtual bool closing() const = 0;
   /// The peer address "ip:port".
   [[nodiscard]] virtual const std::string& remote() const = 0;
 };
