@@ -99,14 +99,17 @@ export class Server {
     return this;
   }
 
-  /** Stops the process by its PID (SIGTERM) and removes the temp dir. */
+  /** Stops the process by its PID (SIGTERM) and removes the temp dir; throws unless it
+   * exited cleanly (0), so a sanitizer report at exit fails the test file. */
   async stop() {
+    let r = { code: 0 };
     if (this.proc && this.proc.exitCode === null) {
       process.kill(this.proc.pid, 'SIGTERM');
-      const r = await this.exited;
-      if (r.code !== 0) console.error(fs.readFileSync(this.log, 'utf8').slice(-4000));
+      r = await this.exited;
     }
+    const log = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
     fs.rmSync(this.dir, { recursive: true, force: true });
+    if (r.code !== 0) throw new Error(`atriumd exited with ${JSON.stringify(r)}; log tail:\n${log.slice(-4000)}`);
   }
 
   http(method, target, opts = {}) {

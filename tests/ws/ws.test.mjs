@@ -3,7 +3,9 @@
 //   ATRIUMD=build/atriumd node --test tests/ws/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { Server, waitFor } from './support.mjs';
 
 let server;
@@ -134,6 +136,44 @@ test('a client that reconnects with its last position gets exactly what it misse
     assert.equal(u.resume_after >= live.position, true);
   } finally {
     c.close();
+  }
+});
+
+test("a project subscription carries its jobs' events, live and in a replay", async () => {
+  const hank = await server.user('hank');
+  const id = await project('with jobs', { [hank.id]: 'viewer' });
+  const db = path.join(server.dir, 'jobs.sqlite');
+  fs.writeFileSync(db, ''); // an empty file is a valid (empty) SQLite database
+  const conn = await server.http('POST', '/v1/connections', {
+    body: { name: 'warehouse', driver: 'sqlite', params: { path: db }, credentials: {} },
+  });
+  assert.equal(conn.status, 201, conn.body);
+  const c = await server.ws(hank.token);
+  const admin = await server.ws(server.adminToken);
+  try {
+    assert.equal((await c.call({ op: 'subscribe', id: 'j', projects: [id] })).ok, true);
+    const job = await admin.command('POST', '/v1/jobs', { project_id: id, kind: 'sql', connection_id: conn.json.id, sql: 'select 1' });
+    assert.equal(job.status, 201, JSON.stringify(job));
+    const cancel = await admin.command('POST', `/v1/jobs/${job.body.id}/cancel`, {});
+    assert.equal(cancel.status, 200, JSON.stringify(cancel));
+    await c.next((m) => m.op === 'event' && m.event.position === cancel.position);
+    const jobEvents = await streamEvents(`job-${job.body.id}`);
+    assert.deepEqual(
+      c.events('j').map((e) => e.position),
+      jobEvents.map((e) => e.position),
+    );
+    // A replay from the start finds them too (the job's project comes from job.submitted).
+    const r = await c.call({ op: 'subscribe', id: 'all', projects: [id], after: 0 });
+    assert.equal(r.ok, true);
+    await c.next((m) => m.op === 'event' && m.subscription === 'all' && m.event.position === cancel.position);
+    const expected = [...(await streamEvents(`project-${id}`)), ...jobEvents].map((e) => e.position).sort((a, b) => a - b);
+    assert.deepEqual(
+      c.events('all').map((e) => e.position),
+      expected,
+    );
+  } finally {
+    c.close();
+    admin.close();
   }
 });
 
