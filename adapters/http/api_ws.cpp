@@ -426,7 +426,7 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
 };
 
 /// One `GET /v1/events/stream` connection: the whole log as Server-Sent Events.
-class sse_connection final : public push_subscriber, public std::enable_shared_from_this<sse_connection> {
+class sse_connection final : public push_subscriber {
  public:
   using push_subscriber::push_subscriber;
 
