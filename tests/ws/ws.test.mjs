@@ -197,6 +197,10 @@ test("a viewer's edit over the socket is refused like over HTTP (403 in the resu
     assert.equal(bad.status, 400);
     c.send({ op: 'ping' });
     await c.next((m) => m.op === 'pong');
+    // No valid token, no socket: the upgrade is answered 401, as HTTP would.
+    await assert.rejects(server.ws('not-a-token', { viaQuery: true }), /401/);
+    const plain = await server.http('GET', '/v1/ws');
+    assert.equal(plain.status, 426);
   } finally {
     c.close();
   }
