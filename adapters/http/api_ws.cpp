@@ -164,6 +164,7 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
   }
 
   void on_close() {
+    spdlog::info("ws closed user={} session={}", user_id_, session_id_);
     api_->d.hub.drop(shared_from_this());
     std::set<std::string> projects;
     {
@@ -294,11 +295,17 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
         return reply_error(id, error{errc::not_found, "no such project", {{"project", project}}});
       }
     }
-    bool full = false;
+    bool full = false, taken = false;
     {
       std::lock_guard lock(mu_);
-      full = !subscriptions_.contains(sub.id) && subscriptions_.size() >= k_max_subscriptions;
-      if (!full) subscriptions_.insert(sub.id);
+      // An id in use is refused rather than replaced: events of the old subscription
+      // could still arrive after the new one's result.
+      taken = subscriptions_.contains(sub.id);
+      full = !taken && subscriptions_.size() >= k_max_subscriptions;
+      if (!taken && !full) subscriptions_.insert(sub.id);
+    }
+    if (taken) {
+      return reply_error(id, error{errc::already_exists, "a subscription with this id exists; unsubscribe it first"});
     }
     if (full) {
       return reply_error(

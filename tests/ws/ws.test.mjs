@@ -195,6 +195,11 @@ test("a viewer's edit over the socket is refused like over HTTP (403 in the resu
     assert.equal(s.status, 404);
     const bad = await c.call({ op: 'subscribe', id: 'x', projects: 'nope' });
     assert.equal(bad.status, 400);
+    assert.equal((await c.call({ op: 'subscribe', id: 'mine', projects: [id] })).ok, true);
+    const again = await c.call({ op: 'subscribe', id: 'mine', projects: [id] });
+    assert.equal(again.status, 409);
+    assert.equal((await c.call({ op: 'unsubscribe', id: 'mine' })).ok, true);
+    assert.equal((await c.call({ op: 'subscribe', id: 'mine', projects: [id] })).ok, true);
     c.send({ op: 'ping' });
     await c.next((m) => m.op === 'pong');
     // No valid token, no socket: the upgrade is answered 401, as HTTP would.
