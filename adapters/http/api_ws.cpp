@@ -10,11 +10,12 @@
 namespace atrium::http_adapter {
 namespace {
 
-constexpr std::size_t k_max_subscriptions = 64;        // per connection
-constexpr std::size_t k_max_filter_entries = 256;      // streams + projects of one subscription
-constexpr std::size_t k_max_commands_in_flight = 32;   // per connection
-constexpr std::size_t k_max_presence_state = 4096;     // bytes of one presence state, as JSON
-constexpr std::uint16_t k_close_slow_consumer = 1013;  // RFC 6455 §7.4.1 "try again later"
+constexpr std::size_t k_max_subscriptions = 64;                  // per connection
+constexpr std::size_t k_max_filter_entries = 256;                // streams + projects of one subscription
+constexpr std::size_t k_max_commands_in_flight = 32;             // per connection
+constexpr std::size_t k_max_presence_state = 4096;               // bytes of one presence state, as JSON
+constexpr std::uint16_t k_close_slow_consumer = 1013;            // RFC 6455 §7.4.1 "try again later"
+constexpr auto k_presence_access_ttl = std::chrono::seconds(1);  // how long a presence access answer is reused
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -24,12 +25,22 @@ json error_json(const error& e) {
 
 }  // namespace
 
+/// A session as the presence board sees it.
+class presence_peer {
+ public:
+  virtual ~presence_peer() = default;
+  /// Whether the session may still read `project` (cached briefly; see ws_connection).
+  virtual bool may_see(const std::string& project) = 0;
+  /// Queues a presence message (a full queue just drops it).
+  virtual void tell(std::string text) = 0;
+};
+
 /// Who is present in which project: `{"op":"presence"}` states, never stored.
 struct presence_board {
   struct entry {
     std::string user_id;
     json state;
-    std::weak_ptr<push_channel> channel;
+    std::weak_ptr<presence_peer> peer;
   };
   std::mutex mu;
   std::map<std::string, std::map<std::string, entry>> projects;  // project → session → entry
@@ -41,34 +52,48 @@ struct presence_board {
   }
 
   /// Sets (or, with `state` null, removes) a session's state in `project` and sends the
-  /// news to the project's other sessions. Returns the session list after the change.
+  /// news to the project's other sessions that may still read it (those that may not
+  /// are taken off the board). Returns the session list after the change.
   json update(const std::string& project, const std::string& session, const std::string& user_id, json state,
-              std::weak_ptr<push_channel> channel) {
-    std::vector<std::shared_ptr<push_channel>> others;
-    std::string message;
-    json list;
+              std::weak_ptr<presence_peer> peer) {
+    std::vector<std::pair<std::string, std::shared_ptr<presence_peer>>> others;
     {
       std::lock_guard lock(mu);
       auto& sessions = projects[project];
-      const bool gone = state.is_null();
-      if (gone) {
+      if (state.is_null()) {
         sessions.erase(session);
       } else {
-        sessions[session] = entry{user_id, state, std::move(channel)};
+        sessions[session] = entry{user_id, state, std::move(peer)};
       }
+      for (const auto& [sid, e] : sessions) {
+        if (sid == session) continue;
+        if (auto p = e.peer.lock()) others.emplace_back(sid, std::move(p));
+      }
+    }
+    // Access is asked outside the lock (it reads the read models).
+    std::vector<std::shared_ptr<presence_peer>> allowed;
+    std::vector<std::string> lost;
+    for (auto& [sid, p] : others) {
+      if (p->may_see(project)) {
+        allowed.push_back(std::move(p));
+      } else {
+        lost.push_back(sid);
+      }
+    }
+    json list;
+    std::string message;
+    {
+      std::lock_guard lock(mu);
+      auto& sessions = projects[project];
+      for (const auto& sid : lost) sessions.erase(sid);
       list = sessions_of(sessions);
       json m{{"op", "presence"},   {"project", project}, {"session", session},
              {"user_id", user_id}, {"state", state},     {"sessions", list}};
-      if (gone) m["gone"] = true;
+      if (state.is_null()) m["gone"] = true;
       message = dump(m);
-      for (const auto& [sid, e] : sessions) {
-        if (sid == session) continue;
-        if (auto ch = e.channel.lock()) others.push_back(std::move(ch));
-      }
       if (sessions.empty()) projects.erase(project);
     }
-    // A peer too slow to take presence news misses it; its own subscriptions decide its fate.
-    for (const auto& ch : others) (void)ch->send(message);
+    for (const auto& p : allowed) p->tell(message);
     return list;
   }
 };
@@ -133,7 +158,9 @@ class push_subscriber : public ports::subscriber {
 };
 
 /// One `GET /v1/ws` connection.
-class ws_connection final : public push_subscriber, public std::enable_shared_from_this<ws_connection> {
+class ws_connection final : public push_subscriber,
+                            public presence_peer,
+                            public std::enable_shared_from_this<ws_connection> {
  public:
   ws_connection(std::shared_ptr<api::impl> api, std::string user_id, std::string token, std::string user_agent)
       : push_subscriber(std::move(api), std::move(user_id)),
@@ -175,7 +202,34 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
     for (const auto& project : projects) api_->presence->update(project, session_id_, user_id_, nullptr, {});
   }
 
+  // ---- presence -------------------------------------------------------------------------
+
+  /// Read access to `project`, remembered for `k_presence_access_ttl`; the hub's
+  /// re-checks (when this session subscribes to the project) refresh it at once.
+  bool may_see(const std::string& project) override {
+    const auto now = clock_type::now();
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = seen_.find(project); it != seen_.end() && now - it->second.second < k_presence_access_ttl) {
+        return it->second.first;
+      }
+    }
+    return may_read("project-" + project);
+  }
+
+  void tell(std::string text) override { (void)push(std::move(text)); }
+
   // ---- from the hub (its thread) ------------------------------------------------------
+
+  bool may_read(const std::string& stream) override {
+    const bool ok = push_subscriber::may_read(stream);
+    if (stream.starts_with("project-")) {
+      std::lock_guard lock(mu_);
+      if (seen_.size() > 256) seen_.clear();
+      seen_[stream.substr(8)] = {ok, clock_type::now()};
+    }
+    return ok;
+  }
 
   bool deliver(const std::string& subscription, const envelope&, const std::string& event_json) override {
     // The subscription id is kept as the JSON text the client sent, so it echoes exactly.
@@ -416,7 +470,8 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
       if (closed_) return;
       presence_.insert(project);
     }
-    auto sessions = api_->presence->update(project, session_id_, user_id_, std::move(state), channel_);
+    auto sessions = api_->presence->update(project, session_id_, user_id_, std::move(state),
+                                           std::weak_ptr<presence_peer>(shared_from_this()));
     if (!id.is_null()) {
       send_now(json{{"op", "result"}, {"id", id}, {"ok", true}, {"session", session_id_}, {"sessions", sessions}});
     }
@@ -426,8 +481,9 @@ class ws_connection final : public push_subscriber, public std::enable_shared_fr
   std::string user_agent_;
   std::string session_id_;
   std::mutex mu_;
-  std::set<std::string> subscriptions_;  // ids (as JSON text) the hub holds for us
-  std::set<std::string> presence_;       // projects we announced presence in
+  std::set<std::string> subscriptions_;                                  // ids (as JSON text) the hub holds for us
+  std::set<std::string> presence_;                                       // projects we announced presence in
+  std::map<std::string, std::pair<bool, clock_type::time_point>> seen_;  // project → may read, when asked
   bool slow_ = false, closed_ = false;
   std::atomic<std::size_t> in_flight_{0};
 };

@@ -219,6 +219,7 @@ test('a member removed from a project stops receiving its events', async () => {
   try {
     assert.equal((await c.call({ op: 'subscribe', id: 'r', projects: [id] })).ok, true);
     assert.equal((await watcher.call({ op: 'subscribe', id: 'w', projects: [id] })).ok, true);
+    assert.equal((await c.call({ op: 'presence', project: id, state: { here: true } })).ok, true);
     const cur = await server.http('GET', `/v1/projects/${id}`);
     const before = await server.http('PATCH', `/v1/projects/${id}`, {
       body: { name: 'still visible' },
@@ -229,6 +230,12 @@ test('a member removed from a project stops receiving its events', async () => {
     assert.equal(removed.status, 200, removed.body);
     const ended = await c.next((m) => m.op === 'error' && m.subscription === 'r');
     assert.equal(ended.code, 'forbidden');
+    // Nor does it hear the project's presence any more, and it leaves the session list.
+    const relayed = await watcher.call({ op: 'presence', project: id, state: { here: 'admin' } });
+    assert.deepEqual(
+      relayed.sessions.map((x) => x.user_id),
+      [(await server.http('GET', '/v1/users')).json.users.find((u) => u.username === 'admin').id],
+    );
     const after = await server.http('PATCH', `/v1/projects/${id}`, {
       body: { name: 'secret' },
       headers: { 'If-Match': String(before.json.version + 1) },
@@ -243,6 +250,7 @@ test('a member removed from a project stops receiving its events', async () => {
     const removal = (await streamEvents(`project-${id}`)).find((e) => e.type === 'project.member_removed');
     assert.ok(positions.every((p) => p < removal.position), JSON.stringify(positions));
     assert.ok(!c.events('r').some((e) => e.data.name === 'secret'));
+    assert.ok(!c.messages.some((m) => m.op === 'presence'));
   } finally {
     c.close();
     watcher.close();
