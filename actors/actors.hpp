@@ -105,8 +105,16 @@ class projection_engine {
 /// and applies them), `await_position` and `projection_status_request`. It starts by
 /// catching up with the log (`start_head`, the head when the server started) page by
 /// page, answering messages in between; until then the report says not ready.
+/// Once the projections have applied a position it tells `hub` (`log_advanced`), if set.
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head);
+                                   std::uint64_t start_head, caf::actor hub = {});
+
+/// The subscription hub (hub_core.hpp): handles `hub_subscribe`, `hub_unsubscribe`,
+/// `hub_drop` and `log_advanced` (from the projection runner, once projections applied
+/// it). Resolves a job's project from the `jobs` read model. A subscriber that takes no
+/// replayed event for `stall_limit` is cut as a slow consumer.
+caf::actor spawn_subscription_hub(caf::actor_system& sys, ports::event_store& store,
+                                  ports::read_model_store& read_models, std::chrono::milliseconds stall_limit);
 
 /// Settings of the event relay (actors/relay.cpp).
 struct relay_options {

@@ -7,12 +7,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "actors/ports/command_bus.hpp"
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/monitor.hpp"
+#include "actors/ports/subscriptions.hpp"
 
 namespace atrium::msg {
 
@@ -126,6 +128,23 @@ struct ready_box {
   std::function<void()> fn;
 };
 
+/// To the subscription hub: start `sub` for `owner`.
+struct hub_subscribe {
+  std::shared_ptr<ports::subscriber> owner;
+  ports::subscription sub;
+};
+
+/// To the subscription hub: end subscription `id` of `owner` (answered by `ended`).
+struct hub_unsubscribe {
+  std::shared_ptr<ports::subscriber> owner;
+  std::string id;
+};
+
+/// To the subscription hub: end every subscription of `owner` silently.
+struct hub_drop {
+  std::shared_ptr<ports::subscriber> owner;
+};
+
 }  // namespace atrium::msg
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_request)
@@ -153,3 +172,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::status_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_box)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_subscribe)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_unsubscribe)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_drop)

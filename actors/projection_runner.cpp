@@ -61,6 +61,8 @@ struct runner_state {
   std::uint64_t start_head = 0;  // the log head when the server started
   bool ready = false;            // caught up with start_head once
   std::string stalled;           // the last error, until the next successful page
+  caf::actor hub;                // told how far the projections have applied the log
+  std::uint64_t told_hub = 0;
   static inline const char* name = "projection-runner";
 };
 
@@ -320,8 +322,9 @@ bool projection_engine::slot_state::full() const { return pending && pending->si
 namespace {
 
 caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine,
-                                std::uint64_t start_head) {
+                                std::uint64_t start_head, caf::actor hub) {
   self->state.engine = std::move(engine);
+  self->state.hub = std::move(hub);
   self->state.start_head = start_head;
   self->state.ready = self->state.engine->applied() >= start_head;
   if (!self->state.ready) self->send(self, msg::log_advanced{start_head});  // catch up, page by page
@@ -334,6 +337,10 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
     auto end = w.upper_bound(applied);
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
     w.erase(w.begin(), end);
+    if (self->state.hub && applied > self->state.told_hub) {
+      self->state.told_hub = applied;
+      self->send(self->state.hub, msg::log_advanced{applied});
+    }
   };
   return {
       [self, release](msg::log_advanced& m) {
@@ -383,8 +390,8 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
 }  // namespace
 
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head) {
-  return sys.spawn(projection_runner, std::move(engine), start_head);
+                                   std::uint64_t start_head, caf::actor hub) {
+  return sys.spawn(projection_runner, std::move(engine), start_head, std::move(hub));
 }
 
 }  // namespace atrium::actors

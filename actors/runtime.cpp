@@ -64,12 +64,12 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
 struct actor_runtime::impl {
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor runner, writer, registry, gateway, relay;
+  caf::actor hub, runner, writer, registry, gateway, relay;
   std::shared_ptr<actors::relay_status_cell> relay_status;
 
   ~impl() {
     if (!system) return;
-    for (const auto& a : {gateway, registry, writer, runner, relay}) {
+    for (const auto& a : {gateway, registry, writer, runner, hub, relay}) {
       if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
@@ -97,7 +97,8 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   auto p = std::make_unique<impl>();
   p->config.set("scheduler.max-threads", config.worker_threads);
   p->system = std::make_unique<caf::actor_system>(p->config);
-  p->runner = actors::spawn_projection_runner(*p->system, engine, head);
+  p->hub = actors::spawn_subscription_hub(*p->system, store, read_models, config.subscriber_stall_limit);
+  p->runner = actors::spawn_projection_runner(*p->system, engine, head, p->hub);
   p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
   p->registry = actors::spawn_registry(*p->system, store, p->writer,
                                        {config.snapshot_every, config.passivate_after, config.max_live_entities});
@@ -183,6 +184,18 @@ void actor_runtime::record(std::string stream, proposed_event event, std::functi
   caf::anon_send(impl_->gateway,
                  msg::record_request{{std::move(stream), ports::expected_version::any(), {std::move(event)}}},
                  msg::recorded_box{std::move(done)});
+}
+
+void actor_runtime::subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) {
+  caf::anon_send(impl_->hub, msg::hub_subscribe{std::move(s), std::move(sub)});
+}
+
+void actor_runtime::unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) {
+  caf::anon_send(impl_->hub, msg::hub_unsubscribe{std::move(s), std::move(id)});
+}
+
+void actor_runtime::drop(std::shared_ptr<ports::subscriber> s) {
+  caf::anon_send(impl_->hub, msg::hub_drop{std::move(s)});
 }
 
 result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,

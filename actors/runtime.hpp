@@ -29,6 +29,7 @@
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
+#include "actors/ports/subscriptions.hpp"
 #include "projections/read_model.hpp"
 
 namespace atrium {
@@ -47,10 +48,15 @@ struct runtime_config {
   ports::event_publisher* publisher = nullptr;
   /// The relay's checkpoint name in the read-model store (one per destination topic).
   std::string relay_checkpoint = "relay:atrium.events";
+  /// A subscriber (WebSocket, SSE) that takes no replayed event for this long while its
+  /// queue is congested is closed as a slow consumer.
+  std::chrono::milliseconds subscriber_stall_limit{std::chrono::seconds(30)};
 };
 
 /// The running actor system.
-class actor_runtime final : public ports::command_bus, public ports::projection_monitor {
+class actor_runtime final : public ports::command_bus,
+                            public ports::projection_monitor,
+                            public ports::subscription_hub {
  public:
   /// Loads the projections' checkpoints (and, with `catch_up_before_start`, applies the
   /// log up to its head, blocking), then spawns the actors.
@@ -77,6 +83,9 @@ class actor_runtime final : public ports::command_bus, public ports::projection_
   void report(std::function<void(ports::projections_report)> done) override;
   void rebuild(std::string name, std::function<void(result<void>)> done) override;
   void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
+  void subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) override;
+  void unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) override;
+  void drop(std::shared_ptr<ports::subscriber> s) override;
 
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
   /// and metrics).

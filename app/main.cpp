@@ -50,6 +50,8 @@ constexpr const char* k_usage_options =
     "  --kafka-option K=V     a librdkafka setting for the relay's producer (repeatable; SASL, TLS)\n"
     "  --kafka-topic NAME     the topic (default atrium.events)\n"
     "  --kafka-content-mode binary|structured  CloudEvents content mode (default binary)\n"
+    "  --push-queue-messages N  a WebSocket/SSE connection's send queue bound (default 1024 messages)\n"
+    "  --push-queue-bytes N     ... and in bytes (default 4194304); a consumer beyond it is closed\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 /// The whole usage text: the server's line, the offline subcommands', then the options.
@@ -69,6 +71,8 @@ struct options {
   std::string kafka_topic = "atrium.events";
   std::string kafka_mode = "binary";
   std::vector<std::pair<std::string, std::string>> kafka_settings;
+  std::uint64_t push_queue_messages = 1024;
+  std::uint64_t push_queue_bytes = 4 << 20;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -108,7 +112,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         err = "--listen: bad port in " + *v;
         return std::nullopt;
       }
-    } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities") {
+    } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities" ||
+               a == "--push-queue-messages" || a == "--push-queue-bytes") {
       auto v = value();
       if (!v) return std::nullopt;
       std::uint64_t n = 0;
@@ -122,6 +127,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (a == "--snapshot-every") o.snapshot_every = n;
       if (a == "--passivate-after") o.passivate_after_s = std::max<std::uint64_t>(n, 1);
       if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
+      if (a == "--push-queue-messages") o.push_queue_messages = std::max<std::uint64_t>(n, 1);
+      if (a == "--push-queue-bytes") o.push_queue_bytes = std::max<std::uint64_t>(n, 1024);
     } else if (a == "--kafka-brokers" || a == "--kafka" || a == "--kafka-topic" || a == "--kafka-content-mode" ||
                a == "--kafka-option") {
       auto v = value();
@@ -329,10 +336,12 @@ int main(int argc, char** argv) {
   atrium::connectors_adapter::sql_connection_tester tester;
 
   atrium::http_adapter::api api(
-      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime});
+      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
+  atrium::http_adapter::server_options server_options{opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)};
+  server_options.push_queue_messages = opts->push_queue_messages;
+  server_options.push_queue_bytes = opts->push_queue_bytes;
   auto server = atrium::http_adapter::http_server::start(
-      {opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)},
-      [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
+      server_options, [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));
       });
   if (!server) {

@@ -159,12 +159,15 @@ ports::completion api::impl::finish(const call_ptr& c, unsigned status) {
       if (e.stream == stream) version = e.version;
     }
     const bool replayed = r->version == 0;
-    auto answer = [self, c, status, stream, version, replayed, view = r->view] {
+    // X-Atrium-Position: the log position of the command's last event, from which a
+    // subscription sees everything the command caused (WebSocket results carry it).
+    auto answer = [self, c, status, stream, version, replayed, view = r->view, position = r->position] {
+      const auto at = std::to_string(position);
       if (auto row = self->entity_row(stream)) {
         const auto v = row->value("version", std::uint64_t{0});
-        if (v == version || replayed) return send(c, status, *row, {{"ETag", etag(v)}});
+        if (v == version || replayed) return send(c, status, *row, {{"ETag", etag(v)}, {"X-Atrium-Position", at}});
       }
-      send(c, status, view, {{"ETag", etag(version)}});
+      send(c, status, view, {{"ETag", etag(version)}, {"X-Atrium-Position", at}});
     };
     self->d.commands.await_projections(r->position, answer);
   };
@@ -276,6 +279,11 @@ void api::impl::route(const call_ptr& c) {
   }
   if (path.empty() || path[0] != "v1") return send_error(c, error{errc::not_found, "no such route"});
 
+  // Browsers cannot set headers on a WebSocket or EventSource: they may pass `token`.
+  const bool push = is({"v1", "ws"}) || is({"v1", "events", "stream"});
+  if (push && c->req.header("authorization").empty() && c->query.contains("token")) {
+    c->req.headers["authorization"] = "Bearer " + c->query["token"];
+  }
   auto who = authenticate(*c);
   if (!who) return send_error(c, who.error());
   const principal& p = *who;
@@ -422,6 +430,14 @@ void api::impl::route(const call_ptr& c) {
     if (m != "GET") return method_not_allowed();
     return events(c, p);
   }
+  if (is({"v1", "events", "stream"})) {
+    if (m != "GET") return method_not_allowed();
+    return event_stream(c, p);
+  }
+  if (is({"v1", "ws"})) {
+    if (m != "GET") return method_not_allowed();
+    return websocket(c, p);
+  }
   if (is({"v1", "streams", "*"})) {
     if (m != "GET") return method_not_allowed();
     return stream(c, p, path[2]);
@@ -434,7 +450,9 @@ api::~api() { stop(); }
 
 void api::stop() { impl_->hashing.join(); }
 
-void api::handle(http_request request, respond_fn respond) {
+void api::handle(http_request request, respond_fn respond) { impl_->handle(std::move(request), std::move(respond)); }
+
+void api::impl::handle(http_request request, respond_fn respond) {
   auto c = std::make_shared<call>();
   c->req = std::move(request);
   c->respond = std::move(respond);
@@ -449,7 +467,7 @@ void api::handle(http_request request, respond_fn respond) {
     for (auto seg : url->segments()) c->path.push_back(std::string(seg));
     while (!c->path.empty() && c->path.back().empty()) c->path.pop_back();  // tolerate a trailing slash
     for (auto param : url->params()) c->query[std::string(param.key)] = std::string(param.value);
-    impl_->route(c);
+    route(c);
   } catch (const std::exception& ex) {
     spdlog::error("request failed path={} error={}", c->req.target.substr(0, c->req.target.find('?')), ex.what());
     send_error(c, error{errc::internal, "internal error"});

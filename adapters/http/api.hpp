@@ -21,6 +21,8 @@
 /// | POST/GET /v1/containers, GET/DELETE …/{id}, POST …/start|stop | containers (admins)          |
 /// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events          | the logs (admins, auditors)   |
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
+/// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
+/// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
 /// | GET /healthz                                                 | anyone                        |
 ///
 /// A denial answers 403, or 404 where the resource's existence is private, and appends
@@ -44,6 +46,7 @@
 #include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
 #include "actors/ports/security.hpp"
+#include "actors/ports/subscriptions.hpp"
 #include "adapters/http/http_server.hpp"
 
 namespace atrium::http_adapter {
@@ -60,6 +63,7 @@ struct api_dependencies {
   ports::secret_vault& vault;              ///< connection credentials
   const ports::connection_tester& tester;  ///< `POST /v1/connections/{id}/test`
   ports::projection_monitor& monitor;      ///< `/readyz`, `GET /v1/admin/projections`
+  ports::subscription_hub& hub;            ///< `GET /v1/ws`, `GET /v1/events/stream`
   std::int64_t session_ttl_seconds = 24 * 3600;
   std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
   std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)

@@ -200,11 +200,16 @@ inline result<std::uint64_t> parse_if_match(const std::string& raw) {
   return n;
 }
 
+/// Who is present in which project (api_ws.cpp).
+struct presence_board;
+std::shared_ptr<presence_board> make_presence_board();
+
 struct api::impl : std::enable_shared_from_this<api::impl> {
   api_dependencies d;
   boost::asio::thread_pool hashing;
   boost::asio::thread_pool probes;  // connection tests: blocking network I/O, bounded by a timeout
   std::string dummy_hash;           // verified against for unknown users, so timing does not reveal them
+  std::shared_ptr<presence_board> presence = make_presence_board();
 
   explicit impl(api_dependencies deps) : d(deps), hashing(deps.hashing_threads), probes(deps.probe_threads) {
     auto h = d.hasher.hash("atrium-timing-equalizer");
@@ -353,7 +358,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   // ---- routes -------------------------------------------------------------------------
 
+  /// Parses the target and routes one request (`api::handle`; WebSocket commands too).
+  void handle(http_request request, respond_fn respond);
+
   void route(const call_ptr& c);
+
+  /// GET /v1/ws: upgrades to a WebSocket connection (api_ws.cpp; 426 without an upgrade).
+  void websocket(const call_ptr& c, const principal& p);
+
+  /// GET /v1/events/stream: the log as Server-Sent Events after `Last-Event-ID` or `after`.
+  void event_stream(const call_ptr& c, const principal& p);
 
   void login(const call_ptr& c);
 

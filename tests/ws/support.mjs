@@ -1,0 +1,193 @@
+// Test support: the real atriumd on 127.0.0.1:0 over a temp data dir (started and
+// stopped by its PID), an HTTP helper, and a WebSocket client that waits for messages
+// by predicate with a deadline (never a fixed sleep).
+//
+// ATRIUMD (environment) names the binary; CTest sets it (tests/CMakeLists.txt).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import http from 'node:http';
+import WebSocket from 'ws';
+
+export const ADMIN_PASSWORD = 'e2e-admin-password';
+
+/** Polls `check` (async, truthy = done) every 50 ms until `ms` pass; throws on timeout. */
+export async function waitFor(check, ms = 10000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One HTTP request; resolves {status, headers, json, body}. */
+export function request(address, method, target, { token, body, headers = {} } = {}) {
+  const [host, port] = address.split(':');
+  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host,
+        port,
+        method,
+        path: target,
+        headers: {
+          ...(token ? { Authorization: `Bearer ${token}` } : {}),
+          ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          let json;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, json, body: text });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+/** The atriumd process over a fresh temp data dir. */
+export class Server {
+  constructor(args = []) {
+    this.args = args;
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atrium-ws-'));
+    this.data = path.join(this.dir, 'data');
+    this.log = path.join(this.dir, 'atriumd.log');
+  }
+
+  async start() {
+    const bin = process.env.ATRIUMD;
+    if (!bin) throw new Error('set ATRIUMD to the atriumd binary');
+    const out = fs.openSync(this.log, 'a');
+    this.proc = spawn(bin, ['--data-dir', this.data, '--listen', '127.0.0.1:0', ...this.args], {
+      env: { ...process.env, ATRIUM_ADMIN_PASSWORD: ADMIN_PASSWORD },
+      stdio: ['ignore', out, out],
+    });
+    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(
+      async () => {
+        try {
+          const a = fs.readFileSync(path.join(this.data, 'atriumd.addr'), 'utf8').trim();
+          if (!a) return false;
+          const r = await request(a, 'GET', '/readyz');
+          if (r.status !== 200) return false;
+          this.address = a;
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      30000,
+      'atriumd to start',
+    );
+    this.adminToken = await this.login('admin', ADMIN_PASSWORD);
+    return this;
+  }
+
+  /** Stops the process by its PID (SIGTERM) and removes the temp dir; throws unless it
+   * exited cleanly (0), so a sanitizer report at exit fails the test file. */
+  async stop() {
+    let r = { code: 0 };
+    if (this.proc && this.proc.exitCode === null) {
+      process.kill(this.proc.pid, 'SIGTERM');
+      r = await this.exited;
+    }
+    const log = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (r.code !== 0) throw new Error(`atriumd exited with ${JSON.stringify(r)}; log tail:\n${log.slice(-4000)}`);
+  }
+
+  http(method, target, opts = {}) {
+    return request(this.address, method, target, { token: this.adminToken, ...opts });
+  }
+
+  async login(username, password) {
+    const r = await request(this.address, 'POST', '/v1/auth/login', { body: { username, password } });
+    if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${r.body}`);
+    return r.json.token;
+  }
+
+  /** Creates a member user and returns {id, token}. */
+  async user(name) {
+    const password = `${name}-pw-123456`;
+    const r = await this.http('POST', '/v1/users', {
+      body: { username: name, email: `${name}@example.org`, password, role: 'member' },
+    });
+    if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.body}`);
+    return { id: r.json.id, token: await this.login(name, password) };
+  }
+
+  /** Opens a WebSocket as `token` (query parameter when `viaQuery`). */
+  ws(token, { viaQuery = false } = {}) {
+    const url = `ws://${this.address}/v1/ws${viaQuery ? `?token=${encodeURIComponent(token)}` : ''}`;
+    const opts = viaQuery ? {} : { headers: { Authorization: `Bearer ${token}` } };
+    return Client.open(new WebSocket(url, opts));
+  }
+}
+
+/** A WebSocket client that records every message. */
+export class Client {
+  static open(ws) {
+    const c = new Client(ws);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(c));
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.messages = [];
+    this.closed = null;
+    this.nextId = 1;
+    ws.on('message', (data) => this.messages.push(JSON.parse(data.toString())));
+    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
+  }
+
+  send(m) {
+    this.ws.send(JSON.stringify(m));
+  }
+
+  /** The first message (after index `from`) matching `pred`, waiting up to `ms`. */
+  next(pred, ms = 10000, from = 0) {
+    return waitFor(() => this.messages.slice(from).find(pred), ms, 'a message');
+  }
+
+  /** Sends a request carrying an id and waits for its result. */
+  async call(m, ms = 10000) {
+    const id = m.id ?? `r${this.nextId++}`;
+    const from = this.messages.length;
+    this.send({ ...m, id });
+    return this.next((x) => x.op === 'result' && x.id === id, ms, from);
+  }
+
+  /** Runs an API command over the socket. */
+  command(method, path, body, headers) {
+    return this.call({ op: 'command', command: { method, path, body, headers } });
+  }
+
+  /** Events of subscription `sub`, in arrival order. */
+  events(sub) {
+    return this.messages.filter((m) => m.op === 'event' && m.subscription === sub).map((m) => m.event);
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
