@@ -16,6 +16,15 @@ namespace {
 constexpr const char* k_json = "application/json";
 constexpr const char* k_cloudevents_json = "application/cloudevents+json";
 
+/// librdkafka's log lines (syslog levels) into the server's log.
+void log_line(const rd_kafka_t*, int level, const char* facility, const char* line) {
+  const auto lvl = level <= 3   ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {}: {}", facility, line);
+}
+
 /// Sets one librdkafka property; the error names the property and librdkafka's reason.
 result<void> set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char errstr[512];
@@ -69,6 +78,7 @@ class kafka_publisher final : public ports::event_publisher {
       return ok;
     }
     rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_log_cb(conf, &log_line);
     rd_kafka_conf_set_dr_msg_cb(conf, &kafka_publisher::delivered);
     rd_kafka_conf_set_error_cb(conf, &kafka_publisher::client_error);
     char errstr[512];
@@ -228,6 +238,8 @@ result<std::unique_ptr<embedded_cluster>> embedded_cluster::start(int brokers, c
   char errstr[512];
   // The handle only hosts the cluster's thread; it never connects anywhere.
   rd_kafka_conf_set(conf, "client.id", "atriumd-embedded-kafka", errstr, sizeof errstr);
+  rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof errstr);  // not its "no bootstrap.servers" notice
+  rd_kafka_conf_set_log_cb(conf, &log_line);
   state->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (state->rk == nullptr) {
     rd_kafka_conf_destroy(conf);

@@ -57,7 +57,7 @@ struct process_output {
   std::string err;     ///< everything it wrote to stderr
 };
 
-/// Runs `argv[0]` with the arguments (stdin from /dev/null, the environment inherited)
+/// Runs `argv[0]` (looked up in PATH when it has no slash) with the arguments (stdin from /dev/null, the environment inherited)
 /// until it exits, capturing stdout and stderr through temp files (no pipe to fill).
 /// After `timeout` it is SIGKILLed and `exit_code` is -1. Throws std::runtime_error if
 /// it cannot start.
