@@ -57,10 +57,9 @@ struct process_output {
   std::string err;     ///< everything it wrote to stderr
 };
 
-/// Runs `argv[0]` (looked up in PATH when it has no slash) with the arguments (stdin from /dev/null, the environment inherited)
-/// until it exits, capturing stdout and stderr through temp files (no pipe to fill).
-/// After `timeout` it is SIGKILLed and `exit_code` is -1. Throws std::runtime_error if
-/// it cannot start.
+/// Runs `argv[0]` (looked up in PATH when it has no slash) with the arguments (stdin from /dev/null, the environment
+/// inherited) until it exits, capturing stdout and stderr through temp files (no pipe to fill). After `timeout` it is
+/// SIGKILLed and `exit_code` is -1. Throws std::runtime_error if it cannot start.
 [[nodiscard]] process_output run_process(const std::vector<std::string>& argv,
                                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
