@@ -141,5 +141,9 @@ void run_passivation(const options& o);
 /// `audit` and both from position 0 and prints one JSON line per measurement with its
 /// ratio to the raw read (goal: at most 3); not in the default paths.
 void run_rebuild(const options& o);
+/// Kafka relay (issue 7): throughput from the log to acknowledged in an embedded cluster
+/// against the publisher alone, and commit-to-acknowledgement lag under `writers`
+/// appending writers for `seconds`; not in the default paths.
+void run_relay(const options& o);
 
 }  // namespace atrium::bench

@@ -7,6 +7,7 @@
 //   atrium-bench [--paths raw,store,actors,http,postgres] [--writers 1,16,256]
 //                [--connections 1,16,64] [--seconds S] [--events N]
 //   atrium-bench --paths rebuild [--events 1000000]   (projection rebuild, issue 5)
+//   atrium-bench --paths relay [--events 200000] [--seconds 10] [--writers 16]   (Kafka relay, issue 7)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -26,7 +27,9 @@ constexpr const char* k_usage =
     "usage: atrium-bench [options]\n"
     "  --paths LIST          which paths to run, comma-separated (default raw,store,actors,http,postgres;\n"
     "                        also: passivation, touching --entities N (1000000) entities with --max-live M (10000);\n"
-    "                        rebuild, rebuilding the projects and audit projections over --events N (1000000))\n"
+    "                        rebuild, rebuilding the projects and audit projections over --events N (1000000);\n"
+    "                        relay, the Kafka relay over --events N (200000), then --seconds S under the last\n"
+    "                        --writers count of appending writers)\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -61,7 +64,7 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation", "rebuild"};
+  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation", "rebuild", "relay"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -205,6 +208,10 @@ int main(int argc, char** argv) {
   });
   guarded("rebuild", [&] {
     run_rebuild(o);
+    return figures{};
+  });
+  guarded("relay", [&] {
+    run_relay(o);
     return figures{};
   });
 
