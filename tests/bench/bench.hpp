@@ -37,6 +37,9 @@ struct options {
   std::string pg_bin;                  ///< postgres: dir of initdb/pg_ctl; "" to search /usr/lib/postgresql
   std::uint64_t entities = 1'000'000;  ///< passivation: distinct entities to touch
   std::size_t max_live = 10'000;       ///< passivation: the registry's bound on live entity actors
+  std::vector<std::size_t> subscribers{1'000, 10'000};  ///< push: WebSocket subscribers per point
+  double push_rate = 20;                                ///< push: commands per second the driver sends
+  std::size_t push_projects = 100;                      ///< push: projects the spread scenario uses
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
@@ -145,5 +148,12 @@ void run_rebuild(const options& o);
 /// against the publisher alone, and commit-to-acknowledgement lag under `writers`
 /// appending writers for `seconds`; not in the default paths.
 void run_relay(const options& o);
+/// Real-time delivery (issue 6): for each of `o.subscribers` (and a 1-subscriber
+/// baseline), a fresh atriumd, N WebSocket connections subscribed to one project or
+/// spread over `o.push_projects`, renames at `o.push_rate` per second for `o.seconds`;
+/// prints commit-to-delivery p50/p99/p99.9/max and memory per idle connection, one
+/// JSON line per point. Returns the number of points where some subscriber did not get
+/// exactly its events (or a connection failed). Not in the default paths.
+int run_push(const options& o);
 
 }  // namespace atrium::bench

@@ -8,6 +8,8 @@
 //                [--connections 1,16,64] [--seconds S] [--events N]
 //   atrium-bench --paths rebuild [--events 1000000]   (projection rebuild, issue 5)
 //   atrium-bench --paths relay [--events 200000] [--seconds 10] [--writers 16]   (Kafka relay, issue 7)
+//   atrium-bench --paths push [--subscribers 1000,10000] [--push-rate 20] [--push-projects 100]
+//                [--seconds 5]                      (real-time delivery, issue 6)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -29,13 +31,17 @@ constexpr const char* k_usage =
     "                        also: passivation, touching --entities N (1000000) entities with --max-live M (10000);\n"
     "                        rebuild, rebuilding the projects and audit projections over --events N (1000000);\n"
     "                        relay, the Kafka relay over --events N (200000), then --seconds S under the last\n"
-    "                        --writers count of appending writers)\n"
+    "                        --writers count of appending writers;\n"
+    "                        push, WebSocket delivery latency and memory per connection (issue 6))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
     "  --events N            stop each point after N operations (default 0: no limit)\n"
     "  --atriumd PATH        the server binary for http (default: the one built with the bench)\n"
     "  --atriumd-log-level L atriumd's --log-level (default: its own, info)\n"
+    "  --subscribers LIST    push: WebSocket subscribers per point (default 1000,10000)\n"
+    "  --push-rate R         push: renames per second during each point (default 20)\n"
+    "  --push-projects P     push: projects the spread scenario uses (default 100)\n"
     "  --pg-bin DIR          PostgreSQL's bin dir (default: newest /usr/lib/postgresql/*/bin)\n"
     "Raw RocksDB and PostgreSQL run at every writer count another selected path uses.\n"
     "Temp dirs go under $TMPDIR (default /tmp); it must be on the disk you mean to measure.\n"
@@ -64,7 +70,8 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw", "store", "actors", "http", "postgres", "passivation", "rebuild", "relay"};
+  const std::set<std::string> known{"raw",         "store",   "actors", "http", "postgres",
+                                    "passivation", "rebuild", "relay",  "push"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -96,6 +103,13 @@ options parse_args(int argc, char** argv) {
       o.pg_bin = value();
     } else if (a == "--entities") {
       o.entities = std::stoull(value());
+    } else if (a == "--subscribers") {
+      o.subscribers = parse_counts(a, value());
+    } else if (a == "--push-rate") {
+      o.push_rate = std::stod(value());
+      if (o.push_rate <= 0) throw std::invalid_argument("--push-rate must be > 0");
+    } else if (a == "--push-projects") {
+      o.push_projects = parse_counts(a, value()).at(0);
     } else if (a == "--max-live") {
       o.max_live = std::stoull(value());
     } else {
@@ -212,6 +226,14 @@ int main(int argc, char** argv) {
   });
   guarded("relay", [&] {
     run_relay(o);
+    return figures{};
+  });
+
+  guarded("push", [&] {
+    if (run_push(o) > 0) {
+      ++failed;
+      print_failed("push", "push", "some subscribers did not get exactly their events; see stderr");
+    }
     return figures{};
   });
 
