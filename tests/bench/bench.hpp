@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "events/envelope.hpp"
@@ -97,6 +98,9 @@ void print_failed(const std::string& scenario, const std::string& path, const st
 
 /// Progress and diagnostics on stderr (stdout carries only figures).
 void progress(const std::string& line);
+
+/// An ETag or version header as a number: `"7"`, `W/"7"` or `7` → 7; nullopt if not a number.
+[[nodiscard]] std::optional<std::uint64_t> parse_etag(std::string_view v);
 
 /// The event every path writes: `project.renamed` with a fixed-width name and the
 /// metadata the entity actors add (actor, correlation and causation ids), so every

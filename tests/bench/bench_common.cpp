@@ -127,6 +127,18 @@ void progress(const std::string& line) {
   std::cerr << "atrium-bench: " << line << std::endl;
 }
 
+std::optional<std::uint64_t> parse_etag(std::string_view v) {
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return n;
+}
+
 std::string renamed_name(std::uint64_t seq) { return "bench rename " + fixed_digits(seq, 20); }
 
 std::string writer_stream(std::size_t w) { return "project-00000000-0000-7000-8000-" + fixed_digits(w, 12); }

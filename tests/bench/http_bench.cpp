@@ -32,19 +32,6 @@ using tcp = asio::ip::tcp;
 
 constexpr const char* k_admin_password = "atrium-bench-admin-password";
 
-/// `"7"`, `W/"7"` or `7` → 7; nullopt if not a number.
-std::optional<std::uint64_t> parse_etag(std::string_view v) {
-  if (v.starts_with("W/")) v.remove_prefix(2);
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty()) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
-}
-
 /// A project the bench renames, and the version the server last answered.
 struct project {
   std::string id;

@@ -130,19 +130,6 @@ std::optional<wall::time_point> parse_time(std::string_view t) {
   return wall::from_time_t(timegm(&tm)) + std::chrono::microseconds(micros);
 }
 
-/// `"7"`, `W/"7"` or `7` → 7.
-std::optional<std::uint64_t> parse_etag(std::string_view v) {
-  if (v.starts_with("W/")) v.remove_prefix(2);
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty()) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
-}
-
 /// One event as a client saw it arrive.
 struct delivery {
   std::uint64_t position = 0;
