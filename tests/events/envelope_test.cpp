@@ -177,7 +177,7 @@ TEST_CASE("parse_envelope reports malformed bytes as invalid_argument without th
       bytes.replace(at, bytes.find(',', at) - at, bad);
       require_invalid(parse_envelope(bytes));
     }
-    for (const auto schema : {json(0), json(-3), json(1'000'001), json(2.5)}) {
+    for (const auto& schema : {json(0), json(-3), json(1'000'001), json(2.5)}) {
       json j = sample_envelope();
       j["schema"] = schema;
       INFO("schema: " << schema.dump());
@@ -186,7 +186,7 @@ TEST_CASE("parse_envelope reports malformed bytes as invalid_argument without th
   }
   SECTION("data or metadata not an object") {
     for (const auto& field : {"data", "metadata"}) {
-      for (const auto value : {json::array(), json("x"), json(nullptr)}) {
+      for (const auto& value : {json::array(), json("x"), json(nullptr)}) {
         json j = sample_envelope();
         j[field] = value;
         INFO(field << ": " << value.dump());
