@@ -72,8 +72,13 @@ struct relay_fixture {
     runtime = std::move(*r);
   }
 
+  /// Stops the relay (its checkpoint is saved as it stands), then lets the producer
+  /// finish what it has in flight before destroying it. (Destroying it with requests in
+  /// flight to the mock cluster under a 100 ms RTT made later messages unreadable for
+  /// the consumer in about 1 run of 3 — see docs/integrations.md, "Known issues".)
   void stop() {
     runtime.reset();
+    publisher->flush(std::chrono::seconds(30));
     publisher.reset();
   }
 
