@@ -134,13 +134,7 @@ std::uint64_t unsigned_field(simdjson::dom::object obj, std::string_view key) {
 
 result<envelope> parse_envelope(std::string_view bytes) {
   envelope e;
-  if (auto ok = parse_envelope_into(bytes, e); !ok) return std::unexpected(ok.error());
-  return e;
-}
-
-result<void> parse_envelope_into(std::string_view bytes, envelope& e) {
-  // One parser per thread: its buffers are reused, so a page of events allocates only
-  // what the envelope itself holds. The parser copies the input into its own padded
+  // One parser per thread: its buffers are reused across calls. The parser copies the input into its own padded
   // buffer, so `bytes` needs no SIMDJSON_PADDING.
   thread_local simdjson::dom::parser parser;
   try {
@@ -176,7 +170,7 @@ result<void> parse_envelope_into(std::string_view bytes, envelope& e) {
       if (metadata.get(meta) != simdjson::SUCCESS || !meta.is_object()) throw malformed{"metadata must be an object"};
       e.metadata = to_nlohmann(meta);
     }
-    return {};
+    return e;
   } catch (const malformed& m) {
     return fail(errc::invalid_argument, "malformed envelope: " + m.why);
   } catch (const simdjson::simdjson_error& ex) {

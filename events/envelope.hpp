@@ -80,11 +80,6 @@ void from_json(const nlohmann::json& j, envelope& e);
 /// value `nlohmann::json::parse` gives.
 [[nodiscard]] result<envelope> parse_envelope(std::string_view bytes);
 
-/// As `parse_envelope`, into an existing envelope whose string buffers are reused (a
-/// reader decoding a long run of events allocates less). On error `e` is partly
-/// overwritten and must not be used.
-[[nodiscard]] result<void> parse_envelope_into(std::string_view bytes, envelope& e);
-
 /// Serializes an envelope to its storage bytes (compact JSON).
 [[nodiscard]] std::string serialize_envelope(const envelope& e);
 
