@@ -1,7 +1,9 @@
 // The event relay: tails the global log from its own checkpoint and publishes every
 // event, in position order, to an `event_publisher` (Kafka). The checkpoint advances
 // only over a contiguous run of acknowledged positions, so after a crash, a restart or
-// an outage every event is published at least once (docs/integrations.md).
+// an outage every event is published at least once (docs/integrations.md). With an
+// exactly-once publisher it first waits for the publisher's `recovery()` and resumes
+// after what the destination already holds of this log, so nothing is published twice.
 //
 //   tick ─▶ read_all(next) ─▶ publish ... (at most max_in_flight unacknowledged)
 //   delivery report (publisher thread) ─▶ relay_delivered ─▶ acked set ─▶ checkpoint
@@ -48,6 +50,7 @@ struct relay_state {
   std::string error;              // why the relay is degraded ("" if not)
   std::chrono::steady_clock::time_point last_progress = std::chrono::steady_clock::now();
   bool tick_pending = false;
+  bool recovered = false;  // the publisher's recovery() was applied
   static inline const char* name = "event-relay";
   ~relay_state();
 };
@@ -72,7 +75,7 @@ void publish_status(relay_state& st) {
                  : !health.last_error.empty()
                      ? health.last_error
                      : "no acknowledgement for " + std::to_string(st.options.stall_after.count()) + " s";
-  } else if (info.lag_positions > st.options.live_lag) {
+  } else if (info.lag_positions > st.options.live_lag || !st.recovered) {
     info.status = "catching_up";
   }
   std::lock_guard lock(st.status->mu);
@@ -104,6 +107,34 @@ bool pump(relay_state& st) {
     }
   }
   return st.next < head && st.in_flight < st.options.max_in_flight;
+}
+
+/// Once the publisher knows what the destination holds: if it holds this log's events
+/// beyond the checkpoint (an exactly-once publisher committed them, then the server
+/// stopped before the checkpoint was saved), resume after them. False while unknown.
+bool recover(relay_state& st) {
+  if (st.recovered) return true;
+  const auto r = st.publisher->recovery();
+  if (!r.known) return false;
+  st.recovered = true;
+  if (!r.last || r.last->position <= st.checkpoint) return true;
+  auto at = st.store->read_all(r.last->position - 1, 1);
+  if (!at) {
+    st.error = "read log: " + at.error().message;
+    st.recovered = false;
+    return false;
+  }
+  if (at->empty() || at->front().position != r.last->position || at->front().id != r.last->id) {
+    spdlog::error(
+        "relay: {} holds position={} id={}, which is not this log's event there; publishing from the checkpoint "
+        "(position={}) — was the topic written by another log?",
+        st.publisher->describe(), r.last->position, r.last->id, st.checkpoint);
+    return true;
+  }
+  spdlog::info("relay: {} already holds positions {}..{}; resuming after them", st.publisher->describe(),
+               st.checkpoint + 1, r.last->position);
+  st.checkpoint = st.next = r.last->position;
+  return true;
 }
 
 void save(relay_state& st) {
@@ -146,7 +177,7 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self, ports::event_store* 
       [self, schedule](relay_tick_atom) {
         auto& s = self->state;
         s.tick_pending = false;
-        const bool more = pump(s);
+        const bool more = recover(s) && pump(s);
         save(s);
         publish_status(s);
         schedule(more);
@@ -155,7 +186,9 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self, ports::event_store* 
         auto& s = self->state;
         if (s.in_flight > 0) --s.in_flight;
         if (m.d.failure) {
-          spdlog::error("relay: position={} not delivered: {}", m.d.position, m.d.failure->message);
+          if (!s.rewind) {  // the first of a run of failures (the rest usually share its cause)
+            spdlog::error("relay: position={} not delivered: {}", m.d.position, m.d.failure->message);
+          }
           s.error = m.d.failure->message;
           s.rewind = true;
           return;

@@ -35,7 +35,8 @@ namespace {
 
 constexpr const char* k_usage_serve =
     "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
-    "               [--kafka-brokers HOST:PORT,... | --kafka embedded] [--kafka-option KEY=VALUE]...\n";
+    "               [--kafka-brokers HOST:PORT,... | --kafka embedded] [--kafka-option KEY=VALUE]...\n"
+    "               [--kafka-transactions | --kafka-transactional-id ID]\n";
 constexpr const char* k_usage_options =
     "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
@@ -50,6 +51,10 @@ constexpr const char* k_usage_options =
     "  --kafka-option K=V     a librdkafka setting for the relay's producer (repeatable; SASL, TLS)\n"
     "  --kafka-topic NAME     the topic (default atrium.events)\n"
     "  --kafka-content-mode binary|structured  CloudEvents content mode (default binary)\n"
+    "  --kafka-transactions   exactly once: produce each batch in a Kafka transaction\n"
+    "                         (transactional.id atriumd-relay-TOPIC; consumers read with\n"
+    "                         isolation.level=read_committed)\n"
+    "  --kafka-transactional-id ID  the same, under this transactional.id\n"
     "  --push-queue-messages N  a WebSocket/SSE connection's send queue bound (default 1024 messages)\n"
     "  --push-queue-bytes N     ... and in bytes (default 4194304); a consumer beyond it is closed\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
@@ -71,6 +76,8 @@ struct options {
   std::string kafka_topic = "atrium.events";
   std::string kafka_mode = "binary";
   std::vector<std::pair<std::string, std::string>> kafka_settings;
+  bool kafka_transactions = false;
+  std::string kafka_transactional_id;  ///< empty: atriumd-relay-<topic>
   std::uint64_t push_queue_messages = 1024;
   std::uint64_t push_queue_bytes = 4 << 20;
 };
@@ -129,8 +136,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
       if (a == "--push-queue-messages") o.push_queue_messages = std::max<std::uint64_t>(n, 1);
       if (a == "--push-queue-bytes") o.push_queue_bytes = std::max<std::uint64_t>(n, 1024);
+    } else if (a == "--kafka-transactions") {
+      o.kafka_transactions = true;
     } else if (a == "--kafka-brokers" || a == "--kafka" || a == "--kafka-topic" || a == "--kafka-content-mode" ||
-               a == "--kafka-option") {
+               a == "--kafka-option" || a == "--kafka-transactional-id") {
       auto v = value();
       if (!v) return std::nullopt;
       if (v->empty()) {
@@ -139,6 +148,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       }
       if (a == "--kafka-brokers") o.kafka_brokers = *v;
       if (a == "--kafka-topic") o.kafka_topic = *v;
+      if (a == "--kafka-transactional-id") {
+        o.kafka_transactional_id = *v;
+        o.kafka_transactions = true;
+      }
       if (a == "--kafka") {
         if (*v != "embedded") {
           err = "--kafka takes `embedded` (use --kafka-brokers for a cluster)";
@@ -175,6 +188,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
   }
   if (o.kafka_embedded && !o.kafka_brokers.empty()) {
     err = "--kafka embedded and --kafka-brokers exclude each other";
+    return std::nullopt;
+  }
+  if (o.kafka_transactions && !o.kafka_embedded && o.kafka_brokers.empty()) {
+    err = "--kafka-transactions needs --kafka-brokers or --kafka embedded";
     return std::nullopt;
   }
   return o;
@@ -299,6 +316,10 @@ int main(int argc, char** argv) {
     kafka.mode = opts->kafka_mode == "structured" ? atrium::kafka_adapter::content_mode::structured
                                                   : atrium::kafka_adapter::content_mode::binary;
     kafka.settings = opts->kafka_settings;
+    if (opts->kafka_transactions) {
+      kafka.transactional_id =
+          !opts->kafka_transactional_id.empty() ? opts->kafka_transactional_id : "atriumd-relay-" + opts->kafka_topic;
+    }
     auto made = atrium::kafka_adapter::make_kafka_publisher(std::move(kafka));
     if (!made) {
       spdlog::critical("{}", made.error().message);

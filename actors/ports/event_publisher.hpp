@@ -28,6 +28,22 @@ struct publisher_health {
   std::uint64_t in_flight = 0;  ///< published, not yet reported
 };
 
+/// The newest event the destination holds as committed, as an exactly-once publisher
+/// finds it when it starts (the relay resumes after it, see `publisher_recovery`).
+struct published_event {
+  std::uint64_t position = 0;  ///< its position in the log (`ce_position`)
+  std::string id;              ///< its event id (`ce_id`), to check it is this log's event
+};
+
+/// What a publisher knows of the destination's committed prefix of the log.
+struct publisher_recovery {
+  /// False while the publisher is still finding out (the relay publishes nothing yet).
+  bool known = true;
+  /// The newest committed event there, if the publisher tracks it (exactly-once
+  /// publishers do; at-least-once ones leave it empty) and the destination holds any.
+  std::optional<published_event> last;
+};
+
 /// An ordered, at-least-once sink of committed events.
 ///
 /// Order: events published with the same stream are delivered (and acknowledged) in the
@@ -49,6 +65,10 @@ class event_publisher {
   /// queue is full (publish again after some deliveries were reported) or the publisher
   /// failed for good; `invalid_argument` if the event cannot be encoded.
   [[nodiscard]] virtual result<void> publish(const envelope& e) = 0;
+
+  /// What the destination already holds (thread-safe). The default suits publishers
+  /// that do not track it: known, nothing to resume from.
+  [[nodiscard]] virtual publisher_recovery recovery() const { return {}; }
 
   /// The connection's health now (thread-safe).
   [[nodiscard]] virtual publisher_health health() const = 0;

@@ -1,5 +1,7 @@
 #include "adapters/kafka/kafka_publisher.hpp"
 
+#include "adapters/kafka/kafka_common.hpp"
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <spdlog/spdlog.h>
@@ -11,12 +13,8 @@
 #include <nlohmann/json.hpp>
 
 namespace atrium::kafka_adapter {
-namespace {
+namespace detail {
 
-constexpr const char* k_json = "application/json";
-constexpr const char* k_cloudevents_json = "application/cloudevents+json";
-
-/// librdkafka's log lines (syslog levels) into the server's log.
 void log_line(const rd_kafka_t*, int level, const char* facility, const char* line) {
   const auto lvl = level <= 3   ? spdlog::level::err
                    : level == 4 ? spdlog::level::warn
@@ -25,14 +23,57 @@ void log_line(const rd_kafka_t*, int level, const char* facility, const char* li
   spdlog::log(lvl, "kafka {}: {}", facility, line);
 }
 
-/// Sets one librdkafka property; the error names the property and librdkafka's reason.
-result<void> set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-    return fail(errc::invalid_argument, "kafka setting " + key + ": " + errstr);
+result<conf_ptr> make_conf(const kafka_options& options, const std::vector<std::pair<std::string, std::string>>& ours) {
+  if (options.brokers.empty()) return fail(errc::invalid_argument, "kafka: no brokers given");
+  conf_ptr conf(rd_kafka_conf_new());
+  auto set = [&](const std::string& key, const std::string& value) -> result<void> {
+    char errstr[512];
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      return fail(errc::invalid_argument, "kafka setting " + key + ": " + errstr);
+    }
+    return {};
+  };
+  if (auto ok = set("bootstrap.servers", options.brokers); !ok) return std::unexpected(ok.error());
+  for (const auto& [k, v] : ours) {
+    if (auto ok = set(k, v); !ok) return std::unexpected(ok.error());
   }
-  return {};
+  for (const auto& [k, v] : options.settings) {
+    if (auto ok = set(k, v); !ok) return std::unexpected(ok.error());
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), &log_line);
+  return conf;
 }
+
+rd_kafka_resp_err_t produce(rd_kafka_t* rk, rd_kafka_topic_t* topic, const encoded_message& m, void* opaque) {
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(m.headers.size());
+  for (const auto& [name, value] : m.headers) {
+    rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                        static_cast<ssize_t>(value.size()));
+  }
+  const auto err = rd_kafka_producev(rk, RD_KAFKA_V_RKT(topic), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+                                     RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),  // copied
+                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                                     RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(headers);  // not taken over on failure
+  return err;
+}
+
+void destroy_producer(rd_kafka_t*& rk, rd_kafka_topic_t*& topic) {
+  if (topic != nullptr) rd_kafka_topic_destroy(topic);
+  topic = nullptr;
+  if (rk == nullptr) return;
+  rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING);
+  rd_kafka_poll(rk, 0);
+  rd_kafka_destroy(rk);
+  rk = nullptr;
+}
+
+}  // namespace detail
+
+namespace {
+
+constexpr const char* k_json = "application/json";
+constexpr const char* k_cloudevents_json = "application/cloudevents+json";
 
 class kafka_publisher final : public ports::event_publisher {
  public:
@@ -41,52 +82,31 @@ class kafka_publisher final : public ports::event_publisher {
   ~kafka_publisher() override {
     stop_.store(true);
     if (poller_.joinable()) poller_.join();
-    if (rk_ != nullptr) {
-      // Whatever was never delivered is dropped here; the relay's checkpoint has not
-      // passed it, so the next run publishes it again (at least once).
-      closing_.store(true);
-      rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING);
-      rd_kafka_poll(rk_, 0);
-      rd_kafka_destroy(rk_);
-    }
-    if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
+    // Whatever was never delivered is dropped here; the relay's checkpoint has not
+    // passed it, so the next run publishes it again (at least once).
+    closing_.store(true);
+    detail::destroy_producer(rk_, topic_);
   }
 
   result<void> start() {
-    if (options_.brokers.empty()) return fail(errc::invalid_argument, "kafka: no brokers given");
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    auto configure = [&]() -> result<void> {
-      const std::vector<std::pair<std::string, std::string>> ours{
-          {"bootstrap.servers", options_.brokers},
-          {"enable.idempotence", "true"},
-          {"message.timeout.ms", "0"},  // retry until delivered: an outage delays, never drops
-          {"linger.ms", "5"},
-          {"compression.codec", "lz4"},
-          {"queue.buffering.max.messages", std::to_string(options_.max_in_flight)},
-          {"client.id", "atriumd-relay"},
-      };
-      for (const auto& [k, v] : ours) {
-        if (auto ok = set(conf, k, v); !ok) return ok;
-      }
-      for (const auto& [k, v] : options_.settings) {
-        if (auto ok = set(conf, k, v); !ok) return ok;
-      }
-      return {};
-    };
-    if (auto ok = configure(); !ok) {
-      rd_kafka_conf_destroy(conf);
-      return ok;
-    }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_log_cb(conf, &log_line);
-    rd_kafka_conf_set_dr_msg_cb(conf, &kafka_publisher::delivered);
-    rd_kafka_conf_set_error_cb(conf, &kafka_publisher::client_error);
+    auto conf =
+        detail::make_conf(options_, {
+                                        {"enable.idempotence", "true"},
+                                        // retry until delivered: an outage delays, never drops
+                                        {"message.timeout.ms", "0"},
+                                        {"linger.ms", "5"},
+                                        {"compression.codec", "lz4"},
+                                        {"queue.buffering.max.messages", std::to_string(options_.max_in_flight)},
+                                        {"client.id", "atriumd-relay"},
+                                    });
+    if (!conf) return std::unexpected(conf.error());
+    rd_kafka_conf_set_opaque(conf->get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf->get(), &kafka_publisher::delivered);
+    rd_kafka_conf_set_error_cb(conf->get(), &kafka_publisher::client_error);
     char errstr[512];
-    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (rk_ == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      return fail(errc::unavailable, std::string("kafka producer: ") + errstr);
-    }
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr);
+    if (rk_ == nullptr) return fail(errc::unavailable, std::string("kafka producer: ") + errstr);
+    (void)conf->release();  // rd_kafka_new owns it now
     topic_ = rd_kafka_topic_new(rk_, options_.topic.c_str(), nullptr);
     if (topic_ == nullptr) return fail(errc::invalid_argument, "kafka topic " + options_.topic);
     poller_ = std::thread([this] {
@@ -100,22 +120,11 @@ class kafka_publisher final : public ports::event_publisher {
   void on_delivery(std::function<void(ports::delivery)> fn) override { report_ = std::move(fn); }
 
   result<void> publish(const envelope& e) override {
-    auto m = encode_cloudevent(e, options_.mode, options_.source);
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(m.headers.size());
-    for (const auto& [name, value] : m.headers) {
-      rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
-                          static_cast<ssize_t>(value.size()));
-    }
-    const auto err = rd_kafka_producev(
-        rk_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
-        RD_KAFKA_V_VALUE(m.value.data(), m.value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(e.position))), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_headers_destroy(headers);  // not taken over on failure
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return fail(errc::unavailable, "kafka: local queue full");
+    const auto m = encode_cloudevent(e, options_.mode, options_.source);
+    const auto err = detail::produce(rk_, topic_, m, reinterpret_cast<void*>(static_cast<std::uintptr_t>(e.position)));
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return fail(errc::unavailable, "kafka: local queue full");
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       return fail(errc::unavailable, std::string("kafka: ") + rd_kafka_err2str(err));
-    }
     in_flight_.fetch_add(1);
     return {};
   }
@@ -212,6 +221,7 @@ encoded_message encode_cloudevent(const envelope& e, content_mode mode, const st
 }
 
 result<std::unique_ptr<ports::event_publisher>> make_kafka_publisher(kafka_options options) {
+  if (!options.transactional_id.empty()) return detail::make_transactional_publisher(std::move(options));
   auto p = std::make_unique<kafka_publisher>(std::move(options));
   if (auto ok = p->start(); !ok) return std::unexpected(ok.error());
   return p;
@@ -239,7 +249,7 @@ result<std::unique_ptr<embedded_cluster>> embedded_cluster::start(int brokers, c
   // The handle only hosts the cluster's thread; it never connects anywhere.
   rd_kafka_conf_set(conf, "client.id", "atriumd-embedded-kafka", errstr, sizeof errstr);
   rd_kafka_conf_set(conf, "log_level", "4", errstr, sizeof errstr);  // not its "no bootstrap.servers" notice
-  rd_kafka_conf_set_log_cb(conf, &log_line);
+  rd_kafka_conf_set_log_cb(conf, &detail::log_line);
   state->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (state->rk == nullptr) {
     rd_kafka_conf_destroy(conf);
@@ -256,6 +266,13 @@ result<std::unique_ptr<embedded_cluster>> embedded_cluster::start(int brokers, c
 }
 
 std::string embedded_cluster::bootstraps() const { return rd_kafka_mock_cluster_bootstraps(impl_->cluster); }
+
+void embedded_cluster::inject_errors(int api_key, const std::vector<int>& errors) {
+  std::vector<rd_kafka_resp_err_t> codes;
+  for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+  rd_kafka_mock_push_request_errors_array(impl_->cluster, static_cast<std::int16_t>(api_key), codes.size(),
+                                          codes.data());
+}
 
 result<void> embedded_cluster::set_broker_down(int id) {
   if (auto err = rd_kafka_mock_broker_set_down(impl_->cluster, id); err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -19,10 +19,22 @@
 /// Delivery: idempotent producer (`enable.idempotence=true`, hence acks=all and ordered
 /// retries), `message.timeout.ms=0` (a message is retried until delivered however long
 /// the brokers are away), so a failed delivery report only comes from a permanent error.
+///
+/// Exactly-once option (`kafka_options::transactional_id` set; Kafka transactions, KIP-98,
+/// https://cwiki.apache.org/confluence/display/KAFKA/KIP-98+-+Exactly+Once+Delivery+and+Transactional+Messaging):
+/// the publisher's own thread takes the events queued so far (up to
+/// `max_transaction_events`) as one transaction: begin, produce, commit, and only then
+/// reports them delivered. A transaction that fails is aborted and produced again; a
+/// producer fenced by another with the same `transactional.id` stops for good. At start
+/// (after `init_transactions`, which aborts what a crashed predecessor left open) it
+/// reads the newest committed event from the topic (`last_committed_event`) and offers
+/// it as `recovery()`, so the relay resumes after it even if its own checkpoint is older:
+/// consumers reading with `isolation.level=read_committed` see each event exactly once.
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,12 +59,27 @@ struct kafka_options {
   /// Events published and not yet reported, at most (`publish` answers `unavailable`
   /// beyond; librdkafka's `queue.buffering.max.messages` is set to match).
   std::size_t max_in_flight = 100'000;
+  /// Non-empty: produce in Kafka transactions under this `transactional.id` (stable
+  /// across restarts of the same server; unique per server writing to the cluster).
+  std::string transactional_id;
+  /// Events per transaction, at most (exactly-once mode).
+  std::size_t max_transaction_events = 10'000;
 };
 
 /// Creates the producer and its delivery-report thread. Errors: `invalid_argument` for
 /// an empty broker list or a setting librdkafka refuses (the message names it),
 /// `unavailable` if the client cannot be created.
 [[nodiscard]] result<std::unique_ptr<ports::event_publisher>> make_kafka_publisher(kafka_options options);
+
+/// The newest event in `options.topic` that a `read_committed` consumer sees (aborted
+/// and still-open transactions are invisible to it): for each partition, reads back from
+/// the end (16 messages, then 16× more) until a message carrying a position is found,
+/// and returns the one with the highest `ce_position` (binary mode header, or the
+/// `position` attribute of a structured message). Empty if the topic holds none or does
+/// not exist. Errors: `unavailable` if the cluster does not answer within `timeout`;
+/// `invalid_argument` for a setting librdkafka refuses.
+[[nodiscard]] result<std::optional<ports::published_event>> last_committed_event(const kafka_options& options,
+                                                                                 std::chrono::milliseconds timeout);
 
 /// The Kafka headers and value of one event as the publisher sends them (for tests and
 /// documentation): headers in order, then the value.
@@ -83,6 +110,10 @@ class embedded_cluster {
   [[nodiscard]] result<void> set_broker_up(int id);
   /// Delays every answer of broker `id` by `rtt` (tests of slow brokers).
   [[nodiscard]] result<void> set_broker_rtt(int id, std::chrono::milliseconds rtt);
+  /// Makes the next requests of Kafka API `api_key` (0 Produce, 26 EndTxn, ... as in
+  /// the Kafka protocol) fail with `errors` (Kafka error codes), one per request, in
+  /// order (tests of failing transactions).
+  void inject_errors(int api_key, const std::vector<int>& errors);
   /// Brokers in the cluster.
   [[nodiscard]] int brokers() const { return brokers_; }
 

@@ -30,11 +30,11 @@ struct consumed {
 };
 
 /// Reads the whole topic with kcat (from the beginning, exiting at the end of every
-/// partition). kcat prints headers as `name=value,name=value`.
-std::vector<consumed> kcat_all(const std::string& brokers) {
-  auto out = run_process(
-      {"kcat", "-b", brokers, "-C", "-t", k_topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%p\t%o\t%h\t%s\n"},
-      std::chrono::seconds(60));
+/// partition) at the given isolation level. kcat prints headers as `name=value,name=value`.
+std::vector<consumed> kcat_all(const std::string& brokers, const std::string& isolation = "read_uncommitted") {
+  auto out = run_process({"kcat", "-b", brokers, "-X", "isolation.level=" + isolation, "-C", "-t", k_topic, "-o",
+                          "beginning", "-e", "-q", "-f", "%k\t%p\t%o\t%h\t%s\n"},
+                         std::chrono::seconds(60));
   INFO("kcat stderr: " << out.err);
   REQUIRE(out.exit_code == 0);
   std::vector<consumed> all;
@@ -217,4 +217,51 @@ TEST_CASE("atriumd killed mid-relay resumes from its checkpoint and leaves no ga
   make_projects(server.admin(), 2, "restarted");
   const auto relayed = wait_relayed(server);
   check_against_log(kcat_all(brokers), server, relayed);
+}
+
+/// Counts the copies of every position up to the relay's checkpoint.
+std::map<std::uint64_t, int> copies_up_to(const std::vector<consumed>& got, const json& relayed) {
+  const auto head = relayed.at("checkpoint").get<std::uint64_t>();
+  std::map<std::uint64_t, int> n;
+  for (const auto& m : got) {
+    const auto position = std::stoull(m.headers.at("ce_position"));
+    if (position <= head) ++n[position];
+  }
+  return n;
+}
+
+TEST_CASE("with --kafka-transactions a read_committed consumer gets every event exactly once, across a restart",
+          "[e2e][kafka]") {
+  auto cluster = atrium::kafka_adapter::embedded_cluster::start(1, k_topic, 4);
+  REQUIRE(cluster.has_value());
+  const auto brokers = (*cluster)->bootstraps();
+  temp_dir dir;
+  atriumd_server server(dir.path(), {"--kafka-brokers", brokers, "--kafka-transactions"});
+  make_projects(server.admin(), 10, "txn");
+  auto relayed = wait_relayed(server);
+  CHECK(relayed.at("destination").get<std::string>().find("transactional.id=atriumd-relay-atrium.events") !=
+        std::string::npos);
+
+  REQUIRE(server.stop() == 0);
+  server.start();  // the relay recovers what the topic holds and goes on after it
+  make_projects(server.admin(), 5, "again");
+  relayed = wait_relayed(server);
+  CHECK(atriumd_server::slurp(server.log).find("newest committed event in atrium.events is position=") !=
+        std::string::npos);
+
+  const auto got = kcat_all(brokers, "read_committed");
+  check_against_log(got, server, relayed);
+  for (const auto& [position, n] : copies_up_to(got, relayed)) {
+    INFO("position " << position);
+    CHECK(n == 1);
+  }
+}
+
+TEST_CASE("--kafka-transactions without a cluster is refused at start", "[e2e][kafka]") {
+  temp_dir dir;
+  auto out = run_process(
+      {ATRIUMD_PATH, "--data-dir", (dir.path() / "data").string(), "--listen", "127.0.0.1:0", "--kafka-transactions"},
+      std::chrono::seconds(30));
+  CHECK(out.exit_code != 0);
+  CHECK(out.err.find("--kafka-transactions needs --kafka-brokers or --kafka embedded") != std::string::npos);
 }

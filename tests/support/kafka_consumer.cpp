@@ -56,4 +56,26 @@ std::vector<kafka_message> consume_topic(const std::string& brokers, const std::
   return out;
 }
 
+std::int64_t topic_end_offsets(const std::string& brokers, const std::string& topic, int partitions) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+    throw std::runtime_error(errstr);
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) throw std::runtime_error(errstr);
+  std::int64_t total = 0;
+  for (int p = 0; p < partitions; ++p) {
+    std::int64_t low = 0, high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10'000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_destroy(rk);
+      throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(err));
+    }
+    total += high - low;
+  }
+  rd_kafka_destroy(rk);
+  return total;
+}
+
 }  // namespace atrium::test

@@ -28,4 +28,9 @@ std::vector<kafka_message> consume_topic(const std::string& brokers, const std::
                                          const std::function<bool(const std::vector<kafka_message>&)>& enough,
                                          std::chrono::milliseconds timeout);
 
+/// The number of offsets `topic` holds (sum over partitions 0..partitions-1 of high
+/// minus low watermark): the message count on a cluster without transaction markers
+/// such as the embedded one. Throws std::runtime_error if the cluster does not answer.
+std::int64_t topic_end_offsets(const std::string& brokers, const std::string& topic, int partitions);
+
 }  // namespace atrium::test
