@@ -12,6 +12,8 @@
 //   under load: W writers append one event per synced append for --seconds while the
 //              relay follows; per event, commit time (envelope `time`) → delivery
 //              report: p50/p99/max lag; then the relay's catch-up after the load stops
+//   _txn:      relay and under load again with the exactly-once publisher (one Kafka
+//              transaction per batch), to a topic of its own, from position 0
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -87,10 +89,11 @@ class timing_publisher final : public ports::event_publisher {
 };
 
 std::unique_ptr<ports::event_publisher> publisher_for(const kafka_adapter::embedded_cluster& cluster,
-                                                      const std::string& topic) {
+                                                      const std::string& topic, bool transactions = false) {
   kafka_adapter::kafka_options k;
   k.brokers = cluster.bootstraps();
   k.topic = topic;
+  if (transactions) k.transactional_id = "atrium-bench-" + topic;
   auto p = kafka_adapter::make_kafka_publisher(k);
   if (!p) throw std::runtime_error("publisher: " + p.error().message);
   return std::move(*p);
@@ -133,8 +136,6 @@ void run_relay(const options& o) {
   auto opened = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), {});
   if (!opened) throw std::runtime_error("open store: " + opened.error().message);
   auto& store = **opened;
-  auto cluster = kafka_adapter::embedded_cluster::start(1, "bench-relay", k_partitions);
-  if (!cluster) throw std::runtime_error(cluster.error().message);
   auto baseline_cluster = kafka_adapter::embedded_cluster::start(1, "bench-baseline", k_partitions);
   if (!baseline_cluster) throw std::runtime_error(baseline_cluster.error().message);
 
@@ -193,70 +194,89 @@ void run_relay(const options& o) {
     baseline_rate = static_cast<double>(all.size()) / s;
   }
 
-  // The relay from position 0.
-  auto timed = std::make_unique<timing_publisher>(publisher_for(**cluster, "bench-relay"));
-  runtime_config config;
-  config.publisher = timed.get();
-  config.relay_checkpoint = "relay:bench-relay";
-  const auto t0 = steady::now();
-  auto started = actor_runtime::start(store, store, {}, config);
-  if (!started) throw std::runtime_error("runtime: " + started.error().message);
-  auto& runtime = **started;
-  const double relay_s = wait_relayed(runtime, head, t0);
-  const double relay_rate = static_cast<double>(head) / relay_s;
-  line({{"scenario", "relay_backlog"},
-        {"path", "relay"},
-        {"events", head},
-        {"seconds", relay_s},
-        {"events_per_s", relay_rate},
-        {"ratio_vs_publisher_only", relay_rate / baseline_rate}});
+  // The relay from position 0, then under load; at least once, then in transactions.
+  struct mode_result {
+    double rate = 0;
+    std::vector<double> lags;
+  };
+  auto run_mode = [&](bool transactions) {
+    const std::string topic = transactions ? "bench-relay-txn" : "bench-relay";
+    const std::string suffix = transactions ? "_txn" : "";
+    auto mode_cluster = kafka_adapter::embedded_cluster::start(1, topic, k_partitions);
+    if (!mode_cluster) throw std::runtime_error(mode_cluster.error().message);
+    auto timed = std::make_unique<timing_publisher>(publisher_for(**mode_cluster, topic, transactions));
+    runtime_config config;
+    config.publisher = timed.get();
+    config.relay_checkpoint = "relay:" + topic;
+    const auto backlog = store.head_position();
+    const auto t0 = steady::now();
+    auto started = actor_runtime::start(store, store, {}, config);
+    if (!started) throw std::runtime_error("runtime: " + started.error().message);
+    auto& runtime = **started;
+    const double relay_s = wait_relayed(runtime, backlog, t0);
+    const double relay_rate = static_cast<double>(backlog) / relay_s;
+    line({{"scenario", "relay_backlog" + suffix},
+          {"path", "relay"},
+          {"events", backlog},
+          {"seconds", relay_s},
+          {"events_per_s", relay_rate},
+          {"ratio_vs_publisher_only", relay_rate / baseline_rate}});
 
-  // Under load: W writers, one event per synced append each, while the relay follows.
-  note("load: " + std::to_string(writers) + " writers for " + std::to_string(load_seconds) + " s");
-  timed->record(true);
-  std::atomic<bool> stop{false};
-  std::atomic<std::uint64_t> appended{0};
-  std::vector<std::thread> threads;
-  for (std::size_t w = 0; w < writers; ++w) {
-    threads.emplace_back([&, w] {
-      for (std::uint64_t k = 0; !stop.load(); ++k) {
-        proposed_event e;
-        e.type = "project.renamed";
-        e.data = {{"name", "load " + std::to_string(k)}};
-        e.actor = "system";
-        auto r = store.append({{"project-load" + std::to_string(w), ports::expected_version::any(), {std::move(e)}}});
-        if (r) appended.fetch_add(1);
-      }
-    });
-  }
-  std::vector<double> lag_positions;
-  const auto load_start = steady::now();
-  while (std::chrono::duration<double>(steady::now() - load_start).count() < load_seconds) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    lag_positions.push_back(static_cast<double>(relay_status(runtime).lag_positions));
-  }
-  stop.store(true);
-  for (auto& t : threads) t.join();
-  const double load_s = std::chrono::duration<double>(steady::now() - load_start).count();
-  const auto stop_at = steady::now();
-  const double drain_s = wait_relayed(runtime, store.head_position(), stop_at);
-  timed->record(false);
-  const auto lags = timed->lags();
-  line({{"scenario", "relay_under_load"},
-        {"path", "relay"},
-        {"writers", writers},
-        {"seconds", load_s},
-        {"appended_events_per_s", static_cast<double>(appended.load()) / load_s},
-        {"delivered", lags.size()},
-        {"lag_p50_ms", percentile(lags, 0.50)},
-        {"lag_p99_ms", percentile(lags, 0.99)},
-        {"lag_max_ms", percentile(lags, 1.0)},
-        {"lag_positions_p50", percentile(lag_positions, 0.50)},
-        {"lag_positions_max", percentile(lag_positions, 1.0)},
-        {"drain_seconds_after_load", drain_s}});
+    // Under load: W writers, one event per synced append each, while the relay follows.
+    note("load" + suffix + ": " + std::to_string(writers) + " writers for " + std::to_string(load_seconds) + " s");
+    timed->record(true);
+    std::atomic<bool> stop{false};
+    std::atomic<std::uint64_t> appended{0};
+    std::vector<std::thread> threads;
+    for (std::size_t w = 0; w < writers; ++w) {
+      threads.emplace_back([&, w] {
+        for (std::uint64_t k = 0; !stop.load(); ++k) {
+          proposed_event e;
+          e.type = "project.renamed";
+          e.data = {{"name", "load " + std::to_string(k)}};
+          e.actor = "system";
+          auto r = store.append({{"project-load" + std::to_string(w), ports::expected_version::any(), {std::move(e)}}});
+          if (r) appended.fetch_add(1);
+        }
+      });
+    }
+    std::vector<double> lag_positions;
+    const auto load_start = steady::now();
+    while (std::chrono::duration<double>(steady::now() - load_start).count() < load_seconds) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      lag_positions.push_back(static_cast<double>(relay_status(runtime).lag_positions));
+    }
+    stop.store(true);
+    for (auto& t : threads) t.join();
+    const double load_s = std::chrono::duration<double>(steady::now() - load_start).count();
+    const auto stop_at = steady::now();
+    const double drain_s = wait_relayed(runtime, store.head_position(), stop_at);
+    timed->record(false);
+    auto lags = timed->lags();
+    line({{"scenario", "relay_under_load" + suffix},
+          {"path", "relay"},
+          {"writers", writers},
+          {"seconds", load_s},
+          {"appended_events_per_s", static_cast<double>(appended.load()) / load_s},
+          {"delivered", lags.size()},
+          {"lag_p50_ms", percentile(lags, 0.50)},
+          {"lag_p99_ms", percentile(lags, 0.99)},
+          {"lag_max_ms", percentile(lags, 1.0)},
+          {"lag_positions_p50", percentile(lag_positions, 0.50)},
+          {"lag_positions_max", percentile(lag_positions, 1.0)},
+          {"drain_seconds_after_load", drain_s}});
+    started->reset();  // the runtime stops before its publisher and cluster go
+    return mode_result{relay_rate, std::move(lags)};
+  };
+  const auto plain = run_mode(false);
+  const auto txn = run_mode(true);
+  const double relay_rate = plain.rate;
+  const auto& lags = plain.lags;
   note("publisher only " + std::to_string(static_cast<long>(baseline_rate)) + " events/s, relay " +
        std::to_string(static_cast<long>(relay_rate)) + " events/s; under load lag p50 " +
-       std::to_string(percentile(lags, 0.5)) + " ms, p99 " + std::to_string(percentile(lags, 0.99)) + " ms");
+       std::to_string(percentile(lags, 0.5)) + " ms, p99 " + std::to_string(percentile(lags, 0.99)) +
+       " ms; in transactions " + std::to_string(static_cast<long>(txn.rate)) + " events/s, lag p50 " +
+       std::to_string(percentile(txn.lags, 0.5)) + " ms, p99 " + std::to_string(percentile(txn.lags, 0.99)) + " ms");
 }
 
 }  // namespace atrium::bench

@@ -260,6 +260,8 @@ TEST_CASE("the relay publishes every event keyed by stream and in order per stre
 
 TEST_CASE("a broker outage mid-stream delays events but loses none", "[kafka][relay]") {
   relay_fixture f;
+  SECTION("at least once") {}
+  SECTION("in transactions") { f.transactional_id = "atrium-test-relay"; }
   f.start();
   f.append(20, 5);
   REQUIRE(f.wait_for([&](const ports::relay_info& r) { return r.checkpoint == 100; }).checkpoint == 100);
