@@ -69,7 +69,10 @@ void publish_status(relay_state& st) {
   }
   const auto health = st.publisher->health();
   const bool stuck = st.in_flight > 0 && std::chrono::steady_clock::now() - st.last_progress > st.options.stall_after;
-  if (!health.connected || stuck || !st.error.empty()) {
+  // Not recovered and an error: the publisher cannot set up (e.g. a cluster without
+  // transactions); nothing will be published until it can.
+  const bool blocked = !st.recovered && !health.last_error.empty();
+  if (!health.connected || stuck || blocked || !st.error.empty()) {
     info.status = "degraded";
     info.error = !st.error.empty() ? st.error
                  : !health.last_error.empty()

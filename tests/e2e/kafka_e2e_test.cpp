@@ -257,7 +257,7 @@ TEST_CASE("with --kafka-transactions a read_committed consumer gets every event 
   }
 }
 
-TEST_CASE("--kafka-transactions without a cluster is refused at start", "[e2e][kafka]") {
+TEST_CASE("atriumd refuses --kafka-transactions without a cluster", "[e2e][kafka]") {
   temp_dir dir;
   auto out = run_process(
       {ATRIUMD_PATH, "--data-dir", (dir.path() / "data").string(), "--listen", "127.0.0.1:0", "--kafka-transactions"},
