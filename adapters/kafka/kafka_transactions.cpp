@@ -83,7 +83,8 @@ result<std::optional<ports::published_event>> last_committed_event(const kafka_o
   using namespace detail;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left_ms = [&] {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return static_cast<int>(std::max<std::int64_t>(left.count(), 1));
   };
   auto conf = make_conf(options, {{"group.id", "atriumd-relay-recovery"},
@@ -300,10 +301,10 @@ class transactional_publisher final : public ports::event_publisher {
   void note(const char* step, const rd_kafka_error_t* e) {
     const std::string what = std::string("kafka ") + step + ": " + rd_kafka_error_string(e);
     spdlog::warn("relay: {} ({}{})", what, rd_kafka_error_name(e),
-                 rd_kafka_error_is_fatal(e)                ? ", fatal"
-                 : rd_kafka_error_txn_requires_abort(e)    ? ", transaction aborted"
-                 : rd_kafka_error_is_retriable(e) ? ", retrying"
-                                                           : "");
+                 rd_kafka_error_is_fatal(e)             ? ", fatal"
+                 : rd_kafka_error_txn_requires_abort(e) ? ", transaction aborted"
+                 : rd_kafka_error_is_retriable(e)       ? ", retrying"
+                                                        : "");
     note(what, rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__TIMED_OUT &&
                    rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__TRANSPORT);
   }
