@@ -300,11 +300,18 @@ class transactional_publisher final : public ports::event_publisher {
 
   void note(const char* step, const rd_kafka_error_t* e) {
     const std::string what = std::string("kafka ") + step + ": " + rd_kafka_error_string(e);
-    spdlog::warn("relay: {} ({}{})", what, rd_kafka_error_name(e),
-                 rd_kafka_error_is_fatal(e)             ? ", fatal"
-                 : rd_kafka_error_txn_requires_abort(e) ? ", transaction aborted"
-                 : rd_kafka_error_is_retriable(e)       ? ", retrying"
-                                                        : "");
+    bool repeated = false;  // the same error again (a commit retried each second in an outage): logged once
+    {
+      std::lock_guard lock(mu_);
+      repeated = what == last_error_;
+    }
+    if (!repeated) {
+      spdlog::warn("relay: {} ({}{})", what, rd_kafka_error_name(e),
+                   rd_kafka_error_is_fatal(e)             ? ", fatal"
+                   : rd_kafka_error_txn_requires_abort(e) ? ", transaction aborted"
+                   : rd_kafka_error_is_retriable(e)       ? ", retrying"
+                                                          : "");
+    }
     note(what, rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__TIMED_OUT &&
                    rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__TRANSPORT);
   }

@@ -426,6 +426,31 @@ TEST_CASE("a failed produce inside a transaction aborts it and the batch is prod
   check_complete(consume_everything(f), *f.store);
 }
 
+TEST_CASE("a producer failing for good mid-transaction is replaced and nothing is lost or repeated",
+          "[kafka][relay][txn]") {
+  relay_fixture f;
+  f.transactional_id = "atrium-test-relay";
+  f.start();
+  f.append(10, 5);
+  REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 50; }).checkpoint == 50);
+  // The coordinator answers the next commit with INVALID_TXN_STATE (Kafka error 48): a
+  // fatal error that is not fencing. The publisher makes a new producer, whose
+  // init_transactions settles the transaction, reads back what the topic holds, and
+  // produces only the rest.
+  f.cluster->inject_errors(26, {48});
+  f.append(10, 5);
+  const auto head = f.store->head_position();
+  const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
+  CHECK(info.checkpoint == head);
+  CHECK(info.status == "live");
+  const auto got = consume_everything(f);
+  check_complete(got, *f.store);
+  for (const auto& [position, n] : copies(got)) {
+    INFO("position " << position);
+    CHECK(n == 1);
+  }
+}
+
 TEST_CASE("a second producer with the relay's transactional.id fences it: the relay reports degraded",
           "[kafka][relay][txn]") {
   relay_fixture f;
