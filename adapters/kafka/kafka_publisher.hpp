@@ -33,6 +33,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,10 +77,11 @@ struct kafka_options {
 /// the end (16 messages, then 16× more) until a message carrying a position is found,
 /// and returns the one with the highest `ce_position` (binary mode header, or the
 /// `position` attribute of a structured message). Empty if the topic holds none or does
-/// not exist. Errors: `unavailable` if the cluster does not answer within `timeout`;
-/// `invalid_argument` for a setting librdkafka refuses.
-[[nodiscard]] result<std::optional<ports::published_event>> last_committed_event(const kafka_options& options,
-                                                                                 std::chrono::milliseconds timeout);
+/// not exist. Errors: `unavailable` if the cluster does not answer within `timeout` or
+/// `cancelled` (checked about once a second) returns true; `invalid_argument` for a
+/// setting librdkafka refuses.
+[[nodiscard]] result<std::optional<ports::published_event>> last_committed_event(
+    const kafka_options& options, std::chrono::milliseconds timeout, const std::function<bool()>& cancelled = {});
 
 /// The Kafka headers and value of one event as the publisher sends them (for tests and
 /// documentation): headers in order, then the value.

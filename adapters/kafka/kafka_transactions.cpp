@@ -79,13 +79,25 @@ using consumer_ptr = std::unique_ptr<rd_kafka_t, consumer_deleter>;
 }  // namespace detail
 
 result<std::optional<ports::published_event>> last_committed_event(const kafka_options& options,
-                                                                   std::chrono::milliseconds timeout) {
+                                                                   std::chrono::milliseconds timeout,
+                                                                   const std::function<bool()>& cancelled) {
   using namespace detail;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left_ms = [&] {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    return static_cast<int>(std::max<std::int64_t>(left.count(), 1));
+    return static_cast<int>(std::clamp<std::int64_t>(left.count(), 1, 1000));  // 1 s slices: `cancelled` is heard
+  };
+  // Repeats a librdkafka call made with `left_ms()` while it times out, time is left
+  // and nobody cancelled.
+  auto patiently = [&](const auto& call) {
+    for (;;) {
+      const auto err = call();
+      if (err != RD_KAFKA_RESP_ERR__TIMED_OUT || std::chrono::steady_clock::now() >= deadline ||
+          (cancelled && cancelled())) {
+        return err;
+      }
+    }
   };
   auto conf = make_conf(options, {{"group.id", "atriumd-relay-recovery"},
                                   {"isolation.level", "read_committed"},
@@ -104,7 +116,7 @@ result<std::optional<ports::published_event>> last_committed_event(const kafka_o
   {
     rd_kafka_topic_t* topic = rd_kafka_topic_new(rk.get(), options.topic.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rd_kafka_metadata(rk.get(), 0, topic, &md, left_ms());
+    const auto err = patiently([&] { return rd_kafka_metadata(rk.get(), 0, topic, &md, left_ms()); });
     rd_kafka_topic_destroy(topic);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return fail(errc::unavailable, std::string("kafka metadata: ") + rd_kafka_err2str(err));
@@ -127,7 +139,9 @@ result<std::optional<ports::published_event>> last_committed_event(const kafka_o
   std::vector<tail> tails(static_cast<std::size_t>(partitions));
   for (int p = 0; p < partitions; ++p) {
     auto& t = tails[static_cast<std::size_t>(p)];
-    const auto err = rd_kafka_query_watermark_offsets(rk.get(), options.topic.c_str(), p, &t.low, &t.high, left_ms());
+    const auto err = patiently([&] {
+      return rd_kafka_query_watermark_offsets(rk.get(), options.topic.c_str(), p, &t.low, &t.high, left_ms());
+    });
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return fail(errc::unavailable, std::string("kafka offsets: ") + rd_kafka_err2str(err));
     }
@@ -153,7 +167,7 @@ result<std::optional<ports::published_event>> last_committed_event(const kafka_o
     }
     std::size_t ended = 0;
     while (ended < at_end.size()) {
-      if (std::chrono::steady_clock::now() >= deadline) {
+      if (std::chrono::steady_clock::now() >= deadline || (cancelled && cancelled())) {
         rd_kafka_assign(rk.get(), nullptr);
         return fail(errc::unavailable, "kafka: reading the topic's last committed event timed out");
       }
@@ -354,7 +368,7 @@ class transactional_publisher final : public ports::event_publisher {
       }
       rd_kafka_poll(rk_, 0);
     }
-    auto last = last_committed_event(options_, std::chrono::seconds(10));
+    auto last = last_committed_event(options_, std::chrono::seconds(10), [this] { return stopping(); });
     if (!last) {
       note(last.error().message, false);
       destroy_producer(rk_, topic_);
