@@ -61,12 +61,7 @@ void publish_status(relay_state& st) {
   info.checkpoint = st.checkpoint;
   const auto head = st.store->head_position();
   info.lag_positions = head > st.checkpoint ? head - st.checkpoint : 0;
-  info.in_flight = st.in_flight;
-  if (info.lag_positions > 0) {
-    if (auto next = st.store->read_all(st.checkpoint, 1); next && !next->empty()) {
-      info.lag_seconds = static_cast<double>(milliseconds_since(next->front().time)) / 1000.0;
-    }
-  }
+  info.in_flight = st.in_flight;  // lag_seconds: computed by the report that reads the cell
   const auto health = st.publisher->health();
   const bool stuck = st.in_flight > 0 && std::chrono::steady_clock::now() - st.last_progress > st.options.stall_after;
   // Not recovered and an error: the publisher cannot set up (e.g. a cluster without

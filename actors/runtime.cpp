@@ -66,6 +66,7 @@ struct actor_runtime::impl {
   std::unique_ptr<caf::actor_system> system;
   caf::actor hub, runner, writer, registry, gateway, relay;
   std::shared_ptr<actors::relay_status_cell> relay_status;
+  ports::event_store* store = nullptr;  // for the relay's lag in seconds, computed on report
 
   ~impl() {
     if (!system) return;
@@ -106,6 +107,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   if (config.publisher != nullptr) {
     p->relay_status = std::make_shared<actors::relay_status_cell>();
     p->relay_status->info.destination = config.publisher->describe();
+    p->store = &store;
     actors::relay_options options;
     options.checkpoint_name = config.relay_checkpoint;
     auto relay = actors::spawn_relay(*p->system, store, read_models, *config.publisher, options, p->relay_status);
@@ -147,13 +149,21 @@ void actor_runtime::execute(std::string id, container_command cmd, ports::comman
 void actor_runtime::report(std::function<void(ports::projections_report)> done) {
   if (impl_->relay_status) {
     // The relay's part is read from its status cell (kept current by the relay actor).
-    done = [cell = impl_->relay_status, next = std::move(done)](ports::projections_report r) {
+    done = [cell = impl_->relay_status, store = impl_->store, next = std::move(done)](ports::projections_report r) {
       {
         std::lock_guard lock(cell->mu);
         r.relay = cell->info;
       }
-      // Lag against this report's head (the cell's was taken at the relay's last tick).
+      // Lag against this report's head (the cell's was taken at the relay's last tick),
+      // and in seconds: the age of the oldest event not acknowledged (one read, here
+      // rather than on each of the relay's ticks).
       r.relay->lag_positions = r.head > r.relay->checkpoint ? r.head - r.relay->checkpoint : 0;
+      r.relay->lag_seconds = 0;
+      if (r.relay->lag_positions > 0) {
+        if (auto next_event = store->read_all(r.relay->checkpoint, 1); next_event && !next_event->empty()) {
+          r.relay->lag_seconds = static_cast<double>(milliseconds_since(next_event->front().time)) / 1000.0;
+        }
+      }
       next(std::move(r));
     };
   }
