@@ -268,8 +268,7 @@ TEST_CASE("a broker outage mid-stream delays events but loses none", "[kafka][re
 
   REQUIRE(f.cluster->set_broker_down(1).has_value());
   f.append(20, 5);  // the log keeps accepting events while Kafka is away
-  const auto down =
-      f.wait_for([](const ports::relay_info& r) { return r.status == "degraded" && r.lag_seconds > 0; });
+  const auto down = f.wait_for([](const ports::relay_info& r) { return r.status == "degraded" && r.lag_seconds > 0; });
   CHECK(down.status == "degraded");
   CHECK(down.lag_seconds > 0);  // the oldest unacknowledged event's age
   CHECK_FALSE(down.error.empty());
