@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace atrium::test {
@@ -48,6 +49,9 @@ std::vector<kafka_message> consume_topic(const std::string& brokers, const std::
         }
       }
       out.push_back(std::move(k));
+    } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      std::fprintf(stderr, "consume_topic: partition %d offset %lld: %s\n", static_cast<int>(m->partition),
+                   static_cast<long long>(m->offset), rd_kafka_message_errstr(m));
     }
     rd_kafka_message_destroy(m);
   }
