@@ -414,19 +414,27 @@ TEST_CASE("a topic holding another log's events does not make the relay skip thi
   }
 }
 
-TEST_CASE("a failed produce inside a transaction aborts it and the batch is produced again", "[kafka][relay][txn]") {
-  relay_fixture f;
+/// A transactional relay publishes 50 events; then the next request of Kafka API
+/// `api_key` fails with `error`, 50 more events are appended, and the relay is given
+/// time to publish them all. Returns its status then.
+ports::relay_info relay_through_failure(relay_fixture& f, int api_key, int error) {
   f.transactional_id = "atrium-test-relay";
   f.start();
   f.append(10, 5);
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 50; }).checkpoint == 50);
-  // The next produce request is refused for good (MESSAGE_TOO_LARGE): its messages fail,
-  // the transaction can only be aborted.
-  f.cluster->inject_errors(0, {10});
+  f.cluster->inject_errors(api_key, {error});
   f.append(10, 5);
   const auto head = f.store->head_position();
   const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
   CHECK(info.checkpoint == head);
+  return info;
+}
+
+TEST_CASE("a failed produce inside a transaction aborts it and the batch is produced again", "[kafka][relay][txn]") {
+  relay_fixture f;
+  // The next produce request is refused for good (MESSAGE_TOO_LARGE, Kafka error 10):
+  // its messages fail, the transaction can only be aborted.
+  relay_through_failure(f, 0, 10);
   // The embedded cluster keeps an aborted transaction's other messages visible (it has
   // no transaction markers), so copies are not counted here: every event arrived.
   check_complete(consume_everything(f), *f.store);
@@ -435,20 +443,11 @@ TEST_CASE("a failed produce inside a transaction aborts it and the batch is prod
 TEST_CASE("a producer failing for good mid-transaction is replaced and nothing is lost or repeated",
           "[kafka][relay][txn]") {
   relay_fixture f;
-  f.transactional_id = "atrium-test-relay";
-  f.start();
-  f.append(10, 5);
-  REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 50; }).checkpoint == 50);
-  // The coordinator answers the next commit with INVALID_TXN_STATE (Kafka error 48): a
-  // fatal error that is not fencing. The publisher makes a new producer, whose
-  // init_transactions settles the transaction, reads back what the topic holds, and
-  // produces only the rest.
-  f.cluster->inject_errors(26, {48});
-  f.append(10, 5);
-  const auto head = f.store->head_position();
-  const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
-  CHECK(info.checkpoint == head);
-  CHECK(info.status == "live");
+  // The coordinator answers the next commit (EndTxn, API 26) with INVALID_TXN_STATE
+  // (Kafka error 48): a fatal error that is not fencing. The publisher makes a new
+  // producer, whose init_transactions settles the transaction, reads back what the
+  // topic holds, and produces only the rest.
+  CHECK(relay_through_failure(f, 26, 48).status == "live");
   const auto got = consume_everything(f);
   check_complete(got, *f.store);
   for (const auto& [position, n] : copies(got)) {
