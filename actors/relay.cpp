@@ -17,9 +17,9 @@
 namespace atrium::actors {
 namespace {
 
-/// From the publisher's delivery thread to the relay.
+/// From the publisher's delivery thread to the relay: the reports of one poll.
 struct relay_delivered {
-  ports::delivery d;
+  std::vector<ports::delivery> reports;
 };
 
 }  // namespace
@@ -135,6 +135,33 @@ bool recover(relay_state& st) {
   return true;
 }
 
+/// One delivery report: a failure makes the relay publish again from the checkpoint
+/// once everything outstanding is reported; a success joins the acknowledged set, and
+/// the checkpoint moves over the contiguous run.
+void acknowledge(relay_state& s, const ports::delivery& d) {
+  if (s.in_flight > 0) --s.in_flight;
+  if (d.failure) {
+    if (!s.rewind) {  // the first of a run of failures (the rest usually share its cause)
+      spdlog::error("relay: position={} not delivered: {}", d.position, d.failure->message);
+    }
+    s.error = d.failure->message;
+    s.rewind = true;
+    return;
+  }
+  if (d.position <= s.checkpoint) return;  // a second copy after a rewind
+  if (d.position == s.checkpoint + 1) {
+    ++s.checkpoint;  // the usual case: reports arrive in order
+  } else {
+    s.acked.insert(d.position);
+  }
+  while (!s.acked.empty() && *s.acked.begin() == s.checkpoint + 1) {
+    s.acked.erase(s.acked.begin());
+    ++s.checkpoint;
+  }
+  s.last_progress = std::chrono::steady_clock::now();
+  if (!s.rewind) s.error.clear();
+}
+
 void save(relay_state& st) {
   if (st.checkpoints == nullptr || st.saved == st.checkpoint) return;
   if (auto ok = st.checkpoints->save_checkpoint(st.options.checkpoint_name, st.checkpoint); !ok) {
@@ -158,8 +185,8 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self, ports::event_store* 
   st.status = std::move(status);
   st.checkpoint = st.saved = st.next = start;
   spdlog::info("relay to {} starts after position={}", publisher->describe(), start);
-  publisher->on_delivery([addr = self->address()](ports::delivery d) {
-    if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send(a, relay_delivered{std::move(d)});
+  publisher->on_delivery([addr = self->address()](std::vector<ports::delivery> reports) {
+    if (auto a = caf::actor_cast<caf::actor>(addr)) caf::anon_send(a, relay_delivered{std::move(reports)});
   });
   auto schedule = [self](bool now) {
     if (self->state.tick_pending) return;
@@ -181,24 +208,7 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self, ports::event_store* 
         schedule(more);
       },
       [self](relay_delivered& m) {
-        auto& s = self->state;
-        if (s.in_flight > 0) --s.in_flight;
-        if (m.d.failure) {
-          if (!s.rewind) {  // the first of a run of failures (the rest usually share its cause)
-            spdlog::error("relay: position={} not delivered: {}", m.d.position, m.d.failure->message);
-          }
-          s.error = m.d.failure->message;
-          s.rewind = true;
-          return;
-        }
-        if (m.d.position <= s.checkpoint) return;  // a second copy after a rewind
-        s.acked.insert(m.d.position);
-        while (!s.acked.empty() && *s.acked.begin() == s.checkpoint + 1) {
-          s.acked.erase(s.acked.begin());
-          ++s.checkpoint;
-          s.last_progress = std::chrono::steady_clock::now();
-        }
-        if (!s.rewind) s.error.clear();
+        for (const auto& d : m.reports) acknowledge(self->state, d);
       },
   };
 }

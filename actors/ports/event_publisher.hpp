@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "events/envelope.hpp"
 #include "events/error.hpp"
@@ -57,9 +58,12 @@ class event_publisher {
   /// Human-readable destination for logs and health, e.g. `kafka://127.0.0.1:9092/atrium.events`.
   [[nodiscard]] virtual std::string describe() const = 0;
 
-  /// Sets the function that receives every delivery report. It is called on the
-  /// publisher's own thread, must not block, and must be set before the first `publish`.
-  virtual void on_delivery(std::function<void(delivery)> fn) = 0;
+  /// Sets the function that receives the delivery reports, in batches (one or more
+  /// reports per call, in the order the destination acknowledged them; one call per
+  /// poll of the client, so a busy relay handles one message per batch, not per event).
+  /// It is called on the publisher's own thread, must not block, and must be set before
+  /// the first `publish`.
+  virtual void on_delivery(std::function<void(std::vector<delivery>)> fn) = 0;
 
   /// Queues one event for delivery (non-blocking). Errors: `unavailable` when the local
   /// queue is full (publish again after some deliveries were reported) or the publisher

@@ -110,14 +110,17 @@ class kafka_publisher final : public ports::event_publisher {
     topic_ = rd_kafka_topic_new(rk_, options_.topic.c_str(), nullptr);
     if (topic_ == nullptr) return fail(errc::invalid_argument, "kafka topic " + options_.topic);
     poller_ = std::thread([this] {
-      while (!stop_.load()) rd_kafka_poll(rk_, 50);
+      while (!stop_.load()) {
+        rd_kafka_poll(rk_, 50);
+        report_collected();
+      }
     });
     return {};
   }
 
   std::string describe() const override { return "kafka://" + options_.brokers + "/" + options_.topic; }
 
-  void on_delivery(std::function<void(ports::delivery)> fn) override { report_ = std::move(fn); }
+  void on_delivery(std::function<void(std::vector<ports::delivery>)> fn) override { report_ = std::move(fn); }
 
   result<void> publish(const envelope& e) override {
     const auto m = encode_cloudevent(e, options_.mode, options_.source);
@@ -136,9 +139,20 @@ class kafka_publisher final : public ports::event_publisher {
 
   void flush(std::chrono::milliseconds timeout) override {
     if (rk_ != nullptr) rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+    report_collected();
   }
 
  private:
+  /// Hands the reports collected during the last poll to `report_`, as one batch.
+  void report_collected() {
+    std::vector<ports::delivery> batch;
+    {
+      std::lock_guard lock(reports_mu_);
+      batch.swap(collected_);
+    }
+    if (!batch.empty() && report_ && !closing_.load()) report_(std::move(batch));
+  }
+
   static void delivered(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* self = static_cast<kafka_publisher*>(opaque);
     self->in_flight_.fetch_sub(1);
@@ -152,7 +166,8 @@ class kafka_publisher final : public ports::event_publisher {
     } else {
       self->connected_.store(true);
     }
-    if (self->report_) self->report_(std::move(d));
+    std::lock_guard lock(self->reports_mu_);
+    self->collected_.push_back(std::move(d));  // reported when the poll returns
   }
 
   static void client_error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -178,7 +193,9 @@ class kafka_publisher final : public ports::event_publisher {
   std::thread poller_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> closing_{false};
-  std::function<void(ports::delivery)> report_;
+  std::function<void(std::vector<ports::delivery>)> report_;
+  std::mutex reports_mu_;
+  std::vector<ports::delivery> collected_;  // reports of the current poll
   std::atomic<bool> connected_{true};
   std::atomic<std::uint64_t> in_flight_{0};
   mutable std::mutex mu_;

@@ -254,7 +254,7 @@ class transactional_publisher final : public ports::event_publisher {
            ")";
   }
 
-  void on_delivery(std::function<void(ports::delivery)> fn) override { report_ = std::move(fn); }
+  void on_delivery(std::function<void(std::vector<ports::delivery>)> fn) override { report_ = std::move(fn); }
 
   result<void> publish(const envelope& e) override {
     pending_event p{e.position, e.id, encode_cloudevent(e, options_.mode, options_.source)};
@@ -463,9 +463,9 @@ class transactional_publisher final : public ports::event_publisher {
   }
 
   void report(std::size_t count, const std::optional<error>& failure) {
-    for (std::size_t i = 0; i < count && i < batch_.size(); ++i) {
-      if (report_) report_(ports::delivery{batch_[i].position, failure});
-    }
+    std::vector<ports::delivery> reports;
+    for (std::size_t i = 0; i < count && i < batch_.size(); ++i) reports.push_back({batch_[i].position, failure});
+    if (report_ && !reports.empty()) report_(std::move(reports));
     batch_.erase(batch_.begin(), batch_.begin() + static_cast<std::ptrdiff_t>(std::min(count, batch_.size())));
     {
       std::lock_guard lock(mu_);
@@ -532,9 +532,9 @@ class transactional_publisher final : public ports::event_publisher {
             std::lock_guard lock(mu_);
             rest.swap(queue_);
           }
-          for (const auto& p : rest) {
-            if (report_) report_(ports::delivery{p.position, why});
-          }
+          std::vector<ports::delivery> reports;
+          for (const auto& p : rest) reports.push_back({p.position, why});
+          if (report_ && !reports.empty()) report_(std::move(reports));
           idle_.notify_all();
           return;
         }
@@ -554,7 +554,7 @@ class transactional_publisher final : public ports::event_publisher {
   rd_kafka_topic_t* topic_ = nullptr;
   std::vector<pending_event> batch_;  // the worker's: the transaction being produced
   std::thread worker_;
-  std::function<void(ports::delivery)> report_;
+  std::function<void(std::vector<ports::delivery>)> report_;
 
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable wake_;

@@ -49,16 +49,19 @@ class timing_publisher final : public ports::event_publisher {
  public:
   explicit timing_publisher(std::unique_ptr<ports::event_publisher> inner) : inner_(std::move(inner)) {}
   std::string describe() const override { return inner_->describe(); }
-  void on_delivery(std::function<void(ports::delivery)> fn) override {
-    inner_->on_delivery([this, fn = std::move(fn)](ports::delivery d) {
-      if (!d.failure) {
+  void on_delivery(std::function<void(std::vector<ports::delivery>)> fn) override {
+    inner_->on_delivery([this, fn = std::move(fn)](std::vector<ports::delivery> reports) {
+      {
         std::lock_guard lock(mu_);
-        if (auto it = times_.find(d.position); it != times_.end()) {
-          if (recording_) lags_ms_.push_back(static_cast<double>(milliseconds_since(it->second)));
-          times_.erase(it);
+        for (const auto& d : reports) {
+          if (d.failure) continue;
+          if (auto it = times_.find(d.position); it != times_.end()) {
+            if (recording_) lags_ms_.push_back(static_cast<double>(milliseconds_since(it->second)));
+            times_.erase(it);
+          }
         }
       }
-      fn(std::move(d));
+      fn(std::move(reports));
     });
   }
   result<void> publish(const envelope& e) override {
@@ -173,9 +176,9 @@ void run_relay(const options& o) {
     std::mutex mu;
     std::condition_variable cv;
     std::uint64_t acked = 0, failed = 0;
-    pub->on_delivery([&](ports::delivery d) {
+    pub->on_delivery([&](std::vector<ports::delivery> reports) {
       std::lock_guard lock(mu);
-      ++(d.failure ? failed : acked);
+      for (const auto& d : reports) ++(d.failure ? failed : acked);
       cv.notify_all();
     });
     const auto t0 = steady::now();
