@@ -17,13 +17,16 @@ namespace atrium::kafka_adapter::detail {
 /// librdkafka's log lines (syslog levels 0–7) into the server's log (spdlog).
 void log_line(const rd_kafka_t* rk, int level, const char* facility, const char* line);
 
-/// A configuration holding `ours` then `options.settings` (the operator's pass-through
-/// settings, applied last so they may override ours), with `bootstrap.servers` set.
-/// Errors: `invalid_argument` naming the setting librdkafka refused.
+/// An owned librdkafka configuration (released once `rd_kafka_new` takes it).
 struct conf_deleter {
   void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
 };
 using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
+
+/// A configuration holding `ours` then `options.settings` (the operator's pass-through
+/// settings, applied last so they may override ours), with `bootstrap.servers` set and
+/// librdkafka's log routed to spdlog. Errors: `invalid_argument` for an empty broker
+/// list or naming the setting librdkafka refused.
 [[nodiscard]] result<conf_ptr> make_conf(const kafka_options& options,
                                          const std::vector<std::pair<std::string, std::string>>& ours);
 

@@ -208,31 +208,26 @@ encoded_message encode_cloudevent(const envelope& e, content_mode mode, const st
   encoded_message m;
   m.key = e.stream;
   auto pub = to_public_json(e);  // redacted payload, as the API serves it
-  const std::string type = "atrium." + e.type;
+  // The CloudEvents attributes, in the order the binary mode's headers carry them.
+  const std::vector<std::pair<std::string, std::string>> attributes{{"specversion", "1.0"},
+                                                                    {"id", e.id},
+                                                                    {"source", source},
+                                                                    {"type", "atrium." + e.type},
+                                                                    {"subject", e.stream},
+                                                                    {"time", e.time},
+                                                                    {"position", std::to_string(e.position)},
+                                                                    {"version", std::to_string(e.version)}};
   if (mode == content_mode::binary) {
-    m.headers = {{"ce_specversion", "1.0"},
-                 {"ce_id", e.id},
-                 {"ce_source", source},
-                 {"ce_type", type},
-                 {"ce_subject", e.stream},
-                 {"ce_time", e.time},
-                 {"ce_position", std::to_string(e.position)},
-                 {"ce_version", std::to_string(e.version)},
-                 {"content-type", k_json}};
+    for (const auto& [name, value] : attributes) m.headers.emplace_back("ce_" + name, value);
+    m.headers.emplace_back("content-type", k_json);
     m.value = pub["data"].dump();
   } else {
     m.headers = {{"content-type", k_cloudevents_json}};
-    m.value = nlohmann::json{{"specversion", "1.0"},
-                             {"id", e.id},
-                             {"source", source},
-                             {"type", type},
-                             {"subject", e.stream},
-                             {"time", e.time},
-                             {"position", std::to_string(e.position)},
-                             {"version", std::to_string(e.version)},
-                             {"datacontenttype", k_json},
-                             {"data", pub["data"]}}
-                  .dump();
+    nlohmann::json event = nlohmann::json::object();
+    for (const auto& [name, value] : attributes) event[name] = value;
+    event["datacontenttype"] = k_json;
+    event["data"] = pub["data"];
+    m.value = event.dump();
   }
   return m;
 }

@@ -71,6 +71,7 @@ class timing_publisher final : public ports::event_publisher {
     }
     return inner_->publish(e);
   }
+  ports::publisher_recovery recovery() const override { return inner_->recovery(); }
   ports::publisher_health health() const override { return inner_->health(); }
   void flush(std::chrono::milliseconds timeout) override { inner_->flush(timeout); }
 
