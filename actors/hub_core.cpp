@@ -29,6 +29,12 @@ hub_core::hub_core(const ports::event_store& store, job_lookup project_of_job, s
       horizon_(start) {}
 
 bool hub_core::subscribe(const std::shared_ptr<ports::subscriber>& s, ports::subscription sub) {
+  // A stream or project named twice is followed once (and held once).
+  for (auto* list : {&sub.filter.streams, &sub.filter.projects}) {
+    std::sort(list->begin(), list->end());
+    list->erase(std::unique(list->begin(), list->end()), list->end());
+    list->shrink_to_fit();
+  }
   if (auto it = subs_.find({s.get(), sub.id}); it != subs_.end()) erase(it->second);
   auto st = std::make_shared<sub_state>();
   st->owner = s;

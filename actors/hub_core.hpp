@@ -54,7 +54,8 @@ class hub_core {
   hub_core(const ports::event_store& store, job_lookup project_of_job, std::uint64_t start, std::size_t page = 1000,
            std::chrono::milliseconds stall_limit = std::chrono::seconds(30));
 
-  /// Adds (or replaces) a subscription. Returns true if it must catch up.
+  /// Adds (or replaces) a subscription; duplicate streams and projects in its filter are
+  /// collapsed. Returns true if it must catch up.
   bool subscribe(const std::shared_ptr<ports::subscriber>& s, ports::subscription sub);
   /// Ends one subscription, telling the subscriber (`ended` without error).
   void unsubscribe(const std::shared_ptr<ports::subscriber>& s, const std::string& id);

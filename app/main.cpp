@@ -57,6 +57,8 @@ constexpr const char* k_usage_options =
     "  --kafka-transactional-id ID  the same, under this transactional.id\n"
     "  --push-queue-messages N  a WebSocket/SSE connection's send queue bound (default 1024 messages)\n"
     "  --push-queue-bytes N     ... and in bytes (default 4194304); a consumer beyond it is closed\n"
+    "  --push-socket-buffer N   SO_SNDBUF of a WebSocket/SSE socket (default 131072; 0: kernel autotuning)\n"
+    "  --push-write-stall-ms N  a consumer that takes no byte for this long is closed (default 20000)\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 /// The whole usage text: the server's line, the offline subcommands', then the options.
@@ -80,6 +82,8 @@ struct options {
   std::string kafka_transactional_id;  ///< empty: atriumd-relay-<topic>
   std::uint64_t push_queue_messages = 1024;
   std::uint64_t push_queue_bytes = 4 << 20;
+  std::uint64_t push_socket_buffer = 128 << 10;
+  std::uint64_t push_write_stall_ms = 20000;
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -120,7 +124,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         return std::nullopt;
       }
     } else if (a == "--snapshot-every" || a == "--passivate-after" || a == "--max-live-entities" ||
-               a == "--push-queue-messages" || a == "--push-queue-bytes") {
+               a == "--push-queue-messages" || a == "--push-queue-bytes" || a == "--push-socket-buffer" ||
+               a == "--push-write-stall-ms") {
       auto v = value();
       if (!v) return std::nullopt;
       std::uint64_t n = 0;
@@ -136,6 +141,8 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       if (a == "--max-live-entities") o.max_live_entities = std::max<std::uint64_t>(n, 1);
       if (a == "--push-queue-messages") o.push_queue_messages = std::max<std::uint64_t>(n, 1);
       if (a == "--push-queue-bytes") o.push_queue_bytes = std::max<std::uint64_t>(n, 1024);
+      if (a == "--push-socket-buffer") o.push_socket_buffer = n;
+      if (a == "--push-write-stall-ms") o.push_write_stall_ms = std::max<std::uint64_t>(n, 100);
     } else if (a == "--kafka-transactions") {
       o.kafka_transactions = true;
     } else if (a == "--kafka-brokers" || a == "--kafka" || a == "--kafka-topic" || a == "--kafka-content-mode" ||
@@ -361,6 +368,8 @@ int main(int argc, char** argv) {
   atrium::http_adapter::server_options server_options{opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)};
   server_options.push_queue_messages = opts->push_queue_messages;
   server_options.push_queue_bytes = opts->push_queue_bytes;
+  server_options.push_socket_buffer = opts->push_socket_buffer;
+  server_options.push_write_stall = std::chrono::milliseconds(opts->push_write_stall_ms);
   auto server = atrium::http_adapter::http_server::start(
       server_options, [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

@@ -3,6 +3,7 @@
 // are documented in docs/realtime.md. Beast-free: the server hands us a
 // `push_channel`.
 #include <mutex>
+#include <unordered_map>
 
 #include "adapters/http/api_internal.hpp"
 #include "projections/views.hpp"
@@ -10,17 +11,78 @@
 namespace atrium::http_adapter {
 namespace {
 
+// Limits of the real-time transport (docs/realtime.md "Limits").
+constexpr std::size_t k_max_connections_per_user = 16;           // open WebSockets of one user, all sessions
 constexpr std::size_t k_max_subscriptions = 64;                  // per connection
-constexpr std::size_t k_max_filter_entries = 256;                // streams + projects of one subscription
+constexpr std::size_t k_max_subscriptions_per_user = 256;        // over all of a user's connections
+constexpr std::size_t k_max_filter_entries = 256;                // distinct streams + projects of one subscription
+constexpr std::size_t k_max_filter_list = 1024;                  // entries of one list as sent, duplicates included
 constexpr std::size_t k_max_commands_in_flight = 32;             // per connection
 constexpr std::size_t k_max_presence_state = 4096;               // bytes of one presence state, as JSON
+constexpr std::size_t k_max_json_depth = 64;                     // nesting of arrays and objects in a message
+constexpr std::size_t k_max_id_bytes = 128;                      // a string `id`
 constexpr std::uint16_t k_close_slow_consumer = 1013;            // RFC 6455 §7.4.1 "try again later"
 constexpr auto k_presence_access_ttl = std::chrono::seconds(1);  // how long a presence access answer is reused
+constexpr int k_retry_after_seconds = 5;                         // `Retry-After` of a refused upgrade
+
+// A queued event's tag (push_channel::send): the subscription's slot in the top 16
+// bits, the event's position below, so that a cut can tell each subscription the first
+// position it did not get.
+constexpr int k_slot_shift = 48;
+constexpr std::uint64_t k_position_mask = (std::uint64_t{1} << k_slot_shift) - 1;
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json error_json(const error& e) {
   return json{{"code", std::string(to_string(e.code))}, {"message", e.message}, {"details", e.details}};
+}
+
+/// Parses `text` as JSON whose arrays and objects nest at most `max_depth` deep. The
+/// parser itself is iterative and nlohmann's destructor too, but copying or dumping a
+/// deeper value recurses (10^5 levels overflow the stack), so depth is refused at parse.
+/// Errors: `invalid_argument` for bad JSON or too deep a value.
+result<json> parse_json_bounded(std::string_view text, std::size_t max_depth) {
+  struct too_deep {};
+  try {
+    return json::parse(text, [max_depth](int depth, json::parse_event_t event, json&) {
+      // `depth` counts the containers around the one that starts.
+      if ((event == json::parse_event_t::array_start || event == json::parse_event_t::object_start) &&
+          static_cast<std::size_t>(depth) >= max_depth) {
+        throw too_deep{};
+      }
+      return true;
+    });
+  } catch (const too_deep&) {
+    return fail(errc::invalid_argument, "message nests deeper than " + std::to_string(max_depth) + " levels",
+                {{"max_depth", max_depth}});
+  } catch (const json::exception&) {
+    return fail(errc::invalid_argument, "message is not valid JSON");
+  }
+}
+
+/// A lower bound of `j.dump().size()` that stops counting past `limit` (never dumps).
+std::size_t dump_size_at_least(const json& j, std::size_t limit) {
+  std::size_t n = 0;
+  switch (j.type()) {
+    case json::value_t::string:
+      return j.get_ref<const std::string&>().size() + 2;
+    case json::value_t::array:
+      n = 2;
+      for (const auto& v : j) {
+        if (n > limit) break;
+        n += dump_size_at_least(v, limit) + 1;
+      }
+      return n;
+    case json::value_t::object:
+      n = 2;
+      for (const auto& [k, v] : j.items()) {
+        if (n > limit) break;
+        n += k.size() + 4 + dump_size_at_least(v, limit);
+      }
+      return n;
+    default:
+      return 1;
+  }
 }
 
 }  // namespace
@@ -35,8 +97,50 @@ class presence_peer {
   virtual void tell(std::string text) = 0;
 };
 
-/// Who is present in which project: `{"op":"presence"}` states, never stored.
+/// Who is present in which project: `{"op":"presence"}` states, never stored. Also the
+/// real-time transport's per-user counts (the board is the one object of it that the
+/// API holds).
 struct presence_board {
+  /// Open WebSockets and subscriptions per user, for the per-user limits.
+  struct user_usage {
+    std::size_t connections = 0;
+    std::size_t subscriptions = 0;
+  };
+  std::mutex usage_mu;
+  std::unordered_map<std::string, user_usage> usage;
+
+  /// Counts one more connection of `user`; false (counting nothing) at the limit.
+  bool add_connection(const std::string& user) {
+    std::lock_guard lock(usage_mu);
+    auto& u = usage[user];
+    if (u.connections >= k_max_connections_per_user) return false;
+    ++u.connections;
+    return true;
+  }
+  void remove_connection(const std::string& user) {
+    std::lock_guard lock(usage_mu);
+    auto it = usage.find(user);
+    if (it == usage.end()) return;
+    if (it->second.connections > 0) --it->second.connections;
+    if (it->second.connections == 0 && it->second.subscriptions == 0) usage.erase(it);
+  }
+  /// Counts one more subscription of `user`; false (counting nothing) at the limit.
+  bool add_subscription(const std::string& user) {
+    std::lock_guard lock(usage_mu);
+    auto& u = usage[user];
+    if (u.subscriptions >= k_max_subscriptions_per_user) return false;
+    ++u.subscriptions;
+    return true;
+  }
+  void remove_subscriptions(const std::string& user, std::size_t n) {
+    if (n == 0) return;
+    std::lock_guard lock(usage_mu);
+    auto it = usage.find(user);
+    if (it == usage.end()) return;
+    it->second.subscriptions -= std::min(n, it->second.subscriptions);
+    if (it->second.connections == 0 && it->second.subscriptions == 0) usage.erase(it);
+  }
+
   struct entry {
     std::string user_id;
     json state;
@@ -143,13 +247,17 @@ class push_subscriber : public ports::subscriber {
   }
 
  protected:
-  /// Queues `text`; false only when the queue is full. A channel that is closing takes
-  /// nothing but counts as a success: the connection's end is already under way (and
-  /// `hub.drop` follows), so it must not be reported as a slow consumer.
-  bool push(std::string text) {
+  /// What `push` did with a message.
+  enum class queued { yes, closing, full };
+
+  /// Queues `text` with `tag`. A channel that is closing takes nothing: the connection's
+  /// end is already under way (and `hub.drop` follows), so it must not be reported as a
+  /// slow consumer.
+  queued push(std::string text, std::uint64_t tag = 0) {
     auto ch = channel_.lock();
-    if (!ch) return true;
-    return ch->send(std::move(text)) || ch->closing();
+    if (!ch) return queued::closing;
+    if (ch->send(std::move(text), tag)) return queued::yes;
+    return ch->closing() ? queued::closing : queued::full;
   }
 
   std::shared_ptr<api::impl> api_;
@@ -157,50 +265,85 @@ class push_subscriber : public ports::subscriber {
   std::weak_ptr<push_channel> channel_;
 };
 
+/// Releases a user's WebSocket count once: when the connection closes, or when the
+/// upgrade never completes (the open callback holding it is destroyed).
+struct connection_slot {
+  std::shared_ptr<presence_board> board;
+  std::string user_id;
+  connection_slot(std::shared_ptr<presence_board> b, std::string u) : board(std::move(b)), user_id(std::move(u)) {}
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  ~connection_slot() { board->remove_connection(user_id); }
+};
+
 /// One `GET /v1/ws` connection.
 class ws_connection final : public push_subscriber,
                             public presence_peer,
                             public std::enable_shared_from_this<ws_connection> {
  public:
-  ws_connection(std::shared_ptr<api::impl> api, std::string user_id, std::string token, std::string user_agent)
+  ws_connection(std::shared_ptr<api::impl> api, std::string user_id, std::string token, std::string user_agent,
+                std::shared_ptr<connection_slot> slot)
       : push_subscriber(std::move(api), std::move(user_id)),
         token_(std::move(token)),
         user_agent_(std::move(user_agent)),
-        session_id_(new_uuid_v7()) {}
+        session_id_(new_uuid_v7()),
+        slot_(std::move(slot)) {}
 
   // ---- from the client (on the connection's strand) -----------------------------------
 
   void on_message(const std::string& text) {
-    json m;
-    try {
-      m = json::parse(text);
-    } catch (const json::exception&) {
-      return reply_error(nullptr, error{errc::invalid_argument, "message is not valid JSON"});
-    }
+    auto parsed = parse_json_bounded(text, k_max_json_depth);
+    if (!parsed) return reply_error(nullptr, parsed.error());
+    const json& m = *parsed;
     if (!m.is_object() || !m.contains("op") || !m["op"].is_string()) {
       return reply_error(nullptr, error{errc::invalid_argument, "message needs an \"op\""});
     }
-    const auto op = m["op"].get<std::string>();
-    const json id = m.contains("id") ? m["id"] : json(nullptr);
+    json id = nullptr;
+    if (m.contains("id")) {
+      const auto& v = m["id"];
+      const bool ok = v.is_number_integer() || v.is_null() ||
+                      (v.is_string() && v.get_ref<const std::string&>().size() <= k_max_id_bytes);
+      if (!ok) {
+        return reply_error(
+            nullptr, error{errc::invalid_argument,
+                           "id must be an integer or a string of at most " + std::to_string(k_max_id_bytes) + " bytes",
+                           {{"field", "id"}}});
+      }
+      id = v;
+    }
+    const auto& op = m["op"].get_ref<const std::string&>();
     if (op == "ping") return send_now(json{{"op", "pong"}});
     if (op == "subscribe") return subscribe(m, id);
     if (op == "unsubscribe") return unsubscribe(id);
     if (op == "command") return command(m, id);
     if (op == "presence") return presence(m, id);
-    reply_error(id, error{errc::invalid_argument, "unknown op: " + op, {{"op", op}}});
+    json details = json::object();
+    if (op.size() <= 32) details["op"] = op;
+    reply_error(id, error{errc::invalid_argument, "unknown op", std::move(details)});
   }
 
   void on_close() {
     spdlog::info("ws closed user={} session={}", user_id_, session_id_);
     api_->d.hub.drop(shared_from_this());
     std::set<std::string> projects;
+    std::size_t subscriptions = 0;
     {
       std::lock_guard lock(mu_);
       projects.swap(presence_);
+      subscriptions = subs_.size();
+      subs_.clear();
+      slot_ids_.clear();
+      seen_.clear();
       closed_ = true;
     }
+    api_->presence->remove_subscriptions(user_id_, subscriptions);
+    slot_.reset();  // the user may open another connection now
     for (const auto& project : projects) api_->presence->update(project, session_id_, user_id_, nullptr, {});
   }
+
+  /// The channel stopped taking bytes (`push_write_stall`): cut it with the positions
+  /// every subscription was given so far (the hub still holds them).
+  void on_stalled() { slow_consumer({}); }
 
   // ---- presence -------------------------------------------------------------------------
 
@@ -231,16 +374,26 @@ class ws_connection final : public push_subscriber,
     return ok;
   }
 
-  bool deliver(const std::string& subscription, const envelope&, const std::string& event_json) override {
+  bool deliver(const std::string& subscription, const envelope& e, const std::string& event_json) override {
     // The subscription id is kept as the JSON text the client sent, so it echoes exactly.
-    return push(R"({"op":"event","subscription":)" + subscription + R"(,"event":)" + event_json + "}");
+    auto text = R"({"op":"event","subscription":)" + subscription + R"(,"event":)" + event_json + "}";
+    // Under the lock, so that a cut's final message sees every position queued.
+    std::lock_guard lock(mu_);
+    auto it = subs_.find(subscription);
+    const std::uint64_t tag =
+        it == subs_.end() ? 0 : (std::uint64_t{it->second.slot} << k_slot_shift) | (e.position & k_position_mask);
+    const auto q = push(std::move(text), tag);
+    if (q == queued::yes && it != subs_.end()) it->second.given = e.position;
+    return q != queued::full;
   }
 
   void ended(const std::string& subscription, std::optional<error> why, std::uint64_t resume_after) override {
+    bool known = false;
     {
       std::lock_guard lock(mu_);
-      subscriptions_.erase(subscription);
+      known = subs_.erase(subscription) > 0;
     }
+    if (known) api_->presence->remove_subscriptions(user_id_, 1);
     const auto id = json::parse(subscription);
     if (!why) return send_now(json{{"op", "result"}, {"id", id}, {"ok", true}, {"resume_after", resume_after}});
     send_now(json{{"op", "error"},
@@ -251,20 +404,25 @@ class ws_connection final : public push_subscriber,
   }
 
   void overflowed(const std::vector<std::pair<std::string, std::uint64_t>>& resume_after) override {
-    json resume = json::array();
-    for (const auto& [sub, position] : resume_after) {
-      resume.push_back({{"subscription", json::parse(sub)}, {"resume_after", position}});
-    }
-    slow_consumer(std::move(resume));
+    slow_consumer(std::map<std::string, std::uint64_t>(resume_after.begin(), resume_after.end()));
   }
 
  private:
+  /// A subscription as this connection tracks it.
+  struct sub_info {
+    std::uint16_t slot = 0;   // tags its queued events
+    std::uint64_t given = 0;  // the last position queued for it (or its `after`)
+  };
+
   /// Sends a message that is not an event; a full queue closes the connection as slow.
   void send_now(const json& m) {
-    if (!push(dump(m))) slow_consumer(json::array());
+    if (push(dump(m)) == queued::full) slow_consumer({});
   }
 
-  void slow_consumer(json resume) {
+  /// Cuts the connection: the final message gives each subscription the position to
+  /// resume after — the hub's (`from_hub`, after an overflow) or the last position queued
+  /// for it, lowered to just before the first event the cut dropped.
+  void slow_consumer(std::map<std::string, std::uint64_t> from_hub) {
     {
       std::lock_guard lock(mu_);
       if (slow_) return;
@@ -272,13 +430,36 @@ class ws_connection final : public push_subscriber,
     }
     spdlog::warn("ws slow consumer closed user={} session={}", user_id_, session_id_);
     if (auto ch = channel_.lock()) {
-      ch->close(k_close_slow_consumer, "slow consumer",
-                dump(json{{"op", "error"},
-                          {"code", "slow_consumer"},
-                          {"message", "the connection could not keep up; reconnect and resume after these positions"},
-                          {"resume_after", std::move(resume)}}));
+      ch->cut(k_close_slow_consumer, "slow consumer", [&](const std::vector<std::uint64_t>& dropped) {
+        std::map<std::string, std::uint64_t> resume;
+        std::lock_guard lock(mu_);
+        for (const auto& [id, s] : subs_) resume[id] = s.given;
+        for (const auto& [id, position] : from_hub) resume[id] = std::max(resume[id], position);
+        for (const auto tag : dropped) {
+          const auto it = slot_ids_.find(static_cast<std::uint16_t>(tag >> k_slot_shift));
+          if (it == slot_ids_.end()) continue;
+          const auto before = (tag & k_position_mask) - 1;
+          auto [r, inserted] = resume.try_emplace(it->second, before);
+          if (!inserted) r->second = std::min(r->second, before);
+        }
+        json list = json::array();
+        for (const auto& [id, position] : resume) {
+          list.push_back({{"subscription", json::parse(id)}, {"resume_after", position}});
+        }
+        return dump(json{{"op", "error"},
+                         {"code", "slow_consumer"},
+                         {"message", "the connection could not keep up; reconnect and resume after these positions"},
+                         {"resume_after", std::move(list)}});
+      });
     }
-    // Subscriptions the hub did not end yet (a non-event message overflowed) go now.
+    std::size_t subscriptions = 0;
+    {
+      std::lock_guard lock(mu_);
+      subscriptions = subs_.size();
+      subs_.clear();
+    }
+    api_->presence->remove_subscriptions(user_id_, subscriptions);
+    // Subscriptions the hub did not end yet (a stall, or a non-event message overflowed) go now.
     api_->d.hub.drop(shared_from_this());
   }
 
@@ -288,6 +469,15 @@ class ws_connection final : public push_subscriber,
           {"op", "error"}, {"code", std::string(to_string(e.code))}, {"message", e.message}, {"details", e.details}});
     send_now(
         json{{"op", "result"}, {"id", id}, {"ok", false}, {"status", http_status(e.code)}, {"error", error_json(e)}});
+  }
+
+  /// A refusal by a per-user or per-connection limit: 429 `too_many_requests`.
+  void reply_limited(const json& id, const std::string& message, json details) {
+    send_now(json{{"op", "result"},
+                  {"id", id},
+                  {"ok", false},
+                  {"status", 429},
+                  {"error", {{"code", "too_many_requests"}, {"message", message}, {"details", std::move(details)}}}});
   }
 
   /// `{"op":"subscribe","id","streams"?:[..],"projects"?:[..],"after"?:P}`.
@@ -304,13 +494,22 @@ class ws_connection final : public push_subscriber,
         return reply_error(
             id, error{errc::invalid_argument, std::string(field) + " must be an array of strings", {{"field", field}}});
       }
+      if (list.size() > k_max_filter_list) {
+        return reply_error(id, error{errc::invalid_argument,
+                                     std::string(field) + " may list at most " + std::to_string(k_max_filter_list),
+                                     {{"field", field}, {"limit", k_max_filter_list}}});
+      }
       auto& out = std::string_view(field) == "streams" ? sub.filter.streams : sub.filter.projects;
       for (const auto& v : list) out.push_back(v.get<std::string>());
+      // Duplicates are collapsed: each stream or project is followed once.
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
     }
     const auto entries = sub.filter.streams.size() + sub.filter.projects.size();
     if (entries == 0 || entries > k_max_filter_entries) {
-      return reply_error(
-          id, error{errc::invalid_argument, "give 1-" + std::to_string(k_max_filter_entries) + " streams or projects"});
+      return reply_error(id, error{errc::invalid_argument,
+                                   "give 1-" + std::to_string(k_max_filter_entries) + " distinct streams or projects",
+                                   {{"limit", k_max_filter_entries}}});
     }
     const auto head = api_->d.events.head_position();
     sub.after = head;
@@ -344,32 +543,63 @@ class ws_connection final : public push_subscriber,
       if (auto e = check(s)) return reply_error(id, *e);
     }
     for (const auto& project : sub.filter.projects) {
+      if (!valid_id(project)) return reply_error(id, error{errc::not_found, "no such project", {{"project", project}}});
       if (auto e = check("project-" + project)) return reply_error(id, *e);
       if (!api_->project_facts(*p, project).row) {
         return reply_error(id, error{errc::not_found, "no such project", {{"project", project}}});
       }
     }
-    bool full = false, taken = false;
+    enum { ok, taken, full, closing } outcome = ok;
     {
       std::lock_guard lock(mu_);
       // An id in use is refused rather than replaced: events of the old subscription
       // could still arrive after the new one's result.
-      taken = subscriptions_.contains(sub.id);
-      full = !taken && subscriptions_.size() >= k_max_subscriptions;
-      if (!taken && !full) subscriptions_.insert(sub.id);
+      if (slow_ || closed_) {
+        outcome = closing;
+      } else if (subs_.contains(sub.id)) {
+        outcome = taken;
+      } else if (subs_.size() >= k_max_subscriptions) {
+        outcome = full;
+      }
     }
-    if (taken) {
+    if (outcome == closing) return;
+    if (outcome == taken) {
       return reply_error(id, error{errc::already_exists, "a subscription with this id exists; unsubscribe it first"});
     }
-    if (full) {
-      return reply_error(
-          id,
-          error{errc::invalid_argument, "too many subscriptions on this connection", {{"limit", k_max_subscriptions}}});
+    if (outcome == full) {
+      return reply_limited(id, "too many subscriptions on this connection", {{"limit", k_max_subscriptions}});
+    }
+    if (!api_->presence->add_subscription(user_id_)) {
+      return reply_limited(id, "too many subscriptions for this user (over all their connections)",
+                           {{"limit", k_max_subscriptions_per_user}});
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (slow_ || closed_) {
+        // Cut or closed meanwhile (the hub's thread): nothing to subscribe any more.
+        api_->presence->remove_subscriptions(user_id_, 1);
+        return;
+      }
+      const auto slot = next_slot();
+      subs_.emplace(sub.id, sub_info{slot, sub.after});
+      slot_ids_[slot] = sub.id;
     }
     // The result is queued before the hub can queue the first event.
     send_now(
         json{{"op", "result"}, {"id", id}, {"ok", true}, {"subscription", id}, {"after", sub.after}, {"head", head}});
     api_->d.hub.subscribe(shared_from_this(), std::move(sub));
+  }
+
+  /// A slot for a new subscription (under `mu_`). Slots of ended subscriptions are kept
+  /// for a while: their events may still be queued when a cut drops them.
+  std::uint16_t next_slot() {
+    if (++last_slot_ == 0) last_slot_ = 1;
+    if (slot_ids_.size() >= 2 * k_max_subscriptions) {
+      for (auto it = slot_ids_.begin(); it != slot_ids_.end();) {
+        it = subs_.contains(it->second) ? std::next(it) : slot_ids_.erase(it);
+      }
+    }
+    return last_slot_;
   }
 
   /// `{"op":"unsubscribe","id"}`: the hub answers (`ended`) after the last event it gave.
@@ -380,7 +610,7 @@ class ws_connection final : public push_subscriber,
     bool known = false;
     {
       std::lock_guard lock(mu_);
-      known = subscriptions_.contains(dump(id));
+      known = subs_.contains(dump(id));
     }
     if (!known) return reply_error(id, error{errc::not_found, "no such subscription"});
     api_->d.hub.unsubscribe(shared_from_this(), dump(id));
@@ -418,6 +648,7 @@ class ws_connection final : public push_subscriber,
     req.headers["authorization"] = "Bearer " + token_;
     if (!req.headers.contains("user-agent")) req.headers["user-agent"] = user_agent_;
     if (cmd.contains("body") && !cmd["body"].is_null()) {
+      // The message's depth is bounded at parse, so dumping the body cannot recurse deeply.
       req.body = cmd["body"].is_string() ? cmd["body"].get<std::string>() : dump(cmd["body"]);
     }
     if (auto ch = channel_.lock()) req.remote = ch->remote();
@@ -433,14 +664,19 @@ class ws_connection final : public push_subscriber,
       if (!self) return;
       self->in_flight_.fetch_sub(1);
       json body;
-      try {
-        body = resp.body.empty() ? json(nullptr) : json::parse(resp.body);
-      } catch (const json::exception&) {
+      if (resp.body.empty()) {
+        body = nullptr;
+      } else if (auto parsed = parse_json_bounded(resp.body, k_max_json_depth)) {
+        body = std::move(*parsed);
+      } else {
         body = resp.body;
       }
       json out{{"op", "result"}, {"id", id}, {"ok", resp.status < 400}, {"status", resp.status}, {"body", body}};
       for (const auto& [k, v] : resp.headers) {
-        if (k == "X-Atrium-Position") out["position"] = std::stoull(v);
+        if (k == "X-Atrium-Position") {
+          std::uint64_t position = 0;
+          if (std::from_chars(v.data(), v.data() + v.size(), position).ec == std::errc{}) out["position"] = position;
+        }
         if (k == "ETag") out["etag"] = v;
       }
       self->send_now(out);
@@ -455,14 +691,17 @@ class ws_connection final : public push_subscriber,
     const auto project = m["project"].get<std::string>();
     json state = m.contains("state") ? m["state"] : json::object();
     if (state.is_null()) state = json::object();
-    if (dump(state).size() > k_max_presence_state) {
+    // A cheap lower bound first, so that a large state is refused without dumping it.
+    if (dump_size_at_least(state, k_max_presence_state) > k_max_presence_state ||
+        dump(state).size() > k_max_presence_state) {
       return reply_error(
           id, error{errc::payload_too_large, "presence state is too large", {{"limit_bytes", k_max_presence_state}}});
     }
     auto p = current_principal();
     if (!p) return reply_error(id, error{errc::unauthenticated, "user is disabled"});
+    if (!valid_id(project)) return reply_error(id, error{errc::not_found, "no such project"});
     const auto decision = read_decision(*p, "project-" + project);
-    if (!decision.allowed || !valid_id(project) || !api_->project_facts(*p, project).row) {
+    if (!decision.allowed || !api_->project_facts(*p, project).row) {
       return reply_error(id, decision.allowed ? error{errc::not_found, "no such project"} : decision.as_error());
     }
     {
@@ -480,21 +719,31 @@ class ws_connection final : public push_subscriber,
   std::string token_;
   std::string user_agent_;
   std::string session_id_;
+  std::shared_ptr<connection_slot> slot_;  // this connection in the user's count
   std::mutex mu_;
-  std::set<std::string> subscriptions_;                                  // ids (as JSON text) the hub holds for us
+  std::map<std::string, sub_info> subs_;           // by id (as JSON text): what the hub holds
+  std::map<std::uint16_t, std::string> slot_ids_;  // slot → subscription id
+  std::uint16_t last_slot_ = 0;
   std::set<std::string> presence_;                                       // projects we announced presence in
   std::map<std::string, std::pair<bool, clock_type::time_point>> seen_;  // project → may read, when asked
   bool slow_ = false, closed_ = false;
   std::atomic<std::size_t> in_flight_{0};
 };
 
-/// One `GET /v1/events/stream` connection: the whole log as Server-Sent Events.
+/// One `GET /v1/events/stream` connection: the whole log as Server-Sent Events. Each
+/// queued event is tagged with its position, so that a cut resumes before the first one
+/// it dropped.
 class sse_connection final : public push_subscriber {
  public:
-  using push_subscriber::push_subscriber;
+  sse_connection(std::shared_ptr<api::impl> api, std::string user_id, std::uint64_t after)
+      : push_subscriber(std::move(api), std::move(user_id)), given_(after) {}
 
   bool deliver(const std::string&, const envelope& e, const std::string& event_json) override {
-    return push("id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " + event_json + "\n\n");
+    std::lock_guard lock(mu_);
+    const auto q =
+        push("id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " + event_json + "\n\n", e.position);
+    if (q == queued::yes) given_ = e.position;
+    return q != queued::full;
   }
 
   void ended(const std::string&, std::optional<error> why, std::uint64_t resume_after) override {
@@ -504,11 +753,30 @@ class sse_connection final : public push_subscriber {
   }
 
   void overflowed(const std::vector<std::pair<std::string, std::uint64_t>>& resume_after) override {
-    const auto position = resume_after.empty() ? 0 : resume_after.front().second;
-    spdlog::warn("sse slow consumer closed user={} resume_after={}", user_id_, position);
-    close_with("error", json{{"code", "slow_consumer"},
-                             {"message", "the stream could not keep up; reconnect with Last-Event-ID"},
-                             {"resume_after", position}});
+    slow_consumer(resume_after.empty() ? 0 : resume_after.front().second);
+  }
+
+  /// Cuts the stream: its final message resumes after the last position queued, or the
+  /// hub's (`from_hub`, after an overflow), lowered to just before the first event the
+  /// cut dropped.
+  void slow_consumer(std::uint64_t from_hub) {
+    auto ch = channel_.lock();
+    if (!ch) return;
+    ch->cut(1013, "slow consumer", [&](const std::vector<std::uint64_t>& dropped) {
+      std::uint64_t position = 0;
+      {
+        std::lock_guard lock(mu_);
+        position = std::max(given_, from_hub);
+      }
+      // Tags are positions, in order: the first dropped one is the lowest.
+      if (!dropped.empty()) position = std::min(position, dropped.front() - 1);
+      spdlog::warn("sse slow consumer closed user={} resume_after={}", user_id_, position);
+      return "event: error\ndata: " +
+             dump(json{{"code", "slow_consumer"},
+                       {"message", "the stream could not keep up; reconnect with Last-Event-ID"},
+                       {"resume_after", position}}) +
+             "\n\n";
+    });
   }
 
  private:
@@ -516,6 +784,9 @@ class sse_connection final : public push_subscriber {
     if (auto ch = channel_.lock())
       ch->close(1000, "", std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n");
   }
+
+  std::mutex mu_;
+  std::uint64_t given_;  // the last position queued (or the start)
 };
 
 }  // namespace
@@ -529,14 +800,26 @@ void api::impl::websocket(const call_ptr& c, const principal& p) {
                        {"details", json::object()}}}},
                 {{"Upgrade", "websocket"}});
   }
+  if (!presence->add_connection(p.user_id)) {
+    spdlog::info("http method=GET path=/v1/ws status=429 user={} request_id={} limit={}", c->who, c->correlation_id,
+                 k_max_connections_per_user);
+    return send(c, 429,
+                json{{"error",
+                      {{"code", "too_many_requests"},
+                       {"message", "too many WebSocket connections for this user; close one and retry"},
+                       {"details", {{"limit", k_max_connections_per_user}}}}}},
+                {{"Retry-After", std::to_string(k_retry_after_seconds)}});
+  }
+  auto slot = std::make_shared<connection_slot>(presence, p.user_id);
   const auto token = c->req.header("authorization").substr(std::string_view("Bearer ").size());
   spdlog::info("http method=GET path=/v1/ws status=101 user={} request_id={}", c->who, c->correlation_id);
   http_response resp{101, "", "", {}};
-  resp.open = [self = shared_from_this(), user = p.user_id, token,
-               agent = c->req.header("user-agent")](std::shared_ptr<push_channel> ch) {
-    auto conn = std::make_shared<ws_connection>(self, user, token, agent);
+  resp.open = [self = shared_from_this(), user = p.user_id, token, agent = c->req.header("user-agent"),
+               slot](std::shared_ptr<push_channel> ch) {
+    auto conn = std::make_shared<ws_connection>(self, user, token, agent, slot);
     conn->attach(ch);
-    return push_callbacks{[conn](std::string text) { conn->on_message(text); }, [conn] { conn->on_close(); }};
+    return push_callbacks{[conn](std::string text) { conn->on_message(text); }, [conn] { conn->on_close(); },
+                          [conn] { conn->on_stalled(); }};
   };
   c->respond(std::move(resp));
 }
@@ -562,10 +845,15 @@ void api::impl::event_stream(const call_ptr& c, const principal& p) {
                c->correlation_id, after);
   http_response resp{200, "", "text/event-stream", {{"X-Request-Id", c->correlation_id}, {"X-Accel-Buffering", "no"}}};
   resp.open = [self = shared_from_this(), user = p.user_id, after](std::shared_ptr<push_channel> ch) {
-    auto conn = std::make_shared<sse_connection>(self, user);
+    auto conn = std::make_shared<sse_connection>(self, user, after);
     conn->attach(ch);
     self->d.hub.subscribe(conn, ports::subscription{"\"events\"", {.all = true}, after});
-    return push_callbacks{nullptr, [self, conn] { self->d.hub.drop(conn); }};
+    // A stalled stream is cut with the last position queued; the hub lets go of it.
+    return push_callbacks{nullptr, [self, conn] { self->d.hub.drop(conn); },
+                          [self, conn] {
+                            conn->slow_consumer(0);
+                            self->d.hub.drop(conn);
+                          }};
   };
   c->respond(std::move(resp));
 }

@@ -14,7 +14,10 @@
 
 #include <array>
 #include <atomic>
+#include <cstring>
 #include <deque>
+#include <fstream>
+#include <mutex>
 #include <thread>
 
 namespace atrium::http_adapter {
@@ -31,55 +34,115 @@ std::string error_body(std::string_view code, std::string_view message) {
          R"(","details":{}}})";
 }
 
-/// The bounded send queue of a push channel. Counters are atomic so that `send` can
-/// refuse at once from any thread; the queue itself lives on the strand.
+/// Bytes of the socket's data the peer has acknowledged: Linux's TCP_INFO
+/// `tcpi_bytes_acked` (`struct tcp_info` in <linux/tcp.h>, at offset 120 since Linux 4.1;
+/// glibc's copy of the struct ends before it). 0 where unknown.
+std::uint64_t bytes_acked(int fd) {
+  constexpr std::size_t offset = 120;
+  std::array<unsigned char, 256> info{};
+  socklen_t len = info.size();
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, info.data(), &len) != 0 || len < offset + sizeof(std::uint64_t)) return 0;
+  std::uint64_t acked = 0;
+  std::memcpy(&acked, info.data() + offset, sizeof acked);
+  return acked;
+}
+
+/// The largest SO_SNDBUF an unprivileged process may set: `net.core.wmem_max`.
+std::size_t max_send_buffer() {
+  static const std::size_t value = [] {
+    std::ifstream f("/proc/sys/net/core/wmem_max");
+    std::size_t n = 0;
+    return f >> n && n > 0 ? n : std::size_t{212992};  // Linux's default
+  }();
+  return value;
+}
+
+/// The bounded send queue of a push channel, shared by WebSockets and streams. The
+/// queue is guarded by a mutex, so that `send` refuses at once from any thread and `cut`
+/// can drop what is not started; writes run one at a time on the strand.
+///
+/// Memory a peer that stopped reading can cost: the queue (`push_queue_*`) until the
+/// queue overflows (the handler cuts) or no byte is acknowledged for `push_write_stall`
+/// (`on_stalled`; the handler cuts), then only the kernel's send buffer
+/// (`push_socket_buffer` + `push_final_reserve`) for at most `push_close_grace`.
 class channel_base : public push_channel, public std::enable_shared_from_this<channel_base> {
  public:
   channel_base(net::any_io_executor ex, const server_options& options, std::string remote)
-      : ex_(std::move(ex)), options_(options), remote_(std::move(remote)) {}
+      : ex_(ex), options_(options), remote_(std::move(remote)), timer_(ex) {}
 
-  bool send(std::string text) override {
-    if (closing_.load()) return false;
-    const auto size = text.size();
-    const auto count = count_.fetch_add(1) + 1;
-    const auto bytes = bytes_.fetch_add(size) + size;
-    if (count > options_.push_queue_messages || bytes > options_.push_queue_bytes) {
-      count_.fetch_sub(1);
-      bytes_.fetch_sub(size);
-      return false;
+  bool send(std::string text, std::uint64_t tag) override {
+    {
+      std::lock_guard lock(mu_);
+      const auto size = text.size();
+      if (closing_ || queue_.size() >= options_.push_queue_messages || bytes_ + size > options_.push_queue_bytes) {
+        return false;
+      }
+      bytes_ += size;
+      queue_.push_back(item{std::move(text), tag, size});
+      if (active_) return true;
+      active_ = true;
     }
-    net::post(ex_, [self = shared_from_this(), text = std::move(text)]() mutable {
-      self->queue_.push_back(std::move(text));
-      self->pump();
-    });
+    net::post(ex_, [self = shared_from_this()] { self->pump(); });
     return true;
   }
 
   void close(std::uint16_t code, std::string reason, std::string final_message) override {
-    if (closing_.exchange(true)) return;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      closing_ = true;
+    }
     net::post(ex_, [self = shared_from_this(), code, reason = std::move(reason),
                     final_message = std::move(final_message)]() mutable {
-      if (!final_message.empty()) {
-        self->count_.fetch_add(1);
-        self->bytes_.fetch_add(final_message.size());
-        self->queue_.push_back(std::move(final_message));
+      self->end_after(code, std::move(reason), std::move(final_message));
+    });
+  }
+
+  void cut(std::uint16_t code, std::string reason, final_fn final_message) override {
+    std::vector<std::uint64_t> tags;
+    std::deque<item> dropped;
+    {
+      std::lock_guard lock(mu_);
+      if (closing_) return;
+      closing_ = true;
+      // The front's write may have started: it must finish (a WebSocket frame or an
+      // HTTP chunk cannot be taken back), and the final message follows it.
+      const auto first = queue_.begin() + (writing_ ? 1 : 0);
+      for (auto it = first; it != queue_.end(); ++it) {
+        if (it->tag != 0) tags.push_back(it->tag);
+        bytes_ -= it->size;
       }
-      self->close_code_ = code;
-      self->close_reason_ = std::move(reason);
-      self->close_after_drain_ = true;
-      self->pump();
+      dropped.insert(dropped.end(), std::make_move_iterator(first), std::make_move_iterator(queue_.end()));
+      queue_.erase(first, queue_.end());
+    }
+    dropped.clear();
+    auto text = final_message ? final_message(tags) : std::string();
+    net::post(ex_, [self = shared_from_this(), code, reason = std::move(reason), text = std::move(text)]() mutable {
+      self->reserve_room();
+      self->arm_grace();
+      self->end_after(code, std::move(reason), std::move(text));
     });
   }
 
   const std::string& remote() const override { return remote_; }
 
-  bool closing() const override { return closing_.load(); }
+  bool closing() const override {
+    std::lock_guard lock(mu_);
+    return closing_;
+  }
 
   bool congested() const override {
-    return count_.load() > options_.push_queue_messages / 2 || bytes_.load() > options_.push_queue_bytes / 2;
+    std::lock_guard lock(mu_);
+    return queue_.size() > options_.push_queue_messages / 2 || bytes_ > options_.push_queue_bytes / 2;
   }
 
  protected:
+  struct item {
+    std::string text;
+    std::uint64_t tag = 0;
+    std::size_t size = 0;  // as counted in bytes_ (write_one may frame `text` in place)
+  };
+
   /// Writes `text` (the queue's front; may be modified in place, e.g. framed) and calls
   /// `done` on the strand.
   virtual void write_one(std::string& text, std::function<void(beast::error_code)> done) = 0;
@@ -87,49 +150,183 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   virtual void finish() = 0;
   /// Closes the socket at once.
   virtual void abort() = 0;
+  /// The connection's socket.
+  virtual tcp::socket& socket() = 0;
 
-  void pump() {
-    if (writing_ || dead_) return;
-    if (queue_.empty()) {
-      if (close_after_drain_ && !finishing_) {
-        finishing_ = true;
-        finish();
+  /// The send buffer a channel starts with (SO_SNDBUF), leaving room for the reserve.
+  [[nodiscard]] std::size_t send_buffer() const {
+    const auto max = max_send_buffer();
+    const auto reserve = std::min(options_.push_final_reserve, max / 2);
+    return std::min(options_.push_socket_buffer, max - reserve);
+  }
+
+  /// Bounds the kernel's send buffer (before the first write).
+  void limit_send_buffer() {
+    if (options_.push_socket_buffer == 0) return;
+    beast::error_code ec;
+    socket().set_option(net::socket_base::send_buffer_size(static_cast<int>(send_buffer())), ec);
+  }
+
+  /// A cut's final message must fit behind a buffer the peer stopped draining: raise the
+  /// bound by the reserve (Linux wakes the blocked writer when SO_SNDBUF grows).
+  void reserve_room() {
+    if (options_.push_socket_buffer == 0 || dead_) return;
+    beast::error_code ec;
+    socket().set_option(
+        net::socket_base::send_buffer_size(static_cast<int>(send_buffer() + options_.push_final_reserve)), ec);
+  }
+
+  /// On the strand: queues `final_message` after what is queued and closes once drained.
+  void end_after(std::uint16_t code, std::string reason, std::string final_message) {
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    {
+      std::lock_guard lock(mu_);
+      if (!final_message.empty()) {
+        bytes_ += final_message.size();
+        const auto size = final_message.size();
+        queue_.push_back(item{std::move(final_message), 0, size});
       }
-      return;
     }
-    writing_ = true;
-    write_one(queue_.front(), [self = shared_from_this()](beast::error_code ec) {
-      self->writing_ = false;
-      if (self->queue_.empty()) return;
-      self->count_.fetch_sub(1);
-      self->bytes_.fetch_sub(self->queue_.front().size());
-      self->queue_.pop_front();
-      if (ec) return self->closed();
-      self->pump();
+    close_after_drain_ = true;
+    kick();
+  }
+
+  /// On the strand: starts the pump unless it runs.
+  void kick() {
+    {
+      std::lock_guard lock(mu_);
+      if (active_) return;
+      active_ = true;
+    }
+    pump();
+  }
+
+  /// On the strand, with `active_` set: writes the front, or finishes a closing channel
+  /// whose queue drained.
+  void pump() {
+    std::string* text = nullptr;
+    bool finish_now = false;
+    {
+      std::lock_guard lock(mu_);
+      if (dead_) {
+        active_ = false;
+        return;
+      }
+      if (!queue_.empty()) {
+        writing_ = true;
+        text = &queue_.front().text;  // stable: a deque's push_back keeps references
+      } else {
+        active_ = false;
+        finish_now = close_after_drain_ && !finishing_;
+      }
+    }
+    if (finish_now) {
+      finishing_ = true;
+      return finish();
+    }
+    if (!text) return;
+    watch();
+    write_one(*text, [self = shared_from_this()](beast::error_code ec) { self->wrote(ec); });
+  }
+
+  void wrote(beast::error_code ec) {
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!queue_.empty()) {
+        bytes_ -= queue_.front().size;
+        queue_.pop_front();
+      }
+      if (ec) active_ = false;
+    }
+    ++written_;
+    if (ec) return closed();
+    pump();
+  }
+
+  /// On the strand, when a write starts: checks every `push_write_stall` that the peer
+  /// still takes bytes while writes wait.
+  void watch() {
+    if (watching_ || grace_ || dead_) return;
+    watching_ = true;
+    mark_written_ = written_;
+    mark_acked_ = bytes_acked(socket().native_handle());
+    timer_.expires_after(options_.push_write_stall);
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      self->watching_ = false;
+      if (ec || self->dead_ || self->grace_) return;
+      bool writing = false;
+      {
+        std::lock_guard lock(self->mu_);
+        writing = self->writing_;
+      }
+      if (!writing) return;  // the next write watches again
+      if (self->written_ != self->mark_written_ || bytes_acked(self->socket().native_handle()) != self->mark_acked_) {
+        return self->watch();
+      }
+      self->stalled();
+    });
+  }
+
+  /// No byte acknowledged for a whole `push_write_stall` while a write waited.
+  void stalled() {
+    spdlog::info("push channel stalled remote={} stall_ms={}", remote_, options_.push_write_stall.count());
+    if (auto on_stalled = callbacks_.on_stalled) on_stalled();  // the handler cuts with its resume positions
+    cut(1013, "stalled", nullptr);                              // nothing if it did
+    arm_grace();                                                // e.g. a graceful close that stalled
+  }
+
+  /// On the strand: the connection ends `push_close_grace` from now at the latest.
+  void arm_grace() {
+    if (grace_ || dead_) return;
+    grace_ = true;
+    timer_.expires_after(options_.push_close_grace);  // cancels a stall watch
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->dead_) return;
+      spdlog::info("push channel closed after its grace time remote={}", self->remote_);
+      self->closed();
     });
   }
 
   /// The channel is gone (either side): tells the handler once and lets go of it.
   void closed() {
+    notify_closed();
+    abort();
+  }
+
+  /// Tells the handler once that the channel ended; no more writes start.
+  void notify_closed() {
     if (dead_) return;
     dead_ = true;
-    closing_ = true;
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    timer_.cancel();
     auto on_close = std::move(callbacks_.on_close);
     callbacks_ = {};
     // Queued texts stay until the channel is destroyed: a write in flight still uses
     // its buffer; no more are started.
     if (on_close) on_close();
-    abort();
   }
 
   net::any_io_executor ex_;
   const server_options& options_;
   std::string remote_;
   push_callbacks callbacks_;
-  std::deque<std::string> queue_;
-  std::atomic<std::size_t> count_{0}, bytes_{0};
-  std::atomic<bool> closing_{false};
-  bool writing_ = false, dead_ = false, close_after_drain_ = false, finishing_ = false;
+  net::steady_timer timer_;  // stall watch, then the grace time of a closing channel
+
+  mutable std::mutex mu_;  // guards the fields up to `writing_`
+  std::deque<item> queue_;
+  std::size_t bytes_ = 0;
+  bool closing_ = false;
+  bool active_ = false;   // a pump is posted or a write is in flight
+  bool writing_ = false;  // the front's write has started
+
+  // The strand's own.
+  bool dead_ = false, close_after_drain_ = false, finishing_ = false, watching_ = false, grace_ = false;
+  std::uint64_t written_ = 0, mark_written_ = 0, mark_acked_ = 0;
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
 };
@@ -143,6 +340,7 @@ class ws_channel final : public channel_base {
 
   void start(bhttp::request<bhttp::string_body> req, open_fn open) {
     beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
+    limit_send_buffer();
     websocket::stream_base::timeout t{};
     t.handshake_timeout = std::chrono::seconds(30);
     t.idle_timeout = options_.websocket_idle;
@@ -178,24 +376,35 @@ class ws_channel final : public channel_base {
   }
 
   void finish() override {
+    // The closing handshake waits for the peer's close frame for the grace time at most.
+    websocket::stream_base::timeout t{};
+    t.handshake_timeout = options_.push_close_grace;
+    t.idle_timeout = options_.websocket_idle;
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
     auto self = std::static_pointer_cast<ws_channel>(shared_from_this());
     ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
                     [self](beast::error_code) { self->closed(); });
   }
 
   void abort() override {
+    // A graceful shutdown: what is in the kernel's send buffer (e.g. a cut's final
+    // message and close frame) still goes out before the FIN.
     beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
   }
+
+  tcp::socket& socket() override { return beast::get_lowest_layer(ws_).socket(); }
 
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
 };
 
 /// A streamed response body (chunked transfer coding, RFC 9112 §7.1), e.g. Server-Sent
-/// Events. Idle for `push_heartbeat`, it writes a `:` comment line; a write stuck for
-/// `idle_timeout` or the client closing ends it.
+/// Events. Idle for `push_heartbeat`, it writes a `:` comment line. It ends when the
+/// client closes, or after its last chunk: the server's side is shut down and the
+/// client has the grace time to take the rest and close.
 class stream_channel final : public channel_base {
  public:
   stream_channel(beast::tcp_stream stream, const server_options& options, std::string remote)
@@ -210,25 +419,26 @@ class stream_channel final : public channel_base {
               "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
     for (const auto& [k, v] : resp.headers) header_ += k + ": " + v + "\r\n";
     header_ += "\r\n";
+    limit_send_buffer();
     stream_.expires_after(options_.idle_timeout);
     auto self = std::static_pointer_cast<stream_channel>(shared_from_this());
     net::async_write(stream_, net::buffer(header_), [self, open = std::move(open)](beast::error_code ec, std::size_t) {
       std::string().swap(self->header_);
       if (ec) return self->closed();
-      self->stream_.expires_never();
+      self->stream_.expires_never();  // writes are watched for stalls instead
       self->callbacks_ = open(self);
-      self->watch();
+      self->watch_peer();
       self->beat();
     });
   }
 
  private:
   /// Reads (and discards) until the client goes away.
-  void watch() {
+  void watch_peer() {
     auto self = std::static_pointer_cast<stream_channel>(shared_from_this());
     stream_.async_read_some(net::buffer(drain_), [self](beast::error_code ec, std::size_t) {
       if (ec) return self->closed();
-      self->watch();
+      self->watch_peer();
     });
   }
 
@@ -237,7 +447,12 @@ class stream_channel final : public channel_base {
     auto self = std::static_pointer_cast<stream_channel>(shared_from_this());
     heartbeat_.async_wait([self](beast::error_code ec) {
       if (ec || self->dead_ || self->finishing_) return;
-      if (self->queue_.empty() && !self->writing_) (void)self->send(":\n\n");
+      bool idle = false;
+      {
+        std::lock_guard lock(self->mu_);
+        idle = self->queue_.empty() && !self->writing_;
+      }
+      if (idle) (void)self->send(":\n\n", 0);
       self->beat();
     });
   }
@@ -247,20 +462,25 @@ class stream_channel final : public channel_base {
     const auto n = std::snprintf(size, sizeof size, "%zx\r\n", text.size());
     text.insert(0, size, static_cast<std::size_t>(n));
     text += "\r\n";
-    // Accounting uses the framed size when the write completes: add the framing now.
-    bytes_.fetch_add(static_cast<std::size_t>(n) + 2);
-    stream_.expires_after(options_.idle_timeout);
-    auto self = std::static_pointer_cast<stream_channel>(shared_from_this());
-    net::async_write(stream_, net::buffer(text), [self, done = std::move(done)](beast::error_code ec, std::size_t) {
-      self->stream_.expires_never();
-      done(ec);
-    });
+    net::async_write(stream_, net::buffer(text),
+                     [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
   }
 
   void finish() override {
     static const std::string last = "0\r\n\r\n";
     auto self = std::static_pointer_cast<stream_channel>(shared_from_this());
-    net::async_write(stream_, net::buffer(last), [self](beast::error_code, std::size_t) { self->closed(); });
+    net::async_write(stream_, net::buffer(last), [self](beast::error_code ec, std::size_t) {
+      if (ec) return self->closed();
+      // Done on our side: the handler lets go now; the FIN follows the queued bytes,
+      // and the client's close (seen by watch_peer) or the grace time ends the socket.
+      self->notify_closed();
+      beast::error_code ignored;
+      self->socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->heartbeat_.expires_after(self->options_.push_close_grace);
+      self->heartbeat_.async_wait([self](beast::error_code e) {
+        if (!e) self->abort();
+      });
+    });
   }
 
   void abort() override {
@@ -270,8 +490,10 @@ class stream_channel final : public channel_base {
     stream_.socket().close(ec);
   }
 
+  tcp::socket& socket() override { return stream_.socket(); }
+
   beast::tcp_stream stream_;
-  net::steady_timer heartbeat_;
+  net::steady_timer heartbeat_;  // idle heartbeats, then the grace time after the last chunk
   std::string header_;
   std::array<char, 256> drain_{};
 };

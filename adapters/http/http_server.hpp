@@ -27,19 +27,39 @@
 namespace atrium::http_adapter {
 
 /// A server-push channel on one connection: an accepted WebSocket, or the body of a
-/// streaming response (Server-Sent Events). Thread-safe; every write is posted onto
-/// the connection's strand. The send queue is bounded (`server_options::push_queue_*`):
-/// a consumer too slow to keep up is never buffered for without limit.
+/// streaming response (Server-Sent Events). Thread-safe; every write runs on the
+/// connection's strand. The send queue is bounded (`server_options::push_queue_*`), and so
+/// is the socket's kernel send buffer (`push_socket_buffer`): a consumer too slow to keep
+/// up is never buffered for without limit.
+///
+///   send(text, tag) ─▶ queue ─▶ one write at a time ─▶ kernel send buffer ─▶ peer
+///                        │ full: send refuses (the caller cuts the channel)
+///                        │ no byte acknowledged for `push_write_stall`: `on_stalled`
+///   cut(final) ─▶ drops what is queued but not started, raises the send buffer by
+///                 `push_final_reserve`, writes `final` right after the message in
+///                 flight, closes; ends the connection after `push_close_grace` at most.
 class push_channel {
  public:
+  /// Builds a cut channel's last message from the tags of the queued messages it dropped
+  /// (in queue order; untagged ones are left out). Called once, synchronously, by `cut`.
+  using final_fn = std::function<std::string(const std::vector<std::uint64_t>& dropped_tags)>;
+
   virtual ~push_channel() = default;
-  /// Queues `text` (a WebSocket text message, or bytes of the streamed body). False,
+  /// Queues `text` (a WebSocket text message, or bytes of the streamed body) with an
+  /// opaque `tag` that `cut` reports if the message is dropped (0: none). False,
   /// queueing nothing, when the queue is full or the channel is closing.
-  virtual bool send(std::string text) = 0;
-  /// Sends `final_message` (if not empty; beyond the queue bound) after everything
-  /// queued, then closes: a WebSocket with close `code` and `reason`, a stream by ending
-  /// its body. Idempotent.
+  virtual bool send(std::string text, std::uint64_t tag = 0) = 0;
+  /// Graceful end: sends `final_message` (if not empty; beyond the queue bound) after
+  /// everything queued, then closes: a WebSocket with close `code` and `reason`, a stream
+  /// by ending its body. Nothing if the channel is already closing.
   virtual void close(std::uint16_t code, std::string reason, std::string final_message = {}) = 0;
+  /// Ends a consumer that cannot keep up: drops every queued message whose write has not
+  /// started (freeing their memory at once), asks `final_message` for the last message
+  /// given the dropped messages' tags, and sends it right after the message being
+  /// written (if any), in room reserved for it in the kernel's send buffer, so that it
+  /// reaches a peer that reads again within `push_close_grace`; then closes like
+  /// `close`. Nothing if the channel is already closing.
+  virtual void cut(std::uint16_t code, std::string reason, final_fn final_message) = 0;
   /// True while the queue is over half full (in messages or bytes): producers that can
   /// wait (a replay) should.
   [[nodiscard]] virtual bool congested() const = 0;
@@ -50,10 +70,14 @@ class push_channel {
   [[nodiscard]] virtual const std::string& remote() const = 0;
 };
 
-/// What the handler wants to hear from a channel. Both run on the connection's strand.
+/// What the handler wants to hear from a channel. All run on the connection's strand.
 struct push_callbacks {
   std::function<void(std::string)> on_message;  ///< a WebSocket text message (never for streams)
   std::function<void()> on_close;               ///< the channel closed (either side), once
+  /// The peer acknowledged no byte for `push_write_stall` while a write waited: the
+  /// handler should `cut` the channel (with its resume positions). Without this callback,
+  /// or if the channel is still open `push_close_grace` later, the channel aborts.
+  std::function<void()> on_stalled;
 };
 
 /// Opens a channel: called on the strand once the upgrade (or the response header) is
@@ -102,8 +126,21 @@ struct server_options {
   std::size_t threads = 2;
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::seconds idle_timeout{60};
-  std::size_t push_queue_messages = 1024;   ///< a push channel's queue bound, in messages
-  std::size_t push_queue_bytes = 4 << 20;   ///< … and in bytes
+  std::size_t push_queue_messages = 1024;  ///< a push channel's queue bound, in messages
+  std::size_t push_queue_bytes = 4 << 20;  ///< … and in bytes
+  /// SO_SNDBUF of a push channel's socket, in bytes (the kernel doubles it for its
+  /// bookkeeping): what a peer that stopped reading can hold in the kernel. Kept at most
+  /// `net.core.wmem_max` minus `push_final_reserve`; 0 leaves the kernel's autotuning
+  /// (then a cut's final message may find no room).
+  std::size_t push_socket_buffer = 128 << 10;
+  /// Added to the send buffer when a channel is cut: room for the final message and the
+  /// close, even behind a full buffer.
+  std::size_t push_final_reserve = 64 << 10;
+  /// A write the peer acknowledges no byte of for this long marks the consumer as stalled.
+  std::chrono::milliseconds push_write_stall{std::chrono::seconds(20)};
+  /// How long a cut channel waits for the peer to take the final message and the close
+  /// (the WebSocket closing handshake) before the connection ends.
+  std::chrono::milliseconds push_close_grace{std::chrono::seconds(30)};
   std::chrono::seconds push_heartbeat{15};  ///< a stream writes a `:` comment line when idle this long
   std::chrono::seconds websocket_idle{60};  ///< a silent WebSocket is pinged after this, closed after twice
 };

@@ -249,3 +249,24 @@ TEST_CASE("replay waits for a congested subscriber and cuts one stalled too long
   CHECK(z->overflow);
   CHECK(z->resume == std::vector<std::pair<std::string, std::uint64_t>>{{"p", 0}});
 }
+
+TEST_CASE("duplicate streams and projects in a filter are collapsed: each event is given once", "[hub]") {
+  memory_log log;
+  log.add("project-a", "project.created");
+  hub_core hub(log, nullptr, log.head_position());
+  auto s = std::make_shared<recorder>();
+  ports::subscription sub{
+      "d", {.streams = std::vector<std::string>(300, "project-a"), .projects = std::vector<std::string>(300, "a")}, 0};
+  REQUIRE(hub.subscribe(s, std::move(sub)));
+  drain(hub);
+  log.add("project-a", "project.renamed");
+  log.add("project-b", "project.renamed");
+  REQUIRE(hub.advance(log.head_position()).has_value());
+  CHECK(s->got["d"] == std::vector<std::uint64_t>{1, 2});
+  hub.drop(s.get());
+  CHECK(hub.size() == 0);
+  // Nothing of it stays indexed: a new event reaches nobody.
+  log.add("project-a", "project.renamed");
+  REQUIRE(hub.advance(log.head_position()).has_value());
+  CHECK(s->got["d"] == std::vector<std::uint64_t>{1, 2});
+}

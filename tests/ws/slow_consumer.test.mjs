@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import { Server, waitFor } from './support.mjs';
 
 let server;
@@ -79,5 +80,146 @@ test('a slow consumer is closed with its resume position, and resumes from it wi
     );
   } finally {
     again.close();
+  }
+});
+
+// ---- a server with the default bounds, and a short stall time ---------------------------
+
+/** `n` PATCHes spread over `projects` (descriptions of `size` bytes); resolves when all answered. */
+async function describe(srv, projects, n, size) {
+  const per = Math.ceil(n / projects.length);
+  await Promise.all(
+    projects.map(async (p, i) => {
+      for (let k = 0; k < per; k++) {
+        const r = await srv.http('PATCH', `/v1/projects/${p.id}`, {
+          body: { description: `${i}/${k} `.padEnd(size, 'x') },
+          headers: { 'If-Match': String(p.version) },
+        });
+        assert.equal(r.status, 200, r.body);
+        p.version = r.json.version;
+      }
+    }),
+  );
+}
+
+async function projectsOn(srv, n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const r = await srv.http('POST', '/v1/projects', { body: { name: `p${i}` } });
+    assert.equal(r.status, 201, r.body);
+    out.push({ id: r.json.id, version: r.json.version });
+  }
+  return out;
+}
+
+async function allEvents(srv, after = 0) {
+  const all = [];
+  for (;;) {
+    const page = (await srv.http('GET', `/v1/events?after=${after}&limit=1000`)).json;
+    if (page.events.length === 0) return all;
+    all.push(...page.events);
+    after = page.next;
+  }
+}
+
+/** A WebSocket client stops reading while `n` events are committed, then reads again:
+ * it must get the slow_consumer message with its resume position and a 1013 close, have
+ * received exactly the events up to that position, and get exactly the rest on resuming. */
+async function stopReading(srv, n, size, cutLine) {
+  const projects = await projectsOn(srv, 6);
+  const ids = projects.map((p) => p.id);
+  const logBefore = fs.readFileSync(srv.log, 'utf8').length;
+  const slow = await srv.ws(srv.adminToken);
+  assert.equal((await slow.call({ op: 'subscribe', id: 'w', projects: ids })).ok, true);
+  const start = (await srv.http('GET', '/healthz')).json.position;
+  slow.ws._socket.pause();
+  await describe(srv, projects, n, size);
+  await waitFor(() => fs.readFileSync(srv.log, 'utf8').slice(logBefore).includes(cutLine), 60000, cutLine);
+  slow.ws._socket.resume();
+  await waitFor(() => slow.closed, 60000, 'the close');
+  assert.equal(slow.closed.code, 1013);
+  const final = slow.messages.at(-1);
+  assert.equal(final.op, 'error');
+  assert.equal(final.code, 'slow_consumer');
+  assert.deepEqual(final.resume_after.map((r) => r.subscription), ['w']);
+  const resumeAfter = final.resume_after[0].resume_after;
+  const wanted = (await allEvents(srv, start)).filter((e) => ids.some((p) => e.stream === `project-${p}`));
+  assert.ok(wanted.length >= n);
+  const got = slow.events('w');
+  assert.ok(got.length < wanted.length, 'cut before the end');
+  assert.deepEqual(
+    got.map((e) => e.position),
+    wanted.filter((e) => e.position <= resumeAfter).map((e) => e.position),
+  );
+  const again = await srv.ws(srv.adminToken);
+  try {
+    assert.equal((await again.call({ op: 'subscribe', id: 'w', projects: ids, after: resumeAfter })).ok, true);
+    await again.next((m) => m.op === 'event' && m.event.position === wanted.at(-1).position, 60000);
+    assert.deepEqual(
+      [...got, ...again.events('w')].map((e) => e.position),
+      wanted.map((e) => e.position),
+    );
+  } finally {
+    again.close();
+  }
+}
+
+test('with the default bounds, a WebSocket client that stops reading for 3,000 events gets slow_consumer and 1013', async () => {
+  const srv = await new Server(['--push-write-stall-ms', '3000']).start();
+  try {
+    await stopReading(srv, 3000, 200, 'ws slow consumer closed');
+    assert.ok((await srv.http('POST', '/v1/projects', { body: { name: 'after' } })).status === 201);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a client that stops reading while its queue never fills is cut after the write stall', async () => {
+  // 300 events of 9 KB: ~2.7 MB, under the 4 MiB queue bound but far over the socket buffers.
+  const srv = await new Server(['--push-write-stall-ms', '1500']).start();
+  try {
+    await stopReading(srv, 300, 9000, 'push channel stalled');
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('an SSE client that stops reading for 3,000 events gets an error event with its resume position', async () => {
+  const srv = await new Server(['--push-write-stall-ms', '3000']).start();
+  try {
+    const projects = await projectsOn(srv, 6);
+    const start = (await srv.http('GET', '/healthz')).json.position;
+    const [host, port] = srv.address.split(':');
+    let text = '';
+    let ended = false;
+    const res = await new Promise((resolve, reject) => {
+      const req = http.get(
+        { host, port, path: `/v1/events/stream?after=${start}`, headers: { Authorization: `Bearer ${srv.adminToken}` } },
+        resolve,
+      );
+      req.on('error', reject);
+    });
+    assert.equal(res.statusCode, 200);
+    res.setEncoding('utf8');
+    res.on('data', (c) => (text += c));
+    res.on('end', () => (ended = true));
+    res.socket.pause();
+    await describe(srv, projects, 3000, 200);
+    await waitFor(() => fs.readFileSync(srv.log, 'utf8').includes('sse slow consumer closed'), 60000, 'the cut');
+    res.socket.resume();
+    await waitFor(() => ended, 60000, 'the end of the stream');
+    const blocks = text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':'));
+    const parse = (b) => Object.fromEntries(b.split('\n').map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
+    const events = blocks.map(parse);
+    const final = events.at(-1);
+    assert.equal(final.event, 'error');
+    const data = JSON.parse(final.data);
+    assert.equal(data.code, 'slow_consumer');
+    const got = events.slice(0, -1).map((e) => Number(e.id));
+    const wanted = (await allEvents(srv, start)).map((e) => e.position);
+    assert.ok(got.length < wanted.length, 'cut before the end');
+    assert.deepEqual(got, wanted.filter((p) => p <= data.resume_after));
+  } finally {
+    await srv.stop();
   }
 });
