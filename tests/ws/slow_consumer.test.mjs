@@ -200,13 +200,16 @@ test('an SSE client that stops reading for 3,000 events gets an error event with
       req.on('error', reject);
     });
     assert.equal(res.statusCode, 200);
-    res.setEncoding('utf8');
-    res.on('data', (c) => (text += c));
-    res.on('end', () => (ended = true));
+    // Stop reading: the response (which would resume its socket when it wants data) and the socket.
+    res.pause();
     res.socket.pause();
     await describe(srv, projects, 3000, 200);
     await waitFor(() => fs.readFileSync(srv.log, 'utf8').includes('sse slow consumer closed'), 60000, 'the cut');
+    res.setEncoding('utf8');
+    res.on('data', (c) => (text += c));
+    res.on('end', () => (ended = true));
     res.socket.resume();
+    res.resume();
     await waitFor(() => ended, 60000, 'the end of the stream');
     const blocks = text.split('\n\n').filter((b) => b.trim() && !b.startsWith(':'));
     const parse = (b) => Object.fromEntries(b.split('\n').map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
