@@ -153,11 +153,12 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   /// The connection's socket.
   virtual tcp::socket& socket() = 0;
 
-  /// The send buffer a channel starts with (SO_SNDBUF), leaving room for the reserve.
+  /// The send buffer a channel starts with (SO_SNDBUF), so that `reserve_room` can raise
+  /// it to twice as much plus the reserve within `net.core.wmem_max`.
   [[nodiscard]] std::size_t send_buffer() const {
     const auto max = max_send_buffer();
     const auto reserve = std::min(options_.push_final_reserve, max / 2);
-    return std::min(options_.push_socket_buffer, max - reserve);
+    return std::max<std::size_t>(std::min(options_.push_socket_buffer, (max - reserve) / 2), 4096);
   }
 
   /// Bounds the kernel's send buffer (before the first write).
@@ -167,13 +168,17 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
     socket().set_option(net::socket_base::send_buffer_size(static_cast<int>(send_buffer())), ec);
   }
 
-  /// A cut's final message must fit behind a buffer the peer stopped draining: raise the
-  /// bound by the reserve (Linux wakes the blocked writer when SO_SNDBUF grows).
+  /// A cut's final message must fit behind a buffer the peer stopped draining. Linux
+  /// calls a TCP socket writable (and wakes a blocked writer) only while its free space
+  /// is at least half of what it holds, so the bound is more than doubled: the write in
+  /// flight, the final message and the close then go into the kernel at once. Nothing
+  /// more is written after them, so the memory held stays what was queued plus those.
   void reserve_room() {
     if (options_.push_socket_buffer == 0 || dead_) return;
     beast::error_code ec;
     socket().set_option(
-        net::socket_base::send_buffer_size(static_cast<int>(send_buffer() + options_.push_final_reserve)), ec);
+        net::socket_base::send_buffer_size(static_cast<int>(2 * send_buffer() + options_.push_final_reserve)), ec);
+    if (ec) spdlog::warn("push channel cannot reserve room remote={}: {}", remote_, ec.message());
   }
 
   /// On the strand: queues `final_message` after what is queued and closes once drained.

@@ -35,8 +35,8 @@ namespace atrium::http_adapter {
 ///   send(text, tag) ─▶ queue ─▶ one write at a time ─▶ kernel send buffer ─▶ peer
 ///                        │ full: send refuses (the caller cuts the channel)
 ///                        │ no byte acknowledged for `push_write_stall`: `on_stalled`
-///   cut(final) ─▶ drops what is queued but not started, raises the send buffer by
-///                 `push_final_reserve`, writes `final` right after the message in
+///   cut(final) ─▶ drops what is queued but not started, raises the send buffer (room
+///                 for `push_final_reserve` and more), writes `final` right after the message in
 ///                 flight, closes; ends the connection after `push_close_grace` at most.
 class push_channel {
  public:
@@ -130,11 +130,13 @@ struct server_options {
   std::size_t push_queue_bytes = 4 << 20;  ///< … and in bytes
   /// SO_SNDBUF of a push channel's socket, in bytes (the kernel doubles it for its
   /// bookkeeping): what a peer that stopped reading can hold in the kernel. Kept at most
-  /// `net.core.wmem_max` minus `push_final_reserve`; 0 leaves the kernel's autotuning
-  /// (then a cut's final message may find no room).
+  /// half of `net.core.wmem_max` minus `push_final_reserve`; 0 leaves the kernel's
+  /// autotuning (then a cut's final message may find no room).
   std::size_t push_socket_buffer = 128 << 10;
-  /// Added to the send buffer when a channel is cut: room for the final message and the
-  /// close, even behind a full buffer.
+  /// When a channel is cut its send buffer is raised to twice `push_socket_buffer` plus
+  /// this: room for the rest of the message in flight, the final message and the close,
+  /// even behind a full buffer (Linux wakes a writer only once the free space is half of
+  /// what is held).
   std::size_t push_final_reserve = 64 << 10;
   /// A write the peer acknowledges no byte of for this long marks the consumer as stalled.
   std::chrono::milliseconds push_write_stall{std::chrono::seconds(20)};
