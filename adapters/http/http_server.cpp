@@ -483,7 +483,9 @@ class stream_channel final : public channel_base {
       self->socket().shutdown(tcp::socket::shutdown_send, ignored);
       self->heartbeat_.expires_after(self->options_.push_close_grace);
       self->heartbeat_.async_wait([self](beast::error_code e) {
-        if (!e) self->abort();
+        if (e) return;
+        spdlog::info("push channel closed after its grace time remote={}", self->remote_);
+        self->abort();
       });
     });
   }

@@ -125,7 +125,7 @@ async function allEvents(srv, after = 0) {
 /** A WebSocket client stops reading while `n` events are committed, then reads again:
  * it must get the slow_consumer message with its resume position and a 1013 close, have
  * received exactly the events up to that position, and get exactly the rest on resuming. */
-async function stopReading(srv, n, size, cutLine) {
+async function stopReading(srv, n, size, cutLine, endLine) {
   const projects = await projectsOn(srv, 6);
   const ids = projects.map((p) => p.id);
   const logBefore = fs.readFileSync(srv.log, 'utf8').length;
@@ -135,6 +135,8 @@ async function stopReading(srv, n, size, cutLine) {
   slow.ws._socket.pause();
   await describe(srv, projects, n, size);
   await waitFor(() => fs.readFileSync(srv.log, 'utf8').slice(logBefore).includes(cutLine), 60000, cutLine);
+  // Optionally still not reading when the server has given up on the connection.
+  if (endLine) await waitFor(() => fs.readFileSync(srv.log, 'utf8').slice(logBefore).includes(endLine), 90000, endLine);
   slow.ws._socket.resume();
   await waitFor(() => slow.closed, 60000, 'the close');
   assert.equal(slow.closed.code, 1013);
@@ -167,7 +169,9 @@ async function stopReading(srv, n, size, cutLine) {
 test('with the default bounds, a WebSocket client that stops reading for 3,000 events gets slow_consumer and 1013', async () => {
   const srv = await new Server(['--push-write-stall-ms', '3000']).start();
   try {
-    await stopReading(srv, 3000, 200, 'ws slow consumer closed');
+    // It reads again only after the server's grace time ended the connection (30 s):
+    // the final message and the close were in the kernel's buffer before the end.
+    await stopReading(srv, 3000, 200, 'ws slow consumer closed', 'closed after its grace time');
     assert.ok((await srv.http('POST', '/v1/projects', { body: { name: 'after' } })).status === 201);
   } finally {
     await srv.stop();
@@ -205,6 +209,8 @@ test('an SSE client that stops reading for 3,000 events gets an error event with
     res.socket.pause();
     await describe(srv, projects, 3000, 200);
     await waitFor(() => fs.readFileSync(srv.log, 'utf8').includes('sse slow consumer closed'), 60000, 'the cut');
+    // Reading again only after the server let go of the connection (the grace time).
+    await waitFor(() => fs.readFileSync(srv.log, 'utf8').includes('closed after its grace time'), 90000, 'the end');
     res.setEncoding('utf8');
     res.on('data', (c) => (text += c));
     res.on('end', () => (ended = true));
