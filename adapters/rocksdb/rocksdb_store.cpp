@@ -92,6 +92,12 @@ class spdlog_logger final : public rocksdb::Logger {
     if (n <= 0) return;
     std::string_view text(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    // Opening a database that does not exist yet reports its missing directory as an
+    // error; it is the normal first start.
+    if (text.find("Error when reading") != std::string_view::npos && text.find("NotFound") != std::string_view::npos) {
+      spdlog::debug("rocksdb: {}", text);
+      return;
+    }
     switch (level) {
       case rocksdb::InfoLogLevel::WARN_LEVEL:
         spdlog::warn("rocksdb: {}", text);
@@ -432,9 +438,16 @@ void rocksdb_store::impl::try_recover() {
   // Wait for room before closing: closing flushes the memtables and opening writes a
   // new WAL, MANIFEST and OPTIONS file; while the disk stays full the database stays
   // open for reads.
-  if (reserve > 0) {
-    if (auto free = free_bytes(dir); free && *free < 2 * reserve) return;
+  // Room means the reserve twice over plus what the memtables hold (the flush at open
+  // writes them out), and at least 1 MiB.
+  std::uint64_t need = 2 * reserve;
+  {
+    std::shared_lock lock(db_mu);
+    std::uint64_t memtables = 0;
+    if (db && db->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &memtables)) need += memtables;
   }
+  need = std::max<std::uint64_t>(need, 1u << 20);
+  if (auto free = free_bytes(dir); free && *free < need) return;
   std::unique_lock lock(db_mu);
   close_db();
   if (auto ok = open_db(); !ok) {
