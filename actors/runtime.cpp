@@ -166,7 +166,8 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::share
   self->set_down_handler([self](caf::down_msg& m) {
     auto& st = self->state;
     auto it = st.children.find(m.source.id());
-    if (it == st.children.end() || st.stopping) return;
+    // A core actor told to stop (user_shutdown) stops with the runtime: not a failure.
+    if (it == st.children.end() || st.stopping || m.reason == caf::exit_reason::user_shutdown) return;
     const auto role = it->second;
     st.children.erase(it);
     const auto name = actors::role_name(role);

@@ -116,13 +116,14 @@ TEST_CASE("a failed core actor is restarted and reported down meanwhile", "[acto
 
 TEST_CASE("every core actor is restarted after it fails, and the system keeps working", "[actors][supervision]") {
   runtime_config config;
-  config.restart_delay = 10ms;
+  config.restart_delay = 300ms;  // long enough to see it down
   fixture fx(config);
   const auto who = member(fx.register_("bob"));
   for (const char* name :
        {"gateway", "entity-registry", "event-store-writer", "projection-runner", "subscription-hub"}) {
     INFO(name);
     REQUIRE(fx.runtime->inject_failure(name, true));
+    REQUIRE(test::wait_until([&] { return fx.down(name); }, 10s));
     // Restarted: healthy again, and a command goes all the way through (and its
     // projections are applied: read-your-writes through the restarted runner).
     REQUIRE(test::wait_until(
@@ -189,7 +190,7 @@ TEST_CASE("requests pending at a failing actor are answered, never left hanging"
 TEST_CASE("an actor that keeps failing is fatal: on_fatal is called once and health stays down",
           "[actors][supervision]") {
   runtime_config config;
-  config.restart_delay = 10ms;
+  config.restart_delay = 300ms;  // long enough to see it down before it is restarted
   config.max_restarts = 1;
   std::mutex mu;
   std::vector<std::string> fatal;
@@ -199,6 +200,7 @@ TEST_CASE("an actor that keeps failing is fatal: on_fatal is called once and hea
   };
   fixture fx(config);
   REQUIRE(fx.runtime->inject_failure("projection-runner"));
+  REQUIRE(test::wait_until([&] { return fx.down("projection-runner"); }, 10s));
   REQUIRE(test::wait_until([&] { return fx.runtime->health().healthy; }, 10s));
   REQUIRE(fx.runtime->inject_failure("projection-runner"));
   REQUIRE(test::wait_until(
