@@ -6,8 +6,10 @@
 // Starts RocksDB in DIR/rocksdb, the actor system, and the HTTP API; on first start
 // with an empty store creates the `admin` user (password from ATRIUM_ADMIN_PASSWORD,
 // or generated and printed once). Stops cleanly on SIGINT/SIGTERM.
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "actors/runtime.hpp"
 #include "adapters/kafka/kafka_publisher.hpp"
@@ -33,6 +36,12 @@
 #include "projections/projections.hpp"
 
 namespace {
+
+/// Set when supervision gave up (an actor that keeps failing): main stops the server and
+/// exits with `k_exit_fatal`, so that a service manager (systemd `Restart=on-failure`)
+/// starts it afresh.
+std::atomic<bool> g_fatal{false};
+constexpr int k_exit_fatal = 70;  // EX_SOFTWARE
 
 constexpr const char* k_usage_serve =
     "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
@@ -335,6 +344,12 @@ int main(int argc, char** argv) {
   runtime_config.snapshot_every = opts->snapshot_every;
   runtime_config.passivate_after = std::chrono::seconds(opts->passivate_after_s);
   runtime_config.max_live_entities = opts->max_live_entities;
+  runtime_config.on_fatal = [](const std::string&) {
+    // The runtime has logged why (one critical line). Stop like on SIGTERM; the exit
+    // status says it was a failure.
+    g_fatal = true;
+    ::kill(::getpid(), SIGTERM);
+  };
   auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_config);
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
@@ -381,6 +396,15 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("stopping signal={}", sig);
+  if (g_fatal) {
+    // A clean stop is attempted, but a wedged actor system must not keep the process
+    // from exiting and being restarted.
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+      spdlog::shutdown();
+      std::_Exit(k_exit_fatal);
+    }).detach();
+  }
   (*server)->stop();  // no new requests
   api.stop();         // finish password hashing in flight
   runtime->reset();   // pending commands complete; actors stop (the relay saves its checkpoint)
@@ -392,5 +416,5 @@ int main(int argc, char** argv) {
   if (opts->kafka_embedded) std::filesystem::remove(opts->data_dir + "/kafka.bootstrap", ec);
   spdlog::info("stopped");
   spdlog::shutdown();  // drains the async queue and flushes
-  return 0;
+  return g_fatal ? k_exit_fatal : 0;
 }
