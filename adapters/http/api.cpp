@@ -53,6 +53,7 @@ result<principal> api::impl::authenticate(call& c) const {
   if (user.disabled) return fail(errc::unauthenticated, "user is disabled");
   c.who = user.username;
   c.user_id = user.user_id;
+  c.token_hash = token_hash;
   return principal{user.user_id, user.roles, user.disabled, groups_of(user.user_id)};
 }
 
@@ -315,9 +316,11 @@ void api::impl::route(const call_ptr& c) {
   }
   if (is({"v1", "users", "*", "disable"})) {
     if (m != "POST") return method_not_allowed();
-    if (!allowed(c, p, access::operation::user_disable, {.self = path[2] == p.user_id}, "user-" + path[2])) return;
-    if (!valid_id(path[2])) return send_error(c, error{errc::not_found, "no such user"});
-    return d.commands.execute(path[2], disable_user{}, context(*c, p), finish(c, 200));
+    return disable_user_(c, p, path[2]);
+  }
+  if (is({"v1", "auth", "logout"})) {
+    if (m != "POST") return method_not_allowed();
+    return logout(c, p);
   }
   if (is({"v1", "projects"})) {
     if (m == "POST") return create_project_(c, p);

@@ -1125,6 +1125,28 @@ result<void> rocksdb_store::erase(std::string_view token_hash) {
   return impl_->write(wo, batch, "delete session");
 }
 
+result<std::size_t> rocksdb_store::erase_user(std::string_view user_id, std::string_view except_token_hash) {
+  // Sessions are keyed by token hash only: a user's sessions are found by one pass.
+  rocksdb::WriteBatch batch;
+  std::size_t erased = 0;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->family(k_tokens)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().ToStringView() == except_token_hash) continue;
+    const auto j = nlohmann::json::parse(it->value().ToStringView(), nullptr, false);
+    if (!j.is_object() || j.value("user_id", "") != user_id) continue;
+    if (auto st = batch.Delete(impl_->family(k_tokens), it->key()); !st.ok()) {
+      return std::unexpected(storage_error(st, "delete sessions"));
+    }
+    ++erased;
+  }
+  if (auto st = it->status(); !st.ok()) return std::unexpected(storage_error(st, "scan sessions"));
+  if (erased == 0) return erased;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = impl_->db->Write(wo, &batch); !st.ok()) return std::unexpected(storage_error(st, "delete sessions"));
+  return erased;
+}
+
 namespace {
 
 nlohmann::json record_json(const ports::idempotency_record& r) {

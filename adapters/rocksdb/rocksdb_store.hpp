@@ -121,6 +121,7 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;
   [[nodiscard]] result<std::optional<ports::session_record>> get(std::string_view token_hash) const override;
   [[nodiscard]] result<void> erase(std::string_view token_hash) override;
+  [[nodiscard]] result<std::size_t> erase_user(std::string_view user_id, std::string_view except_token_hash) override;
 
   // ports::idempotency_store
   [[nodiscard]] result<std::pair<ports::idempotency_claim, ports::idempotency_record>> claim(
