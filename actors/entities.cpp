@@ -284,8 +284,12 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
                 // Someone else wrote this stream: refold before the next command.
                 if (auto s = hydrate<Traits>(*store, st.stream, st.snapshot_version)) st.value = std::move(*s);
               }
+              const bool unknown = r.committed.error().code == errc::unavailable;
               rp.deliver(msg::command_reply{std::unexpected(Traits::translate(r.committed.error()))});
-              if (!st.value.exists) self->quit();
+              // `unavailable`: the store refused (e.g. disk full) or the writer stopped,
+              // possibly after storing the append; either way the next command hydrates
+              // this entity afresh from the log.
+              if (!st.value.exists || unknown) self->quit();
               return;
             }
             ports::command_outcome out;

@@ -119,3 +119,26 @@ TEST_CASE("a full disk: writes answer 503, health is down, reads work, and writi
   // A clean stop, not an abort.
   CHECK(d.stop() == 0);
 }
+
+TEST_CASE("F2: an event that cannot be stored (invalid UTF-8) leaves the writer alive and the server healthy",
+          "[e2e][supervision]") {
+  temp_dir dir;
+  atrium::test::atriumd_server d(dir.path());
+  const auto admin = d.admin();
+  // A failed login records the username cut to 64 bytes: here the cut splits "é".
+  const std::string username = std::string(63, 'a') + "\xC3\xA9";
+  auto login = d.client().post("/v1/auth/login", {{"username", username}, {"password", "x12345678"}});
+  CHECK(login.status < 500);
+  // Percent-encoded bytes that are not UTF-8, in a query value and a path segment.
+  CHECK(admin.get("/v1/jobs?project=%FF").status < 500);
+  CHECK(admin.request("PATCH", "/v1/projects/%FF%FE", json{{"name", "x"}}.dump()).status < 500);
+  // The server still writes and says it is healthy.
+  auto created = admin.post("/v1/projects", {{"name", "Still writing"}});
+  INFO(created.body);
+  CHECK(created.status == 201);
+  CHECK(d.client().get("/healthz").status == 200);
+  CHECK(d.client().get("/readyz").status == 200);
+  auto verified = admin.get("/v1/audit/verify");
+  REQUIRE(verified.status == 200);
+  CHECK(verified.json["ok"] == true);
+}
