@@ -1,9 +1,6 @@
 // The HTTP API: routing, authentication, idempotency, answering commands.
 #include "adapters/http/api_internal.hpp"
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
-
 #include "events/project/project_decider.hpp"
 #include "events/security/security_events.hpp"
 #include "events/user/user_decider.hpp"
@@ -39,13 +36,9 @@ unsigned http_status(errc code) noexcept {
 }
 
 result<principal> api::impl::authenticate(call& c) const {
-  const auto auth = c.req.header("authorization");
-  constexpr std::string_view scheme = "Bearer ";
-  if (auth.size() <= scheme.size() || !std::string_view(auth).starts_with(scheme)) {
-    return fail(errc::unauthenticated, "missing bearer token");
-  }
-  const auto token = auth.substr(scheme.size());
-  const auto token_hash = d.secrets.sha256_hex(token);
+  auto token = bearer_token(c.req.header("authorization"));
+  if (!token) return fail(errc::unauthenticated, "missing bearer token");
+  const auto token_hash = d.secrets.sha256_hex(*token);
   const auto session = d.tokens.get(token_hash);
   if (!session) return std::unexpected(session.error());
   if (!*session) return fail(errc::unauthenticated, "invalid or expired token");
@@ -60,6 +53,7 @@ result<principal> api::impl::authenticate(call& c) const {
   if (user.disabled) return fail(errc::unauthenticated, "user is disabled");
   c.who = user.username;
   c.user_id = user.user_id;
+  c.token_hash = token_hash;
   return principal{user.user_id, user.roles, user.disabled, groups_of(user.user_id)};
 }
 
@@ -222,8 +216,8 @@ bool api::impl::idempotency(const call_ptr& c, const principal& p) {
     std::vector<std::pair<std::string, std::string>> headers{{"X-Request-Id", c->correlation_id},
                                                              {"Idempotency-Replayed", "true"}};
     if (!record.etag.empty()) headers.emplace_back("ETag", record.etag);
-    spdlog::info("http method={} path={} status={} user={} request_id={} idempotent_replay=true", c->req.method,
-                 c->req.target.substr(0, c->req.target.find('?')), record.status, c->who, c->correlation_id);
+    spdlog::info("http {} status={} user={} request_id={} idempotent_replay=true", log_request(*c), record.status,
+                 log_escape(c->who, 64), c->correlation_id);
     c->respond(http_response{record.status, record.body, "application/json", std::move(headers)});
     return false;
   }
@@ -253,20 +247,37 @@ void api::impl::route(const call_ptr& c) {
     send_error(c, error{errc::invalid_argument, "method not allowed", {{"method", m}}});
   };
 
+  // Health: 503 while a core actor is down or the store cannot write (a server that
+  // cannot write never says it is healthy); `down` and `store` say why.
+  auto health_json = [](const ports::health_report& h) {
+    json body{{"down", h.down}};
+    if (h.store) body["store"] = json{{"code", to_string(h.store->code)}, {"message", h.store->message}};
+    return body;
+  };
   if (is({"healthz"})) {
     if (m != "GET") return method_not_allowed();
-    return send(c, 200, json{{"status", "ok"}, {"position", d.events.head_position()}});
+    const auto h = d.monitor.health();
+    auto body = health_json(h);
+    body["status"] = h.healthy ? "ok" : "unhealthy";
+    body["position"] = d.events.head_position();
+    return send(c, h.healthy ? 200 : 503, body);
   }
   if (is({"readyz"})) {
     if (m != "GET") return method_not_allowed();
-    // 503 only while the projections catch up after start: a degraded Kafka relay is
-    // reported in the body, but the API keeps accepting commands meanwhile.
-    return d.monitor.report([c](ports::projections_report r) {
+    // 503 while the projections catch up after start, and while unhealthy: a degraded
+    // Kafka relay is reported in the body, but the API keeps accepting commands meanwhile.
+    return d.monitor.report([c, h = d.monitor.health(), health_json](ports::projections_report r) {
       std::uint64_t lag = 0;
       for (const auto& p : r.projections) lag = std::max(lag, p.lag_positions);
-      json body{{"status", r.ready ? "ready" : "catching_up"}, {"head", r.head}, {"max_lag_positions", lag}};
+      const bool ready = r.ready && h.healthy;
+      json body{{"status", !h.healthy ? "unhealthy"
+                           : r.ready  ? "ready"
+                                      : "catching_up"},
+                {"head", r.head},
+                {"max_lag_positions", lag}};
+      if (!h.healthy) body.update(health_json(h));
       if (r.relay) body["relay"] = relay_json(*r.relay);
-      send(c, r.ready ? 200 : 503, body);
+      send(c, ready ? 200 : 503, body);
     });
   }
   if (is({"metrics"})) {
@@ -281,6 +292,10 @@ void api::impl::route(const call_ptr& c) {
 
   // Browsers cannot set headers on a WebSocket or EventSource: they may pass `token`.
   const bool push = is({"v1", "ws"}) || is({"v1", "events", "stream"});
+  // Checked on the decoded path, so no encoding of it slips through.
+  if (push && c->req.via_websocket) {
+    return send_error(c, error{errc::invalid_argument, "path must be an API route under /v1/ (not a stream)"});
+  }
   if (push && c->req.header("authorization").empty() && c->query.contains("token")) {
     c->req.headers["authorization"] = "Bearer " + c->query["token"];
   }
@@ -301,9 +316,11 @@ void api::impl::route(const call_ptr& c) {
   }
   if (is({"v1", "users", "*", "disable"})) {
     if (m != "POST") return method_not_allowed();
-    if (!allowed(c, p, access::operation::user_disable, {.self = path[2] == p.user_id}, "user-" + path[2])) return;
-    if (!valid_id(path[2])) return send_error(c, error{errc::not_found, "no such user"});
-    return d.commands.execute(path[2], disable_user{}, context(*c, p), finish(c, 200));
+    return disable_user_(c, p, path[2]);
+  }
+  if (is({"v1", "auth", "logout"})) {
+    if (m != "POST") return method_not_allowed();
+    return logout(c, p);
   }
   if (is({"v1", "projects"})) {
     if (m == "POST") return create_project_(c, p);
@@ -462,14 +479,15 @@ void api::impl::handle(http_request request, respond_fn respond) {
   });
   c->correlation_id = rid_ok ? rid : new_uuid_v7();
   try {
-    auto url = boost::urls::parse_origin_form(c->req.target);
-    if (!url) return send_error(c, error{errc::invalid_argument, "malformed request target"});
-    for (auto seg : url->segments()) c->path.push_back(std::string(seg));
-    while (!c->path.empty() && c->path.back().empty()) c->path.pop_back();  // tolerate a trailing slash
-    for (auto param : url->params()) c->query[std::string(param.key)] = std::string(param.value);
+    // The edge: nothing from the wire reaches a handler, an actor or the store unchecked.
+    auto target = parse_target(c->req.target);
+    if (!target) return send_error(c, target.error());
+    if (auto ok = check_request(c->req); !ok) return send_error(c, ok.error());
+    c->path = std::move(target->path);
+    for (auto& [k, v] : target->query) c->query[std::move(k)] = std::move(v);
     route(c);
   } catch (const std::exception& ex) {
-    spdlog::error("request failed path={} error={}", c->req.target.substr(0, c->req.target.find('?')), ex.what());
+    spdlog::error("request failed {} error={}", log_request(*c), log_escape(ex.what()));
     send_error(c, error{errc::internal, "internal error"});
   }
 }

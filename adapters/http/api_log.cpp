@@ -233,13 +233,41 @@ class audit_scanner {
   bool exhausted_ = false;
 };
 
+/// True when a spreadsheet could read `s` as a formula: it starts with `=`, `+`, `-`, `@`,
+/// tab, CR or LF (OWASP, "CSV Injection"), or with the full-width `＝`, `＋`, `－`, `＠`
+/// that some spreadsheets fold to them.
+bool formula_like(std::string_view s) {
+  if (s.empty()) return false;
+  switch (s.front()) {
+    case '=':
+    case '+':
+    case '-':
+    case '@':
+    case '\t':
+    case '\r':
+    case '\n':
+      return true;
+    default:
+      break;
+  }
+  for (std::string_view wide : {"\xEF\xBC\x9D", "\xEF\xBC\x8B", "\xEF\xBC\x8D", "\xEF\xBC\xA0"}) {
+    if (s.starts_with(wide)) return true;
+  }
+  return false;
+}
+
 /// One CSV field (RFC 4180 §2): quoted, with quotes doubled, when it holds a comma, a
-/// quote, CR or LF. Numbers in their JSON form; absent values empty.
+/// quote, CR or LF. Numbers in their JSON form; absent values empty. A string that a
+/// spreadsheet could take for a formula (`formula_like`) is neutralized as OWASP
+/// recommends: prefixed with `'` and quoted, so `=cmd|' /C calc'!A0` becomes
+/// `"'=cmd|' /C calc'!A0"` and is shown as text.
 void append_csv_field(std::string& out, const json& v) {
-  const std::string s = v.is_string() ? v.get<std::string>()
-                        : v.is_null() ? std::string()
-                                      : v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.find_first_of(",\"\r\n") == std::string::npos) {
+  std::string s = v.is_string() ? v.get<std::string>()
+                  : v.is_null() ? std::string()
+                                : v.dump(-1, ' ', false, json::error_handler_t::replace);
+  const bool formula = v.is_string() && formula_like(s);
+  if (formula) s.insert(s.begin(), '\'');
+  if (!formula && s.find_first_of(",\"\r\n") == std::string::npos) {
     out += s;
     return;
   }
@@ -260,8 +288,8 @@ void send_body(const call_ptr& c, std::string body, std::string content_type,
                std::vector<std::pair<std::string, std::string>> headers) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
-  spdlog::info("http method={} path={} status=200 ms={:.2f} user={} request_id={} bytes={}", c->req.method,
-               c->req.target.substr(0, c->req.target.find('?')), ms, c->who, c->correlation_id, body.size());
+  spdlog::info("http {} status=200 ms={:.2f} user={} request_id={} bytes={}", log_request(*c), ms,
+               log_escape(c->who, 64), c->correlation_id, body.size());
   c->respond(http_response{200, std::move(body), std::move(content_type), std::move(headers)});
 }
 

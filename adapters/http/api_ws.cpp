@@ -19,7 +19,6 @@ constexpr std::size_t k_max_filter_entries = 256;                // distinct str
 constexpr std::size_t k_max_filter_list = 1024;                  // entries of one list as sent, duplicates included
 constexpr std::size_t k_max_commands_in_flight = 32;             // per connection
 constexpr std::size_t k_max_presence_state = 4096;               // bytes of one presence state, as JSON
-constexpr std::size_t k_max_json_depth = 64;                     // nesting of arrays and objects in a message
 constexpr std::size_t k_max_id_bytes = 128;                      // a string `id`
 constexpr std::uint16_t k_close_slow_consumer = 1013;            // RFC 6455 §7.4.1 "try again later"
 constexpr auto k_presence_access_ttl = std::chrono::seconds(1);  // how long a presence access answer is reused
@@ -35,29 +34,6 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 json error_json(const error& e) {
   return json{{"code", std::string(to_string(e.code))}, {"message", e.message}, {"details", e.details}};
-}
-
-/// Parses `text` as JSON whose arrays and objects nest at most `max_depth` deep. The
-/// parser itself is iterative and nlohmann's destructor too, but copying or dumping a
-/// deeper value recurses (10^5 levels overflow the stack), so depth is refused at parse.
-/// Errors: `invalid_argument` for bad JSON or too deep a value.
-result<json> parse_json_bounded(std::string_view text, std::size_t max_depth) {
-  struct too_deep {};
-  try {
-    return json::parse(text, [max_depth](int depth, json::parse_event_t event, json&) {
-      // `depth` counts the containers around the one that starts.
-      if ((event == json::parse_event_t::array_start || event == json::parse_event_t::object_start) &&
-          static_cast<std::size_t>(depth) >= max_depth) {
-        throw too_deep{};
-      }
-      return true;
-    });
-  } catch (const too_deep&) {
-    return fail(errc::invalid_argument, "message nests deeper than " + std::to_string(max_depth) + " levels",
-                {{"max_depth", max_depth}});
-  } catch (const json::exception&) {
-    return fail(errc::invalid_argument, "message is not valid JSON");
-  }
 }
 
 /// A lower bound of `j.dump().size()` that stops counting past `limit` (never dumps).
@@ -292,8 +268,8 @@ class ws_connection final : public push_subscriber,
   // ---- from the client (on the connection's strand) -----------------------------------
 
   void on_message(const std::string& text) {
-    auto parsed = parse_json_bounded(text, k_max_json_depth);
-    if (!parsed) return reply_error(nullptr, parsed.error());
+    auto parsed = parse_json(text);  // wire.hpp: nesting bounded at parse (k_max_json_depth)
+    if (!parsed) return reply_error(nullptr, error{errc::invalid_argument, "message: " + parsed.error().message});
     const json& m = *parsed;
     if (!m.is_object() || !m.contains("op") || !m["op"].is_string()) {
       return reply_error(nullptr, error{errc::invalid_argument, "message needs an \"op\""});
@@ -629,6 +605,7 @@ class ws_connection final : public push_subscriber,
     http_request req;
     req.method = cmd["method"].get<std::string>();
     req.target = cmd["path"].get<std::string>();
+    req.via_websocket = true;
     if (!req.target.starts_with("/v1/") || req.target.starts_with("/v1/ws") ||
         req.target.starts_with("/v1/events/stream")) {
       return reply_error(
@@ -666,7 +643,7 @@ class ws_connection final : public push_subscriber,
       json body;
       if (resp.body.empty()) {
         body = nullptr;
-      } else if (auto parsed = parse_json_bounded(resp.body, k_max_json_depth)) {
+      } else if (auto parsed = parse_json(resp.body)) {
         body = std::move(*parsed);
       } else {
         body = resp.body;
@@ -811,7 +788,7 @@ void api::impl::websocket(const call_ptr& c, const principal& p) {
                 {{"Retry-After", std::to_string(k_retry_after_seconds)}});
   }
   auto slot = std::make_shared<connection_slot>(presence, p.user_id);
-  const auto token = c->req.header("authorization").substr(std::string_view("Bearer ").size());
+  const auto token = bearer_token(c->req.header("authorization")).value_or("");
   spdlog::info("http method=GET path=/v1/ws status=101 user={} request_id={}", c->who, c->correlation_id);
   http_response resp{101, "", "", {}};
   resp.open = [self = shared_from_this(), user = p.user_id, token, agent = c->req.header("user-agent"),
