@@ -326,7 +326,12 @@ std::vector<route_family> http_families() {
        {{.method = "GET",
          .path = "/v1/audit/export",
          .as = "auditor",
-         .params = with(audit_filters, {{"format", pk::choice}})}}},
+         .params =
+             [&] {
+               auto m = with(audit_filters, {{"format", pk::choice}});
+               m.erase("limit");  // the export has no limit
+               return m;
+             }()}}},
       {"events",
        {{.method = "GET",
          .path = "/v1/events",
@@ -563,7 +568,9 @@ void run_query(world& w, tally& t, const route_spec& r) {
       expect::any);
 }
 
-void run_headers(world& w, tally& t, const route_spec& r) {
+/// `full`: every variant; otherwise only those of headers the route gives a meaning
+/// (the rest exercise the parser, the same for every route of a family).
+void run_headers(world& w, tally& t, const route_spec& r, bool full) {
   const auto target = w.fill(r.path);
   const auto body = body_of(w, r);
   const auto& token = token_for(w, r);
@@ -572,6 +579,10 @@ void run_headers(world& w, tally& t, const route_spec& r) {
   std::erase_if(without_auth, [](const auto& h) { return h.first == "Authorization"; });
   auto one = [&](const std::string& label, header_list h, expect e) {
     if (r.streaming && e != expect::reject) return;
+    if (!full && !label.starts_with("Authorization") && !label.starts_with("Idempotency") &&
+        !label.starts_with("If-Match")) {
+      return;
+    }
     send_case(w, t, r.method + " " + r.path + " header " + label, raw_request(r.method, target, h, body), e);
   };
   auto plus = [&](std::string k, std::string v) {
@@ -650,7 +661,8 @@ void run_headers(world& w, tally& t, const route_spec& r) {
 }
 
 /// Chunked-encoding abuse, duplicate and conflicting framing headers, lying lengths.
-void run_framing(world& w, tally& t, const route_spec& r) {
+/// `full`: every variant; otherwise the few that depend on the route's body.
+void run_framing(world& w, tally& t, const route_spec& r, bool full) {
   const auto target = w.fill(r.path);
   const std::string body = r.body.is_null() ? std::string("{}") : body_of(w, r);
   const auto first = r.body.is_null() || !r.reads_body ? expect::any : r.base;
@@ -665,6 +677,10 @@ void run_framing(world& w, tally& t, const route_spec& r) {
   const auto n = hex(body.size());
   auto one = [&](const std::string& label, const std::string& bytes, expect e, raw_options o = {},
                  bool may_close = false) {
+    if (!full && !label.starts_with("well-formed") && !label.starts_with("Content-Length shorter") &&
+        !label.starts_with("Content-Length longer") && !label.starts_with("two different")) {
+      return;
+    }
     send_case(w, t, r.method + " " + r.path + " framing " + label, bytes, e, o, may_close);
   };
   const raw_options half{.half_close = true};
@@ -752,6 +768,7 @@ void run_framing(world& w, tally& t, const route_spec& r) {
 }  // namespace
 
 void run_family(world& w, tally& t, const route_family& f) {
+  bool full = true;  // the first route that takes every variant
   for (const auto& r : f.routes) {
     const auto name = r.method + " " + r.path;
     const auto h = base_headers(w, r);
@@ -766,7 +783,7 @@ void run_family(world& w, tally& t, const route_family& f) {
       run_query(w, t, r);
       w.prove_alive(name + " query variants");
     }
-    run_headers(w, t, r);
+    run_headers(w, t, r, full && !r.streaming);
     w.prove_alive(name + " header variants");
     if (!r.streaming) {
       for (const auto& v : body_variants(w, r, false)) {
@@ -775,8 +792,9 @@ void run_family(world& w, tally& t, const route_family& f) {
         send_case(w, t, name + " " + v.label, raw_request(r.method, w.fill(r.path), hh, v.body), v.want);
       }
       w.prove_alive(name + " body variants");
-      run_framing(w, t, r);
+      run_framing(w, t, r, full);
       w.prove_alive(name + " framing variants");
+      full = false;
     }
   }
 }
