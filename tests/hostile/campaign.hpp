@@ -46,6 +46,7 @@ struct route_spec {
   bool destructive = false;       ///< the valid request would destroy a fixture: only path mutations are sent
   bool if_match = false;          ///< reads If-Match
   bool streaming = false;         ///< a valid request opens a stream: only refused variants are sent
+  bool costly = false;            ///< a valid request costs a password hash: no parser-level header/framing variants
   expect base = expect::success;  ///< what the valid request gets
 };
 

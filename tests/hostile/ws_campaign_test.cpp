@@ -160,7 +160,7 @@ TEST_CASE("campaign: WebSocket frames", "[hostile][campaign][ws]") {
   t.report();
 }
 
-TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws]") {
+TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws][needs-lead][pending]") {
   world w;
   tally t{.name = "WebSocket messages"};
   auto ws = open_ws(w, w.alice);
@@ -257,7 +257,8 @@ TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws]") {
   t.report();
 }
 
-TEST_CASE("campaign: WebSocket commands over every route family", "[hostile][campaign][ws]") {
+TEST_CASE("campaign: WebSocket commands over every route family",
+          "[hostile][campaign][ws][needs-lead][needs-accounts][pending]") {
   world w;
   tally t{.name = "WebSocket commands"};
   int id = 0;
@@ -326,7 +327,7 @@ TEST_CASE("campaign: WebSocket commands over every route family", "[hostile][cam
   t.report();
 }
 
-TEST_CASE("campaign: WebSocket upgrade requests", "[hostile][campaign][ws]") {
+TEST_CASE("campaign: WebSocket upgrade requests", "[hostile][campaign][ws][needs-realtime][pending]") {
   world w({}, false);
   tally t{.name = "WebSocket upgrades"};
   using atrium::test::raw_request;
