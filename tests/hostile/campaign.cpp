@@ -478,7 +478,11 @@ std::vector<body_variant> body_variants(world& w, const route_spec& r, bool json
         {"=cmd formula", "=cmd|' /C calc'!A0", expect::any},
         {"emoji", "\xF0\x9F\x98\x80", expect::any},
     };
-    for (const auto& [label, v, want] : contents) out.push_back({field + " " + label, with(field, v), want});
+    for (const auto& [label, v, want] : contents) {
+      // Where every valid request costs a password hash, the tolerated contents are left out.
+      if (r.costly && want == expect::any) continue;
+      out.push_back({field + " " + label, with(field, v), want});
+    }
     out.push_back({field + " 100000-deep array",
                    base.dump().substr(0, base.dump().size() - 1) + ",\"" + field + "\":" + deep_array(100000) + "}",
                    expect::reject});
