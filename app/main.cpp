@@ -28,6 +28,7 @@
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
 #include "app/cli.hpp"
+#include "app/log_format.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 
@@ -208,6 +209,7 @@ void set_up_logging() {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::async_logger>("atriumd", sink, spdlog::thread_pool(),
                                                        spdlog::async_overflow_policy::block);
+  logger->set_formatter(atrium::app::escaped_formatter());  // no raw control character from a request in a line
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
@@ -263,7 +265,6 @@ int main(int argc, char** argv) {
   // generated admin password.
   set_up_logging();
   spdlog::set_level(spdlog::level::from_str(opts->log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
 
   // Block the stop signals in every thread we start; main waits for them with sigwait.
   sigset_t stop_signals;

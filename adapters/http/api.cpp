@@ -1,9 +1,6 @@
 // The HTTP API: routing, authentication, idempotency, answering commands.
 #include "adapters/http/api_internal.hpp"
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
-
 #include "events/project/project_decider.hpp"
 #include "events/security/security_events.hpp"
 #include "events/user/user_decider.hpp"
@@ -39,13 +36,9 @@ unsigned http_status(errc code) noexcept {
 }
 
 result<principal> api::impl::authenticate(call& c) const {
-  const auto auth = c.req.header("authorization");
-  constexpr std::string_view scheme = "Bearer ";
-  if (auth.size() <= scheme.size() || !std::string_view(auth).starts_with(scheme)) {
-    return fail(errc::unauthenticated, "missing bearer token");
-  }
-  const auto token = auth.substr(scheme.size());
-  const auto token_hash = d.secrets.sha256_hex(token);
+  auto token = bearer_token(c.req.header("authorization"));
+  if (!token) return fail(errc::unauthenticated, "missing bearer token");
+  const auto token_hash = d.secrets.sha256_hex(*token);
   const auto session = d.tokens.get(token_hash);
   if (!session) return std::unexpected(session.error());
   if (!*session) return fail(errc::unauthenticated, "invalid or expired token");
@@ -222,8 +215,8 @@ bool api::impl::idempotency(const call_ptr& c, const principal& p) {
     std::vector<std::pair<std::string, std::string>> headers{{"X-Request-Id", c->correlation_id},
                                                              {"Idempotency-Replayed", "true"}};
     if (!record.etag.empty()) headers.emplace_back("ETag", record.etag);
-    spdlog::info("http method={} path={} status={} user={} request_id={} idempotent_replay=true", c->req.method,
-                 c->req.target.substr(0, c->req.target.find('?')), record.status, c->who, c->correlation_id);
+    spdlog::info("http {} status={} user={} request_id={} idempotent_replay=true", log_request(*c), record.status,
+                 log_escape(c->who, 64), c->correlation_id);
     c->respond(http_response{record.status, record.body, "application/json", std::move(headers)});
     return false;
   }
@@ -281,6 +274,10 @@ void api::impl::route(const call_ptr& c) {
 
   // Browsers cannot set headers on a WebSocket or EventSource: they may pass `token`.
   const bool push = is({"v1", "ws"}) || is({"v1", "events", "stream"});
+  // Checked on the decoded path, so no encoding of it slips through.
+  if (push && c->req.via_websocket) {
+    return send_error(c, error{errc::invalid_argument, "path must be an API route under /v1/ (not a stream)"});
+  }
   if (push && c->req.header("authorization").empty() && c->query.contains("token")) {
     c->req.headers["authorization"] = "Bearer " + c->query["token"];
   }
@@ -462,14 +459,15 @@ void api::impl::handle(http_request request, respond_fn respond) {
   });
   c->correlation_id = rid_ok ? rid : new_uuid_v7();
   try {
-    auto url = boost::urls::parse_origin_form(c->req.target);
-    if (!url) return send_error(c, error{errc::invalid_argument, "malformed request target"});
-    for (auto seg : url->segments()) c->path.push_back(std::string(seg));
-    while (!c->path.empty() && c->path.back().empty()) c->path.pop_back();  // tolerate a trailing slash
-    for (auto param : url->params()) c->query[std::string(param.key)] = std::string(param.value);
+    // The edge: nothing from the wire reaches a handler, an actor or the store unchecked.
+    auto target = parse_target(c->req.target);
+    if (!target) return send_error(c, target.error());
+    if (auto ok = check_request(c->req); !ok) return send_error(c, ok.error());
+    c->path = std::move(target->path);
+    for (auto& [k, v] : target->query) c->query[std::move(k)] = std::move(v);
     route(c);
   } catch (const std::exception& ex) {
-    spdlog::error("request failed path={} error={}", c->req.target.substr(0, c->req.target.find('?')), ex.what());
+    spdlog::error("request failed {} error={}", log_request(*c), log_escape(ex.what()));
     send_error(c, error{errc::internal, "internal error"});
   }
 }

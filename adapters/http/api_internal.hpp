@@ -20,9 +20,11 @@
 #include <vector>
 
 #include "adapters/http/api.hpp"
+#include "adapters/http/wire.hpp"
 #include "events/access/policy.hpp"
 #include "events/connection/connection_decider.hpp"
 #include "events/project/project_decider.hpp"
+#include "events/text.hpp"
 
 namespace atrium::http_adapter {
 
@@ -57,12 +59,19 @@ struct call {
 };
 using call_ptr = std::shared_ptr<call>;
 
+/// `method=… path=…` of a request for a log line, escaped (events/text.hpp `log_escape`):
+/// nothing a client sends can start a new log line or forge a field.
+inline std::string log_request(const call& c) {
+  return "method=" + log_escape(c.req.method, 32) +
+         " path=" + log_escape(c.req.target.substr(0, c.req.target.find('?')));
+}
+
 inline void send(const call_ptr& c, unsigned status, const json& body,
                  std::vector<std::pair<std::string, std::string>> headers = {}) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
-  spdlog::info("http method={} path={} status={} ms={:.2f} user={} request_id={}", c->req.method,
-               c->req.target.substr(0, c->req.target.find('?')), status, ms, c->who, c->correlation_id);
+  spdlog::info("http {} status={} ms={:.2f} user={} request_id={}", log_request(*c), status, ms, log_escape(c->who, 64),
+               c->correlation_id);
   // Replace, not throw, on invalid UTF-8: a response must never take a thread down.
   auto text = body.dump(-1, ' ', false, json::error_handler_t::replace);
   if (c->remember && status < 500) {
@@ -109,15 +118,24 @@ inline json relay_json(const ports::relay_info& r) {
 }
 
 inline json request_metadata(const http_request& req) {
-  // Round-trip through JSON text with the `replace` handler to repair invalid UTF-8.
-  auto agent = json::parse(json(req.header("user-agent")).dump(-1, ' ', false, json::error_handler_t::replace))
-                   .get<std::string>();
-  if (agent.size() > k_max_user_agent_bytes) {
-    std::size_t cut = k_max_user_agent_bytes;
-    while (cut > 0 && (static_cast<unsigned char>(agent[cut]) & 0xC0) == 0x80) --cut;  // not mid-character
-    agent.resize(cut);
+  return json{{"client_address", req.remote},
+              {"user_agent", truncate_utf8(repair_utf8(req.header("user-agent")), k_max_user_agent_bytes)}};
+}
+
+/// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1; the scheme is
+/// case-insensitive, RFC 9110 §11.1), or nullopt when the value is not of that form.
+inline std::optional<std::string> bearer_token(std::string_view auth) {
+  constexpr std::string_view scheme = "bearer";
+  if (auth.size() <= scheme.size() + 1) return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != scheme[i]) return std::nullopt;
   }
-  return json{{"client_address", req.remote}, {"user_agent", std::move(agent)}};
+  auto rest = auth.substr(scheme.size());
+  if (rest.front() != ' ') return std::nullopt;
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+  if (rest.empty() || rest.find(' ') != std::string_view::npos) return std::nullopt;
+  return std::string(rest);
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339 §5.6, `T`/`Z` in either case) as
@@ -129,14 +147,17 @@ inline json request_metadata(const http_request& req) {
 /// outside the years 0000-9999 once in UTC. Defined in api_log.cpp.
 std::optional<std::string> normalize_rfc3339(std::string_view s);
 
+/// A request body that must be a JSON object, parsed at the edge (wire.hpp: bounded
+/// depth, no NUL). `invalid_argument` otherwise.
 inline result<json> parse_object(const std::string& body) {
-  try {
-    auto j = json::parse(body);
-    if (!j.is_object()) return fail(errc::invalid_argument, "request body must be a JSON object");
-    return j;
-  } catch (const json::exception&) {
-    return fail(errc::invalid_argument, "request body is not valid JSON");
+  auto j = parse_json(body);
+  if (!j) {
+    auto e = j.error();
+    e.message = "request body: " + e.message;
+    return std::unexpected(std::move(e));
   }
+  if (!j->is_object()) return fail(errc::invalid_argument, "request body must be a JSON object");
+  return j;
 }
 
 /// A string field: nullopt when absent (or null); `invalid_argument` when of another type

@@ -260,8 +260,8 @@ void send_body(const call_ptr& c, std::string body, std::string content_type,
                std::vector<std::pair<std::string, std::string>> headers) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
-  spdlog::info("http method={} path={} status=200 ms={:.2f} user={} request_id={} bytes={}", c->req.method,
-               c->req.target.substr(0, c->req.target.find('?')), ms, c->who, c->correlation_id, body.size());
+  spdlog::info("http {} status=200 ms={:.2f} user={} request_id={} bytes={}", log_request(*c), ms,
+               log_escape(c->who, 64), c->correlation_id, body.size());
   c->respond(http_response{200, std::move(body), std::move(content_type), std::move(headers)});
 }
 

@@ -30,8 +30,8 @@ void api::impl::login(const call_ptr& c) {
     const bool matches = self->d.hasher.verify(hash, password) && user;
     if (!matches || user->disabled) {
       // Every refused login is recorded in the security stream before the answer.
-      auto e = make_event(
-          security_login_failed{claimed.substr(0, 64), matches ? "disabled" : "invalid_credentials", c->req.remote});
+      auto e = make_event(security_login_failed{truncate_utf8(claimed, 64),
+                                                matches ? "disabled" : "invalid_credentials", c->req.remote});
       e.actor = "anonymous";
       e.correlation_id = c->correlation_id;
       e.metadata = request_metadata(c->req);

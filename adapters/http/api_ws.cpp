@@ -173,7 +173,9 @@ class ws_connection final : public push_subscriber,
   void on_message(const std::string& text) {
     json m;
     try {
-      m = json::parse(text);
+      auto parsed = parse_json(text);
+      if (!parsed) return reply_error(nullptr, error{errc::invalid_argument, "message: " + parsed.error().message});
+      m = std::move(*parsed);
     } catch (const json::exception&) {
       return reply_error(nullptr, error{errc::invalid_argument, "message is not valid JSON"});
     }
@@ -399,6 +401,7 @@ class ws_connection final : public push_subscriber,
     http_request req;
     req.method = cmd["method"].get<std::string>();
     req.target = cmd["path"].get<std::string>();
+    req.via_websocket = true;
     if (!req.target.starts_with("/v1/") || req.target.starts_with("/v1/ws") ||
         req.target.starts_with("/v1/events/stream")) {
       return reply_error(
@@ -529,7 +532,7 @@ void api::impl::websocket(const call_ptr& c, const principal& p) {
                        {"details", json::object()}}}},
                 {{"Upgrade", "websocket"}});
   }
-  const auto token = c->req.header("authorization").substr(std::string_view("Bearer ").size());
+  const auto token = bearer_token(c->req.header("authorization")).value_or("");
   spdlog::info("http method=GET path=/v1/ws status=101 user={} request_id={}", c->who, c->correlation_id);
   http_response resp{101, "", "", {}};
   resp.open = [self = shared_from_this(), user = p.user_id, token,

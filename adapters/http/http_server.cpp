@@ -12,6 +12,7 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -25,6 +26,15 @@ namespace bhttp = beast::http;
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+/// Fields that hold a single value (RFC 9110): a request that repeats one is refused.
+bool singleton_header(std::string_view lowercase_name) {
+  static constexpr std::array<std::string_view, 11> names{
+      "authorization", "content-type", "host",       "idempotency-key", "if-match",      "if-none-match",
+      "last-event-id", "x-request-id", "user-agent", "origin",          "content-length"};
+  return std::find(names.begin(), names.end(), lowercase_name) != names.end();
+}
 
 std::string error_body(std::string_view code, std::string_view message) {
   return R"({"error":{"code":")" + std::string(code) + R"(","message":")" + std::string(message) +
@@ -300,8 +310,23 @@ class session : public std::enable_shared_from_this<session> {
     if (ec == bhttp::error::body_limit) {
       return write(http_response{413, error_body("payload_too_large", "request body is too large")}, false);
     }
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      // The header, a chunk header with its extensions, or the trailer outgrew the read
+      // buffer (`k_max_unparsed_bytes`).
+      return write(http_response{431, error_body("invalid_argument", "request header fields are too large")}, false);
+    }
     if (ec) return write(http_response{400, error_body("invalid_argument", "malformed HTTP request")}, false);
+    try {
+      dispatch_request();
+    } catch (const std::exception& ex) {
+      // Nothing below should throw; if it does, this connection ends, never the server.
+      spdlog::error("request setup failed: {}", ex.what());
+      close();
+    }
+  }
 
+  /// Turns the parsed request into an `http_request` and calls the handler.
+  void dispatch_request() {
     auto req = parser_->release();
     http_request r;
     r.method = std::string(req.method_string());
@@ -309,7 +334,15 @@ class session : public std::enable_shared_from_this<session> {
     for (const auto& f : req) {
       std::string name(f.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers[name] = std::string(f.value());
+      auto [it, fresh] = r.headers.try_emplace(name, f.value());
+      if (fresh) continue;
+      // A repeated field is one list (RFC 9110 §5.3), except for fields that hold one
+      // value: two of those are ambiguous (which did a proxy check?) and refused.
+      if (singleton_header(name)) {
+        return write(http_response{400, error_body("invalid_argument", "header " + name + " is repeated")}, false);
+      }
+      it->second += ", ";
+      it->second += f.value();
     }
     r.websocket = websocket::is_upgrade(req);
     if (r.websocket) upgrade_ = req;  // the body is empty on an upgrade request
@@ -335,6 +368,15 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write(http_response resp, bool keep_alive) {
+    try {
+      write_response(std::move(resp), keep_alive);
+    } catch (const std::exception& ex) {
+      spdlog::error("response not written: {}", ex.what());
+      close();
+    }
+  }
+
+  void write_response(http_response resp, bool keep_alive) {
     if (resp.open) return open(std::move(resp));
     upgrade_.reset();
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
@@ -395,8 +437,13 @@ class session : public std::enable_shared_from_this<session> {
     stream_.socket().close(ec);
   }
 
+  /// The most bytes read but not yet parsed: bounds the header (as `header_limit`
+  /// does), a chunk header with its extensions and the trailer, which Beast's parser
+  /// does not bound by itself (a trailer field over 64 KiB made Beast throw).
+  static constexpr std::size_t k_max_unparsed_bytes = 64 * 1024;
+
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{k_max_unparsed_bytes};
   std::shared_ptr<std::array<char, 16384>> drain_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::request<bhttp::string_body>> upgrade_;
@@ -414,18 +461,59 @@ struct http_server::impl {
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
 
+  /// Accept errors such as EMFILE (out of file descriptors) or ENOBUFS repeat at once
+  /// while their cause lasts: the loop waits before it tries again, doubling from 10 ms
+  /// up to 1 s, and logs the first error of a run and then at most one line a minute.
+  net::steady_timer backoff{ioc};
+  std::chrono::milliseconds delay{0};
+  clock_type::time_point last_warning{};
+  std::uint64_t failures = 0;
+
   void accept() {
     // Captures `this`, not a shared_ptr: the io_context (a member) owns this handler, and
     // a shared_ptr here would keep the server alive forever after stop().
     acceptor.async_accept(net::make_strand(ioc), [self = this](beast::error_code ec, tcp::socket s) {
-      if (ec) {
-        if (ec == net::error::operation_aborted) return;
-        spdlog::warn("accept failed: {}", ec.message());
-      } else {
-        std::make_shared<session>(std::move(s), self->handler, self->options)->run();
+      if (self->stopped) return;
+      if (ec == net::error::operation_aborted) return;
+      if (!ec) {
+        if (self->failures > 0) spdlog::info("accept recovered after failures={}", self->failures);
+        self->failures = 0;
+        self->delay = std::chrono::milliseconds(0);
+        try {
+          std::make_shared<session>(std::move(s), self->handler, self->options)->run();
+        } catch (const std::exception& ex) {
+          spdlog::error("session setup failed: {}", ex.what());
+        }
+        return self->accept();
       }
-      if (!self->stopped) self->accept();
+      ++self->failures;
+      const auto now = clock_type::now();
+      if (self->failures == 1 || now - self->last_warning >= std::chrono::minutes(1)) {
+        self->last_warning = now;
+        spdlog::warn("accept failed error={} failures={} (retrying with back-off)", ec.message(), self->failures);
+      }
+      self->delay = std::clamp(self->delay * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+      self->backoff.expires_after(self->delay);
+      self->backoff.async_wait([self](beast::error_code wait_ec) {
+        if (!wait_ec && !self->stopped) self->accept();
+      });
     });
+  }
+
+  /// Runs the I/O loop on one thread. An exception escaping a handler (none should:
+  /// this is the last line of defence) is logged and the loop goes on, so that one
+  /// request can never take the process down.
+  void run_io() {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception& ex) {
+        spdlog::error("I/O handler threw, continuing: {}", ex.what());
+      } catch (...) {
+        spdlog::error("I/O handler threw a non-standard exception, continuing");
+      }
+    }
   }
 };
 
@@ -451,7 +539,7 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
   }
   p->accept();
   for (std::size_t i = 0; i < std::max<std::size_t>(1, p->options.threads); ++i) {
-    p->threads.emplace_back([raw = p.get()] { raw->ioc.run(); });
+    p->threads.emplace_back([raw = p.get()] { raw->run_io(); });
   }
   return std::unique_ptr<http_server>(new http_server(std::move(p)));
 }

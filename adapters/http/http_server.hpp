@@ -69,6 +69,9 @@ struct http_request {
   std::string body;
   std::string remote;      ///< peer address "ip:port"
   bool websocket = false;  ///< a WebSocket upgrade request (RFC 6455 §4.1)
+  /// Set for a command sent over a WebSocket (`{"op":"command"}`): routes that open a
+  /// push channel refuse it.
+  bool via_websocket = false;
 
   /// The header's value, or "" when absent.
   [[nodiscard]] std::string header(const std::string& lowercase_name) const {

@@ -107,15 +107,6 @@ result<void> validate_grantee_type(const std::string& t) {
   return {};
 }
 
-/// `s` cut to at most `max` bytes without splitting a UTF-8 sequence.
-std::string cut_utf8(std::string s, std::size_t max) {
-  if (s.size() <= max) return s;
-  std::size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  s.resize(end);
-  return s;
-}
-
 struct decider {
   const connection_state& state;
   const principal& actor;
@@ -181,7 +172,7 @@ struct decider {
   result<events> operator()(const record_test& c) const {
     if (!state.can_use(actor)) return fail(errc::forbidden, "no access to this connection");
     if (c.ok && !c.error.empty()) return invalid("error", "a successful test carries no error");
-    return events{make_event(connection_tested{c.ok, cut_utf8(c.error, max_test_error), c.latency_ms})};
+    return events{make_event(connection_tested{c.ok, truncate_utf8(c.error, max_test_error), c.latency_ms})};
   }
 
   result<events> operator()(const grant_connection_access& c) const {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/text.hpp"
+
 namespace atrium {
 namespace {
 
@@ -26,7 +28,7 @@ result<void> validate_source(const std::string& text, const char* field) {
   if (text.size() > max_job_source_bytes) {
     return fail(errc::invalid_argument, std::string(field) + " must be at most 100000 bytes", {{"field", field}});
   }
-  return {};
+  return check_text(text, text_kind::multiline, field);
 }
 
 result<void> validate_submission(const submit_job& c) {
@@ -99,6 +101,7 @@ struct decider {
     if (c.reason.size() > max_reason_bytes) {
       return fail(errc::invalid_argument, "reason must be at most 1000 bytes", {{"field", "reason"}});
     }
+    if (auto ok = check_text(c.reason, text_kind::multiline, "reason"); !ok) return std::unexpected(ok.error());
     if (state.status == "cancelled") return events{};
     if (state.terminal()) return illegal(state, "job already finished");
     if (state.cancel_requested) return events{};

@@ -153,7 +153,7 @@ struct decider {
       return fail(errc::payload_too_large, "cell content must be at most 262144 bytes",
                   {{"field", "content"}, {"limit", k_max_cell_bytes}});
     }
-    return {};
+    return check_text(content, text_kind::multiline, "content");
   }
 
   /// The live cell `id`, or `not_found` (saying when it was removed).

@@ -263,7 +263,9 @@ TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]
   CHECK(admin.get("/v1/events?limit=0").status == 400);
   CHECK(admin.get("/v1/events?after=-1").status == 400);
   CHECK(admin.get("/v1/audit?order=sideways").status == 400);
-  CHECK(admin.get("/v1/projects/%00%ff").status == 404);
+  // A path segment that is not UTF-8 or holds a control character is refused at the edge.
+  CHECK(admin.get("/v1/projects/%00%ff").status == 400);
+  CHECK(admin.get("/v1/projects/%ff").json["error"]["message"] == "path segment is not valid UTF-8");
   CHECK(admin.request("PUT", "/v1/projects").status == 400);
   // An unknown project is 404 before its If-Match is even read; on a real one a bad
   // If-Match is 400.
