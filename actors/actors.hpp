@@ -15,6 +15,7 @@
 #include "actors/ports/event_store.hpp"
 #include "actors/ports/monitor.hpp"
 #include "actors/ports/read_model_store.hpp"
+#include "actors/supervision.hpp"
 #include "projections/read_model.hpp"
 
 namespace atrium::actors {
@@ -105,9 +106,11 @@ class projection_engine {
 /// and applies them), `await_position` and `projection_status_request`. It starts by
 /// catching up with the log (`start_head`, the head when the server started) page by
 /// page, answering messages in between; until then the report says not ready.
-/// Once the projections have applied a position it tells `hub` (`log_advanced`), if set.
+/// Once the projections have applied a position it tells the hub (`log_advanced`, found
+/// in `dir`). A restarted runner first reloads the engine's checkpoints (dropping rows
+/// applied in memory and not committed) and catches up from there.
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head, caf::actor hub = {});
+                                   std::uint64_t start_head, std::shared_ptr<core_directory> dir);
 
 /// The subscription hub (hub_core.hpp): handles `hub_subscribe`, `hub_unsubscribe`,
 /// `hub_drop` and `log_advanced` (from the projection runner, once projections applied
@@ -140,8 +143,9 @@ struct relay_status_cell {
                                              ports::read_model_store& checkpoints, ports::event_publisher& publisher,
                                              relay_options options, std::shared_ptr<relay_status_cell> status);
 
-/// The event-store writer: handles `append_request`, forwards commits to `runner`.
-caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, caf::actor runner);
+/// The event-store writer: handles `append_request`, forwards commits to the runner
+/// (found in `dir`). Appends it still owes when it stops are answered `unavailable`.
+caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir);
 
 /// Settings of the entity registry.
 struct registry_options {
@@ -154,8 +158,12 @@ struct registry_options {
 /// entity's actor, spawning and hydrating it (newest snapshot + later events) on first
 /// use, and passivates entities (stops their actors) that were idle for
 /// `passivate_after`, or the least recently used ones while more than `max_live` live.
-/// Answers `registry_stats_request` with `registry_stats`.
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
+/// Answers `registry_stats_request` with `registry_stats`. Entity actors find the
+/// writer in `dir`. An entity actor that fails (an exception, an exit) answers its
+/// pending command `unavailable` and is forgotten; the next command on that entity
+/// spawns and hydrates a fresh one. When the registry stops, its entity actors stop with
+/// it and every command it still owes is answered `unavailable`.
+caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
                           registry_options options);
 
 }  // namespace atrium::actors

@@ -169,24 +169,50 @@ result<typename Traits::state> hydrate(const ports::event_store& store, const st
 
 template <class Traits>
 std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits>>* self, typename Traits::message& m,
-                                         ports::event_store* store, const caf::actor& writer);
+                                         ports::event_store* store, const core_directory& dir);
 
 template <class Traits>
 caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std::string id, ports::event_store* store,
-                           caf::actor writer, std::uint64_t snapshot_every) {
+                           std::shared_ptr<core_directory> dir, std::uint64_t snapshot_every) {
+  self->set_exception_handler(log_actor_exception);
   auto& st = self->state;
   st.id = id;
   st.stream = Traits::stream(id);
   st.snapshot_every = snapshot_every;
-  if (auto s = hydrate<Traits>(*store, st.stream, st.snapshot_version)) {
-    st.value = std::move(*s);
-  } else {
-    spdlog::error("entity={} hydrate failed: {}", st.stream, s.error().message);
-    st.broken = s.error();
+  try {
+    if (auto s = hydrate<Traits>(*store, st.stream, st.snapshot_version)) {
+      st.value = std::move(*s);
+    } else {
+      spdlog::error("entity={} hydrate failed: {}", st.stream, s.error().message);
+      st.broken = s.error();
+    }
+  } catch (const std::exception& ex) {
+    spdlog::error("entity={} hydrate failed: {}", st.stream, ex.what());
+    st.broken = error{errc::internal, st.stream + " cannot be folded: " + ex.what(), nlohmann::json::object()};
+  }
+  if (st.broken && st.broken->code == errc::unavailable) {
+    // A storage error, not a broken stream: answer, then let the next command hydrate again.
+    st.broken->message = "entity not loaded: " + st.broken->message;
   }
   return {
-      [self, store, writer](typename Traits::message& m) -> caf::result<msg::command_reply> {
-        auto reply = handle<Traits>(self, m, store, writer);
+      [self, store, dir](typename Traits::message& m) -> caf::result<msg::command_reply> {
+        std::optional<msg::command_reply> reply;
+        try {
+          reply = handle<Traits>(self, m, store, *dir);
+        } catch (const std::exception& ex) {
+          // Its state may be half-changed: answer, stop, and be hydrated afresh next time.
+          spdlog::error("entity={} command failed: {}", self->state.stream, ex.what());
+          auto rp = self->make_response_promise();
+          rp.deliver(msg::command_reply{fail(errc::internal, std::string("command failed: ") + ex.what())});
+          self->quit();
+          return rp;
+        }
+        if (reply && self->state.broken && self->state.broken->code == errc::unavailable) {
+          auto rp = self->make_response_promise();
+          rp.deliver(std::move(*reply));
+          self->quit();
+          return rp;
+        }
         if (reply && !self->state.value.exists) {
           // A refused create leaves nothing to own: stop rather than linger in memory.
           auto rp = self->make_response_promise();
@@ -204,7 +230,7 @@ caf::behavior entity_actor(caf::stateful_actor<entity_state<Traits>>* self, std:
 /// append, answers through a response promise when it completes, and returns nullopt.
 template <class Traits>
 std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits>>* self, typename Traits::message& m,
-                                         ports::event_store* store, const caf::actor& writer) {
+                                         ports::event_store* store, const core_directory& dir) {
   auto& st = self->state;
   if (st.broken) return msg::command_reply{std::unexpected(*st.broken)};
   const auto& ctx = m.context;
@@ -240,10 +266,16 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
     }
   }
 
-  auto rp = self->make_response_promise();
+  if (!dir.up(core_role::writer)) {
+    return msg::command_reply{fail(errc::unavailable, "the event-store writer is restarting; retry")};
+  }
+  // Answered `unavailable` if this actor stops before the append completes.
+  owed_reply<msg::command_reply> rp(self->make_response_promise(), [] {
+    return msg::command_reply{fail(errc::unavailable, "the entity actor stopped before the command completed")};
+  });
   // `await` keeps this entity's mailbox closed until the append is durable, so the
   // next command decides on the state that includes these events.
-  self->request(writer, caf::infinite, msg::append_request{std::move(appends)})
+  self->request(dir.get(core_role::writer), caf::infinite, msg::append_request{std::move(appends)})
       .await(
           [self, rp, store](msg::append_reply& r) mutable {
             auto& st = self->state;
@@ -279,8 +311,11 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
             out.view = Traits::view(st.value);
             rp.deliver(msg::command_reply{std::move(out)});
           },
-          [rp](caf::error& err) mutable {
+          [self, rp](caf::error& err) mutable {
             rp.deliver(msg::command_reply{fail(errc::unavailable, "event store unavailable: " + caf::to_string(err))});
+            // Whether the append was stored is unknown: stop, so the next command on
+            // this entity hydrates it from the log as it is.
+            self->quit();
           });
   return std::nullopt;
 }
@@ -302,6 +337,11 @@ struct registry_state {
   registry_options options;
   std::uint64_t passivated = 0;
   static inline const char* name = "entity-registry";
+  // However the registry stops (told to, an exception, a kill), its entity actors stop
+  // with it; the commands they still owe are answered by their owed replies.
+  ~registry_state() {
+    for (auto& [stream, e] : live) caf::anon_send_exit(e.actor, caf::exit_reason::user_shutdown);
+  }
 };
 
 /// Stops an idle entity's actor. Only the registry sends commands to entity actors, so
@@ -342,7 +382,7 @@ void enforce_bounds(caf::stateful_actor<registry_state>* self) {
 /// spawning, so requests for made-up ids cannot fill memory with empty actors.
 template <class Traits>
 caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
-                                      ports::event_store* store, const caf::actor& writer) {
+                                      ports::event_store* store, const std::shared_ptr<core_directory>& dir) {
   auto& st = self->state;
   const auto stream = Traits::stream(m.id);
   auto it = st.live.find(stream);
@@ -356,7 +396,7 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
     }
     // Monitored, not linked: a link is an entry in the registry's own attachable list,
     // which unlinking scans, so passivating one of 10,000 linked actors cost O(10,000).
-    auto a = self->spawn(entity_actor<Traits>, m.id, store, writer, st.options.snapshot_every);
+    auto a = self->spawn(entity_actor<Traits>, m.id, store, dir, st.options.snapshot_every);
     self->monitor(a);
     st.lru.push_front(stream);
     st.by_id.emplace(a.id(), stream);
@@ -370,7 +410,9 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
   ++entry.in_flight;
   // Ask rather than delegate: the answer passes back through here, so the registry
   // knows when nothing is in flight and the entity may be passivated.
-  auto rp = self->make_response_promise();
+  owed_reply<msg::command_reply> rp(self->make_response_promise(), [] {
+    return msg::command_reply{fail(errc::unavailable, "the entity registry stopped before the command completed")};
+  });
   self->request(entry.actor, caf::infinite, std::move(m))
       .then(
           [self, stream, rp](msg::command_reply& r) mutable {
@@ -385,15 +427,32 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
             }
             rp.deliver(msg::command_reply{fail(errc::unavailable, "entity actor failed: " + caf::to_string(err))});
           });
-  return rp;
+  return caf::delegated<msg::command_reply>{};
 }
 
-caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s, caf::actor writer,
-                       registry_options options) {
+/// `route`, answering `unavailable` instead of letting an exception end the registry.
+template <class Traits>
+caf::result<msg::command_reply> route_safely(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
+                                             ports::event_store* store, const std::shared_ptr<core_directory>& dir) {
+  try {
+    return route<Traits>(self, m, store, dir);
+  } catch (const std::exception& ex) {
+    spdlog::error("entity registry: command for {} not routed: {}", Traits::stream(m.id), ex.what());
+    return msg::command_reply{fail(errc::unavailable, std::string("command not routed: ") + ex.what())};
+  }
+}
+
+caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s,
+                       std::shared_ptr<core_directory> dir, registry_options options) {
   self->state.options = options;
+  self->set_exception_handler(log_actor_exception);
   self->set_down_handler([self](caf::down_msg& m) {
     auto& st = self->state;
     if (auto id = st.by_id.find(m.source.id()); id != st.by_id.end()) {
+      if (m.reason && m.reason != caf::exit_reason::user_shutdown) {
+        spdlog::warn("entity={} actor failed: {}; it is hydrated again on its next command", id->second,
+                     caf::to_string(m.reason));
+      }
       // An entity actor stopped on its own (a refused create) or failed: forget it; the
       // next command spawns and hydrates a fresh one.
       if (auto e = st.live.find(id->second); e != st.live.end()) {
@@ -412,12 +471,12 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_s
   const auto tick = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options.passivate_after);
   self->delayed_send(self, tick, tick_atom::value);
   return {
-      [self, s, writer](msg::user_command_msg& m) { return route<user_traits>(self, m, s, writer); },
-      [self, s, writer](msg::project_command_msg& m) { return route<project_traits>(self, m, s, writer); },
-      [self, s, writer](msg::group_command_msg& m) { return route<group_traits>(self, m, s, writer); },
-      [self, s, writer](msg::connection_command_msg& m) { return route<connection_traits>(self, m, s, writer); },
-      [self, s, writer](msg::job_command_msg& m) { return route<job_traits>(self, m, s, writer); },
-      [self, s, writer](msg::container_command_msg& m) { return route<container_traits>(self, m, s, writer); },
+      [self, s, dir](msg::user_command_msg& m) { return route_safely<user_traits>(self, m, s, dir); },
+      [self, s, dir](msg::project_command_msg& m) { return route_safely<project_traits>(self, m, s, dir); },
+      [self, s, dir](msg::group_command_msg& m) { return route_safely<group_traits>(self, m, s, dir); },
+      [self, s, dir](msg::connection_command_msg& m) { return route_safely<connection_traits>(self, m, s, dir); },
+      [self, s, dir](msg::job_command_msg& m) { return route_safely<job_traits>(self, m, s, dir); },
+      [self, s, dir](msg::container_command_msg& m) { return route_safely<container_traits>(self, m, s, dir); },
       [self, tick](tick_atom) {
         enforce_bounds(self);
         self->delayed_send(self, tick, tick_atom::value);
@@ -430,9 +489,9 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_s
 
 }  // namespace
 
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, caf::actor writer,
+caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
                           registry_options options) {
-  return sys.spawn(registry, &store, std::move(writer), options);
+  return sys.spawn(registry, &store, std::move(dir), options);
 }
 
 }  // namespace atrium::actors

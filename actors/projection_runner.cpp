@@ -57,11 +57,12 @@ using rebuild_tick_atom = caf::atom_constant<caf::atom("rbtick")>;
 
 struct runner_state {
   std::shared_ptr<projection_engine> engine;
-  std::multimap<std::uint64_t, caf::response_promise> waiters;
-  std::uint64_t start_head = 0;  // the log head when the server started
-  bool ready = false;            // caught up with start_head once
-  std::string stalled;           // the last error, until the next successful page
-  caf::actor hub;                // told how far the projections have applied the log
+  // Answered when their position is applied, or (owed_reply) when the runner stops.
+  std::multimap<std::uint64_t, owed_reply<msg::projections_ready>> waiters;
+  std::uint64_t start_head = 0;         // the log head when the server started
+  bool ready = false;                   // caught up with start_head once
+  std::string stalled;                  // the last error, until the next successful page
+  std::shared_ptr<core_directory> dir;  // the hub is told how far the projections have applied the log
   std::uint64_t told_hub = 0;
   static inline const char* name = "projection-runner";
 };
@@ -322,10 +323,17 @@ bool projection_engine::slot_state::full() const { return pending && pending->si
 namespace {
 
 caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine,
-                                std::uint64_t start_head, caf::actor hub) {
+                                std::uint64_t start_head, std::shared_ptr<core_directory> dir) {
+  self->set_exception_handler(log_actor_exception);
   self->state.engine = std::move(engine);
-  self->state.hub = std::move(hub);
+  self->state.dir = std::move(dir);
   self->state.start_head = start_head;
+  // The engine may hold rows a failed runner applied in memory and never committed:
+  // start again from the committed checkpoints (for a first start this is a no-op).
+  if (auto ok = self->state.engine->load_checkpoints(); !ok) {
+    spdlog::error("projections: checkpoints not reloaded: {}", ok.error().message);
+    self->state.stalled = ok.error().message;
+  }
   self->state.ready = self->state.engine->applied() >= start_head;
   if (!self->state.ready) self->send(self, msg::log_advanced{start_head});  // catch up, page by page
   auto release = [self](std::uint64_t applied) {
@@ -337,21 +345,36 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
     auto end = w.upper_bound(applied);
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
     w.erase(w.begin(), end);
-    if (self->state.hub && applied > self->state.told_hub) {
-      self->state.told_hub = applied;
-      self->send(self->state.hub, msg::log_advanced{applied});
+    if (applied > self->state.told_hub) {
+      if (auto hub = self->state.dir->get(core_role::hub)) {
+        self->state.told_hub = applied;
+        self->send(hub, msg::log_advanced{applied});
+      }
+    }
+  };
+  // The engine reports errors as values; anything thrown (an allocation failure, a
+  // thread that cannot start) stalls the runner like a storage error instead of ending it.
+  auto guarded = [](const char* what, auto&& fn) -> result<std::uint64_t> {
+    try {
+      return fn();
+    } catch (const std::exception& ex) {
+      return fail(errc::internal, std::string(what) + ": " + ex.what());
     }
   };
   return {
-      [self, release](msg::log_advanced& m) {
+      [self, release, guarded](msg::log_advanced& m) {
         if (self->state.engine->applied() >= m.position) return;  // read already
         // A few pages at a time, then back to the mailbox: a runner far behind stays
         // responsive (waiters, shutdown) while it catches up.
-        auto applied = self->state.engine->follow(8);
+        auto applied = guarded("follow", [&] { return self->state.engine->follow(8); });
         if (!applied) {
-          spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
-                        applied.error().message);
+          if (self->state.stalled != applied.error().message) {
+            spdlog::error("projections stalled at position={}: {}", self->state.engine->applied(),
+                          applied.error().message);
+          }
           self->state.stalled = applied.error().message;
+          // Try again by itself (e.g. once a full disk has room again), appends or not.
+          self->delayed_send(self, std::chrono::seconds(1), msg::log_advanced{m.position});
           return;
         }
         self->state.stalled.clear();
@@ -361,22 +384,32 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
       [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
         const auto applied = self->state.engine->applied();
         if (applied >= req.position) return msg::projections_ready{applied};
-        auto rp = self->make_response_promise();
-        self->state.waiters.emplace(req.position, rp);
+        self->state.waiters.emplace(req.position, owed_reply<msg::projections_ready>(self->make_response_promise(), [] {
+                                      return msg::projections_ready{0};  // the waiter answers anyway
+                                    }));
         return caf::delegated<msg::projections_ready>();
       },
       [self](msg::projection_status_request) { return msg::projection_status_reply{make_report(self->state)}; },
       [self](msg::rebuild_request& m) {
-        auto fresh = make_projection(m.name);
-        if (!fresh) return msg::rebuild_reply{fail(errc::not_found, "no such projection: " + m.name)};
-        auto started = self->state.engine->start_rebuild(m.name, std::move(fresh));
-        if (started) self->send(self, rebuild_tick_atom::value);
-        return msg::rebuild_reply{std::move(started)};
+        try {
+          auto fresh = make_projection(m.name);
+          if (!fresh) return msg::rebuild_reply{fail(errc::not_found, "no such projection: " + m.name)};
+          auto started = self->state.engine->start_rebuild(m.name, std::move(fresh));
+          if (started) self->send(self, rebuild_tick_atom::value);
+          return msg::rebuild_reply{std::move(started)};
+        } catch (const std::exception& ex) {
+          return msg::rebuild_reply{fail(errc::internal, std::string("rebuild not started: ") + ex.what())};
+        }
       },
       [self](rebuild_tick_atom) {
         // A few pages per message, like catching up: the runner keeps following the log
         // and answering between steps.
-        auto running = self->state.engine->rebuild_step(8);
+        result<bool> running = false;
+        try {
+          running = self->state.engine->rebuild_step(8);
+        } catch (const std::exception& ex) {
+          running = fail(errc::internal, std::string("rebuild: ") + ex.what());
+        }
         if (!running) {
           spdlog::error("projection rebuild stalled: {}", running.error().message);
           self->state.stalled = running.error().message;
@@ -390,8 +423,8 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
 }  // namespace
 
 caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head, caf::actor hub) {
-  return sys.spawn(projection_runner, std::move(engine), start_head, std::move(hub));
+                                   std::uint64_t start_head, std::shared_ptr<core_directory> dir) {
+  return sys.spawn(projection_runner, std::move(engine), start_head, std::move(dir));
 }
 
 }  // namespace atrium::actors

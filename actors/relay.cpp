@@ -177,6 +177,7 @@ relay_state::~relay_state() { save(*this); }
 caf::behavior relay(caf::stateful_actor<relay_state>* self, ports::event_store* store,
                     ports::read_model_store* checkpoints, ports::event_publisher* publisher, relay_options options,
                     std::shared_ptr<relay_status_cell> status, std::uint64_t start) {
+  self->set_exception_handler(log_actor_exception);
   auto& st = self->state;
   st.store = store;
   st.checkpoints = checkpoints;

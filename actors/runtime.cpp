@@ -3,22 +3,75 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+#include <deque>
 #include <future>
+#include <mutex>
+#include <unordered_map>
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
+#include "actors/supervision.hpp"
 
 namespace atrium {
+
+const char* actors::role_name(core_role r) {
+  switch (r) {
+    case core_role::hub:
+      return "subscription-hub";
+    case core_role::runner:
+      return "projection-runner";
+    case core_role::writer:
+      return "event-store-writer";
+    case core_role::registry:
+      return "entity-registry";
+    case core_role::gateway:
+      return "gateway";
+    case core_role::relay:
+      return "event-relay";
+  }
+  return "unknown";
+}
+
+caf::error actors::log_actor_exception(caf::scheduled_actor* self, std::exception_ptr& e) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  spdlog::error("actor={} id={} failed: {}", self->name(), self->id(), what);
+  return caf::make_error(caf::sec::runtime_error, std::move(what));
+}
+
 namespace {
+
+/// The answer to a request whose message was dropped (an actor stopped with it queued).
+error dropped_error() {
+  return error{errc::unavailable, "the actor system stopped before answering (an actor failed or is restarting); retry",
+               nlohmann::json::object()};
+}
 
 /// How long a caller waits for projections to reach its write before answering anyway.
 constexpr auto k_projection_wait = std::chrono::seconds(10);
 
 /// The gateway turns fire-and-forget sends from non-actor threads into requests and
-/// calls the caller's completion with the reply (or `unavailable` on failure).
-caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::actor runner, caf::actor writer) {
-  auto forward = [self, registry](auto& m, msg::completion_box& box) {
-    self->request(registry, caf::infinite, std::move(m))
+/// calls the caller's completion with the reply (or `unavailable` on failure). Its peers
+/// are looked up in the directory per message, so restarted peers are found; a peer
+/// that is down is answered for at once. Completions are wrapped by `exactly_once` (see
+/// the public entry points below), so a gateway that stops answers what it held.
+caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<actors::core_directory> dir) {
+  using actors::core_role;
+  self->set_exception_handler(actors::log_actor_exception);
+  auto restarting = [dir](core_role r) -> std::optional<error> {
+    if (dir->up(r)) return std::nullopt;
+    return error{errc::unavailable, std::string("the ") + actors::role_name(r) + " is restarting; retry",
+                 nlohmann::json::object()};
+  };
+  auto forward = [self, dir, restarting](auto& m, msg::completion_box& box) {
+    if (auto down = restarting(core_role::registry)) return box.fn(std::unexpected(*down));
+    self->request(dir->get(core_role::registry), caf::infinite, std::move(m))
         .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
               [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
   };
@@ -29,27 +82,30 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
       [forward](msg::connection_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::job_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::container_command_msg& m, msg::completion_box& box) { forward(m, box); },
-      [self, writer](msg::record_request& m, msg::recorded_box& box) {
-        self->request(writer, caf::infinite, msg::append_request{{std::move(m.append)}})
+      [self, dir, restarting](msg::record_request& m, msg::recorded_box& box) {
+        if (auto down = restarting(core_role::writer)) return box.fn(std::unexpected(*down));
+        self->request(dir->get(core_role::writer), caf::infinite, msg::append_request{{std::move(m.append)}})
             .then(
                 [box](msg::append_reply& r) {
                   if (!r.committed) return box.fn(std::unexpected(r.committed.error()));
+                  if (r.committed->empty()) return box.fn(fail(errc::internal, "append committed no event"));
                   box.fn(r.committed->back().position);
                 },
                 [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
       },
-      [self, runner](msg::projection_status_request& m, msg::status_box& box) {
-        self->request(runner, std::chrono::seconds(10), m)
+      [self, dir](msg::projection_status_request& m, msg::status_box& box) {
+        self->request(dir->get(core_role::runner), std::chrono::seconds(10), m)
             .then([box](msg::projection_status_reply& r) { box.fn(std::move(r.report)); },
                   [box](caf::error&) { box.fn(ports::projections_report{}); });
       },
-      [self, runner](msg::rebuild_request& m, msg::rebuild_box& box) {
-        self->request(runner, std::chrono::seconds(30), m)
+      [self, dir, restarting](msg::rebuild_request& m, msg::rebuild_box& box) {
+        if (auto down = restarting(core_role::runner)) return box.fn(std::unexpected(*down));
+        self->request(dir->get(core_role::runner), std::chrono::seconds(30), m)
             .then([box](msg::rebuild_reply& r) { box.fn(std::move(r.started)); },
                   [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
       },
-      [self, runner](msg::await_position& m, msg::ready_box& box) {
-        self->request(runner, k_projection_wait, m)
+      [self, dir](msg::await_position& m, msg::ready_box& box) {
+        self->request(dir->get(core_role::runner), k_projection_wait, m)
             .then([box](msg::projections_ready&) { box.fn(); },
                   [box, m](caf::error& err) {
                     spdlog::warn("projections did not reach position={} in time: {}", m.position, caf::to_string(err));
@@ -59,19 +115,138 @@ caf::behavior gateway(caf::event_based_actor* self, caf::actor registry, caf::ac
   };
 }
 
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
+
+/// Makes a fresh actor for a role (the first one, or after a failure).
+using factory = std::function<result<caf::actor>()>;
+
+/// What supervision has to remember; shared with the runtime (health, fatal).
+struct supervision {
+  std::shared_ptr<actors::core_directory> dir = std::make_shared<actors::core_directory>();
+  std::array<factory, actors::k_core_roles> factories;
+  std::chrono::milliseconds restart_delay{100};
+  int max_restarts = 5;
+  std::chrono::milliseconds restart_window{std::chrono::seconds(60)};
+  std::function<void(const std::string&)> on_fatal;
+  std::mutex fatal_mu;
+  std::string fatal;  // set once supervision gave up (guarded by fatal_mu)
+
+  void give_up(const std::string& why) {
+    {
+      std::lock_guard lock(fatal_mu);
+      if (!fatal.empty()) return;
+      fatal = why;
+    }
+    spdlog::critical("{}", why);
+    if (on_fatal) {
+      try {
+        on_fatal(why);
+      } catch (const std::exception& ex) {
+        spdlog::critical("on_fatal threw: {}", ex.what());
+      }
+    }
+  }
+};
+
+struct supervisor_state {
+  std::shared_ptr<supervision> sup;
+  std::unordered_map<caf::actor_id, actors::core_role> children;
+  std::array<std::deque<std::chrono::steady_clock::time_point>, actors::k_core_roles> failures;
+  bool stopping = false;
+  static inline const char* name = "supervisor";
+};
+
+/// The supervisor: monitors the core actors (`adopt`), restarts one that stops (after a
+/// back-off, `restart`), and gives up when one fails too often or cannot be made again.
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::shared_ptr<supervision> sup) {
+  using actors::core_role;
+  self->set_exception_handler(actors::log_actor_exception);
+  self->state.sup = std::move(sup);
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& st = self->state;
+    auto it = st.children.find(m.source.id());
+    // A core actor told to stop (user_shutdown) stops with the runtime: not a failure.
+    if (it == st.children.end() || st.stopping || m.reason == caf::exit_reason::user_shutdown) return;
+    const auto role = it->second;
+    st.children.erase(it);
+    const auto name = actors::role_name(role);
+    const auto reason = m.reason ? caf::to_string(m.reason) : std::string("stopped");
+    st.sup->dir->mark_down(role, reason);
+    auto& failures = st.failures[static_cast<std::size_t>(role)];
+    const auto now = std::chrono::steady_clock::now();
+    while (!failures.empty() && now - failures.front() > st.sup->restart_window) failures.pop_front();
+    failures.push_back(now);
+    const auto n = static_cast<int>(failures.size());
+    if (n > st.sup->max_restarts) {
+      st.sup->give_up(fmt::format(
+          "supervisor: actor={} failed {} times within {} s (last: {}); giving up so that the service manager "
+          "restarts atriumd",
+          name, n, std::chrono::duration_cast<std::chrono::seconds>(st.sup->restart_window).count(), reason));
+      return;
+    }
+    auto delay = st.sup->restart_delay * (1 << std::min(n - 1, 6));
+    delay = std::min<std::chrono::milliseconds>(delay, std::chrono::seconds(5));
+    spdlog::error("supervisor: actor={} failed: {}; restarting in {} ms (failure {} of {} allowed within {} s)", name,
+                  reason, delay.count(), n, st.sup->max_restarts,
+                  std::chrono::duration_cast<std::chrono::seconds>(st.sup->restart_window).count());
+    self->delayed_send(self, delay, restart_atom::value, static_cast<std::uint8_t>(role));
+  });
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    // The runtime stops: children are stopped by it; no more restarts.
+    self->state.stopping = true;
+    self->quit(m.reason);
+  });
+  return {
+      [self](adopt_atom, std::uint8_t r, caf::actor& a) {
+        self->monitor(a);
+        self->state.children[a.id()] = static_cast<core_role>(r);
+      },
+      [self](restart_atom, std::uint8_t r) {
+        auto& st = self->state;
+        if (st.stopping) return;
+        const auto role = static_cast<core_role>(r);
+        result<caf::actor> made = fail(errc::internal, "no factory");
+        try {
+          if (st.sup->factories[r]) made = st.sup->factories[r]();
+        } catch (const std::exception& ex) {
+          made = fail(errc::internal, ex.what());
+        }
+        if (!made) {
+          st.sup->give_up(
+              fmt::format("supervisor: actor={} cannot be restarted: {}; giving up so that the service "
+                          "manager restarts atriumd",
+                          actors::role_name(role), made.error().message));
+          return;
+        }
+        self->monitor(*made);
+        st.children[made->id()] = role;
+        st.sup->dir->set(role, *made);
+        spdlog::warn("supervisor: actor={} restarted", actors::role_name(role));
+      },
+  };
+}
+
 }  // namespace
 
 struct actor_runtime::impl {
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
-  caf::actor hub, runner, writer, registry, gateway, relay;
+  std::shared_ptr<supervision> sup = std::make_shared<supervision>();
+  caf::actor supervisor;
   std::shared_ptr<actors::relay_status_cell> relay_status;
-  ports::event_store* store = nullptr;  // for the relay's lag in seconds, computed on report
+  ports::event_store* store = nullptr;  // for the relay's lag in seconds, and the store's health
+
+  [[nodiscard]] caf::actor get(actors::core_role r) const { return sup->dir->get(r); }
 
   ~impl() {
     if (!system) return;
-    for (const auto& a : {gateway, registry, writer, runner, hub, relay}) {
-      if (a) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    // The supervisor first, so that nothing is restarted while the actors stop.
+    if (supervisor) caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
+    using actors::core_role;
+    for (auto r : {core_role::gateway, core_role::registry, core_role::writer, core_role::runner, core_role::hub,
+                   core_role::relay}) {
+      if (auto a = sup->dir->get(r)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
   }
@@ -98,21 +273,59 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   auto p = std::make_unique<impl>();
   p->config.set("scheduler.max-threads", config.worker_threads);
   p->system = std::make_unique<caf::actor_system>(p->config);
-  p->hub = actors::spawn_subscription_hub(*p->system, store, read_models, config.subscriber_stall_limit);
-  p->runner = actors::spawn_projection_runner(*p->system, engine, head, p->hub);
-  p->writer = actors::spawn_store_writer(*p->system, store, p->runner);
-  p->registry = actors::spawn_registry(*p->system, store, p->writer,
-                                       {config.snapshot_every, config.passivate_after, config.max_live_entities});
-  p->gateway = p->system->spawn(gateway, p->registry, p->runner, p->writer);
+  p->store = &store;
+  auto& sup = *p->sup;
+  sup.restart_delay = config.restart_delay;
+  sup.max_restarts = config.max_restarts;
+  sup.restart_window = config.restart_window;
+  sup.on_fatal = config.on_fatal;
+  auto* sys = p->system.get();
+  auto dir = sup.dir;
+  using actors::core_role;
+  auto& f = sup.factories;
+  f[static_cast<std::size_t>(core_role::hub)] = [sys, &store, &read_models, config]() -> result<caf::actor> {
+    return actors::spawn_subscription_hub(*sys, store, read_models, config.subscriber_stall_limit);
+  };
+  f[static_cast<std::size_t>(core_role::runner)] = [sys, engine, head, dir]() -> result<caf::actor> {
+    return actors::spawn_projection_runner(*sys, engine, head, dir);
+  };
+  f[static_cast<std::size_t>(core_role::writer)] = [sys, &store, dir]() -> result<caf::actor> {
+    return actors::spawn_store_writer(*sys, store, dir);
+  };
+  f[static_cast<std::size_t>(core_role::registry)] = [sys, &store, dir, config]() -> result<caf::actor> {
+    return actors::spawn_registry(*sys, store, dir,
+                                  {config.snapshot_every, config.passivate_after, config.max_live_entities});
+  };
+  f[static_cast<std::size_t>(core_role::gateway)] = [sys, dir]() -> result<caf::actor> {
+    return sys->spawn(gateway, dir);
+  };
   if (config.publisher != nullptr) {
     p->relay_status = std::make_shared<actors::relay_status_cell>();
     p->relay_status->info.destination = config.publisher->describe();
-    p->store = &store;
     actors::relay_options options;
     options.checkpoint_name = config.relay_checkpoint;
-    auto relay = actors::spawn_relay(*p->system, store, read_models, *config.publisher, options, p->relay_status);
-    if (!relay) return std::unexpected(relay.error());
-    p->relay = *relay;
+    f[static_cast<std::size_t>(core_role::relay)] = [sys, &store, &read_models, publisher = config.publisher, options,
+                                                     status = p->relay_status]() -> result<caf::actor> {
+      return actors::spawn_relay(*sys, store, read_models, *publisher, options, status);
+    };
+  }
+  p->supervisor = p->system->spawn(supervisor, p->sup);
+  // If the supervisor itself stops other than at shutdown, nobody restarts anything.
+  caf::actor_cast<caf::abstract_actor*>(p->supervisor)->attach_functor([s = p->sup](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown) {
+      s->give_up("supervisor: stopped (" + caf::to_string(reason) +
+                 "); giving up so that the service manager restarts atriumd");
+    }
+  });
+  // First start, in dependency order (the writer tells the runner, the runner the hub).
+  for (auto r : {core_role::hub, core_role::runner, core_role::writer, core_role::registry, core_role::gateway,
+                 core_role::relay}) {
+    const auto i = static_cast<std::size_t>(r);
+    if (!f[i]) continue;
+    auto made = f[i]();
+    if (!made) return std::unexpected(made.error());
+    dir->set(r, *made);
+    caf::anon_send(p->supervisor, adopt_atom::value, static_cast<std::uint8_t>(r), *made);
   }
   return std::unique_ptr<actor_runtime>(new actor_runtime(std::move(p)));
 }
@@ -121,29 +334,33 @@ namespace {
 template <class Command>
 void send_command(const caf::actor& gateway, std::string id, Command cmd, ports::command_context ctx,
                   ports::completion done) {
+  // Answered exactly once, also if the message is dropped on the way (a failed actor).
+  auto once = actors::exactly_once<result<ports::command_outcome>>(
+      std::move(done), [](ports::completion& fn) { fn(std::unexpected(dropped_error())); });
+  if (!gateway) return once(std::unexpected(dropped_error()));
   caf::anon_send(gateway, msg::command_msg<Command>{std::move(id), std::move(cmd), std::move(ctx)},
-                 msg::completion_box{std::move(done)});
+                 msg::completion_box{std::move(once)});
 }
 }  // namespace
 
 void actor_runtime::execute(std::string id, user_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 void actor_runtime::execute(std::string id, project_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 void actor_runtime::execute(std::string id, group_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 void actor_runtime::execute(std::string id, connection_command cmd, ports::command_context ctx,
                             ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 void actor_runtime::execute(std::string id, job_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->gateway, std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
 }
 
 void actor_runtime::report(std::function<void(ports::projections_report)> done) {
@@ -167,21 +384,57 @@ void actor_runtime::report(std::function<void(ports::projections_report)> done) 
       next(std::move(r));
     };
   }
-  caf::anon_send(impl_->gateway, msg::projection_status_request{}, msg::status_box{std::move(done)});
+  auto once = actors::exactly_once<ports::projections_report>(
+      std::move(done), [](std::function<void(ports::projections_report)>& fn) { fn(ports::projections_report{}); });
+  caf::anon_send(impl_->get(actors::core_role::gateway), msg::projection_status_request{},
+                 msg::status_box{std::move(once)});
 }
 
 void actor_runtime::rebuild(std::string name, std::function<void(result<void>)> done) {
-  caf::anon_send(impl_->gateway, msg::rebuild_request{std::move(name)}, msg::rebuild_box{std::move(done)});
+  auto once = actors::exactly_once<result<void>>(
+      std::move(done), [](std::function<void(result<void>)>& fn) { fn(std::unexpected(dropped_error())); });
+  caf::anon_send(impl_->get(actors::core_role::gateway), msg::rebuild_request{std::move(name)},
+                 msg::rebuild_box{std::move(once)});
 }
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {
-  caf::anon_send(impl_->gateway, msg::await_position{position}, msg::ready_box{std::move(done)});
+  auto once = actors::exactly_once<>(std::move(done), [](std::function<void()>& fn) { fn(); });
+  caf::anon_send(impl_->get(actors::core_role::gateway), msg::await_position{position},
+                 msg::ready_box{std::move(once)});
+}
+
+ports::health_report actor_runtime::health() const {
+  ports::health_report r;
+  r.down = impl_->sup->dir->down();
+  {
+    std::lock_guard lock(impl_->sup->fatal_mu);
+    if (!impl_->sup->fatal.empty()) r.down.push_back(impl_->sup->fatal);
+  }
+  if (impl_->store != nullptr) r.store = impl_->store->write_fault();
+  r.healthy = r.down.empty() && !r.store;
+  return r;
+}
+
+bool actor_runtime::inject_failure(std::string_view name, bool kill) {
+  for (std::size_t i = 0; i < actors::k_core_roles; ++i) {
+    const auto role = static_cast<actors::core_role>(i);
+    if (name != actors::role_name(role)) continue;
+    auto a = impl_->get(role);
+    if (!a) return false;
+    if (kill) {
+      caf::anon_send_exit(a, caf::exit_reason::kill);
+    } else {
+      caf::anon_send_exit(a, caf::exit_reason::unhandled_exception);
+    }
+    return true;
+  }
+  return false;
 }
 
 std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
   caf::scoped_actor self{*impl_->system};
   std::pair<std::size_t, std::uint64_t> out{0, 0};
-  self->request(impl_->registry, std::chrono::seconds(10), msg::registry_stats_request{})
+  self->request(impl_->get(actors::core_role::registry), std::chrono::seconds(10), msg::registry_stats_request{})
       .receive(
           [&](msg::registry_stats& s) {
             out = {s.live, s.passivated};
@@ -191,21 +444,23 @@ std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
 }
 
 void actor_runtime::record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) {
-  caf::anon_send(impl_->gateway,
+  caf::anon_send(impl_->get(actors::core_role::gateway),
                  msg::record_request{{std::move(stream), ports::expected_version::any(), {std::move(event)}}},
-                 msg::recorded_box{std::move(done)});
+                 msg::recorded_box{actors::exactly_once<result<std::uint64_t>>(
+                     std::move(done),
+                     [](std::function<void(result<std::uint64_t>)>& fn) { fn(std::unexpected(dropped_error())); })});
 }
 
 void actor_runtime::subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) {
-  caf::anon_send(impl_->hub, msg::hub_subscribe{std::move(s), std::move(sub)});
+  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_subscribe{std::move(s), std::move(sub)});
 }
 
 void actor_runtime::unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) {
-  caf::anon_send(impl_->hub, msg::hub_unsubscribe{std::move(s), std::move(id)});
+  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_unsubscribe{std::move(s), std::move(id)});
 }
 
 void actor_runtime::drop(std::shared_ptr<ports::subscriber> s) {
-  caf::anon_send(impl_->hub, msg::hub_drop{std::move(s)});
+  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_drop{std::move(s)});
 }
 
 result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,

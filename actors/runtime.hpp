@@ -16,12 +16,22 @@
 ///   order, to the projection runner.
 /// * The projection runner applies each projection and writes its rows and checkpoint
 ///   in one batch; it catches up from the checkpoints at start and whenever it sees a gap.
+///
+/// Supervision (docs/architecture.md, "Supervision and failure"): a supervisor actor
+/// monitors the gateway, the registry, the writer, the projection runner, the
+/// subscription hub and the relay. One that fails is marked down (`health()` says so),
+/// its pending requests are answered `unavailable`, and it is restarted after a short
+/// back-off; peers find the new one through a directory, so nothing else restarts. An
+/// actor that fails more than `max_restarts` times within `restart_window` (or cannot be
+/// restarted) is beyond repair: `on_fatal` is called once and health stays down.
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <utility>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/ports/command_bus.hpp"
@@ -51,6 +61,17 @@ struct runtime_config {
   /// A subscriber (WebSocket, SSE) that takes no replayed event for this long while its
   /// queue is congested is closed as a slow consumer.
   std::chrono::milliseconds subscriber_stall_limit{std::chrono::seconds(30)};
+  /// A failed core actor is restarted after this delay, doubled for each earlier failure
+  /// of the same actor within `restart_window` (at most 5 s).
+  std::chrono::milliseconds restart_delay{100};
+  /// Failures of one core actor within `restart_window` that are still restarted; one
+  /// more is fatal.
+  int max_restarts = 5;
+  std::chrono::milliseconds restart_window{std::chrono::seconds(60)};
+  /// Called once, on an actor thread, with one line saying why, when supervision gives
+  /// up; the server then exits non-zero so that its service manager restarts it. Unset:
+  /// the line is logged (critical) and `health()` stays unhealthy.
+  std::function<void(const std::string&)> on_fatal;
 };
 
 /// The running actor system.
@@ -82,6 +103,9 @@ class actor_runtime final : public ports::command_bus,
   void await_projections(std::uint64_t position, std::function<void()> done) override;
   void report(std::function<void(ports::projections_report)> done) override;
   void rebuild(std::string name, std::function<void(result<void>)> done) override;
+  /// Unhealthy while a core actor is down (restarting, or given up on) or the store
+  /// cannot write (`event_store::write_fault`). Thread-safe, answers at once.
+  [[nodiscard]] ports::health_report health() const override;
   void record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) override;
   void subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) override;
   void unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) override;
@@ -90,6 +114,12 @@ class actor_runtime final : public ports::command_bus,
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
   /// and metrics).
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
+
+  /// Makes core actor `name` (`event-store-writer`, `entity-registry`, `gateway`,
+  /// `projection-runner`, `subscription-hub`, `event-relay`) fail as a crash would: an
+  /// exit message with reason `unhandled_exception`, or `kill` (which no handler can
+  /// intercept). For tests of supervision. False if no such actor runs.
+  bool inject_failure(std::string_view name, bool kill = false);
 
   /// Runs a user command and blocks until it completes. For startup code only (never
   /// on an I/O thread).

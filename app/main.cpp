@@ -6,8 +6,10 @@
 // Starts RocksDB in DIR/rocksdb, the actor system, and the HTTP API; on first start
 // with an empty store creates the `admin` user (password from ATRIUM_ADMIN_PASSWORD,
 // or generated and printed once). Stops cleanly on SIGINT/SIGTERM.
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "actors/runtime.hpp"
 #include "adapters/kafka/kafka_publisher.hpp"
@@ -34,10 +37,17 @@
 
 namespace {
 
+/// Set when supervision gave up (an actor that keeps failing): main stops the server and
+/// exits with `k_exit_fatal`, so that a service manager (systemd `Restart=on-failure`)
+/// starts it afresh.
+std::atomic<bool> g_fatal{false};
+constexpr int k_exit_fatal = 70;  // EX_SOFTWARE
+
 constexpr const char* k_usage_serve =
     "usage: atriumd [serve] [--data-dir DIR] [--listen HOST:PORT] [--log-level LEVEL]\n"
     "               [--kafka-brokers HOST:PORT,... | --kafka embedded] [--kafka-option KEY=VALUE]...\n"
-    "               [--kafka-transactions | --kafka-transactional-id ID]\n";
+    "               [--kafka-transactions | --kafka-transactional-id ID]\n"
+    "               [--connection-allow LIST]... [--connection-deny LIST]...\n";
 constexpr const char* k_usage_options =
     "  --data-dir DIR      where RocksDB keeps the events and read models (default ./data)\n"
     "  --listen HOST:PORT  HTTP address (default 127.0.0.1:8080; port 0 picks a free port)\n"
@@ -58,6 +68,13 @@ constexpr const char* k_usage_options =
     "  --kafka-transactional-id ID  the same, under this transactional.id\n"
     "  --push-queue-messages N  a WebSocket/SSE connection's send queue bound (default 1024 messages)\n"
     "  --push-queue-bytes N     ... and in bytes (default 4194304); a consumer beyond it is closed\n"
+    "  --connection-allow LIST  networks (CIDR or address) and host patterns (db.example.com,\n"
+    "                         *.corp.example, *) that connections may reach, comma-separated,\n"
+    "                         repeatable; lifts the built-in denies for them\n"
+    "  --connection-deny LIST   networks and host patterns that connections may not reach; by\n"
+    "                         default loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16,\n"
+    "                         fe80::/10), 0.0.0.0/8 and the cloud metadata address\n"
+    "                         169.254.169.254 are denied; the most specific rule wins\n"
     "environment: ATRIUM_ADMIN_PASSWORD sets the admin password on first start\n";
 
 /// The whole usage text: the server's line, the offline subcommands', then the options.
@@ -81,6 +98,8 @@ struct options {
   std::string kafka_transactional_id;  ///< empty: atriumd-relay-<topic>
   std::uint64_t push_queue_messages = 1024;
   std::uint64_t push_queue_bytes = 4 << 20;
+  std::vector<std::string> connection_allow;  ///< --connection-allow entries, as given
+  std::vector<std::string> connection_deny;   ///< --connection-deny entries, as given
 };
 
 std::optional<options> parse_args(int argc, char** argv, std::string& err) {
@@ -175,6 +194,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
         }
         o.kafka_settings.emplace_back(v->substr(0, eq), v->substr(eq + 1));
       }
+    } else if (a == "--connection-allow" || a == "--connection-deny") {
+      auto v = value();
+      if (!v) return std::nullopt;
+      (a == "--connection-allow" ? o.connection_allow : o.connection_deny).push_back(*v);
     } else if (a == "--log-level") {
       auto v = value();
       if (!v) return std::nullopt;
@@ -186,6 +209,10 @@ std::optional<options> parse_args(int argc, char** argv, std::string& err) {
       err = "unknown argument: " + a;
       return std::nullopt;
     }
+  }
+  if (auto policy = atrium::connectors_adapter::network_policy::make(o.connection_allow, o.connection_deny); !policy) {
+    err = "--connection-allow/--connection-deny: " + policy.error().message;
+    return std::nullopt;
   }
   if (o.kafka_embedded && !o.kafka_brokers.empty()) {
     err = "--kafka embedded and --kafka-brokers exclude each other";
@@ -335,6 +362,12 @@ int main(int argc, char** argv) {
   runtime_config.snapshot_every = opts->snapshot_every;
   runtime_config.passivate_after = std::chrono::seconds(opts->passivate_after_s);
   runtime_config.max_live_entities = opts->max_live_entities;
+  runtime_config.on_fatal = [](const std::string&) {
+    // The runtime has logged why (one critical line). Stop like on SIGTERM; the exit
+    // status says it was a failure.
+    g_fatal = true;
+    ::kill(::getpid(), SIGTERM);
+  };
   auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_config);
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
@@ -355,7 +388,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   atrium::vault_adapter::sodium_vault vault(*master_key, **store);
-  atrium::connectors_adapter::sql_connection_tester tester;
+  // Parsed once already by parse_args, so this cannot fail.
+  auto policy = atrium::connectors_adapter::network_policy::make(opts->connection_allow, opts->connection_deny);
+  atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
+  spdlog::info("connection policy rules={}", tester.policy().describe());
 
   atrium::http_adapter::api api(
       {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
@@ -381,6 +417,15 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("stopping signal={}", sig);
+  if (g_fatal) {
+    // A clean stop is attempted, but a wedged actor system must not keep the process
+    // from exiting and being restarted.
+    std::thread([] {
+      std::this_thread::sleep_for(std::chrono::seconds(10));
+      spdlog::shutdown();
+      std::_Exit(k_exit_fatal);
+    }).detach();
+  }
   (*server)->stop();  // no new requests
   api.stop();         // finish password hashing in flight
   runtime->reset();   // pending commands complete; actors stop (the relay saves its checkpoint)
@@ -392,5 +437,5 @@ int main(int argc, char** argv) {
   if (opts->kafka_embedded) std::filesystem::remove(opts->data_dir + "/kafka.bootstrap", ec);
   spdlog::info("stopped");
   spdlog::shutdown();  // drains the async queue and flushes
-  return 0;
+  return g_fatal ? k_exit_fatal : 0;
 }

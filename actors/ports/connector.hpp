@@ -6,10 +6,10 @@
 /// Drivers and the shapes they take (validated by the connection decider before they
 /// get here; an adapter still treats a bad shape as a failed probe, never a throw):
 ///
-/// | driver     | params                                                         | credentials |
-/// |------------|----------------------------------------------------------------|--------------------------------------|
-/// | `sqlite`   | `{"path": string}` — an existing database file, opened read-only | ignored | | `postgres` | `{"host":
-/// string, "port": int, "database": string, "sslmode": string}` | `{"user": string, "password"?: string}` |
+/// - `sqlite`: params `{"path": string}`, an existing database file, opened read-only;
+///   credentials ignored.
+/// - `postgres`: params `{"host": string, "port": int, "database": string, "sslmode":
+///   string}`; credentials `{"user": string, "password"?: string}`.
 
 #include <chrono>
 #include <cstdint>
@@ -18,12 +18,30 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/error.hpp"
+
 namespace atrium::ports {
 
 /// The outcome of one connection test.
+///
+/// `error_class` is all a member learns about a failure (the HTTP adapter passes
+/// `error`, the driver's detail, to admins only):
+///
+/// - `denied_by_policy`: the host, or an address it resolves to, is denied by the
+///   server's network policy;
+/// - `unreachable`: the name does not resolve, or there is no route to the host;
+/// - `refused`: nothing listens on that port;
+/// - `timeout`: no answer within the test timeout;
+/// - `tls`: the TLS handshake or the server's certificate failed;
+/// - `auth_failed`: the server refused the user, the password or the database;
+/// - `not_a_database`: something answered that is not the driver's database; for SQLite
+///   every failure (a member cannot tell a missing file from one that is not a database);
+/// - `failed`: anything else (malformed parameters, an unknown driver, a query that
+///   failed after connecting).
 struct connection_probe {
   bool ok = false;               ///< connected and the trivial query succeeded
-  std::string error;             ///< why not, when !ok (never contains the password)
+  std::string error_class;       ///< when !ok: one of the classes above
+  std::string error;             ///< the driver's detail when !ok; every form of the password masked
   std::uint64_t latency_ms = 0;  ///< connect + query, wall time (steady clock), milliseconds
   std::string server_version;    ///< e.g. `PostgreSQL 15.5 on x86_64…` or the SQLite library version `3.40.1`
 };
@@ -35,10 +53,19 @@ class connection_tester {
   /// Really connects and runs a trivial query; never throws, never blocks past
   /// `timeout` (give or take the granularity of the driver's own timeouts, documented
   /// by the adapter). An unknown driver or a malformed `params`/`credentials` gives
-  /// `ok == false` with an error.
+  /// `ok == false` with an error. The destination is checked against the network
+  /// policy first, and the driver connects only to the addresses that were checked.
   [[nodiscard]] virtual connection_probe test(std::string_view driver, const nlohmann::json& params,
                                               const nlohmann::json& credentials,
                                               std::chrono::milliseconds timeout) const = 0;
+
+  /// Checks where a connection with these `params` would go against the network policy
+  /// without connecting (on create and change of a connection; a test or a job checks
+  /// again, resolved afresh, before each use). Blocks for name resolution. Drivers
+  /// without a network destination (`sqlite`) always pass, and so does a host name
+  /// that does not resolve (yet). Errors: `forbidden` with details
+  /// `{"class":"denied_by_policy","host","address"?,"rule"}`.
+  [[nodiscard]] virtual result<void> check_destination(std::string_view driver, const nlohmann::json& params) const = 0;
 };
 
 }  // namespace atrium::ports

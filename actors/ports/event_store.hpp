@@ -79,10 +79,11 @@ class event_store {
   /// each keeps its own all-or-nothing outcome. Assigns gapless global positions in
   /// arrival order, stream versions, commit time, a UUIDv7 id where none is set, and the
   /// chain hash. An append whose event ids are all stored already is answered with the
-  /// stored events and writes nothing.
+  /// stored events and writes nothing. Never throws: every failure reaches `done`.
   /// Errors: `version_conflict` (details: stream, expected, current_version) when an
   /// expected version fails — nothing of that append is written; `invalid_argument` for
-  /// an empty stream id, a stream or an event id named twice, or no events;
+  /// an empty stream id, a stream or an event id named twice, no events, or text that
+  /// is not valid UTF-8 (JSON text must be; the store never rewrites what the hash covers);
   /// `already_exists` when only some of its event ids are stored; `unavailable` on a
   /// storage failure or shutdown.
   virtual void append_async(std::vector<stream_append> appends, append_callback done) = 0;
@@ -122,6 +123,11 @@ class event_store {
 
   /// The position of the last committed event, 0 for an empty store.
   [[nodiscard]] virtual std::uint64_t head_position() const = 0;
+
+  /// Why writes fail now (`unavailable`: the disk is full, or a storage failure the store
+  /// is recovering from), or nullopt when they should succeed. Cheap and thread-safe:
+  /// `/healthz` asks it on every call. Stores that cannot fail to write keep the default.
+  [[nodiscard]] virtual std::optional<error> write_fault() const { return std::nullopt; }
 };
 
 }  // namespace atrium::ports

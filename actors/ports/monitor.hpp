@@ -53,10 +53,21 @@ struct projections_report {
   std::optional<relay_info> relay;  ///< absent when no relay runs (Kafka off)
 };
 
-/// Read access to the projections' progress.
+/// Whether the server can serve and write now: what `/healthz` reports (and `/readyz`
+/// requires besides caught-up projections).
+struct health_report {
+  bool healthy = true;            ///< false while a core actor is down or the store cannot write
+  std::vector<std::string> down;  ///< core actors down, each `<name>: <why>`
+  std::optional<error> store;     ///< why the event store cannot write (disk full, a storage failure)
+};
+
+/// Read access to the projections' progress, and the server's health.
 class projection_monitor {
  public:
   virtual ~projection_monitor() = default;
+  /// The health now; thread-safe, answers at once (no round trip through an actor, so a
+  /// wedged actor system cannot hang the liveness probe).
+  [[nodiscard]] virtual health_report health() const = 0;
   /// Calls `done` once, on an actor-system thread, with the current report.
   virtual void report(std::function<void(projections_report)> done) = 0;
   /// Starts rebuilding projection `name` online: a new slot is built from position 0

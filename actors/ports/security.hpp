@@ -3,6 +3,7 @@
 /// adapters/sodium (libsodium: argon2id, SHA-256, CSPRNG) and adapters/rocksdb (the
 /// `tokens` column family); used by the HTTP adapter's login and authentication.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +52,12 @@ class token_store {
   [[nodiscard]] virtual result<std::optional<session_record>> get(std::string_view token_hash) const = 0;
   /// Deletes a session; absent is fine.
   [[nodiscard]] virtual result<void> erase(std::string_view token_hash) = 0;
+  /// Deletes every session of `user_id` except the one whose hash is
+  /// `except_token_hash` (empty: none is kept), in one synced write; returns how many
+  /// were deleted. Used when a password changes, a password is reset and a user is
+  /// disabled. Cost: one pass over all stored sessions. `unavailable` on I/O error.
+  [[nodiscard]] virtual result<std::size_t> erase_user(std::string_view user_id,
+                                                       std::string_view except_token_hash) = 0;
 };
 
 /// What is stored for an `Idempotency-Key`: the request's fingerprint and, once the

@@ -5,6 +5,8 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <cctype>
+#include <vector>
 #include <exception>
 #include <optional>
 #include <string>
@@ -19,8 +21,9 @@ std::uint64_t elapsed_ms(steady::time_point start) {
       std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start).count());
 }
 
-ports::connection_probe failed(std::string why) {
+ports::connection_probe failed(std::string why, std::string error_class = "failed") {
   ports::connection_probe p;
+  p.error_class = std::move(error_class);
   p.error = std::move(why);
   return p;
 }
@@ -69,13 +72,66 @@ std::string conninfo_value(std::string_view v) {
   return out;
 }
 
-/// `text` with every occurrence of `secret` (if non-empty) replaced by `***`.
-std::string redacted(std::string text, const std::string& secret) {
-  if (secret.empty()) return text;
-  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 3)) {
-    text.replace(at, secret.size(), "***");
+/// Every occurrence of `needle` (non-empty) in `text` replaced by `***`.
+void replace_all(std::string& text, std::string_view needle) {
+  if (needle.empty()) return;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 3)) {
+    text.replace(at, needle.size(), "***");
   }
-  return text;
+}
+
+std::string percent_encoded(std::string_view s, bool upper, bool plus_for_space) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else if (c == ' ' && plus_for_space) {
+      out.push_back('+');
+    } else {
+      out.push_back('%');
+      out.push_back(digits[c >> 4]);
+      out.push_back(digits[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string base64(std::string_view s, bool url, bool pad) {
+  const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < s.size(); i += 3) {
+    const auto n = (static_cast<unsigned char>(s[i]) << 16) | (static_cast<unsigned char>(s[i + 1]) << 8) |
+                   static_cast<unsigned char>(s[i + 2]);
+    for (int shift : {18, 12, 6, 0}) out.push_back(alphabet[(n >> shift) & 63]);
+  }
+  if (const auto rest = s.size() - i; rest > 0) {
+    auto n = static_cast<unsigned char>(s[i]) << 16;
+    if (rest == 2) n |= static_cast<unsigned char>(s[i + 1]) << 8;
+    out.push_back(alphabet[(n >> 18) & 63]);
+    out.push_back(alphabet[(n >> 12) & 63]);
+    if (rest == 2) out.push_back(alphabet[(n >> 6) & 63]);
+    if (pad) out.append(rest == 1 ? "==" : "=");
+  }
+  return out;
+}
+
+std::string hex(std::string_view s, bool upper) {
+  const char* digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (const unsigned char c : s) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
 }
 
 /// libpq and pqxx end their messages with a newline.
@@ -84,58 +140,36 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-ports::connection_probe test_postgres(const nlohmann::json& params, const nlohmann::json& credentials,
-                                      std::chrono::milliseconds timeout) {
-  const auto host = string_field(params, "host");
-  if (!host || host->empty()) return failed("params.host must be a non-empty string");
-  if (host->front() == '/' || host->front() == '@' || host->find(',') != std::string::npos) {
-    return failed("params.host must be one host name or IP address (no socket path, no list)");
-  }
-  const auto port = port_field(params, "port");
-  if (!port) return failed("params.port must be an integer from 1 to 65535");
-  const auto database = string_field(params, "database");
-  if (!database || database->empty()) return failed("params.database must be a non-empty string");
-  std::string sslmode = "prefer";
-  if (params.is_object() && params.contains("sslmode")) {
-    const auto s = string_field(params, "sslmode");
-    if (!s) return failed("params.sslmode must be a string");
-    if (!s->empty()) sslmode = *s;
-  }
-  const auto user = string_field(credentials, "user");
-  if (!user || user->empty()) return failed("credentials.user must be a non-empty string");
-  std::string password;
-  if (credentials.is_object() && credentials.contains("password") && !credentials.at("password").is_null()) {
-    const auto p = string_field(credentials, "password");
-    if (!p) return failed("credentials.password must be a string");
-    password = *p;
-  }
-
-  const auto ms = std::max<std::chrono::milliseconds::rep>(timeout.count(), 1);
-  const auto connect_seconds = std::max<std::chrono::milliseconds::rep>((ms + 999) / 1000, 1);
-  std::string conninfo = "host=" + conninfo_value(*host) + " port=" + conninfo_value(std::to_string(*port)) +
-                         " dbname=" + conninfo_value(*database) + " user=" + conninfo_value(*user) +
-                         " sslmode=" + conninfo_value(sslmode) +
-                         " connect_timeout=" + conninfo_value(std::to_string(connect_seconds)) +
-                         " options=" + conninfo_value("-c statement_timeout=" + std::to_string(ms)) +
-                         " application_name=" + conninfo_value("atrium");
-  if (!password.empty()) conninfo += " password=" + conninfo_value(password);
-
+ports::connection_probe test_postgres(const network_policy& policy, const nlohmann::json& params,
+                                      const nlohmann::json& credentials, std::chrono::milliseconds timeout) {
   ports::connection_probe probe;
   const auto start = steady::now();
+  auto pinned = postgres_conninfo(policy, params, credentials, timeout);
+  if (!pinned) {
+    probe.error_class = pinned.error().details.value("class", "failed");
+    probe.error = pinned.error().message;
+    probe.latency_ms = elapsed_ms(start);
+    return probe;
+  }
+  std::string password;
+  if (auto p = string_field(credentials, "password")) password = std::move(*p);
   try {
-    pqxx::connection conn(conninfo);
+    pqxx::connection conn(pinned->conninfo);
     pqxx::nontransaction tx(conn);
     const pqxx::result r = tx.exec("SELECT version()");
     probe.server_version = r.at(0).at(0).c_str();
     probe.ok = true;
   } catch (const std::exception& ex) {
-    probe.error = redacted(trimmed(ex.what()), password);
+    const auto text = trimmed(ex.what());
+    probe.error_class = classify_postgres_error(text);
+    probe.error = mask_secret(text, password);
     if (probe.error.empty()) probe.error = "connection failed";
   } catch (...) {
+    probe.error_class = "failed";
     probe.error = "connection failed (unknown error)";
   }
   probe.latency_ms = elapsed_ms(start);
-  std::fill(conninfo.begin(), conninfo.end(), '\0');  // it held the password
+  std::fill(pinned->conninfo.begin(), pinned->conninfo.end(), '\0');  // it held the password
   std::fill(password.begin(), password.end(), '\0');
   return probe;
 }
@@ -145,7 +179,7 @@ int past_deadline(void* deadline) { return steady::now() >= *static_cast<steady:
 
 ports::connection_probe test_sqlite(const nlohmann::json& params, std::chrono::milliseconds timeout) {
   auto path = string_field(params, "path");
-  if (!path || path->empty()) return failed("params.path must be a non-empty string");
+  if (!path || path->empty()) return failed("params.path must be a non-empty string", "not_a_database");
   // SQLite (built with SQLITE_USE_URI on Debian) treats `file:…` as a URI that may ask to
   // create the file, and `:memory:` as an in-memory database; `./` makes both plain files.
   const std::string name = path->front() == '/' ? *path : "./" + *path;
@@ -173,17 +207,134 @@ ports::connection_probe test_sqlite(const nlohmann::json& params, std::chrono::m
     sqlite3_finalize(stmt);
   }
   sqlite3_close(db);  // also after a failed open, which may still allocate a handle
+  if (!probe.ok) probe.error_class = "not_a_database";
   probe.latency_ms = elapsed_ms(start);
   return probe;
 }
 
 }  // namespace
 
+result<pinned_conninfo> postgres_conninfo(const network_policy& policy, const nlohmann::json& params,
+                                          const nlohmann::json& credentials, std::chrono::milliseconds timeout) {
+  auto bad = [](std::string why) { return fail(errc::invalid_argument, std::move(why), {{"class", "failed"}}); };
+  const auto host = string_field(params, "host");
+  if (!host || host->empty()) return bad("params.host must be a non-empty string");
+  if (host->front() == '/' || host->front() == '@' || host->find(',') != std::string::npos) {
+    return bad("params.host must be one host name or IP address (no socket path, no list)");
+  }
+  const auto port = port_field(params, "port");
+  if (!port) return bad("params.port must be an integer from 1 to 65535");
+  const auto database = string_field(params, "database");
+  if (!database || database->empty()) return bad("params.database must be a non-empty string");
+  std::string sslmode = "prefer";
+  if (params.is_object() && params.contains("sslmode")) {
+    const auto s = string_field(params, "sslmode");
+    if (!s) return bad("params.sslmode must be a string");
+    if (!s->empty()) sslmode = *s;
+  }
+  const auto user = string_field(credentials, "user");
+  if (!user || user->empty()) return bad("credentials.user must be a non-empty string");
+  std::string password;
+  if (credentials.is_object() && credentials.contains("password") && !credentials.at("password").is_null()) {
+    const auto p = string_field(credentials, "password");
+    if (!p) return bad("credentials.password must be a string");
+    password = *p;
+  }
+
+  auto addresses = policy.resolve(*host);
+  if (!addresses) return std::unexpected(addresses.error());
+  if (addresses->size() > 8) addresses->resize(8);
+  // One `host` entry per `hostaddr` entry (libpq pairs them): the name serves TLS
+  // verification, the address is where libpq connects.
+  std::string hosts, hostaddrs;
+  for (const auto& a : *addresses) {
+    hosts += (hosts.empty() ? "" : ",") + *host;
+    hostaddrs += (hostaddrs.empty() ? "" : ",") + a.to_string();
+  }
+
+  const auto ms = std::max<std::chrono::milliseconds::rep>(timeout.count(), 1);
+  const auto connect_seconds = std::max<std::chrono::milliseconds::rep>((ms + 999) / 1000, 1);
+  // Paths that cannot exist: libpq then uses no password file and no client certificate
+  // (ENOENT is "none", not an error).
+  constexpr const char* k_nowhere = "/nonexistent-atrium-path/none";
+  pinned_conninfo out;
+  out.addresses = std::move(*addresses);
+  out.conninfo = "host=" + conninfo_value(hosts) + " hostaddr=" + conninfo_value(hostaddrs) +
+                 " port=" + conninfo_value(std::to_string(*port)) + " dbname=" + conninfo_value(*database) +
+                 " user=" + conninfo_value(*user) + " sslmode=" + conninfo_value(sslmode) +
+                 " connect_timeout=" + conninfo_value(std::to_string(connect_seconds)) +
+                 " options=" + conninfo_value("-c statement_timeout=" + std::to_string(ms)) +
+                 " application_name=" + conninfo_value("atrium") + " passfile=" + conninfo_value(k_nowhere) +
+                 " sslcert=" + conninfo_value(k_nowhere) + " sslkey=" + conninfo_value(k_nowhere) +
+                 " password=" + conninfo_value(password);
+  std::fill(password.begin(), password.end(), '\0');
+  return out;
+}
+
+std::string mask_secret(std::string text, std::string_view secret) {
+  if (secret.empty()) return text;
+  std::string reversed(secret.rbegin(), secret.rend());
+  std::string json_escaped =
+      nlohmann::json(std::string(secret)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  json_escaped = json_escaped.substr(1, json_escaped.size() - 2);
+  std::string conninfo_escaped = conninfo_value(secret);
+  conninfo_escaped = conninfo_escaped.substr(1, conninfo_escaped.size() - 2);
+  std::vector<std::string> forms{std::string(secret),
+                                 reversed,
+                                 percent_encoded(secret, true, false),
+                                 percent_encoded(secret, false, false),
+                                 percent_encoded(secret, true, true),
+                                 percent_encoded(secret, false, true),
+                                 json_escaped,
+                                 conninfo_escaped,
+                                 base64(secret, false, true),
+                                 base64(secret, false, false),
+                                 base64(secret, true, false),
+                                 hex(secret, false),
+                                 hex(secret, true)};
+  // Longest first, so a form containing another is masked whole.
+  std::sort(forms.begin(), forms.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& f : forms) replace_all(text, f);
+  // Hex in mixed case.
+  const auto lower = lowercase(text);
+  const auto h = hex(secret, false);
+  for (std::size_t at = lower.find(h); at != std::string::npos; at = lower.find(h, at + h.size())) {
+    std::fill(text.begin() + static_cast<std::ptrdiff_t>(at), text.begin() + static_cast<std::ptrdiff_t>(at + h.size()),
+              '*');
+  }
+  return text;
+}
+
+std::string classify_postgres_error(std::string_view message) {
+  const auto m = lowercase(message);
+  auto has = [&](std::string_view needle) { return m.find(needle) != std::string::npos; };
+  if (has("timeout expired") || has("statement timeout") || has("timed out")) return "timeout";
+  if (has("connection refused")) return "refused";
+  // A peer that is not PostgreSQL answers the startup or SSL request with bytes libpq
+  // cannot read.
+  if (has("invalid response to ssl negotiation") || has("expected authentication request") ||
+      has("server closed the connection unexpectedly") || has("unsupported frontend protocol") ||
+      has("lost synchronization") || has("received invalid response") || has("invalid message")) {
+    return "not_a_database";
+  }
+  if (has("password authentication failed") || has("no password supplied") || has("authentication failed") ||
+      has("no pg_hba.conf entry") || has("does not exist") || has("permission denied") || has("sasl") || has("scram") ||
+      has("password")) {
+    return "auth_failed";
+  }
+  if (has("ssl") || has("tls") || has("certificate")) return "tls";
+  if (has("no route to host") || has("network is unreachable") || has("could not translate host name") ||
+      has("host is down") || has("name or service not known") || has("could not connect")) {
+    return "unreachable";
+  }
+  return "failed";
+}
+
 ports::connection_probe sql_connection_tester::test(std::string_view driver, const nlohmann::json& params,
                                                     const nlohmann::json& credentials,
                                                     std::chrono::milliseconds timeout) const {
   try {
-    if (driver == "postgres") return test_postgres(params, credentials, timeout);
+    if (driver == "postgres") return test_postgres(policy_, params, credentials, timeout);
     if (driver == "sqlite") return test_sqlite(params, timeout);
     return failed("unknown driver " +
                   nlohmann::json(std::string(driver)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
@@ -191,6 +342,16 @@ ports::connection_probe sql_connection_tester::test(std::string_view driver, con
     // Only allocation failures can get here; the port promises no exception.
     return failed("connection test failed unexpectedly");
   }
+}
+
+result<void> sql_connection_tester::check_destination(std::string_view driver, const nlohmann::json& params) const {
+  if (driver != "postgres") return {};
+  const auto host = string_field(params, "host");
+  if (!host || host->empty()) return {};  // malformed: the spec validation answers that
+  auto checked = policy_.resolve(*host);
+  // A name that does not resolve (yet) passes: every use resolves and checks again.
+  if (!checked && checked.error().code == errc::forbidden) return std::unexpected(checked.error());
+  return {};
 }
 
 }  // namespace atrium::connectors_adapter

@@ -53,6 +53,7 @@ result<principal> api::impl::authenticate(call& c) const {
   if (user.disabled) return fail(errc::unauthenticated, "user is disabled");
   c.who = user.username;
   c.user_id = user.user_id;
+  c.token_hash = token_hash;
   return principal{user.user_id, user.roles, user.disabled, groups_of(user.user_id)};
 }
 
@@ -246,20 +247,37 @@ void api::impl::route(const call_ptr& c) {
     send_error(c, error{errc::invalid_argument, "method not allowed", {{"method", m}}});
   };
 
+  // Health: 503 while a core actor is down or the store cannot write (a server that
+  // cannot write never says it is healthy); `down` and `store` say why.
+  auto health_json = [](const ports::health_report& h) {
+    json body{{"down", h.down}};
+    if (h.store) body["store"] = json{{"code", to_string(h.store->code)}, {"message", h.store->message}};
+    return body;
+  };
   if (is({"healthz"})) {
     if (m != "GET") return method_not_allowed();
-    return send(c, 200, json{{"status", "ok"}, {"position", d.events.head_position()}});
+    const auto h = d.monitor.health();
+    auto body = health_json(h);
+    body["status"] = h.healthy ? "ok" : "unhealthy";
+    body["position"] = d.events.head_position();
+    return send(c, h.healthy ? 200 : 503, body);
   }
   if (is({"readyz"})) {
     if (m != "GET") return method_not_allowed();
-    // 503 only while the projections catch up after start: a degraded Kafka relay is
-    // reported in the body, but the API keeps accepting commands meanwhile.
-    return d.monitor.report([c](ports::projections_report r) {
+    // 503 while the projections catch up after start, and while unhealthy: a degraded
+    // Kafka relay is reported in the body, but the API keeps accepting commands meanwhile.
+    return d.monitor.report([c, h = d.monitor.health(), health_json](ports::projections_report r) {
       std::uint64_t lag = 0;
       for (const auto& p : r.projections) lag = std::max(lag, p.lag_positions);
-      json body{{"status", r.ready ? "ready" : "catching_up"}, {"head", r.head}, {"max_lag_positions", lag}};
+      const bool ready = r.ready && h.healthy;
+      json body{{"status", !h.healthy ? "unhealthy"
+                           : r.ready  ? "ready"
+                                      : "catching_up"},
+                {"head", r.head},
+                {"max_lag_positions", lag}};
+      if (!h.healthy) body.update(health_json(h));
       if (r.relay) body["relay"] = relay_json(*r.relay);
-      send(c, r.ready ? 200 : 503, body);
+      send(c, ready ? 200 : 503, body);
     });
   }
   if (is({"metrics"})) {
@@ -298,9 +316,11 @@ void api::impl::route(const call_ptr& c) {
   }
   if (is({"v1", "users", "*", "disable"})) {
     if (m != "POST") return method_not_allowed();
-    if (!allowed(c, p, access::operation::user_disable, {.self = path[2] == p.user_id}, "user-" + path[2])) return;
-    if (!valid_id(path[2])) return send_error(c, error{errc::not_found, "no such user"});
-    return d.commands.execute(path[2], disable_user{}, context(*c, p), finish(c, 200));
+    return disable_user_(c, p, path[2]);
+  }
+  if (is({"v1", "auth", "logout"})) {
+    if (m != "POST") return method_not_allowed();
+    return logout(c, p);
   }
   if (is({"v1", "projects"})) {
     if (m == "POST") return create_project_(c, p);

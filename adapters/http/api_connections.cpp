@@ -20,6 +20,36 @@ result<json> credentials_field(const json& body) {
   return *it;
 }
 
+/// A connection holds credentials when its driver takes them (`postgres`: a user and a
+/// password); `sqlite` connections hold none.
+bool holds_credentials(const json& row) { return row.value("driver", "") != "sqlite"; }
+
+/// Where a `postgres` connection goes: host and port as normalized (port 5432 default).
+std::pair<std::string, std::uint64_t> destination_of(const json& params) {
+  std::string host;
+  std::uint64_t port = 5432;
+  if (params.is_object()) {
+    if (auto h = params.find("host"); h != params.end() && h->is_string()) host = h->get<std::string>();
+    if (auto pt = params.find("port"); pt != params.end() && pt->is_number_unsigned()) port = pt->get<std::uint64_t>();
+  }
+  return {host, port};
+}
+
+/// What a member is told about a failed test, by class.
+std::string class_message(const std::string& error_class) {
+  static const std::map<std::string, std::string> messages{
+      {"denied_by_policy", "the server's connection policy does not allow this destination"},
+      {"unreachable", "the host could not be reached"},
+      {"refused", "the host refused the connection"},
+      {"timeout", "the host did not answer in time"},
+      {"tls", "the TLS handshake failed"},
+      {"auth_failed", "the database refused the credentials or the database name"},
+      {"not_a_database", "no database could be opened there"},
+  };
+  auto it = messages.find(error_class);
+  return it == messages.end() ? "the connection test failed" : it->second;
+}
+
 }  // namespace
 
 api::impl::connection_access api::impl::connection_facts(const principal& p, const std::string& id) const {
@@ -39,12 +69,16 @@ std::optional<api::impl::connection_access> api::impl::guard_connection(const ca
                                                                         access::operation op, const std::string& id) {
   auto facts = connection_facts(p, id);
   const access::facts f{.connection_user = facts.role.has_value(),
-                        .connection_owner = facts.role == connection_role::owner};
+                        .connection_owner = facts.role == connection_role::owner,
+                        .connection_holds_credentials = facts.row && holds_credentials(*facts.row)};
   if (!admitted(c, p, op, f, "connection-" + id, facts.row.has_value(), "no such connection")) return std::nullopt;
   return facts;
 }
 
-/// POST /v1/connections: `{"name","driver","params":{...},"credentials":{...}}`.
+/// POST /v1/connections: `{"name","driver","params":{...},"credentials":{...}}`. The
+/// destination is checked against the network policy first (on the probe pool: it
+/// resolves the host name); a denied one is answered 403 with details
+/// `{"class":"denied_by_policy",…}` and recorded as `security.access_denied`.
 void api::impl::create_connection_(const call_ptr& c, const principal& p) {
   if (!allowed(c, p, access::operation::connection_create, {}, "connections")) return;
   auto body = parse_object(c->req.body);
@@ -57,18 +91,23 @@ void api::impl::create_connection_(const call_ptr& c, const principal& p) {
   auto credentials = credentials_field(*body);
   if (!credentials) return send_error(c, credentials.error());
   if (auto ok = validate_connection_spec(**driver, params, *credentials); !ok) return send_error(c, ok.error());
-  auto sealed = d.vault.seal(*credentials);
-  if (!sealed) return send_error(c, sealed.error());
-  auto id = new_uuid_v7();
-  auto done = finish(c, 201);
-  d.commands.execute(
-      id,
-      create_connection{id, **name, **driver, normalized_params(**driver, params), sealed->ref, sealed->fingerprint},
-      context(*c, p), [self = shared_from_this(), ref = sealed->ref, done](auto r) {
-        // A refused create leaves nothing that refers to the secret.
-        if (!r) (void)self->d.vault.erase(ref);
-        done(std::move(r));
-      });
+  boost::asio::post(probes, [self = shared_from_this(), c, p, name = **name, driver = **driver, params,
+                             credentials = std::move(*credentials)] {
+    if (auto ok = self->d.tester.check_destination(driver, params); !ok) {
+      return self->deny(c, ok.error(), "connection destination denied by policy");
+    }
+    auto sealed = self->d.vault.seal(credentials);
+    if (!sealed) return send_error(c, sealed.error());
+    auto id = new_uuid_v7();
+    auto done = self->finish(c, 201);
+    self->d.commands.execute(
+        id, create_connection{id, name, driver, normalized_params(driver, params), sealed->ref, sealed->fingerprint},
+        self->context(*c, p), [self, ref = sealed->ref, done](auto r) {
+          // A refused create leaves nothing that refers to the secret.
+          if (!r) (void)self->d.vault.erase(ref);
+          done(std::move(r));
+        });
+  });
 }
 
 /// GET /v1/connections: admins and auditors see all; others those granted to them or to
@@ -109,6 +148,11 @@ void api::impl::get_connection(const call_ptr& c, const principal& p, const std:
 
 /// PATCH /v1/connections/{id}: `{"name"?, "params"?, "credentials"?}`; new credentials
 /// are sealed under a new reference and the old entry is erased once rotated.
+///
+/// Stored credentials never follow a connection to a new destination: changing the host
+/// or the port of a connection that holds credentials needs `credentials` in the same
+/// request (400, details `{"field":"credentials"}`, otherwise). New params are checked
+/// against the network policy like a create.
 void api::impl::patch_connection(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_connection(c, p, access::operation::connection_update, id);
   if (!facts) return;
@@ -124,41 +168,59 @@ void api::impl::patch_connection(const call_ptr& c, const principal& p, const st
   }
   const auto driver = facts->row->value("driver", "");
   const auto old_ref = facts->row->value("vault_ref", "");
-  std::optional<ports::sealed_secret> sealed;
+  std::optional<json> credentials;
   if (rotate) {
-    auto credentials = credentials_field(*body);
-    if (!credentials) return send_error(c, credentials.error());
+    auto given = credentials_field(*body);
+    if (!given) return send_error(c, given.error());
     const auto effective = params ? *params : facts->row->value("params", json::object());
-    if (auto ok = validate_connection_spec(driver, effective, *credentials); !ok) return send_error(c, ok.error());
-    auto s = d.vault.seal(*credentials);
-    if (!s) return send_error(c, s.error());
-    sealed = *s;
+    if (auto ok = validate_connection_spec(driver, effective, *given); !ok) return send_error(c, ok.error());
+    credentials = std::move(*given);
   } else if (params) {
     if (auto ok = validate_connection_params(driver, *params); !ok) return send_error(c, ok.error());
   }
   if (params) params = normalized_params(driver, *params);
-  auto self = shared_from_this();
-  auto rotate_step = [self, c, p, id, sealed, old_ref] {
-    if (!sealed) return;
-    self->d.commands.execute(id, rotate_credentials{sealed->ref, sealed->fingerprint}, self->context(*c, p),
-                             [self, sealed, old_ref, done = self->finish(c, 200)](auto r) {
-                               // Keep exactly the entry the connection now refers to.
-                               const bool rotated = r && !r->events.empty();
-                               const auto& unused = rotated ? old_ref : sealed->ref;
-                               if (!unused.empty()) (void)self->d.vault.erase(unused);
-                               done(std::move(r));
-                             });
-  };
-  if (!*name && !params) return rotate_step();
-  auto then = sealed ? ports::completion([self, c, sealed, rotate_step](result<ports::command_outcome> r) {
-    if (!r) {
-      (void)self->d.vault.erase(sealed->ref);
-      return send_error(c, r.error());
+  if (params && !rotate && holds_credentials(*facts->row) &&
+      destination_of(*params) != destination_of(facts->row->value("params", json::object()))) {
+    return send_error(c, error{errc::invalid_argument,
+                               "changing the host or port of a connection that holds credentials needs new "
+                               "credentials in the same request: stored credentials never follow a connection "
+                               "to a new destination",
+                               {{"field", "credentials"}}});
+  }
+  boost::asio::post(probes, [self = shared_from_this(), c, p, id, name = *name, params, credentials, driver, old_ref] {
+    if (params) {
+      if (auto ok = self->d.tester.check_destination(driver, *params); !ok) {
+        return self->deny(c, ok.error(), "connection destination denied by policy");
+      }
     }
-    rotate_step();
-  })
-                     : finish(c, 200);
-  d.commands.execute(id, update_connection{*name, params}, context(*c, p), std::move(then));
+    std::optional<ports::sealed_secret> sealed;
+    if (credentials) {
+      auto s = self->d.vault.seal(*credentials);
+      if (!s) return send_error(c, s.error());
+      sealed = *s;
+    }
+    auto rotate_step = [self, c, p, id, sealed, old_ref] {
+      if (!sealed) return;
+      self->d.commands.execute(id, rotate_credentials{sealed->ref, sealed->fingerprint}, self->context(*c, p),
+                               [self, sealed, old_ref, done = self->finish(c, 200)](auto r) {
+                                 // Keep exactly the entry the connection now refers to.
+                                 const bool rotated = r && !r->events.empty();
+                                 const auto& unused = rotated ? old_ref : sealed->ref;
+                                 if (!unused.empty()) (void)self->d.vault.erase(unused);
+                                 done(std::move(r));
+                               });
+    };
+    if (!name && !params) return rotate_step();
+    auto then = sealed ? ports::completion([self, c, sealed, rotate_step](result<ports::command_outcome> r) {
+      if (!r) {
+        (void)self->d.vault.erase(sealed->ref);
+        return send_error(c, r.error());
+      }
+      rotate_step();
+    })
+                       : self->finish(c, 200);
+    self->d.commands.execute(id, update_connection{name, params}, self->context(*c, p), std::move(then));
+  });
 }
 
 /// DELETE /v1/connections/{id}: the connection is gone and its vault entry erased.
@@ -177,9 +239,13 @@ void api::impl::delete_connection_(const call_ptr& c, const principal& p, const 
                      });
 }
 
-/// POST /v1/connections/{id}/test: opens the credentials, really connects (on the
-/// probe pool, bounded by the test timeout), records `connection.tested` and answers
-/// `{"ok","error","latency_ms","server_version","connection"}`.
+/// POST /v1/connections/{id}/test: opens the credentials, checks the destination against
+/// the network policy and really connects to the checked addresses (on the probe pool,
+/// bounded by the test timeout), records `connection.tested` with the error's class
+/// only, and answers `{"ok","error","message","latency_ms","server_version","connection"}`
+/// — `error` the class (`""` when ok), `message` a sentence for it — plus, for admins
+/// only, `"detail"`: the driver's text with every form of the password masked. Only
+/// owners (and admins) test a connection that holds credentials.
 void api::impl::test_connection(const call_ptr& c, const principal& p, const std::string& id) {
   auto facts = guard_connection(c, p, access::operation::connection_test, id);
   if (!facts) return;
@@ -187,20 +253,26 @@ void api::impl::test_connection(const call_ptr& c, const principal& p, const std
     ports::connection_probe probe;
     auto credentials = self->d.vault.open(row.value("vault_ref", ""));
     if (!credentials) {
+      probe.error_class = "failed";
       probe.error = "credentials unavailable: " + credentials.error().message;
     } else {
       probe = self->d.tester.test(row.value("driver", ""), row.value("params", json::object()), *credentials,
                                   self->d.connection_test_timeout);
     }
-    self->d.commands.execute(id, record_test{probe.ok, probe.error, probe.latency_ms}, self->context(*c, p),
-                             [self, c, probe](result<ports::command_outcome> r) {
+    if (!probe.ok && probe.error_class.empty()) probe.error_class = "failed";
+    spdlog::info("connection test connection_id={} ok={} class={} latency_ms={} request_id={}", id, probe.ok,
+                 probe.ok ? "-" : probe.error_class, probe.latency_ms, c->correlation_id);
+    self->d.commands.execute(id, record_test{probe.ok, probe.ok ? "" : probe.error_class, probe.latency_ms},
+                             self->context(*c, p), [self, c, p, probe](result<ports::command_outcome> r) {
                                if (!r) return send_error(c, r.error());
-                               self->d.commands.await_projections(r->position, [self, c, probe, view = r->view] {
+                               self->d.commands.await_projections(r->position, [c, p, probe, view = r->view] {
                                  json answer{{"ok", probe.ok},
-                                             {"error", probe.error},
+                                             {"error", probe.ok ? "" : probe.error_class},
+                                             {"message", probe.ok ? "connected" : class_message(probe.error_class)},
                                              {"latency_ms", probe.latency_ms},
                                              {"server_version", probe.server_version},
                                              {"connection", view}};
+                                 if (p.is_admin() && !probe.ok) answer["detail"] = probe.error;
                                  send(c, 200, answer);
                                });
                              });

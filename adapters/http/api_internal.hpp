@@ -50,6 +50,7 @@ struct call {
   std::string who = "-";
   std::string command_id;  ///< scoped Idempotency-Key, when the client sent one
   std::string user_id;     ///< the authenticated caller, once known
+  std::string token_hash;  ///< SHA-256 hex of the caller's session token, once authenticated
   /// The policy operation and resource this call was authorized for, recorded with a
   /// denial the decider reports later (`forbidden` from a command).
   std::string operation = "-";
@@ -401,6 +402,19 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// PATCH /v1/users/{id}: `{"password"?, "grant_role"?, "revoke_role"?, "disabled"?: true}`,
   /// applied in that order, each as its own command; stops at the first error.
   void patch_user(const call_ptr& c, const principal& p, const std::string& id);
+
+  /// POST /v1/users/{id}/disable: admins only; ends every session of the user.
+  void disable_user_(const call_ptr& c, const principal& p, const std::string& id);
+
+  /// POST /v1/auth/logout: ends the caller's session (the token is refused from then on)
+  /// and answers 200 `{"status":"logged_out"}`.
+  void logout(const call_ptr& c, const principal& p);
+
+  /// Wraps `done` (a command's completion): once the command succeeded, ends the
+  /// sessions of user `user_id` except `keep_token_hash` ("" ends all), then calls
+  /// `done`; a store error ending them is answered 503.
+  ports::completion ending_sessions(const call_ptr& c, std::string user_id, std::string keep_token_hash,
+                                    ports::completion done);
 
   void create_project_(const call_ptr& c, const principal& p);
 

@@ -233,13 +233,41 @@ class audit_scanner {
   bool exhausted_ = false;
 };
 
+/// True when a spreadsheet could read `s` as a formula: it starts with `=`, `+`, `-`, `@`,
+/// tab, CR or LF (OWASP, "CSV Injection"), or with the full-width `＝`, `＋`, `－`, `＠`
+/// that some spreadsheets fold to them.
+bool formula_like(std::string_view s) {
+  if (s.empty()) return false;
+  switch (s.front()) {
+    case '=':
+    case '+':
+    case '-':
+    case '@':
+    case '\t':
+    case '\r':
+    case '\n':
+      return true;
+    default:
+      break;
+  }
+  for (std::string_view wide : {"\xEF\xBC\x9D", "\xEF\xBC\x8B", "\xEF\xBC\x8D", "\xEF\xBC\xA0"}) {
+    if (s.starts_with(wide)) return true;
+  }
+  return false;
+}
+
 /// One CSV field (RFC 4180 §2): quoted, with quotes doubled, when it holds a comma, a
-/// quote, CR or LF. Numbers in their JSON form; absent values empty.
+/// quote, CR or LF. Numbers in their JSON form; absent values empty. A string that a
+/// spreadsheet could take for a formula (`formula_like`) is neutralized as OWASP
+/// recommends: prefixed with `'` and quoted, so `=cmd|' /C calc'!A0` becomes
+/// `"'=cmd|' /C calc'!A0"` and is shown as text.
 void append_csv_field(std::string& out, const json& v) {
-  const std::string s = v.is_string() ? v.get<std::string>()
-                        : v.is_null() ? std::string()
-                                      : v.dump(-1, ' ', false, json::error_handler_t::replace);
-  if (s.find_first_of(",\"\r\n") == std::string::npos) {
+  std::string s = v.is_string() ? v.get<std::string>()
+                  : v.is_null() ? std::string()
+                                : v.dump(-1, ' ', false, json::error_handler_t::replace);
+  const bool formula = v.is_string() && formula_like(s);
+  if (formula) s.insert(s.begin(), '\'');
+  if (!formula && s.find_first_of(",\"\r\n") == std::string::npos) {
     out += s;
     return;
   }

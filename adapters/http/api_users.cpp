@@ -108,17 +108,25 @@ void api::impl::get_user(const call_ptr& c, const principal& p, const std::strin
   send(c, 200, public_user(**row, p), {{"ETag", etag((**row).value("version", std::uint64_t{0}))}});
 }
 
-/// PATCH /v1/users/{id}: `{"password"?, "grant_role"?, "revoke_role"?, "disabled"?: true}`,
-/// applied in that order, each as its own command; stops at the first error.
+/// PATCH /v1/users/{id}: `{"password"?, "current_password"?, "grant_role"?, "revoke_role"?,
+/// "disabled"?: true}`, applied in that order, each as its own command; stops at the
+/// first error.
+///
+/// Passwords: a user changing their own password (admins too) gives `current_password`
+/// (400 when missing; 403 and `security.access_denied` when wrong); their other
+/// sessions end, the one making the request continues. An admin resetting someone
+/// else's password needs no current password, and every session of that user ends, as
+/// on `disabled`.
 void api::impl::patch_user(const call_ptr& c, const principal& p, const std::string& id) {
   if (!allowed(c, p, access::operation::user_update, {.self = id == p.user_id}, "user-" + id)) return;
   if (!valid_id(id)) return send_error(c, error{errc::not_found, "no such user"});
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
   auto password = string_field(*body, "password", false);
+  auto current = string_field(*body, "current_password", false);
   auto grant = string_field(*body, "grant_role", false);
   auto revoke = string_field(*body, "revoke_role", false);
-  for (const auto* f : {&password, &grant, &revoke}) {
+  for (const auto* f : {&password, &current, &grant, &revoke}) {
     if (!*f) return send_error(c, f->error());
   }
   const auto disabled = body->find("disabled");
@@ -133,12 +141,24 @@ void api::impl::patch_user(const call_ptr& c, const principal& p, const std::str
     return send_error(
         c, error{errc::invalid_argument, "nothing to change: give password, grant_role, revoke_role or disabled"});
   }
-  auto run = [self = shared_from_this(), c, p, id, cmds] {
+  const bool own_password = *password && id == p.user_id;
+  if (own_password && !*current) {
+    return send_error(c, error{errc::invalid_argument,
+                               "current_password is required to change your own password",
+                               {{"field", "current_password"}}});
+  }
+  // Sessions to end once every command succeeded: the user's other sessions after
+  // changing their own password; all of them after a reset by an admin or a disable.
+  const bool end_sessions = *password || disabled != body->end();
+  const std::string keep = own_password ? c->token_hash : std::string();
+  auto run = [self = shared_from_this(), c, p, id, cmds, end_sessions, keep] {
     auto step = std::make_shared<std::function<void(std::size_t)>>();
-    *step = [self, c, p, id, cmds, step](std::size_t i) {
+    *step = [self, c, p, id, cmds, step, end_sessions, keep](std::size_t i) {
       if (i + 1 == cmds->size()) {
         auto last = std::move((*cmds)[i]);
-        self->d.commands.execute(id, std::move(last), self->context(*c, p), self->finish(c, 200));
+        auto done = self->finish(c, 200);
+        if (end_sessions) done = self->ending_sessions(c, id, keep, std::move(done));
+        self->d.commands.execute(id, std::move(last), self->context(*c, p), std::move(done));
         *step = nullptr;  // break the self-reference
         return;
       }
@@ -154,12 +174,55 @@ void api::impl::patch_user(const call_ptr& c, const principal& p, const std::str
     (*step)(0);
   };
   if (!*password) return run();
-  boost::asio::post(hashing, [self = shared_from_this(), c, cmds, run, pw = **password] {
+  boost::asio::post(hashing, [self = shared_from_this(), c, id, cmds, run, own_password, pw = **password,
+                              current = current->value_or("")] {
+    if (own_password) {
+      // Verified against the projected hash: the one login checks too.
+      auto row = self->d.read_models.get("users", "users", id);
+      if (!row) return send_error(c, row.error());
+      if (!*row) return send_error(c, error{errc::not_found, "no such user"});
+      if (!self->d.hasher.verify(user_from_row(**row).password_hash, current)) {
+        return self->deny(c, error{errc::forbidden, "current_password is wrong", {{"field", "current_password"}}},
+                          "wrong current password");
+      }
+    }
     auto hash = self->d.hasher.hash(pw);
     if (!hash) return send_error(c, hash.error());
-    cmds->insert(cmds->begin(), change_password{*hash});
+    cmds->insert(cmds->begin(), change_password{*hash, own_password});
     run();
   });
+}
+
+void api::impl::disable_user_(const call_ptr& c, const principal& p, const std::string& id) {
+  if (!allowed(c, p, access::operation::user_disable, {.self = id == p.user_id}, "user-" + id)) return;
+  if (!valid_id(id)) return send_error(c, error{errc::not_found, "no such user"});
+  d.commands.execute(id, disable_user{}, context(*c, p), ending_sessions(c, id, "", finish(c, 200)));
+}
+
+ports::completion api::impl::ending_sessions(const call_ptr& c, std::string user_id, std::string keep_token_hash,
+                                             ports::completion done) {
+  return [self = shared_from_this(), c, user_id = std::move(user_id), keep = std::move(keep_token_hash),
+          done = std::move(done)](result<ports::command_outcome> r) {
+    if (!r) return done(std::move(r));
+    // A pass over the sessions and a synced write: on the blocking pool, not the caller's thread.
+    boost::asio::post(self->hashing, [self, c, user_id, keep, done, r = std::move(r)]() mutable {
+      auto ended = self->d.tokens.erase_user(user_id, keep);
+      if (!ended) {
+        spdlog::error("sessions not ended user_id={} error={}", user_id, ended.error().message);
+        return send_error(
+            c, error{errc::unavailable,
+                     "the change is stored, but the user's sessions could not be ended: " + ended.error().message});
+      }
+      spdlog::info("sessions ended user_id={} count={} request_id={}", user_id, *ended, c->correlation_id);
+      done(std::move(r));
+    });
+  };
+}
+
+void api::impl::logout(const call_ptr& c, const principal& p) {
+  (void)p;  // any authenticated caller ends their own session
+  if (auto ok = d.tokens.erase(c->token_hash); !ok) return send_error(c, ok.error());
+  send(c, 200, json{{"status", "logged_out"}});
 }
 
 json api::impl::public_user(const json& row, const principal& p) {

@@ -7,16 +7,22 @@
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/listener.h>
 
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
 #include <limits>
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -68,6 +74,73 @@ error storage_error(const rocksdb::Status& s, std::string_view what) {
   return error{errc::unavailable, std::string(what) + ": " + s.ToString(), nlohmann::json::object()};
 }
 
+/// RocksDB's own log, forwarded to spdlog (warnings and errors only). RocksDB would
+/// otherwise write it to DIR/LOG on the same disk as the data: when that disk fills, the
+/// LOG file's writer fails, and the next line RocksDB logs about the failure trips the
+/// assertion `sync_without_flush_called_` in WritableFileWriter (Debian's librocksdb
+/// keeps assertions) and aborts the process. A logger that never touches the disk
+/// removes that abort.
+class spdlog_logger final : public rocksdb::Logger {
+ public:
+  spdlog_logger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel() || level == rocksdb::InfoLogLevel::HEADER_LEVEL) return;
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof line, format, ap);
+    if (n <= 0) return;
+    std::string_view text(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    // Opening a database that does not exist yet reports its missing directory as an
+    // error; it is the normal first start.
+    if (text.find("Error when reading") != std::string_view::npos && text.find("NotFound") != std::string_view::npos) {
+      spdlog::debug("rocksdb: {}", text);
+      return;
+    }
+    switch (level) {
+      case rocksdb::InfoLogLevel::WARN_LEVEL:
+        spdlog::warn("rocksdb: {}", text);
+        break;
+      case rocksdb::InfoLogLevel::FATAL_LEVEL:
+        spdlog::critical("rocksdb: {}", text);
+        break;
+      default:
+        spdlog::error("rocksdb: {}", text);
+        break;
+    }
+  }
+};
+
+/// Bytes free for unprivileged writers on the file system holding `dir`, or nullopt.
+std::optional<std::uint64_t> free_bytes(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+/// Size of the file system holding `dir`, or nullopt.
+std::optional<std::uint64_t> disk_bytes(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize;
+}
+
+/// `n` bytes for people: 812 B, 3.4 MiB.
+std::string human_bytes(std::uint64_t n) {
+  if (n < 1024) return std::to_string(n) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n) / 1024.0;
+  int u = 0;
+  while (v >= 1024.0 && u < 3) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
 /// Lowercase hex of bytes.
 std::string to_hex(const unsigned char* p, std::size_t n) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -113,6 +186,7 @@ struct rocksdb_store::impl {
     std::string rest;      ///< `,"schema":…,"stream":…` (between position and time)
     std::string type;      ///< `,"type":…`
     std::string metadata;  ///< `,"metadata":…` (between id and position), or "" when empty
+    std::string id;        ///< the client's event id as a JSON string, or "" (a UUIDv7 is assigned)
   };
   /// An append waiting for the commit thread.
   struct pending {
@@ -134,9 +208,22 @@ struct rocksdb_store::impl {
   };
 
   store_options options;
+  std::string dir;
+  std::uint64_t reserve = 0;  // free bytes a write must leave (0: no check)
+  rocksdb::Options db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  // `db`, `handles` and `cf` change only when the store reopens after a write failure:
+  // every use holds `db_mu` shared (public entry points take it), the reopen exclusive.
+  mutable std::shared_mutex db_mu;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::map<std::string, rocksdb::ColumnFamilyHandle*, std::less<>> cf;
+
+  // Why writes fail now (a RocksDB write or background error), until the commit thread
+  // has reopened the database. Guarded by fault_mu.
+  mutable std::mutex fault_mu;
+  std::optional<error> fault;
+  std::uint64_t recoveries = 0;                   // reopens done (guarded by fault_mu)
   mutable std::mutex slots_mu;                    // guards `slots`
   std::map<std::string, int, std::less<>> slots;  // projection → active slot (absent: 0)
 
@@ -181,6 +268,67 @@ struct rocksdb_store::impl {
   result<std::vector<envelope>> stage(pending& request, const std::string& time, group_state& g,
                                       rocksdb::WriteBatch& batch);
 
+  /// Opens `db` (and `handles`, `cf`) from `dir`, `db_options` and `descriptors`, and
+  /// reads the log's head and last hash. Needs `db_mu` exclusive (or no other user).
+  result<void> open_db();
+  /// Destroys the handles and closes `db`. Needs `db_mu` exclusive.
+  void close_db();
+  /// On the commit thread, while a fault is set: once the disk has room again, closes
+  /// and reopens the database (a clean reopen: RocksDB's `Resume()` would keep writing
+  /// to a WAL file whose writer has failed when the memtables are empty, and abort).
+  void try_recover();
+
+  /// The current fault, if any.
+  std::optional<error> current_fault() const {
+    std::lock_guard lock(fault_mu);
+    return fault;
+  }
+  /// Records that RocksDB failed a write (or a background flush or compaction): writes
+  /// are refused until the commit thread has reopened the database.
+  void set_fault(const error& e) {
+    {
+      std::lock_guard lock(fault_mu);
+      if (fault) return;
+      fault = error{errc::unavailable,
+                    "the event store cannot write (" + e.message +
+                        "); writes resume by themselves once the cause is gone (e.g. disk space is freed)",
+                    nlohmann::json::object()};
+    }
+    spdlog::error("store write failure: {}; refusing writes until recovered", e.message);
+    { std::lock_guard lock(queue_mu); }  // the commit thread is waiting or will see the fault
+    queue_cv.notify_all();
+  }
+  /// `unavailable` when the disk holding the store has less than `need` bytes beyond the
+  /// reserve: RocksDB never gets to fail a WAL write for lack of space.
+  std::optional<error> space_check(std::uint64_t need) const {
+    if (reserve == 0) return std::nullopt;
+    auto free = free_bytes(dir);
+    if (!free || *free >= need + reserve) return std::nullopt;
+    return error{errc::unavailable,
+                 "disk full: " + human_bytes(*free) + " free where the store keeps its data, " +
+                     human_bytes(need + reserve) + " needed; writes resume by themselves once space is freed",
+                 {{"free_bytes", *free}, {"reserve_bytes", reserve}}};
+  }
+  /// Every write goes through here (the caller holds `db_mu` shared): refused while a
+  /// fault is set or the disk is nearly full; a RocksDB failure sets the fault.
+  result<void> write(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch& batch, std::string_view what) {
+    if (auto f = current_fault()) return std::unexpected(*f);
+    if (!db) return fail(errc::unavailable, "the event store is reopening");
+    if (auto full = space_check(batch.GetDataSize())) return std::unexpected(*full);
+    if (auto st = db->Write(wo, &batch); !st.ok()) {
+      auto err = storage_error(st, what);
+      set_fault(err);
+      return std::unexpected(current_fault().value_or(err));
+    }
+    return {};
+  }
+  /// Shared access to `db` for a public entry point; `unavailable` while it is closed.
+  result<std::shared_lock<std::shared_mutex>> use() const {
+    std::shared_lock lock(db_mu);
+    if (!db) return fail(errc::unavailable, "the event store is reopening after a write failure");
+    return lock;
+  }
+
   ~impl() {
     if (committer.joinable()) {
       {
@@ -190,10 +338,7 @@ struct rocksdb_store::impl {
       queue_cv.notify_all();
       committer.join();  // commits what was queued before it stops
     }
-    for (auto* h : handles) {
-      if (h != nullptr) (void)db->DestroyColumnFamilyHandle(h);
-    }
-    if (db) (void)db->Close();
+    close_db();
   }
 
   rocksdb::ColumnFamilyHandle* family(std::string_view name) const {
@@ -220,10 +365,112 @@ struct rocksdb_store::impl {
 rocksdb_store::rocksdb_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 rocksdb_store::~rocksdb_store() = default;
 
+namespace {
+
+/// Tells the store about RocksDB's background errors (a failed flush or compaction,
+/// e.g. for lack of space), and turns RocksDB's own recovery off: the store recovers by
+/// reopening (see `try_recover`), which also covers a failed WAL write.
+class fault_listener final : public rocksdb::EventListener {
+ public:
+  explicit fault_listener(std::function<void(const rocksdb::Status&)> on_error) : on_error_(std::move(on_error)) {}
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* bg_error) override {
+    if (bg_error != nullptr && !bg_error->ok()) on_error_(*bg_error);
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status, bool* auto_recovery) override {
+    if (auto_recovery != nullptr) *auto_recovery = false;
+  }
+
+ private:
+  std::function<void(const rocksdb::Status&)> on_error_;
+};
+
+}  // namespace
+
+result<void> rocksdb_store::impl::open_db() {
+  rocksdb::DB* raw = nullptr;
+  handles.clear();
+  auto s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &raw);
+  if (!s.ok()) return std::unexpected(storage_error(s, "open " + dir));
+  db.reset(raw);
+  cf.clear();
+  for (std::size_t i = 0; i < descriptors.size(); ++i) cf[descriptors[i].name] = handles[i];
+
+  // The next position follows the last stored event.
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family(k_events)));
+  it->SeekToLast();
+  if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "scan events"));
+  next_position = 1;
+  last_hash = std::string(genesis_hash);
+  if (it->Valid()) {
+    if (it->key().size() != 8) return fail(errc::internal, "corrupt key in events family");
+    next_position = read_be64(it->key().ToStringView()) + 1;
+    auto last = parse_envelope(it->value().ToStringView());
+    if (!last) return fail(errc::internal, "corrupt last event: " + last.error().message);
+    last_hash = last->hash.empty() ? std::string(genesis_hash) : last->hash;
+  }
+  head_cache.clear();
+  head = next_position - 1;
+  // Active slots of the projections (written by `activate`).
+  {
+    std::unique_ptr<rocksdb::Iterator> it_slots(db->NewIterator(rocksdb::ReadOptions(), family(k_checkpoints)));
+    std::lock_guard lock(slots_mu);
+    for (it_slots->Seek("slot/"); it_slots->Valid() && it_slots->key().starts_with("slot/"); it_slots->Next()) {
+      slots[it_slots->key().ToString().substr(5)] = it_slots->value() == rocksdb::Slice("1") ? 1 : 0;
+    }
+  }
+  return {};
+}
+
+void rocksdb_store::impl::close_db() {
+  if (!db) return;
+  for (auto* h : handles) {
+    if (h != nullptr) (void)db->DestroyColumnFamilyHandle(h);
+  }
+  handles.clear();
+  cf.clear();
+  (void)db->Close();
+  db.reset();
+}
+
+void rocksdb_store::impl::try_recover() {
+  const auto f = current_fault();
+  if (!f) return;
+  // Wait for room before closing: closing flushes the memtables and opening writes a
+  // new WAL, MANIFEST and OPTIONS file; while the disk stays full the database stays
+  // open for reads.
+  // Room means the reserve twice over plus what the memtables hold (the flush at open
+  // writes them out), and at least 1 MiB.
+  std::uint64_t need = 2 * reserve;
+  {
+    std::shared_lock lock(db_mu);
+    std::uint64_t memtables = 0;
+    if (db && db->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &memtables)) need += memtables;
+  }
+  need = std::max<std::uint64_t>(need, 1u << 20);
+  if (auto free = free_bytes(dir); free && *free < need) return;
+  std::unique_lock lock(db_mu);
+  close_db();
+  if (auto ok = open_db(); !ok) {
+    spdlog::error("store reopen failed: {}; trying again", ok.error().message);
+    close_db();
+    return;
+  }
+  std::uint64_t n = 0;
+  {
+    std::lock_guard flock(fault_mu);
+    fault.reset();
+    n = ++recoveries;
+  }
+  spdlog::info("store recovered: reopened dir={} head={} recoveries={}; writes resume", dir, next_position - 1, n);
+}
+
 result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& dir,
                                                            const std::vector<std::string>& projections,
                                                            store_options store_opts) {
-  rocksdb::Options options;
+  auto state = std::make_unique<impl>();
+  state->options = store_opts;
+  state->dir = dir;
+  auto& options = state->db_options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
@@ -231,6 +478,11 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   // One budget for the memtables of every column family (a WriteBufferManager): memory
   // stays bounded however many families and rows there are.
   options.db_write_buffer_size = store_opts.memtable_budget_bytes;
+  // RocksDB's log goes to spdlog, not to DIR/LOG (see spdlog_logger), and its background
+  // errors to the store, which recovers from them by reopening.
+  options.info_log = std::make_shared<spdlog_logger>();
+  options.listeners.push_back(std::make_shared<fault_listener>(
+      [p = state.get()](const rocksdb::Status& st) { p->set_fault(storage_error(st, "background write")); }));
 
   rocksdb::ColumnFamilyOptions cf_options;
   rocksdb::BlockBasedTableOptions table;
@@ -259,37 +511,16 @@ result<std::unique_ptr<rocksdb_store>> rocksdb_store::open(const std::string& di
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) names.insert(existing.begin(), existing.end());
+  for (const auto& n : names) state->descriptors.emplace_back(n, cf_options);
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const auto& n : names) descriptors.emplace_back(n, cf_options);
-
-  auto state = std::make_unique<impl>();
-  state->options = store_opts;
-  rocksdb::DB* raw = nullptr;
-  auto s = rocksdb::DB::Open(options, dir, descriptors, &state->handles, &raw);
-  if (!s.ok()) return std::unexpected(storage_error(s, "open " + dir));
-  state->db.reset(raw);
-  for (std::size_t i = 0; i < descriptors.size(); ++i) state->cf[descriptors[i].name] = state->handles[i];
-
-  // The next position follows the last stored event.
-  std::unique_ptr<rocksdb::Iterator> it(state->db->NewIterator(rocksdb::ReadOptions(), state->family(k_events)));
-  it->SeekToLast();
-  if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "scan events"));
-  if (it->Valid()) {
-    if (it->key().size() != 8) return fail(errc::internal, "corrupt key in events family");
-    state->next_position = read_be64(it->key().ToStringView()) + 1;
-    auto last = parse_envelope(it->value().ToStringView());
-    if (!last) return fail(errc::internal, "corrupt last event: " + last.error().message);
-    state->last_hash = last->hash.empty() ? std::string(genesis_hash) : last->hash;
-  }
-  state->head = state->next_position - 1;
-  // Active slots of the projections (written by `activate`).
-  {
-    std::unique_ptr<rocksdb::Iterator> slots(
-        state->db->NewIterator(rocksdb::ReadOptions(), state->family(k_checkpoints)));
-    for (slots->Seek("slot/"); slots->Valid() && slots->key().starts_with("slot/"); slots->Next()) {
-      state->slots[slots->key().ToString().substr(5)] = slots->value() == rocksdb::Slice("1") ? 1 : 0;
-    }
+  if (auto ok = state->open_db(); !ok) return std::unexpected(ok.error());
+  // Free space a write must leave: automatic by default, min(64 MiB, 2% of the disk),
+  // so a small disk (or a test's tmpfs) is not refused outright.
+  if (store_opts.reserve_free_bytes) {
+    state->reserve = *store_opts.reserve_free_bytes;
+  } else {
+    const auto size = disk_bytes(dir).value_or(0);
+    state->reserve = std::min<std::uint64_t>(64ull << 20, size / 50);
   }
   state->committer = std::thread([p = state.get()] { p->commit_loop(); });
   return std::unique_ptr<rocksdb_store>(new rocksdb_store(std::move(state)));
@@ -306,19 +537,35 @@ void rocksdb_store::append_async(std::vector<ports::stream_append> appends, port
   auto& d = *impl_;
   // Serialize on the caller's thread what does not depend on the event's position: the
   // commit thread is the bottleneck of the whole write path.
+  //
+  // Text that is not valid UTF-8 (a stream id, an event field, a string anywhere in its
+  // data or metadata) cannot be stored: JSON text is UTF-8 (RFC 8259 §8.1) and the hash
+  // chain covers the exact bytes, so replacing the bad bytes would store something other
+  // than what was decided. The append is answered `invalid_argument` and nothing of it
+  // is written; nothing is thrown to the caller (an actor). Callers validate input at
+  // the edge; this is the store's own guarantee.
   std::vector<std::vector<impl::prepared_event>> prepared(appends.size());
-  for (std::size_t i = 0; i < appends.size(); ++i) {
-    const auto stream = json_quoted(appends[i].stream);
-    for (const auto& p : appends[i].events) {
-      impl::prepared_event pe;
-      pe.head = "{\"actor\":" + json_quoted(p.actor) + ",\"causation_id\":" + json_quoted(p.causation_id) +
-                ",\"correlation_id\":" + json_quoted(p.correlation_id) + ",\"data\":" + p.data.dump() + ",";
-      pe.rest = ",\"schema\":" + std::to_string(p.schema) + ",\"stream\":" + stream;
-      pe.type = ",\"type\":" + json_quoted(p.type);
-      // Empty metadata is left out, as to_json(envelope) does (see canonical_bytes).
-      if (!p.metadata.empty()) pe.metadata = ",\"metadata\":" + p.metadata.dump();
-      prepared[i].push_back(std::move(pe));
+  try {
+    for (std::size_t i = 0; i < appends.size(); ++i) {
+      const auto stream = json_quoted(appends[i].stream);
+      for (const auto& p : appends[i].events) {
+        impl::prepared_event pe;
+        pe.head = "{\"actor\":" + json_quoted(p.actor) + ",\"causation_id\":" + json_quoted(p.causation_id) +
+                  ",\"correlation_id\":" + json_quoted(p.correlation_id) + ",\"data\":" + p.data.dump() + ",";
+        pe.rest = ",\"schema\":" + std::to_string(p.schema) + ",\"stream\":" + stream;
+        pe.type = ",\"type\":" + json_quoted(p.type);
+        // Empty metadata is left out, as to_json(envelope) does (see canonical_bytes).
+        if (!p.metadata.empty()) pe.metadata = ",\"metadata\":" + p.metadata.dump();
+        if (!p.id.empty()) pe.id = json_quoted(p.id);
+        prepared[i].push_back(std::move(pe));
+      }
     }
+  } catch (const nlohmann::json::exception& ex) {
+    // what(): "[json.exception.type_error.316] invalid UTF-8 byte at index 63: 0xC3" —
+    // positions and byte values only, never the text itself.
+    return done(fail(errc::invalid_argument, std::string("event is not valid UTF-8 text: ") + ex.what()));
+  } catch (const std::exception& ex) {
+    return done(fail(errc::internal, std::string("event cannot be serialized: ") + ex.what()));
   }
   {
     std::lock_guard lock(d.queue_mu);
@@ -334,10 +581,20 @@ void rocksdb_store::append_async(std::vector<ports::stream_append> appends, port
 void rocksdb_store::impl::commit_loop() {
   for (;;) {
     std::vector<pending> group;
+    if (current_fault()) try_recover();
     {
       std::unique_lock lock(queue_mu);
-      queue_cv.wait(lock, [&] { return !queue.empty() || stopping; });
-      if (queue.empty()) return;  // stopping, and everything queued was committed
+      if (current_fault()) {
+        // A store that cannot write looks again every `recovery_interval`, appends or not,
+        // so it recovers (and /healthz turns healthy) by itself once the cause is gone.
+        queue_cv.wait_for(lock, options.recovery_interval, [&] { return !queue.empty() || stopping; });
+      } else {
+        queue_cv.wait(lock, [&] { return !queue.empty() || stopping || current_fault().has_value(); });
+      }
+      if (queue.empty()) {
+        if (stopping) return;  // stopping, and everything queued was committed
+        continue;
+      }
       std::size_t events = 0;
       while (!queue.empty() && (group.empty() || events + queue.front().event_count() <= options.max_batch_events)) {
         events += queue.front().event_count();
@@ -345,11 +602,40 @@ void rocksdb_store::impl::commit_loop() {
         queue.pop_front();
       }
     }
-    commit_group(group);
+    try {
+      commit_group(group);
+    } catch (const std::exception& ex) {
+      // Defensive: commit_group answers every append itself; an exception here (e.g.
+      // bad_alloc) must not end the commit thread, which would end every later write.
+      spdlog::error("store commit failed: {}", ex.what());
+      for (auto& p : group) {
+        if (!p.done) continue;
+        try {
+          p.done(fail(errc::unavailable, std::string("event store commit failed: ") + ex.what()));
+        } catch (...) {
+        }
+      }
+    }
   }
 }
 
 void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
+  std::shared_lock db_lock(db_mu);
+  if (!db) {
+    for (auto& p : group) {
+      auto done = std::move(p.done);
+      done(fail(errc::unavailable, "the event store is reopening after a write failure"));
+    }
+    return;
+  }
+  if (auto f = current_fault()) {
+    // Refused at once, without staging: the store cannot write until it has recovered.
+    for (auto& p : group) {
+      auto done = std::move(p.done);
+      done(std::unexpected(*f));
+    }
+    return;
+  }
   rocksdb::WriteBatch batch;
   group_state g{next_position, last_hash, {}, {}};
   std::vector<result<std::vector<envelope>>> outcomes;
@@ -358,6 +644,8 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
   std::size_t taken = 0;
   for (; taken < group.size(); ++taken) {
     if (taken > 0 && batch.GetDataSize() >= options.max_batch_bytes) break;
+    // Only an allocation failure can throw here; commit_loop then answers the whole
+    // group with an error (nothing was written, the log state is unchanged).
     outcomes.push_back(stage(group[taken], time, g, batch));
   }
   // Appends that did not fit go back to the front of the queue, in order.
@@ -370,10 +658,9 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
   if (batch.Count() > 0) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    if (auto st = db->Write(wo, &batch); !st.ok()) {
-      const auto err = storage_error(st, "append");
+    if (auto ok = write(wo, batch, "append"); !ok) {
       for (auto& o : outcomes) {
-        if (o) o = std::unexpected(err);
+        if (o) o = std::unexpected(ok.error());
       }
     } else {
       next_position = g.next_position;
@@ -384,7 +671,15 @@ void rocksdb_store::impl::commit_group(std::vector<pending>& group) {
       commits.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  for (std::size_t i = 0; i < group.size(); ++i) group[i].done(std::move(outcomes[i]));
+  db_lock.unlock();
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    try {
+      auto done = std::move(group[i].done);
+      done(std::move(outcomes[i]));
+    } catch (const std::exception& ex) {
+      spdlog::error("append callback threw: {}", ex.what());
+    }
+  }
 }
 
 result<std::vector<envelope>> rocksdb_store::impl::stage(pending& request, const std::string& time, group_state& g,
@@ -482,7 +777,7 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(pending& request, const
       // The canonical bytes and the stored record, byte for byte what canonical_bytes()
       // and serialize_envelope() produce (sorted keys; `hash` sorts between data and id):
       // verify_chain() re-serializes every record and would flag any difference.
-      const auto id_field = "\"id\":" + (client_id ? json_quoted(e.id) : "\"" + e.id + "\"");
+      const auto id_field = "\"id\":" + (client_id ? pe.id : "\"" + e.id + "\"");
       const auto tail = id_field + pe.metadata + ",\"position\":" + std::to_string(e.position) + pe.rest + time_field +
                         pe.type + ",\"version\":" + std::to_string(e.version) + "}";
       e.hash = chain_hash(g.last_hash, pe.head + tail);
@@ -505,6 +800,8 @@ result<std::vector<envelope>> rocksdb_store::impl::stage(pending& request, const
 result<std::vector<envelope>> rocksdb_store::read_stream(std::string_view stream, std::uint64_t from_version,
                                                          std::size_t limit) const {
   const auto& d = *impl_;
+  auto lock = d.use();
+  if (!lock) return std::unexpected(lock.error());
   std::vector<envelope> out;
   std::string prefix(stream);
   prefix.push_back('\0');
@@ -523,6 +820,8 @@ result<std::vector<envelope>> rocksdb_store::read_all(std::uint64_t after, std::
   const auto& d = *impl_;
   std::vector<envelope> out;
   if (after == std::numeric_limits<std::uint64_t>::max()) return out;
+  auto lock = d.use();
+  if (!lock) return std::unexpected(lock.error());
   std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(rocksdb::ReadOptions(), d.family(k_events)));
   for (it->Seek(be64(after + 1)); it->Valid() && out.size() < limit; it->Next()) {
     auto env = parse_envelope(it->value().ToStringView());
@@ -536,6 +835,8 @@ result<std::vector<envelope>> rocksdb_store::read_all(std::uint64_t after, std::
 
 result<ports::chain_report> rocksdb_store::verify_chain() const {
   const auto& d = *impl_;
+  auto lock = d.use();
+  if (!lock) return std::unexpected(lock.error());
   ports::chain_report report;
   report.last_hash = std::string(genesis_hash);
   rocksdb::ReadOptions ro;
@@ -568,15 +869,22 @@ result<ports::chain_report> rocksdb_store::verify_chain() const {
 }
 
 result<void> rocksdb_store::save_snapshot(std::string_view stream, const ports::snapshot& s) {
-  const nlohmann::json j{{"version", s.version}, {"schema", s.schema}, {"state", s.state}};
-  if (auto st = impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_snapshots), slice(stream), j.dump());
-      !st.ok()) {
-    return std::unexpected(storage_error(st, "save snapshot"));
+  std::string bytes;
+  try {
+    bytes = nlohmann::json{{"version", s.version}, {"schema", s.schema}, {"state", s.state}}.dump();
+  } catch (const nlohmann::json::exception& ex) {
+    return fail(errc::invalid_argument, std::string("snapshot is not valid UTF-8 text: ") + ex.what());
   }
-  return {};
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_snapshots), slice(stream), bytes);
+  return impl_->write(rocksdb::WriteOptions(), batch, "save snapshot");
 }
 
 result<std::optional<ports::snapshot>> rocksdb_store::load_snapshot(std::string_view stream) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto raw = impl_->get_raw(impl_->family(k_snapshots), stream);
   if (!raw) return std::unexpected(raw.error());
   if (!*raw) return std::optional<ports::snapshot>{};
@@ -590,6 +898,8 @@ result<std::optional<ports::snapshot>> rocksdb_store::load_snapshot(std::string_
 }
 
 result<std::uint64_t> rocksdb_store::stream_version(std::string_view stream) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto head = impl_->get_raw(impl_->family(k_heads), stream);
   if (!head) return std::unexpected(head.error());
   return *head ? read_be64(**head) : 0;
@@ -599,8 +909,20 @@ std::uint64_t rocksdb_store::commit_count() const { return impl_->commits.load(s
 
 std::uint64_t rocksdb_store::head_position() const { return impl_->head.load(std::memory_order_acquire); }
 
+std::optional<error> rocksdb_store::write_fault() const {
+  if (auto f = impl_->current_fault()) return f;
+  return impl_->space_check(0);
+}
+
+std::uint64_t rocksdb_store::recoveries() const {
+  std::lock_guard lock(impl_->fault_mu);
+  return impl_->recoveries;
+}
+
 result<std::optional<nlohmann::json>> rocksdb_store::get(std::string_view projection, std::string_view table,
                                                          std::string_view key) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto* h = impl_->read_family(projection);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   auto raw = impl_->get_raw(h, row_key(table, key));
@@ -616,6 +938,8 @@ result<std::optional<nlohmann::json>> rocksdb_store::get(std::string_view projec
 result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection, std::string_view table,
                                                     std::string_view prefix, std::string_view after, std::size_t limit,
                                                     bool reverse) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto* h = impl_->read_family(projection);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   const std::string full_prefix = row_key(table, prefix);
@@ -658,40 +982,55 @@ result<std::vector<ports::row>> rocksdb_store::scan(std::string_view projection,
 }
 
 result<std::uint64_t> rocksdb_store::checkpoint(std::string_view projection) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto raw = impl_->get_raw(impl_->family(k_checkpoints), impl::storage_key(projection));
   if (!raw) return std::unexpected(raw.error());
   return *raw ? read_be64(**raw) : 0;
 }
 
 result<void> rocksdb_store::save_checkpoint(std::string_view name, std::uint64_t position) {
-  auto s = impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_checkpoints), slice(impl::storage_key(name)),
-                          be64(position));
-  if (!s.ok()) return std::unexpected(storage_error(s, "save checkpoint"));
-  return {};
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_checkpoints), slice(impl::storage_key(name)), be64(position));
+  return impl_->write(rocksdb::WriteOptions(), batch, "save checkpoint");
 }
 
 result<void> rocksdb_store::commit(std::string_view projection, const std::vector<mutation>& mutations,
                                    std::uint64_t position) {
   const auto key = impl::storage_key(projection);
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto* h = impl_->family("proj_" + key);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   rocksdb::WriteBatch batch;
   for (const auto& m : mutations) {
     if (const auto* put = std::get_if<row_put>(&m)) {
-      batch.Put(h, row_key(put->table, put->key), put->value.dump());
+      std::string value;
+      try {
+        value = put->value.dump();
+      } catch (const nlohmann::json::exception& ex) {
+        // A row is derived data (rebuildable from the log), so a string that is not
+        // valid UTF-8 (e.g. cut mid-character by a projection) is stored with U+FFFD
+        // in its place rather than stalling the projection at this position forever.
+        spdlog::warn("projection={} table={} row not valid UTF-8 ({}); stored with replacement characters",
+                     std::string(projection), put->table, ex.what());
+        value = put->value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      }
+      batch.Put(h, row_key(put->table, put->key), value);
     } else if (const auto* del = std::get_if<row_delete>(&m)) {
       batch.Delete(h, row_key(del->table, del->key));
     }
   }
   batch.Put(impl_->family(k_checkpoints), slice(key), be64(position));
-  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
-    return std::unexpected(storage_error(s, "commit projection"));
-  }
-  return {};
+  return impl_->write(rocksdb::WriteOptions(), batch, "commit projection");
 }
 
 result<void> rocksdb_store::reset(std::string_view projection) {
   const auto key = impl::storage_key(projection);
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto* h = impl_->family("proj_" + key);
   if (h == nullptr) return fail(errc::not_found, "unknown projection " + std::string(projection));
   rocksdb::WriteBatch batch;
@@ -712,48 +1051,57 @@ result<void> rocksdb_store::reset(std::string_view projection) {
   if (auto s = batch.Delete(impl_->family(k_checkpoints), slice(key)); !s.ok()) {
     return std::unexpected(storage_error(s, "reset projection"));
   }
-  if (auto s = impl_->db->Write(rocksdb::WriteOptions(), &batch); !s.ok()) {
-    return std::unexpected(storage_error(s, "reset projection"));
-  }
-  return {};
+  return impl_->write(rocksdb::WriteOptions(), batch, "reset projection");
 }
 
 result<int> rocksdb_store::active_slot(std::string_view projection) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   if (impl_->family("proj_" + std::string(projection)) == nullptr) {
     return fail(errc::not_found, "unknown projection " + std::string(projection));
   }
-  std::lock_guard lock(impl_->slots_mu);
+  std::lock_guard slots_lock(impl_->slots_mu);
   auto it = impl_->slots.find(projection);
   return it == impl_->slots.end() ? 0 : it->second;
 }
 
 result<void> rocksdb_store::activate(std::string_view projection, int slot) {
   if (slot != 0 && slot != 1) return fail(errc::invalid_argument, "a projection slot is 0 or 1");
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   if (impl_->family("proj_" + impl::storage_key(ports::slot_name(projection, slot))) == nullptr) {
     return fail(errc::not_found, "unknown projection " + std::string(projection));
   }
   rocksdb::WriteOptions synced;
   synced.sync = true;
   const auto key = "slot/" + std::string(projection);
-  if (auto s = impl_->db->Put(synced, impl_->family(k_checkpoints), key, slot == 1 ? "1" : "0"); !s.ok()) {
-    return std::unexpected(storage_error(s, "activate projection slot"));
-  }
-  std::lock_guard lock(impl_->slots_mu);
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_checkpoints), key, slot == 1 ? "1" : "0");
+  if (auto ok = impl_->write(synced, batch, "activate projection slot"); !ok) return ok;
+  std::lock_guard slots_lock(impl_->slots_mu);
   impl_->slots[std::string(projection)] = slot;
   return {};
 }
 
 result<void> rocksdb_store::put(std::string_view token_hash, const ports::session_record& s) {
-  const nlohmann::json j{{"user_id", s.user_id}, {"issued_at", s.issued_at}, {"expires_at", s.expires_at}};
+  std::string bytes;
+  try {
+    bytes = nlohmann::json{{"user_id", s.user_id}, {"issued_at", s.issued_at}, {"expires_at", s.expires_at}}.dump();
+  } catch (const nlohmann::json::exception& ex) {
+    return fail(errc::invalid_argument, std::string("session is not valid UTF-8 text: ") + ex.what());
+  }
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = impl_->db->Put(wo, impl_->family(k_tokens), slice(token_hash), j.dump()); !st.ok()) {
-    return std::unexpected(storage_error(st, "store session"));
-  }
-  return {};
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_tokens), slice(token_hash), bytes);
+  return impl_->write(wo, batch, "store session");
 }
 
 result<std::optional<ports::session_record>> rocksdb_store::get(std::string_view token_hash) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   auto raw = impl_->get_raw(impl_->family(k_tokens), token_hash);
   if (!raw) return std::unexpected(raw.error());
   if (!*raw) return std::optional<ports::session_record>{};
@@ -768,12 +1116,35 @@ result<std::optional<ports::session_record>> rocksdb_store::get(std::string_view
 }
 
 result<void> rocksdb_store::erase(std::string_view token_hash) {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = impl_->db->Delete(wo, impl_->family(k_tokens), slice(token_hash)); !st.ok()) {
-    return std::unexpected(storage_error(st, "delete session"));
+  rocksdb::WriteBatch batch;
+  batch.Delete(impl_->family(k_tokens), slice(token_hash));
+  return impl_->write(wo, batch, "delete session");
+}
+
+result<std::size_t> rocksdb_store::erase_user(std::string_view user_id, std::string_view except_token_hash) {
+  // Sessions are keyed by token hash only: a user's sessions are found by one pass.
+  rocksdb::WriteBatch batch;
+  std::size_t erased = 0;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->family(k_tokens)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().ToStringView() == except_token_hash) continue;
+    const auto j = nlohmann::json::parse(it->value().ToStringView(), nullptr, false);
+    if (!j.is_object() || j.value("user_id", "") != user_id) continue;
+    if (auto st = batch.Delete(impl_->family(k_tokens), it->key()); !st.ok()) {
+      return std::unexpected(storage_error(st, "delete sessions"));
+    }
+    ++erased;
   }
-  return {};
+  if (auto st = it->status(); !st.ok()) return std::unexpected(storage_error(st, "scan sessions"));
+  if (erased == 0) return erased;
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (auto st = impl_->db->Write(wo, &batch); !st.ok()) return std::unexpected(storage_error(st, "delete sessions"));
+  return erased;
 }
 
 namespace {
@@ -791,6 +1162,8 @@ nlohmann::json record_json(const ports::idempotency_record& r) {
 result<std::pair<ports::idempotency_claim, ports::idempotency_record>> rocksdb_store::claim(
     std::string_view key, std::string_view fingerprint) {
   std::lock_guard lock(impl_->idempotency_mu);
+  auto db_lock = impl_->use();
+  if (!db_lock) return std::unexpected(db_lock.error());
   auto raw = impl_->get_raw(impl_->family(k_idempotency), key);
   if (!raw) return std::unexpected(raw.error());
   if (*raw) {
@@ -808,42 +1181,57 @@ result<std::pair<ports::idempotency_claim, ports::idempotency_record>> rocksdb_s
   ports::idempotency_record fresh{std::string(fingerprint), false, 0, {}, {}};
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = impl_->db->Put(wo, impl_->family(k_idempotency), slice(key), record_json(fresh).dump()); !st.ok()) {
-    return std::unexpected(storage_error(st, "claim idempotency key"));
+  std::string bytes;
+  try {
+    bytes = record_json(fresh).dump();
+  } catch (const nlohmann::json::exception& ex) {
+    return fail(errc::invalid_argument, std::string("idempotency record is not valid UTF-8 text: ") + ex.what());
   }
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_idempotency), slice(key), bytes);
+  if (auto ok = impl_->write(wo, batch, "claim idempotency key"); !ok) return std::unexpected(ok.error());
   return std::pair{ports::idempotency_claim::claimed, fresh};
 }
 
 result<void> rocksdb_store::complete(std::string_view key, const ports::idempotency_record& record) {
-  std::lock_guard lock(impl_->idempotency_mu);
-  if (auto st =
-          impl_->db->Put(rocksdb::WriteOptions(), impl_->family(k_idempotency), slice(key), record_json(record).dump());
-      !st.ok()) {
-    return std::unexpected(storage_error(st, "complete idempotency key"));
+  std::string bytes;
+  try {
+    bytes = record_json(record).dump();
+  } catch (const nlohmann::json::exception& ex) {
+    return fail(errc::invalid_argument, std::string("idempotency record is not valid UTF-8 text: ") + ex.what());
   }
-  return {};
+  std::lock_guard lock(impl_->idempotency_mu);
+  auto db_lock = impl_->use();
+  if (!db_lock) return std::unexpected(db_lock.error());
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_idempotency), slice(key), bytes);
+  return impl_->write(rocksdb::WriteOptions(), batch, "complete idempotency key");
 }
 
 result<void> rocksdb_store::put_sealed(std::string_view ref, std::string_view bytes) {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = impl_->db->Put(wo, impl_->family(k_vault), slice(ref), slice(bytes)); !st.ok()) {
-    return std::unexpected(storage_error(st, "store sealed secret"));
-  }
-  return {};
+  rocksdb::WriteBatch batch;
+  batch.Put(impl_->family(k_vault), slice(ref), slice(bytes));
+  return impl_->write(wo, batch, "store sealed secret");
 }
 
 result<std::optional<std::string>> rocksdb_store::get_sealed(std::string_view ref) const {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   return impl_->get_raw(impl_->family(k_vault), ref);
 }
 
 result<void> rocksdb_store::erase_sealed(std::string_view ref) {
+  auto lock = impl_->use();
+  if (!lock) return std::unexpected(lock.error());
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (auto st = impl_->db->Delete(wo, impl_->family(k_vault), slice(ref)); !st.ok()) {
-    return std::unexpected(storage_error(st, "delete sealed secret"));
-  }
-  return {};
+  rocksdb::WriteBatch batch;
+  batch.Delete(impl_->family(k_vault), slice(ref));
+  return impl_->write(wo, batch, "delete sealed secret");
 }
 
 }  // namespace atrium::rocksdb_adapter

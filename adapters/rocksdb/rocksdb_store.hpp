@@ -20,8 +20,20 @@
 /// after RocksDB has fsynced its WAL. Projection commits write rows and checkpoint in one
 /// WriteBatch (WAL on, not synced: after a crash the projection at worst replays from
 /// its older checkpoint, never applies an event twice or skips one).
+///
+/// Write failures (docs/architecture.md, "Supervision and failure"): every write first
+/// checks that the disk keeps `reserve_free_bytes` free beyond it and is refused with
+/// `unavailable` ("disk full: …") otherwise, so RocksDB is not left to fail a WAL write.
+/// If RocksDB fails a write anyway (or a background flush or compaction), the store
+/// refuses writes with `unavailable` while reads go on, and its commit thread reopens
+/// the database once the disk has room again (`recovery_interval`); writes then resume
+/// without a restart. RocksDB's own log goes to spdlog rather than DIR/LOG, whose failure
+/// on a full disk used to abort the process (assertion `sync_without_flush_called_`).
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +50,12 @@ struct store_options {
   std::size_t max_batch_bytes = 8u << 20;          ///< bytes per WriteBatch before it is cut (one append may exceed it)
   std::size_t memtable_budget_bytes = 128u << 20;  ///< all memtables together (RocksDB db_write_buffer_size)
   std::size_t block_cache_bytes = 64u << 20;       ///< one LRU cache for data, index and filter blocks of every family
+  /// Free bytes every write must leave on the store's file system; a write that would
+  /// leave less is refused (`unavailable`). nullopt: min(64 MiB, 2% of the file system);
+  /// 0: no check (RocksDB meets the full disk itself; tests use it).
+  std::optional<std::uint64_t> reserve_free_bytes;
+  /// How often a store that cannot write checks whether it can recover.
+  std::chrono::milliseconds recovery_interval{500};
 };
 
 /// The store. Thread-safe: reads from any thread; appends are queued and committed by
@@ -75,6 +93,11 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<std::vector<envelope>> read_all(std::uint64_t after, std::size_t limit) const override;
   [[nodiscard]] result<std::uint64_t> stream_version(std::string_view stream) const override;
   [[nodiscard]] std::uint64_t head_position() const override;
+  /// A write failure being recovered from, or a disk with less free space than the
+  /// reserve (checked now, with statvfs).
+  [[nodiscard]] std::optional<error> write_fault() const override;
+  /// Reopens done after write failures (for tests).
+  [[nodiscard]] std::uint64_t recoveries() const;
 
   // ports::read_model_store
   [[nodiscard]] result<std::optional<nlohmann::json>> get(std::string_view projection, std::string_view table,
@@ -98,6 +121,7 @@ class rocksdb_store final : public ports::event_store,
   [[nodiscard]] result<void> put(std::string_view token_hash, const ports::session_record& s) override;
   [[nodiscard]] result<std::optional<ports::session_record>> get(std::string_view token_hash) const override;
   [[nodiscard]] result<void> erase(std::string_view token_hash) override;
+  [[nodiscard]] result<std::size_t> erase_user(std::string_view user_id, std::string_view except_token_hash) override;
 
   // ports::idempotency_store
   [[nodiscard]] result<std::pair<ports::idempotency_claim, ports::idempotency_record>> claim(

@@ -49,6 +49,9 @@ decision connection(const principal& p, operation op, const facts& f) {
     case operation::connection_read:
       return sees ? decision::allow() : deny(errc::not_found, "no grant on the connection");
     case operation::connection_test:
+      if (f.connection_holds_credentials) {
+        return private_change(sees, owner, p, "only owners test a connection that holds credentials");
+      }
       return private_change(sees, owner || f.connection_user, p, "only users of the connection test it");
     case operation::connection_update:
     case operation::connection_delete:

@@ -82,6 +82,9 @@ struct facts {
   bool connection_user = false;
   /// The caller owns the connection concerned.
   bool connection_owner = false;
+  /// The connection concerned holds credentials (a `postgres` user and password): only
+  /// its owners (and admins) test it, since a test sends them to its host.
+  bool connection_holds_credentials = false;
   /// The operation uses a connection (a job naming one): the caller must be its user.
   bool uses_connection = false;
   /// The caller is a member of the group concerned (directly or through nested groups).

@@ -26,9 +26,13 @@ struct revoke_role {
   std::string role;
 };
 
-/// Replace the password hash. The user themself or an admin.
+/// Replace the password hash. The user themself or an admin. A user changing their own
+/// password (admins too) must have proven the current one: the adapter, which owns the
+/// hashing library, checks it against the stored hash and sets `current_password_verified`.
+/// An admin resetting someone else's password needs no proof.
 struct change_password {
   std::string password_hash;
+  bool current_password_verified = false;  ///< set only after the current password matched
 };
 
 /// Disable the user. Admins only, never oneself; disabling twice is a no-op.

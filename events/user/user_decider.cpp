@@ -62,6 +62,10 @@ struct decider {
     if (!actor.is_admin() && actor.user_id != state.user_id) {
       return fail(errc::forbidden, "only the user or an admin changes a password");
     }
+    if (actor.user_id == state.user_id && !c.current_password_verified) {
+      return fail(errc::forbidden, "changing one's own password requires the current password",
+                  {{"field", "current_password"}});
+    }
     if (state.disabled) return fail(errc::failed_precondition, "user is disabled");
     if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
     return events{make_event(user_password_changed{c.password_hash})};

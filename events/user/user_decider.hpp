@@ -28,7 +28,8 @@ struct user_state {
   std::uint64_t version = 0;  ///< stream version of the last folded event
 };
 
-/// Decides a command. Errors: `forbidden` (caller disabled or lacks the role),
+/// Decides a command. Errors: `forbidden` (caller disabled or lacks the role; a user
+/// changing their own password without `current_password_verified`),
 /// `not_found` (no such user), `already_exists` (id taken), `invalid_argument`
 /// (bad username, email, role or hash), `failed_precondition` (self-lockout).
 [[nodiscard]] result<std::vector<proposed_event>> decide(const user_state& state, const user_command& command,

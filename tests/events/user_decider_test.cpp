@@ -165,7 +165,7 @@ TEST_CASE("an empty password hash is refused", "[user][password]") {
   require_error(decide(user_state{}, registration("alice", "alice@example.org", "member", ""), admin()),
                 errc::invalid_argument);
   const auto state = given({registered()});
-  require_error(decide(state, change_password{""}, principal{"alice-id", {global_role::member}, false}),
+  require_error(decide(state, change_password{"", true}, principal{"alice-id", {global_role::member}, false}),
                 errc::invalid_argument);
   require_error(decide(state, change_password{""}, admin()), errc::invalid_argument);
 }
@@ -271,10 +271,28 @@ TEST_CASE("an admin cannot revoke their own admin role", "[user][role]") {
 
 TEST_CASE("a user changes their own password", "[user][password]") {
   const auto state = given({registered()});
-  const auto r = decide(state, change_password{"$argon2id$new"}, principal{"alice-id", {global_role::member}, false});
+  const auto r =
+      decide(state, change_password{"$argon2id$new", true}, principal{"alice-id", {global_role::member}, false});
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"user.password_changed"});
   CHECK(r->front().data == json{{"password_hash", "$argon2id$new"}});
+}
+
+TEST_CASE("changing one's own password needs the current one proven", "[user][password]") {
+  const auto state = given({registered()});
+  SECTION("a member") {
+    const auto r = decide(state, change_password{"$argon2id$new"}, principal{"alice-id", {global_role::member}, false});
+    require_error(r, errc::forbidden);
+    CHECK(r.error().details.at("field") == "current_password");
+  }
+  SECTION("an admin changing their own") {
+    const auto admin_state = given({registered("admin-1", "admin")});
+    require_error(decide(admin_state, change_password{"$argon2id$new"}, admin()), errc::forbidden);
+    CHECK(decide(admin_state, change_password{"$argon2id$new", true}, admin()).has_value());
+  }
+  SECTION("an admin resetting someone else's needs no proof") {
+    CHECK(decide(state, change_password{"$argon2id$new", false}, admin()).has_value());
+  }
 }
 
 TEST_CASE("an admin changes another user's password", "[user][password]") {
