@@ -206,7 +206,7 @@ TEST_CASE("connections: loopback, link-local and the metadata address are refuse
     }
   }
   // The attempt is on the security record.
-  auto denied = admin.get("/v1/audit?stream=security&type=security.access_denied&limit=1000");
+  auto denied = admin.get("/v1/streams/security?limit=1000");
   REQUIRE(denied.status == 200);
   CHECK(denied.body.find("connection destination denied by policy") != std::string::npos);
   CHECK(admin.get("/v1/connections").json.at("connections").empty());

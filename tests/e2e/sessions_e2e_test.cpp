@@ -66,11 +66,14 @@ TEST_CASE("changing one's own password needs the current one and ends the other 
     INFO(r.body);
     CHECK(r.status == 403);
     CHECK(r.json.at("error").at("details").at("field") == "current_password");
-    auto denied = admin.get("/v1/audit?stream=security&type=security.access_denied&limit=100");
-    REQUIRE(denied.status == 200);
+    auto security = admin.get("/v1/streams/security?limit=1000");
+    REQUIRE(security.status == 200);
     bool recorded = false;
-    for (const auto& e : denied.json.at("entries")) {
-      if (e.dump().find("wrong current password") != std::string::npos) recorded = true;
+    for (const auto& e : security.json.at("events")) {
+      if (e.at("type") == "security.access_denied" && e.at("data").at("reason") == "wrong current password" &&
+          e.at("data").at("status") == 403) {
+        recorded = true;
+      }
     }
     CHECK(recorded);
     CHECK(probe(server, here) == 200);

@@ -967,6 +967,38 @@ TEST_CASE("token store: put, get, erase", "[rocksdb]") {
   CHECK_FALSE(a3->has_value());
 }
 
+TEST_CASE("token store: erase_user ends one user's sessions, keeping one if asked", "[rocksdb]") {
+  temp_dir dir;
+  auto store = open_store(dir);
+  atrium::ports::token_store& tokens = *store;
+  const std::string a1(64, '1'), a2(64, '2'), a3(64, '3'), b1(64, '4');
+  for (const auto& h : {a1, a2, a3})
+    REQUIRE_OK(tokens.put(h, atrium::ports::session_record{"user-a", 1, 4'102'444'800}));
+  REQUIRE_OK(tokens.put(b1, atrium::ports::session_record{"user-b", 1, 4'102'444'800}));
+
+  auto kept = tokens.erase_user("user-a", a2);
+  REQUIRE_OK(kept);
+  CHECK(*kept == 2);
+  auto present = [&](const std::string& h) {
+    auto s = tokens.get(h);
+    REQUIRE_OK(s);
+    return s->has_value();
+  };
+  CHECK_FALSE(present(a1));
+  CHECK(present(a2));
+  CHECK_FALSE(present(a3));
+  CHECK(present(b1));
+
+  auto all = tokens.erase_user("user-a", "");
+  REQUIRE_OK(all);
+  CHECK(*all == 1);
+  CHECK_FALSE(present(a2));
+  CHECK(present(b1));
+  auto none = tokens.erase_user("user-nobody", "");
+  REQUIRE_OK(none);
+  CHECK(*none == 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Locking
 // ---------------------------------------------------------------------------------------
