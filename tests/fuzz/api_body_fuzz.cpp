@@ -43,7 +43,6 @@ constexpr route k_routes[] = {
     {"POST", "/v1/jobs/@JOB@/cancel"},
     {"POST", "/v1/containers"},
     {"POST", "/v1/containers/@CONTAINER@/start"},
-    {"POST", "/v1/admin/projections/users/rebuild"},
 };
 
 }  // namespace

@@ -51,7 +51,6 @@ ROUTES = [
     ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
-    ("rebuild", None),
 ]
 body_seeds = []
 for i, (_, body) in enumerate(ROUTES):
