@@ -17,6 +17,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${ATRIUM_FUZZ_BUILD:-$ROOT/build-fuzz}
 FINDINGS=${ATRIUM_FUZZ_FINDINGS_DIR:-$BUILD/findings}
 export CC=${CC:-clang-16} CXX=${CXX:-clang++-16}
+# Symbolized stack traces (bookworm's clang-16 comes without llvm-symbolizer; llvm-14's works).
+if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
+  for s in /usr/lib/llvm-16/bin/llvm-symbolizer /usr/lib/llvm-14/bin/llvm-symbolizer "$(command -v llvm-symbolizer || true)"; do
+    if [[ -x "$s" ]]; then
+      export ASAN_SYMBOLIZER_PATH=$s UBSAN_SYMBOLIZER_PATH=$s
+      break
+    fi
+  done
+fi
 ALL=(http_request api_body ws_message envelope rfc3339)
 
 smoke=0
