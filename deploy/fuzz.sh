@@ -8,8 +8,8 @@
 # separate from the normal one: clang-16 (CC/CXX override), -DATRIUM_FUZZ=ON, in
 # $ATRIUM_FUZZ_BUILD (default build-fuzz). New corpus inputs go to BUILD/corpus/TARGET,
 # crashing inputs to BUILD/findings/TARGET (ATRIUM_FUZZ_FINDINGS_DIR overrides the root).
-# A fuzzing run keeps going after a crash (-fork=1 -ignore_crashes=1) so that one known
-# bug does not hide the others; the script exits 1 if any target left a finding, 2 on a
+# A fuzzing run restarts the target after a crash until its time is up, so that one
+# known bug does not hide the others; the script exits 1 if any target left a finding, 2 on a
 # usage or build error.
 set -euo pipefail
 
@@ -96,9 +96,23 @@ for t in "${targets[@]}"; do
     "$bin" "${args[@]}" -runs=0 "$seeds" >"$BUILD/$t.log" 2>&1 || rc=$?
   else
     echo "== $t: fuzzing for ${seconds} s (log $BUILD/$t.log)"
+    # One process at a time, restarted after a crash until the time is up (the stateful
+    # targets set up a store per process, which -fork mode would redo for every job).
     rc=0
-    "$bin" "${args[@]}" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$seconds" \
-      "$work" "$seeds" >"$BUILD/$t.log" 2>&1 || rc=$?
+    : >"$BUILD/$t.log"
+    deadline=$((start + seconds))
+    quick=0
+    while (($(date +%s) < deadline)); do
+      began=$(date +%s)
+      run_rc=0
+      "$bin" "${args[@]}" -max_total_time=$((deadline - began)) "$work" "$seeds" >>"$BUILD/$t.log" 2>&1 || run_rc=$?
+      ((run_rc == 0)) && break
+      rc=$run_rc
+      # A crash on the corpus itself would repeat at once: stop after three quick ones.
+      if (($(date +%s) - began < 10)); then quick=$((quick + 1)); else quick=0; fi
+      ((quick < 3)) || break
+      rm -rf "${tmp:?}"/*
+    done
   fi
   rm -rf "${tmp:?}"/*
   after=$(find "$out" -type f | wc -l)
