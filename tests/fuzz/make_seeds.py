@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/seed-*).
+
+Run from anywhere: `python3 tests/fuzz/make_seeds.py`. Seeds are small valid (and a few
+almost valid) inputs per route family, chunked requests, WebSocket messages of each op,
+envelopes made from the golden payloads (tests/golden) and RFC 3339 times. Inputs that
+crashed a target once are kept next to them as `regress-*` (never rewritten here).
+Placeholders (@TOKEN@, @PROJECT@, ...) are replaced by the harness (harness.hpp).
+"""
+import json
+import os
+import pathlib
+import shutil
+
+HERE = pathlib.Path(__file__).resolve().parent
+CORPUS = HERE / "corpus"
+GOLDEN = HERE.parent / "golden"
+
+
+def write(target, items):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.glob("seed-*"):
+        old.unlink()
+    for i, data in enumerate(items):
+        if isinstance(data, str):
+            data = data.encode()
+        (d / f"seed-{i:03d}").write_bytes(data)
+
+
+# ---- (b) api_body: route byte, flags byte, body -----------------------------------------
+ROUTES = [
+    ("login", {"username": "fuzzadmin0", "password": "fuzz-admin-password"}),
+    ("create_user", {"username": "ada", "email": "ada@example.com", "password": "correct-horse-42", "role": "member"}),
+    ("patch_user", {"grant_role": "auditor"}),
+    ("disable_user", None),
+    ("create_project", {"name": "Assay QC", "description": "Plate reader runs"}),
+    ("patch_project", {"name": "Assay QC 2026", "description": "renamed"}),
+    ("project_member", {"user_id": "@USER@", "role": "editor"}),
+    ("add_cell", {"kind": "markdown", "content": "# notes"}),
+    ("patch_cell", {"content": "edited", "base_version": 1, "op_id": "op-1"}),
+    ("create_group", {"name": "Lab A", "description": "bench people"}),
+    ("group_member", {"user_id": "@USER@"}),
+    ("create_connection", {"name": "warehouse", "driver": "sqlite", "params": {"path": "/tmp/atrium-fuzz.db"}}),
+    ("patch_connection", {"name": "warehouse 2", "params": {"path": "/tmp/other.db"}}),
+    ("connection_member", {"group_id": "@GROUP@", "role": "user"}),
+    ("test_connection", None),
+    ("submit_job", {"project_id": "@PROJECT@", "kind": "sql", "connection_id": "@CONN@", "sql": "select 1",
+                    "timeout_s": 30}),
+    ("cancel_job", {"reason": "no longer needed"}),
+    ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
+                           "env": {"A": "1"}, "ports": [8080]}),
+    ("start_container", None),
+]
+body_seeds = []
+for i, (_, body) in enumerate(ROUTES):
+    text = "" if body is None else json.dumps(body, separators=(",", ":"))
+    body_seeds.append(bytes([i, 0]) + text.encode())
+    body_seeds.append(bytes([i, 1 | 2]) + text.encode())  # as the member, with an Idempotency-Key
+body_seeds.append(bytes([5, 12]) + b'W/"1"\n{"name":"x"}')  # If-Match from the body's first line
+body_seeds.append(bytes([8, 0]) + b'{"after":null}')  # a cell move
+body_seeds.append(bytes([2, 0]) + b'{"disabled":true}')
+body_seeds.append(bytes([2, 0]) + b'{"password":"another-password-1"}')
+body_seeds.append(bytes([12, 0]) + b'{"credentials":{"password":"s3cret"}}')
+write("api_body", body_seeds)
+
+
+# ---- (a) http_request: raw HTTP/1.1 ------------------------------------------------------
+def req(method, target, body=None, token="@TOKEN@", extra=""):
+    head = f"{method} {target} HTTP/1.1\r\nHost: atrium\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
+    head += extra
+    if body is not None:
+        b = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+        return head + f"Content-Type: application/json\r\nContent-Length: {len(b.encode())}\r\n\r\n" + b
+    return head + "\r\n"
+
+
+http = [
+    req("GET", "/healthz", token=None),
+    req("GET", "/readyz", token=None),
+    req("GET", "/metrics", token=None),
+    req("POST", "/v1/auth/login", {"username": "nobody", "password": "x12345678"}, token=None),
+    req("GET", "/v1/users?limit=10"),
+    req("GET", "/v1/users/@USER@?as_of=2026-11-21T04:45:59Z"),
+    req("PATCH", "/v1/users/@USER@", {"grant_role": "auditor"}),
+    req("POST", "/v1/users", {"username": "bob", "email": "b@example.com", "password": "pw-123456789"}),
+    req("GET", "/v1/projects?limit=5&after=0"),
+    req("POST", "/v1/projects", {"name": "P", "description": "d"}, extra="Idempotency-Key: k1\r\n"),
+    req("GET", "/v1/projects/@PROJECT@"),
+    req("PATCH", "/v1/projects/@PROJECT@", {"name": "P2"}, extra='If-Match: "@PVER@"\r\n'),
+    req("GET", "/v1/projects/@PROJECT@/cells?as_of=3"),
+    req("POST", "/v1/projects/@PROJECT@/cells", {"kind": "sql", "content": "select 1"}),
+    req("GET", "/v1/projects/@PROJECT@/cells/@CELL@"),
+    req("PATCH", "/v1/projects/@PROJECT@/cells/@CELL@", {"after": None}),
+    req("POST", "/v1/projects/@PROJECT@/members", {"user_id": "@USER@", "role": "viewer"}),
+    req("DELETE", "/v1/projects/@PROJECT@/members/@USER@"),
+    req("GET", "/v1/projects/@PROJECT@", token="@MTOKEN@"),
+    req("GET", "/v1/groups"),
+    req("GET", "/v1/groups/@GROUP@"),
+    req("POST", "/v1/groups/@GROUP@/members", {"user_id": "@USER@"}),
+    req("GET", "/v1/connections"),
+    req("GET", "/v1/connections/@CONN@"),
+    req("POST", "/v1/connections/@CONN@/test", ""),
+    req("GET", "/v1/jobs?project=@PROJECT@&status=queued"),
+    req("GET", "/v1/jobs/@JOB@"),
+    req("POST", "/v1/jobs/@JOB@/cancel", {"reason": "r"}),
+    req("GET", "/v1/containers"),
+    req("GET", "/v1/containers/@CONTAINER@"),
+    req("POST", "/v1/containers/@CONTAINER@/stop", ""),
+    req("GET", "/v1/audit?limit=3&order=desc&since=2026-01-01T00:00:00Z&type=project.created"),
+    req("GET", "/v1/audit/export?format=csv&until=2099-01-01T00:00:00%2B01:00"),
+    req("GET", "/v1/audit/verify"),
+    req("GET", "/v1/events?after=0&limit=5"),
+    req("GET", "/v1/streams/project-@PROJECT@"),
+    req("GET", "/v1/admin/projections"),
+    req("GET", "/v1/events/stream?after=0"),
+    req("GET", "/v1/ws", extra="Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"),
+    # chunked bodies, with an extension and a trailer
+    "POST /v1/projects HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer @TOKEN@\r\nTransfer-Encoding: chunked\r\n\r\n"
+    "5\r\n{\"nam\r\n9;ext=1\r\ne\":\"chunk\r\n2\r\n\"}\r\n0\r\nX-Trailer: t\r\n\r\n",
+    "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: aaaa\r\n\r\n",
+    # pipelined keep-alive requests, then Connection: close
+    req("GET", "/healthz", token=None) + req("GET", "/v1/projects/@PROJECT@")
+    + req("GET", "/readyz", token=None, extra="Connection: close\r\n"),
+    # HTTP/1.0 and odd but valid forms
+    "GET /healthz HTTP/1.0\r\n\r\n",
+    "GET /v1/projects/%FF%FE HTTP/1.1\r\nHost: x\r\nAuthorization: bearer @TOKEN@\r\n\r\n",
+]
+write("http_request", http)
+
+# ---- (c) ws_message: one WebSocket text message --------------------------------------------
+ws = [
+    {"op": "ping"},
+    {"op": "subscribe", "id": "s1", "streams": ["project-@PROJECT@"]},
+    {"op": "subscribe", "id": 7, "projects": ["@PROJECT@"], "after": 0},
+    {"op": "subscribe", "id": "all", "streams": ["security"]},
+    {"op": "unsubscribe", "id": "s1"},
+    {"op": "command", "id": 1, "command": {"method": "POST", "path": "/v1/projects", "body": {"name": "from ws"}}},
+    {"op": "command", "id": "c2", "command": {"method": "PATCH", "path": "/v1/projects/@PROJECT@",
+                                              "headers": {"If-Match": "\"@PVER@\""}, "body": "{\"description\":\"x\"}"}},
+    {"op": "command", "id": "c3", "command": {"method": "GET", "path": "/v1/audit?limit=2"}},
+    {"op": "presence", "id": "p", "project": "@PROJECT@", "state": {"cursor": {"cell": "@CELL@", "offset": 3}}},
+    {"op": "presence", "project": "@PROJECT@", "state": None},
+    {"op": "nope"},
+]
+write("ws_message", [json.dumps(m, separators=(",", ":")) for m in ws] + ["not json", "[]", '{"op":1}'])
+
+# ---- (d) envelope: storage bytes of committed events -----------------------------------------
+envelopes = []
+for n, path in enumerate(sorted(GOLDEN.glob("*.json"))):
+    event_type = path.name.split(".v")[0]
+    entity = event_type.split(".")[0]
+    stream = "security" if entity == "security" else f"{entity}-0193a1b3-0f1e-7d2c-9b3a-4c5d6e7f8091"
+    e = {
+        "position": n + 1,
+        "stream": stream,
+        "version": 1 + n % 3,
+        "id": "0193a1b3-0f1e-7d2c-9b3a-4c5d6e7f80%02x" % n,
+        "type": event_type,
+        "schema": 1,
+        "time": "2026-11-21T04:45:59.123456Z",
+        "actor": "user-0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        "correlation_id": "c-%d" % n,
+        "causation_id": "c-%d" % n,
+        "data": json.loads(path.read_text()),
+    }
+    if n % 2 == 0:
+        e["metadata"] = {"client_address": "127.0.0.1:5555", "user_agent": "curl/7.88"}
+    if n % 3 == 0:
+        e["hash"] = "ab" * 32
+    envelopes.append(json.dumps(e, separators=(",", ":"), ensure_ascii=n % 4 == 0))
+    if len(envelopes) >= 24:
+        break
+envelopes.append('{"position":1,"stream":"s-1","version":1,"id":"i","type":"t.x","time":"t","actor":"system",'
+                 '"data":{"f":1.5e300,"n":-3,"big":18446744073709551615,"u":"\\u00e9\\ud83d\\ude00","a":[[],{}]}}')
+write("envelope", envelopes)
+
+# ---- (e) rfc3339 -----------------------------------------------------------------------------------
+write("rfc3339", [
+    "2026-11-21T04:45:59Z",
+    "2026-11-21T04:45:59.123456Z",
+    "2026-11-21t04:45:59.1234567z",
+    "2026-11-21T04:45:59.999999999+05:30",
+    "2026-11-21T04:45:59-08:00",
+    "2026-11-21T04:45:59 01:00",
+    "1999-12-31T23:59:60Z",
+    "0000-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59.9999999Z",
+    "2024-02-29T12:00:00.5Z",
+])
+
+print("seeds written under", CORPUS)
