@@ -88,8 +88,12 @@ inline void send(const call_ptr& c, unsigned status, const json& body,
 inline void send_error(const call_ptr& c, const error& e) {
   std::vector<std::pair<std::string, std::string>> headers;
   if (e.code == errc::unauthenticated) headers.emplace_back("WWW-Authenticate", "Bearer");
+  // `details` is always an object, as the error shape promises.
   send(c, http_status(e.code),
-       json{{"error", {{"code", std::string(to_string(e.code))}, {"message", e.message}, {"details", e.details}}}},
+       json{{"error",
+             {{"code", std::string(to_string(e.code))},
+              {"message", e.message},
+              {"details", e.details.is_object() ? e.details : json::object()}}}},
        std::move(headers));
 }
 

@@ -186,6 +186,19 @@ void api::impl::declare_container_(const call_ptr& c, const principal& p) {
   cmd.container_id = new_uuid_v7();
   cmd.name = **name;
   cmd.image = **image;
+  const auto shape_error = [&] {
+    send_error(c, error{errc::invalid_argument,
+                        "command must be an array of strings, env an object of strings, ports an array",
+                        {{"field", "command/env/ports"}}});
+  };
+  for (const auto& [field, array] : {std::pair{"command", true}, {"env", false}, {"ports", true}}) {
+    // nlohmann would also read an object as an array of its values, or an array of
+    // pairs as a map: only the documented shapes are taken.
+    if (auto it = body->find(field);
+        it != body->end() && !it->is_null() && (array ? !it->is_array() : !it->is_object())) {
+      return shape_error();
+    }
+  }
   try {
     if (auto it = body->find("command"); it != body->end() && !it->is_null()) {
       cmd.command = it->get<std::vector<std::string>>();
@@ -202,9 +215,7 @@ void api::impl::declare_container_(const call_ptr& c, const principal& p) {
       }
     }
   } catch (const json::exception&) {
-    return send_error(c, error{errc::invalid_argument,
-                               "command must be an array of strings, env an object of strings, ports an array",
-                               {{"field", "command/env/ports"}}});
+    return shape_error();
   }
   auto id = cmd.container_id;
   d.commands.execute(id, std::move(cmd), context(*c, p), finish(c, 201));

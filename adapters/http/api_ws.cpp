@@ -777,6 +777,25 @@ void api::impl::websocket(const call_ptr& c, const principal& p) {
                        {"details", json::object()}}}},
                 {{"Upgrade", "websocket"}});
   }
+  // What Beast's handshake would refuse in plain text is refused here in the API's shape
+  // (RFC 6455 §4.2.1: a 16-byte base64 key, version 13; §4.4: 426 with the version).
+  const auto key = c->req.header("sec-websocket-key");
+  const bool key_ok = key.size() == 24 && key.ends_with("==") &&
+                      std::all_of(key.begin(), key.end() - 2,
+                                  [](unsigned char ch) { return std::isalnum(ch) || ch == '+' || ch == '/'; });
+  if (!key_ok) {
+    return send_error(c, error{errc::invalid_argument,
+                               "Sec-WebSocket-Key must be 16 bytes in base64",
+                               {{"header", "Sec-WebSocket-Key"}}});
+  }
+  if (c->req.header("sec-websocket-version") != "13") {
+    return send(c, 426,
+                json{{"error",
+                      {{"code", "invalid_argument"},
+                       {"message", "Sec-WebSocket-Version must be 13"},
+                       {"details", {{"header", "Sec-WebSocket-Version"}}}}}},
+                {{"Sec-WebSocket-Version", "13"}});
+  }
   if (!presence->add_connection(p.user_id)) {
     spdlog::info("http method=GET path=/v1/ws status=429 user={} request_id={} limit={}", c->who, c->correlation_id,
                  k_max_connections_per_user);

@@ -39,6 +39,17 @@ bool singleton_header(std::string_view lowercase_name) {
   return std::find(names.begin(), names.end(), lowercase_name) != names.end();
 }
 
+/// True when a Transfer-Encoding value is exactly `chunked` (case-insensitive, blanks
+/// around it ignored): the one transfer coding the server reads.
+bool only_chunked(std::string_view value) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  constexpr std::string_view chunked = "chunked";
+  return value.size() == chunked.size() && std::equal(value.begin(), value.end(), chunked.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == b;
+         });
+}
+
 std::string error_body(std::string_view code, std::string_view message) {
   return R"({"error":{"code":")" + std::string(code) + R"(","message":")" + std::string(message) +
          R"(","details":{}}})";
@@ -572,6 +583,11 @@ class session : public std::enable_shared_from_this<session> {
       }
       it->second += ", ";
       it->second += f.value();
+    }
+    if (auto te = r.headers.find("transfer-encoding"); te != r.headers.end() && !only_chunked(te->second)) {
+      // RFC 9112 §6.3: a request whose final transfer coding is not chunked is answered
+      // 400 and the connection closed; no other coding is supported.
+      return write(http_response{400, error_body("invalid_argument", "Transfer-Encoding must be chunked")}, false);
     }
     r.websocket = websocket::is_upgrade(req);
     if (r.websocket) upgrade_ = req;  // the body is empty on an upgrade request

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "events/text.hpp"
+
 namespace atrium {
 namespace {
 
@@ -28,7 +30,9 @@ result<void> validate(const declare_container& c) {
   if (!name_ok) return invalid("name must match [a-z0-9][a-z0-9_.-]{0,62}", "name");
   const bool image_ok = !c.image.empty() && c.image.size() <= 255 &&
                         std::none_of(c.image.begin(), c.image.end(), [](unsigned char ch) { return std::isspace(ch); });
-  if (!image_ok) return invalid("image must be 1-255 bytes without whitespace", "image");
+  if (!image_ok || first_refused(c.image, text_kind::label) >= 0) {
+    return invalid("image must be 1-255 bytes of UTF-8 without whitespace or control characters", "image");
+  }
   if (c.command.size() > 64) return invalid("command has at most 64 arguments", "command");
   for (const auto& arg : c.command) {
     if (arg.size() > 4096) return invalid("each command argument is at most 4096 bytes", "command");

@@ -60,11 +60,11 @@ void world::finding(const std::string& why) { die(why); }
 
 // ---- recording_channel --------------------------------------------------------------
 
-bool recording_channel::send(std::string text) {
+bool recording_channel::send(std::string text, std::uint64_t tag) {
   {
     std::lock_guard lock(mu_);
     if (closing_ || sent_.size() >= 1024) return false;  // the server's default queue bound
-    sent_.push_back(std::move(text));
+    sent_.emplace_back(std::move(text), tag);
   }
   cv_.notify_all();
   return true;
@@ -75,7 +75,25 @@ void recording_channel::close(std::uint16_t, std::string, std::string final_mess
     std::lock_guard lock(mu_);
     if (closing_) return;
     closing_ = true;
-    if (!final_message.empty()) sent_.push_back(std::move(final_message));
+    if (!final_message.empty()) sent_.emplace_back(std::move(final_message), 0);
+  }
+  cv_.notify_all();
+}
+
+void recording_channel::cut(std::uint16_t, std::string, final_fn final_message) {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_) return;
+    closing_ = true;
+    std::vector<std::uint64_t> tags;
+    for (const auto& [text, tag] : sent_) {
+      if (tag != 0) tags.push_back(tag);
+    }
+    sent_.clear();
+    if (final_message) {
+      auto last = final_message(tags);
+      if (!last.empty()) sent_.emplace_back(std::move(last), 0);
+    }
   }
   cv_.notify_all();
 }
@@ -92,7 +110,9 @@ bool recording_channel::closing() const {
 
 std::vector<std::string> recording_channel::take() {
   std::lock_guard lock(mu_);
-  std::vector<std::string> out(std::make_move_iterator(sent_.begin()), std::make_move_iterator(sent_.end()));
+  std::vector<std::string> out;
+  out.reserve(sent_.size());
+  for (auto& m : sent_) out.push_back(std::move(m.first));
   sent_.clear();
   return out;
 }
@@ -103,7 +123,7 @@ bool recording_channel::wait_for(const std::function<bool(const std::string&)>& 
   std::size_t checked = 0;
   return cv_.wait_for(lock, deadline, [&] {
     for (; checked < sent_.size(); ++checked) {
-      if (pred(sent_[checked])) return true;
+      if (pred(sent_[checked].first)) return true;
     }
     return false;
   });

@@ -41,8 +41,11 @@ inline constexpr std::size_t k_probe_every = 32;
 /// A push channel that keeps what is sent (thread-safe), as the server's would send it.
 class recording_channel final : public http_adapter::push_channel {
  public:
-  bool send(std::string text) override;
+  bool send(std::string text, std::uint64_t tag = 0) override;
   void close(std::uint16_t code, std::string reason, std::string final_message) override;
+  /// As the server's: drops what is queued (here: nothing is ever written, so every
+  /// queued message) and keeps the final message built from their tags.
+  void cut(std::uint16_t code, std::string reason, final_fn final_message) override;
   [[nodiscard]] bool congested() const override;
   [[nodiscard]] bool closing() const override;
   [[nodiscard]] const std::string& remote() const override { return remote_; }
@@ -56,7 +59,7 @@ class recording_channel final : public http_adapter::push_channel {
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> sent_;
+  std::deque<std::pair<std::string, std::uint64_t>> sent_;
   bool closing_ = false;
   std::string remote_ = "127.0.0.1:40001";
 };

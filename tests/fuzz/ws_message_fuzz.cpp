@@ -51,6 +51,8 @@ connection open_ws(world& w, const std::string& token) {
   req.headers["authorization"] = "Bearer " + token;
   req.headers["upgrade"] = "websocket";
   req.headers["connection"] = "Upgrade";
+  req.headers["sec-websocket-key"] = "dGhlIHNhbXBsZSBub25jZQ==";  // RFC 6455 §1.3's example
+  req.headers["sec-websocket-version"] = "13";
   req.headers["user-agent"] = "atrium-fuzz";
   req.remote = "127.0.0.1:40002";
   auto resp = w.call(std::move(req), true);

@@ -325,7 +325,7 @@ TEST_CASE("F5 out of file descriptors the accept loop backs off and recovers", "
 // ---- F7 -------------------------------------------------------------------------------
 
 TEST_CASE("F7 changing one's password needs the current one and ends the other sessions",
-          "[hostile][repro][F7][needs-accounts][pending]") {
+          "[hostile][repro][F7][needs-accounts]") {
   world w({}, false);
   const auto a = w.alice;
   const auto b =
@@ -346,7 +346,7 @@ TEST_CASE("F7 changing one's password needs the current one and ends the other s
         200);
 }
 
-TEST_CASE("F7 logout ends the current session", "[hostile][repro][F7][needs-accounts][pending]") {
+TEST_CASE("F7 logout ends the current session", "[hostile][repro][F7][needs-accounts]") {
   world w({}, false);
   const auto other =
       token_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "alice-password"}}));
@@ -361,7 +361,7 @@ TEST_CASE("F7 logout ends the current session", "[hostile][repro][F7][needs-acco
 // ---- F8 -------------------------------------------------------------------------------
 
 TEST_CASE("F8 one member cannot hold unbounded WebSockets, subscriptions and streams",
-          "[hostile][repro][F8][needs-realtime][pending]") {
+          "[hostile][repro][F8][needs-realtime]") {
   world w;
   const auto pid = w.pid();
   const auto rss_before = rss_kib(pid);
@@ -511,7 +511,7 @@ TEST_CASE("F9 an SSE client that stops reading gets the slow_consumer error even
 // ---- F10 ------------------------------------------------------------------------------
 
 TEST_CASE("F10 members cannot probe loopback or metadata addresses through connections",
-          "[hostile][repro][F10][needs-accounts][pending]") {
+          "[hostile][repro][F10][needs-accounts]") {
   world w({}, false);
   const auto port = std::stoi(w.address().substr(w.address().rfind(':') + 1));
   auto outcome = [&](const std::string& host, int p) {
@@ -542,7 +542,7 @@ TEST_CASE("F10 members cannot probe loopback or metadata addresses through conne
 }
 
 TEST_CASE("F10 connection test errors shown to members are classified, without driver text",
-          "[hostile][repro][F10][needs-accounts][pending]") {
+          "[hostile][repro][F10][needs-accounts]") {
   world w({}, false);
   for (const auto& path : {w.server->log.string(), std::string("/nonexistent/x.db"), std::string("/etc/passwd")}) {
     auto created = w.call("POST", "/v1/connections", w.alice,
@@ -564,7 +564,7 @@ TEST_CASE("F10 connection test errors shown to members are classified, without d
 }
 
 TEST_CASE("F10 only owners test or re-point a connection that holds credentials",
-          "[hostile][repro][F10][needs-accounts][pending]") {
+          "[hostile][repro][F10][needs-accounts]") {
   world w;
   auto created = w.call("POST", "/v1/connections", w.alice,
                         {{"name", "shared"},
@@ -585,7 +585,7 @@ TEST_CASE("F10 only owners test or re-point a connection that holds credentials"
 
 // ---- F11 ------------------------------------------------------------------------------
 
-TEST_CASE("F11 CSV audit export neutralizes formula prefixes", "[hostile][repro][F11][needs-accounts][pending]") {
+TEST_CASE("F11 CSV audit export neutralizes formula prefixes", "[hostile][repro][F11][needs-accounts]") {
   world w({}, false);
   const std::vector<std::string> payloads{"=cmd|' /C calc'!A0",
                                           "+1+cmd|' /C calc'!A0",

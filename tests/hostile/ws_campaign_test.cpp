@@ -160,7 +160,7 @@ TEST_CASE("campaign: WebSocket frames", "[hostile][campaign][ws]") {
   t.report();
 }
 
-TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws][needs-lead][pending]") {
+TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws][needs-lead]") {
   world w;
   tally t{.name = "WebSocket messages"};
   auto ws = open_ws(w, w.alice);
@@ -258,7 +258,7 @@ TEST_CASE("campaign: WebSocket messages", "[hostile][campaign][ws][needs-lead][p
 }
 
 TEST_CASE("campaign: WebSocket commands over every route family",
-          "[hostile][campaign][ws][needs-lead][needs-accounts][pending]") {
+          "[hostile][campaign][ws][needs-lead][needs-accounts]") {
   world w;
   tally t{.name = "WebSocket commands"};
   int id = 0;
@@ -327,7 +327,7 @@ TEST_CASE("campaign: WebSocket commands over every route family",
   t.report();
 }
 
-TEST_CASE("campaign: WebSocket upgrade requests", "[hostile][campaign][ws][needs-realtime][pending]") {
+TEST_CASE("campaign: WebSocket upgrade requests", "[hostile][campaign][ws][needs-realtime]") {
   world w({}, false);
   tally t{.name = "WebSocket upgrades"};
   using atrium::test::raw_request;
