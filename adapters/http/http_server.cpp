@@ -1,5 +1,7 @@
 #include "adapters/http/http_server.hpp"
 
+#include "adapters/http/beast_request.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -30,25 +32,6 @@ namespace net = boost::asio;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
-
-/// Fields that hold a single value (RFC 9110): a request that repeats one is refused.
-bool singleton_header(std::string_view lowercase_name) {
-  static constexpr std::array<std::string_view, 11> names{
-      "authorization", "content-type", "host",       "idempotency-key", "if-match",      "if-none-match",
-      "last-event-id", "x-request-id", "user-agent", "origin",          "content-length"};
-  return std::find(names.begin(), names.end(), lowercase_name) != names.end();
-}
-
-/// True when a Transfer-Encoding value is exactly `chunked` (case-insensitive, blanks
-/// around it ignored): the one transfer coding the server reads.
-bool only_chunked(std::string_view value) {
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-  constexpr std::string_view chunked = "chunked";
-  return value.size() == chunked.size() && std::equal(value.begin(), value.end(), chunked.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) == b;
-         });
-}
 
 std::string error_body(std::string_view code, std::string_view message) {
   return R"({"error":{"code":")" + std::string(code) + R"(","message":")" + std::string(message) +
@@ -537,7 +520,7 @@ class session : public std::enable_shared_from_this<session> {
   void read() {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(k_header_limit_bytes);
     stream_.expires_after(options_.idle_timeout);
     bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
@@ -568,34 +551,15 @@ class session : public std::enable_shared_from_this<session> {
   /// Turns the parsed request into an `http_request` and calls the handler.
   void dispatch_request() {
     auto req = parser_->release();
+    const bool keep_alive = req.keep_alive();
+    if (websocket::is_upgrade(req)) upgrade_ = req;  // its body is empty
     http_request r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto [it, fresh] = r.headers.try_emplace(name, f.value());
-      if (fresh) continue;
-      // A repeated field is one list (RFC 9110 §5.3), except for fields that hold one
-      // value: two of those are ambiguous (which did a proxy check?) and refused.
-      if (singleton_header(name)) {
-        return write(http_response{400, error_body("invalid_argument", "header " + name + " is repeated")}, false);
-      }
-      it->second += ", ";
-      it->second += f.value();
+    if (auto refused = to_http_request(req, r)) {
+      return write(http_response{400, error_body("invalid_argument", *refused)}, false);
     }
-    if (auto te = r.headers.find("transfer-encoding"); te != r.headers.end() && !only_chunked(te->second)) {
-      // RFC 9112 §6.3: a request whose final transfer coding is not chunked is answered
-      // 400 and the connection closed; no other coding is supported.
-      return write(http_response{400, error_body("invalid_argument", "Transfer-Encoding must be chunked")}, false);
-    }
-    r.websocket = websocket::is_upgrade(req);
-    if (r.websocket) upgrade_ = req;  // the body is empty on an upgrade request
-    r.body = std::move(req.body());
     beast::error_code ep_ec;
     const auto ep = stream_.socket().remote_endpoint(ep_ec);
     if (!ep_ec) r.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
-    const bool keep_alive = req.keep_alive();
 
     auto self = shared_from_this();
     auto responded = std::make_shared<std::atomic<bool>>(false);
@@ -681,11 +645,6 @@ class session : public std::enable_shared_from_this<session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
   }
-
-  /// The most bytes read but not yet parsed: bounds the header (as `header_limit`
-  /// does), a chunk header with its extensions and the trailer, which Beast's parser
-  /// does not bound by itself (a trailer field over 64 KiB made Beast throw).
-  static constexpr std::size_t k_max_unparsed_bytes = 64 * 1024;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_{k_max_unparsed_bytes};

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/http/beast_request.hpp"
 #include "tests/fuzz/harness.hpp"
 
 namespace {
@@ -30,18 +31,10 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace net = boost::asio;
 
-constexpr std::size_t k_max_body_bytes = 1 << 20;        // server_options::max_body_bytes, as app/main.cpp sets it
-constexpr std::size_t k_header_limit = 64 * 1024;        // session::read
-constexpr std::size_t k_max_unparsed_bytes = 64 * 1024;  // session::buffer_'s bound
+constexpr std::size_t k_max_body_bytes = 1 << 20;  // server_options::max_body_bytes, as app/main.cpp sets it
+using atrium::http_adapter::k_max_unparsed_bytes;  // session::buffer_'s bound
+constexpr auto k_header_limit = atrium::http_adapter::k_header_limit_bytes;  // session::read
 constexpr int k_max_pipelined = 4;
-
-/// session's singleton_header: fields that hold one value; a repeated one is refused.
-bool singleton_header(std::string_view lowercase_name) {
-  static constexpr std::array<std::string_view, 11> names{
-      "authorization", "content-type", "host",       "idempotency-key", "if-match",      "if-none-match",
-      "last-event-id", "x-request-id", "user-agent", "origin",          "content-length"};
-  return std::find(names.begin(), names.end(), lowercase_name) != names.end();
-}
 
 /// A SyncReadStream over the input: what a client wrote, then end of stream.
 class input_stream {
@@ -88,29 +81,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     bhttp::read(stream, buffer, parser, ec);  // an exception here is a finding: the server does not catch it
     if (ec) break;                            // the server answers 400/413 (or closes) and stops reading
 
-    // session::dispatch_request's conversion (adapters/http/http_server.cpp).
+    // session::dispatch_request's conversion (adapters/http/beast_request.hpp).
     auto req = parser.release();
-    atrium::http_adapter::http_request r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    bool refused = false;
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto [it, fresh] = r.headers.try_emplace(name, f.value());
-      if (fresh) continue;
-      if (singleton_header(name)) {
-        refused = true;  // 400, and the connection closes
-        break;
-      }
-      it->second += ", ";
-      it->second += f.value();
-    }
-    if (refused) break;
-    r.websocket = beast::websocket::is_upgrade(req);
-    r.body = std::move(req.body());
-    r.remote = "127.0.0.1:40000";
     const bool keep_alive = req.keep_alive();
+    atrium::http_adapter::http_request r;
+    if (atrium::http_adapter::to_http_request(req, r)) break;  // 400, and the connection closes
+    r.remote = "127.0.0.1:40000";
 
     auto resp = w.call(std::move(r));
     if (resp.status == 101) break;  // the connection would now be a WebSocket
