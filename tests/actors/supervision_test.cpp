@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <thread>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -180,7 +181,18 @@ TEST_CASE("requests pending at a failing actor are answered, never left hanging"
     CHECK(ok + unavailable == 300);
     REQUIRE(test::wait_until([&] { return fx.runtime->health().healthy; }, 10s));
   }
-  // Nothing committed is lost or torn.
+  // Nothing committed is lost or torn. An append answered `unavailable` may still commit
+  // afterwards (its outcome was unknown): wait until the head stays put, then verify.
+  std::uint64_t head = fx.store->head_position();
+  REQUIRE(test::wait_until(
+      [&] {
+        std::this_thread::sleep_for(200ms);
+        const auto now = fx.store->head_position();
+        const bool still = now == head;
+        head = now;
+        return still;
+      },
+      30s));
   auto chain = fx.store->verify_chain();
   REQUIRE(chain.has_value());
   CHECK(chain->ok);

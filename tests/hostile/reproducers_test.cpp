@@ -12,6 +12,16 @@
 
 namespace {
 
+// Built with AddressSanitizer (so is the atriumd under test): its allocator keeps freed
+// memory in quarantine (RSS bounds mean nothing), and its runtime needs file descriptors
+// of its own to check memory (out of descriptors, UBSan's vptr check reports every
+// object as invalid), so the two checks that measure those are skipped there.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_sanitized = true;
+#else
+constexpr bool k_sanitized = false;
+#endif
+
 using namespace atrium::hostile;
 using atrium::test::raw_end;
 using atrium::test::raw_exchange;
@@ -284,6 +294,10 @@ TEST_CASE("F3 deep JSON as the body of POST /v1/jobs/{id}/cancel does not crash"
 // ---- F5 -------------------------------------------------------------------------------
 
 TEST_CASE("F5 out of file descriptors the accept loop backs off and recovers", "[hostile][repro][F5]") {
+  if (k_sanitized) {
+    WARN("skipped under the sanitizers: their runtime cannot work without file descriptors");
+    return;
+  }
   world w({}, false);
   const auto pid = w.pid();
   // Leave the server a few descriptors more than it holds now (the brief's 64, or more
@@ -399,7 +413,7 @@ TEST_CASE("F8 one member cannot hold unbounded WebSockets, subscriptions and str
   INFO("subscriptions accepted " << accepted << ", refused " << refused << "; RSS " << rss_before / 1024 << " MiB -> "
                                  << rss_peak / 1024 << " MiB");
   CHECK(accepted <= 2048);
-  CHECK(rss_peak < rss_before + 64 * 1024);
+  if (!k_sanitized) CHECK(rss_peak < rss_before + 64 * 1024);
   for (auto& ws : sockets) ws.close();
   sockets.clear();
   w.prove_alive("WebSocket flood");
