@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "actors/ports/event_publisher.hpp"
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/monitor.hpp"
-#include "actors/ports/read_model_store.hpp"
+#include "ports/event_publisher.hpp"
+#include "ports/event_store.hpp"
+#include "ports/monitor.hpp"
+#include "ports/read_model_store.hpp"
 #include "actors/supervision.hpp"
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium::actors {
 

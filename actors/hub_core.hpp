@@ -38,8 +38,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/subscriptions.hpp"
+#include "ports/event_store.hpp"
+#include "ports/subscriptions.hpp"
 
 namespace atrium::actors {
 

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/ports/command_bus.hpp"
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/monitor.hpp"
-#include "actors/ports/subscriptions.hpp"
+#include "ports/command_bus.hpp"
+#include "ports/event_store.hpp"
+#include "ports/monitor.hpp"
+#include "ports/subscriptions.hpp"
 
 namespace atrium::msg {
 

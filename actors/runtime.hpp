@@ -34,13 +34,13 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/ports/command_bus.hpp"
-#include "actors/ports/event_publisher.hpp"
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/monitor.hpp"
-#include "actors/ports/read_model_store.hpp"
-#include "actors/ports/subscriptions.hpp"
-#include "projections/read_model.hpp"
+#include "ports/command_bus.hpp"
+#include "ports/event_publisher.hpp"
+#include "ports/event_store.hpp"
+#include "ports/monitor.hpp"
+#include "ports/read_model_store.hpp"
+#include "ports/subscriptions.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium {
 

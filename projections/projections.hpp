@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium {
 

@@ -2,15 +2,9 @@
 
 #include <cstdio>
 
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium {
-
-std::string position_key(std::uint64_t position) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
-  return buf;
-}
 
 nlohmann::json user_view(const user_state& s) {
   auto roles = nlohmann::json::array();

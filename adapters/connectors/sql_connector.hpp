@@ -25,7 +25,7 @@
 
 #include <vector>
 
-#include "actors/ports/connector.hpp"
+#include "ports/connector.hpp"
 #include "adapters/connectors/network_policy.hpp"
 
 namespace atrium::connectors_adapter {

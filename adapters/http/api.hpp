@@ -39,14 +39,14 @@
 #include <chrono>
 #include <memory>
 
-#include "actors/ports/command_bus.hpp"
-#include "actors/ports/connector.hpp"
-#include "actors/ports/vault.hpp"
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/monitor.hpp"
-#include "actors/ports/read_model_store.hpp"
-#include "actors/ports/security.hpp"
-#include "actors/ports/subscriptions.hpp"
+#include "ports/command_bus.hpp"
+#include "ports/connector.hpp"
+#include "ports/vault.hpp"
+#include "ports/event_store.hpp"
+#include "ports/monitor.hpp"
+#include "ports/read_model_store.hpp"
+#include "ports/security.hpp"
+#include "ports/subscriptions.hpp"
 #include "adapters/http/http_server.hpp"
 
 namespace atrium::http_adapter {

@@ -6,7 +6,7 @@
 
 #include "events/security/security_events.hpp"
 #include "events/connection/connection_decider.hpp"
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium::http_adapter {
 

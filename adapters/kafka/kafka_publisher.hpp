@@ -40,7 +40,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/ports/event_publisher.hpp"
+#include "ports/event_publisher.hpp"
 #include "events/error.hpp"
 
 namespace atrium::kafka_adapter {

@@ -37,10 +37,10 @@
 #include <string>
 #include <vector>
 
-#include "actors/ports/event_store.hpp"
-#include "actors/ports/read_model_store.hpp"
-#include "actors/ports/security.hpp"
-#include "actors/ports/vault.hpp"
+#include "ports/event_store.hpp"
+#include "ports/read_model_store.hpp"
+#include "ports/security.hpp"
+#include "ports/vault.hpp"
 
 namespace atrium::rocksdb_adapter {
 

@@ -3,7 +3,7 @@
 /// string format, OPSLIMIT/MEMLIMIT "interactive": 2 passes, 64 MiB), session tokens
 /// from the OS CSPRNG (randombytes_buf) and SHA-256 digests (crypto_hash_sha256).
 
-#include "actors/ports/security.hpp"
+#include "ports/security.hpp"
 
 namespace atrium::sodium_adapter {
 

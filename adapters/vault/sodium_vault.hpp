@@ -33,7 +33,7 @@
 #include <string>
 #include <string_view>
 
-#include "actors/ports/vault.hpp"
+#include "ports/vault.hpp"
 
 namespace atrium::vault_adapter {
 

@@ -15,7 +15,7 @@
 #include "events/project/project_events.hpp"
 #include "events/user/user_events.hpp"
 #include "projections/projections.hpp"
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 #include "projections/views.hpp"
 #include "tests/support/read_model.hpp"
 

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/envelope.hpp"
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium::test {
 

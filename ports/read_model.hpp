@@ -5,6 +5,7 @@
 /// projection's checkpoint in one atomic write of the read-model store.
 
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,7 +56,11 @@ class projection {
 };
 
 /// A zero-padded 20-digit decimal key for a position, so that keys sort by position.
-[[nodiscard]] std::string position_key(std::uint64_t position);
+[[nodiscard]] inline std::string position_key(std::uint64_t position) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(position));
+  return buf;
+}
 
 /// The id part of a stream id `<entity>-<id>` (`id_of("project-42", "project")` is
 /// `"42"`), or empty if the stream belongs to another entity.

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/error.hpp"
-#include "projections/read_model.hpp"
+#include "ports/read_model.hpp"
 
 namespace atrium::ports {
 
