@@ -207,8 +207,8 @@ int serve(const atrium::app::serve_options& opts) {
     spdlog::critical("{}", publisher.error());
     return 1;
   }
-  auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections),
-                                              runtime_settings(opts, publisher->get()));
+  auto runtime =
+      atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_settings(opts, publisher->get()));
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
     return 1;

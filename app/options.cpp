@@ -30,12 +30,12 @@ constexpr const char* k_serve_footer =
     "then config file, then the default. A repeatable option set by the environment takes one value.\n"
     "ATRIUM_ADMIN_PASSWORD (environment only) is the admin password on first start; without it one\n"
     "is generated and printed once on stdout.\n"
-    "Exit codes: 0 stopped cleanly; 1 could not start; 2 bad options; 70 supervision gave up.";
+    "Exit codes: 0 stopped cleanly; 1 could not start; 2 bad options; 70 supervision gave up.\n";
 
 constexpr const char* k_offline_footer =
     "Offline subcommands need the server stopped. --data-dir may also come from ATRIUM_DATA_DIR.\n"
     "Exit codes: 0 success; 1 nothing found or the store cannot be read; 2 bad arguments or the store\n"
-    "is in use; 3 verify found the hash chain broken.";
+    "is in use; 3 verify found the hash chain broken.\n";
 
 /// A CLI11 check from a function that returns "" for a good value or why it is not.
 CLI::Validator check(std::function<std::string(const std::string&)> f) {
@@ -96,7 +96,7 @@ const CLI::Validator& k_listen() {
 const CLI::Validator& k_log_level() {
   static const auto v = check([](const std::string& s) {
     static constexpr std::array<std::string_view, 9> names{"trace", "debug", "info",     "warn", "warning",
-                                                          "err",   "error", "critical", "off"};
+                                                           "err",   "error", "critical", "off"};
     return std::ranges::find(names, s) != names.end()
                ? std::string()
                : "takes trace, debug, info, warn, error, critical or off, not '" + s + "'";
@@ -292,14 +292,12 @@ void add_offline_commands(CLI::App& app, offline_options& o) {
   auto* exp = app.add_subcommand(
       "export", "the log as JSON Lines (public envelopes) in position order, after < position <= until");
   data_dir(exp);
-  exp->add_option("--after", o.after, "first position exported is after this one")
-      ->type_name("P")
-      ->check(k_position());
+  exp->add_option("--after", o.after, "first position exported is after this one")->type_name("P")->check(k_position());
   exp->add_option("--until", o.until, "last position exported (default: the head)")
       ->type_name("P")
       ->check(k_position());
   auto* inspect = app.add_subcommand("inspect", "a stream's events and its folded state, one JSON object");
-  inspect->add_option("stream", o.stream, "the stream, e.g. project-<id>")->type_name("STREAM")->required();
+  inspect->add_option("STREAM", o.stream, "the stream, e.g. project-<id>")->type_name("STREAM")->required();
   data_dir(inspect);
   auto* replay = app.add_subcommand("replay", "rebuild one projection from position 0");
   replay->add_option("--projection", o.projection, "the projection: users, projects, audit, groups, …")
@@ -363,8 +361,12 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
     return std::unexpected(early_exit{0, std::string(e.what()) + "\n"});
   } catch (const CLI::ParseError& e) {
     const auto parsed = app.get_subcommands();
-    const bool offline = !parsed.empty() && parsed[0]->get_name() != "serve";
-    return std::unexpected(bad_input(offline ? parsed[0]->get_name() : "", e.what()));
+    const auto name = parsed.empty() ? std::string("serve") : parsed[0]->get_name();
+    std::string what = e.what();
+    if (e.get_name() == "ExtrasError" || e.get_exit_code() == static_cast<int>(CLI::ExitCodes::ExtrasError)) {
+      what += " (atriumd " + name + " --help lists the options)";
+    }
+    return std::unexpected(bad_input(name == "serve" ? "" : name, what));
   }
   cl.command = command;
   if (command != "serve") return cl;

@@ -30,24 +30,24 @@ namespace atrium::app {
 struct serve_options {
   std::string config_file;  ///< --config: the file the other options were read from ("" if none)
   std::string data_dir = "data";
-  std::string host = "127.0.0.1";  ///< from --listen HOST:PORT, brackets of an IPv6 host removed
-  std::uint16_t port = 8080;       ///< 0: a free port
-  std::string log_level = "info";  ///< one of spdlog's level names
-  std::string master_key_file;     ///< "" : DATA_DIR/master.key (generated on first start)
-  std::uint64_t snapshot_every = 100;      ///< 0 disables snapshots
-  std::uint64_t passivate_after_s = 300;   ///< at least 1
+  std::string host = "127.0.0.1";            ///< from --listen HOST:PORT, brackets of an IPv6 host removed
+  std::uint16_t port = 8080;                 ///< 0: a free port
+  std::string log_level = "info";            ///< one of spdlog's level names
+  std::string master_key_file;               ///< "" : DATA_DIR/master.key (generated on first start)
+  std::uint64_t snapshot_every = 100;        ///< 0 disables snapshots
+  std::uint64_t passivate_after_s = 300;     ///< at least 1
   std::uint64_t max_live_entities = 100000;  ///< at least 1
-  std::string kafka_brokers;  ///< empty: Kafka off (unless embedded)
+  std::string kafka_brokers;                 ///< empty: Kafka off (unless embedded)
   bool kafka_embedded = false;
   std::string kafka_topic = "atrium.events";
-  std::string kafka_mode = "binary";  ///< binary or structured
+  std::string kafka_mode = "binary";                                ///< binary or structured
   std::vector<std::pair<std::string, std::string>> kafka_settings;  ///< --kafka-option KEY=VALUE, in order
-  bool kafka_transactions = false;    ///< also set by --kafka-transactional-id
-  std::string kafka_transactional_id;  ///< empty: atriumd-relay-<topic>
-  std::uint64_t push_queue_messages = 1024;      ///< at least 1
-  std::uint64_t push_queue_bytes = 4 << 20;      ///< at least 1024
-  std::uint64_t push_socket_buffer = 128 << 10;  ///< 0: kernel autotuning
-  std::uint64_t push_write_stall_ms = 20000;     ///< at least 100
+  bool kafka_transactions = false;                                  ///< also set by --kafka-transactional-id
+  std::string kafka_transactional_id;                               ///< empty: atriumd-relay-<topic>
+  std::uint64_t push_queue_messages = 1024;                         ///< at least 1
+  std::uint64_t push_queue_bytes = 4 << 20;                         ///< at least 1024
+  std::uint64_t push_socket_buffer = 128 << 10;                     ///< 0: kernel autotuning
+  std::uint64_t push_write_stall_ms = 20000;                        ///< at least 100
   std::vector<std::string> connection_allow;  ///< --connection-allow entries, as given (checked to parse)
   std::vector<std::string> connection_deny;   ///< --connection-deny entries, as given (checked to parse)
 };
@@ -55,9 +55,9 @@ struct serve_options {
 /// What an offline subcommand (app/cli.hpp) runs with.
 struct offline_options {
   std::string data_dir = "data";
-  std::uint64_t after = 0;                                       ///< export: positions > after
+  std::uint64_t after = 0;                                          ///< export: positions > after
   std::uint64_t until = std::numeric_limits<std::uint64_t>::max();  ///< export: positions <= until
-  std::string stream;      ///< inspect: the stream id (required)
+  std::string stream;                                               ///< inspect: the stream id (required)
   std::string projection;  ///< replay: the projection's name (required; checked against the list by cli::run)
 };
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
-#include <map>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,7 +24,7 @@ namespace {
 /// Sets environment variables for its lifetime and restores the previous values after.
 class env_guard {
  public:
-  explicit env_guard(const std::map<std::string, std::string>& vars) {
+  env_guard(std::initializer_list<std::pair<std::string, std::string>> vars) {
     for (const auto& [name, value] : vars) {
       const char* old = std::getenv(name.c_str());
       saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
@@ -81,7 +81,7 @@ TEST_CASE("options: environment names", "[app][options]") {
   CHECK(atrium::app::env_name("listen") == "ATRIUM_LISTEN");
 }
 
-TEST_CASE("options: subcommand selection; serve is the default", "[app][options]") {
+TEST_CASE("options: subcommand selection, serve being the default", "[app][options]") {
   const auto none = parsed({});
   CHECK(none.command == "serve");
   CHECK(none.serve.data_dir == "data");
@@ -157,20 +157,20 @@ TEST_CASE("options: command line over environment over config file over default"
                                  "log-level = \"debug\"\n"
                                  "kafka-topic = \"file.topic\"\n"
                                  "connection-allow = [\"10.0.0.0/8\", \"db.example.com\"]\n");
-  env_guard env({{"ATRIUM_LISTEN", "10.0.0.2:2000"}, {"ATRIUM_SNAPSHOT_EVERY", "8"}, {"ATRIUM_LOG_LEVEL", "warn"}});
+  env_guard env{{"ATRIUM_LISTEN", "10.0.0.2:2000"}, {"ATRIUM_SNAPSHOT_EVERY", "8"}, {"ATRIUM_LOG_LEVEL", "warn"}};
   const auto o = parsed({"--config", config, "--snapshot-every", "9"}).serve;
   CHECK(o.config_file == config);
-  CHECK(o.snapshot_every == 9);             // flag
-  CHECK(o.host == "10.0.0.2");              // environment over file
+  CHECK(o.snapshot_every == 9);  // flag
+  CHECK(o.host == "10.0.0.2");   // environment over file
   CHECK(o.port == 2000);
-  CHECK(o.log_level == "warn");             // environment over file
-  CHECK(o.data_dir == "/from/file");        // file over default
-  CHECK(o.kafka_topic == "file.topic");     // file over default
-  CHECK(o.max_live_entities == 100000);     // default
+  CHECK(o.log_level == "warn");          // environment over file
+  CHECK(o.data_dir == "/from/file");     // file over default
+  CHECK(o.kafka_topic == "file.topic");  // file over default
+  CHECK(o.max_live_entities == 100000);  // default
   CHECK(o.connection_allow == std::vector<std::string>{"10.0.0.0/8", "db.example.com"});
 
   SECTION("the config file itself may come from ATRIUM_CONFIG; an empty variable is unset") {
-    env_guard more({{"ATRIUM_CONFIG", config}, {"ATRIUM_LISTEN", ""}});
+    env_guard more{{"ATRIUM_CONFIG", config}, {"ATRIUM_LISTEN", ""}};
     const auto from_env = parsed({}).serve;
     CHECK(from_env.data_dir == "/from/file");
     CHECK(from_env.host == "10.0.0.1");
@@ -182,7 +182,7 @@ TEST_CASE("options: command line over environment over config file over default"
   }
 }
 
-TEST_CASE("options: switches and lists from each source; documented clamps", "[app][options]") {
+TEST_CASE("options: switches and lists from each source, and the documented clamps", "[app][options]") {
   temp_dir dir;
   const auto config = write_file(dir, "c.toml",
                                  "[serve]\n"
@@ -192,21 +192,20 @@ TEST_CASE("options: switches and lists from each source; documented clamps", "[a
   const auto file = parsed({"--config", config}).serve;
   CHECK(file.kafka_embedded);
   CHECK(file.kafka_transactions);
-  CHECK(file.kafka_settings ==
-        std::vector<std::pair<std::string, std::string>>{{"acks", "all"}, {"linger.ms", "5"}});
+  CHECK(file.kafka_settings == std::vector<std::pair<std::string, std::string>>{{"acks", "all"}, {"linger.ms", "5"}});
   {
-    env_guard env({{"ATRIUM_KAFKA_TRANSACTIONS", "false"}});
+    env_guard env{{"ATRIUM_KAFKA_TRANSACTIONS", "false"}};
     CHECK_FALSE(parsed({"--config", config}).serve.kafka_transactions);
   }
   {
-    env_guard env({{"ATRIUM_KAFKA", "embedded"}, {"ATRIUM_KAFKA_TRANSACTIONAL_ID", "tx-1"}});
+    env_guard env{{"ATRIUM_KAFKA", "embedded"}, {"ATRIUM_KAFKA_TRANSACTIONAL_ID", "tx-1"}};
     const auto o = parsed({}).serve;
     CHECK(o.kafka_embedded);
     CHECK(o.kafka_transactions);
     CHECK(o.kafka_transactional_id == "tx-1");
   }
-  const auto last = parsed({"--data-dir", "a", "--data-dir", "b", "--connection-deny", "10.0.0.0/8",
-                            "--connection-deny", "*.example"});
+  const auto last = parsed(
+      {"--data-dir", "a", "--data-dir", "b", "--connection-deny", "10.0.0.0/8", "--connection-deny", "*.example"});
   CHECK(last.serve.data_dir == "b");
   CHECK(last.serve.connection_deny == std::vector<std::string>{"10.0.0.0/8", "*.example"});
 
@@ -221,7 +220,7 @@ TEST_CASE("options: switches and lists from each source; documented clamps", "[a
   CHECK(clamped.snapshot_every == 0);
 
   // ATRIUM_ADMIN_PASSWORD and ATRIUM_MASTER_KEY_FILE keep their meaning.
-  env_guard env({{"ATRIUM_ADMIN_PASSWORD", "secret"}, {"ATRIUM_MASTER_KEY_FILE", "/keys/master"}});
+  env_guard env{{"ATRIUM_ADMIN_PASSWORD", "secret"}, {"ATRIUM_MASTER_KEY_FILE", "/keys/master"}};
   CHECK(parsed({}).serve.master_key_file == "/keys/master");
 }
 
@@ -252,7 +251,7 @@ TEST_CASE("options: bad input is one line and exit code 2", "[app][options]") {
   CHECK(refusal({"replay", "--data-dir", "d"}).find("--projection") != std::string::npos);
 
   SECTION("from the environment") {
-    env_guard env({{"ATRIUM_MAX_LIVE_ENTITIES", "many"}});
+    env_guard env{{"ATRIUM_MAX_LIVE_ENTITIES", "many"}};
     CHECK(refusal({}).find("many") != std::string::npos);
   }
   SECTION("from the config file") {

@@ -167,13 +167,13 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
 TEST_CASE("cli: bad options stop atriumd at start with one line on stderr and exit code 2", "[e2e][cli]") {
   temp_dir dir;
   const auto data = (dir.path() / "data").string();
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--data-dir", data, "--listen", "127.0.0.1:0", "--no-such-flag"},
-           {"--data-dir", data, "--snapshot-every", "often"},
-           {"serve", "--data-dir", data, "--listen", "127.0.0.1:99999"},
-           {"--data-dir", data, "--kafka-transactions"},
-           {"export", "--data-dir", data, "--until", "-3"},
-           {"inspect", "--data-dir", data}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--data-dir", data, "--listen", "127.0.0.1:0", "--no-such-flag"},
+                                             {"--data-dir", data, "--snapshot-every", "often"},
+                                             {"serve", "--data-dir", data, "--listen", "127.0.0.1:99999"},
+                                             {"--data-dir", data, "--kafka-transactions"},
+                                             {"export", "--data-dir", data, "--until", "-3"},
+                                             {"inspect", "--data-dir", data}}) {
     const auto r = atriumd(args);
     INFO(r.err);
     CHECK(r.exit_code == 2);
