@@ -348,6 +348,14 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
   add_serve_options(*serve, cl.serve, raw);
   add_offline_commands(app, cl.offline);
 
+  // CLI11 reads the environment for every subcommand's options, chosen or not: keep only
+  // the chosen one's, so that a bad ATRIUM_* serve setting cannot stop `atriumd verify`.
+  for (auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    if (top_level || sub->get_name() != argv[0]) {
+      for (auto* opt : sub->get_options()) opt->envname("");
+    }
+  }
+
   std::string command;
   try {
     std::ranges::reverse(argv);  // CLI11 takes the arguments last first

@@ -254,6 +254,14 @@ TEST_CASE("options: bad input is one line and exit code 2", "[app][options]") {
     env_guard env{{"ATRIUM_MAX_LIVE_ENTITIES", "many"}};
     CHECK(refusal({}).find("many") != std::string::npos);
   }
+  SECTION("a bad serve setting in the environment does not stop an offline subcommand") {
+    env_guard env{{"ATRIUM_SNAPSHOT_EVERY", "often"}, {"ATRIUM_DATA_DIR", "from-env"}};
+    CHECK(refusal({}).find("often") != std::string::npos);
+    const auto verify = parsed({"verify"});
+    CHECK(verify.command == "verify");
+    CHECK(verify.offline.data_dir == "from-env");
+    CHECK(parsed({"export", "--data-dir", "flag"}).offline.data_dir == "flag");
+  }
   SECTION("from the config file") {
     temp_dir dir;
     CHECK(refusal({"--config", (dir.path() / "missing.toml").string()}).find("missing.toml") != std::string::npos);
