@@ -1,5 +1,7 @@
 #pragma once
-/// Spawn functions of Atrium's actors (see runtime.hpp for the whole picture).
+/// Spawn functions of Atrium's actors (see runtime.hpp for the whole picture). The
+/// writer, the registry, the runner and the hub are typed actors: their interfaces are
+/// in actors/interfaces.hpp.
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -15,6 +17,7 @@
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
 #include "ports/read_model_store.hpp"
+#include "actors/interfaces.hpp"
 #include "actors/supervision.hpp"
 #include "ports/read_model.hpp"
 
@@ -109,15 +112,15 @@ class projection_engine {
 /// Once the projections have applied a position it tells the hub (`log_advanced`, found
 /// in `dir`). A restarted runner first reloads the engine's checkpoints (dropping rows
 /// applied in memory and not committed) and catches up from there.
-caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head, std::shared_ptr<core_directory> dir);
+runner_actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
+                                     std::uint64_t start_head, std::shared_ptr<core_directory> dir);
 
 /// The subscription hub (hub_core.hpp): handles `hub_subscribe`, `hub_unsubscribe`,
 /// `hub_drop` and `log_advanced` (from the projection runner, once projections applied
 /// it). Resolves a job's project from the `jobs` read model. A subscriber that takes no
 /// replayed event for `stall_limit` is cut as a slow consumer.
-caf::actor spawn_subscription_hub(caf::actor_system& sys, ports::event_store& store,
-                                  ports::read_model_store& read_models, std::chrono::milliseconds stall_limit);
+hub_actor spawn_subscription_hub(caf::actor_system& sys, ports::event_store& store,
+                                 ports::read_model_store& read_models, std::chrono::milliseconds stall_limit);
 
 /// Settings of the event relay (actors/relay.cpp).
 struct relay_options {
@@ -145,7 +148,7 @@ struct relay_status_cell {
 
 /// The event-store writer: handles `append_request`, forwards commits to the runner
 /// (found in `dir`). Appends it still owes when it stops are answered `unavailable`.
-caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir);
+writer_actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir);
 
 /// Settings of the entity registry.
 struct registry_options {
@@ -163,7 +166,7 @@ struct registry_options {
 /// pending command `unavailable` and is forgotten; the next command on that entity
 /// spawns and hydrates a fresh one. When the registry stops, its entity actors stop with
 /// it and every command it still owes is answered `unavailable`.
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
-                          registry_options options);
+registry_actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
+                              registry_options options);
 
 }  // namespace atrium::actors

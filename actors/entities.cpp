@@ -270,12 +270,12 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
     return msg::command_reply{fail(errc::unavailable, "the event-store writer is restarting; retry")};
   }
   // Answered `unavailable` if this actor stops before the append completes.
-  owed_reply<msg::command_reply> rp(self->make_response_promise(), [] {
+  owed_reply<msg::command_reply> rp(self->template make_response_promise<msg::command_reply>(), [] {
     return msg::command_reply{fail(errc::unavailable, "the entity actor stopped before the command completed")};
   });
   // `await` keeps this entity's mailbox closed until the append is durable, so the
   // next command decides on the state that includes these events.
-  self->request(dir.get(core_role::writer), caf::infinite, msg::append_request{std::move(appends)})
+  self->request(dir.get<core_role::writer>(), caf::infinite, msg::append_request{std::move(appends)})
       .await(
           [self, rp, store](msg::append_reply& r) mutable {
             auto& st = self->state;
@@ -326,6 +326,9 @@ std::optional<msg::command_reply> handle(caf::stateful_actor<entity_state<Traits
 
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
+/// The registry's own interface: the public one plus its passivation tick (sent to itself).
+using registry_impl = registry_actor::extend<caf::reacts_to<tick_atom>>;
+
 /// One live entity actor, as the registry tracks it for passivation.
 struct live_entity {
   caf::actor actor;
@@ -348,10 +351,12 @@ struct registry_state {
   }
 };
 
+using registry_self = registry_impl::stateful_pointer<registry_state>;
+
 /// Stops an idle entity's actor. Only the registry sends commands to entity actors, so
 /// an entity with nothing in flight can be stopped without losing a message: the next
 /// command spawns and hydrates it again (from its snapshot).
-void passivate(caf::stateful_actor<registry_state>* self, std::unordered_map<std::string, live_entity>::iterator it) {
+void passivate(registry_self self, std::unordered_map<std::string, live_entity>::iterator it) {
   auto& st = self->state;
   auto actor = it->second.actor;
   st.lru.erase(it->second.lru);
@@ -364,7 +369,7 @@ void passivate(caf::stateful_actor<registry_state>* self, std::unordered_map<std
 
 /// Passivates least recently used entities with nothing in flight while more than
 /// `max_live` are alive, and every entity idle for longer than `passivate_after`.
-void enforce_bounds(caf::stateful_actor<registry_state>* self) {
+void enforce_bounds(registry_self self) {
   auto& st = self->state;
   const auto now = std::chrono::steady_clock::now();
   auto it = st.lru.end();
@@ -385,8 +390,8 @@ void enforce_bounds(caf::stateful_actor<registry_state>* self) {
 /// stream that does not exist (other than a create) is answered `not_found` without
 /// spawning, so requests for made-up ids cannot fill memory with empty actors.
 template <class Traits>
-caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
-                                      ports::event_store* store, const std::shared_ptr<core_directory>& dir) {
+caf::result<msg::command_reply> route(registry_self self, typename Traits::message& m, ports::event_store* store,
+                                      const std::shared_ptr<core_directory>& dir) {
   auto& st = self->state;
   const auto stream = Traits::stream(m.id);
   auto it = st.live.find(stream);
@@ -414,7 +419,7 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
   ++entry.in_flight;
   // Ask rather than delegate: the answer passes back through here, so the registry
   // knows when nothing is in flight and the entity may be passivated.
-  owed_reply<msg::command_reply> rp(self->make_response_promise(), [] {
+  owed_reply<msg::command_reply> rp(self->make_response_promise<msg::command_reply>(), [] {
     return msg::command_reply{fail(errc::unavailable, "the entity registry stopped before the command completed")};
   });
   self->request(entry.actor, caf::infinite, std::move(m))
@@ -436,8 +441,8 @@ caf::result<msg::command_reply> route(caf::stateful_actor<registry_state>* self,
 
 /// `route`, answering `unavailable` instead of letting an exception end the registry.
 template <class Traits>
-caf::result<msg::command_reply> route_safely(caf::stateful_actor<registry_state>* self, typename Traits::message& m,
-                                             ports::event_store* store, const std::shared_ptr<core_directory>& dir) {
+caf::result<msg::command_reply> route_safely(registry_self self, typename Traits::message& m, ports::event_store* store,
+                                             const std::shared_ptr<core_directory>& dir) {
   try {
     return route<Traits>(self, m, store, dir);
   } catch (const std::exception& ex) {
@@ -446,8 +451,8 @@ caf::result<msg::command_reply> route_safely(caf::stateful_actor<registry_state>
   }
 }
 
-caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_store* s,
-                       std::shared_ptr<core_directory> dir, registry_options options) {
+registry_impl::behavior_type registry(registry_self self, ports::event_store* s, std::shared_ptr<core_directory> dir,
+                                      registry_options options) {
   self->state.options = options;
   self->set_exception_handler(log_actor_exception);
   self->set_down_handler([self](caf::down_msg& m) {
@@ -493,8 +498,8 @@ caf::behavior registry(caf::stateful_actor<registry_state>* self, ports::event_s
 
 }  // namespace
 
-caf::actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
-                          registry_options options) {
+registry_actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
+                              registry_options options) {
   return sys.spawn(registry, &store, std::move(dir), options);
 }
 

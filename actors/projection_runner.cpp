@@ -55,6 +55,9 @@ class page_reader {
 
 using rebuild_tick_atom = caf::atom_constant<caf::atom("rbtick")>;
 
+/// The runner's own interface: the public one plus its rebuild tick (sent to itself).
+using runner_impl = runner_actor::extend<caf::reacts_to<rebuild_tick_atom>>;
+
 struct runner_state {
   std::shared_ptr<projection_engine> engine;
   // Answered when their position is applied, or (owed_reply) when the runner stops.
@@ -322,8 +325,9 @@ bool projection_engine::slot_state::full() const { return pending && pending->si
 
 namespace {
 
-caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::shared_ptr<projection_engine> engine,
-                                std::uint64_t start_head, std::shared_ptr<core_directory> dir) {
+runner_impl::behavior_type projection_runner(runner_impl::stateful_pointer<runner_state> self,
+                                             std::shared_ptr<projection_engine> engine, std::uint64_t start_head,
+                                             std::shared_ptr<core_directory> dir) {
   self->set_exception_handler(log_actor_exception);
   self->state.engine = std::move(engine);
   self->state.dir = std::move(dir);
@@ -346,7 +350,7 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
     w.erase(w.begin(), end);
     if (applied > self->state.told_hub) {
-      if (auto hub = self->state.dir->get(core_role::hub)) {
+      if (auto hub = self->state.dir->get<core_role::hub>()) {
         self->state.told_hub = applied;
         self->send(hub, msg::log_advanced{applied});
       }
@@ -384,9 +388,10 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
       [self](msg::await_position& req) -> caf::result<msg::projections_ready> {
         const auto applied = self->state.engine->applied();
         if (applied >= req.position) return msg::projections_ready{applied};
-        self->state.waiters.emplace(req.position, owed_reply<msg::projections_ready>(self->make_response_promise(), [] {
-                                      return msg::projections_ready{0};  // the waiter answers anyway
-                                    }));
+        self->state.waiters.emplace(
+            req.position, owed_reply<msg::projections_ready>(self->make_response_promise<msg::projections_ready>(), [] {
+              return msg::projections_ready{0};  // the waiter answers anyway
+            }));
         return caf::delegated<msg::projections_ready>();
       },
       [self](msg::projection_status_request) { return msg::projection_status_reply{make_report(self->state)}; },
@@ -422,8 +427,8 @@ caf::behavior projection_runner(caf::stateful_actor<runner_state>* self, std::sh
 
 }  // namespace
 
-caf::actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
-                                   std::uint64_t start_head, std::shared_ptr<core_directory> dir) {
+runner_actor spawn_projection_runner(caf::actor_system& sys, std::shared_ptr<projection_engine> engine,
+                                     std::uint64_t start_head, std::shared_ptr<core_directory> dir) {
   return sys.spawn(projection_runner, std::move(engine), start_head, std::move(dir));
 }
 

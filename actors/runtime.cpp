@@ -71,7 +71,7 @@ caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<actors::core
   };
   auto forward = [self, dir, restarting](auto& m, msg::completion_box& box) {
     if (auto down = restarting(core_role::registry)) return box.fn(std::unexpected(*down));
-    self->request(dir->get(core_role::registry), caf::infinite, std::move(m))
+    self->request(dir->get<core_role::registry>(), caf::infinite, std::move(m))
         .then([box](msg::command_reply& r) { box.fn(std::move(r.outcome)); },
               [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
   };
@@ -84,7 +84,7 @@ caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<actors::core
       [forward](msg::container_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [self, dir, restarting](msg::record_request& m, msg::recorded_box& box) {
         if (auto down = restarting(core_role::writer)) return box.fn(std::unexpected(*down));
-        self->request(dir->get(core_role::writer), caf::infinite, msg::append_request{{std::move(m.append)}})
+        self->request(dir->get<core_role::writer>(), caf::infinite, msg::append_request{{std::move(m.append)}})
             .then(
                 [box](msg::append_reply& r) {
                   if (!r.committed) return box.fn(std::unexpected(r.committed.error()));
@@ -94,18 +94,18 @@ caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<actors::core
                 [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
       },
       [self, dir](msg::projection_status_request& m, msg::status_box& box) {
-        self->request(dir->get(core_role::runner), std::chrono::seconds(10), m)
+        self->request(dir->get<core_role::runner>(), std::chrono::seconds(10), m)
             .then([box](msg::projection_status_reply& r) { box.fn(std::move(r.report)); },
                   [box](caf::error&) { box.fn(ports::projections_report{}); });
       },
       [self, dir, restarting](msg::rebuild_request& m, msg::rebuild_box& box) {
         if (auto down = restarting(core_role::runner)) return box.fn(std::unexpected(*down));
-        self->request(dir->get(core_role::runner), std::chrono::seconds(30), m)
+        self->request(dir->get<core_role::runner>(), std::chrono::seconds(30), m)
             .then([box](msg::rebuild_reply& r) { box.fn(std::move(r.started)); },
                   [box](caf::error& err) { box.fn(fail(errc::unavailable, "actor system: " + caf::to_string(err))); });
       },
       [self, dir](msg::await_position& m, msg::ready_box& box) {
-        self->request(dir->get(core_role::runner), k_projection_wait, m)
+        self->request(dir->get<core_role::runner>(), k_projection_wait, m)
             .then([box](msg::projections_ready&) { box.fn(); },
                   [box, m](caf::error& err) {
                     spdlog::warn("projections did not reach position={} in time: {}", m.position, caf::to_string(err));
@@ -119,7 +119,18 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 
 /// Makes a fresh actor for a role (the first one, or after a failure).
-using factory = std::function<result<caf::actor>()>;
+using factory = std::function<result<caf::strong_actor_ptr>()>;
+
+/// The factory of role `R` from `make`, which returns a handle of `R`'s interface (or
+/// `result` of one): the directory then holds only that interface under `R`.
+template <actors::core_role R, class Make>
+factory make_factory(Make make) {
+  return [make = std::move(make)]() -> result<caf::strong_actor_ptr> {
+    result<actors::role_handle_t<R>> made = make();
+    if (!made) return std::unexpected(made.error());
+    return caf::actor_cast<caf::strong_actor_ptr>(*made);
+  };
+}
 
 /// What supervision has to remember; shared with the runtime (health, fatal).
 struct supervision {
@@ -198,15 +209,15 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::share
     self->quit(m.reason);
   });
   return {
-      [self](adopt_atom, std::uint8_t r, caf::actor& a) {
+      [self](adopt_atom, std::uint8_t r, caf::strong_actor_ptr& a) {
         self->monitor(a);
-        self->state.children[a.id()] = static_cast<core_role>(r);
+        self->state.children[a->id()] = static_cast<core_role>(r);
       },
       [self](restart_atom, std::uint8_t r) {
         auto& st = self->state;
         if (st.stopping) return;
         const auto role = static_cast<core_role>(r);
-        result<caf::actor> made = fail(errc::internal, "no factory");
+        result<caf::strong_actor_ptr> made = fail(errc::internal, "no factory");
         try {
           if (st.sup->factories[r]) made = st.sup->factories[r]();
         } catch (const std::exception& ex) {
@@ -220,7 +231,7 @@ caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, std::share
           return;
         }
         self->monitor(*made);
-        st.children[made->id()] = role;
+        st.children[(*made)->id()] = role;
         st.sup->dir->set(role, *made);
         spdlog::warn("supervisor: actor={} restarted", actors::role_name(role));
       },
@@ -237,7 +248,11 @@ struct actor_runtime::impl {
   std::shared_ptr<actors::relay_status_cell> relay_status;
   ports::event_store* store = nullptr;  // for the relay's lag in seconds, and the store's health
 
-  [[nodiscard]] caf::actor get(actors::core_role r) const { return sup->dir->get(r); }
+  /// The actor now serving `R`, with its interface.
+  template <actors::core_role R>
+  [[nodiscard]] actors::role_handle_t<R> get() const {
+    return sup->dir->get<R>();
+  }
 
   ~impl() {
     if (!system) return;
@@ -283,31 +298,28 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   auto dir = sup.dir;
   using actors::core_role;
   auto& f = sup.factories;
-  f[static_cast<std::size_t>(core_role::hub)] = [sys, &store, &read_models, config]() -> result<caf::actor> {
+  f[static_cast<std::size_t>(core_role::hub)] = make_factory<core_role::hub>([sys, &store, &read_models, config] {
     return actors::spawn_subscription_hub(*sys, store, read_models, config.subscriber_stall_limit);
-  };
-  f[static_cast<std::size_t>(core_role::runner)] = [sys, engine, head, dir]() -> result<caf::actor> {
-    return actors::spawn_projection_runner(*sys, engine, head, dir);
-  };
-  f[static_cast<std::size_t>(core_role::writer)] = [sys, &store, dir]() -> result<caf::actor> {
-    return actors::spawn_store_writer(*sys, store, dir);
-  };
-  f[static_cast<std::size_t>(core_role::registry)] = [sys, &store, dir, config]() -> result<caf::actor> {
+  });
+  f[static_cast<std::size_t>(core_role::runner)] = make_factory<core_role::runner>(
+      [sys, engine, head, dir] { return actors::spawn_projection_runner(*sys, engine, head, dir); });
+  f[static_cast<std::size_t>(core_role::writer)] =
+      make_factory<core_role::writer>([sys, &store, dir] { return actors::spawn_store_writer(*sys, store, dir); });
+  f[static_cast<std::size_t>(core_role::registry)] = make_factory<core_role::registry>([sys, &store, dir, config] {
     return actors::spawn_registry(*sys, store, dir,
                                   {config.snapshot_every, config.passivate_after, config.max_live_entities});
-  };
-  f[static_cast<std::size_t>(core_role::gateway)] = [sys, dir]() -> result<caf::actor> {
-    return sys->spawn(gateway, dir);
-  };
+  });
+  f[static_cast<std::size_t>(core_role::gateway)] =
+      make_factory<core_role::gateway>([sys, dir] { return sys->spawn(gateway, dir); });
   if (config.publisher != nullptr) {
     p->relay_status = std::make_shared<actors::relay_status_cell>();
     p->relay_status->info.destination = config.publisher->describe();
     actors::relay_options options;
     options.checkpoint_name = config.relay_checkpoint;
-    f[static_cast<std::size_t>(core_role::relay)] = [sys, &store, &read_models, publisher = config.publisher, options,
-                                                     status = p->relay_status]() -> result<caf::actor> {
-      return actors::spawn_relay(*sys, store, read_models, *publisher, options, status);
-    };
+    f[static_cast<std::size_t>(core_role::relay)] = make_factory<core_role::relay>(
+        [sys, &store, &read_models, publisher = config.publisher, options, status = p->relay_status] {
+          return actors::spawn_relay(*sys, store, read_models, *publisher, options, status);
+        });
   }
   p->supervisor = p->system->spawn(supervisor, p->sup);
   // If the supervisor itself stops other than at shutdown, nobody restarts anything.
@@ -344,23 +356,29 @@ void send_command(const caf::actor& gateway, std::string id, Command cmd, ports:
 }  // namespace
 
 void actor_runtime::execute(std::string id, user_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 void actor_runtime::execute(std::string id, project_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 void actor_runtime::execute(std::string id, group_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 void actor_runtime::execute(std::string id, connection_command cmd, ports::command_context ctx,
                             ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 void actor_runtime::execute(std::string id, job_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx, ports::completion done) {
-  send_command(impl_->get(actors::core_role::gateway), std::move(id), std::move(cmd), std::move(ctx), std::move(done));
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
 }
 
 void actor_runtime::report(std::function<void(ports::projections_report)> done) {
@@ -386,20 +404,20 @@ void actor_runtime::report(std::function<void(ports::projections_report)> done) 
   }
   auto once = actors::exactly_once<ports::projections_report>(
       std::move(done), [](std::function<void(ports::projections_report)>& fn) { fn(ports::projections_report{}); });
-  caf::anon_send(impl_->get(actors::core_role::gateway), msg::projection_status_request{},
+  caf::anon_send(impl_->get<actors::core_role::gateway>(), msg::projection_status_request{},
                  msg::status_box{std::move(once)});
 }
 
 void actor_runtime::rebuild(std::string name, std::function<void(result<void>)> done) {
   auto once = actors::exactly_once<result<void>>(
       std::move(done), [](std::function<void(result<void>)>& fn) { fn(std::unexpected(dropped_error())); });
-  caf::anon_send(impl_->get(actors::core_role::gateway), msg::rebuild_request{std::move(name)},
+  caf::anon_send(impl_->get<actors::core_role::gateway>(), msg::rebuild_request{std::move(name)},
                  msg::rebuild_box{std::move(once)});
 }
 
 void actor_runtime::await_projections(std::uint64_t position, std::function<void()> done) {
   auto once = actors::exactly_once<>(std::move(done), [](std::function<void()>& fn) { fn(); });
-  caf::anon_send(impl_->get(actors::core_role::gateway), msg::await_position{position},
+  caf::anon_send(impl_->get<actors::core_role::gateway>(), msg::await_position{position},
                  msg::ready_box{std::move(once)});
 }
 
@@ -419,7 +437,7 @@ bool actor_runtime::inject_failure(std::string_view name, bool kill) {
   for (std::size_t i = 0; i < actors::k_core_roles; ++i) {
     const auto role = static_cast<actors::core_role>(i);
     if (name != actors::role_name(role)) continue;
-    auto a = impl_->get(role);
+    auto a = impl_->sup->dir->get(role);
     if (!a) return false;
     if (kill) {
       caf::anon_send_exit(a, caf::exit_reason::kill);
@@ -434,7 +452,7 @@ bool actor_runtime::inject_failure(std::string_view name, bool kill) {
 std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
   caf::scoped_actor self{*impl_->system};
   std::pair<std::size_t, std::uint64_t> out{0, 0};
-  self->request(impl_->get(actors::core_role::registry), std::chrono::seconds(10), msg::registry_stats_request{})
+  self->request(impl_->get<actors::core_role::registry>(), std::chrono::seconds(10), msg::registry_stats_request{})
       .receive(
           [&](msg::registry_stats& s) {
             out = {s.live, s.passivated};
@@ -444,7 +462,7 @@ std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
 }
 
 void actor_runtime::record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) {
-  caf::anon_send(impl_->get(actors::core_role::gateway),
+  caf::anon_send(impl_->get<actors::core_role::gateway>(),
                  msg::record_request{{std::move(stream), ports::expected_version::any(), {std::move(event)}}},
                  msg::recorded_box{actors::exactly_once<result<std::uint64_t>>(
                      std::move(done),
@@ -452,15 +470,15 @@ void actor_runtime::record(std::string stream, proposed_event event, std::functi
 }
 
 void actor_runtime::subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) {
-  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_subscribe{std::move(s), std::move(sub)});
+  caf::anon_send(impl_->get<actors::core_role::hub>(), msg::hub_subscribe{std::move(s), std::move(sub)});
 }
 
 void actor_runtime::unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) {
-  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_unsubscribe{std::move(s), std::move(id)});
+  caf::anon_send(impl_->get<actors::core_role::hub>(), msg::hub_unsubscribe{std::move(s), std::move(id)});
 }
 
 void actor_runtime::drop(std::shared_ptr<ports::subscriber> s) {
-  caf::anon_send(impl_->get(actors::core_role::hub), msg::hub_drop{std::move(s)});
+  caf::anon_send(impl_->get<actors::core_role::hub>(), msg::hub_drop{std::move(s)});
 }
 
 result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_id, user_command cmd,

@@ -20,6 +20,10 @@
 namespace atrium::actors {
 namespace {
 
+/// The writer's own interface: the public one plus `append_done`, which only its
+/// store's commit callback sends (to itself).
+using writer_impl = writer_actor::extend<caf::reacts_to<msg::append_done>>;
+
 struct writer_state {
   ports::event_store* store = nullptr;
   std::shared_ptr<core_directory> dir;
@@ -28,20 +32,20 @@ struct writer_state {
   static inline const char* name = "event-store-writer";
 };
 
-caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event_store* store,
-                           std::shared_ptr<core_directory> dir) {
+writer_impl::behavior_type store_writer(writer_impl::stateful_pointer<writer_state> self, ports::event_store* store,
+                                        std::shared_ptr<core_directory> dir) {
   self->set_exception_handler(log_actor_exception);
   self->state.store = store;
   self->state.dir = std::move(dir);
   // Whatever a previous writer committed without telling the runner: catch up now.
-  if (auto runner = self->state.dir->get(core_role::runner); runner && store->head_position() > 0) {
+  if (auto runner = self->state.dir->get<core_role::runner>(); runner && store->head_position() > 0) {
     self->send(runner, msg::log_advanced{store->head_position()});
   }
   return {
       [self](msg::append_request& req) -> caf::result<msg::append_reply> {
         const auto id = self->state.next_id++;
         self->state.pending.emplace(
-            id, owed_reply<msg::append_reply>(self->make_response_promise(), [] {
+            id, owed_reply<msg::append_reply>(self->make_response_promise<msg::append_reply>(), [] {
               return msg::append_reply{fail(errc::unavailable,
                                             "the event-store writer stopped before the append completed; "
                                             "it may or may not have been stored")};
@@ -49,7 +53,7 @@ caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event
         // Many appends are in flight at once: the store commits those that arrive during
         // a synced write together in its next batch. Its commit thread must not touch
         // this actor's state, so it answers with a message.
-        auto me = caf::actor_cast<caf::actor>(self);
+        writer_impl me = self;
         self->state.store->append_async(std::move(req.appends), [me, id](result<std::vector<envelope>> r) {
           caf::anon_send(me, msg::append_done{id, std::move(r)});
         });
@@ -62,7 +66,7 @@ caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event
         self->state.pending.erase(it);
         if (done.committed && !done.committed->empty()) {
           // One commit thread sends these in commit order, so the runner sees positions in order.
-          if (auto runner = self->state.dir->get(core_role::runner)) {
+          if (auto runner = self->state.dir->get<core_role::runner>()) {
             self->send(runner, msg::log_advanced{done.committed->back().position});
           }
         } else if (!done.committed && done.committed.error().code != errc::version_conflict) {
@@ -76,7 +80,8 @@ caf::behavior store_writer(caf::stateful_actor<writer_state>* self, ports::event
 
 }  // namespace
 
-caf::actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir) {
+writer_actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store,
+                                std::shared_ptr<core_directory> dir) {
   return sys.spawn(store_writer, &store, std::move(dir));
 }
 

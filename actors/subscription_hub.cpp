@@ -21,6 +21,9 @@ namespace {
 
 using hub_tick_atom = caf::atom_constant<caf::atom("hubtick")>;
 
+/// The hub's own interface: the public one plus its catch-up tick (sent to itself).
+using hub_impl = hub_actor::extend<caf::reacts_to<hub_tick_atom>>;
+
 /// How soon catch-up looks again at subscribers that were all congested.
 constexpr auto k_congested_retry = std::chrono::milliseconds(20);
 
@@ -51,8 +54,8 @@ struct hub_state {
   }
 };
 
-caf::behavior subscription_hub(caf::stateful_actor<hub_state>* self, ports::event_store* store,
-                               ports::read_model_store* read_models, std::chrono::milliseconds stall_limit) {
+hub_impl::behavior_type subscription_hub(hub_impl::stateful_pointer<hub_state> self, ports::event_store* store,
+                                         ports::read_model_store* read_models, std::chrono::milliseconds stall_limit) {
   auto lookup = [read_models](const std::string& job_id) -> std::optional<std::string> {
     auto row = read_models->get("jobs", "jobs", job_id);
     if (!row || !*row || !(*row)->contains("project_id") || !(**row)["project_id"].is_string()) return std::nullopt;
@@ -110,8 +113,8 @@ caf::behavior subscription_hub(caf::stateful_actor<hub_state>* self, ports::even
 
 }  // namespace
 
-caf::actor spawn_subscription_hub(caf::actor_system& sys, ports::event_store& store,
-                                  ports::read_model_store& read_models, std::chrono::milliseconds stall_limit) {
+hub_actor spawn_subscription_hub(caf::actor_system& sys, ports::event_store& store,
+                                 ports::read_model_store& read_models, std::chrono::milliseconds stall_limit) {
   return sys.spawn(subscription_hub, &store, &read_models, stall_limit);
 }
 

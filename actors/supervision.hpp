@@ -13,9 +13,11 @@
 ///   instead of waiting forever.
 
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/response_promise.hpp>
+#include <caf/typed_response_promise.hpp>
 
 #include <exception>
 
@@ -28,6 +30,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "actors/interfaces.hpp"
 
 namespace atrium::actors {
 
@@ -42,16 +46,55 @@ inline constexpr std::size_t k_core_roles = 6;
 /// The actor's name in logs and health reports (e.g. `event-store-writer`).
 [[nodiscard]] const char* role_name(core_role r);
 
-/// Current handles of the core actors. Thread-safe.
+/// The handle type of each core role: the typed interfaces of actors/interfaces.hpp
+/// for the writer, the registry, the runner and the hub; `caf::actor` (dynamically
+/// typed) for the gateway and the relay.
+template <core_role R>
+struct role_handle {
+  using type = caf::actor;
+};
+template <>
+struct role_handle<core_role::writer> {
+  using type = writer_actor;
+};
+template <>
+struct role_handle<core_role::registry> {
+  using type = registry_actor;
+};
+template <>
+struct role_handle<core_role::runner> {
+  using type = runner_actor;
+};
+template <>
+struct role_handle<core_role::hub> {
+  using type = hub_actor;
+};
+template <core_role R>
+using role_handle_t = typename role_handle<R>::type;
+
+/// Current handles of the core actors. Thread-safe. Handles are stored untyped (for
+/// supervision: monitor, exit) and handed out with the role's interface by `get<R>()`;
+/// they are stored only through `set<R>` (typed) or from a factory made by
+/// `make_factory<R>` (runtime.cpp), so the handle under a role always has its interface.
 class core_directory {
  public:
-  /// The actor now serving `r` (invalid if none was ever started).
-  [[nodiscard]] caf::actor get(core_role r) const {
+  /// The actor now serving `R`, with its interface (invalid if none was ever started).
+  template <core_role R>
+  [[nodiscard]] role_handle_t<R> get() const {
+    return caf::actor_cast<role_handle_t<R>>(get(R));
+  }
+  /// The actor now serving `r`, untyped (null if none was ever started).
+  [[nodiscard]] caf::strong_actor_ptr get(core_role r) const {
     std::lock_guard lock(mu_);
     return entries_[index(r)].actor;
   }
-  /// `a` serves `r` from now on, and is up.
-  void set(core_role r, caf::actor a) {
+  /// `a` serves `R` from now on, and is up.
+  template <core_role R>
+  void set(const role_handle_t<R>& a) {
+    set(R, caf::actor_cast<caf::strong_actor_ptr>(a));
+  }
+  /// `a` (a handle of `r`'s interface) serves `r` from now on, and is up.
+  void set(core_role r, caf::strong_actor_ptr a) {
     std::lock_guard lock(mu_);
     auto& e = entries_[index(r)];
     e.actor = std::move(a);
@@ -86,7 +129,7 @@ class core_directory {
  private:
   static std::size_t index(core_role r) { return static_cast<std::size_t>(r); }
   struct entry {
-    caf::actor actor;
+    caf::strong_actor_ptr actor;
     bool present = false;
     bool up = false;
     std::string why;
@@ -128,12 +171,13 @@ std::function<void(Args...)> exactly_once(
   };
 }
 
-/// A response promise that answers `fallback()` if it is destroyed undelivered (its
-/// actor stopped). Copies share one promise; the first `deliver` wins.
+/// A typed response promise (`self->make_response_promise<Reply>()`) that answers
+/// `fallback()` if it is destroyed undelivered (its actor stopped). Copies share one
+/// promise; the first `deliver` wins.
 template <class Reply>
 class owed_reply {
  public:
-  owed_reply(caf::response_promise rp, std::function<Reply()> fallback)
+  owed_reply(caf::typed_response_promise<Reply> rp, std::function<Reply()> fallback)
       : s_(std::make_shared<state>(std::move(rp), std::move(fallback))) {}
 
   /// Delivers `r` unless something was delivered already.
@@ -143,7 +187,7 @@ class owed_reply {
 
  private:
   struct state {
-    state(caf::response_promise p, std::function<Reply()> f) : rp(std::move(p)), fallback(std::move(f)) {}
+    state(caf::typed_response_promise<Reply> p, std::function<Reply()> f) : rp(std::move(p)), fallback(std::move(f)) {}
     ~state() {
       if (!rp.pending() || !fallback) return;
       try {
@@ -152,7 +196,7 @@ class owed_reply {
         // Nothing to answer with.
       }
     }
-    caf::response_promise rp;
+    caf::typed_response_promise<Reply> rp;
     std::function<Reply()> fallback;
   };
   std::shared_ptr<state> s_;

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
 namespace atrium {
@@ -107,6 +108,16 @@ result<void> validate_grantee_type(const std::string& t) {
   return {};
 }
 
+// decide: the connection events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const connection_created& e) { return make_event(e); }
+proposed_event emit(const connection_updated& e) { return make_event(e); }
+proposed_event emit(const connection_credentials_rotated& e) { return make_event(e); }
+proposed_event emit(const connection_tested& e) { return make_event(e); }
+proposed_event emit(const connection_access_granted& e) { return make_event(e); }
+proposed_event emit(const connection_access_revoked& e) { return make_event(e); }
+proposed_event emit(const connection_deleted& e) { return make_event(e); }
+
 struct decider {
   const connection_state& state;
   const principal& actor;
@@ -141,10 +152,9 @@ struct decider {
     if (auto ok = validate_connection_params(c.driver, c.params); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_ref(c.vault_ref, "vault_ref"); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_ref(c.fingerprint, "fingerprint"); !ok) return std::unexpected(ok.error());
-    return events{
-        make_event(connection_created{c.connection_id, c.name, c.driver, normalized_params(c.driver, c.params),
-                                      c.vault_ref, c.fingerprint, actor.user_id}),
-        make_event(connection_access_granted{"user", actor.user_id, "owner"})};
+    return events{emit(connection_created{c.connection_id, c.name, c.driver, normalized_params(c.driver, c.params),
+                                          c.vault_ref, c.fingerprint, actor.user_id}),
+                  emit(connection_access_granted{"user", actor.user_id, "owner"})};
   }
 
   result<events> operator()(const update_connection& c) const {
@@ -158,7 +168,7 @@ struct decider {
     auto name = c.name.value_or(state.name);
     auto params = c.params ? normalized_params(state.driver, *c.params) : state.params;
     if (name == state.name && params == state.params) return events{};
-    return events{make_event(connection_updated{std::move(name), std::move(params)})};
+    return events{emit(connection_updated{std::move(name), std::move(params)})};
   }
 
   result<events> operator()(const rotate_credentials& c) const {
@@ -166,13 +176,13 @@ struct decider {
     if (auto ok = validate_ref(c.vault_ref, "vault_ref"); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_ref(c.fingerprint, "fingerprint"); !ok) return std::unexpected(ok.error());
     if (c.fingerprint == state.fingerprint) return events{};
-    return events{make_event(connection_credentials_rotated{c.vault_ref, c.fingerprint})};
+    return events{emit(connection_credentials_rotated{c.vault_ref, c.fingerprint})};
   }
 
   result<events> operator()(const record_test& c) const {
     if (!state.can_use(actor)) return fail(errc::forbidden, "no access to this connection");
     if (c.ok && !c.error.empty()) return invalid("error", "a successful test carries no error");
-    return events{make_event(connection_tested{c.ok, truncate_utf8(c.error, max_test_error), c.latency_ms})};
+    return events{emit(connection_tested{c.ok, truncate_utf8(c.error, max_test_error), c.latency_ms})};
   }
 
   result<events> operator()(const grant_connection_access& c) const {
@@ -186,7 +196,7 @@ struct decider {
     if (*role != connection_role::owner && last_owner(c.grantee_type, c.grantee_id)) {
       return fail(errc::failed_precondition, "a connection keeps at least one user owner");
     }
-    return events{make_event(connection_access_granted{c.grantee_type, c.grantee_id, c.role})};
+    return events{emit(connection_access_granted{c.grantee_type, c.grantee_id, c.role})};
   }
 
   result<events> operator()(const revoke_connection_access& c) const {
@@ -198,14 +208,60 @@ struct decider {
     if (last_owner(c.grantee_type, c.grantee_id)) {
       return fail(errc::failed_precondition, "a connection keeps at least one user owner");
     }
-    return events{make_event(connection_access_revoked{c.grantee_type, c.grantee_id})};
+    return events{emit(connection_access_revoked{c.grantee_type, c.grantee_id})};
   }
 
   result<events> operator()(const delete_connection&) const {
     if (auto ok = require_owner("delete a connection"); !ok) return std::unexpected(ok.error());
-    return events{make_event(connection_deleted{})};
+    return events{emit(connection_deleted{})};
   }
 };
+
+// evolve: one overload per connection_event alternative (see connection_decider.hpp).
+
+void evolve(connection_state& s, const connection_created& e) {
+  s.exists = true;
+  s.connection_id = e.connection_id;
+  s.name = e.name;
+  s.driver = e.driver;
+  s.params = e.params;
+  s.vault_ref = e.vault_ref;
+  s.fingerprint = e.fingerprint;
+  s.created_by = e.created_by;
+}
+
+void evolve(connection_state& s, const connection_updated& e) {
+  s.name = e.name;
+  s.params = e.params;
+}
+
+void evolve(connection_state& s, const connection_credentials_rotated& e) {
+  s.vault_ref = e.vault_ref;
+  s.fingerprint = e.fingerprint;
+}
+
+void evolve(connection_state& s, const connection_tested& e) {
+  s.last_test = connection_test_result{true, e.ok, e.error, e.latency_ms};
+}
+
+void evolve(connection_state& s, const connection_access_granted& e) {
+  auto& grants = e.grantee_type == "group" ? s.group_grants : s.user_grants;
+  if (auto r = parse_connection_role(e.role)) grants[e.grantee_id] = *r;
+}
+
+void evolve(connection_state& s, const connection_access_revoked& e) {
+  (e.grantee_type == "group" ? s.group_grants : s.user_grants).erase(e.grantee_id);
+}
+
+void evolve(connection_state& s, const connection_deleted&) { s.deleted = true; }
+
+/// The fallback: chosen only for a `connection_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(connection_state&, const E&) {
+  static_assert(no_handler_for<E>,
+                "a connection_event alternative has no evolve(connection_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -275,35 +331,7 @@ result<std::vector<proposed_event>> decide(const connection_state& state, const 
 }
 
 connection_state evolve(connection_state s, const connection_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, connection_created>) {
-          s.exists = true;
-          s.connection_id = e.connection_id;
-          s.name = e.name;
-          s.driver = e.driver;
-          s.params = e.params;
-          s.vault_ref = e.vault_ref;
-          s.fingerprint = e.fingerprint;
-          s.created_by = e.created_by;
-        } else if constexpr (std::is_same_v<E, connection_updated>) {
-          s.name = e.name;
-          s.params = e.params;
-        } else if constexpr (std::is_same_v<E, connection_credentials_rotated>) {
-          s.vault_ref = e.vault_ref;
-          s.fingerprint = e.fingerprint;
-        } else if constexpr (std::is_same_v<E, connection_tested>) {
-          s.last_test = connection_test_result{true, e.ok, e.error, e.latency_ms};
-        } else if constexpr (std::is_same_v<E, connection_access_granted>) {
-          auto& grants = e.grantee_type == "group" ? s.group_grants : s.user_grants;
-          if (auto r = parse_connection_role(e.role)) grants[e.grantee_id] = *r;
-        } else if constexpr (std::is_same_v<E, connection_access_revoked>) {
-          (e.grantee_type == "group" ? s.group_grants : s.user_grants).erase(e.grantee_id);
-        } else if constexpr (std::is_same_v<E, connection_deleted>) {
-          s.deleted = true;
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

@@ -119,6 +119,12 @@ struct connection_state {
                                                          const connection_command& command, const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): connection_decider.cpp has one overload
+/// `evolve(connection_state&, const <event>&)` per `connection_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `connection_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] connection_state evolve(connection_state state, const connection_event& event);
 
 /// The stream id of a connection: `connection-<id>`.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "events/exhaustive.hpp"
 #include "events/text.hpp"
 
 namespace atrium {
@@ -53,6 +54,18 @@ result<void> validate(const declare_container& c) {
   return {};
 }
 
+// decide: the container events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const container_declared& e) { return make_event(e); }
+proposed_event emit(const container_start_requested& e) { return make_event(e); }
+proposed_event emit(const container_started& e) { return make_event(e); }
+proposed_event emit(const container_health_changed& e) { return make_event(e); }
+proposed_event emit(const container_exited& e) { return make_event(e); }
+proposed_event emit(const container_restarted& e) { return make_event(e); }
+proposed_event emit(const container_stop_requested& e) { return make_event(e); }
+proposed_event emit(const container_stopped& e) { return make_event(e); }
+proposed_event emit(const container_removed& e) { return make_event(e); }
+
 struct decider {
   const container_state& state;
   const principal& actor;
@@ -79,20 +92,19 @@ struct decider {
     if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
     if (state.exists) return fail(errc::already_exists, "container already exists");
     if (auto ok = validate(c); !ok) return std::unexpected(ok.error());
-    return events{
-        make_event(container_declared{c.container_id, c.name, c.image, c.command, c.env, c.ports, actor.user_id})};
+    return events{emit(container_declared{c.container_id, c.name, c.image, c.command, c.env, c.ports, actor.user_id})};
   }
 
   result<events> operator()(const request_start&) const {
     if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
     if (state.desired == "running") return events{};
-    return events{make_event(container_start_requested{})};
+    return events{emit(container_start_requested{})};
   }
 
   result<events> operator()(const request_stop&) const {
     if (auto ok = require_admin(); !ok) return std::unexpected(ok.error());
     if (state.desired == "stopped") return events{};
-    return events{make_event(container_stop_requested{})};
+    return events{emit(container_stop_requested{})};
   }
 
   result<events> operator()(const remove_container&) const {
@@ -100,7 +112,7 @@ struct decider {
     if (state.observed == "running" || state.observed == "starting") {
       return illegal("stop the container before removing it");
     }
-    return events{make_event(container_removed{})};
+    return events{emit(container_removed{})};
   }
 
   result<events> operator()(const report_started& c) const {
@@ -108,7 +120,7 @@ struct decider {
     if (state.desired != "running") return illegal("the container should not run");
     if (state.observed == "running") return illegal("the container is already running");
     if (c.runtime_id.empty()) return invalid("runtime id is empty", "runtime_id");
-    return events{make_event(container_started{c.runtime_id})};
+    return events{emit(container_started{c.runtime_id})};
   }
 
   result<events> operator()(const report_health& c) const {
@@ -118,7 +130,7 @@ struct decider {
       return invalid("health must be healthy, unhealthy or starting", "health");
     }
     if (c.health == state.health) return events{};
-    return events{make_event(container_health_changed{c.health})};
+    return events{emit(container_health_changed{c.health})};
   }
 
   result<events> operator()(const report_exited& c) const {
@@ -126,7 +138,7 @@ struct decider {
     if (state.observed != "running" && state.observed != "starting") {
       return illegal("only a running or starting container exits");
     }
-    return events{make_event(container_exited{c.exit_code})};
+    return events{emit(container_exited{c.exit_code})};
   }
 
   result<events> operator()(const report_restarted&) const {
@@ -135,7 +147,7 @@ struct decider {
       return illegal("only an exited container that should run is restarted");
     }
     const auto attempt = static_cast<std::uint32_t>(state.restarts + 1);
-    return events{make_event(container_restarted{attempt, restart_backoff_ms(attempt)})};
+    return events{emit(container_restarted{attempt, restart_backoff_ms(attempt)})};
   }
 
   result<events> operator()(const report_stopped&) const {
@@ -144,9 +156,69 @@ struct decider {
     if (state.observed != "running" && state.observed != "starting" && state.observed != "exited") {
       return illegal("only a started container stops");
     }
-    return events{make_event(container_stopped{})};
+    return events{emit(container_stopped{})};
   }
 };
+
+// evolve: one overload per container_event alternative (see container_decider.hpp).
+
+void evolve(container_state& s, const container_declared& e) {
+  s.exists = true;
+  s.container_id = e.container_id;
+  s.name = e.name;
+  s.image = e.image;
+  s.command = e.command;
+  s.env = e.env;
+  s.ports = e.ports;
+  s.declared_by = e.declared_by;
+  s.desired = "stopped";
+  s.observed = "declared";
+}
+
+void evolve(container_state& s, const container_start_requested&) { s.desired = "running"; }
+
+void evolve(container_state& s, const container_started& e) {
+  s.observed = "running";
+  s.runtime_id = e.runtime_id;
+  s.health.clear();
+}
+
+void evolve(container_state& s, const container_health_changed& e) {
+  s.health = e.health;
+  if (e.health == "healthy") s.restarts = 0;
+}
+
+void evolve(container_state& s, const container_exited& e) {
+  s.observed = "exited";
+  s.exit_code = e.exit_code;
+  s.health.clear();
+}
+
+void evolve(container_state& s, const container_restarted& e) {
+  s.observed = "starting";
+  s.restarts = e.attempt;
+}
+
+void evolve(container_state& s, const container_stop_requested&) { s.desired = "stopped"; }
+
+void evolve(container_state& s, const container_stopped&) {
+  s.observed = "stopped";
+  s.health.clear();
+}
+
+void evolve(container_state& s, const container_removed&) {
+  s.removed = true;
+  s.desired = "removed";
+  s.observed = "removed";
+  s.health.clear();
+}
+
+/// The fallback: chosen only for a `container_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(container_state&, const E&) {
+  static_assert(no_handler_for<E>, "a container_event alternative has no evolve(container_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -166,48 +238,7 @@ result<std::vector<proposed_event>> decide(const container_state& state, const c
 }
 
 container_state evolve(container_state s, const container_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, container_declared>) {
-          s.exists = true;
-          s.container_id = e.container_id;
-          s.name = e.name;
-          s.image = e.image;
-          s.command = e.command;
-          s.env = e.env;
-          s.ports = e.ports;
-          s.declared_by = e.declared_by;
-          s.desired = "stopped";
-          s.observed = "declared";
-        } else if constexpr (std::is_same_v<E, container_start_requested>) {
-          s.desired = "running";
-        } else if constexpr (std::is_same_v<E, container_started>) {
-          s.observed = "running";
-          s.runtime_id = e.runtime_id;
-          s.health.clear();
-        } else if constexpr (std::is_same_v<E, container_health_changed>) {
-          s.health = e.health;
-          if (e.health == "healthy") s.restarts = 0;
-        } else if constexpr (std::is_same_v<E, container_exited>) {
-          s.observed = "exited";
-          s.exit_code = e.exit_code;
-          s.health.clear();
-        } else if constexpr (std::is_same_v<E, container_restarted>) {
-          s.observed = "starting";
-          s.restarts = e.attempt;
-        } else if constexpr (std::is_same_v<E, container_stop_requested>) {
-          s.desired = "stopped";
-        } else if constexpr (std::is_same_v<E, container_stopped>) {
-          s.observed = "stopped";
-          s.health.clear();
-        } else if constexpr (std::is_same_v<E, container_removed>) {
-          s.removed = true;
-          s.desired = "removed";
-          s.observed = "removed";
-          s.health.clear();
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

@@ -76,6 +76,12 @@ struct container_state {
                                                          const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): container_decider.cpp has one overload
+/// `evolve(container_state&, const <event>&)` per `container_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `container_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] container_state evolve(container_state state, const container_event& event);
 
 /// The stream id of a container: `container-<id>`.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
 namespace atrium {
@@ -30,6 +31,12 @@ result<void> validate_member_type(const std::string& t) {
   return {};
 }
 
+// decide: the group events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const group_created& e) { return make_event(e); }
+proposed_event emit(const group_member_added& e) { return make_event(e); }
+proposed_event emit(const group_member_removed& e) { return make_event(e); }
+
 struct decider {
   const group_state& state;
   const principal& actor;
@@ -52,8 +59,8 @@ struct decider {
     if (auto ok = validate_name(c.name); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_description(c.description); !ok) return std::unexpected(ok.error());
     // The creator is the group's first member, so it shows in their own group list.
-    return events{make_event(group_created{c.group_id, c.name, c.description, actor.user_id}),
-                  make_event(group_member_added{"user", actor.user_id})};
+    return events{emit(group_created{c.group_id, c.name, c.description, actor.user_id}),
+                  emit(group_member_added{"user", actor.user_id})};
   }
 
   result<events> operator()(const add_group_member& c) const {
@@ -69,7 +76,7 @@ struct decider {
       }
     }
     if (members_of(c.member_type).contains(c.member_id)) return events{};
-    return events{make_event(group_member_added{c.member_type, c.member_id})};
+    return events{emit(group_member_added{c.member_type, c.member_id})};
   }
 
   result<events> operator()(const remove_group_member& c) const {
@@ -78,9 +85,36 @@ struct decider {
     if (!members_of(c.member_type).contains(c.member_id)) {
       return fail(errc::not_found, "not a member", {{"member_type", c.member_type}, {"member_id", c.member_id}});
     }
-    return events{make_event(group_member_removed{c.member_type, c.member_id})};
+    return events{emit(group_member_removed{c.member_type, c.member_id})};
   }
 };
+
+// evolve: one overload per group_event alternative (see group_decider.hpp).
+
+void evolve(group_state& s, const group_created& e) {
+  s.exists = true;
+  s.group_id = e.group_id;
+  s.name = e.name;
+  s.description = e.description;
+  s.created_by = e.created_by;
+}
+
+void evolve(group_state& s, const group_member_added& e) {
+  if (e.member_type == "user") s.users.insert(e.member_id);
+  if (e.member_type == "group") s.groups.insert(e.member_id);
+}
+
+void evolve(group_state& s, const group_member_removed& e) {
+  if (e.member_type == "user") s.users.erase(e.member_id);
+  if (e.member_type == "group") s.groups.erase(e.member_id);
+}
+
+/// The fallback: chosen only for a `group_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(group_state&, const E&) {
+  static_assert(no_handler_for<E>, "a group_event alternative has no evolve(group_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -94,23 +128,7 @@ result<std::vector<proposed_event>> decide(const group_state& state, const group
 }
 
 group_state evolve(group_state s, const group_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, group_created>) {
-          s.exists = true;
-          s.group_id = e.group_id;
-          s.name = e.name;
-          s.description = e.description;
-          s.created_by = e.created_by;
-        } else if constexpr (std::is_same_v<E, group_member_added>) {
-          if (e.member_type == "user") s.users.insert(e.member_id);
-          if (e.member_type == "group") s.groups.insert(e.member_id);
-        } else if constexpr (std::is_same_v<E, group_member_removed>) {
-          if (e.member_type == "user") s.users.erase(e.member_id);
-          if (e.member_type == "group") s.groups.erase(e.member_id);
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

@@ -50,6 +50,12 @@ struct group_state {
                                                          const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): group_decider.cpp has one overload
+/// `evolve(group_state&, const <event>&)` per `group_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `group_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] group_state evolve(group_state state, const group_event& event);
 
 /// The stream id of a group: `group-<id>`.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/exhaustive.hpp"
 #include "events/text.hpp"
 
 namespace atrium {
@@ -52,6 +53,18 @@ result<void> validate_submission(const submit_job& c) {
   return {};
 }
 
+// decide: the job events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const job_submitted& e) { return make_event(e); }
+proposed_event emit(const job_queued& e) { return make_event(e); }
+proposed_event emit(const job_started& e) { return make_event(e); }
+proposed_event emit(const job_progressed& e) { return make_event(e); }
+proposed_event emit(const job_succeeded& e) { return make_event(e); }
+proposed_event emit(const job_failed& e) { return make_event(e); }
+proposed_event emit(const job_cancel_requested& e) { return make_event(e); }
+proposed_event emit(const job_cancelled& e) { return make_event(e); }
+proposed_event emit(const job_timed_out& e) { return make_event(e); }
+
 struct decider {
   const job_state& state;
   const principal& actor;
@@ -84,9 +97,9 @@ struct decider {
     if (!c.connection_id.empty() && !c.connection_usable) {
       return fail(errc::forbidden, "you may not use this connection", {{"connection_id", c.connection_id}});
     }
-    return events{make_event(job_submitted{c.job_id, c.project_id, c.kind, c.connection_id, c.sql, c.script,
-                                           c.timeout_s.value_or(default_job_timeout_s), actor.user_id}),
-                  make_event(job_queued{})};
+    return events{emit(job_submitted{c.job_id, c.project_id, c.kind, c.connection_id, c.sql, c.script,
+                                     c.timeout_s.value_or(default_job_timeout_s), actor.user_id}),
+                  emit(job_queued{})};
   }
 
   result<events> operator()(const request_cancel& c) const {
@@ -105,18 +118,18 @@ struct decider {
     if (state.status == "cancelled") return events{};
     if (state.terminal()) return illegal(state, "job already finished");
     if (state.cancel_requested) return events{};
-    const auto requested = make_event(job_cancel_requested{actor.user_id, c.reason});
+    const auto requested = emit(job_cancel_requested{actor.user_id, c.reason});
     // Nothing runs before `started`, so a cancel of a waiting job completes at once;
     // a running job stops when the runner confirms.
     if (state.status == "running") return events{requested};
-    return events{requested, make_event(job_cancelled{})};
+    return events{requested, emit(job_cancelled{})};
   }
 
   result<events> operator()(const start_job& c) const {
     if (auto ok = require_runner(); !ok) return std::unexpected(ok.error());
     if (state.status != "queued") return illegal(state, "only a queued job starts");
     if (c.runner.empty()) return fail(errc::invalid_argument, "runner is empty", {{"field", "runner"}});
-    return events{make_event(job_started{c.runner})};
+    return events{emit(job_started{c.runner})};
   }
 
   result<events> operator()(const report_progress& c) const {
@@ -124,7 +137,7 @@ struct decider {
     if (c.percent < 0 || c.percent > 100) {
       return fail(errc::invalid_argument, "percent must be 0-100", {{"field", "percent"}});
     }
-    return events{make_event(job_progressed{c.percent, c.message})};
+    return events{emit(job_progressed{c.percent, c.message})};
   }
 
   result<events> operator()(const complete_job& c) const {
@@ -132,25 +145,76 @@ struct decider {
     if (!c.summary.is_object()) {
       return fail(errc::invalid_argument, "summary must be a JSON object", {{"field", "summary"}});
     }
-    return events{make_event(job_succeeded{c.summary})};
+    return events{emit(job_succeeded{c.summary})};
   }
 
   result<events> operator()(const fail_job& c) const {
     if (auto ok = require_running("fails"); !ok) return std::unexpected(ok.error());
-    return events{make_event(job_failed{c.error})};
+    return events{emit(job_failed{c.error})};
   }
 
   result<events> operator()(const time_out_job& c) const {
     if (auto ok = require_running("times out"); !ok) return std::unexpected(ok.error());
-    return events{make_event(job_timed_out{c.after_s})};
+    return events{emit(job_timed_out{c.after_s})};
   }
 
   result<events> operator()(const confirm_cancel&) const {
     if (auto ok = require_running("is cancelled by its runner"); !ok) return std::unexpected(ok.error());
     if (!state.cancel_requested) return illegal(state, "no cancel was requested");
-    return events{make_event(job_cancelled{})};
+    return events{emit(job_cancelled{})};
   }
 };
+
+// evolve: one overload per job_event alternative (see job_decider.hpp).
+
+void evolve(job_state& s, const job_submitted& e) {
+  s.exists = true;
+  s.job_id = e.job_id;
+  s.project_id = e.project_id;
+  s.kind = e.kind;
+  s.connection_id = e.connection_id;
+  s.sql = e.sql;
+  s.script = e.script;
+  s.timeout_s = e.timeout_s;
+  s.submitted_by = e.submitted_by;
+  s.status = "submitted";
+}
+
+void evolve(job_state& s, const job_queued&) { s.status = "queued"; }
+
+void evolve(job_state& s, const job_started&) { s.status = "running"; }
+
+void evolve(job_state& s, const job_progressed& e) {
+  s.progress = e.percent;
+  s.progress_message = e.message;
+}
+
+void evolve(job_state& s, const job_succeeded& e) {
+  s.status = "succeeded";
+  s.progress = 100;
+  s.summary = e.summary;
+}
+
+void evolve(job_state& s, const job_failed& e) {
+  s.status = "failed";
+  s.error = e.error;
+}
+
+void evolve(job_state& s, const job_cancel_requested&) { s.cancel_requested = true; }
+
+void evolve(job_state& s, const job_cancelled&) { s.status = "cancelled"; }
+
+void evolve(job_state& s, const job_timed_out& e) {
+  s.status = "timed_out";
+  s.error = "timed out after " + std::to_string(e.after_s) + " s";
+}
+
+/// The fallback: chosen only for a `job_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(job_state&, const E&) {
+  static_assert(no_handler_for<E>, "a job_event alternative has no evolve(job_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -165,43 +229,7 @@ result<std::vector<proposed_event>> decide(const job_state& state, const job_com
 }
 
 job_state evolve(job_state s, const job_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, job_submitted>) {
-          s.exists = true;
-          s.job_id = e.job_id;
-          s.project_id = e.project_id;
-          s.kind = e.kind;
-          s.connection_id = e.connection_id;
-          s.sql = e.sql;
-          s.script = e.script;
-          s.timeout_s = e.timeout_s;
-          s.submitted_by = e.submitted_by;
-          s.status = "submitted";
-        } else if constexpr (std::is_same_v<E, job_queued>) {
-          s.status = "queued";
-        } else if constexpr (std::is_same_v<E, job_started>) {
-          s.status = "running";
-        } else if constexpr (std::is_same_v<E, job_progressed>) {
-          s.progress = e.percent;
-          s.progress_message = e.message;
-        } else if constexpr (std::is_same_v<E, job_succeeded>) {
-          s.status = "succeeded";
-          s.progress = 100;
-          s.summary = e.summary;
-        } else if constexpr (std::is_same_v<E, job_failed>) {
-          s.status = "failed";
-          s.error = e.error;
-        } else if constexpr (std::is_same_v<E, job_cancel_requested>) {
-          s.cancel_requested = true;
-        } else if constexpr (std::is_same_v<E, job_cancelled>) {
-          s.status = "cancelled";
-        } else if constexpr (std::is_same_v<E, job_timed_out>) {
-          s.status = "timed_out";
-          s.error = "timed out after " + std::to_string(e.after_s) + " s";
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

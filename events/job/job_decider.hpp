@@ -81,6 +81,12 @@ struct job_state {
                                                          const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): job_decider.cpp has one overload
+/// `evolve(job_state&, const <event>&)` per `job_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `job_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] job_state evolve(job_state state, const job_event& event);
 
 /// The stream id of a job: `job-<id>`.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
 namespace atrium {
@@ -49,6 +50,21 @@ std::size_t total_bytes(const std::vector<project_cell>& cells) {
   return n;
 }
 
+// decide: the project events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const project_created& e) { return make_event(e); }
+proposed_event emit(const project_renamed& e) { return make_event(e); }
+proposed_event emit(const project_described& e) { return make_event(e); }
+proposed_event emit(const project_member_added& e) { return make_event(e); }
+proposed_event emit(const project_member_removed& e) { return make_event(e); }
+proposed_event emit(const project_archived& e) { return make_event(e); }
+proposed_event emit(const project_group_added& e) { return make_event(e); }
+proposed_event emit(const project_group_removed& e) { return make_event(e); }
+proposed_event emit(const project_cell_added& e) { return make_event(e); }
+proposed_event emit(const project_cell_edited& e) { return make_event(e); }
+proposed_event emit(const project_cell_moved& e) { return make_event(e); }
+proposed_event emit(const project_cell_removed& e) { return make_event(e); }
+
 struct decider {
   const project_state& state;
   const principal& actor;
@@ -71,8 +87,8 @@ struct decider {
     if (c.project_id.empty()) return fail(errc::invalid_argument, "project id is empty");
     if (auto ok = validate_name(c.name); !ok) return std::unexpected(ok.error());
     if (auto ok = validate_description(c.description); !ok) return std::unexpected(ok.error());
-    return events{make_event(project_created{c.project_id, c.name, c.description, actor.user_id}),
-                  make_event(project_member_added{actor.user_id, "owner"})};
+    return events{emit(project_created{c.project_id, c.name, c.description, actor.user_id}),
+                  emit(project_member_added{actor.user_id, "owner"})};
   }
 
   result<events> operator()(const update_project& c) const {
@@ -80,11 +96,11 @@ struct decider {
     events out;
     if (c.name && *c.name != state.name) {
       if (auto ok = validate_name(*c.name); !ok) return std::unexpected(ok.error());
-      out.push_back(make_event(project_renamed{*c.name}));
+      out.push_back(emit(project_renamed{*c.name}));
     }
     if (c.description && *c.description != state.description) {
       if (auto ok = validate_description(*c.description); !ok) return std::unexpected(ok.error());
-      out.push_back(make_event(project_described{*c.description}));
+      out.push_back(emit(project_described{*c.description}));
     }
     return out;
   }
@@ -99,7 +115,7 @@ struct decider {
     if (it != state.members.end() && it->second == project_role::owner && state.owner_count() == 1) {
       return fail(errc::failed_precondition, "a project keeps at least one owner");
     }
-    return events{make_event(project_member_added{c.user_id, c.role})};
+    return events{emit(project_member_added{c.user_id, c.role})};
   }
 
   result<events> operator()(const remove_member& c) const {
@@ -114,7 +130,7 @@ struct decider {
     if (it->second == project_role::owner && state.owner_count() == 1) {
       return fail(errc::failed_precondition, "a project keeps at least one owner");
     }
-    return events{make_event(project_member_removed{c.user_id})};
+    return events{emit(project_member_removed{c.user_id})};
   }
 
   result<events> operator()(const add_group& c) const {
@@ -123,7 +139,7 @@ struct decider {
     const auto role = parse_project_role(c.role);
     if (!role) return fail(errc::invalid_argument, "role must be owner, editor or viewer", {{"field", "role"}});
     if (auto it = state.groups.find(c.group_id); it != state.groups.end() && it->second == *role) return events{};
-    return events{make_event(project_group_added{c.group_id, c.role})};
+    return events{emit(project_group_added{c.group_id, c.role})};
   }
 
   result<events> operator()(const remove_group& c) const {
@@ -131,7 +147,7 @@ struct decider {
     if (!state.groups.contains(c.group_id)) {
       return fail(errc::not_found, "the group has no role here", {{"group_id", c.group_id}});
     }
-    return events{make_event(project_group_removed{c.group_id})};
+    return events{emit(project_group_removed{c.group_id})};
   }
 
   /// A cell may be placed after `after`: "" (first) or a live cell other than `self`.
@@ -191,7 +207,7 @@ struct decider {
       return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
                   {{"limit", k_max_cells_bytes}});
     }
-    return events{make_event(project_cell_added{c.cell_id, c.kind, c.content, after})};
+    return events{emit(project_cell_added{c.cell_id, c.kind, c.content, after})};
   }
 
   result<events> operator()(const edit_cell& c) const {
@@ -227,7 +243,7 @@ struct decider {
       return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
                   {{"limit", k_max_cells_bytes}});
     }
-    return events{make_event(project_cell_edited{c.cell_id, c.content, (*cell)->version + 1, c.op_id})};
+    return events{emit(project_cell_edited{c.cell_id, c.content, (*cell)->version + 1, c.op_id})};
   }
 
   result<events> operator()(const move_cell& c) const {
@@ -240,7 +256,7 @@ struct decider {
     const auto i = index_of(state.cells, c.cell_id);
     const auto now_after = i == 0 ? std::string() : state.cells[i - 1].cell_id;
     if (now_after == c.after) return events{};
-    return events{make_event(project_cell_moved{c.cell_id, c.after})};
+    return events{emit(project_cell_moved{c.cell_id, c.after})};
   }
 
   result<events> operator()(const remove_cell& c) const {
@@ -249,15 +265,79 @@ struct decider {
     }
     if (state.removed_cells.contains(c.cell_id)) return events{};
     if (!state.find_cell(c.cell_id)) return fail(errc::not_found, "no such cell", {{"cell_id", c.cell_id}});
-    return events{make_event(project_cell_removed{c.cell_id})};
+    return events{emit(project_cell_removed{c.cell_id})};
   }
 
   result<events> operator()(const archive_project& c) const {
     if (state.archived && state.role_of(actor) == project_role::owner) return events{};
     if (auto ok = require(project_role::owner, "owners archive a project"); !ok) return std::unexpected(ok.error());
-    return events{make_event(project_archived{c.reason})};
+    return events{emit(project_archived{c.reason})};
   }
 };
+
+// evolve: one overload per project_event alternative (see project_decider.hpp).
+
+void evolve(project_state& s, const project_created& e) {
+  s.exists = true;
+  s.project_id = e.project_id;
+  s.name = e.name;
+  s.description = e.description;
+  s.created_by = e.created_by;
+}
+
+void evolve(project_state& s, const project_renamed& e) { s.name = e.name; }
+
+void evolve(project_state& s, const project_described& e) { s.description = e.description; }
+
+void evolve(project_state& s, const project_member_added& e) {
+  if (auto r = parse_project_role(e.role)) s.members[e.user_id] = *r;
+}
+
+void evolve(project_state& s, const project_member_removed& e) { s.members.erase(e.user_id); }
+
+void evolve(project_state& s, const project_archived&) { s.archived = true; }
+
+void evolve(project_state& s, const project_group_added& e) {
+  if (auto r = parse_project_role(e.role)) s.groups[e.group_id] = *r;
+}
+
+void evolve(project_state& s, const project_group_removed& e) { s.groups.erase(e.group_id); }
+
+void evolve(project_state& s, const project_cell_added& e) {
+  insert_after(s.cells, project_cell{e.cell_id, e.kind, e.content, 1}, e.after);
+}
+
+void evolve(project_state& s, const project_cell_edited& e) {
+  if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+    s.cells[i].content = e.content;
+    s.cells[i].version = e.version;
+  }
+  s.recent_edits.push_back({e.op_id, e.cell_id, e.version});
+  while (s.recent_edits.size() > k_recent_edits) s.recent_edits.pop_front();
+}
+
+void evolve(project_state& s, const project_cell_moved& e) {
+  if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+    auto cell = std::move(s.cells[i]);
+    s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
+    insert_after(s.cells, std::move(cell), e.after);
+  }
+}
+
+void evolve(project_state& s, const project_cell_removed& e) {
+  if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
+    s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  s.removed_cells.insert(e.cell_id);
+  std::erase_if(s.recent_edits, [&](const auto& r) { return r.cell_id == e.cell_id; });
+}
+
+/// The fallback: chosen only for a `project_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(project_state&, const E&) {
+  static_assert(no_handler_for<E>, "a project_event alternative has no evolve(project_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -291,52 +371,7 @@ result<std::vector<proposed_event>> decide(const project_state& state, const pro
 }
 
 project_state evolve(project_state s, const project_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, project_created>) {
-          s.exists = true;
-          s.project_id = e.project_id;
-          s.name = e.name;
-          s.description = e.description;
-          s.created_by = e.created_by;
-        } else if constexpr (std::is_same_v<E, project_renamed>) {
-          s.name = e.name;
-        } else if constexpr (std::is_same_v<E, project_described>) {
-          s.description = e.description;
-        } else if constexpr (std::is_same_v<E, project_member_added>) {
-          if (auto r = parse_project_role(e.role)) s.members[e.user_id] = *r;
-        } else if constexpr (std::is_same_v<E, project_member_removed>) {
-          s.members.erase(e.user_id);
-        } else if constexpr (std::is_same_v<E, project_archived>) {
-          s.archived = true;
-        } else if constexpr (std::is_same_v<E, project_group_added>) {
-          if (auto r = parse_project_role(e.role)) s.groups[e.group_id] = *r;
-        } else if constexpr (std::is_same_v<E, project_group_removed>) {
-          s.groups.erase(e.group_id);
-        } else if constexpr (std::is_same_v<E, project_cell_added>) {
-          insert_after(s.cells, project_cell{e.cell_id, e.kind, e.content, 1}, e.after);
-        } else if constexpr (std::is_same_v<E, project_cell_edited>) {
-          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
-            s.cells[i].content = e.content;
-            s.cells[i].version = e.version;
-          }
-          s.recent_edits.push_back({e.op_id, e.cell_id, e.version});
-          while (s.recent_edits.size() > k_recent_edits) s.recent_edits.pop_front();
-        } else if constexpr (std::is_same_v<E, project_cell_moved>) {
-          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
-            auto cell = std::move(s.cells[i]);
-            s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
-            insert_after(s.cells, std::move(cell), e.after);
-          }
-        } else if constexpr (std::is_same_v<E, project_cell_removed>) {
-          if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
-            s.cells.erase(s.cells.begin() + static_cast<std::ptrdiff_t>(i));
-          }
-          s.removed_cells.insert(e.cell_id);
-          std::erase_if(s.recent_edits, [&](const auto& r) { return r.cell_id == e.cell_id; });
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

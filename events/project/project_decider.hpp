@@ -87,6 +87,12 @@ struct project_state {
                                                          const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): project_decider.cpp has one overload
+/// `evolve(project_state&, const <event>&)` per `project_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `project_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] project_state evolve(project_state state, const project_event& event);
 
 /// The stream id of a project: `project-<id>`.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/exhaustive.hpp"
+
 namespace atrium {
 namespace {
 
@@ -23,6 +25,14 @@ result<void> validate_email(const std::string& email) {
   return {};
 }
 
+// decide: the user events the decider builds, one overload each (an event of another
+// stream has none, so building it here fails to compile).
+proposed_event emit(const user_registered& e) { return make_event(e); }
+proposed_event emit(const user_role_granted& e) { return make_event(e); }
+proposed_event emit(const user_role_revoked& e) { return make_event(e); }
+proposed_event emit(const user_password_changed& e) { return make_event(e); }
+proposed_event emit(const user_disabled& e) { return make_event(e); }
+
 struct decider {
   const user_state& state;
   const principal& actor;
@@ -36,7 +46,7 @@ struct decider {
     if (auto ok = validate_email(c.email); !ok) return std::unexpected(ok.error());
     if (auto r = require_role(c.role); !r) return std::unexpected(r.error());
     if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
-    return events{make_event(user_registered{c.user_id, *name, c.email, c.role, c.password_hash})};
+    return events{emit(user_registered{c.user_id, *name, c.email, c.role, c.password_hash})};
   }
 
   result<events> operator()(const grant_role& c) const {
@@ -44,7 +54,7 @@ struct decider {
     auto r = require_role(c.role);
     if (!r) return std::unexpected(r.error());
     if (state.roles.contains(*r)) return events{};
-    return events{make_event(user_role_granted{c.role})};
+    return events{emit(user_role_granted{c.role})};
   }
 
   result<events> operator()(const revoke_role& c) const {
@@ -55,7 +65,7 @@ struct decider {
       return fail(errc::failed_precondition, "an admin cannot revoke their own admin role");
     }
     if (!state.roles.contains(*r)) return events{};
-    return events{make_event(user_role_revoked{c.role})};
+    return events{emit(user_role_revoked{c.role})};
   }
 
   result<events> operator()(const change_password& c) const {
@@ -68,16 +78,46 @@ struct decider {
     }
     if (state.disabled) return fail(errc::failed_precondition, "user is disabled");
     if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
-    return events{make_event(user_password_changed{c.password_hash})};
+    return events{emit(user_password_changed{c.password_hash})};
   }
 
   result<events> operator()(const disable_user& c) const {
     if (!actor.is_admin()) return fail(errc::forbidden, "only admins disable users");
     if (actor.user_id == state.user_id) return fail(errc::failed_precondition, "a user cannot disable themself");
     if (state.disabled) return events{};
-    return events{make_event(user_disabled{c.reason})};
+    return events{emit(user_disabled{c.reason})};
   }
 };
+
+// evolve: one overload per user_event alternative (see user_decider.hpp).
+
+void evolve(user_state& s, const user_registered& e) {
+  s.exists = true;
+  s.user_id = e.user_id;
+  s.username = e.username;
+  s.email = e.email;
+  if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
+  s.password_hash = e.password_hash;
+}
+
+void evolve(user_state& s, const user_role_granted& e) {
+  if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
+}
+
+void evolve(user_state& s, const user_role_revoked& e) {
+  if (auto r = parse_global_role(e.role)) s.roles.erase(*r);
+}
+
+void evolve(user_state& s, const user_password_changed& e) { s.password_hash = e.password_hash; }
+
+void evolve(user_state& s, const user_disabled&) { s.disabled = true; }
+
+/// The fallback: chosen only for a `user_event` alternative that has no overload above
+/// (an exact non-template match beats it), and then it fails to compile.
+template <class E>
+void evolve(user_state&, const E&) {
+  static_assert(no_handler_for<E>, "a user_event alternative has no evolve(user_state&, const E&) overload");
+}
 
 }  // namespace
 
@@ -91,26 +131,7 @@ result<std::vector<proposed_event>> decide(const user_state& state, const user_c
 }
 
 user_state evolve(user_state s, const user_event& event) {
-  std::visit(
-      [&]<class E>(const E& e) {
-        if constexpr (std::is_same_v<E, user_registered>) {
-          s.exists = true;
-          s.user_id = e.user_id;
-          s.username = e.username;
-          s.email = e.email;
-          if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
-          s.password_hash = e.password_hash;
-        } else if constexpr (std::is_same_v<E, user_role_granted>) {
-          if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
-        } else if constexpr (std::is_same_v<E, user_role_revoked>) {
-          if (auto r = parse_global_role(e.role)) s.roles.erase(*r);
-        } else if constexpr (std::is_same_v<E, user_password_changed>) {
-          s.password_hash = e.password_hash;
-        } else if constexpr (std::is_same_v<E, user_disabled>) {
-          s.disabled = true;
-        }
-      },
-      event);
+  std::visit([&s](const auto& e) { evolve(s, e); }, event);
   return s;
 }
 

@@ -36,6 +36,12 @@ struct user_state {
                                                          const principal& actor);
 
 /// Folds one event into the state (does not touch `version`).
+///
+/// Exhaustive by construction (events/exhaustive.hpp): user_decider.cpp has one overload
+/// `evolve(user_state&, const <event>&)` per `user_event` alternative, dispatched with
+/// `std::visit`, and a `static_assert` fallback template, so an alternative added to
+/// `user_event` without its overload fails to compile. `decide` builds each event through
+/// `emit(const <event>&)`, so `git grep "<event>&"` finds where it is decided and folded.
 [[nodiscard]] user_state evolve(user_state state, const user_event& event);
 
 /// Checks a username's form: 3–32 characters of [a-z0-9._-] after lowercasing.
