@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot open store: {}", store.error().message);
     return 1;
   }
-  spdlog::info("store opened dir={} head={}", opts->data_dir, (*store)->head_position());
+  spdlog::info("store opened dir={} head={}", opts->data_dir, (*store)->events().head_position());
 
   // Kafka: an existing cluster (--kafka-brokers), the embedded one, or off.
   std::unique_ptr<atrium::kafka_adapter::embedded_cluster> embedded_kafka;
@@ -375,7 +375,8 @@ int main(int argc, char** argv) {
     g_fatal = true;
     ::kill(::getpid(), SIGTERM);
   };
-  auto runtime = atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_config);
+  auto runtime =
+      atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections), runtime_config);
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
     return 1;
@@ -383,7 +384,7 @@ int main(int argc, char** argv) {
 
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
-  if ((*store)->head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
+  if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
 
   // Connection credentials: sealed under the master key (ATRIUM_MASTER_KEY_FILE, or
   // DATA_DIR/master.key generated with mode 0600 on first start).
@@ -394,14 +395,14 @@ int main(int argc, char** argv) {
     spdlog::critical("master key: {}", master_key.error().message);
     return 1;
   }
-  atrium::vault_adapter::sodium_vault vault(*master_key, **store);
+  atrium::vault_adapter::sodium_vault vault(*master_key, (*store)->kv());
   // Parsed once already by parse_args, so this cannot fail.
   auto policy = atrium::connectors_adapter::network_policy::make(opts->connection_allow, opts->connection_deny);
   atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
-  atrium::http_adapter::api api(
-      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
+  atrium::http_adapter::api api({**runtime, (*store)->events(), (*store)->read_models(), (*store)->kv(), (*store)->kv(),
+                                 hasher, secrets, vault, tester, **runtime, **runtime});
   atrium::http_adapter::server_options server_options{opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)};
   server_options.push_queue_messages = opts->push_queue_messages;
   server_options.push_queue_bytes = opts->push_queue_bytes;
