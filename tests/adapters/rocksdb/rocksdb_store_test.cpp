@@ -688,7 +688,7 @@ TEST_CASE("a reopened store still serves a projection family that is no longer l
   }
   auto reopened = rocksdb_store::open(dir.str(), {"users"});
   REQUIRE_OK(reopened);
-  auto row = (*reopened)->get("audit", "log", "1");
+  auto row = (*reopened)->read_models().get("audit", "log", "1");
   REQUIRE_OK(row);
   REQUIRE(row->has_value());
   CHECK(**row == nlohmann::json{{"x", 1}});
