@@ -1,5 +1,5 @@
 #pragma once
-/// The hash chain of the event log (DESIGN.md, "Event envelope"): every committed event
+/// The hash chain of the event log (docs/design.md, "Event envelope"): every committed event
 /// carries `hash` = SHA-256(previous event's hash ‖ this event's canonical bytes), the
 /// previous hash of position 1 being `genesis_hash`. Changing, removing, inserting or
 /// reordering any stored event breaks the chain at that position.

@@ -1,5 +1,5 @@
 #pragma once
-/// The HTTP API v1 (DESIGN.md, "HTTP API v1"): routing, authentication, input
+/// The HTTP API v1 (docs/design.md, "HTTP API v1"): routing, authentication, input
 /// validation and the mapping of domain errors to HTTP statuses.
 ///
 /// Routes (who may call each: the policy decision point, events/access/policy.hpp; the

@@ -1,5 +1,5 @@
 #pragma once
-/// RocksDB event log: the event store over the shared `database` (DESIGN.md, "Storage
+/// RocksDB event log: the event store over the shared `database` (docs/design.md, "Storage
 /// layout"):
 ///
 /// | family          | key                                  | value                                     |

@@ -11,7 +11,7 @@
 ///                          └─ kv_store         ports::token_store, idempotency_store,
 ///                                              sealed_store          (kv_store.hpp)
 ///
-/// The column families (DESIGN.md, "Storage layout"; the on-disk contract):
+/// The column families (docs/design.md, "Storage layout"; the on-disk contract):
 ///
 /// | family          | key                                  | value                                   |
 /// |-----------------|--------------------------------------|-----------------------------------------|
