@@ -15,6 +15,7 @@
 
 #include "actors/actors.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
+#include "events/chain.hpp"
 #include "projections/history.hpp"
 #include "projections/projections.hpp"
 
@@ -65,17 +66,14 @@ std::unique_ptr<rocksdb_adapter::rocksdb_store> open_store(std::string_view comm
 }
 
 int verify(rocksdb_adapter::rocksdb_store& store, std::ostream& out, std::ostream& err) {
-  auto report = store.verify_chain();
+  // The same check as GET /v1/audit/verify: the event log runs events/chain.hpp's
+  // chain_verifier over the stored records.
+  auto report = store.events().verify_chain();
   if (!report) {
     err << "atriumd verify: " << report.error().message << "\n";
     return k_failed;
   }
-  nlohmann::json j{{"ok", report->ok}, {"count", report->count}, {"last_hash", report->last_hash}};
-  if (!report->ok) {
-    j["broken_at"] = report->broken_at;
-    j["reason"] = report->reason;
-  }
-  out << j.dump() << std::endl;
+  out << to_json(*report).dump() << std::endl;
   if (!report->ok) {
     err << "atriumd verify: chain breaks at position " << report->broken_at << ": " << report->reason << "\n";
   }
@@ -85,7 +83,7 @@ int verify(rocksdb_adapter::rocksdb_store& store, std::ostream& out, std::ostrea
 int export_log(const rocksdb_adapter::rocksdb_store& store, const options& o, std::ostream& out, std::ostream& err) {
   // One page in memory at a time, however long the log.
   for (std::uint64_t after = o.after; after < o.until;) {
-    auto page = store.read_all(after, k_page);
+    auto page = store.events().read_all(after, k_page);
     if (!page) {
       err << "atriumd export: " << page.error().message << "\n";
       return k_failed;
@@ -108,7 +106,7 @@ int export_log(const rocksdb_adapter::rocksdb_store& store, const options& o, st
 int inspect(const rocksdb_adapter::rocksdb_store& store, const options& o, std::ostream& out, std::ostream& err) {
   std::vector<envelope> events;
   for (std::uint64_t from = 1;;) {
-    auto page = store.read_stream(o.stream, from, k_page);
+    auto page = store.events().read_stream(o.stream, from, k_page);
     if (!page) {
       err << "atriumd inspect: " << page.error().message << "\n";
       return k_failed;
@@ -139,12 +137,12 @@ int replay(rocksdb_adapter::rocksdb_store& store, std::unique_ptr<projection> p,
   const std::string name(p->name());
   // The slot that serves reads is the one rebuilt (a projection rebuilt online may live
   // in slot 1).
-  auto slot = store.active_slot(name);
+  auto slot = store.read_models().active_slot(name);
   if (!slot) {
     err << "atriumd replay: " << slot.error().message << "\n";
     return k_failed;
   }
-  if (auto ok = store.reset(ports::slot_name(name, *slot)); !ok) {
+  if (auto ok = store.read_models().reset(ports::slot_name(name, *slot)); !ok) {
     err << "atriumd replay: " << ok.error().message << "\n";
     return k_failed;
   }
@@ -152,7 +150,7 @@ int replay(rocksdb_adapter::rocksdb_store& store, std::unique_ptr<projection> p,
   // with only this projection: the others keep their rows and checkpoints.
   std::vector<std::unique_ptr<projection>> only;
   only.push_back(std::move(p));
-  actors::projection_engine engine(store, store, std::move(only));
+  actors::projection_engine engine(store.events(), store.read_models(), std::move(only));
   auto position = engine.catch_up();
   if (!position) {
     err << "atriumd replay: " << position.error().message << "\n";

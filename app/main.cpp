@@ -199,7 +199,7 @@ int serve(const atrium::app::serve_options& opts) {
     spdlog::critical("cannot open store: {}", store.error().message);
     return 1;
   }
-  spdlog::info("store opened dir={} head={}", opts.data_dir, (*store)->head_position());
+  spdlog::info("store opened dir={} head={}", opts.data_dir, (*store)->events().head_position());
 
   std::unique_ptr<atrium::kafka_adapter::embedded_cluster> embedded_kafka;
   auto publisher = start_kafka(opts, embedded_kafka);
@@ -207,8 +207,8 @@ int serve(const atrium::app::serve_options& opts) {
     spdlog::critical("{}", publisher.error());
     return 1;
   }
-  auto runtime =
-      atrium::actor_runtime::start(**store, **store, std::move(projections), runtime_settings(opts, publisher->get()));
+  auto runtime = atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections),
+                                              runtime_settings(opts, publisher->get()));
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
     return 1;
@@ -216,7 +216,7 @@ int serve(const atrium::app::serve_options& opts) {
 
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
-  if ((*store)->head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
+  if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
 
   // Connection credentials: sealed under the master key (--master-key-file or
   // ATRIUM_MASTER_KEY_FILE, or DATA_DIR/master.key generated with mode 0600 on first start).
@@ -227,14 +227,14 @@ int serve(const atrium::app::serve_options& opts) {
     spdlog::critical("master key: {}", master_key.error().message);
     return 1;
   }
-  atrium::vault_adapter::sodium_vault vault(*master_key, **store);
+  atrium::vault_adapter::sodium_vault vault(*master_key, (*store)->kv());
   // Checked once already by the option parser, so this cannot fail.
   auto policy = atrium::connectors_adapter::network_policy::make(opts.connection_allow, opts.connection_deny);
   atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
-  atrium::http_adapter::api api(
-      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
+  atrium::http_adapter::api api({**runtime, (*store)->events(), (*store)->read_models(), (*store)->kv(), (*store)->kv(),
+                                 hasher, secrets, vault, tester, **runtime, **runtime});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

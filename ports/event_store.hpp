@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "events/chain.hpp"
 #include "events/envelope.hpp"
 #include "events/error.hpp"
 
@@ -52,14 +53,8 @@ struct stream_append {
 /// short (post or send the result elsewhere).
 using append_callback = std::function<void(result<std::vector<envelope>>)>;
 
-/// The result of checking the hash chain.
-struct chain_report {
-  bool ok = true;
-  std::uint64_t count = 0;      ///< events checked (all of them when ok)
-  std::string last_hash;        ///< hash of the last good event (genesis when none)
-  std::uint64_t broken_at = 0;  ///< first position that breaks the chain (when !ok)
-  std::string reason;           ///< why it breaks (when !ok)
-};
+/// The result of checking the hash chain (defined with the chain, in events/chain.hpp).
+using chain_report = atrium::chain_report;
 
 /// A snapshot of an entity's folded state at a stream version.
 struct snapshot {
@@ -96,10 +91,10 @@ class event_store {
     return f.get();
   }
 
-  /// Recomputes the hash chain from position 1 (see `canonical_bytes`): every stored
-  /// record must parse, sit at its own position, be in canonical form, and carry
-  /// SHA-256(previous hash ‖ canonical bytes). Storage errors are `unavailable`; a broken
-  /// chain is a report with `ok == false`, not an error.
+  /// Recomputes the hash chain from position 1 with `atrium::chain_verifier` (events/chain.hpp):
+  /// every stored record must parse, sit at its own position, be in canonical form, and
+  /// carry SHA-256(previous hash ‖ canonical bytes). Storage errors are `unavailable`; a
+  /// broken chain is a report with `ok == false`, not an error.
   [[nodiscard]] virtual result<chain_report> verify_chain() const = 0;
 
   /// Up to `limit` events of `stream` with version >= `from_version`, in version order.

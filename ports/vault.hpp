@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "events/error.hpp"
+#include "ports/sealed_store.hpp"
 
 namespace atrium::ports {
 
@@ -28,21 +29,6 @@ namespace atrium::ports {
 struct sealed_secret {
   std::string ref;          ///< the vault key, `vault:` + 32 lowercase hex characters
   std::string fingerprint;  ///< `b2:` + 32 lowercase hex characters; equal credentials, equal fingerprint
-};
-
-/// Byte storage for sealed secrets (implemented by the RocksDB adapter, column family
-/// `vault`). The bytes are already encrypted and authenticated; the store keeps them
-/// as given.
-class sealed_store {
- public:
-  virtual ~sealed_store() = default;
-  /// Stores `bytes` under `ref`, replacing any previous value; returns after the write
-  /// is synced to disk. `unavailable` on I/O error.
-  [[nodiscard]] virtual result<void> put_sealed(std::string_view ref, std::string_view bytes) = 0;
-  /// The bytes under `ref`; nullopt if absent. `unavailable` on I/O error.
-  [[nodiscard]] virtual result<std::optional<std::string>> get_sealed(std::string_view ref) const = 0;
-  /// Deletes `ref` (synced); absent is fine. `unavailable` on I/O error.
-  [[nodiscard]] virtual result<void> erase_sealed(std::string_view ref) = 0;
 };
 
 /// Credential vault: secrets encrypted at rest; events hold only `ref` and

@@ -34,7 +34,7 @@ struct fixture {
     auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
     REQUIRE(s.has_value());
     store = std::move(*s);
-    auto r = actor_runtime::start(*store, *store, std::move(projections), config);
+    auto r = actor_runtime::start(store->events(), store->read_models(), std::move(projections), config);
     REQUIRE(r.has_value());
     runtime = std::move(*r);
   }
@@ -83,11 +83,11 @@ TEST_CASE("commands go through entity actors and land in the store and projectio
   std::promise<void> ready;
   fx.runtime->await_projections(created->position, [&ready] { ready.set_value(); });
   ready.get_future().get();
-  auto row = fx.store->get("projects", "projects", "p1");
+  auto row = fx.store->read_models().get("projects", "projects", "p1");
   REQUIRE(row.has_value());
   REQUIRE(row->has_value());
   CHECK((**row).at("name") == "Plates");
-  auto audit = fx.store->scan("audit", "entries", "", "", 100, false);
+  auto audit = fx.store->read_models().scan("audit", "entries", "", "", 100, false);
   REQUIRE(audit.has_value());
   CHECK(audit->size() == 4);
 
@@ -125,7 +125,7 @@ TEST_CASE("concurrent commands on one entity are serialized without spurious con
   }
   CHECK(versions.size() == n);
   CHECK(*versions.rbegin() == 2 + n);
-  CHECK(fx.store->stream_version("project-p").value() == 2 + n);
+  CHECK(fx.store->events().stream_version("project-p").value() == 2 + n);
 }
 
 TEST_CASE("a username is unique even under concurrent registrations", "[actors]") {
@@ -145,7 +145,7 @@ TEST_CASE("a username is unique even under concurrent registrations", "[actors]"
   }
   CHECK(ok == 1);
   CHECK(taken == n - 1);
-  auto idx = fx.store->get("users", "usernames", "dora");
+  auto idx = fx.store->read_models().get("users", "usernames", "dora");
   REQUIRE(idx.has_value());
   CHECK(idx->has_value());
 }
@@ -183,17 +183,17 @@ TEST_CASE("a command retried with the same command id is answered with the event
   };
   auto first = run("p-first");
   REQUIRE(first.has_value());
-  const auto head = fx.store->head_position();
+  const auto head = fx.store->events().head_position();
   // The retry addresses a new id (as a create retried after a crash would): the store
   // recognises the event ids and answers with the original events, writing nothing.
   auto retry = run("p-retry");
   REQUIRE(retry.has_value());
-  CHECK(fx.store->head_position() == head);
+  CHECK(fx.store->events().head_position() == head);
   REQUIRE(retry->events.size() == 2);
   CHECK(retry->events[0].stream == "project-p-first");
   CHECK(retry->events[0].id == "cmd-42.0");
   CHECK(retry->events[1].id == "cmd-42.1");
-  CHECK(fx.store->stream_version("project-p-retry").value() == 0);
+  CHECK(fx.store->events().stream_version("project-p-retry").value() == 0);
 }
 
 TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot", "[actors][snapshot]") {
@@ -204,7 +204,7 @@ TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot
   REQUIRE(fx.run("p", create_project{"p", "v0", ""}, who).has_value());  // version 2
   for (int i = 1; i <= 5; ++i) REQUIRE(fx.run("p", update_project{"v" + std::to_string(i), std::nullopt}, who));
   // Versions 1..7: snapshots were taken at 3 and 6; the newest is kept.
-  auto snap = fx.store->load_snapshot("project-p");
+  auto snap = fx.store->events().load_snapshot("project-p");
   REQUIRE(snap.has_value());
   REQUIRE(snap->has_value());
   CHECK((*snap)->version == 6);
@@ -214,7 +214,7 @@ TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot
     // Mark the snapshot so that hydration through it is visible.
     auto marked = **snap;
     marked.state["description"] = "from-snapshot";
-    REQUIRE(fx.store->save_snapshot("project-p", marked).has_value());
+    REQUIRE(fx.store->events().save_snapshot("project-p", marked).has_value());
     fx.reopen();
     auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
     REQUIRE(r.has_value());
@@ -226,7 +226,7 @@ TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot
     auto stale = **snap;
     stale.schema = 999;
     stale.state = {{"not", "a project"}};
-    REQUIRE(fx.store->save_snapshot("project-p", stale).has_value());
+    REQUIRE(fx.store->events().save_snapshot("project-p", stale).has_value());
     fx.reopen();
     auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
     REQUIRE(r.has_value());
@@ -237,7 +237,7 @@ TEST_CASE("entities snapshot every N events and hydrate from the newest snapshot
   SECTION("an undecodable snapshot is ignored too") {
     auto broken = **snap;
     broken.state = {{"id", 5}};
-    REQUIRE(fx.store->save_snapshot("project-p", broken).has_value());
+    REQUIRE(fx.store->events().save_snapshot("project-p", broken).has_value());
     fx.reopen();
     auto r = fx.run("p", update_project{"v6", std::nullopt}, who, 7);
     REQUIRE(r.has_value());

@@ -36,7 +36,7 @@ struct fixture {
     REQUIRE(s.has_value());
     store = std::move(*s);
     config.catch_up_before_start = true;
-    auto r = actor_runtime::start(*store, *store, std::move(projections), config);
+    auto r = actor_runtime::start(store->events(), store->read_models(), std::move(projections), config);
     REQUIRE(r.has_value());
     runtime = std::move(*r);
   }
@@ -110,7 +110,7 @@ TEST_CASE("a failed core actor is restarted and reported down meanwhile", "[acto
     INFO((created ? std::string("ok") : created.error().message));
     REQUIRE(created.has_value());
   }
-  auto chain = fx.store->verify_chain();
+  auto chain = fx.store->events().verify_chain();
   REQUIRE(chain.has_value());
   CHECK(chain->ok);
 }
@@ -144,7 +144,7 @@ TEST_CASE("every core actor is restarted after it fails, and the system keeps wo
         fx.runtime->report([&q](ports::projections_report r) { q.set_value(std::move(r)); });
         auto r = q.get_future().get();
         for (const auto& proj : r.projections) {
-          if (proj.checkpoint != fx.store->head_position()) return false;
+          if (proj.checkpoint != fx.store->events().head_position()) return false;
         }
         return !r.projections.empty();
       },
@@ -183,20 +183,20 @@ TEST_CASE("requests pending at a failing actor are answered, never left hanging"
   }
   // Nothing committed is lost or torn. An append answered `unavailable` may still commit
   // afterwards (its outcome was unknown): wait until the head stays put, then verify.
-  std::uint64_t head = fx.store->head_position();
+  std::uint64_t head = fx.store->events().head_position();
   REQUIRE(test::wait_until(
       [&] {
         std::this_thread::sleep_for(200ms);
-        const auto now = fx.store->head_position();
+        const auto now = fx.store->events().head_position();
         const bool still = now == head;
         head = now;
         return still;
       },
       30s));
-  auto chain = fx.store->verify_chain();
+  auto chain = fx.store->events().verify_chain();
   REQUIRE(chain.has_value());
   CHECK(chain->ok);
-  CHECK(chain->count == fx.store->head_position());
+  CHECK(chain->count == fx.store->events().head_position());
 }
 
 TEST_CASE("an actor that keeps failing is fatal: on_fatal is called once and health stays down",

@@ -127,7 +127,7 @@ figures run_actors(const options& o, const figures& raw) {
     for (const auto& p : projections) names.emplace_back(p->name());
     auto store = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
     if (!store) throw std::runtime_error("open store: " + store.error().message);
-    auto runtime = actor_runtime::start(**store, **store, std::move(projections));
+    auto runtime = actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections));
     if (!runtime) throw std::runtime_error("start actors: " + runtime.error().message);
 
     // N distinct projects, created before the clock starts.
@@ -156,12 +156,12 @@ figures run_actors(const options& o, const figures& raw) {
 
     progress("actors: " + std::to_string(n) + " writers");
     measurement m{"actors_update_project", "actors", n};
-    const auto commits_before = (*store)->commit_count();
+    const auto commits_before = (*store)->events().commit_count();
     d.emplace(**runtime, ids, versions, admin, o);
     d->run();
     d->collect(m);
     // Synced event-append writes only; projection rows are written apart, unsynced.
-    const auto commits = (*store)->commit_count() - commits_before;
+    const auto commits = (*store)->events().commit_count() - commits_before;
     if (commits > 0) m.extra["events_per_commit"] = static_cast<double>(m.events) / static_cast<double>(commits);
     out[n] = print_measurement(m, raw_at(raw, n));
     runtime->reset();

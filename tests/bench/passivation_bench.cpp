@@ -45,7 +45,7 @@ void run_passivation(const options& o) {
   if (!store) throw std::runtime_error("open store: " + store.error().message);
   runtime_config config;
   config.max_live_entities = o.max_live;
-  auto runtime = actor_runtime::start(**store, **store, std::move(projections), config);
+  auto runtime = actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections), config);
   if (!runtime) throw std::runtime_error("start actors: " + runtime.error().message);
   const principal who{new_uuid_v7(), {global_role::member}, false};
 

@@ -60,7 +60,8 @@ void append_one(const std::string& dir, ports::expected_version expected, std::u
   if (!store) throw std::runtime_error("open store: " + store.error().message);
   std::vector<ports::stream_append> appends;
   appends.push_back({writer_stream(0), expected, {make_renamed(seq)}});
-  if (auto r = (*store)->append(std::move(appends)); !r) throw std::runtime_error("append: " + r.error().message);
+  if (auto r = (*store)->events().append(std::move(appends)); !r)
+    throw std::runtime_error("append: " + r.error().message);
 }
 
 /// `key` made unique for event `seq`: its last (up to) 8 bytes replaced by `seq`, big-endian.

@@ -272,7 +272,7 @@ std::vector<std::unique_ptr<projection>> make_named(const std::vector<std::strin
 }
 
 /// Checks a rebuilt projection against what the setup wrote; throws on a mismatch.
-void verify(const rocksdb_adapter::rocksdb_store& store, const std::string& name, const workload& w) {
+void verify(const ports::read_model_store& store, const std::string& name, const workload& w) {
   auto cp = store.checkpoint(name);
   if (!cp) throw std::runtime_error("checkpoint " + name + ": " + cp.error().message);
   if (*cp != w.head) {
@@ -348,7 +348,7 @@ void run_rebuild(const options& o) {
     auto store = rocksdb_adapter::rocksdb_store::open(db, all);
     if (!store) throw std::runtime_error("open store: " + store.error().message);
     const auto t0 = steady::now();
-    w = populate(**store, n);
+    w = populate((*store)->events(), n);
     progress("rebuild: setup took " + std::to_string(seconds_since(t0)) + " s");
   }  // closed: its WAL is durable (every append was synced); the next open flushes it
 
@@ -369,7 +369,7 @@ void run_rebuild(const options& o) {
   auto opened = rocksdb_adapter::rocksdb_store::open(db, all);
   if (!opened) throw std::runtime_error("open store: " + opened.error().message);
   auto& store = **opened;
-  const double read_all = read_all_pass(store, n);
+  const double read_all = read_all_pass(store.events(), n);
 
   print_line("raw_rocksdb_read", n, raw, raw, read_all,
              {{"bytes", bytes},
@@ -386,15 +386,16 @@ void run_rebuild(const options& o) {
     progress("rebuild: " + label);
     const auto t0 = steady::now();
     for (const auto& name : names) {
-      if (auto ok = store.reset(name); !ok) throw std::runtime_error("reset " + name + ": " + ok.error().message);
+      if (auto ok = store.read_models().reset(name); !ok)
+        throw std::runtime_error("reset " + name + ": " + ok.error().message);
     }
     const double reset = seconds_since(t0);
-    actors::projection_engine engine(store, store, make_named(names));
+    actors::projection_engine engine(store.events(), store.read_models(), make_named(names));
     auto reached = engine.catch_up();
     const double s = seconds_since(t0);
     if (!reached) throw std::runtime_error("catch_up " + label + ": " + reached.error().message);
     if (*reached != w.head) throw std::runtime_error("catch_up " + label + " reached " + std::to_string(*reached));
-    for (const auto& name : names) verify(store, name, w);
+    for (const auto& name : names) verify(store.read_models(), name, w);
     std::string scenario = "rebuild_" + label;
     std::replace(scenario.begin(), scenario.end(), '+', '_');
     print_line(scenario, n, s, raw, read_all,

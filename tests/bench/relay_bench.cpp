@@ -139,7 +139,7 @@ void run_relay(const options& o) {
   test::temp_dir dir;
   auto opened = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), {});
   if (!opened) throw std::runtime_error("open store: " + opened.error().message);
-  auto& store = **opened;
+  auto& store = (*opened)->events();
   auto baseline_cluster = kafka_adapter::embedded_cluster::start(1, "bench-baseline", k_partitions);
   if (!baseline_cluster) throw std::runtime_error(baseline_cluster.error().message);
 
@@ -214,7 +214,7 @@ void run_relay(const options& o) {
     config.relay_checkpoint = "relay:" + topic;
     const auto backlog = store.head_position();
     const auto t0 = steady::now();
-    auto started = actor_runtime::start(store, store, {}, config);
+    auto started = actor_runtime::start(store, (*opened)->read_models(), {}, config);
     if (!started) throw std::runtime_error("runtime: " + started.error().message);
     auto& runtime = **started;
     const double relay_s = wait_relayed(runtime, backlog, t0);

@@ -21,7 +21,7 @@ figures run_store(const options& o, const figures& raw) {
     test::temp_dir dir;
     auto opened = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), projections);
     if (!opened) throw std::runtime_error("open store: " + opened.error().message);
-    auto& adapter = **opened;
+    auto& adapter = (*opened)->events();
     ports::event_store& store = adapter;
 
     // Every stream exists before the clock starts, so each measured append names an

@@ -176,16 +176,18 @@ world::world() : impl_(std::make_unique<impl>()) {
   if (!store) fatal_setup("store: " + store.error().message);
   impl_->store = std::move(*store);
   runtime_config config;
-  auto runtime = actor_runtime::start(*impl_->store, *impl_->store, std::move(projections), config);
+  auto runtime =
+      actor_runtime::start(impl_->store->events(), impl_->store->read_models(), std::move(projections), config);
   if (!runtime) fatal_setup("runtime: " + runtime.error().message);
   impl_->runtime = std::move(*runtime);
   auto key = vault_adapter::load_master_key(std::nullopt, impl_->dir.string());
   if (!key) fatal_setup("master key: " + key.error().message);
-  impl_->vault = std::make_unique<vault_adapter::sodium_vault>(*key, *impl_->store);
+  impl_->vault = std::make_unique<vault_adapter::sodium_vault>(*key, impl_->store->kv());
   auto& s = *impl_->store;
   auto& r = *impl_->runtime;
   impl_->api = std::make_unique<http_adapter::api>(
-      http_adapter::api_dependencies{r, s, s, s, s, impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester, r, r});
+      http_adapter::api_dependencies{r, s.events(), s.read_models(), s.kv(), s.kv(), impl_->hasher, impl_->secrets,
+                                     *impl_->vault, impl_->tester, r, r});
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);
@@ -199,8 +201,8 @@ std::string world::mint_token(const std::string& user_id) {
   const auto token = impl_->secrets.random_token();
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  if (auto ok = static_cast<ports::token_store&>(*impl_->store)
-                    .put(impl_->secrets.sha256_hex(token), ports::session_record{user_id, now, now + 86400});
+  if (auto ok =
+          impl_->store->kv().put(impl_->secrets.sha256_hex(token), ports::session_record{user_id, now, now + 86400});
       !ok) {
     fatal_setup("token: " + ok.error().message);
   }
@@ -217,7 +219,7 @@ void world::make_admin() {
   // The token works once the users projection has the row.
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {
-    auto row = static_cast<ports::read_model_store&>(*impl_->store).get("users", "users", id);
+    auto row = impl_->store->read_models().get("users", "users", id);
     if (row && *row) break;
     if (std::chrono::steady_clock::now() > until) fatal_setup("admin never projected");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -275,9 +277,7 @@ std::string world::substitute(std::string text) const {
   for (const auto& [k, v] : ids_) text = replace_all(std::move(text), k, v);
   if (text.find("@PVER@") != std::string::npos) {
     std::string version = "0";
-    if (auto row =
-            static_cast<ports::read_model_store&>(*impl_->store).get("projects", "projects", ids_.at("@PROJECT@"));
-        row && *row) {
+    if (auto row = impl_->store->read_models().get("projects", "projects", ids_.at("@PROJECT@")); row && *row) {
       version = std::to_string((**row).value("version", std::uint64_t{0}));
     }
     text = replace_all(std::move(text), "@PVER@", version);

@@ -75,7 +75,7 @@ struct relay_fixture {
     publisher = std::move(*p);
     runtime_config config;
     config.publisher = publisher.get();
-    auto r = actor_runtime::start(*store, *store, {}, config);
+    auto r = actor_runtime::start(store->events(), store->read_models(), {}, config);
     REQUIRE(r.has_value());
     runtime = std::move(*r);
   }
@@ -100,8 +100,8 @@ struct relay_fixture {
         e.actor = "system";
         events.push_back(std::move(e));
       }
-      auto r = store->append({{stream_prefix + std::to_string(appended_streams), ports::expected_version::no_stream(),
-                               std::move(events)}});
+      auto r = store->events().append({{stream_prefix + std::to_string(appended_streams),
+                                        ports::expected_version::no_stream(), std::move(events)}});
       REQUIRE(r.has_value());
     }
   }
@@ -128,7 +128,7 @@ struct relay_fixture {
 
   /// Every message of the topic, once at least one per position up to the head arrived.
   std::vector<test::kafka_message> consume_all() {
-    const auto head = store->head_position();
+    const auto head = store->events().head_position();
     return test::consume_topic(
         cluster->bootstraps(), k_topic, k_partitions,
         // Incremental: the predicate runs after every message, so it only looks at the
@@ -250,7 +250,7 @@ TEST_CASE("the relay publishes every event keyed by stream and in order per stre
   f.append(50, 4);  // before the relay starts: it begins at position 1
   f.start();
   f.append(50, 4);  // while it runs
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   REQUIRE(head == 400);
   const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
   CHECK(info.checkpoint == head);
@@ -258,7 +258,7 @@ TEST_CASE("the relay publishes every event keyed by stream and in order per stre
   CHECK(info.status == "live");
   CHECK(info.destination.find(k_topic) != std::string::npos);
   const auto got = f.consume_all();
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
   // Exactly once here: no failure happened, and the idempotent producer never duplicates.
   CHECK(got.size() == head);
 }
@@ -277,29 +277,29 @@ TEST_CASE("a broker outage mid-stream delays events but loses none", "[kafka][re
   CHECK(down.status == "degraded");
   CHECK(down.lag_seconds > 0);  // the oldest unacknowledged event's age
   CHECK_FALSE(down.error.empty());
-  CHECK(down.checkpoint < f.store->head_position());
+  CHECK(down.checkpoint < f.store->events().head_position());
   CHECK(down.lag_positions > 0);
 
   REQUIRE(f.cluster->set_broker_up(1).has_value());
   f.append(10, 5);
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   const auto up = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head && r.status == "live"; });
   CHECK(up.checkpoint == head);
   CHECK(up.status == "live");
-  check_complete(f.consume_all(), *f.store);
+  check_complete(f.consume_all(), f.store->events());
 }
 
 TEST_CASE("a relay stopped mid-stream resumes from its checkpoint without a gap", "[kafka][relay]") {
   relay_fixture f;
   f.append(400, 10);  // 4,000 events
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   // Slow acknowledgements and small batches (5 requests of 50 in flight per 100 ms):
   // the relay needs over a second for the 4,000 events, so the stop lands mid-stream.
   REQUIRE(f.cluster->set_broker_rtt(1, std::chrono::milliseconds(100)).has_value());
   f.start({{"batch.num.messages", "50"}});
   const auto first = f.wait_for([](const ports::relay_info& r) { return r.checkpoint > 0; });
   f.stop();
-  auto saved = f.store->checkpoint("relay:atrium.events");
+  auto saved = f.store->read_models().checkpoint("relay:atrium.events");
   REQUIRE(saved.has_value());
   INFO("checkpoint saved at stop: " << *saved << " of " << head);
   CHECK(*saved >= first.checkpoint);
@@ -310,7 +310,7 @@ TEST_CASE("a relay stopped mid-stream resumes from its checkpoint without a gap"
   const auto done = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
   CHECK(done.checkpoint == head);
   const auto got = f.consume_all();
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
 }
 
 // --- exactly once: Kafka transactions -------------------------------------------------
@@ -321,13 +321,13 @@ TEST_CASE("with transactions the relay publishes every event once, keyed and in 
   f.append(50, 4);
   f.start();
   f.append(50, 4);
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
   CHECK(info.checkpoint == head);
   CHECK(info.status == "live");
   CHECK(info.destination.find("transactional.id=atrium-test-relay") != std::string::npos);
   const auto got = consume_everything(f);
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
   CHECK(got.size() == head);
 }
 
@@ -340,7 +340,7 @@ TEST_CASE("a transactional relay whose checkpoint was lost resumes after what th
   f.start();
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 300; }).checkpoint == 300);
   f.stop();
-  REQUIRE(f.store->save_checkpoint("relay:atrium.events", 100).has_value());
+  REQUIRE(f.store->read_models().save_checkpoint("relay:atrium.events", 100).has_value());
 
   kafka_adapter::kafka_options o;
   o.brokers = f.cluster->bootstraps();
@@ -348,16 +348,16 @@ TEST_CASE("a transactional relay whose checkpoint was lost resumes after what th
   REQUIRE(last.has_value());
   REQUIRE(last->has_value());
   CHECK((*last)->position == 300);
-  auto at_300 = f.store->read_all(299, 1);
+  auto at_300 = f.store->events().read_all(299, 1);
   REQUIRE(at_300.has_value());
   CHECK((*last)->id == at_300->front().id);
 
   f.start();
   f.append(10, 10);
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   REQUIRE(f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; }).checkpoint == head);
   const auto got = consume_everything(f);
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
   for (const auto& [position, n] : copies(got)) {
     INFO("position " << position);
     CHECK(n == 1);
@@ -373,11 +373,11 @@ TEST_CASE("without transactions a lost checkpoint publishes the events again (at
   f.start();
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 300; }).checkpoint == 300);
   f.stop();
-  REQUIRE(f.store->save_checkpoint("relay:atrium.events", 100).has_value());
+  REQUIRE(f.store->read_models().save_checkpoint("relay:atrium.events", 100).has_value());
   f.start();
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 300; }).checkpoint == 300);
   const auto got = consume_everything(f);
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
   const auto n = copies(got);
   CHECK(n.at(100) == 1);
   CHECK(n.at(101) == 2);
@@ -404,7 +404,7 @@ TEST_CASE("a topic holding another log's events does not make the relay skip thi
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 80; }).checkpoint == 80);
   const auto got = consume_everything(f);
   REQUIRE(got.size() == 130);
-  auto ours = f.store->read_all(0, 1000);
+  auto ours = f.store->events().read_all(0, 1000);
   REQUIRE(ours.has_value());
   std::set<std::string> ids;
   for (const auto& m : got) ids.insert(m.headers.at("ce_id"));
@@ -424,7 +424,7 @@ ports::relay_info relay_through_failure(relay_fixture& f, int api_key, int error
   REQUIRE(f.wait_for([](const ports::relay_info& r) { return r.checkpoint == 50; }).checkpoint == 50);
   f.cluster->inject_errors(api_key, {error});
   f.append(10, 5);
-  const auto head = f.store->head_position();
+  const auto head = f.store->events().head_position();
   const auto info = f.wait_for([head](const ports::relay_info& r) { return r.checkpoint == head; });
   CHECK(info.checkpoint == head);
   return info;
@@ -437,7 +437,7 @@ TEST_CASE("a failed produce inside a transaction aborts it and the batch is prod
   relay_through_failure(f, 0, 10);
   // The embedded cluster keeps an aborted transaction's other messages visible (it has
   // no transaction markers), so copies are not counted here: every event arrived.
-  check_complete(consume_everything(f), *f.store);
+  check_complete(consume_everything(f), f.store->events());
 }
 
 TEST_CASE("a producer failing for good mid-transaction is replaced and nothing is lost or repeated",
@@ -449,7 +449,7 @@ TEST_CASE("a producer failing for good mid-transaction is replaced and nothing i
   // topic holds, and produces only the rest.
   CHECK(relay_through_failure(f, 26, 48).status == "live");
   const auto got = consume_everything(f);
-  check_complete(got, *f.store);
+  check_complete(got, f.store->events());
   for (const auto& [position, n] : copies(got)) {
     INFO("position " << position);
     CHECK(n == 1);

@@ -95,7 +95,7 @@ int append_until_failure(rocksdb_store& store, const std::string& stream, int fi
                          std::optional<atrium::error>& failure) {
   int acked = 0;
   for (int i = 0; i < limit; ++i) {
-    auto r = store.append({event_on(stream, first + i)});
+    auto r = store.events().append({event_on(stream, first + i)});
     if (!r) {
       failure = r.error();
       return acked;
@@ -106,12 +106,12 @@ int append_until_failure(rocksdb_store& store, const std::string& stream, int fi
 }
 
 void check_log(rocksdb_store& store, std::uint64_t acked) {
-  CHECK(store.head_position() == acked);
-  auto chain = store.verify_chain();
+  CHECK(store.events().head_position() == acked);
+  auto chain = store.events().verify_chain();
   REQUIRE(chain.has_value());
   CHECK(chain->ok);
   CHECK(chain->count == acked);
-  auto all = store.read_all(0, 100000);
+  auto all = store.events().read_all(0, 100000);
   REQUIRE(all.has_value());
   CHECK(all->size() == acked);
 }
@@ -129,29 +129,30 @@ TEST_CASE("a full disk refuses appends with unavailable, reads go on, writes res
   std::uint64_t acked = 0;
   {
     auto store = open_store(dir);
-    for (int i = 0; i < 20; ++i) REQUIRE(store->append({event_on("stream-a", i)}).has_value());
+    for (int i = 0; i < 20; ++i) REQUIRE(store->events().append({event_on("stream-a", i)}).has_value());
     acked = 20;
-    CHECK_FALSE(store->write_fault().has_value());
+    CHECK_FALSE(store->events().write_fault().has_value());
 
     disk.fill();
     // The store keeps a reserve free: it refuses before RocksDB meets the full disk.
-    auto refused = store->append({event_on("stream-a", 99)});
+    auto refused = store->events().append({event_on("stream-a", 99)});
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().code == errc::unavailable);
     CHECK_THAT(refused.error().message, Catch::Contains("disk full"));
-    auto fault = store->write_fault();
+    auto fault = store->events().write_fault();
     REQUIRE(fault.has_value());
     CHECK(fault->code == errc::unavailable);
     // Other writes are refused the same way; reads work.
-    CHECK_FALSE(store->save_checkpoint("relay:test", 5).has_value());
-    auto stream = store->read_stream("stream-a", 1, 100);
+    CHECK_FALSE(store->read_models().save_checkpoint("relay:test", 5).has_value());
+    auto stream = store->events().read_stream("stream-a", 1, 100);
     REQUIRE(stream.has_value());
     CHECK(stream->size() == 20);
     check_log(*store, acked);
 
     disk.free();
-    REQUIRE(atrium::test::wait_until([&] { return !store->write_fault().has_value(); }, std::chrono::seconds(10)));
-    auto again = store->append({event_on("stream-a", 100)});
+    REQUIRE(
+        atrium::test::wait_until([&] { return !store->events().write_fault().has_value(); }, std::chrono::seconds(10)));
+    auto again = store->events().append({event_on("stream-a", 100)});
     REQUIRE(again.has_value());
     ++acked;
     check_log(*store, acked);
@@ -175,7 +176,7 @@ TEST_CASE("when RocksDB itself fails a write on a full disk, the store recovers 
   std::uint64_t acked = 0;
   {
     auto store = open_store(dir, options);
-    for (int i = 0; i < 20; ++i) REQUIRE(store->append({event_on("stream-b", i)}).has_value());
+    for (int i = 0; i < 20; ++i) REQUIRE(store->events().append({event_on("stream-b", i)}).has_value());
     acked = 20;
 
     disk.fill();
@@ -185,25 +186,26 @@ TEST_CASE("when RocksDB itself fails a write on a full disk, the store recovers 
     CHECK(failure->code == errc::unavailable);
     INFO(failure->message);
     // The store now refuses every write until it has recovered; reads work.
-    REQUIRE(store->write_fault().has_value());
-    auto refused = store->append({event_on("stream-b", -1)});
+    REQUIRE(store->events().write_fault().has_value());
+    auto refused = store->events().append({event_on("stream-b", -1)});
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().code == errc::unavailable);
     CHECK_THAT(refused.error().message, Catch::Contains("cannot write"));
     check_log(*store, acked);
-    CHECK(store->recoveries() == 0);
+    CHECK(store->db().recoveries() == 0);
 
     disk.free();
-    REQUIRE(atrium::test::wait_until([&] { return !store->write_fault().has_value(); }, std::chrono::seconds(20)));
-    CHECK(store->recoveries() >= 1);
+    REQUIRE(
+        atrium::test::wait_until([&] { return !store->events().write_fault().has_value(); }, std::chrono::seconds(20)));
+    CHECK(store->db().recoveries() >= 1);
     for (int i = 0; i < 10; ++i) {
-      auto r = store->append({event_on("stream-b", 1000 + i)});
+      auto r = store->events().append({event_on("stream-b", 1000 + i)});
       INFO((r ? std::string("ok") : r.error().message));
       REQUIRE(r.has_value());
       ++acked;
     }
     check_log(*store, acked);
-    auto stream = store->read_stream("stream-b", 1, 100000);
+    auto stream = store->events().read_stream("stream-b", 1, 100000);
     REQUIRE(stream.has_value());
     CHECK(stream->size() == acked);
   }
@@ -216,26 +218,26 @@ TEST_CASE("text that is not valid UTF-8 is refused as invalid_argument, and the 
   auto store = open_store((dir.path() / "db").string());
   auto bad_data = event_on("stream-c", 1);
   bad_data.events[0].data["name"] = std::string("a") + "\xC3";  // cut inside a 2-byte character
-  auto r = store->append({bad_data});
+  auto r = store->events().append({bad_data});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == errc::invalid_argument);
   CHECK_THAT(r.error().message, Catch::Contains("UTF-8"));
 
   auto bad_stream = event_on(std::string("stream-\xFF"), 1);
-  auto r2 = store->append({bad_stream});
+  auto r2 = store->events().append({bad_stream});
   REQUIRE_FALSE(r2.has_value());
   CHECK(r2.error().code == errc::invalid_argument);
 
   auto bad_id = event_on("stream-c", 2);
   bad_id.events[0].id = std::string("id-\xFE");
-  auto r3 = store->append({bad_id});
+  auto r3 = store->events().append({bad_id});
   REQUIRE_FALSE(r3.has_value());
   CHECK(r3.error().code == errc::invalid_argument);
 
-  auto bad_snapshot = store->save_snapshot("stream-c", {1, 1, {{"name", std::string("\xC3")}}});
+  auto bad_snapshot = store->events().save_snapshot("stream-c", {1, 1, {{"name", std::string("\xC3")}}});
   REQUIRE_FALSE(bad_snapshot.has_value());
   CHECK(bad_snapshot.error().code == errc::invalid_argument);
 
-  REQUIRE(store->append({event_on("stream-c", 3)}).has_value());
+  REQUIRE(store->events().append({event_on("stream-c", 3)}).has_value());
   check_log(*store, 1);
 }

@@ -57,17 +57,17 @@ TEST_CASE("concurrent appends are committed together, each acknowledged after it
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&, w] {
       for (int i = 0; i < per_writer; ++i) {
-        auto r = store->append({one("s-" + std::to_string(w), expected_version::exact(i))});
+        auto r = store->events().append({one("s-" + std::to_string(w), expected_version::exact(i))});
         if (!r || r->size() != 1 || r->front().version != static_cast<std::uint64_t>(i + 1)) ++failures;
       }
     });
   }
   for (auto& t : threads) t.join();
   CHECK(failures == 0);
-  CHECK(store->head_position() == writers * per_writer);
+  CHECK(store->events().head_position() == writers * per_writer);
   // Fewer synced writes than appends: concurrent appends shared batches.
-  CHECK(store->commit_count() < static_cast<std::uint64_t>(writers * per_writer));
-  auto all = store->read_all(0, writers * per_writer + 1);
+  CHECK(store->events().commit_count() < static_cast<std::uint64_t>(writers * per_writer));
+  auto all = store->events().read_all(0, writers * per_writer + 1);
   REQUIRE(all.has_value());
   REQUIRE(all->size() == writers * per_writer);
   for (std::size_t i = 0; i < all->size(); ++i) CHECK((*all)[i].position == i + 1);
@@ -82,8 +82,8 @@ TEST_CASE("expected versions stay exact inside one batch", "[rocksdb][group]") {
   std::vector<std::promise<result<std::vector<envelope>>>> done(n);
   for (int i = 0; i < n; ++i) {
     auto stream = i % 2 == 0 ? std::string("contested") : "free-" + std::to_string(i);
-    store->append_async({one(stream, expected_version::no_stream())},
-                        [&done, i](result<std::vector<envelope>> r) { done[i].set_value(std::move(r)); });
+    store->events().append_async({one(stream, expected_version::no_stream())},
+                                 [&done, i](result<std::vector<envelope>> r) { done[i].set_value(std::move(r)); });
   }
   int won = 0;
   int conflicts = 0;
@@ -103,8 +103,8 @@ TEST_CASE("expected versions stay exact inside one batch", "[rocksdb][group]") {
   }
   CHECK(won == 1);
   CHECK(conflicts == n / 2 - 1);
-  CHECK(store->stream_version("contested").value() == 1);
-  CHECK(store->head_position() == n / 2 + 1);
+  CHECK(store->events().stream_version("contested").value() == 1);
+  CHECK(store->events().head_position() == n / 2 + 1);
 }
 
 TEST_CASE("a retried append inside the same batch is answered with the staged events", "[rocksdb][group]") {
@@ -116,25 +116,25 @@ TEST_CASE("a retried append inside the same batch is answered with the staged ev
     x.events[0].id = "client-op-1";
     return x;
   };
-  store->append_async({with_id()}, [&a](auto r) { a.set_value(std::move(r)); });
-  store->append_async({with_id()}, [&b](auto r) { b.set_value(std::move(r)); });
+  store->events().append_async({with_id()}, [&a](auto r) { a.set_value(std::move(r)); });
+  store->events().append_async({with_id()}, [&b](auto r) { b.set_value(std::move(r)); });
   auto ra = a.get_future().get();
   auto rb = b.get_future().get();
   REQUIRE(ra.has_value());
   REQUIRE(rb.has_value());
   CHECK(ra->front().position == rb->front().position);
-  CHECK(store->head_position() == 1);
+  CHECK(store->events().head_position() == 1);
 }
 
 TEST_CASE("every event carries the SHA-256 chain over its canonical bytes", "[rocksdb][chain]") {
   test::temp_dir dir;
   {
     auto store = open_store(dir.path());
-    for (int i = 0; i < 5; ++i) REQUIRE(store->append({one("s", expected_version::any())}).has_value());
+    for (int i = 0; i < 5; ++i) REQUIRE(store->events().append({one("s", expected_version::any())}).has_value());
   }
   auto store = open_store(dir.path());  // the chain continues across a reopen
-  REQUIRE(store->append({one("t", expected_version::any())}).has_value());
-  auto all = store->read_all(0, 100);
+  REQUIRE(store->events().append({one("t", expected_version::any())}).has_value());
+  auto all = store->events().read_all(0, 100);
   REQUIRE(all.has_value());
   REQUIRE(all->size() == 6);
   std::string prev(genesis_hash);
@@ -143,7 +143,7 @@ TEST_CASE("every event carries the SHA-256 chain over its canonical bytes", "[ro
     CHECK(e.hash == sha256_hex(prev, canonical_bytes(e)));
     prev = e.hash;
   }
-  auto report = store->verify_chain();
+  auto report = store->events().verify_chain();
   REQUIRE(report.has_value());
   CHECK(report->ok);
   CHECK(report->count == 6);
@@ -154,7 +154,7 @@ TEST_CASE("verify names the first position whose stored bytes were edited in pla
   test::temp_dir dir;
   {
     auto store = open_store(dir.path());
-    for (int i = 0; i < 4; ++i) REQUIRE(store->append({one("s", expected_version::any())}).has_value());
+    for (int i = 0; i < 4; ++i) REQUIRE(store->events().append({one("s", expected_version::any())}).has_value());
   }
   SECTION("a payload edit") {
     // Tamper with position 3 behind the store's back, with the raw RocksDB API.
@@ -181,7 +181,7 @@ TEST_CASE("verify names the first position whose stored bytes were edited in pla
     delete raw;
 
     auto store = open_store(dir.path());
-    auto report = store->verify_chain();
+    auto report = store->events().verify_chain();
     REQUIRE(report.has_value());
     CHECK_FALSE(report->ok);
     CHECK(report->broken_at == 3);
@@ -200,9 +200,9 @@ TEST_CASE("records are stored in canonical form whatever the strings hold", "[ro
   e.correlation_id = "line\nbreak";
   e.causation_id = "€ / ✓";
   e.data = {{"nested", {{"z", 1}, {"a", "\x1f"}}}, {"text", "quote \" backslash \\ slash /"}, {"n", -5}};
-  auto r = store->append({{"stream \"x\"", expected_version::any(), {e}}});
+  auto r = store->events().append({{"stream \"x\"", expected_version::any(), {e}}});
   REQUIRE(r.has_value());
-  auto back = store->read_stream("stream \"x\"", 1, 10);
+  auto back = store->events().read_stream("stream \"x\"", 1, 10);
   REQUIRE(back.has_value());
   REQUIRE(back->size() == 1);
   const auto& got = back->front();
@@ -211,7 +211,7 @@ TEST_CASE("records are stored in canonical form whatever the strings hold", "[ro
   CHECK(got.correlation_id == e.correlation_id);
   CHECK(got.data == e.data);
   CHECK(got.hash == r->front().hash);
-  auto report = store->verify_chain();
+  auto report = store->events().verify_chain();
   REQUIRE(report.has_value());
   CHECK(report->ok);  // verify re-serializes each record: any byte difference would show
 }

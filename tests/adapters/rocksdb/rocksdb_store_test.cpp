@@ -72,28 +72,28 @@ stream_append to(std::string stream, expected_version expected, std::vector<prop
 }
 
 std::vector<envelope> append_ok(rocksdb_store& store, std::vector<stream_append> appends) {
-  auto r = store.append(std::move(appends));
+  auto r = store.events().append(std::move(appends));
   INFO(error_text(r));
   REQUIRE(r.has_value());
   return std::move(*r);
 }
 
 std::vector<envelope> all_events(const rocksdb_store& store) {
-  auto r = store.read_all(0, 1'000'000);
+  auto r = store.events().read_all(0, 1'000'000);
   INFO(error_text(r));
   REQUIRE(r.has_value());
   return std::move(*r);
 }
 
 std::vector<envelope> stream_events(const rocksdb_store& store, std::string_view stream) {
-  auto r = store.read_stream(stream, 1, 1'000'000);
+  auto r = store.events().read_stream(stream, 1, 1'000'000);
   INFO(error_text(r));
   REQUIRE(r.has_value());
   return std::move(*r);
 }
 
 std::uint64_t version_of(const rocksdb_store& store, std::string_view stream) {
-  auto r = store.stream_version(stream);
+  auto r = store.events().stream_version(stream);
   INFO(error_text(r));
   REQUIRE(r.has_value());
   return *r;
@@ -120,7 +120,7 @@ const std::regex k_uuid_v7{R"(^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-
 TEST_CASE("a fresh store is empty", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
-  CHECK(store->head_position() == 0);
+  CHECK(store->events().head_position() == 0);
   CHECK(all_events(*store).empty());
   CHECK(version_of(*store, "user-1") == 0);
   CHECK(stream_events(*store, "user-1").empty());
@@ -147,7 +147,7 @@ TEST_CASE("append to a new stream with no_stream assigns position, version, time
   CHECK(out[1].type == "user.renamed");
   CHECK(out[0].data == nlohmann::json{{"username", "alice"}});
 
-  CHECK(store->head_position() == 2);
+  CHECK(store->events().head_position() == 2);
   CHECK(version_of(*store, "user-1") == 2);
 
   // What was returned is what is stored.
@@ -194,7 +194,7 @@ TEST_CASE("positions are gapless from 1 across appends and streams, versions are
   CHECK(d[1].stream == "user-2");
   CHECK(d[1].version == 1);
 
-  CHECK(store->head_position() == 6);
+  CHECK(store->events().head_position() == 6);
   CHECK(version_of(*store, "user-1") == 2);
   CHECK(version_of(*store, "project-1") == 3);
   CHECK(version_of(*store, "user-2") == 1);
@@ -262,7 +262,7 @@ TEST_CASE("expected version: exact, no_stream and any", "[rocksdb]") {
   auto store = open_store(dir);
   append_ok(*store, {to("user-1", expected_version::no_stream(), {ev("user.registered"), ev("user.renamed")})});
   REQUIRE(version_of(*store, "user-1") == 2);
-  REQUIRE(store->head_position() == 2);
+  REQUIRE(store->events().head_position() == 2);
 
   SECTION("an exact match appends") {
     const auto out = append_ok(*store, {to("user-1", expected_version::exact(2), {ev("user.renamed")})});
@@ -280,7 +280,7 @@ TEST_CASE("expected version: exact, no_stream and any", "[rocksdb]") {
   }
 
   SECTION("a stale exact version is a version_conflict carrying the current version") {
-    auto r = store->append({to("user-1", expected_version::exact(1), {ev("user.renamed")})});
+    auto r = store->events().append({to("user-1", expected_version::exact(1), {ev("user.renamed")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::version_conflict);
     CHECK(r.error().details.value("current_version", std::uint64_t{999}) == 2);
@@ -289,14 +289,14 @@ TEST_CASE("expected version: exact, no_stream and any", "[rocksdb]") {
   }
 
   SECTION("an exact version ahead of the stream is a version_conflict") {
-    auto r = store->append({to("user-1", expected_version::exact(5), {ev("user.renamed")})});
+    auto r = store->events().append({to("user-1", expected_version::exact(5), {ev("user.renamed")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::version_conflict);
     CHECK(r.error().details.value("current_version", std::uint64_t{999}) == 2);
   }
 
   SECTION("no_stream on an existing stream is a version_conflict") {
-    auto r = store->append({to("user-1", expected_version::no_stream(), {ev("user.registered")})});
+    auto r = store->events().append({to("user-1", expected_version::no_stream(), {ev("user.registered")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::version_conflict);
     CHECK(r.error().details.value("current_version", std::uint64_t{999}) == 2);
@@ -320,11 +320,11 @@ TEST_CASE("a failed append writes nothing and the next append takes the next gap
   auto store = open_store(dir);
   append_ok(*store, {to("user-1", expected_version::no_stream(), {ev("user.registered")})});
 
-  auto r = store->append({to("user-1", expected_version::exact(7), {ev("user.renamed"), ev("user.renamed")})});
+  auto r = store->events().append({to("user-1", expected_version::exact(7), {ev("user.renamed"), ev("user.renamed")})});
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().code == errc::version_conflict);
 
-  CHECK(store->head_position() == 1);
+  CHECK(store->events().head_position() == 1);
   CHECK(version_of(*store, "user-1") == 1);
   CHECK(all_events(*store).size() == 1);
   CHECK(stream_events(*store, "user-1").size() == 1);
@@ -333,7 +333,7 @@ TEST_CASE("a failed append writes nothing and the next append takes the next gap
   REQUIRE(next.size() == 1);
   CHECK(next[0].position == 2);
   CHECK(next[0].version == 2);
-  CHECK(store->head_position() == 2);
+  CHECK(store->events().head_position() == 2);
   const auto all = all_events(*store);
   REQUIRE(all.size() == 2);
   CHECK(all[0].position == 1);
@@ -359,10 +359,10 @@ TEST_CASE("a multi-stream append commits all streams together or none", "[rocksd
   CHECK(first[1].position == 2);
   CHECK(first[1].version == 1);
   CHECK(first[0].time == first[1].time);
-  CHECK(store->head_position() == 2);
+  CHECK(store->events().head_position() == 2);
 
   SECTION("a claim of a taken name fails and writes nothing to the other stream") {
-    auto r = store->append(
+    auto r = store->events().append(
         {to("user-2", expected_version::no_stream(), {ev("user.registered", {{"username", "alice"}})}),
          to("username-alice", expected_version::no_stream(), {ev("username.claimed", {{"user", "user-2"}})})});
     REQUIRE_FALSE(r.has_value());
@@ -373,7 +373,7 @@ TEST_CASE("a multi-stream append commits all streams together or none", "[rocksd
     CHECK(version_of(*store, "user-2") == 0);
     CHECK(stream_events(*store, "user-2").empty());
     CHECK(version_of(*store, "username-alice") == 1);
-    CHECK(store->head_position() == 2);
+    CHECK(store->events().head_position() == 2);
     CHECK(all_events(*store).size() == 2);
 
     // The next successful append continues at position 3.
@@ -388,14 +388,14 @@ TEST_CASE("a multi-stream append commits all streams together or none", "[rocksd
   }
 
   SECTION("a conflict on the first stream also writes nothing to the second") {
-    auto r = store->append({to("user-1", expected_version::no_stream(), {ev("user.registered")}),
-                            to("username-carol", expected_version::no_stream(), {ev("username.claimed")})});
+    auto r = store->events().append({to("user-1", expected_version::no_stream(), {ev("user.registered")}),
+                                     to("username-carol", expected_version::no_stream(), {ev("username.claimed")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::version_conflict);
     CHECK(r.error().details.value("stream", std::string{}) == "user-1");
     CHECK(version_of(*store, "username-carol") == 0);
     CHECK(stream_events(*store, "username-carol").empty());
-    CHECK(store->head_position() == 2);
+    CHECK(store->events().head_position() == 2);
   }
 }
 
@@ -409,36 +409,36 @@ TEST_CASE("invalid appends are rejected with invalid_argument and write nothing"
   append_ok(*store, {to("user-1", expected_version::no_stream(), {ev("user.registered")})});
 
   SECTION("empty stream id") {
-    auto r = store->append({to("", expected_version::any(), {ev("user.registered")})});
+    auto r = store->events().append({to("", expected_version::any(), {ev("user.registered")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
   }
   SECTION("empty stream id next to a valid stream") {
-    auto r = store->append({to("user-2", expected_version::any(), {ev("user.registered")}),
-                            to("", expected_version::any(), {ev("user.registered")})});
+    auto r = store->events().append({to("user-2", expected_version::any(), {ev("user.registered")}),
+                                     to("", expected_version::any(), {ev("user.registered")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
     CHECK(version_of(*store, "user-2") == 0);
   }
   SECTION("the same stream twice") {
-    auto r = store->append({to("user-2", expected_version::any(), {ev("user.registered")}),
-                            to("user-2", expected_version::any(), {ev("user.renamed")})});
+    auto r = store->events().append({to("user-2", expected_version::any(), {ev("user.registered")}),
+                                     to("user-2", expected_version::any(), {ev("user.renamed")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
     CHECK(version_of(*store, "user-2") == 0);
   }
   SECTION("no appends at all") {
-    auto r = store->append({});
+    auto r = store->events().append({});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
   }
   SECTION("streams without events") {
-    auto r = store->append({to("user-2", expected_version::any(), {})});
+    auto r = store->events().append({to("user-2", expected_version::any(), {})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::invalid_argument);
   }
 
-  CHECK(store->head_position() == 1);
+  CHECK(store->events().head_position() == 1);
   CHECK(all_events(*store).size() == 1);
 }
 
@@ -456,7 +456,7 @@ TEST_CASE("re-appending stored event ids returns the stored envelopes and writes
                   {ev("project.created", {{"name", "A"}}, "evt-1"), ev("project.renamed", {{"name", "B"}}, "evt-2")}),
                to("user-1", expected_version::exact(1), {ev("user.joined", {{"p", 1}}, "evt-3")})});
   REQUIRE(original.size() == 3);
-  REQUIRE(store->head_position() == 4);
+  REQUIRE(store->events().head_position() == 4);
 
   // A retry of the same request (its expected versions no longer hold, which is the point).
   const auto retry = append_ok(
@@ -473,26 +473,26 @@ TEST_CASE("re-appending stored event ids returns the stored envelopes and writes
     CHECK(retry[i].type == original[i].type);
     CHECK(retry[i].data == original[i].data);
   }
-  CHECK(store->head_position() == 4);
+  CHECK(store->events().head_position() == 4);
   CHECK(all_events(*store).size() == 4);
   CHECK(version_of(*store, "project-1") == 2);
   CHECK(version_of(*store, "user-1") == 2);
 
   SECTION("a partial overlap is already_exists and writes nothing") {
-    auto r = store->append({to("project-1", expected_version::any(),
-                               {ev("project.renamed", {}, "evt-2"), ev("project.renamed", {}, "evt-new")})});
+    auto r = store->events().append({to("project-1", expected_version::any(),
+                                        {ev("project.renamed", {}, "evt-2"), ev("project.renamed", {}, "evt-new")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::already_exists);
-    CHECK(store->head_position() == 4);
+    CHECK(store->events().head_position() == 4);
     CHECK(version_of(*store, "project-1") == 2);
   }
 
   SECTION("a stored id next to an event without id is already_exists") {
-    auto r = store->append(
+    auto r = store->events().append(
         {to("project-1", expected_version::any(), {ev("project.renamed", {}, "evt-1"), ev("project.renamed")})});
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == errc::already_exists);
-    CHECK(store->head_position() == 4);
+    CHECK(store->events().head_position() == 4);
   }
 
   SECTION("new ids append normally after the retry, at the next position") {
@@ -518,7 +518,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
     const bool first = i % 2 == 0;
     append_ok(*store, {to(first ? "user-1" : "user-10", expected_version::any(), {ev("user.renamed", {{"n", i}})})});
   }
-  REQUIRE(store->head_position() == 9);
+  REQUIRE(store->events().head_position() == 9);
 
   SECTION("stream_version") {
     CHECK(version_of(*store, "user-1") == 5);
@@ -528,7 +528,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   }
 
   SECTION("read_stream from a version with a limit") {
-    auto r = store->read_stream("user-1", 2, 3);
+    auto r = store->events().read_stream("user-1", 2, 3);
     REQUIRE_OK(r);
     REQUIRE(r->size() == 3);
     CHECK((*r)[0].version == 2);
@@ -541,7 +541,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   }
 
   SECTION("read_stream to the end of the stream does not leak into a longer stream id") {
-    auto r = store->read_stream("user-1", 4, 100);
+    auto r = store->events().read_stream("user-1", 4, 100);
     REQUIRE_OK(r);
     REQUIRE(r->size() == 2);
     CHECK((*r)[0].version == 4);
@@ -551,7 +551,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   }
 
   SECTION("read_stream from version 0 starts at the first event") {
-    auto r = store->read_stream("user-10", 0, 100);
+    auto r = store->events().read_stream("user-10", 0, 100);
     REQUIRE_OK(r);
     REQUIRE(r->size() == 4);
     for (std::size_t i = 0; i < r->size(); ++i) {
@@ -561,28 +561,28 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   }
 
   SECTION("read_stream past the last version is empty") {
-    auto r = store->read_stream("user-1", 6, 100);
+    auto r = store->events().read_stream("user-1", 6, 100);
     REQUIRE_OK(r);
     CHECK(r->empty());
   }
 
   SECTION("read_stream with limit 0 is empty") {
-    auto r = store->read_stream("user-1", 1, 0);
+    auto r = store->events().read_stream("user-1", 1, 0);
     REQUIRE_OK(r);
     CHECK(r->empty());
   }
 
   SECTION("read_stream of an unknown stream is empty") {
-    auto r = store->read_stream("project-404", 1, 100);
+    auto r = store->events().read_stream("project-404", 1, 100);
     REQUIRE_OK(r);
     CHECK(r->empty());
-    auto prefix_only = store->read_stream("user-", 1, 100);
+    auto prefix_only = store->events().read_stream("user-", 1, 100);
     REQUIRE_OK(prefix_only);
     CHECK(prefix_only->empty());
   }
 
   SECTION("read_all after a position with a limit, in position order") {
-    auto r = store->read_all(3, 4);
+    auto r = store->events().read_all(3, 4);
     REQUIRE_OK(r);
     REQUIRE(r->size() == 4);
     for (std::size_t i = 0; i < r->size(); ++i) {
@@ -595,7 +595,7 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
     std::vector<std::uint64_t> seen;
     std::uint64_t after = 0;
     for (;;) {
-      auto page = store->read_all(after, 4);
+      auto page = store->events().read_all(after, 4);
       REQUIRE_OK(page);
       if (page->empty()) break;
       CHECK(page->size() <= 4);
@@ -606,10 +606,10 @@ TEST_CASE("read_stream, read_all and stream_version", "[rocksdb]") {
   }
 
   SECTION("read_all at or beyond the head is empty") {
-    auto at_head = store->read_all(9, 10);
+    auto at_head = store->events().read_all(9, 10);
     REQUIRE_OK(at_head);
     CHECK(at_head->empty());
-    auto beyond = store->read_all(100, 10);
+    auto beyond = store->events().read_all(100, 10);
     REQUIRE_OK(beyond);
     CHECK(beyond->empty());
   }
@@ -627,14 +627,14 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
     append_ok(*store, {to("user-1", expected_version::no_stream(), {ev("user.registered", {{"u", "alice"}})}),
                        to("username-alice", expected_version::no_stream(), {ev("username.claimed")})});
     append_ok(*store, {to("user-1", expected_version::exact(1), {ev("user.renamed"), ev("user.renamed")})});
-    REQUIRE_OK(store->commit("users", {row_put{"by_id", "user-1", {{"name", "alice"}}}}, 4));
+    REQUIRE_OK(store->read_models().commit("users", {row_put{"by_id", "user-1", {{"name", "alice"}}}}, 4));
     before = all_events(*store);
     REQUIRE(before.size() == 4);
-    REQUIRE(store->head_position() == 4);
+    REQUIRE(store->events().head_position() == 4);
   }  // closed here
 
   auto store = open_store(dir);
-  CHECK(store->head_position() == 4);
+  CHECK(store->events().head_position() == 4);
   CHECK(version_of(*store, "user-1") == 3);
   CHECK(version_of(*store, "username-alice") == 1);
 
@@ -651,16 +651,17 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
   }
 
   // The projection's rows and checkpoint survived too.
-  auto cp = store->checkpoint("users");
+  auto cp = store->read_models().checkpoint("users");
   REQUIRE_OK(cp);
   CHECK(*cp == 4);
-  auto row = store->get("users", "by_id", "user-1");
+  auto row = store->read_models().get("users", "by_id", "user-1");
   REQUIRE_OK(row);
   REQUIRE(row->has_value());
   CHECK(**row == nlohmann::json{{"name", "alice"}});
 
   // Expected versions see the stored heads, and positions continue gaplessly.
-  auto conflict = store->append({to("username-alice", expected_version::no_stream(), {ev("username.claimed")})});
+  auto conflict =
+      store->events().append({to("username-alice", expected_version::no_stream(), {ev("username.claimed")})});
   REQUIRE_FALSE(conflict.has_value());
   CHECK(conflict.error().code == errc::version_conflict);
 
@@ -668,7 +669,7 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
   REQUIRE(next.size() == 1);
   CHECK(next[0].position == 5);
   CHECK(next[0].version == 4);
-  CHECK(store->head_position() == 5);
+  CHECK(store->events().head_position() == 5);
 
   // Idempotency survives a reopen as well.
   const auto retry_id = before[0].id;
@@ -676,18 +677,18 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
   const auto retry = append_ok(*store, {to("user-1", expected_version::no_stream(), {same})});
   REQUIRE(retry.size() == 1);
   CHECK(retry[0].position == 1);
-  CHECK(store->head_position() == 5);
+  CHECK(store->events().head_position() == 5);
 }
 
 TEST_CASE("a reopened store still serves a projection family that is no longer listed", "[rocksdb]") {
   temp_dir dir;
   {
     auto store = open_store(dir);
-    REQUIRE_OK(store->commit("audit", {row_put{"log", "1", {{"x", 1}}}}, 1));
+    REQUIRE_OK(store->read_models().commit("audit", {row_put{"log", "1", {{"x", 1}}}}, 1));
   }
   auto reopened = rocksdb_store::open(dir.str(), {"users"});
   REQUIRE_OK(reopened);
-  auto row = (*reopened)->get("audit", "log", "1");
+  auto row = (*reopened)->read_models().get("audit", "log", "1");
   REQUIRE_OK(row);
   REQUIRE(row->has_value());
   CHECK(**row == nlohmann::json{{"x", 1}});
@@ -701,64 +702,64 @@ TEST_CASE("read-model commit writes rows and checkpoint, get and row_delete", "[
   temp_dir dir;
   auto store = open_store(dir);
 
-  auto cp0 = store->checkpoint("users");
+  auto cp0 = store->read_models().checkpoint("users");
   REQUIRE_OK(cp0);
   CHECK(*cp0 == 0);
 
   std::vector<mutation> batch{row_put{"by_id", "user-1", {{"name", "alice"}}},
                               row_put{"by_id", "user-2", {{"name", "bob"}}},
                               row_put{"by_name", "alice", {{"id", "user-1"}}}};
-  REQUIRE_OK(store->commit("users", batch, 7));
+  REQUIRE_OK(store->read_models().commit("users", batch, 7));
 
-  auto cp = store->checkpoint("users");
+  auto cp = store->read_models().checkpoint("users");
   REQUIRE_OK(cp);
   CHECK(*cp == 7);
-  auto other_cp = store->checkpoint("audit");
+  auto other_cp = store->read_models().checkpoint("audit");
   REQUIRE_OK(other_cp);
   CHECK(*other_cp == 0);
 
-  auto alice = store->get("users", "by_id", "user-1");
+  auto alice = store->read_models().get("users", "by_id", "user-1");
   REQUIRE_OK(alice);
   REQUIRE(alice->has_value());
   CHECK(**alice == nlohmann::json{{"name", "alice"}});
-  auto by_name = store->get("users", "by_name", "alice");
+  auto by_name = store->read_models().get("users", "by_name", "alice");
   REQUIRE_OK(by_name);
   REQUIRE(by_name->has_value());
   CHECK(**by_name == nlohmann::json{{"id", "user-1"}});
 
   // Absent rows: unknown key, key of another table, same key in another projection.
-  auto missing = store->get("users", "by_id", "user-3");
+  auto missing = store->read_models().get("users", "by_id", "user-3");
   REQUIRE_OK(missing);
   CHECK_FALSE(missing->has_value());
-  auto wrong_table = store->get("users", "by_name", "user-1");
+  auto wrong_table = store->read_models().get("users", "by_name", "user-1");
   REQUIRE_OK(wrong_table);
   CHECK_FALSE(wrong_table->has_value());
-  auto wrong_projection = store->get("audit", "by_id", "user-1");
+  auto wrong_projection = store->read_models().get("audit", "by_id", "user-1");
   REQUIRE_OK(wrong_projection);
   CHECK_FALSE(wrong_projection->has_value());
 
   // Replace one row, delete another (and a row that never existed), advance the checkpoint.
-  REQUIRE_OK(store->commit("users",
-                           {row_put{"by_id", "user-1", {{"name", "alice2"}}}, row_delete{"by_id", "user-2"},
-                            row_delete{"by_id", "never-there"}},
-                           9));
-  auto cp2 = store->checkpoint("users");
+  REQUIRE_OK(store->read_models().commit("users",
+                                         {row_put{"by_id", "user-1", {{"name", "alice2"}}},
+                                          row_delete{"by_id", "user-2"}, row_delete{"by_id", "never-there"}},
+                                         9));
+  auto cp2 = store->read_models().checkpoint("users");
   REQUIRE_OK(cp2);
   CHECK(*cp2 == 9);
-  auto alice2 = store->get("users", "by_id", "user-1");
+  auto alice2 = store->read_models().get("users", "by_id", "user-1");
   REQUIRE_OK(alice2);
   REQUIRE(alice2->has_value());
   CHECK(**alice2 == nlohmann::json{{"name", "alice2"}});
-  auto bob = store->get("users", "by_id", "user-2");
+  auto bob = store->read_models().get("users", "by_id", "user-2");
   REQUIRE_OK(bob);
   CHECK_FALSE(bob->has_value());
 
   // A commit with no mutations only advances the checkpoint.
-  REQUIRE_OK(store->commit("users", {}, 12));
-  auto cp3 = store->checkpoint("users");
+  REQUIRE_OK(store->read_models().commit("users", {}, 12));
+  auto cp3 = store->read_models().checkpoint("users");
   REQUIRE_OK(cp3);
   CHECK(*cp3 == 12);
-  auto still = store->get("users", "by_id", "user-1");
+  auto still = store->read_models().get("users", "by_id", "user-1");
   REQUIRE_OK(still);
   CHECK(still->has_value());
 }
@@ -767,19 +768,19 @@ TEST_CASE("read-model operations on an unknown projection are not_found", "[rock
   temp_dir dir;
   auto store = open_store(dir);
 
-  auto g = store->get("nope", "t", "k");
+  auto g = store->read_models().get("nope", "t", "k");
   REQUIRE_FALSE(g.has_value());
   CHECK(g.error().code == errc::not_found);
 
-  auto s = store->scan("nope", "t", "", "", 10, false);
+  auto s = store->read_models().scan("nope", "t", "", "", 10, false);
   REQUIRE_FALSE(s.has_value());
   CHECK(s.error().code == errc::not_found);
 
-  auto c = store->commit("nope", {row_put{"t", "k", {{"a", 1}}}}, 3);
+  auto c = store->read_models().commit("nope", {row_put{"t", "k", {{"a", 1}}}}, 3);
   REQUIRE_FALSE(c.has_value());
   CHECK(c.error().code == errc::not_found);
   // The failed commit did not set a checkpoint.
-  auto cp = store->checkpoint("nope");
+  auto cp = store->read_models().checkpoint("nope");
   REQUIRE_OK(cp);
   CHECK(*cp == 0);
 }
@@ -797,16 +798,17 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   rows.emplace_back(row_put{"item", "a0", {{"k", "item/a0"}}});
   rows.emplace_back(row_put{"items2", "a9", {{"k", "items2/a9"}}});
   rows.emplace_back(row_put{"itemz", "a5", {{"k", "itemz/a5"}}});
-  REQUIRE_OK(store->commit("users", rows, 1));
+  REQUIRE_OK(store->read_models().commit("users", rows, 1));
   // Same table and keys in another projection.
-  REQUIRE_OK(store->commit("audit",
-                           {row_put{"items", "a0", {{"k", "audit"}}}, row_put{"items", "a5", {{"k", "audit"}}},
-                            row_put{"items", "z9", {{"k", "audit"}}}},
-                           1));
+  REQUIRE_OK(
+      store->read_models().commit("audit",
+                                  {row_put{"items", "a0", {{"k", "audit"}}}, row_put{"items", "a5", {{"k", "audit"}}},
+                                   row_put{"items", "z9", {{"k", "audit"}}}},
+                                  1));
 
   auto scan = [&](std::string_view table, std::string_view prefix, std::string_view after, std::size_t limit,
                   bool reverse) {
-    auto r = store->scan("users", table, prefix, after, limit, reverse);
+    auto r = store->read_models().scan("users", table, prefix, after, limit, reverse);
     INFO(error_text(r));
     REQUIRE(r.has_value());
     return *r;
@@ -893,10 +895,10 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   }
 
   SECTION("no rows of another projection leak in") {
-    auto audit = store->scan("audit", "items", "", "", 100, false);
+    auto audit = store->read_models().scan("audit", "items", "", "", 100, false);
     REQUIRE_OK(audit);
     CHECK(keys_of(*audit) == strings{"a0", "a5", "z9"});
-    auto audit_rev = store->scan("audit", "items", "a", "", 100, true);
+    auto audit_rev = store->read_models().scan("audit", "items", "a", "", 100, true);
     REQUIRE_OK(audit_rev);
     CHECK(keys_of(*audit_rev) == strings{"a5", "a0"});
   }
@@ -909,7 +911,7 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
 TEST_CASE("token store: put, get, erase", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
-  atrium::ports::token_store& tokens = *store;
+  atrium::ports::token_store& tokens = store->kv();
 
   const std::string hash_a(64, 'a');
   const std::string hash_b(64, 'b');
@@ -955,14 +957,14 @@ TEST_CASE("token store: put, get, erase", "[rocksdb]") {
   REQUIRE_OK(tokens.erase(std::string(64, 'c')));
 
   // Tokens are not events, and survive a reopen.
-  CHECK(store->head_position() == 0);
+  CHECK(store->events().head_position() == 0);
   store.reset();
   auto reopened = open_store(dir);
-  auto b2 = reopened->get(hash_b);
+  auto b2 = reopened->kv().get(hash_b);
   REQUIRE_OK(b2);
   REQUIRE(b2->has_value());
   CHECK((*b2)->user_id == "user-2");
-  auto a3 = reopened->get(hash_a);
+  auto a3 = reopened->kv().get(hash_a);
   REQUIRE_OK(a3);
   CHECK_FALSE(a3->has_value());
 }
@@ -970,7 +972,7 @@ TEST_CASE("token store: put, get, erase", "[rocksdb]") {
 TEST_CASE("token store: erase_user ends one user's sessions, keeping one if asked", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
-  atrium::ports::token_store& tokens = *store;
+  atrium::ports::token_store& tokens = store->kv();
   const std::string a1(64, '1'), a2(64, '2'), a3(64, '3'), b1(64, '4');
   for (const auto& h : {a1, a2, a3})
     REQUIRE_OK(tokens.put(h, atrium::ports::session_record{"user-a", 1, 4'102'444'800}));
@@ -1013,14 +1015,14 @@ TEST_CASE("a second open of a directory in use fails with unavailable", "[rocksd
   CHECK(second.error().code == errc::unavailable);
 
   // The first store is unaffected.
-  CHECK(first->head_position() == 1);
+  CHECK(first->events().head_position() == 1);
   append_ok(*first, {to("user-1", expected_version::exact(1), {ev("user.renamed")})});
-  CHECK(first->head_position() == 2);
+  CHECK(first->events().head_position() == 2);
 
   // Once the first is closed the directory opens again with everything in it.
   first.reset();
   auto third = open_store(dir);
-  CHECK(third->head_position() == 2);
+  CHECK(third->events().head_position() == 2);
   CHECK(version_of(*third, "user-1") == 2);
 }
 
@@ -1032,11 +1034,11 @@ TEST_CASE("an append naming the same event id twice is rejected", "[rocksdb]") {
   // Both events would be written with id "dup" and a retry would return the second twice.
   temp_dir dir;
   auto store = open_store(dir);
-  auto r = store->append(
+  auto r = store->events().append(
       {to("s-1", expected_version::any(), {ev("a.happened", {{"n", 1}}, "dup"), ev("b.happened", {{"n", 2}}, "dup")})});
   CHECK_FALSE(r.has_value());
   if (!r.has_value()) CHECK(r.error().code == errc::invalid_argument);
-  CHECK(store->head_position() == 0);
+  CHECK(store->events().head_position() == 0);
 }
 
 TEST_CASE("read_all after the largest position is empty", "[rocksdb]") {
@@ -1044,7 +1046,7 @@ TEST_CASE("read_all after the largest position is empty", "[rocksdb]") {
   temp_dir dir;
   auto store = open_store(dir);
   append_ok(*store, {to("s-1", expected_version::any(), {ev("a.happened"), ev("b.happened")})});
-  auto r = store->read_all(UINT64_MAX, 10);
+  auto r = store->events().read_all(UINT64_MAX, 10);
   REQUIRE_OK(r);
   CHECK(r->empty());
 }
@@ -1053,57 +1055,57 @@ TEST_CASE("read-model reset drops every row and the checkpoint of one projection
   temp_dir dir;
   auto store = open_store(dir);
   // Rows in several tables, including keys with bytes a fixed upper bound could miss.
-  REQUIRE_OK(store->commit(
+  REQUIRE_OK(store->read_models().commit(
       "users",
       {row_put{"by_id", "user-1", {{"name", "alice"}}}, row_put{"by_id", "user-2", {{"n", 2}}},
        row_put{"by_name", "alice", {{"id", "user-1"}}}, row_put{"zz", std::string("\xff\xff", 2), {{"edge", true}}},
        row_put{"", "empty-table", {{"edge", true}}}},
       7));
-  REQUIRE_OK(store->commit("audit", {row_put{"entries", "00000000000000000001", {{"position", 1}}}}, 5));
+  REQUIRE_OK(store->read_models().commit("audit", {row_put{"entries", "00000000000000000001", {{"position", 1}}}}, 5));
 
-  REQUIRE_OK(store->reset("users"));
+  REQUIRE_OK(store->read_models().reset("users"));
 
-  auto cp = store->checkpoint("users");
+  auto cp = store->read_models().checkpoint("users");
   REQUIRE_OK(cp);
   CHECK(*cp == 0);
   for (const auto& table : {"by_id", "by_name", "zz", ""}) {
-    auto rows = store->scan("users", table, "", "", 100, false);
+    auto rows = store->read_models().scan("users", table, "", "", 100, false);
     REQUIRE_OK(rows);
     CHECK(rows->empty());
   }
-  auto gone = store->get("users", "zz", std::string("\xff\xff", 2));
+  auto gone = store->read_models().get("users", "zz", std::string("\xff\xff", 2));
   REQUIRE_OK(gone);
   CHECK_FALSE(gone->has_value());
 
   // The other projection keeps its rows and checkpoint.
-  auto audit_cp = store->checkpoint("audit");
+  auto audit_cp = store->read_models().checkpoint("audit");
   REQUIRE_OK(audit_cp);
   CHECK(*audit_cp == 5);
-  auto entry = store->get("audit", "entries", "00000000000000000001");
+  auto entry = store->read_models().get("audit", "entries", "00000000000000000001");
   REQUIRE_OK(entry);
   CHECK(entry->has_value());
 
   // The projection is rebuilt on top of the reset, and a reset of an empty one is fine.
-  REQUIRE_OK(store->commit("users", {row_put{"by_id", "user-3", {{"n", 3}}}}, 1));
-  auto rebuilt = store->scan("users", "by_id", "", "", 100, false);
+  REQUIRE_OK(store->read_models().commit("users", {row_put{"by_id", "user-3", {{"n", 3}}}}, 1));
+  auto rebuilt = store->read_models().scan("users", "by_id", "", "", 100, false);
   REQUIRE_OK(rebuilt);
   CHECK(keys_of(*rebuilt) == strings{"user-3"});
-  REQUIRE_OK(store->reset("users"));
-  REQUIRE_OK(store->reset("users"));
+  REQUIRE_OK(store->read_models().reset("users"));
+  REQUIRE_OK(store->read_models().reset("users"));
 
   // An unknown projection is not_found; the reset survives a reopen.
-  auto unknown = store->reset("nope");
+  auto unknown = store->read_models().reset("nope");
   REQUIRE_FALSE(unknown.has_value());
   CHECK(unknown.error().code == errc::not_found);
   store.reset();
   auto reopened = open_store(dir);
-  auto after_cp = reopened->checkpoint("users");
+  auto after_cp = reopened->read_models().checkpoint("users");
   REQUIRE_OK(after_cp);
   CHECK(*after_cp == 0);
-  auto after_rows = reopened->scan("users", "by_id", "", "", 100, false);
+  auto after_rows = reopened->read_models().scan("users", "by_id", "", "", 100, false);
   REQUIRE_OK(after_rows);
   CHECK(after_rows->empty());
-  auto audit_after = reopened->checkpoint("audit");
+  auto audit_after = reopened->read_models().checkpoint("audit");
   REQUIRE_OK(audit_after);
   CHECK(*audit_after == 5);
 }

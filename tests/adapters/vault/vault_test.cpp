@@ -81,7 +81,7 @@ TEST_CASE("vault: seal and open round-trip over RocksDB, the stored bytes hide t
   {
     auto store = open_store(dir.path());
     const auto key = generated_key(dir.path());
-    sodium_vault vault(key, *store);
+    sodium_vault vault(key, store->kv());
 
     auto sealed = vault.seal(k_credentials);
     REQUIRE(sealed.has_value());
@@ -97,7 +97,7 @@ TEST_CASE("vault: seal and open round-trip over RocksDB, the stored bytes hide t
     CHECK(*opened == k_credentials);
 
     // Stored: 0x01 ‖ 24-byte nonce ‖ ciphertext ‖ 16-byte tag, no plaintext.
-    auto bytes = store->get_sealed(ref);
+    auto bytes = store->kv().get_sealed(ref);
     REQUIRE(bytes.has_value());
     REQUIRE(bytes->has_value());
     CHECK(static_cast<unsigned char>((**bytes)[0]) == 0x01);
@@ -110,7 +110,7 @@ TEST_CASE("vault: seal and open round-trip over RocksDB, the stored bytes hide t
     REQUIRE(again.has_value());
     CHECK(again->ref != ref);
     CHECK(again->fingerprint == sealed->fingerprint);
-    CHECK(*store->get_sealed(again->ref) != *bytes);
+    CHECK(*store->kv().get_sealed(again->ref) != *bytes);
   }
   // Nothing RocksDB wrote (WAL, SST, manifest) holds the password.
   for (const auto& entry : fs::recursive_directory_iterator(dir.path() / "db")) {
@@ -122,7 +122,7 @@ TEST_CASE("vault: seal and open round-trip over RocksDB, the stored bytes hide t
   // Reopened with the same data dir: the key is read back and old entries decrypt.
   auto store = open_store(dir.path());
   const auto key = generated_key(dir.path());
-  sodium_vault vault(key, *store);
+  sodium_vault vault(key, store->kv());
   auto opened = vault.open(ref);
   REQUIRE(opened.has_value());
   CHECK(*opened == k_credentials);
@@ -138,16 +138,16 @@ TEST_CASE("vault: a tampered entry fails authentication instead of crashing", "[
   atrium::test::temp_dir dir;
   auto store = open_store(dir.path());
   const auto key = generated_key(dir.path());
-  sodium_vault vault(key, *store);
+  sodium_vault vault(key, store->kv());
   auto sealed = vault.seal(k_credentials);
   REQUIRE(sealed.has_value());
-  const std::string original = **store->get_sealed(sealed->ref);
+  const std::string original = **store->kv().get_sealed(sealed->ref);
 
   // A byte of the nonce, of the ciphertext and of the tag.
   for (const std::size_t at : {std::size_t{1}, std::size_t{24}, std::size_t{30}, original.size() - 1}) {
     std::string tampered = original;
     tampered[at] = static_cast<char>(tampered[at] ^ 0x01);
-    REQUIRE(store->put_sealed(sealed->ref, tampered).has_value());
+    REQUIRE(store->kv().put_sealed(sealed->ref, tampered).has_value());
     auto opened = vault.open(sealed->ref);
     INFO("byte " << at);
     REQUIRE_FALSE(opened.has_value());
@@ -156,12 +156,12 @@ TEST_CASE("vault: a tampered entry fails authentication instead of crashing", "[
   }
   // An unknown format byte, a truncated entry, an empty one.
   for (const std::string& bad : {std::string("\x02") + original.substr(1), original.substr(0, 20), std::string()}) {
-    REQUIRE(store->put_sealed(sealed->ref, bad).has_value());
+    REQUIRE(store->kv().put_sealed(sealed->ref, bad).has_value());
     auto opened = vault.open(sealed->ref);
     REQUIRE_FALSE(opened.has_value());
     CHECK(opened.error().code == errc::internal);
   }
-  REQUIRE(store->put_sealed(sealed->ref, original).has_value());
+  REQUIRE(store->kv().put_sealed(sealed->ref, original).has_value());
   CHECK(vault.open(sealed->ref).has_value());
 }
 
@@ -169,26 +169,27 @@ TEST_CASE("vault: a ciphertext moved under another ref fails (the ref is the AEA
   atrium::test::temp_dir dir;
   auto store = open_store(dir.path());
   const auto key = generated_key(dir.path());
-  sodium_vault vault(key, *store);
+  sodium_vault vault(key, store->kv());
   auto a = vault.seal(k_credentials);
   auto b = vault.seal({{"user", "other"}, {"password", "hunter2hunter2"}});
   REQUIRE(a.has_value());
   REQUIRE(b.has_value());
 
-  REQUIRE(store->put_sealed(b->ref, **store->get_sealed(a->ref)).has_value());
+  REQUIRE(store->kv().put_sealed(b->ref, **store->kv().get_sealed(a->ref)).has_value());
   auto moved = vault.open(b->ref);
   REQUIRE_FALSE(moved.has_value());
   CHECK(moved.error().code == errc::internal);
   CHECK(moved.error().message.find("correct horse") == std::string::npos);
 
-  REQUIRE(store->put_sealed("vault:00000000000000000000000000000000", **store->get_sealed(a->ref)).has_value());
+  REQUIRE(
+      store->kv().put_sealed("vault:00000000000000000000000000000000", **store->kv().get_sealed(a->ref)).has_value());
   CHECK_FALSE(vault.open("vault:00000000000000000000000000000000").has_value());
   CHECK(vault.open(a->ref).has_value());
 
   // Another master key cannot open it either.
   atrium::test::temp_dir other_dir;
   const auto other_key = generated_key(other_dir.path());
-  sodium_vault other(other_key, *store);
+  sodium_vault other(other_key, store->kv());
   auto foreign = other.open(a->ref);
   REQUIRE_FALSE(foreign.has_value());
   CHECK(foreign.error().code == errc::internal);
@@ -198,7 +199,7 @@ TEST_CASE("vault: fingerprints are keyed, stable for equal credentials, distinct
   atrium::test::temp_dir dir;
   auto store = open_store(dir.path());
   const auto key = generated_key(dir.path());
-  sodium_vault vault(key, *store);
+  sodium_vault vault(key, store->kv());
 
   nlohmann::json reordered = nlohmann::json::object();
   reordered["password"] = "correct horse battery staple";
@@ -221,7 +222,7 @@ TEST_CASE("vault: fingerprints are keyed, stable for equal credentials, distinct
   // Another master key gives another fingerprint.
   atrium::test::temp_dir other_dir;
   const auto other_key = generated_key(other_dir.path());
-  CHECK(sodium_vault(other_key, *store).fingerprint(k_credentials) != fp);
+  CHECK(sodium_vault(other_key, store->kv()).fingerprint(k_credentials) != fp);
 
   // Invalid UTF-8: seal refuses it, fingerprint does not throw.
   const nlohmann::json bad = {{"password", std::string("\xff\xfe")}};

@@ -1,0 +1,151 @@
+#pragma once
+/// The one owner of a RocksDB database (one directory), shared by the role stores over
+/// it — the event log, the read-model store and the key-value store — the way RocksDB's
+/// `DBImpl` is one handle under its write path, its reads and its column families:
+///
+///   event_log ─────────┐
+///   read_model_store ──┼─▶ database: DB handle, column families, the write path's
+///   kv_store ──────────┘   checks (disk reserve, fault), reopen after a write failure
+///
+/// Write failures (docs/architecture.md, "Supervision and failure"): every write first
+/// checks that the disk keeps `reserve_free_bytes` free beyond it and is refused with
+/// `unavailable` ("disk full: …") otherwise, so RocksDB is not left to fail a WAL write.
+/// If RocksDB fails a write anyway (or a background flush or compaction), the database
+/// refuses writes with `unavailable` while reads go on, until `try_recover` (called by
+/// the event log's commit thread every `recovery_interval`) reopens it once the disk has
+/// room again; writes then resume without a restart. RocksDB's own log goes to spdlog
+/// rather than DIR/LOG, whose failure on a full disk used to abort the process
+/// (assertion `sync_without_flush_called_`).
+///
+/// RocksDB's headers stay out of this header (the app includes it without them); the
+/// role stores include them in their sources.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/error.hpp"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+class DB;
+class WriteBatch;
+struct WriteOptions;
+}  // namespace rocksdb
+
+namespace atrium::rocksdb_adapter {
+
+/// Group-commit bounds, memory budgets and the disk reserve.
+struct store_options {
+  std::size_t max_batch_events = 4096;             ///< events per synced WriteBatch, at most
+  std::size_t max_batch_bytes = 8u << 20;          ///< bytes per WriteBatch before it is cut (one append may exceed it)
+  std::size_t memtable_budget_bytes = 128u << 20;  ///< all memtables together (RocksDB db_write_buffer_size)
+  std::size_t block_cache_bytes = 64u << 20;       ///< one LRU cache for data, index and filter blocks of every family
+  /// Free bytes every write must leave on the store's file system; a write that would
+  /// leave less is refused (`unavailable`). nullopt: min(64 MiB, 2% of the file system);
+  /// 0: no check (RocksDB meets the full disk itself; tests use it).
+  std::optional<std::uint64_t> reserve_free_bytes;
+  /// How often a store that cannot write checks whether it can recover.
+  std::chrono::milliseconds recovery_interval{500};
+};
+
+/// The column families every database has (the on-disk contract; see rocksdb_store.hpp
+/// for keys and values). Projections add `proj_<name>` families of their own.
+namespace families {
+inline constexpr std::string_view events = "events";
+inline constexpr std::string_view streams = "streams";
+inline constexpr std::string_view stream_heads = "stream_heads";
+inline constexpr std::string_view event_ids = "event_ids";
+inline constexpr std::string_view snapshots = "snapshots";
+inline constexpr std::string_view checkpoints = "checkpoints";
+inline constexpr std::string_view tokens = "tokens";
+inline constexpr std::string_view idempotency = "idempotency";
+inline constexpr std::string_view vault = "vault";
+}  // namespace families
+
+/// A role store that keeps state read from the database (the event log's head, the
+/// read-model store's active slots) or waits on its faults.
+class database_observer {
+ public:
+  virtual ~database_observer() = default;
+  /// Called after the database was reopened by `try_recover`, with the database held
+  /// exclusively: reload what was read at open. An error fails the reopen (it is
+  /// closed and tried again later).
+  [[nodiscard]] virtual result<void> on_reopen() { return {}; }
+  /// Called when a write failure was recorded (writes are refused from now on until a
+  /// reopen); from any thread, possibly RocksDB's own. Keep it short.
+  virtual void on_fault() {}
+};
+
+/// The shared database. Thread-safe. Every use of the handle, the families or `write`
+/// holds the lock `use` gives (shared); a reopen holds it exclusively.
+class database {
+ public:
+  /// Shared access to the handle, from `use`.
+  using lock = std::shared_lock<std::shared_mutex>;
+
+  /// Opens (creating if missing) the database in `dir` with the built-in families, the
+  /// families named in `extra_families`, and every family already in it (e.g. of a
+  /// since-dropped projection). `unavailable` if RocksDB cannot open it (e.g. locked by
+  /// another process).
+  [[nodiscard]] static result<std::shared_ptr<database>> open(const std::string& dir,
+                                                              const std::vector<std::string>& extra_families,
+                                                              const store_options& options);
+  /// Closes the database.
+  ~database();
+  database(const database&) = delete;
+  database& operator=(const database&) = delete;
+
+  /// The options it was opened with.
+  [[nodiscard]] const store_options& options() const;
+  /// The directory it lives in.
+  [[nodiscard]] const std::string& dir() const;
+
+  /// Shared access for one operation; `unavailable` while the database is closed for a
+  /// reopen.
+  [[nodiscard]] result<lock> use() const;
+  /// The handle; only while a lock from `use` (or the reopen) is held.
+  [[nodiscard]] rocksdb::DB& handle() const;
+  /// The family named `name`, nullptr if it does not exist. Same rule as `handle`.
+  [[nodiscard]] rocksdb::ColumnFamilyHandle* family(std::string_view name) const;
+  /// The value under `key` in `family`, nullopt if absent; `unavailable` on I/O error.
+  [[nodiscard]] result<std::optional<std::string>> get(rocksdb::ColumnFamilyHandle* family, std::string_view key) const;
+  /// Writes `batch` (the caller holds a lock from `use`): refused with `unavailable`
+  /// while a fault is set or when the disk would keep less than the reserve; a RocksDB
+  /// failure sets the fault (`what` names the operation in the message).
+  [[nodiscard]] result<void> write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch& batch,
+                                   std::string_view what);
+
+  /// The recorded write failure, if any (cleared by a successful reopen).
+  [[nodiscard]] std::optional<error> fault() const;
+  /// Why writes fail now: the recorded fault, or a disk with less free space than the
+  /// reserve (checked now, with statvfs); nullopt when they should succeed.
+  [[nodiscard]] std::optional<error> write_fault() const;
+  /// Records that RocksDB failed a write: writes are refused until a reopen; observers
+  /// are told (`on_fault`).
+  void set_fault(const error& e);
+  /// While a fault is set: once the disk has room again, closes and reopens the database
+  /// (a clean reopen: RocksDB's `Resume()` would keep writing to a WAL file whose writer
+  /// has failed when the memtables are empty, and abort) and lets the observers reload.
+  /// Returns the number of reopens so far when this call reopened, nullopt otherwise.
+  std::optional<std::uint64_t> try_recover();
+  /// Reopens done after write failures (for tests).
+  [[nodiscard]] std::uint64_t recoveries() const;
+
+  /// Registers / removes an observer (it must be removed before it is destroyed; after
+  /// `remove_observer` returns it is not called again).
+  void add_observer(database_observer* o);
+  void remove_observer(database_observer* o);
+
+ private:
+  struct impl;
+  explicit database(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace atrium::rocksdb_adapter
