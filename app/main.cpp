@@ -34,6 +34,7 @@
 #include "app/log_format.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
+#include "projections/queries.hpp"
 
 namespace {
 
@@ -400,8 +401,9 @@ int main(int argc, char** argv) {
   atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
+  auto queries = atrium::make_queries(**store, **store);  // the read side the API asks
   atrium::http_adapter::api api(
-      {**runtime, **store, **store, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
+      {**runtime, **store, *queries, **store, **store, hasher, secrets, vault, tester, **runtime, **runtime});
   atrium::http_adapter::server_options server_options{opts->host, opts->port, 2, 1 << 20, std::chrono::seconds(60)};
   server_options.push_queue_messages = opts->push_queue_messages;
   server_options.push_queue_bytes = opts->push_queue_bytes;
