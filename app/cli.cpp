@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <memory>
-#include <optional>
 #include <ostream>
 #include <utility>
 
@@ -23,15 +21,6 @@
 namespace atrium::cli {
 namespace {
 
-constexpr std::string_view k_usage =
-    "       atriumd verify  --data-dir DIR   (recompute the event hash chain; exit 0 if intact, 3 if broken)\n"
-    "       atriumd export  --data-dir DIR [--after P] [--until P]   (public envelopes as JSON Lines in\n"
-    "                       position order, after < position <= until)\n"
-    "       atriumd inspect STREAM --data-dir DIR   (the stream's events and its folded state, one JSON object)\n"
-    "       atriumd replay  --projection NAME --data-dir DIR   (rebuild one projection from position 0)\n"
-    "  offline subcommands need the server stopped; exit 1: nothing found or store unreadable,\n"
-    "  2: bad arguments or the store is in use\n";
-
 constexpr std::size_t k_page = 1000;
 
 constexpr int k_ok = 0;
@@ -39,69 +28,7 @@ constexpr int k_failed = 1;
 constexpr int k_usage_error = 2;
 constexpr int k_chain_broken = 3;
 
-/// The parsed arguments of an offline subcommand.
-struct options {
-  std::string data_dir = "data";
-  std::uint64_t after = 0;
-  std::uint64_t until = std::numeric_limits<std::uint64_t>::max();
-  std::string stream;      ///< inspect
-  std::string projection;  ///< replay
-};
-
-std::optional<std::uint64_t> parse_position(std::string_view s) {
-  std::uint64_t v = 0;
-  const auto* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, v);
-  if (s.empty() || ec != std::errc() || p != end) return std::nullopt;
-  return v;
-}
-
-/// Parses `args` for `command`; on failure returns nullopt with `why` set.
-std::optional<options> parse(std::string_view command, const std::vector<std::string>& args, std::string& why) {
-  options o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    auto value = [&]() -> std::optional<std::string> {
-      if (i + 1 >= args.size()) {
-        why = a + " needs a value";
-        return std::nullopt;
-      }
-      return args[++i];
-    };
-    if (a == "--data-dir") {
-      auto v = value();
-      if (!v) return std::nullopt;
-      o.data_dir = *v;
-    } else if (command == "export" && (a == "--after" || a == "--until")) {
-      auto v = value();
-      if (!v) return std::nullopt;
-      auto p = parse_position(*v);
-      if (!p) {
-        why = a + " takes a position (a non-negative integer)";
-        return std::nullopt;
-      }
-      (a == "--after" ? o.after : o.until) = *p;
-    } else if (command == "replay" && a == "--projection") {
-      auto v = value();
-      if (!v) return std::nullopt;
-      o.projection = *v;
-    } else if (command == "inspect" && o.stream.empty() && !a.starts_with("-")) {
-      o.stream = a;
-    } else {
-      why = "unknown argument: " + a;
-      return std::nullopt;
-    }
-  }
-  if (command == "inspect" && o.stream.empty()) {
-    why = "which stream? (atriumd inspect STREAM --data-dir DIR)";
-    return std::nullopt;
-  }
-  if (command == "replay" && o.projection.empty()) {
-    why = "--projection NAME is required";
-    return std::nullopt;
-  }
-  return o;
-}
+using options = app::offline_options;
 
 /// The store of a stopped server, or nullptr with the exit code in `code` after
 /// explaining on `err` why it cannot be opened.
@@ -238,53 +165,33 @@ int replay(rocksdb_adapter::rocksdb_store& store, std::unique_ptr<projection> p,
 
 }  // namespace
 
-bool is_offline_command(std::string_view command) {
-  return command == "verify" || command == "export" || command == "inspect" || command == "replay";
-}
-
-std::string_view usage() { return k_usage; }
-
-int run(std::string_view command, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  if (!is_offline_command(command)) {
-    err << "atriumd: unknown subcommand " << command << "\n";
-    return k_usage_error;
-  }
-  if (std::ranges::any_of(args, [](const std::string& a) { return a == "--help" || a == "-h"; })) {
-    out << "usage:\n" << k_usage;
-    return k_ok;
-  }
+int run(std::string_view command, const options& o, std::ostream& out, std::ostream& err) {
   // Results go to stdout; the few log lines (e.g. a projection that cannot apply an
   // event) go to stderr, synchronously: there is no server to keep responsive.
   auto logger = std::make_shared<spdlog::logger>("atriumd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   logger->set_level(spdlog::level::warn);
   spdlog::set_default_logger(logger);
 
-  std::string why;
-  auto o = parse(command, args, why);
-  if (!o) {
-    err << "atriumd " << command << ": " << why << "\nusage:\n" << k_usage;
-    return k_usage_error;
-  }
   std::unique_ptr<projection> target;
   if (command == "replay") {
     std::string names;
     for (auto& p : make_all_projections()) {
       names += (names.empty() ? "" : ", ") + std::string(p->name());
-      if (p->name() == o->projection) target = std::move(p);
+      if (p->name() == o.projection) target = std::move(p);
     }
     if (target == nullptr) {
-      err << "atriumd replay: unknown projection " << o->projection << "; one of: " << names << "\n";
+      err << "atriumd replay: unknown projection " << o.projection << "; one of: " << names << "\n";
       return k_usage_error;
     }
   }
 
   int code = k_ok;
-  auto store = open_store(command, o->data_dir, err, code);
+  auto store = open_store(command, o.data_dir, err, code);
   if (store == nullptr) return code;
   try {
     if (command == "verify") return verify(*store, out, err);
-    if (command == "export") return export_log(*store, *o, out, err);
-    if (command == "inspect") return inspect(*store, *o, out, err);
+    if (command == "export") return export_log(*store, o, out, err);
+    if (command == "inspect") return inspect(*store, o, out, err);
     return replay(*store, std::move(target), out, err);
   } catch (const std::exception& ex) {
     // Third-party exceptions (e.g. nlohmann::json on a payload it cannot dump) end here.

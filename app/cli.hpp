@@ -14,22 +14,15 @@
 /// chain broken.
 
 #include <iosfwd>
-#include <string>
 #include <string_view>
-#include <vector>
+
+#include "app/options.hpp"
 
 namespace atrium::cli {
 
-/// True if `command` names an offline subcommand: `verify`, `export`, `inspect` or `replay`.
-[[nodiscard]] bool is_offline_command(std::string_view command);
-
-/// Runs the offline subcommand `command` with its arguments `args` (everything after
-/// the subcommand's name on the command line). Writes results to `out` and
-/// diagnostics to `err`; returns the process exit code (see the header comment).
-[[nodiscard]] int run(std::string_view command, const std::vector<std::string>& args, std::ostream& out,
-                      std::ostream& err);
-
-/// The usage lines of the offline subcommands, for atriumd's usage text.
-[[nodiscard]] std::string_view usage();
+/// Runs the offline subcommand `command` (verify, export, inspect or replay; parsed by
+/// app/options.hpp) with its options `o`. Writes results to `out` and diagnostics to
+/// `err`; returns the process exit code (see the header comment).
+[[nodiscard]] int run(std::string_view command, const app::offline_options& o, std::ostream& out, std::ostream& err);
 
 }  // namespace atrium::cli

@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git curl ca-certificates
   libcaf-dev librocksdb-dev librdkafka-dev kcat
   libboost1.81-dev libboost-url1.81-dev
-  nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
+  nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
   libpqxx-dev libsqlite3-dev postgresql
   clang-format python3
   "$@"

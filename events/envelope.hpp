@@ -1,5 +1,5 @@
 #pragma once
-/// The event envelope, as stored and as served by the API (DESIGN.md, "Event envelope").
+/// The event envelope, as stored and as served by the API (docs/design.md, "Event envelope").
 ///
 ///   proposed_event  (decider output + metadata from the actor)
 ///        │ event store assigns position, version, time

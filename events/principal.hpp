@@ -9,7 +9,7 @@
 
 namespace atrium {
 
-/// Global roles (DESIGN.md, "Roles").
+/// Global roles (docs/design.md, "Domain"; docs/access.md, "Roles").
 enum class global_role { admin, member, auditor };
 
 /// Per-project roles, from least to most permissive.

@@ -1,5 +1,5 @@
 #pragma once
-/// The HTTP API v1 (DESIGN.md, "HTTP API v1"): the edge checks, authentication,
+/// The HTTP API v1 (docs/design.md, "HTTP API v1"): the edge checks, authentication,
 /// idempotency and the route table; each resource's routes are its controller's
 /// (adapters/http/controllers/controllers.hpp), reading through the query port
 /// (ports/queries.hpp) and writing through the command bus.

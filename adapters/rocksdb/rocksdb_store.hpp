@@ -1,7 +1,7 @@
 #pragma once
 /// RocksDB adapter: the event store, the read-model store, the session-token store and
 /// the storage of sealed secrets in one RocksDB database (one directory), with the
-/// column families of DESIGN.md:
+/// column families of docs/design.md ("Storage layout"):
 ///
 /// | family          | key                                  | value                                   |
 /// |-----------------|--------------------------------------|-----------------------------------------|

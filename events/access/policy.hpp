@@ -6,7 +6,7 @@
 /// Pure: the adapter gathers the facts (the caller's effective role on the project or
 /// connection concerned, group management, ...) from the read models and passes them in.
 ///
-/// Rules (DESIGN.md "Roles", docs/access.md has the full matrix):
+/// Rules (docs/design.md "Domain", docs/access.md has the full matrix):
 /// - global `admin` may do everything; `auditor` reads every resource, the audit log and
 ///   the event log, and changes nothing; `member` creates projects, groups and
 ///   connections and acts where a role was granted to them or to one of their groups;

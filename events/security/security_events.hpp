@@ -1,6 +1,6 @@
 #pragma once
 /// Events of the `security` stream: what auditors need that is not a state change of an
-/// entity (DESIGN.md, "Domain sketch"). All security events go to the one stream
+/// entity (docs/design.md, "Domain"). All security events go to the one stream
 /// `security`, appended with expected version `any`. Catalog: docs/events.md.
 
 #include <string>

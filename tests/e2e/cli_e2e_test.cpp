@@ -3,6 +3,10 @@
 // dir, and a restarted server serves what it served before the replay.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -158,4 +162,75 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
     CHECK(r.exit_code == 1);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "elsewhere"));
   }
+}
+
+TEST_CASE("cli: bad options stop atriumd at start with one line on stderr and exit code 2", "[e2e][cli]") {
+  temp_dir dir;
+  const auto data = (dir.path() / "data").string();
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--data-dir", data, "--listen", "127.0.0.1:0", "--no-such-flag"},
+                                             {"--data-dir", data, "--snapshot-every", "often"},
+                                             {"serve", "--data-dir", data, "--listen", "127.0.0.1:99999"},
+                                             {"--data-dir", data, "--kafka-transactions"},
+                                             {"export", "--data-dir", data, "--until", "-3"},
+                                             {"inspect", "--data-dir", data}}) {
+    const auto r = atriumd(args);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.starts_with("atriumd"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.err.ends_with("\n"));
+  }
+  CHECK_FALSE(std::filesystem::exists(data));  // refused before anything was created
+
+  const auto version = atriumd({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.starts_with("atriumd "));
+  const auto help = atriumd({"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("replay") != std::string::npos);
+}
+
+TEST_CASE("cli: serve options from the environment win over the config file", "[e2e][cli]") {
+  temp_dir dir;
+  const auto data = dir.path() / "from-env";
+  const auto config = (dir.path() / "atriumd.toml").string();
+  // The file's data dir and address lose to the environment's; its log level applies.
+  std::ofstream(config) << "data-dir = \"" << (dir.path() / "from-file").string() << "\"\n"
+                        << "listen = \"127.0.0.1:1\"\nlog-level = \"warn\"\n";
+  atrium::test::child_process proc({ATRIUMD_PATH, "--config", config},
+                                   {{"ATRIUM_DATA_DIR", data.string()},
+                                    {"ATRIUM_LISTEN", "127.0.0.1:0"},
+                                    {"ATRIUM_ADMIN_PASSWORD", atrium::test::k_admin_password}},
+                                   dir.path() / "atriumd.log");
+  std::string address;
+  const bool up = atrium::test::wait_until(
+      [&] {
+        std::ifstream f(data / "atriumd.addr");
+        return static_cast<bool>(f >> address);
+      },
+      std::chrono::seconds(30));
+  INFO(atrium::test::atriumd_server::slurp(dir.path() / "atriumd.log"));
+  REQUIRE(up);
+  CHECK(address.starts_with("127.0.0.1:"));
+  CHECK(address != "127.0.0.1:1");
+  CHECK_FALSE(std::filesystem::exists(dir.path() / "from-file"));
+  REQUIRE(atrium::test::wait_until(
+      [&] {
+        try {
+          return atrium::test::http_client(address).get("/readyz").status == 200;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(30)));
+  auto login = atrium::test::http_client(address).post(
+      "/v1/auth/login", {{"username", "admin"}, {"password", atrium::test::k_admin_password}});
+  CHECK(login.status == 200);
+  CHECK(proc.stop(SIGTERM) == 0);
+  // The file's log level applies (nothing overrode it): no info line such as "listening".
+  const auto log = atrium::test::atriumd_server::slurp(dir.path() / "atriumd.log");
+  CHECK(log.find("atriumd listening on") != std::string::npos);
+  CHECK(log.find(" info ") == std::string::npos);
 }

@@ -1,0 +1,91 @@
+#pragma once
+/// atriumd's command line, environment and config file, parsed with CLI11 into plain
+/// values; `main()` only wires what comes out.
+///
+///   atriumd [serve] [OPTIONS]          the server (the default subcommand)
+///   atriumd verify|export|inspect|replay …   offline, on a stopped server's data dir
+///   atriumd --help | --version
+///
+/// Every `serve` option `--some-name` can also come from the environment variable
+/// `ATRIUM_SOME_NAME` and from a config file (`--config FILE`, TOML: `some-name = value`,
+/// a list `["a", "b"]` for a repeatable option, `true`/`false` for a switch). The first
+/// source that sets an option wins: command line, then environment, then config file,
+/// then the built-in default. An empty environment variable counts as unset.
+///
+/// Bad input (unknown option, a value of the wrong shape or out of range, options that
+/// exclude each other, an unreadable config file) is reported as one line for stderr and
+/// exit code 2; `--help` and `--version` as text for stdout and exit code 0.
+
+#include <cstdint>
+#include <expected>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace atrium::app {
+
+/// What `atriumd serve` runs with, validated and with its documented clamps applied.
+struct serve_options {
+  std::string config_file;  ///< --config: the file the other options were read from ("" if none)
+  std::string data_dir = "data";
+  std::string host = "127.0.0.1";            ///< from --listen HOST:PORT, brackets of an IPv6 host removed
+  std::uint16_t port = 8080;                 ///< 0: a free port
+  std::string log_level = "info";            ///< one of spdlog's level names
+  std::string master_key_file;               ///< "" : DATA_DIR/master.key (generated on first start)
+  std::uint64_t snapshot_every = 100;        ///< 0 disables snapshots
+  std::uint64_t passivate_after_s = 300;     ///< at least 1
+  std::uint64_t max_live_entities = 100000;  ///< at least 1
+  std::string kafka_brokers;                 ///< empty: Kafka off (unless embedded)
+  bool kafka_embedded = false;
+  std::string kafka_topic = "atrium.events";
+  std::string kafka_mode = "binary";                                ///< binary or structured
+  std::vector<std::pair<std::string, std::string>> kafka_settings;  ///< --kafka-option KEY=VALUE, in order
+  bool kafka_transactions = false;                                  ///< also set by --kafka-transactional-id
+  std::string kafka_transactional_id;                               ///< empty: atriumd-relay-<topic>
+  std::uint64_t push_queue_messages = 1024;                         ///< at least 1
+  std::uint64_t push_queue_bytes = 4 << 20;                         ///< at least 1024
+  std::uint64_t push_socket_buffer = 128 << 10;                     ///< 0: kernel autotuning
+  std::uint64_t push_write_stall_ms = 20000;                        ///< at least 100
+  std::vector<std::string> connection_allow;  ///< --connection-allow entries, as given (checked to parse)
+  std::vector<std::string> connection_deny;   ///< --connection-deny entries, as given (checked to parse)
+};
+
+/// What an offline subcommand (app/cli.hpp) runs with.
+struct offline_options {
+  std::string data_dir = "data";
+  std::uint64_t after = 0;                                          ///< export: positions > after
+  std::uint64_t until = std::numeric_limits<std::uint64_t>::max();  ///< export: positions <= until
+  std::string stream;                                               ///< inspect: the stream id (required)
+  std::string projection;  ///< replay: the projection's name (required; checked against the list by cli::run)
+};
+
+/// A parsed command line: which subcommand, and its options.
+struct command_line {
+  std::string command = "serve";  ///< serve, verify, export, inspect or replay
+  serve_options serve;            ///< meaningful when command == "serve"
+  offline_options offline;        ///< meaningful otherwise
+};
+
+/// Parsing ended the run: `--help`/`--version` (code 0, `text` for stdout) or bad input
+/// (code 2, `text` one line for stderr, "atriumd: …" ending in a newline).
+struct early_exit {
+  int code = 0;
+  std::string text;
+};
+
+/// The version atriumd reports: the CMake project version.
+[[nodiscard]] std::string_view version();
+
+/// `ATRIUM_` followed by `option` (with or without its leading dashes) upper-cased, dashes
+/// to underscores: `--data-dir` gives `ATRIUM_DATA_DIR`.
+[[nodiscard]] std::string env_name(std::string_view option);
+
+/// Parses `args` (argv without the program name) together with the process environment
+/// (`getenv`) and, for `serve`, the config file that `--config`/`ATRIUM_CONFIG` names.
+/// A first argument that is not a subcommand, `-h`, `--help` or `--version` means
+/// `serve`. Returns the command line, or the early exit to take (see `early_exit`).
+[[nodiscard]] std::expected<command_line, early_exit> parse_command_line(const std::vector<std::string>& args);
+
+}  // namespace atrium::app
