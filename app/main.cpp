@@ -35,6 +35,7 @@
 #include "app/log_format.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
+#include "projections/queries.hpp"
 
 namespace {
 
@@ -233,8 +234,9 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
-  atrium::http_adapter::api api({**runtime, (*store)->events(), (*store)->read_models(), (*store)->kv(), (*store)->kv(),
-                                 hasher, secrets, vault, tester, **runtime, **runtime});
+  auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
+  atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher, secrets,
+                                 vault, tester, **runtime, **runtime});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

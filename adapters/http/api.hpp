@@ -1,6 +1,12 @@
 #pragma once
-/// The HTTP API v1 (docs/design.md, "HTTP API v1"): routing, authentication, input
-/// validation and the mapping of domain errors to HTTP statuses.
+/// The HTTP API v1 (docs/design.md, "HTTP API v1"): the edge checks, authentication,
+/// idempotency and the route table; each resource's routes are its controller's
+/// (adapters/http/controllers/controllers.hpp), reading through the query port
+/// (ports/queries.hpp) and writing through the command bus.
+///
+///   request ─▶ api::handle: edge checks (wire.hpp) ─▶ route table lookup (404 / 405)
+///           ─▶ authenticate (bearer token → session → user) ─▶ Idempotency-Key
+///           ─▶ controller handler ─▶ policy (kit) ─▶ command bus / query port ─▶ answer
 ///
 /// Routes (who may call each: the policy decision point, events/access/policy.hpp; the
 /// full matrix is in docs/access.md):
@@ -32,8 +38,11 @@
 /// retry answers the stored response and writes nothing; the key on another request is
 /// 409.
 ///
+/// A known path with another method answers 405 `method_not_allowed` with `Allow`; an
+/// unknown path 404 `not_found`.
+///
 /// Errors answer `{"error":{"code","message","details"}}`: 400 invalid_argument,
-/// 401 unauthenticated, 403 forbidden, 404 not_found, 409 version_conflict /
+/// 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed, 409 version_conflict /
 /// already_exists / failed_precondition, 413, 428 precondition_required, 503, 500.
 
 #include <chrono>
@@ -44,7 +53,7 @@
 #include "ports/vault.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
-#include "ports/read_model_store.hpp"
+#include "ports/queries.hpp"
 #include "ports/security.hpp"
 #include "ports/subscriptions.hpp"
 #include "adapters/http/http_server.hpp"
@@ -55,7 +64,7 @@ namespace atrium::http_adapter {
 struct api_dependencies {
   ports::command_bus& commands;
   ports::event_store& events;
-  ports::read_model_store& read_models;
+  const ports::queries& queries;  ///< the read side (projections/queries.hpp)
   ports::token_store& tokens;
   ports::idempotency_store& idempotency;
   const ports::password_hasher& hasher;
@@ -85,9 +94,8 @@ class api {
   /// the ports.
   void stop();
 
-  struct impl;
-
  private:
+  struct impl;
   std::shared_ptr<impl> impl_;
 };
 

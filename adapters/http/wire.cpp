@@ -4,6 +4,9 @@
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
 
 #include "events/text.hpp"
 
@@ -140,6 +143,69 @@ result<void> check_request(const http_request& req) {
     }
   }
   return {};
+}
+
+std::optional<std::string> normalize_rfc3339(std::string_view s) {
+  auto number = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    if (at + n > s.size()) return std::nullopt;
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return std::nullopt;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  const auto year = number(0, 4), month = number(5, 2), day = number(8, 2);
+  const auto hour = number(11, 2), minute = number(14, 2), second = number(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || s[4] != '-' || s[7] != '-' ||
+      (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  std::size_t at = 19;
+  std::int64_t micros = 0;
+  bool finer = false;  // nonzero digits beyond the sixth
+  if (at < s.size() && s[at] == '.') {
+    const auto start = ++at;
+    for (; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at) {
+      if (at - start < 6) {
+        micros = micros * 10 + (s[at] - '0');
+      } else if (s[at] != '0') {
+        finer = true;
+      }
+    }
+    if (at == start) return std::nullopt;
+    for (auto n = at - start; n < 6; ++n) micros *= 10;
+  }
+  std::int64_t offset = 0;  // seconds east of UTC
+  if (at + 1 == s.size() && (s[at] == 'Z' || s[at] == 'z')) {
+    ++at;
+  } else if (at + 6 == s.size() && (s[at] == '+' || s[at] == '-' || s[at] == ' ') && s[at + 3] == ':') {
+    const auto oh = number(at + 1, 2), om = number(at + 4, 2);
+    if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
+    offset = (s[at] == '-' ? -1 : 1) * (*oh * 3600 + *om * 60);
+    at += 6;
+  } else {
+    return std::nullopt;  // RFC 3339 requires an offset
+  }
+  if (at != s.size()) return std::nullopt;
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year{*year}, std::chrono::month{static_cast<unsigned>(*month)},
+                            std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;  // 60: a leap second
+  const auto seconds_utc =
+      sys_days(date).time_since_epoch().count() * 86400LL + *hour * 3600LL + *minute * 60LL + *second - offset;
+  const auto total = seconds_utc * 1'000'000 + micros + (finer ? 1 : 0);
+  const sys_time<microseconds> instant{microseconds{total}};
+  const auto day_start = floor<days>(instant);
+  const year_month_day utc{day_start};
+  if (static_cast<int>(utc.year()) < 0 || static_cast<int>(utc.year()) > 9999) return std::nullopt;
+  const hh_mm_ss<microseconds> clock{instant - day_start};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", static_cast<int>(utc.year()),
+                static_cast<unsigned>(utc.month()), static_cast<unsigned>(utc.day()),
+                static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
+                static_cast<int>(clock.seconds().count()), static_cast<long long>(clock.subseconds().count()));
+  return std::string(buf);
 }
 
 }  // namespace atrium::http_adapter

@@ -17,6 +17,7 @@
 ///   or holding a NUL character (`\u0000`) in any string or key.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,5 +73,14 @@ struct parsed_target {
 /// without control characters other than tab. Errors: `invalid_argument` naming the
 /// header (`{"header": name}`).
 [[nodiscard]] result<void> check_request(const http_request& req);
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (RFC 3339 §5.6, `T`/`Z` in either case) as
+/// the same instant in the form every stored event `time` has: UTC with six fraction
+/// digits (`2026-11-21T04:45:59.123456Z`), so string order is time order. A finer
+/// fraction rounds up to the next microsecond, which keeps `time >= t` and `time < t`
+/// exact against microsecond times. A space in place of the offset's sign is read as `+`
+/// (an unencoded `+` in a query string arrives as a space). nullopt when malformed, or
+/// outside the years 0000-9999 once in UTC.
+[[nodiscard]] std::optional<std::string> normalize_rfc3339(std::string_view s);
 
 }  // namespace atrium::http_adapter

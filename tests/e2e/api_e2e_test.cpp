@@ -266,7 +266,16 @@ TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]
   // A path segment that is not UTF-8 or holds a control character is refused at the edge.
   CHECK(admin.get("/v1/projects/%00%ff").status == 400);
   CHECK(admin.get("/v1/projects/%ff").json["error"]["message"] == "path segment is not valid UTF-8");
-  CHECK(admin.request("PUT", "/v1/projects").status == 400);
+  // A known path with another method is 405 with the methods it allows; an unknown path
+  // a 404 in the API's error shape.
+  const auto put = admin.request("PUT", "/v1/projects");
+  CHECK(put.status == 405);
+  CHECK(put.headers.at("allow") == "POST, GET");
+  CHECK(put.json["error"]["code"] == "method_not_allowed");
+  CHECK(admin.request("DELETE", "/healthz").status == 405);
+  const auto nowhere = admin.get("/v1/nowhere");
+  CHECK(nowhere.status == 404);
+  CHECK(nowhere.json["error"]["code"] == "not_found");
   // An unknown project is 404 before its If-Match is even read; on a real one a bad
   // If-Match is 400.
   CHECK(admin.request("PATCH", "/v1/projects/abc", "{}", {{"If-Match", "soon"}}).status == 404);

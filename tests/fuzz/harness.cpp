@@ -22,6 +22,7 @@
 #include "adapters/vault/sodium_vault.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
+#include "projections/queries.hpp"
 
 namespace atrium::fuzz {
 
@@ -139,6 +140,7 @@ struct world::impl {
   sodium_adapter::sodium_secrets secrets;
   std::unique_ptr<vault_adapter::sodium_vault> vault;
   connectors_adapter::sql_connection_tester tester;
+  std::unique_ptr<ports::queries> queries;  // before api: it must outlive it
   std::unique_ptr<http_adapter::api> api;
   std::string admin_hash;
   bool allow_500 = env_flag("ATRIUM_FUZZ_ALLOW_500");
@@ -185,9 +187,9 @@ world::world() : impl_(std::make_unique<impl>()) {
   impl_->vault = std::make_unique<vault_adapter::sodium_vault>(*key, impl_->store->kv());
   auto& s = *impl_->store;
   auto& r = *impl_->runtime;
-  impl_->api = std::make_unique<http_adapter::api>(
-      http_adapter::api_dependencies{r, s.events(), s.read_models(), s.kv(), s.kv(), impl_->hasher, impl_->secrets,
-                                     *impl_->vault, impl_->tester, r, r});
+  impl_->queries = make_queries(s.read_models(), s.events());
+  impl_->api = std::make_unique<http_adapter::api>(http_adapter::api_dependencies{
+      r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester, r, r});
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/http/api_internal.hpp"
+#include "adapters/http/wire.hpp"
 
 namespace {
 

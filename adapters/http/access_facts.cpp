@@ -1,0 +1,113 @@
+// Facts for the policy decision point, read through the query port.
+#include "adapters/http/access_facts.hpp"
+
+namespace atrium::http_adapter {
+
+project_access project_facts(const ports::project_queries& q, const principal& p, const std::string& id) {
+  project_access out;
+  if (!valid_id(id)) return out;
+  auto record = q.project(id, p);
+  if (!record || !*record) return out;
+  out.view = std::move((*record)->view);
+  out.role = (*record)->role;
+  return out;
+}
+
+std::optional<project_access> guard_project(controller_kit& kit, const ports::project_queries& q, const call_ptr& c,
+                                            const principal& p, access::operation op, const std::string& id,
+                                            bool self) {
+  auto facts = project_facts(q, p, id);
+  const access::facts f{.role = facts.role, .self = self};
+  if (!kit.admitted(c, p, op, f, "project-" + id, facts.view.has_value(), "no such project")) return std::nullopt;
+  return facts;
+}
+
+group_access group_facts(const ports::group_queries& q, const principal& p, const std::string& id) {
+  group_access out;
+  if (!valid_id(id)) return out;
+  auto view = q.group(id);
+  if (!view || !*view) return out;
+  out.view = std::move(**view);
+  out.member = p.groups.contains(id);
+  out.manager = out.view->value("created_by", "") == p.user_id;
+  return out;
+}
+
+access::facts connection_access::facts() const {
+  const auto role = record ? record->role : std::nullopt;
+  return {.connection_user = role.has_value(),
+          .connection_owner = role == connection_role::owner,
+          .connection_holds_credentials = record && holds_credentials(record->view)};
+}
+
+connection_access connection_facts(const ports::connection_queries& q, const principal& p, const std::string& id) {
+  connection_access out;
+  if (!valid_id(id)) return out;
+  auto record = q.connection(id, p);
+  if (record && *record) out.record = std::move(**record);
+  return out;
+}
+
+bool holds_credentials(const json& view) { return view.value("driver", "") != "sqlite"; }
+
+job_access job_facts(const ports::job_queries& jobs, const ports::project_queries& projects, const principal& p,
+                     const std::string& id) {
+  job_access out;
+  if (!valid_id(id)) return out;
+  auto view = jobs.job(id);
+  if (!view || !*view) return out;
+  out.view = std::move(**view);
+  out.role = project_facts(projects, p, out.view->value("project_id", "")).role;
+  out.self = out.view->value("submitted_by", "") == p.user_id;
+  return out;
+}
+
+std::pair<access::operation, access::facts> stream_access(const stream_facts_source& q, const principal& p,
+                                                          const std::string& stream_id) {
+  using access::operation;
+  const auto dash = stream_id.find('-');
+  const auto entity = dash == std::string::npos ? stream_id : stream_id.substr(0, dash);
+  const auto id = dash == std::string::npos ? std::string() : stream_id.substr(dash + 1);
+  if (entity == "user" && id == p.user_id) return {operation::user_read, {.self = true}};
+  if (entity == "project") return {operation::project_read, {.role = project_facts(q.projects, p, id).role}};
+  if (entity == "group") return {operation::group_read, group_facts(q.groups, p, id).facts()};
+  if (entity == "connection") {
+    const auto c = connection_facts(q.connections, p, id);
+    const auto role = c.record ? c.record->role : std::nullopt;
+    return {operation::connection_read,
+            {.connection_user = role.has_value(), .connection_owner = role == connection_role::owner}};
+  }
+  if (entity == "job") return {operation::job_read, job_facts(q.jobs, q.projects, p, id).facts()};
+  if (entity == "container") return {operation::container_read, {}};
+  return {operation::events_read, {}};  // other users' streams, `security`, username claims
+}
+
+result<member_ref> existing_member(const ports::user_queries& users, const ports::group_queries& groups,
+                                   const json& body) {
+  auto user = string_field(body, "user_id", false);
+  if (!user) return std::unexpected(user.error());
+  auto group = string_field(body, "group_id", false);
+  if (!group) return std::unexpected(group.error());
+  if (user->has_value() == group->has_value()) {
+    return fail(errc::invalid_argument, "give exactly one of user_id and group_id");
+  }
+  const bool is_user = user->has_value();
+  member_ref ref{is_user ? "user" : "group", is_user ? **user : **group};
+  const char* what = is_user ? "no such user" : "no such group";
+  const json details{{is_user ? "user_id" : "group_id", ref.id}};
+  if (!valid_id(ref.id)) return fail(errc::not_found, what, details);
+  bool exists = false;
+  if (is_user) {
+    auto u = users.user(ref.id);
+    if (!u) return std::unexpected(u.error());
+    exists = u->has_value();
+  } else {
+    auto g = groups.group(ref.id);
+    if (!g) return std::unexpected(g.error());
+    exists = g->has_value();
+  }
+  if (!exists) return fail(errc::not_found, what, details);
+  return ref;
+}
+
+}  // namespace atrium::http_adapter

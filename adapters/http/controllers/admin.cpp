@@ -1,0 +1,135 @@
+// Health, readiness, metrics and the projections' administration.
+#include "adapters/http/controllers/controllers.hpp"
+
+namespace atrium::http_adapter {
+namespace {
+
+/// The event relay's status as served by /readyz and /v1/admin/projections.
+json relay_json(const ports::relay_info& r) {
+  return json{{"destination", r.destination},
+              {"checkpoint", r.checkpoint},
+              {"lag_positions", r.lag_positions},
+              {"lag_seconds", r.lag_seconds},
+              {"in_flight", r.in_flight},
+              {"status", r.status},
+              {"error", r.error}};
+}
+
+/// `down` and `store` of a health report: why the server is unhealthy.
+json health_json(const ports::health_report& h) {
+  json body{{"down", h.down}};
+  if (h.store) body["store"] = json{{"code", to_string(h.store->code)}, {"message", h.store->message}};
+  return body;
+}
+
+}  // namespace
+
+void admin_controller::add_routes(route_table& t) {
+  auto self = shared_from_this();
+  t.add({"GET", "/healthz", [self](auto& c, auto&, auto&) { self->healthz(c); }, route_access::open});
+  t.add({"GET", "/readyz", [self](auto& c, auto&, auto&) { self->readyz(c); }, route_access::open});
+  t.add({"GET", "/metrics", [self](auto& c, auto&, auto&) { self->metrics(c); }, route_access::open});
+  t.add({"GET", "/v1/admin/projections", [self](auto& c, auto& p, auto&) { self->projections(c, p); }});
+  t.add({"POST", "/v1/admin/projections/{name}/rebuild",
+         [self](auto& c, auto& p, auto& a) { self->rebuild(c, p, a[0]); }});
+}
+
+/// Health: 503 while a core actor is down or the store cannot write (a server that
+/// cannot write never says it is healthy); `down` and `store` say why.
+void admin_controller::healthz(const call_ptr& c) {
+  const auto h = d_.monitor.health();
+  auto body = health_json(h);
+  body["status"] = h.healthy ? "ok" : "unhealthy";
+  body["position"] = d_.events.head_position();
+  send(c, h.healthy ? 200 : 503, body);
+}
+
+/// Readiness: 503 while the projections catch up after start, and while unhealthy: a
+/// degraded Kafka relay is reported in the body, but the API keeps accepting commands.
+void admin_controller::readyz(const call_ptr& c) {
+  d_.monitor.report([c, h = d_.monitor.health()](ports::projections_report r) {
+    std::uint64_t lag = 0;
+    for (const auto& p : r.projections) lag = std::max(lag, p.lag_positions);
+    const bool ready = r.ready && h.healthy;
+    json body{{"status", !h.healthy ? "unhealthy"
+                         : r.ready  ? "ready"
+                                    : "catching_up"},
+              {"head", r.head},
+              {"max_lag_positions", lag}};
+    if (!h.healthy) body.update(health_json(h));
+    if (r.relay) body["relay"] = relay_json(*r.relay);
+    send(c, ready ? 200 : 503, body);
+  });
+}
+
+void admin_controller::projections(const call_ptr& c, const principal& p) {
+  if (!d_.kit->allowed(c, p, access::operation::projections_read, {}, "projections")) return;
+  d_.monitor.report([c](ports::projections_report r) {
+    json list = json::array();
+    for (const auto& i : r.projections) {
+      list.push_back({{"name", i.name},
+                      {"checkpoint", i.checkpoint},
+                      {"lag_positions", i.lag_positions},
+                      {"lag_ms", i.lag_ms},
+                      {"status", i.status},
+                      {"error", i.error},
+                      {"slot", i.slot},
+                      {"rebuild_checkpoint", i.rebuild_checkpoint ? json(*i.rebuild_checkpoint) : json(nullptr)}});
+    }
+    send(c, 200,
+         json{{"head", r.head},
+              {"ready", r.ready},
+              {"projections", list},
+              {"relay", r.relay ? relay_json(*r.relay) : json(nullptr)}});
+  });
+}
+
+void admin_controller::metrics(const call_ptr& c) {
+  // Prometheus text exposition format 0.0.4
+  // (https://prometheus.io/docs/instrumenting/exposition_formats/).
+  d_.monitor.report([c](ports::projections_report r) {
+    std::string out;
+    auto metric = [&out](const char* name, const char* type, const char* help) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    };
+    auto sample = [&out](const std::string& name, const std::string& labels, double value) {
+      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + fmt::format("{}", value) + "\n";
+    };
+    metric("atrium_log_head_position", "gauge", "Position of the last committed event.");
+    sample("atrium_log_head_position", "", static_cast<double>(r.head));
+    metric("atrium_projections_ready", "gauge", "1 once the projections caught up after start.");
+    sample("atrium_projections_ready", "", r.ready ? 1 : 0);
+    metric("atrium_projection_checkpoint", "gauge", "Last position a projection applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_checkpoint", "projection=\"" + p.name + "\"", static_cast<double>(p.checkpoint));
+    metric("atrium_projection_lag_positions", "gauge", "Committed events a projection has not applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_lag_positions", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_positions));
+    metric("atrium_projection_lag_seconds", "gauge", "Age of the oldest event a projection has not applied.");
+    for (const auto& p : r.projections)
+      sample("atrium_projection_lag_seconds", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_ms) / 1000.0);
+    if (r.relay) {
+      metric("atrium_relay_checkpoint", "gauge", "Last position acknowledged by Kafka with every earlier one.");
+      sample("atrium_relay_checkpoint", "", static_cast<double>(r.relay->checkpoint));
+      metric("atrium_relay_lag_positions", "gauge", "Committed events not yet acknowledged by Kafka.");
+      sample("atrium_relay_lag_positions", "", static_cast<double>(r.relay->lag_positions));
+      metric("atrium_relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by Kafka.");
+      sample("atrium_relay_lag_seconds", "", r.relay->lag_seconds);
+      metric("atrium_relay_in_flight", "gauge", "Events sent to Kafka and not yet acknowledged.");
+      sample("atrium_relay_in_flight", "", static_cast<double>(r.relay->in_flight));
+      metric("atrium_relay_up", "gauge", "0 while the relay is degraded (brokers unreachable or stalled).");
+      sample("atrium_relay_up", "", r.relay->status == "degraded" ? 0 : 1);
+    }
+    send_body(c, std::move(out), "text/plain; version=0.0.4; charset=utf-8", {});
+  });
+}
+
+void admin_controller::rebuild(const call_ptr& c, const principal& p, const std::string& name) {
+  if (!d_.kit->allowed(c, p, access::operation::projections_rebuild, {}, "projection-" + name)) return;
+  d_.monitor.rebuild(name, [c, name](result<void> started) {
+    if (!started) return send_error(c, started.error());
+    send(c, 202, json{{"projection", name}, {"status", "rebuilding"}});
+  });
+}
+
+}  // namespace atrium::http_adapter

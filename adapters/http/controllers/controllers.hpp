@@ -1,0 +1,266 @@
+#pragma once
+/// One controller per resource. Each is given only the ports it uses, and registers its
+/// routes in the route table (adapters/http/router.hpp) with `add_routes`:
+///
+/// | controller              | file             | routes                                          |
+/// |-------------------------|------------------|-------------------------------------------------|
+/// | `sessions_controller`   | sessions.cpp     | POST /v1/auth/login, POST /v1/auth/logout       |
+/// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
+/// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
+/// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
+/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}]             |
+/// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
+/// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
+/// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
+/// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
+/// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
+/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild] |
+///
+/// Handlers answer through `send`/`send_error` (call.hpp), ask the policy through the
+/// kit (kit.hpp) and never read a table: reads go through the query port
+/// (ports/queries.hpp). Controllers include no Beast header.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "adapters/http/access_facts.hpp"
+#include "adapters/http/kit.hpp"
+#include "adapters/http/router.hpp"
+#include "events/container/container_decider.hpp"
+#include "events/group/group_decider.hpp"
+#include "events/job/job_decider.hpp"
+#include "ports/connector.hpp"
+#include "ports/event_store.hpp"
+#include "ports/monitor.hpp"
+#include "ports/security.hpp"
+#include "ports/vault.hpp"
+
+namespace atrium::http_adapter {
+
+/// Login and logout.
+class sessions_controller : public std::enable_shared_from_this<sessions_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::user_queries& users;
+    ports::token_store& tokens;
+    const ports::password_hasher& hasher;
+    const ports::secret_source& secrets;
+    pool_fn hashing;
+    std::int64_t session_ttl_seconds;
+  };
+  explicit sessions_controller(deps d);
+  void add_routes(route_table& t);
+
+ private:
+  void login(const call_ptr& c);
+  void logout(const call_ptr& c);
+  deps d_;
+  std::string dummy_hash_;  // verified against for unknown users, so timing does not reveal them
+};
+
+/// Users: create, list, read, change (password, roles, disable).
+class users_controller : public std::enable_shared_from_this<users_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::user_queries& users;
+    ports::token_store& tokens;
+    const ports::password_hasher& hasher;
+    pool_fn hashing;
+  };
+  explicit users_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void create(const call_ptr& c, const principal& p);
+  void list(const call_ptr& c, const principal& p);
+  void get(const call_ptr& c, const principal& p, const std::string& id);
+  /// PATCH /v1/users/{id}: `{"password"?, "current_password"?, "grant_role"?,
+  /// "revoke_role"?, "disabled"?: true}`, applied in that order, each as its own
+  /// command; stops at the first error.
+  void patch(const call_ptr& c, const principal& p, const std::string& id);
+  /// Runs `cmds` one after the other for user `id`; the last is answered (ending
+  /// sessions first when `end_sessions`, all but `keep`).
+  void run_patch(const call_ptr& c, const principal& p, const std::string& id,
+                 std::shared_ptr<std::vector<user_command>> cmds, bool end_sessions, const std::string& keep);
+  /// POST /v1/users/{id}/disable: admins only; ends every session of the user.
+  void disable(const call_ptr& c, const principal& p, const std::string& id);
+  /// Wraps `done`: once the command succeeded, ends the sessions of `user_id` except
+  /// `keep_token_hash` ("" ends all), then calls `done`; a store error is answered 503.
+  ports::completion ending_sessions(const call_ptr& c, std::string user_id, std::string keep_token_hash,
+                                    ports::completion done);
+  deps d_;
+};
+
+/// The view of a user `p` may see: all of it for admins, auditors and the user; else
+/// `{"id","username"}`.
+[[nodiscard]] json public_user(const json& view, const principal& p);
+
+/// Groups and their members.
+class groups_controller : public std::enable_shared_from_this<groups_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::group_queries& groups;
+    const ports::user_queries& users;
+  };
+  explicit groups_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  std::optional<group_access> guard(const call_ptr& c, const principal& p, access::operation op, const std::string& id);
+  void create(const call_ptr& c, const principal& p);
+  void add_member(const call_ptr& c, const principal& p, const std::string& id);
+  void remove_member(const call_ptr& c, const principal& p, const std::string& id, const std::string& member);
+  deps d_;
+};
+
+/// Projects and their members.
+class projects_controller : public std::enable_shared_from_this<projects_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::project_queries& projects;
+    const ports::user_queries& users;
+    const ports::group_queries& groups;
+  };
+  explicit projects_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void create(const call_ptr& c, const principal& p);
+  void patch(const call_ptr& c, const principal& p, const std::string& id);
+  void archive(const call_ptr& c, const principal& p, const std::string& id);
+  void add_member(const call_ptr& c, const principal& p, const std::string& id);
+  void remove_member(const call_ptr& c, const principal& p, const std::string& id, const std::string& member);
+  deps d_;
+};
+
+/// A project's cells (its notebook), addressed by cell id.
+class cells_controller : public std::enable_shared_from_this<cells_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::project_queries& projects;
+  };
+  explicit cells_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void add(const call_ptr& c, const principal& p, const std::string& id);
+  void list(const call_ptr& c, const principal& p, const std::string& id);
+  void get(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  void patch(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  void remove(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// Answers a cell command with the cell as projected (or as the actor's view says),
+  /// `ETag: "<cell version>"`; `replay_header` marks a no-op `Idempotency-Replayed`.
+  ports::completion finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id, unsigned status,
+                                bool replay_header);
+  deps d_;
+};
+
+/// Data connections, their credentials (through the vault) and tests.
+class connections_controller : public std::enable_shared_from_this<connections_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::connection_queries& connections;
+    const ports::user_queries& users;
+    const ports::group_queries& groups;
+    ports::secret_vault& vault;
+    const ports::connection_tester& tester;
+    pool_fn probes;
+    std::chrono::milliseconds test_timeout;
+  };
+  explicit connections_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  std::optional<connection_access> guard(const call_ptr& c, const principal& p, access::operation op,
+                                         const std::string& id);
+  void create(const call_ptr& c, const principal& p);
+  void patch(const call_ptr& c, const principal& p, const std::string& id);
+  void remove(const call_ptr& c, const principal& p, const std::string& id);
+  void test(const call_ptr& c, const principal& p, const std::string& id);
+  void share(const call_ptr& c, const principal& p, const std::string& id);
+  void unshare(const call_ptr& c, const principal& p, const std::string& id, const std::string& who);
+  deps d_;
+};
+
+/// Jobs (in projects, using connections).
+class jobs_controller : public std::enable_shared_from_this<jobs_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::job_queries& jobs;
+    const ports::project_queries& projects;
+    const ports::connection_queries& connections;
+  };
+  explicit jobs_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void submit(const call_ptr& c, const principal& p);
+  void list(const call_ptr& c, const principal& p);
+  void cancel(const call_ptr& c, const principal& p, const std::string& id);
+  deps d_;
+};
+
+/// Containers (admins').
+class containers_controller : public std::enable_shared_from_this<containers_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::container_queries& containers;
+  };
+  explicit containers_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void declare(const call_ptr& c, const principal& p);
+  void command(const call_ptr& c, const principal& p, const std::string& id, access::operation op);
+  deps d_;
+};
+
+/// The audit log: entries, export, hash-chain verification.
+class audit_controller : public std::enable_shared_from_this<audit_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::audit_queries& audit;
+    const ports::event_store& events;  ///< the hash chain
+    pool_fn blocking;
+  };
+  explicit audit_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void entries(const call_ptr& c, const principal& p);
+  void export_entries(const call_ptr& c, const principal& p);
+  void verify(const call_ptr& c, const principal& p);
+  deps d_;
+};
+
+/// Health, readiness, metrics and the projections' administration.
+class admin_controller : public std::enable_shared_from_this<admin_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    ports::projection_monitor& monitor;
+    const ports::event_store& events;  ///< the head position
+  };
+  explicit admin_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  void healthz(const call_ptr& c);
+  void readyz(const call_ptr& c);
+  void metrics(const call_ptr& c);
+  void projections(const call_ptr& c, const principal& p);
+  void rebuild(const call_ptr& c, const principal& p, const std::string& name);
+  deps d_;
+};
+
+}  // namespace atrium::http_adapter

@@ -1,0 +1,216 @@
+// The log and its streams: `GET /v1/events`, `GET /v1/streams/{stream}`, and the push
+// transports `GET /v1/events/stream` (Server-Sent Events) and `GET /v1/ws` (the upgrade;
+// the connection itself is ws_connection.cpp).
+#include "adapters/http/realtime.hpp"
+#include "events/security/security_events.hpp"
+
+namespace atrium::http_adapter {
+namespace {
+
+/// One `GET /v1/events/stream` connection: the whole log as Server-Sent Events. Each
+/// queued event is tagged with its position, so that a cut resumes before the first one
+/// it dropped.
+class sse_connection final : public push_subscriber {
+ public:
+  sse_connection(std::shared_ptr<realtime_context> rt, std::string user_id, std::uint64_t after)
+      : push_subscriber(std::move(rt), std::move(user_id)), given_(after) {}
+
+  bool deliver(const std::string&, const envelope& e, const std::string& event_json) override {
+    std::lock_guard lock(mu_);
+    const auto q =
+        push("id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " + event_json + "\n\n", e.position);
+    if (q == queued::yes) given_ = e.position;
+    return q != queued::full;
+  }
+
+  void ended(const std::string&, std::optional<error> why, std::uint64_t resume_after) override {
+    close_with("error", json{{"code", why ? std::string(to_string(why->code)) : std::string("ended")},
+                             {"message", why ? why->message : std::string("subscription ended")},
+                             {"resume_after", resume_after}});
+  }
+
+  void overflowed(const std::vector<std::pair<std::string, std::uint64_t>>& resume_after) override {
+    slow_consumer(resume_after.empty() ? 0 : resume_after.front().second);
+  }
+
+  /// Cuts the stream: its final message resumes after the last position queued, or the
+  /// hub's (`from_hub`, after an overflow), lowered to just before the first event the
+  /// cut dropped.
+  void slow_consumer(std::uint64_t from_hub) {
+    auto ch = channel_.lock();
+    if (!ch) return;
+    ch->cut(1013, "slow consumer", [&](const std::vector<std::uint64_t>& dropped) {
+      std::uint64_t position = 0;
+      {
+        std::lock_guard lock(mu_);
+        position = std::max(given_, from_hub);
+      }
+      // Tags are positions, in order: the first dropped one is the lowest.
+      if (!dropped.empty()) position = std::min(position, dropped.front() - 1);
+      spdlog::warn("sse slow consumer closed user={} resume_after={}", user_id_, position);
+      return "event: error\ndata: " +
+             dump(json{{"code", "slow_consumer"},
+                       {"message", "the stream could not keep up; reconnect with Last-Event-ID"},
+                       {"resume_after", position}}) +
+             "\n\n";
+    });
+  }
+
+ private:
+  void close_with(const char* event, const json& data) {
+    if (auto ch = channel_.lock())
+      ch->close(1000, "", std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n");
+  }
+
+  std::mutex mu_;
+  std::uint64_t given_;  // the last position queued (or the start)
+};
+
+}  // namespace
+
+void events_controller::add_routes(route_table& t) {
+  auto self = shared_from_this();
+  t.add({"GET", "/v1/events", [self](auto& c, auto& p, auto&) { self->events(c, p); }});
+  t.add({"GET", "/v1/streams/{stream}", [self](auto& c, auto& p, auto& a) { self->stream(c, p, a[0]); }});
+  t.add(
+      {"GET", "/v1/events/stream", [self](auto& c, auto& p, auto&) { self->event_stream(c, p); }, route_access::push});
+  t.add({"GET", "/v1/ws", [self](auto& c, auto& p, auto&) { self->websocket(c, p); }, route_access::push});
+}
+
+void events_controller::events(const call_ptr& c, const principal& p) {
+  if (!d_.kit->allowed(c, p, access::operation::events_read, {}, "events")) return;
+  auto limit = parse_limit(*c);
+  if (!limit) return send_error(c, limit.error());
+  std::uint64_t after = 0;
+  if (auto it = c->query.find("after"); it != c->query.end()) {
+    auto v = parse_u64(it->second, "after");
+    if (!v) return send_error(c, v.error());
+    after = *v;
+  }
+  auto page = d_.events.read_all(after, *limit);
+  if (!page) return send_error(c, page.error());
+  json out = json::array();
+  for (const auto& e : *page) out.push_back(to_public_json(e));
+  send(c, 200,
+       json{{"events", out},
+            {"next", page->empty() ? json(after) : json(page->back().position)},
+            {"head", d_.events.head_position()}});
+}
+
+void events_controller::stream(const call_ptr& c, const principal& p, const std::string& stream_id) {
+  const auto dash = stream_id.find('-');
+  const bool unowned = stream_id == security_stream;  // readable by admins and auditors only
+  if ((dash == std::string::npos && !unowned) || !valid_id(stream_id)) {
+    return send_error(c, error{errc::not_found, "no such stream"});
+  }
+  const auto [op, facts] = stream_access(d_.realtime->facts, p, stream_id);
+  if (!d_.kit->allowed(c, p, op, facts, stream_id)) return;
+  auto limit = parse_limit(*c);
+  if (!limit) return send_error(c, limit.error());
+  std::uint64_t from = 1;
+  if (auto it = c->query.find("from_version"); it != c->query.end()) {
+    auto v = parse_u64(it->second, "from_version");
+    if (!v) return send_error(c, v.error());
+    from = *v;
+  }
+  // `as_of`: the stream as it was then, i.e. only the events committed by that position
+  // or time (the pages end where the bound does).
+  auto parsed = controller_kit::parse_as_of(*c);
+  if (!parsed) return send_error(c, parsed.error());
+  const auto bound = parsed->value_or(ports::as_of_bound{});
+  auto page = d_.events.read_stream(stream_id, from, *limit);
+  if (!page) return send_error(c, page.error());
+  const auto full_page = page->size() == *limit;
+  const auto within = [&](const envelope& e) {
+    return !(bound.position && e.position > *bound.position) && !(bound.time && e.time > *bound.time);
+  };
+  const auto end = std::find_if_not(page->begin(), page->end(), within);
+  const bool cut = end != page->end();
+  page->erase(end, page->end());
+  if (page->empty() && from <= 1) return send_error(c, error{errc::not_found, "no such stream"});
+  json out = json::array();
+  for (const auto& e : *page) out.push_back(to_public_json(e));
+  json next = full_page && !cut ? json(page->back().version + 1) : json(nullptr);
+  send(c, 200, json{{"stream", stream_id}, {"events", out}, {"next", next}});
+}
+
+void events_controller::websocket(const call_ptr& c, const principal& p) {
+  if (!c->req.websocket) {
+    return send(c, 426,
+                json{{"error",
+                      {{"code", "invalid_argument"},
+                       {"message", "GET /v1/ws needs a WebSocket upgrade"},
+                       {"details", json::object()}}}},
+                {{"Upgrade", "websocket"}});
+  }
+  // What Beast's handshake would refuse in plain text is refused here in the API's shape
+  // (RFC 6455 §4.2.1: a 16-byte base64 key, version 13; §4.4: 426 with the version).
+  const auto key = c->req.header("sec-websocket-key");
+  const bool key_ok = key.size() == 24 && key.ends_with("==") &&
+                      std::all_of(key.begin(), key.end() - 2,
+                                  [](unsigned char ch) { return std::isalnum(ch) || ch == '+' || ch == '/'; });
+  if (!key_ok) {
+    return send_error(c, error{errc::invalid_argument,
+                               "Sec-WebSocket-Key must be 16 bytes in base64",
+                               {{"header", "Sec-WebSocket-Key"}}});
+  }
+  if (c->req.header("sec-websocket-version") != "13") {
+    return send(c, 426,
+                json{{"error",
+                      {{"code", "invalid_argument"},
+                       {"message", "Sec-WebSocket-Version must be 13"},
+                       {"details", {{"header", "Sec-WebSocket-Version"}}}}}},
+                {{"Sec-WebSocket-Version", "13"}});
+  }
+  if (!d_.realtime->presence->add_connection(p.user_id)) {
+    spdlog::info("http method=GET path=/v1/ws status=429 user={} request_id={} limit={}", c->who, c->correlation_id,
+                 k_max_connections_per_user);
+    return send(c, 429,
+                json{{"error",
+                      {{"code", "too_many_requests"},
+                       {"message", "too many WebSocket connections for this user; close one and retry"},
+                       {"details", {{"limit", k_max_connections_per_user}}}}}},
+                {{"Retry-After", std::to_string(k_retry_after_seconds)}});
+  }
+  auto slot = std::make_shared<connection_slot>(d_.realtime->presence, p.user_id);
+  const auto token = bearer_token(c->req.header("authorization")).value_or("");
+  spdlog::info("http method=GET path=/v1/ws status=101 user={} request_id={}", c->who, c->correlation_id);
+  http_response resp{101, "", "", {}};
+  resp.open = [rt = d_.realtime, user = p.user_id, token, agent = c->req.header("user-agent"),
+               slot](std::shared_ptr<push_channel> ch) { return open_websocket(rt, ch, user, token, agent, slot); };
+  c->respond(std::move(resp));
+}
+void events_controller::event_stream(const call_ptr& c, const principal& p) {
+  if (!d_.kit->allowed(c, p, access::operation::events_read, {}, "events")) return;
+  const auto head = d_.events.head_position();
+  std::uint64_t after = head;
+  // Last-Event-ID (a reconnecting EventSource) wins over `after`.
+  if (auto last = c->req.header("last-event-id"); !last.empty()) {
+    auto v = parse_u64(last, "Last-Event-ID");
+    if (!v) return send_error(c, v.error());
+    after = *v;
+  } else if (auto it = c->query.find("after"); it != c->query.end()) {
+    auto v = parse_u64(it->second, "after");
+    if (!v) return send_error(c, v.error());
+    after = *v;
+  }
+  if (after > head) {
+    return send_error(c, error{errc::invalid_argument, "after is beyond the log head", {{"head", head}}});
+  }
+  spdlog::info("http method=GET path=/v1/events/stream status=200 user={} request_id={} after={}", c->who,
+               c->correlation_id, after);
+  http_response resp{200, "", "text/event-stream", {{"X-Request-Id", c->correlation_id}, {"X-Accel-Buffering", "no"}}};
+  resp.open = [rt = d_.realtime, user = p.user_id, after](std::shared_ptr<push_channel> ch) {
+    auto conn = std::make_shared<sse_connection>(rt, user, after);
+    conn->attach(ch);
+    rt->hub.subscribe(conn, ports::subscription{"\"events\"", {.all = true}, after});
+    // A stalled stream is cut with the last position queued; the hub lets go of it.
+    return push_callbacks{nullptr, [rt, conn] { rt->hub.drop(conn); },
+                          [rt, conn] {
+                            conn->slow_consumer(0);
+                            rt->hub.drop(conn);
+                          }};
+  };
+  c->respond(std::move(resp));
+}
+}  // namespace atrium::http_adapter

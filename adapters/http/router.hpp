@@ -1,0 +1,73 @@
+#pragma once
+/// The declarative route table: each controller registers its routes as
+/// `{method, path pattern, handler}` (`/v1/projects/{id}/cells/{cell_id}`: a `{…}`
+/// segment matches any one segment and is passed to the handler in order). Looking a
+/// request up tells a known path with a wrong method (405, with the methods that path
+/// allows for `Allow`) from an unknown path (404).
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "adapters/http/call.hpp"
+
+namespace atrium::http_adapter {
+
+/// The `{…}` segments of a matched path, in order.
+using route_params = std::vector<std::string>;
+
+/// A route's handler: the call, the authenticated caller (empty for open routes) and the
+/// path parameters. Answers the call exactly once, now or later.
+using route_handler = std::function<void(const call_ptr&, const principal&, const route_params&)>;
+
+/// Who may reach a route.
+enum class route_access {
+  authenticated,  ///< a bearer token is required (401 otherwise)
+  open,           ///< no authentication (health, metrics, login)
+  push,           ///< authenticated; a long-lived stream (may pass `?token=`, never over a WebSocket)
+};
+
+/// One route.
+struct route {
+  std::string method;   ///< `GET`, `POST`, `PATCH`, `DELETE`
+  std::string pattern;  ///< e.g. `/v1/projects/{id}`
+  route_handler handler;
+  route_access access = route_access::authenticated;
+};
+
+/// Every route of the API. Filled once at start, then only read (thread-safe to look up).
+class route_table {
+ public:
+  /// Adds `r`. A pattern must start with `/`.
+  void add(route r);
+
+  /// What a lookup found.
+  struct match {
+    const route* found = nullptr;       ///< the route for this method and path, if any
+    route_params params;                ///< its `{…}` segments
+    std::vector<const route*> at_path;  ///< every route of this path (any method)
+    /// The methods this path allows, comma separated (`GET, PATCH`), for `Allow`.
+    [[nodiscard]] std::string allow() const;
+    /// True when the path is known and every route of it is open.
+    [[nodiscard]] bool open() const;
+    /// True when a route of this path is a push stream.
+    [[nodiscard]] bool push() const;
+  };
+
+  /// Looks `method` and the decoded `path` segments up.
+  [[nodiscard]] match find(std::string_view method, const std::vector<std::string>& path) const;
+
+ private:
+  struct entry {
+    route r;
+    std::vector<std::string> segments;  // "" stands for a parameter
+  };
+  std::vector<entry> routes_;
+};
+
+/// Answers 405 `method_not_allowed` (API error shape, `details.method` and
+/// `details.allowed`) with `Allow`.
+void send_method_not_allowed(const call_ptr& c, const route_table::match& m);
+
+}  // namespace atrium::http_adapter

@@ -1,0 +1,59 @@
+/// The declarative route table (adapters/http/router.hpp): parameters, a known path with
+/// another method (405 and its `Allow`), an unknown path, open and push routes.
+
+#include <catch2/catch.hpp>
+
+#include "adapters/http/router.hpp"
+
+namespace {
+
+using namespace atrium::http_adapter;
+
+route_table table() {
+  route_table t;
+  auto none = [](const call_ptr&, const atrium::principal&, const route_params&) {};
+  t.add({"GET", "/v1/projects/{id}", none});
+  t.add({"PATCH", "/v1/projects/{id}", none});
+  t.add({"DELETE", "/v1/projects/{id}", none});
+  t.add({"GET", "/v1/projects/{id}/cells/{cell_id}", none});
+  t.add({"GET", "/healthz", none, route_access::open});
+  t.add({"GET", "/v1/ws", none, route_access::push});
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("router: a route's {…} segments are its parameters, in order", "[http][router]") {
+  const auto t = table();
+  const auto m = t.find("GET", {"v1", "projects", "p-1", "cells", "c-9"});
+  REQUIRE(m.found != nullptr);
+  CHECK(m.found->pattern == "/v1/projects/{id}/cells/{cell_id}");
+  CHECK(m.params == route_params{"p-1", "c-9"});
+}
+
+TEST_CASE("router: a known path with another method lists the allowed ones", "[http][router]") {
+  const auto t = table();
+  const auto m = t.find("POST", {"v1", "projects", "p-1"});
+  CHECK(m.found == nullptr);
+  CHECK(m.at_path.size() == 3);
+  CHECK(m.allow() == "GET, PATCH, DELETE");
+  CHECK_FALSE(m.open());
+}
+
+TEST_CASE("router: an unknown path matches nothing", "[http][router]") {
+  const auto t = table();
+  for (const auto& path : std::vector<std::vector<std::string>>{
+           {"v1", "projects"}, {"v1", "projects", "p-1", "cells"}, {"v1", "nothing"}, {}}) {
+    const auto m = t.find("GET", path);
+    CHECK(m.found == nullptr);
+    CHECK(m.at_path.empty());
+  }
+}
+
+TEST_CASE("router: open and push routes are told apart", "[http][router]") {
+  const auto t = table();
+  CHECK(t.find("GET", {"healthz"}).open());
+  CHECK(t.find("POST", {"healthz"}).open());  // 405 without authentication
+  CHECK(t.find("GET", {"v1", "ws"}).push());
+  CHECK_FALSE(t.find("GET", {"v1", "projects", "x"}).push());
+}
