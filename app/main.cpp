@@ -235,8 +235,8 @@ int serve(const atrium::app::serve_options& opts) {
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
   auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
-  atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher, secrets,
-                                 vault, tester, **runtime, **runtime});
+  atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher,
+                                 secrets, vault, tester, **runtime, **runtime});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

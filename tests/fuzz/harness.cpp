@@ -188,8 +188,9 @@ world::world() : impl_(std::make_unique<impl>()) {
   auto& s = *impl_->store;
   auto& r = *impl_->runtime;
   impl_->queries = make_queries(s.read_models(), s.events());
-  impl_->api = std::make_unique<http_adapter::api>(http_adapter::api_dependencies{
-      r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester, r, r});
+  impl_->api = std::make_unique<http_adapter::api>(
+      http_adapter::api_dependencies{r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets,
+                                     *impl_->vault, impl_->tester, r, r});
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);

@@ -1,5 +1,5 @@
 // Fuzz target: the RFC 3339 parser of the API's time filters (`normalize_rfc3339`,
-// adapters/http/api_internal.hpp). Properties: an accepted time normalizes to the
+// adapters/http/wire.hpp). Properties: an accepted time normalizes to the
 // stored-time form `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes, years 0000-9999), and that
 // output is accepted again and normalizes to itself.
 #include <cstdint>
