@@ -52,7 +52,9 @@ static_assert(std::is_same_v<role_handle_t<core_role::writer>, writer_actor>);
 static_assert(std::is_same_v<role_handle_t<core_role::gateway>, caf::actor>);
 
 /// A hub that does nothing: just something with the hub's interface.
-hub_actor::behavior_type idle_hub() {
+// Takes an (unused) argument: CAF 0.17 spawns a function without arguments through a null
+// shared_ptr<std::tuple<>> (UBSan: "reference binding to null pointer").
+hub_actor::behavior_type idle_hub(hub_actor::pointer, int) {
   return {
       [](msg::hub_subscribe&) {},
       [](msg::hub_unsubscribe&) {},
@@ -70,7 +72,7 @@ TEST_CASE("the core directory hands out each role's actor with its interface", "
   CHECK_FALSE(dir.get<core_role::hub>());
   CHECK(dir.up(core_role::hub));  // never started: not down
 
-  auto hub = sys.spawn(idle_hub);
+  auto hub = sys.spawn(idle_hub, 0);
   dir.set<core_role::hub>(hub);
   CHECK(dir.get<core_role::hub>() == hub);
   CHECK(dir.get(core_role::hub) == caf::actor_cast<caf::strong_actor_ptr>(hub));
