@@ -46,7 +46,8 @@ inline constexpr std::uint64_t index_every = 1024;
 class file_result_store final : public ports::result_store {
  public:
   /// Opens the store at `root`: creates the directory (and parents) if missing and
-  /// removes every `.tmp-*` directory left by a writer that never finished.
+  /// removes every `.tmp-*` directory left by a writer that never finished. One store
+  /// per root at a time (a second one would remove the first one's writers' work).
   /// Errors: `unavailable` (the directory cannot be created or listed).
   [[nodiscard]] static result<std::unique_ptr<file_result_store>> open_dir(const std::filesystem::path& root);
 

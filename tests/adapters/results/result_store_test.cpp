@@ -420,6 +420,48 @@ TEST_CASE("result store: misuse of a writer is reported", "[results]") {
   CHECK(whole_csv(*r, 100) == "a,b\r\n");
 }
 
+TEST_CASE("result store: two writers of one job both commit, the last one wins", "[results]") {
+  atrium::test::temp_dir dir;
+  auto store = open_store(dir.path());
+  auto first = make_writer(*store, k_job);
+  auto second = make_writer(*store, k_job);
+  REQUIRE(first->begin({{"w", "text"}}).has_value());
+  REQUIRE(second->begin({{"w", "text"}}).has_value());
+  REQUIRE(first->append(batch(1, {"first"})).has_value());
+  REQUIRE(second->append(batch(1, {"second"})).has_value());
+  REQUIRE(first->commit().has_value());
+  REQUIRE(second->commit().has_value());
+  CHECK(open_reader(*store, k_job)->rows(0, 1).value() == std::vector<json>{json::array({"second"})});
+  CHECK(entries(dir.path()) == std::set<std::string>{k_job});
+}
+
+TEST_CASE("result store: damaged files are reported, not trusted", "[results]") {
+  atrium::test::temp_dir dir;
+  auto store = open_store(dir.path());
+  write_synthetic(*store, k_job, 3000);
+  write_synthetic(*store, k_job2, 10);
+  const fs::path rows = dir.path() / k_job / "rows";
+  const auto size = fs::file_size(rows);
+  fs::resize_file(rows, size - 100);  // the last rows lose their tail
+  auto r = open_reader(*store, k_job);
+  CHECK(r->rows(0, 10).value().size() == 10);
+  auto tail = r->rows(2950, 50);
+  REQUIRE_FALSE(tail.has_value());
+  CHECK(tail.error().code == errc::unavailable);
+  auto csv = r->csv(1 << 20);
+  REQUIRE(csv.has_value());
+  std::string chunk;
+  auto more = (*csv)->next(chunk);
+  REQUIRE_FALSE(more.has_value());
+  CHECK(more.error().code == errc::unavailable);
+  fs::resize_file(rows, size / 2);  // index entries now point past the end
+  CHECK(store->open(k_job).error().code == errc::unavailable);
+  std::ofstream(dir.path() / k_job2 / "meta.json", std::ios::trunc) << "{not json";
+  auto bad = store->open(k_job2);
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == errc::unavailable);
+}
+
 TEST_CASE("result store: 200,000 rows read back page by page and as CSV", "[results]") {
   atrium::test::temp_dir dir;
   auto store = open_store(dir.path());
