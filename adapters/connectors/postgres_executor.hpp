@@ -22,7 +22,7 @@
 /// itself. Rows are streamed with single-row mode (never a whole result in memory; one
 /// result per row, which is what lets rows flow while the query runs). The result table
 /// is the one of the LAST statement that returns rows: the text is split into statements
-/// here (`split_postgres_sql`: quotes, `E''` strings, dollar quotes, quoted
+/// here (`split_sql` in sql_split.hpp: quotes, `E''` strings, dollar quotes, quoted
 /// identifiers, nested comments and parentheses), and a statement's rows become the
 /// table when no later statement may return rows (judged by its leading keyword, see
 /// `sql_statement::may_return_rows`). Rows of other statements are read and dropped.
@@ -51,25 +51,10 @@
 #include <vector>
 
 #include "adapters/connectors/network_policy.hpp"
+#include "adapters/connectors/sql_split.hpp"
 #include "ports/job_executor.hpp"
 
 namespace atrium::connectors_adapter {
-
-/// One statement of a PostgreSQL text.
-struct sql_statement {
-  std::string_view text;  ///< the statement without its `;`
-  /// False when the leading keyword says the statement returns no rows (CREATE, ALTER,
-  /// DROP, INSERT/UPDATE/DELETE/MERGE without a RETURNING word, SET, BEGIN, COMMIT, …);
-  /// true otherwise (SELECT, WITH, VALUES, TABLE, SHOW, EXPLAIN, FETCH, CALL, EXECUTE,
-  /// and anything unknown).
-  bool may_return_rows = true;
-};
-
-/// Splits `sql` at the `;` that end statements, as psql does (outside quotes, `E''`
-/// strings, dollar quotes, quoted identifiers, comments and parentheses; standard
-/// conforming strings). Statements holding only blanks and comments are left out. Not
-/// understood: `BEGIN ATOMIC … END` bodies (their inner `;` split them).
-[[nodiscard]] std::vector<sql_statement> split_postgres_sql(std::string_view sql);
 
 /// Runs `sql` jobs on PostgreSQL. Thread-safe: each `run` opens its own connection.
 class postgres_executor final : public ports::job_executor {

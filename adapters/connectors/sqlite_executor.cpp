@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/connectors/sql_split.hpp"
 #include "adapters/connectors/sqlite_paths.hpp"
 
 namespace atrium::connectors_adapter {
@@ -156,17 +157,38 @@ std::optional<std::string> cell_of(sqlite3_stmt* stmt, int c, int type) {
   return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text), n);
 }
 
-/// True unless every statement in [sql, end) compiles without result columns (see the
-/// header: one that does not compile yet counts as returning rows). Runs nothing.
+/// The end of the statement that starts at `sql`: just past the first `;` at which
+/// the text is a complete statement (sqlite3_complete, which knows trigger bodies), or
+/// `end`.
+const char* statement_end(const char* sql, const char* end) {
+  std::string prefix;
+  for (const char* p = sql; p < end; ++p) {
+    if (*p != ';') continue;
+    prefix.assign(sql, p + 1);
+    if (sqlite3_complete(prefix.c_str()) != 0) return p + 1;
+  }
+  return end;
+}
+
+/// True unless no statement in [sql, end) returns rows (see the header). A statement
+/// that compiles has rows when it has result columns; one that does not compile yet (it
+/// depends on an earlier statement's effect) is judged by its leading keyword
+/// (sql_split.hpp). Runs nothing.
 bool later_statement_returns_rows(sqlite3* db, const char* sql, const char* end) {
   while (sql < end) {
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     const int rc = sqlite3_prepare_v2(db, sql, static_cast<int>(end - sql), &stmt, &tail);
-    if (rc != SQLITE_OK) return true;
-    const bool rows = stmt != nullptr && sqlite3_column_count(stmt) > 0;
-    sqlite3_finalize(stmt);
-    if (rows) return true;
+    if (rc != SQLITE_OK) {
+      tail = statement_end(sql, end);
+      for (const auto& s : split_sql(std::string_view(sql, static_cast<std::size_t>(tail - sql)))) {
+        if (s.may_return_rows) return true;
+      }
+    } else {
+      const bool rows = stmt != nullptr && sqlite3_column_count(stmt) > 0;
+      sqlite3_finalize(stmt);
+      if (rows) return true;
+    }
     if (tail == nullptr || tail <= sql) break;
     sql = tail;
   }

@@ -26,7 +26,9 @@
 /// such a statement is about to run: the statements after it are compiled (not run); if
 /// none of them has result columns, this statement's rows become the table. A later
 /// statement that cannot be compiled yet (it names a table an intermediate statement
-/// creates) counts as one that returns rows. Rows of other statements are stepped
+/// creates) is judged by its leading keyword instead (`split_sql`, sql_split.hpp: CREATE,
+/// DROP, INSERT … without RETURNING return no rows; anything unknown may). Rows of
+/// other statements are stepped
 /// through and dropped. Without any row-returning statement the job has no table
 /// (`result_writer::begin` is never called).
 ///
