@@ -196,8 +196,9 @@ class query_run {
           return *error_;
       }
     }
-    if (error_) return *error_;
-    if (wake_.stop.load()) return interrupted();
+    // An error after a cancel request is the cancel's doing; a text that ran to its
+    // end despite a late request succeeded.
+    if (error_) return wake_.stop.load() ? interrupted() : *error_;
     return job_outcome{job_outcome::status::succeeded, {}, {}};
   }
 
@@ -225,6 +226,7 @@ class query_run {
         error_ = failed("COPY … TO STDOUT and COPY … FROM STDIN are not supported in a job (use a SELECT)");
         return next::abort;
       case PGRES_FATAL_ERROR:
+      case PGRES_BAD_RESPONSE:
         if (!error_) {
           const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
           error_ = failed(masked(PQresultErrorMessage(r)), state != nullptr ? state : "");
@@ -401,6 +403,8 @@ ports::job_outcome postgres_executor::run(const ports::job_spec& spec, ports::re
         std::chrono::duration_cast<std::chrono::milliseconds>(spec.timeout) + std::chrono::milliseconds(30000);
     auto pinned = postgres_conninfo(policy_, spec.params, spec.credentials, connect_timeout, statement_timeout);
     if (!pinned) return failed(mask_secret(pinned.error().message, password));
+
+    pinned->conninfo += " client_encoding='UTF8'";  // cells are UTF-8 whatever the server's encoding
 
     auto state = std::make_shared<wake_state>();
     const wake_guard guard(state, cancel);

@@ -14,6 +14,7 @@
 /// Connection. Always through `postgres_conninfo` (sql_connector.hpp): the destination is
 /// checked against the network policy at every run and libpq connects only to the
 /// checked addresses. The connect is bounded by 10 s and stops early on a cancel.
+/// The client encoding is UTF8 (cells are UTF-8 whatever the database's encoding).
 /// `statement_timeout` is the job's timeout plus 30 s, a server-side backstop only: the
 /// dispatcher enforces the job's timeout through `cancel_signal` before it fires.
 ///

@@ -4,7 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -139,20 +143,20 @@ TEST_CASE("postgres executor: 200,000 rows stream into the writer in batches", "
 
 TEST_CASE("postgres executor: column types from type OIDs", "[postgres_executor]") {
   memory_result_writer out;
-  const auto o = run(
-      "SELECT true AS b, 1::int2 AS i2, 2::int4 AS i4, 3::int8 AS i8, 1.5::float4 AS f4, 2.25::float8 AS f8, "
-      "3.14::numeric AS n, 'x'::text AS t, 'y'::varchar AS v, 'z'::name AS nm, 'c'::char(2) AS ch, "
-      "'\\xdead'::bytea AS by, date '2024-01-02' AS d, time '03:04:05' AS tm, "
-      "timestamp '2024-01-02 03:04:05' AS ts, timestamptz '2024-01-02 03:04:05+00' AS tz, "
-      "'{\"a\": 1}'::json AS j, '{\"b\": 2}'::jsonb AS jb, '10.0.0.1'::inet AS ip, NULL::int AS nul",
-      out);
+  const auto o =
+      run("SELECT true AS b, 1::int2 AS i2, 2::int4 AS i4, 3::int8 AS i8, 1.5::float4 AS f4, 2.25::float8 AS f8, "
+          "3.14::numeric AS n, 'x'::text AS t, 'y'::varchar AS v, 'z'::name AS nm, 'c'::char(2) AS ch, "
+          "'\\xdead'::bytea AS by, date '2024-01-02' AS d, time '03:04:05' AS tm, "
+          "timestamp '2024-01-02 03:04:05' AS ts, timestamptz '2024-01-02 03:04:05+00' AS tz, "
+          "'{\"a\": 1}'::json AS j, '{\"b\": 2}'::jsonb AS jb, '10.0.0.1'::inet AS ip, NULL::int AS nul",
+          out);
   INFO(o.error);
   REQUIRE(o.state == job_outcome::status::succeeded);
   const std::vector<result_column> expected{
-      {"b", "bool"},      {"i2", "int"},       {"i4", "int"},       {"i8", "int"},   {"f4", "float"},
-      {"f8", "float"},    {"n", "numeric"},    {"t", "text"},       {"v", "text"},   {"nm", "text"},
-      {"ch", "text"},     {"by", "bytes"},     {"d", "date"},       {"tm", "time"},  {"ts", "timestamp"},
-      {"tz", "timestamptz"}, {"j", "json"},    {"jb", "json"},      {"ip", "unknown"}, {"nul", "int"}};
+      {"b", "bool"},         {"i2", "int"},    {"i4", "int"},  {"i8", "int"},     {"f4", "float"},
+      {"f8", "float"},       {"n", "numeric"}, {"t", "text"},  {"v", "text"},     {"nm", "text"},
+      {"ch", "text"},        {"by", "bytes"},  {"d", "date"},  {"tm", "time"},    {"ts", "timestamp"},
+      {"tz", "timestamptz"}, {"j", "json"},    {"jb", "json"}, {"ip", "unknown"}, {"nul", "int"}};
   CHECK(out.columns() == expected);
   REQUIRE(out.rows() == 1);
   CHECK(out.cell(0, 0) == "t");
@@ -168,9 +172,10 @@ TEST_CASE("postgres executor: column types from type OIDs", "[postgres_executor]
 TEST_CASE("postgres executor: several statements, the last one returning rows is the table", "[postgres_executor]") {
   SECTION("temp table, insert, select, and statements after it") {
     memory_result_writer out;
-    const auto o = run("CREATE TEMP TABLE x (a int); INSERT INTO x VALUES (3), (1), (2);\n"
-                       "SELECT a FROM x ORDER BY a; DROP TABLE x; -- done\n",
-                       out);
+    const auto o =
+        run("CREATE TEMP TABLE x (a int); INSERT INTO x VALUES (3), (1), (2);\n"
+            "SELECT a FROM x ORDER BY a; DROP TABLE x; -- done\n",
+            out);
     INFO(o.error);
     REQUIRE(o.state == job_outcome::status::succeeded);
     REQUIRE(out.rows() == 3);
@@ -186,8 +191,7 @@ TEST_CASE("postgres executor: several statements, the last one returning rows is
   }
   SECTION("no statement returns rows: no table") {
     memory_result_writer out;
-    REQUIRE(run("CREATE TEMP TABLE y (a int); INSERT INTO y VALUES (1)", out).state ==
-            job_outcome::status::succeeded);
+    REQUIRE(run("CREATE TEMP TABLE y (a int); INSERT INTO y VALUES (1)", out).state == job_outcome::status::succeeded);
     CHECK_FALSE(out.begun());
   }
   SECTION("notices go to the log") {
@@ -263,8 +267,9 @@ TEST_CASE("postgres executor: truncated at the writer's bound, the query stopped
   observer side;
   CHECK(atrium::test::wait_until(
       [&] {
-        return side.scalar("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%truncate-me%' AND pid <> "
-                           "pg_backend_pid()") == "0";
+        return side.scalar(
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%truncate-me%' AND pid <> "
+                   "pg_backend_pid()") == "0";
       },
       5s));
 }
@@ -285,18 +290,54 @@ TEST_CASE("postgres executor: a cancelled query ends on the server", "[postgres_
   CHECK(o.state == job_outcome::status::interrupted);
   CHECK(std::chrono::steady_clock::now() - asked < 2s);
   // Gone from pg_stat_activity within 2 s of the request (a deadline, not a benchmark).
-  CHECK(atrium::test::wait_until([&] { return side.scalar(k_any_sleep) == "0"; },
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(asked + 2s -
-                                                                                       std::chrono::steady_clock::now())));
+  CHECK(atrium::test::wait_until(
+      [&] { return side.scalar(k_any_sleep) == "0"; },
+      std::chrono::duration_cast<std::chrono::milliseconds>(asked + 2s - std::chrono::steady_clock::now())));
 }
 
 TEST_CASE("postgres executor: a cancel before the run, or during the connect, interrupts", "[postgres_executor]") {
   memory_result_writer out;
   postgres_executor executor(loopback_policy());
+  SECTION("before") {
+    cancel_signal cancel;
+    cancel.request();
+    CHECK(executor.run(spec_for("SELECT 1"), out, {}, cancel).state == job_outcome::status::interrupted);
+    CHECK_FALSE(out.begun());
+  }
+  SECTION("during the connect to a server that never answers") {
+    // A listening socket nobody accepts on: the kernel completes the TCP handshake and
+    // libpq waits for an answer to its startup packet.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    auto spec = spec_for("SELECT 1");
+    spec.params["port"] = ntohs(addr.sin_port);
+    cancel_signal cancel;
+    auto running = std::async(std::launch::async, [&] { return executor.run(spec, out, {}, cancel); });
+    CHECK(running.wait_for(300ms) == std::future_status::timeout);
+    cancel.request();
+    REQUIRE(running.wait_for(5s) == std::future_status::ready);
+    CHECK(running.get().state == job_outcome::status::interrupted);
+    ::close(fd);
+  }
+}
+
+TEST_CASE("postgres executor: statement_timeout is the job's timeout plus a margin", "[postgres_executor]") {
+  memory_result_writer out;
+  postgres_executor executor(loopback_policy());
   cancel_signal cancel;
-  cancel.request();
-  CHECK(executor.run(spec_for("SELECT 1"), out, {}, cancel).state == job_outcome::status::interrupted);
-  CHECK_FALSE(out.begun());
+  auto spec = spec_for("SHOW statement_timeout");
+  spec.timeout = std::chrono::seconds(7200);
+  const auto o = executor.run(spec, out, {}, cancel);
+  INFO(o.error);
+  REQUIRE(o.state == job_outcome::status::succeeded);
+  CHECK(out.cell(0, 0) == "7230s");
 }
 
 TEST_CASE("postgres executor: throughput of a 1,000,000-row result", "[.][postgres_executor][bench]") {
@@ -304,9 +345,9 @@ TEST_CASE("postgres executor: throughput of a 1,000,000-row result", "[.][postgr
   const auto psql_bin = atrium::test::find_postgres_bin_dir().value() / "psql";
   double best = 1e9, best_psql = 1e9;
   for (int i = 0; i < 3; ++i) {
-    memory_result_writer out({.max_rows = std::numeric_limits<std::uint64_t>::max(),
-                              .max_bytes = std::numeric_limits<std::uint64_t>::max()},
-                             false);
+    memory_result_writer out(
+        {.max_rows = std::numeric_limits<std::uint64_t>::max(), .max_bytes = std::numeric_limits<std::uint64_t>::max()},
+        false);
     const auto start = std::chrono::steady_clock::now();
     const auto o = run(query, out);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -315,7 +356,8 @@ TEST_CASE("postgres executor: throughput of a 1,000,000-row result", "[.][postgr
     const auto psql_start = std::chrono::steady_clock::now();
     const auto p = atrium::test::run_process(
         {psql_bin.string(), "-X", "-q", "--csv", "-o", "/dev/null", "-d", server().conninfo(), "-c", query});
-    best_psql = std::min(best_psql, std::chrono::duration<double>(std::chrono::steady_clock::now() - psql_start).count());
+    best_psql =
+        std::min(best_psql, std::chrono::duration<double>(std::chrono::steady_clock::now() - psql_start).count());
     REQUIRE(p.exit_code == 0);
   }
   WARN("best of 3: executor " << best << " s, " << 1e6 / best << " rows/s; psql --csv " << best_psql << " s, "
