@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "adapters/connectors/sql_split.hpp"
@@ -86,6 +87,15 @@ int authorize(void* ctx, int action, const char* arg1, const char* arg2, const c
 }
 
 int stop_requested(void* state) { return static_cast<interrupt_state*>(state)->stop.load() ? 1 : 0; }
+
+/// Waits for a lock held by another connection (a writer of the file) in 10 ms steps,
+/// for at most 5 s, and not at all once a stop was requested (sqlite3_busy_timeout's
+/// sleep would not notice an interrupt).
+int wait_for_lock(void* state, int attempts) {
+  if (stop_requested(state) != 0 || attempts >= 500) return 0;
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return 1;
+}
 
 /// The result type of a declared column type, by SQLite's affinity rules (see header).
 std::string type_of_decltype(std::string_view declared) {
@@ -357,7 +367,7 @@ sqlite3* open_locked_down(const fs::path& path, authorizer_context& auth, interr
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 100000000);
   sqlite3_limit(db, SQLITE_LIMIT_COLUMN, 2000);
   sqlite3_limit(db, SQLITE_LIMIT_WORKER_THREADS, 0);
-  sqlite3_busy_timeout(db, 2000);
+  sqlite3_busy_handler(db, wait_for_lock, &state);
   sqlite3_set_authorizer(db, authorize, &auth);
   sqlite3_progress_handler(db, 10000, stop_requested, &state);
   return db;

@@ -18,7 +18,8 @@
 /// pragmas that move temporary files (`temp_store_directory`, `data_store_directory`).
 /// `sqlite3_limit` caps: 4 attached databases, 1 MB of SQL per statement, 100 MB per
 /// string or blob, 2,000 columns. TEMP tables and views are allowed (they live in the
-/// connection's private temporary database).
+/// connection's private temporary database). A lock held by a writer of the file is
+/// waited for up to 5 s (a busy handler that also stops on a cancel).
 ///
 /// Statements. Every statement of the text runs in order. The result table is the one
 /// of the LAST statement that returns rows (a statement with result columns: SELECT,

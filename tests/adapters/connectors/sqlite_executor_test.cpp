@@ -360,3 +360,22 @@ TEST_CASE("connection tester with a SQLite root: refuses paths outside, opens re
   CHECK(open_tester.check_destination("sqlite", {{"path", (elsewhere.path() / "out.db").string()}}).has_value());
   CHECK(open_tester.test("sqlite", {{"path", (elsewhere.path() / "out.db").string()}}, nullptr, 2s).ok);
 }
+
+TEST_CASE("sqlite executor: waiting for a writer's lock stops on a cancel", "[sqlite_executor]") {
+  sqlite_fixture f;
+  sqlite3* writer = nullptr;
+  REQUIRE(sqlite3_open(f.db.c_str(), &writer) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(writer, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  memory_result_writer out;
+  cancel_signal cancel;
+  auto running = std::async(std::launch::async,
+                            [&] { return f.executor.run(spec_for("app.db", "SELECT * FROM t"), out, {}, cancel); });
+  CHECK(running.wait_for(300ms) == std::future_status::timeout);
+  cancel.request();
+  REQUIRE(running.wait_for(5s) == std::future_status::ready);
+  const auto o = running.get();
+  INFO(o.error);
+  CHECK(o.state == job_outcome::status::interrupted);
+  sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+}
