@@ -129,8 +129,8 @@ result<void> csv_reader::finish() {
   if (error_) return status();
   finished_ = true;
   if (csv_fini(parser_, on_field, on_record, this) != 0 || csv_error(parser_) == CSV_EPARSE) {
-    set_error("result.csv: a quoted field is not closed at the end of the file (record " +
-              std::to_string(record_no_) + ")");
+    set_error("result.csv: a quoted field is not closed at the end of the file (record " + std::to_string(record_no_) +
+              ")");
   }
   return status();
 }

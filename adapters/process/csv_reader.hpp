@@ -36,8 +36,8 @@ namespace atrium::process_adapter {
 
 /// Bounds of one CSV file.
 struct csv_limits {
-  std::size_t max_columns = 4096;               ///< fields of the header at most
-  std::size_t max_field_bytes = 16ULL << 20;    ///< bytes of one field at most (16 MiB)
+  std::size_t max_columns = 4096;             ///< fields of the header at most
+  std::size_t max_field_bytes = 16ULL << 20;  ///< bytes of one field at most (16 MiB)
 };
 
 /// Streaming RFC 4180 reader (see the file comment). Not thread-safe; one per file.
@@ -80,8 +80,8 @@ class csv_reader {
   std::vector<std::string> header_fields_;
   ports::row_batch batch_;
   std::vector<std::optional<std::string>> current_;  ///< cells of the record being read
-  std::size_t fields_in_record_ = 0;  ///< fields seen in the current record
-  std::size_t record_no_ = 1;         ///< 1-based number of the current record
+  std::size_t fields_in_record_ = 0;                 ///< fields seen in the current record
+  std::size_t record_no_ = 1;                        ///< 1-based number of the current record
   std::size_t rows_ = 0;
   std::optional<std::string> error_;
   bool finished_ = false;

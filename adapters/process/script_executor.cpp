@@ -109,7 +109,7 @@ struct spawn_request {
 /// The child's side of fork(): only async-signal-safe calls (the parent may have other
 /// threads, holding locks the child would never see released), then execve.
 [[noreturn]] void exec_child(const spawn_request& req, char* const* argv, char* const* envp, int devnull, int out_w,
-                             int err_w, int report_w, pid_t parent) {
+                             int err_w, int report_w, pid_t parent, int max_fd) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -128,7 +128,10 @@ struct spawn_request {
     if (::setrlimit(resource, &lim) != 0) err = errno;
   }
   if (err == 0) {
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  // nothing of the parent's leaks into the script
+    // Nothing of the parent's leaks into the script (close_range's flag needs Linux 5.11).
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     ::execve(req.program.c_str(), argv, envp);
     err = errno;
   }
@@ -151,9 +154,14 @@ result<pid_t> spawn(const spawn_request& req, int out_w, int err_w) {
   if (!report) return std::unexpected(report.error());
   ::fcntl(report->first.get(), F_SETFL, 0);
   const pid_t parent = ::getpid();
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  const int max_fd =
+      files.rlim_cur == RLIM_INFINITY ? 1 << 20 : static_cast<int>(std::min<rlim_t>(files.rlim_cur, 1 << 20));
   const pid_t pid = ::fork();
   if (pid < 0) return fail(errc::unavailable, "fork: " + errno_text(errno));
-  if (pid == 0) exec_child(req, argv.data(), envp.data(), devnull.get(), out_w, err_w, report->second.get(), parent);
+  if (pid == 0)
+    exec_child(req, argv.data(), envp.data(), devnull.get(), out_w, err_w, report->second.get(), parent, max_fd);
   report->second.reset();
   int err = 0;
   ssize_t n;
@@ -169,10 +177,9 @@ result<pid_t> spawn(const spawn_request& req, int out_w, int err_w) {
   return pid;
 }
 
-/// True when no process other than zombies is in process group `pgid` (checked by
-/// kill(-pgid, 0) and, while that still finds members, by reading /proc/<pid>/stat).
-bool group_gone(pid_t pgid) {
-  if (::kill(-pgid, 0) != 0 && errno == ESRCH) return true;
+/// The live (not zombie) processes of process group `pgid`, from /proc/<pid>/stat.
+std::vector<pid_t> group_members(pid_t pgid) {
+  std::vector<pid_t> members;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
@@ -185,19 +192,39 @@ bool group_gone(pid_t pgid) {
     char state = 0;
     long ppid = 0, pgrp = 0;
     if (!(rest >> state >> ppid >> pgrp)) continue;
-    if (pgrp == pgid && state != 'Z' && state != 'X') return false;
+    if (pgrp == pgid && state != 'Z' && state != 'X') members.push_back(static_cast<pid_t>(std::stol(name)));
   }
-  return true;
+  return members;
+}
+
+/// True when no process other than zombies is in process group `pgid` (checked by
+/// kill(-pgid, 0) and, while that still finds members, by reading /proc).
+bool group_gone(pid_t pgid) {
+  if (::kill(-pgid, 0) != 0 && errno == ESRCH) return true;
+  return group_members(pgid).empty();
+}
+
+/// Asks group `pgid` to stop. Under the sandbox the leader is bwrap, which dies at once
+/// on SIGTERM and takes its PID namespace with it (SIGKILL for all): the members but
+/// the leader get the SIGTERM, so that the script has its grace period too.
+void terminate_group(pid_t pgid, bool sandboxed) {
+  if (!sandboxed) {
+    ::kill(-pgid, SIGTERM);
+    return;
+  }
+  for (const pid_t pid : group_members(pgid)) {
+    if (pid != pgid) ::kill(pid, SIGTERM);
+  }
 }
 
 /// SIGKILLs group `pgid` until no process of it is left (or `deadline` passes: false).
 bool kill_group_and_wait(pid_t pgid, clock::time_point deadline) {
   while (true) {
-    ::kill(-pgid, SIGKILL);
     int status = 0;
     while (::waitpid(-pgid, &status, WNOHANG) > 0) {
     }
     if (group_gone(pgid)) return true;
+    ::kill(-pgid, SIGKILL);
     if (clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -306,9 +333,8 @@ namespace {
 /// One run of one script: work dir, child, poll loop, outcome, CSV import, clean-up.
 class attempt {
  public:
-  attempt(const script_executor_options& options, std::vector<std::string> sandbox_prefix,
-          const ports::job_spec& spec, ports::result_writer& out, const ports::progress_fn& progress,
-          ports::cancel_signal& cancel)
+  attempt(const script_executor_options& options, std::vector<std::string> sandbox_prefix, const ports::job_spec& spec,
+          ports::result_writer& out, const ports::progress_fn& progress, ports::cancel_signal& cancel)
       : options_(options),
         sandbox_prefix_(std::move(sandbox_prefix)),
         spec_(spec),
@@ -419,7 +445,8 @@ class attempt {
       auto now = clock::now();
       auto wait = std::chrono::milliseconds(100);
       for (const auto& t : {std::optional(next_progress), kill_at, drain_until}) {
-        if (t) wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(std::max(*t - now, clock::duration{})));
+        if (t)
+          wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(std::max(*t - now, clock::duration{})));
       }
       ::poll(fds, static_cast<nfds_t>(n), static_cast<int>(wait.count()));
       read_pipe(out_fd_, false);
@@ -428,7 +455,7 @@ class attempt {
       now = clock::now();
       if (!exited_ && !cancelled_ && cancel_.requested()) {
         cancelled_ = true;
-        ::kill(-pid_, SIGTERM);
+        terminate_group(pid_, !sandbox_prefix_.empty());
         kill_at = now + options_.grace;
       }
       if (!exited_ && store_error_ && !kill_at && !killed) kill_at = now;  // the result cannot be kept: stop
@@ -485,8 +512,8 @@ class attempt {
 
   void report(std::uint64_t rows, std::uint64_t bytes) {
     if (!progress_) return;
-    progress_(ports::job_progress{
-        rows, bytes, std::nullopt, std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start_)});
+    progress_(ports::job_progress{rows, bytes, std::nullopt,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start_)});
   }
 
   /// The last non-empty line of stderr, valid UTF-8, at most 1000 bytes.
@@ -583,8 +610,10 @@ job_outcome attempt::import_csv() {
 // --- the executor -----------------------------------------------------------------------
 
 std::vector<std::string> script_executor::sandbox_args(const fs::path& work_dir) const {
-  std::vector<std::string> args{options_.bwrap.string(), "--unshare-all", "--die-with-parent",
-                                "--ro-bind",             "/usr",          "/usr"};
+  // --cap-drop ALL: bwrap started by root keeps root's capabilities unless told, and
+  // CAP_SYS_ADMIN would let the script mount its way out of the sandbox's view.
+  std::vector<std::string> args{
+      options_.bwrap.string(), "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr"};
   for (const char* dir : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
     std::error_code ec;
     const auto st = fs::symlink_status(dir, ec);
@@ -651,17 +680,19 @@ bool script_executor::probe_sandbox(std::string& why) const {
   std::string output;
   const auto deadline = clock::now() + std::chrono::seconds(10);
   char buf[4096];
-  while (clock::now() < deadline) {
+  bool eof = false;
+  while (!eof && clock::now() < deadline) {
     pollfd p{pipe->first.get(), POLLIN, 0};
     ::poll(&p, 1, 100);
     const ssize_t n = ::read(pipe->first.get(), buf, sizeof buf);
-    if (n == 0) break;
+    eof = n == 0;
     if (n > 0 && output.size() < 4096) output.append(buf, static_cast<std::size_t>(n));
   }
-  kill_group_and_wait(*pid, clock::now() + std::chrono::seconds(5));
+  if (!eof) ::kill(-*pid, SIGKILL);  // a probe that hangs fails
   int status = 0;
   while (::waitpid(*pid, &status, 0) < 0 && errno == EINTR) {
   }
+  kill_group_and_wait(*pid, clock::now() + std::chrono::seconds(5));
   remove_tree(dir);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
   while (!output.empty() && output.back() == '\n') output.pop_back();
@@ -673,7 +704,9 @@ result<std::unique_ptr<script_executor>> script_executor::create(script_executor
   if (options.work_root.empty()) return fail(errc::invalid_argument, "script executor: the work root is empty");
   std::error_code ec;
   fs::create_directories(options.work_root, ec);
-  if (ec) return fail(errc::unavailable, "script executor: cannot create " + options.work_root.string() + ": " + ec.message());
+  if (ec)
+    return fail(errc::unavailable,
+                "script executor: cannot create " + options.work_root.string() + ": " + ec.message());
   fs::permissions(options.work_root, fs::perms::owner_all, ec);
   options.work_root = fs::canonical(options.work_root, ec);
   if (ec) return fail(errc::unavailable, "script executor: " + ec.message());
@@ -691,7 +724,8 @@ result<std::unique_ptr<script_executor>> script_executor::create(script_executor
   for (const auto& e : etc_entries()) bound.emplace_back(e);
   for (const auto& h : o.hidden_paths) {
     fs::path hidden = fs::weakly_canonical(h, ec);
-    if (ec || !hidden.is_absolute()) return fail(errc::invalid_argument, "script executor: bad hidden path " + h.string());
+    if (ec || !hidden.is_absolute())
+      return fail(errc::invalid_argument, "script executor: bad hidden path " + h.string());
     if (!hidden.has_filename()) hidden = hidden.parent_path();
     for (const auto& b : bound) {
       const auto [hi, bi] = std::mismatch(hidden.begin(), hidden.end(), b.begin(), b.end());

@@ -93,13 +93,13 @@ struct script_executor_options {
   std::uint64_t max_processes = 64;                 ///< RLIMIT_NPROC (see the file comment)
   std::uint64_t max_open_files = 256;               ///< RLIMIT_NOFILE
   std::chrono::milliseconds grace{2000};            ///< SIGTERM → SIGKILL on cancel
-  std::uint64_t max_log_bytes = 1ULL << 20;  ///< output passed to `append_log` (then a note of what was dropped)
+  std::uint64_t max_log_bytes = 1ULL << 20;         ///< output passed to `append_log` (then a note of what was dropped)
   /// result.csv: rows gathered before an `append` (a batch holds what one 64 KiB read
   /// completes, so it may hold more; the first batch decides the column types).
   std::size_t batch_rows = 1000;
-  std::size_t max_columns = 4096;            ///< result.csv: header fields at most
-  std::size_t max_field_bytes = 16ULL << 20;               ///< result.csv: bytes of one field at most
-  std::chrono::milliseconds progress_interval{250};        ///< between progress reports
+  std::size_t max_columns = 4096;                    ///< result.csv: header fields at most
+  std::size_t max_field_bytes = 16ULL << 20;         ///< result.csv: bytes of one field at most
+  std::chrono::milliseconds progress_interval{250};  ///< between progress reports
 };
 
 /// Runs `script` jobs (see the file comment). Thread-safe: `run` may be called from

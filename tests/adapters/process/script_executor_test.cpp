@@ -58,9 +58,7 @@ struct fixture {
     return executor->run(spec, out, {}, cancel);
   }
 
-  [[nodiscard]] bool work_root_empty() const {
-    return fs::is_empty(executor->options().work_root);
-  }
+  [[nodiscard]] bool work_root_empty() const { return fs::is_empty(executor->options().work_root); }
 };
 
 /// Non-zombie processes whose process group is `pgid` (from /proc/<pid>/stat).
@@ -176,38 +174,78 @@ TEST_CASE("script executor: unknown language, wrong kind, missing interpreter", 
 }
 
 TEST_CASE("script executor: a cancelled endless script and its forked children are gone", "[script]") {
-  for (const auto* source : {"import subprocess, sys\nsubprocess.Popen(['sleep', '1000'])\nprint('started', "
-                             "flush=True)\nwhile True: pass\n",
-                             "sleep 1000 &\nbash -c 'sleep 1000' &\necho started\nwait\n"}) {
-    const bool python = std::string_view(source).starts_with("import");
-    DYNAMIC_SECTION((python ? "python" : "bash")) {
-      fixture f;
-      test::memory_result_writer out;
-      ports::job_spec spec;
-      spec.job_id = k_job_id;
-      spec.kind = "script";
-      spec.language = python ? "python" : "bash";
-      spec.source = source;
-      ports::cancel_signal cancel;
-      std::atomic<std::uint64_t> bytes{0};
-      ports::job_outcome outcome;
-      std::thread runner([&] {
-        outcome = f.executor->run(spec, out, [&](const ports::job_progress& p) { bytes = p.bytes; }, cancel);
-      });
-      // Started: output seen, and the group has its children (leader, interpreter, sleeps).
-      REQUIRE(test::wait_until([&] { return bytes.load() > 0; }, std::chrono::seconds(20)));
-      const pid_t leader = our_child();
-      REQUIRE(leader > 0);
-      REQUIRE(test::wait_until([&] { return group_members(leader).size() >= 3; }, std::chrono::seconds(10)));
-      const auto asked = std::chrono::steady_clock::now();
-      cancel.request();
-      runner.join();
-      const auto took = std::chrono::steady_clock::now() - asked;
-      CHECK(outcome.state == status::interrupted);
-      CHECK(took < std::chrono::seconds(2));
-      CHECK(group_members(leader).empty());
-      CHECK(f.work_root_empty());
+  struct variant {
+    const char* name;
+    const char* language;
+    const char* source;
+  };
+  const variant variants[] = {
+      {"python forks a child, then spins", "python",
+       "import subprocess\nsubprocess.Popen(['sleep', '1000'])\nprint('started', flush=True)\nwhile True: pass\n"},
+      {"bash waits on background jobs", "bash", "sleep 1000 &\nbash -c 'sleep 1000' &\necho started\nwait\n"},
+      {"bash ignores SIGTERM (SIGKILL after the grace period)", "bash",
+       "trap '' TERM\nsleep 1000 &\necho started\nwhile :; do :; done\n"},
+  };
+  for (const auto mode : {sandbox_mode::automatic, sandbox_mode::never}) {
+    for (const auto& v : variants) {
+      DYNAMIC_SECTION(v.name << (mode == sandbox_mode::never ? ", no sandbox" : ", sandbox if usable")) {
+        fixture f(mode);
+        test::memory_result_writer out;
+        ports::job_spec spec;
+        spec.job_id = k_job_id;
+        spec.kind = "script";
+        spec.language = v.language;
+        spec.source = v.source;
+        ports::cancel_signal cancel;
+        std::atomic<std::uint64_t> bytes{0};
+        ports::job_outcome outcome;
+        std::thread runner([&] {
+          outcome = f.executor->run(
+              spec, out, [&](const ports::job_progress& p) { bytes = p.bytes; }, cancel);
+        });
+        // Started: output seen, and the group has its children (leader, interpreter, sleeps).
+        REQUIRE(test::wait_until([&] { return bytes.load() > 0; }, std::chrono::seconds(20)));
+        const pid_t leader = our_child();
+        REQUIRE(leader > 0);
+        REQUIRE(test::wait_until([&] { return group_members(leader).size() >= 2; }, std::chrono::seconds(10)));
+        const auto asked = std::chrono::steady_clock::now();
+        cancel.request();
+        runner.join();
+        const auto took = std::chrono::steady_clock::now() - asked;
+        CHECK(outcome.state == status::interrupted);
+        CHECK(took < std::chrono::seconds(2));
+        CHECK(group_members(leader).empty());
+        CHECK(f.work_root_empty());
+      }
     }
+  }
+}
+
+TEST_CASE("script executor: a cancelled script gets SIGTERM and its grace period first", "[script]") {
+  for (const auto mode : {sandbox_mode::automatic, sandbox_mode::never}) {
+    fixture f(mode);
+    test::memory_result_writer out;
+    ports::job_spec spec;
+    spec.job_id = k_job_id;
+    spec.kind = "script";
+    spec.language = "python";
+    spec.source =
+        "import signal, sys, time\n"
+        "def on_term(*_):\n    print('terminated, cleaning up', flush=True)\n    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, on_term)\nprint('started', flush=True)\n"
+        "while True: time.sleep(0.05)\n";
+    ports::cancel_signal cancel;
+    std::atomic<std::uint64_t> bytes{0};
+    ports::job_outcome outcome;
+    std::thread runner([&] {
+      outcome = f.executor->run(
+          spec, out, [&](const ports::job_progress& p) { bytes = p.bytes; }, cancel);
+    });
+    REQUIRE(test::wait_until([&] { return bytes.load() > 0; }, std::chrono::seconds(20)));
+    cancel.request();
+    runner.join();
+    CHECK(outcome.state == status::interrupted);
+    CHECK(out.log() == "started\nterminated, cleaning up\n");
   }
 }
 
@@ -252,9 +290,12 @@ TEST_CASE("script executor: huge output is bounded and read to the end", "[scrip
   spec.job_id = k_job_id;
   spec.kind = "script";
   spec.language = "python";
-  spec.source = "import sys\nline = 'x' * 1023 + '\\n'\nfor i in range(50 * 1024): sys.stdout.write(line)\nprint('done', file=sys.stderr)\n";
+  spec.source =
+      "import sys\nline = 'x' * 1023 + '\\n'\nfor i in range(50 * 1024): sys.stdout.write(line)\nprint('done', "
+      "file=sys.stderr)\n";
   ports::cancel_signal cancel;
-  const auto outcome = f.executor->run(spec, out, [&](const ports::job_progress& p) { last_bytes = p.bytes; }, cancel);
+  const auto outcome = f.executor->run(
+      spec, out, [&](const ports::job_progress& p) { last_bytes = p.bytes; }, cancel);
   REQUIRE(outcome.state == status::succeeded);
   CHECK(last_bytes == 50 * 1024 * 1024 + 5);
   const std::string log = out.log();
@@ -269,9 +310,7 @@ TEST_CASE("script executor: the sandbox hides the data dir and the network", "[s
     return;
   }
   const fs::path data = f.tmp.path() / "data";
-  {
-    std::ofstream(data / "secret.txt") << "top secret";
-  }
+  { std::ofstream(data / "secret.txt") << "top secret"; }
   // A TCP listener on the host's loopback.
   const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(listener >= 0);
@@ -284,21 +323,23 @@ TEST_CASE("script executor: the sandbox hides the data dir and the network", "[s
   REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
   const int port = ntohs(addr.sin_port);
 
-  const std::string script = "import socket\n"
-                             "try:\n"
-                             "    print('READ', open('" +
-                             (data / "secret.txt").string() +
-                             "').read())\n"
-                             "except OSError as e:\n"
-                             "    print('no read:', e)\n"
-                             "try:\n"
-                             "    socket.create_connection(('127.0.0.1', " +
-                             std::to_string(port) +
-                             "), timeout=5)\n"
-                             "    print('CONNECTED')\n"
-                             "except OSError as e:\n"
-                             "    print('no connect:', e)\n"
-                             "import os\nprint('root:', sorted(os.listdir('/')))\n";
+  const std::string script =
+      "import socket\n"
+      "try:\n"
+      "    print('READ', open('" +
+      (data / "secret.txt").string() +
+      "').read())\n"
+      "except OSError as e:\n"
+      "    print('no read:', e)\n"
+      "try:\n"
+      "    socket.create_connection(('127.0.0.1', " +
+      std::to_string(port) +
+      "), timeout=5)\n"
+      "    print('CONNECTED')\n"
+      "except OSError as e:\n"
+      "    print('no connect:', e)\n"
+      "import os\nprint('root:', sorted(os.listdir('/')))\n"
+      "print([l for l in open('/proc/self/status') if l.startswith('CapEff')][0])\n";
   test::memory_result_writer out;
   const auto outcome = f.run("python", script, out);
   REQUIRE(outcome.state == status::succeeded);
@@ -307,6 +348,8 @@ TEST_CASE("script executor: the sandbox hides the data dir and the network", "[s
   CHECK(out.log().find("no connect:") != std::string::npos);
   CHECK(out.log().find("READ") == std::string::npos);
   CHECK(out.log().find("CONNECTED") == std::string::npos);
+  CHECK(out.log().find("root: ['bin', 'dev', 'etc', 'job', 'lib'") != std::string::npos);
+  CHECK(out.log().find("CapEff:\t0000000000000000") != std::string::npos);  // no capability, even as root
 
   // The same script without the sandbox does both: the probes above can tell.
   fixture plain(sandbox_mode::never);
@@ -327,11 +370,13 @@ TEST_CASE("script executor: the memory limit stops a 4 GiB allocation", "[script
 }
 
 TEST_CASE("script executor: the CPU limit kills a script past its timeout", "[script]") {
-  fixture f(sandbox_mode::automatic, [](script_executor_options& o) { o.cpu_margin = std::chrono::seconds(0); });
-  test::memory_result_writer out;
-  const auto outcome = f.run("python", "while True: pass\n", out, std::chrono::seconds(1));
-  CHECK(outcome.state == status::failed);
-  CHECK(outcome.error.starts_with("killed by signal 24 (SIGXCPU: CPU time limit"));
+  for (const auto mode : {sandbox_mode::automatic, sandbox_mode::never}) {
+    fixture f(mode, [](script_executor_options& o) { o.cpu_margin = std::chrono::seconds(0); });
+    test::memory_result_writer out;
+    const auto outcome = f.run("python", "while True: pass\n", out, std::chrono::seconds(1));
+    CHECK(outcome.state == status::failed);
+    CHECK(outcome.error == "killed by signal 24 (SIGXCPU: CPU time limit reached)");
+  }
 }
 
 TEST_CASE("script executor: result.csv with quotes, line breaks, NULLs", "[script]") {
