@@ -95,15 +95,21 @@ fs::path find_program(const std::string& name, const std::string& search_path) {
   return {};
 }
 
-/// What the child becomes: the program, its arguments and environment, its cwd and
-/// its resource limits (resource, soft limit; the hard limit equals the soft one except
-/// for RLIMIT_CPU, whose hard limit is 2 s later so that SIGXCPU comes first).
+/// One resource limit of the child (setrlimit(2)).
+struct limit {
+  int resource;
+  rlim_t soft;
+  rlim_t hard;
+};
+
+/// What the child becomes: the program, its arguments and environment, its cwd and its
+/// resource limits (each lowered to the parent's hard limit, which it cannot exceed).
 struct spawn_request {
   std::string program;
   std::vector<std::string> argv;
   std::vector<std::string> env;
   std::string cwd;
-  std::vector<std::pair<int, rlim_t>> limits;
+  std::vector<limit> limits;
 };
 
 /// The child's side of fork(): only async-signal-safe calls (the parent may have other
@@ -122,10 +128,10 @@ struct spawn_request {
   ::dup2(err_w, 2);
   int err = 0;
   if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) err = errno;
-  for (const auto& [resource, soft] : req.limits) {
+  for (const limit& l : req.limits) {
     if (err != 0) break;
-    const rlimit lim{soft, resource == RLIMIT_CPU ? soft + 2 : soft};
-    if (::setrlimit(resource, &lim) != 0) err = errno;
+    const rlimit lim{l.soft, l.hard};
+    if (::setrlimit(l.resource, &lim) != 0) err = errno;
   }
   if (err == 0) {
     // Nothing of the parent's leaks into the script (close_range's flag needs Linux 5.11).
@@ -142,7 +148,13 @@ struct spawn_request {
 /// Starts `req` with stdout on `out_w` and stderr on `err_w` (stdin /dev/null) in a new
 /// session and process group (pgid = pid). Returns the pid once execve succeeded.
 /// Errors: `unavailable` (fork, or execve's errno).
-result<pid_t> spawn(const spawn_request& req, int out_w, int err_w) {
+result<pid_t> spawn(spawn_request req, int out_w, int err_w) {
+  for (limit& l : req.limits) {
+    rlimit now{};
+    if (::getrlimit(l.resource, &now) != 0 || now.rlim_max == RLIM_INFINITY) continue;
+    l.hard = std::min(l.hard, now.rlim_max);
+    l.soft = std::min(l.soft, l.hard);
+  }
   std::vector<char*> argv, envp;
   for (const auto& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -344,7 +356,11 @@ class attempt {
 
   job_outcome run(const fs::path& work_dir) {
     work_dir_ = work_dir;
-    if (auto ok = prepare(); !ok) return failed(ok.error().message);
+    if (auto ok = prepare(); !ok) {
+      dir_fd_.reset();
+      remove_tree(work_dir_);
+      return failed(ok.error().message);
+    }
     auto waker_ptr = std::make_shared<waker>();
     waker_ = waker_ptr;
     cancel_.on_request([waker_ptr] { waker_ptr->notify(); });
@@ -394,12 +410,13 @@ class attempt {
       req.env = {"PATH=/usr/bin:/bin"};  // bwrap's own; the script's is set by --clearenv/--setenv
     }
     const auto cpu = static_cast<rlim_t>(std::max<std::int64_t>(1, (spec_.timeout + options_.cpu_margin).count()));
-    req.limits = {{RLIMIT_CPU, cpu},
-                  {RLIMIT_AS, options_.max_address_space},
-                  {RLIMIT_FSIZE, options_.max_file_size},
-                  {RLIMIT_NPROC, options_.max_processes},
-                  {RLIMIT_NOFILE, options_.max_open_files},
-                  {RLIMIT_CORE, 0}};
+    // RLIMIT_CPU's hard limit comes 2 s after the soft one, so that SIGXCPU comes first.
+    req.limits = {{RLIMIT_CPU, cpu, cpu + 2},
+                  {RLIMIT_AS, options_.max_address_space, options_.max_address_space},
+                  {RLIMIT_FSIZE, options_.max_file_size, options_.max_file_size},
+                  {RLIMIT_NPROC, options_.max_processes, options_.max_processes},
+                  {RLIMIT_NOFILE, options_.max_open_files, options_.max_open_files},
+                  {RLIMIT_CORE, 0, 0}};
     return req;
   }
 

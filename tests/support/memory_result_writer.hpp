@@ -14,8 +14,10 @@
 
 namespace atrium::test {
 
+/// The writer; one per test run. `commit` only counts calls (the executor must make none).
 class memory_result_writer final : public ports::result_writer {
  public:
+  /// A writer bounded by `limits` (row, cell-byte and log-byte bounds as the port describes).
   explicit memory_result_writer(ports::result_limits limits = {}) : limits_(limits) {}
 
   result<void> begin(const std::vector<ports::result_column>& columns) override {
@@ -70,7 +72,9 @@ class memory_result_writer final : public ports::result_writer {
   }
 
   // --- what the test inspects ---
+  /// True once `begin` was called.
   [[nodiscard]] bool begun() const { return begun_; }
+  /// The columns given to `begin`.
   [[nodiscard]] const std::vector<ports::result_column>& columns() const { return columns_; }
   /// Row r, column c (nullopt: NULL).
   [[nodiscard]] const std::optional<std::string>& cell(std::size_t r, std::size_t c) const {
@@ -81,6 +85,7 @@ class memory_result_writer final : public ports::result_writer {
     if (log_dropped_ == 0) return log_;
     return log_ + "\n[" + std::to_string(log_dropped_) + " bytes of log dropped]\n";
   }
+  /// Calls of `append_log`, `append` and `commit` so far.
   [[nodiscard]] std::uint64_t log_calls() const { return log_calls_; }
   [[nodiscard]] std::uint64_t appends() const { return appends_; }
   [[nodiscard]] int commits() const { return commits_; }
