@@ -57,6 +57,8 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<job_cancel_requested>(),
         make_type_info<job_cancelled>(),
         make_type_info<job_timed_out>(),
+        make_type_info<job_requeued>(),
+        make_type_info<job_result_expired>(),
         make_type_info<container_declared>(),
         make_type_info<container_start_requested>(),
         make_type_info<container_started>(),

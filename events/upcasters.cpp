@@ -97,9 +97,41 @@ result<nlohmann::json> upcaster_registry::upcast(std::string_view type, int sche
 const upcaster_registry& upcasters() {
   static const upcaster_registry registry = [] {
     upcaster_registry r;
-    // Production steps go here, one per (type, old schema), e.g.
-    //   must(r.add("project.created", 1, [](nlohmann::json d) { d["labels"] = nlohmann::json::array(); return d; }));
-    // See docs/events.md, "Changing a payload schema". None today: every schema is 1.
+    // Production steps, one per (type, old schema); see docs/events.md, "Changing a
+    // payload schema". Issue 15 (jobs run) moved four job events to schema 2.
+    using nlohmann::json;
+    const auto must = [](result<void> ok) {
+      if (!ok) throw std::logic_error("upcaster registration: " + ok.error().message);
+    };
+    must(r.add("job.submitted", 1, [](json d) {
+      d["language"] = "";
+      d["max_attempts"] = 1;
+      d["cell_id"] = "";
+      return d;
+    }));
+    must(r.add("job.started", 1, [](json d) {
+      d["attempt"] = 1;
+      return d;
+    }));
+    must(r.add("job.progressed", 1, [](json d) {
+      d["rows"] = 0;
+      d["bytes"] = 0;
+      d["elapsed_ms"] = 0;
+      return d;
+    }));
+    must(r.add("job.succeeded", 1, [](json d) {
+      const auto summary = d.value("summary", json::object());
+      const auto rows = summary.is_object() ? summary.value("rows", json()) : json();
+      return json{{"rows", rows.is_number_unsigned() ? rows.get<std::uint64_t>() : 0},
+                  {"bytes", 0},
+                  {"columns", json::array()},
+                  {"duration_ms", 0},
+                  {"truncated", false}};
+    }));
+    must(r.add("job.failed", 1, [](json d) {
+      d["sqlstate"] = "";
+      return d;
+    }));
     return r;
   }();
   return registry;

@@ -6,17 +6,27 @@ nlohmann::json job_view(const job_state& s) {
   return {{"id", s.job_id},
           {"project_id", s.project_id},
           {"kind", s.kind},
+          {"language", s.language},
           {"connection_id", s.connection_id},
+          {"cell_id", s.cell_id},
           {"sql", s.sql},
           {"script", s.script},
           {"timeout_s", s.timeout_s},
+          {"max_attempts", s.max_attempts},
+          {"attempt", s.attempt},
           {"submitted_by", s.submitted_by},
           {"status", s.status},
           {"cancel_requested", s.cancel_requested},
           {"progress", s.progress},
           {"progress_message", s.progress_message},
+          {"rows", s.rows},
+          {"bytes", s.bytes},
+          {"elapsed_ms", s.elapsed_ms},
+          {"columns", s.columns},
+          {"truncated", s.truncated},
           {"error", s.error},
-          {"summary", s.summary},
+          {"sqlstate", s.sqlstate},
+          {"result_expired", s.result_expired},
           {"version", s.version}};
 }
 
@@ -38,8 +48,19 @@ job_state job_from_row(const nlohmann::json& row) {
   row.at("progress").get_to(s.progress);
   row.at("progress_message").get_to(s.progress_message);
   row.at("error").get_to(s.error);
-  s.summary = row.at("summary");
   row.at("version").get_to(s.version);
+  // Added by issue 15: a row or snapshot written before has none of these.
+  s.language = row.value("language", "");
+  s.cell_id = row.value("cell_id", "");
+  s.max_attempts = row.value("max_attempts", 1U);
+  s.attempt = row.value("attempt", s.status == "submitted" || s.status == "queued" ? 0U : 1U);
+  s.rows = row.value("rows", std::uint64_t{0});
+  s.bytes = row.value("bytes", std::uint64_t{0});
+  s.elapsed_ms = row.value("elapsed_ms", std::uint64_t{0});
+  if (const auto it = row.find("columns"); it != row.end()) it->get_to(s.columns);
+  s.truncated = row.value("truncated", false);
+  s.sqlstate = row.value("sqlstate", "");
+  s.result_expired = row.value("result_expired", false);
   return s;
 }
 

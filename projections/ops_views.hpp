@@ -12,9 +12,12 @@
 
 namespace atrium {
 
-/// `{"id","project_id","kind","connection_id","sql","script","timeout_s","submitted_by",
-/// "status","cancel_requested","progress","progress_message","error","summary","version"}`;
-/// `summary` is null until the job succeeded.
+/// `{"id","project_id","kind","language","connection_id","cell_id","sql","script",
+/// "timeout_s","max_attempts","attempt","submitted_by","status","cancel_requested",
+/// "progress","progress_message","rows","bytes","elapsed_ms","columns","truncated",
+/// "error","sqlstate","result_expired","version"}`. `rows`, `bytes` and `elapsed_ms`
+/// are the last progress report while running and the result's totals (elapsed = the
+/// duration) once succeeded; `columns` is `[{"name","type"}]`, empty until succeeded.
 [[nodiscard]] nlohmann::json job_view(const job_state& s);
 
 /// Row form of a job (equal to its view).

@@ -8,6 +8,8 @@
 ///   running     report_progress (runner)           progressed                        → running
 ///   running     complete_job / fail_job /          succeeded / failed / timed_out    → that
 ///               time_out_job (runner)
+///   running     requeue_job (runner, attempts left)  requeued                         → queued
+///   terminal    expire_result (runner)             result_expired (once)             → unchanged
 ///   submitted,  request_cancel (submitter, admin,  cancel_requested, cancelled       → cancelled
 ///   queued      editor/owner)
 ///   running     request_cancel (same)              cancel_requested                  → running
@@ -25,7 +27,9 @@
 /// user cannot act.
 ///
 /// Queue admission is immediate: `submit_job` decides `job.submitted` and `job.queued`
-/// in one append. A runner issue that adds capacity limits will move admission there.
+/// in one append; the dispatcher (actors/job_dispatcher.cpp) starts queued jobs as
+/// slots free up. `start_job` numbers the attempt (1, then +1 after each requeue); a
+/// job is requeued only while `attempt < max_attempts`.
 
 #include <cstddef>
 #include <cstdint>
@@ -54,15 +58,25 @@ struct job_state {
   std::string script;
   std::uint32_t timeout_s = 0;
   std::string submitted_by;  ///< bare user id
+  std::string language;      ///< `script`: `python` or `bash`
+  std::uint32_t max_attempts = 1;
+  std::string cell_id;        ///< the project cell the job runs, if any
+  std::uint32_t attempt = 0;  ///< the current (or last) attempt; 0 before the first start
   /// `submitted`, `queued`, `running`, `succeeded`, `failed`, `cancelled` or `timed_out`;
   /// empty while the job does not exist.
   std::string status;
-  bool cancel_requested = false;  ///< a cancel was asked for and the job has not stopped yet (or stopped since)
-  int progress = 0;               ///< last reported percent, 0–100 (100 once succeeded)
-  std::string progress_message;   ///< last reported progress message
-  std::string error;              ///< `job.failed`'s error, or "timed out after N s"; empty otherwise
-  nlohmann::json summary;         ///< `job.succeeded`'s summary; null until then
-  std::uint64_t version = 0;      ///< stream version of the last folded event
+  bool cancel_requested = false;    ///< a cancel was asked for and the job has not stopped yet (or stopped since)
+  int progress = 0;                 ///< last reported percent, 0–100 (100 once succeeded)
+  std::string progress_message;     ///< last reported progress message
+  std::uint64_t rows = 0;           ///< last reported rows, or the result's rows once succeeded
+  std::uint64_t bytes = 0;          ///< last reported bytes, or the result's bytes once succeeded
+  std::uint64_t elapsed_ms = 0;     ///< last reported elapsed time, or the duration once succeeded
+  std::vector<job_column> columns;  ///< the result's columns once succeeded
+  bool truncated = false;           ///< the result was cut short by a bound
+  std::string error;                ///< `job.failed`'s error, or "timed out after N s"; empty otherwise
+  std::string sqlstate;             ///< `job.failed`'s SQLSTATE, if any
+  bool result_expired = false;      ///< `job.result_expired` happened
+  std::uint64_t version = 0;        ///< stream version of the last folded event
 
   /// True once the job reached a terminal status (succeeded, failed, cancelled, timed_out).
   [[nodiscard]] bool terminal() const;
@@ -72,9 +86,10 @@ struct job_state {
 /// non-member submitting; a connection the submitter may not use; a cancel by someone
 /// other than the submitter, an admin or an editor/owner; a runner command from anyone
 /// but the system principal), `not_found` (no such job), `already_exists` (submitting
-/// an existing job), `invalid_argument` (bad kind, sql, script, connection, timeout,
-/// percent, summary or reason; details name the `field`), `failed_precondition` (the
-/// command is illegal in the job's status; details `{"status": <current status>}`).
+/// an existing job), `invalid_argument` (bad kind, language, sql, script, connection,
+/// timeout, max_attempts, cell_id, runner, percent, columns, sqlstate, message or reason;
+/// details name the `field`), `failed_precondition` (the command is illegal in the job's
+/// status, or a requeue with no attempt left; details `{"status": <current status>}`).
 /// Cancelling a cancelled job, or a running job whose cancel was already requested,
 /// decides no events.
 [[nodiscard]] result<std::vector<proposed_event>> decide(const job_state& state, const job_command& command,
@@ -98,5 +113,7 @@ inline constexpr std::size_t max_job_source_bytes = 100000;
 inline constexpr std::uint32_t default_job_timeout_s = 3600;
 /// Largest timeout, in seconds (one day).
 inline constexpr std::uint32_t max_job_timeout_s = 86400;
+/// Largest `max_attempts`.
+inline constexpr std::uint32_t max_job_attempts = 10;
 
 }  // namespace atrium

@@ -46,7 +46,7 @@ submit_job sql_submission() {
 
 /// A script job submitted by alice as an editor, without a connection.
 submit_job script_submission() {
-  return submit_job{"j-1", "p-1", "script", "", "", "echo hi", std::nullopt, project_role::editor, false};
+  return submit_job{"j-1", "p-1", "script", "", "", "echo hi", std::nullopt, project_role::editor, false, "bash"};
 }
 
 /// The named histories of a job, one per status it can be in.
@@ -61,9 +61,9 @@ std::vector<job_event> history(const std::string& name) {
     return h;
   }
   h.push_back(job_started{"runner-1"});
-  h.push_back(job_progressed{40, "reading"});
+  h.push_back(job_progressed{0, 0, 40, 0, "reading"});
   if (name == "running") return h;
-  if (name == "succeeded") h.push_back(job_succeeded{json{{"rows", 1}}});
+  if (name == "succeeded") h.push_back(job_succeeded{1, 0, {}, 0, false});
   if (name == "failed") h.push_back(job_failed{"syntax error"});
   if (name == "timed_out") h.push_back(job_timed_out{3600});
   if (name == "cancel requested" || name == "cancelled") h.push_back(job_cancel_requested{"alice", "too slow"});
@@ -101,8 +101,8 @@ struct attempt {
 std::vector<attempt> every_transition_command() {
   return {{"request_cancel", request_cancel{"stop", project_role::editor}, alice},
           {"start_job", start_job{"runner-1"}, runner},
-          {"report_progress", report_progress{50, "half"}, runner},
-          {"complete_job", complete_job{json{{"rows", 2}}}, runner},
+          {"report_progress", report_progress{0, 0, 50, 0, "half"}, runner},
+          {"complete_job", complete_job{2, 0, {}, 0, false}, runner},
           {"fail_job", fail_job{"boom"}, runner},
           {"time_out_job", time_out_job{60}, runner},
           {"confirm_cancel", confirm_cancel{}, runner}};
@@ -138,7 +138,10 @@ TEST_CASE("an editor submits a sql job: submitted then queued in one decision", 
                              {"sql", "select 1"},
                              {"script", ""},
                              {"timeout_s", 3600},
-                             {"submitted_by", "alice"}});
+                             {"submitted_by", "alice"},
+                             {"language", ""},
+                             {"max_attempts", 1},
+                             {"cell_id", ""}});
   CHECK((*r)[1].data == json::object());
 
   const auto s = fold_in(job_state{}, *r);
@@ -242,12 +245,14 @@ TEST_CASE("job submissions are validated", "[job][submit][validation]") {
       {"script job with empty script",
        [](submit_job& c) {
          c.kind = "script";
+         c.language = "python";
          c.sql = "";
        },
        "script"},
       {"script over 100000 bytes",
        [](submit_job& c) {
          c.kind = "script";
+         c.language = "bash";
          c.sql = "";
          c.script = std::string(100001, 'x');
        },
@@ -255,6 +260,7 @@ TEST_CASE("job submissions are validated", "[job][submit][validation]") {
       {"script job with sql",
        [](submit_job& c) {
          c.kind = "script";
+         c.language = "bash";
          c.script = "echo";
        },
        "sql"},
@@ -305,26 +311,34 @@ TEST_CASE("the runner drives a job from queued to succeeded", "[job][runner]") {
   auto r = decide(s, start_job{"runner-1"}, runner);
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"job.started"});
-  CHECK((*r)[0].data == json{{"runner", "runner-1"}});
+  CHECK((*r)[0].data == json{{"runner", "runner-1"}, {"attempt", 1}});
   s = fold_in(s, *r);
   CHECK(s.status == "running");
+  CHECK(s.attempt == 1);
 
-  r = decide(s, report_progress{25, "loading"}, runner);
+  r = decide(s, report_progress{0, 0, 25, 0, "loading"}, runner);
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"job.progressed"});
-  CHECK((*r)[0].data == json{{"percent", 25}, {"message", "loading"}});
+  CHECK((*r)[0].data == json{{"rows", 0}, {"bytes", 0}, {"percent", 25}, {"elapsed_ms", 0}, {"message", "loading"}});
   s = fold_in(s, *r);
   CHECK(s.progress == 25);
   CHECK(s.progress_message == "loading");
   CHECK(s.status == "running");
 
-  r = decide(s, complete_job{json{{"rows", 7}}}, runner);
+  r = decide(s, complete_job{7, 70, {{"n", "int"}}, 12, true}, runner);
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"job.succeeded"});
-  CHECK((*r)[0].data == json{{"summary", {{"rows", 7}}}});
+  CHECK((*r)[0].data == json{{"rows", 7},
+                             {"bytes", 70},
+                             {"columns", {{{"name", "n"}, {"type", "int"}}}},
+                             {"duration_ms", 12},
+                             {"truncated", true}});
   s = fold_in(s, *r);
   CHECK(s.status == "succeeded");
-  CHECK(s.summary == json{{"rows", 7}});
+  CHECK(s.rows == 7);
+  CHECK(s.bytes == 70);
+  CHECK(s.columns == std::vector<job_column>{{"n", "int"}});
+  CHECK(s.truncated);
   CHECK(s.progress == 100);
   CHECK(s.terminal());
 }
@@ -335,7 +349,7 @@ TEST_CASE("the runner fails, times out or confirms a cancel of a running job", "
     const auto r = decide(running, fail_job{"relation does not exist"}, runner);
     REQUIRE(r.has_value());
     REQUIRE(types_of(*r) == std::vector<std::string>{"job.failed"});
-    CHECK((*r)[0].data == json{{"error", "relation does not exist"}});
+    CHECK((*r)[0].data == json{{"error", "relation does not exist"}, {"sqlstate", ""}});
     const auto s = fold_in(running, *r);
     CHECK(s.status == "failed");
     CHECK(s.error == "relation does not exist");
@@ -368,16 +382,17 @@ TEST_CASE("the runner fails, times out or confirms a cancel of a running job", "
   }
   SECTION("a job whose cancel was requested may still finish on its own") {
     const auto requested = given(history("cancel requested"));
-    CHECK(decide(requested, complete_job{json::object()}, runner).has_value());
+    CHECK(decide(requested, complete_job{}, runner).has_value());
     CHECK(decide(requested, fail_job{"x"}, runner).has_value());
-    CHECK(decide(requested, report_progress{90, ""}, runner).has_value());
+    CHECK(decide(requested, report_progress{0, 0, 90, 0, ""}, runner).has_value());
   }
 }
 
 TEST_CASE("runner commands are for the system principal only", "[job][runner][permissions]") {
   const std::vector<std::pair<std::string, job_command>> commands{
-      {"queued", start_job{"runner-1"}}, {"running", report_progress{1, ""}}, {"running", complete_job{json::object()}},
-      {"running", fail_job{"x"}},        {"running", time_out_job{1}},        {"cancel requested", confirm_cancel{}}};
+      {"queued", start_job{"runner-1"}}, {"running", report_progress{0, 0, 1, 0, ""}},
+      {"running", complete_job{}},       {"running", fail_job{"x"}},
+      {"running", time_out_job{1}},      {"cancel requested", confirm_cancel{}}};
   const principal others[] = {admin, alice, bob, auditor, principal{"system-2", {global_role::admin}, false, {}}};
   for (const auto& [status, command] : commands) {
     const auto s = given(history(status));
@@ -393,17 +408,34 @@ TEST_CASE("runner commands are for the system principal only", "[job][runner][pe
 TEST_CASE("runner command arguments are validated", "[job][runner][validation]") {
   const auto running = given(history("running"));
   for (int bad : {-1, 101, 1000}) {
-    const auto r = decide(running, report_progress{bad, ""}, runner);
+    const auto r = decide(running, report_progress{0, 0, bad, 0, ""}, runner);
     require_error(r, errc::invalid_argument);
     CHECK(r.error().details.at("field") == "percent");
   }
-  CHECK(decide(running, report_progress{0, ""}, runner).has_value());
-  CHECK(decide(running, report_progress{100, ""}, runner).has_value());
+  CHECK(decide(running, report_progress{0, 0, 0, 0, ""}, runner).has_value());
+  CHECK(decide(running, report_progress{0, 0, 100, 0, ""}, runner).has_value());
 
-  for (const auto& bad : {json::array(), json("done"), json(3), json()}) {
-    const auto r = decide(running, complete_job{bad}, runner);
+  CHECK(decide(running, report_progress{5, 10, std::nullopt, 30, ""}, runner).has_value());
+  {
+    complete_job wide;
+    wide.columns.resize(10001, job_column{"c", "text"});
+    const auto r = decide(running, wide, runner);
     require_error(r, errc::invalid_argument);
-    CHECK(r.error().details.at("field") == "summary");
+    CHECK(r.error().details.at("field") == "columns");
+  }
+  for (const auto& bad : {"4260", "42p01", "426011", "42 01"}) {
+    const auto r = decide(running, fail_job{"x", bad}, runner);
+    require_error(r, errc::invalid_argument);
+    CHECK(r.error().details.at("field") == "sqlstate");
+  }
+  {
+    // A runner's error text is stored repaired and bounded, never refused.
+    const auto r =
+        decide(running, fail_job{std::string("bad \xff byte\x01") + std::string(20000, 'e'), "42601"}, runner);
+    REQUIRE(r.has_value());
+    const auto error = (*r)[0].data.at("error").get<std::string>();
+    CHECK(error.size() <= 10000);
+    CHECK(error.rfind("bad \xef\xbf\xbd byte ", 0) == 0);
   }
 
   const auto r = decide(given(history("queued")), start_job{""}, runner);
@@ -585,7 +617,8 @@ TEST_CASE("evolve folds a job's history", "[job][evolve]") {
   CHECK(s.progress == 40);
   CHECK(s.progress_message == "reading");
   CHECK(s.error.empty());
-  CHECK(s.summary.is_null());
+  CHECK(s.columns.empty());
+  CHECK(s.attempt == 1);
   CHECK(s.version == 5);
   CHECK(given(history("submitted")).status == "submitted");
   CHECK(job_state{}.status.empty());
@@ -596,12 +629,15 @@ TEST_CASE("job events encode and decode; empty payloads are {}", "[job][codec]")
   const std::vector<job_event> all{sql_job,
                                    job_queued{},
                                    job_started{"runner-1"},
-                                   job_progressed{50, "half"},
-                                   job_succeeded{json{{"rows", 3}, {"files", json::array({"a"})}}},
-                                   job_failed{"boom"},
+                                   job_progressed{0, 0, 50, 0, "half"},
+                                   job_progressed{1, 2, std::nullopt, 3, ""},
+                                   job_succeeded{3, 30, {{"a", "int"}, {"b", "text"}}, 5, true},
+                                   job_failed{"boom", "42601"},
                                    job_cancel_requested{"alice", "why"},
                                    job_cancelled{},
-                                   job_timed_out{60}};
+                                   job_timed_out{60},
+                                   job_requeued{1, "interrupted by server restart"},
+                                   job_result_expired{}};
   for (const auto& event : all) {
     const auto p = std::visit([](const auto& e) { return make_event(e); }, event);
     INFO(p.type << " " << p.data.dump());
@@ -622,3 +658,74 @@ TEST_CASE("job events encode and decode; empty payloads are {}", "[job][codec]")
 }
 
 TEST_CASE("job streams are named job-<id>", "[job]") { CHECK(job_stream("j-1") == "job-j-1"); }
+
+// --- attempts and result expiry (issue 15) ---------------------------------------------
+
+TEST_CASE("a lost attempt is requeued while attempts remain, then numbered on", "[job][runner][attempts]") {
+  auto submitted = sql_job;
+  submitted.max_attempts = 2;
+  auto s = given({submitted, job_queued{}, job_started{"r", 1}});
+  CHECK(s.attempt == 1);
+  auto r = decide(s, requeue_job{"interrupted by server restart"}, runner);
+  REQUIRE(r.has_value());
+  REQUIRE(types_of(*r) == std::vector<std::string>{"job.requeued"});
+  CHECK((*r)[0].data == json{{"attempt", 1}, {"reason", "interrupted by server restart"}});
+  s = fold_in(s, *r);
+  CHECK(s.status == "queued");
+  r = decide(s, start_job{"r"}, runner);
+  REQUIRE(r.has_value());
+  CHECK((*r)[0].data.at("attempt") == 2);
+  s = fold_in(s, *r);
+  CHECK(s.attempt == 2);
+  // The last attempt is not requeued: the runner fails the job instead.
+  require_illegal(decide(s, requeue_job{"again"}, runner), "running");
+  // Only the runner requeues, and only a running job.
+  require_error(decide(s, requeue_job{"x"}, admin), errc::forbidden);
+  require_illegal(decide(given(history("queued")), requeue_job{"x"}, runner), "queued");
+  // The default is one attempt.
+  require_illegal(decide(given(history("running")), requeue_job{"x"}, runner), "running");
+}
+
+TEST_CASE("submissions take a language for scripts and 1-10 attempts", "[job][submit][validation]") {
+  auto c = script_submission();
+  c.language = "ruby";
+  auto r = decide(job_state{}, c, alice);
+  require_error(r, errc::invalid_argument);
+  CHECK(r.error().details.at("field") == "language");
+  c.language = "";
+  require_error(decide(job_state{}, c, alice), errc::invalid_argument);
+  c.language = "python";
+  c.max_attempts = 3;
+  c.cell_id = "cell-1";
+  r = decide(job_state{}, c, alice);
+  REQUIRE(r.has_value());
+  CHECK((*r)[0].data.at("language") == "python");
+  CHECK((*r)[0].data.at("max_attempts") == 3);
+  CHECK((*r)[0].data.at("cell_id") == "cell-1");
+  for (std::uint32_t bad : {0U, 11U}) {
+    c.max_attempts = bad;
+    r = decide(job_state{}, c, alice);
+    require_error(r, errc::invalid_argument);
+    CHECK(r.error().details.at("field") == "max_attempts");
+  }
+  auto q = sql_submission();
+  q.language = "python";
+  r = decide(job_state{}, q, alice);
+  require_error(r, errc::invalid_argument);
+  CHECK(r.error().details.at("field") == "language");
+}
+
+TEST_CASE("a finished job's result expires once", "[job][runner][expiry]") {
+  for (const auto& name : terminal_histories) {
+    INFO(name);
+    auto s = given(history(name));
+    auto r = decide(s, expire_result{}, runner);
+    REQUIRE(r.has_value());
+    REQUIRE(types_of(*r) == std::vector<std::string>{"job.result_expired"});
+    s = fold_in(s, *r);
+    CHECK(s.result_expired);
+    require_no_events(decide(s, expire_result{}, runner));
+    require_error(decide(s, expire_result{}, admin), errc::forbidden);
+  }
+  require_illegal(decide(given(history("running")), expire_result{}, runner), "running");
+}

@@ -268,7 +268,7 @@ void world::make_fixtures() {
   create("@GROUP@", "/v1/groups", R"({"name":"fuzz group"})");
   create("@CONN@", "/v1/connections",
          R"({"name":"fuzz conn","driver":"sqlite","params":{"path":"/nonexistent/f.db"}})");
-  create("@JOB@", "/v1/jobs", R"({"project_id":"@PROJECT@","kind":"script","script":"echo hi"})");
+  create("@JOB@", "/v1/jobs", R"({"project_id":"@PROJECT@","kind":"script","language":"bash","script":"echo hi"})");
   create("@CONTAINER@", "/v1/containers", R"({"name":"fuzz-ct","image":"alpine:3"})");
   member_token_ = ids_["@USER@"].starts_with("no-") ? std::string("no-member-token") : mint_token(ids_["@USER@"]);
 }

@@ -135,6 +135,7 @@ TEST_CASE("history: groups and connections (no vault_ref) and jobs and container
     submitted.project_id = "p1";
     submitted.kind = "script";
     submitted.script = "echo hi";
+    submitted.language = "bash";
     submitted.timeout_s = 60;
     submitted.submitted_by = "u1";
     const auto view = fold_ok("job-j1", {committed(1, "job-j1", 1, submitted), committed(2, "job-j1", 2, job_queued{}),

@@ -68,17 +68,27 @@ TEST_CASE("jobs: a submitted job gets a row and a project index entry", "[projec
   CHECK(*row == json{{"id", "j-1"},
                      {"project_id", "p-1"},
                      {"kind", "sql"},
+                     {"language", ""},
                      {"connection_id", "c-1"},
+                     {"cell_id", ""},
                      {"sql", "select 1"},
                      {"script", ""},
                      {"timeout_s", 600},
+                     {"max_attempts", 1},
+                     {"attempt", 0},
                      {"submitted_by", "alice"},
                      {"status", "queued"},
                      {"cancel_requested", false},
                      {"progress", 0},
                      {"progress_message", ""},
+                     {"rows", 0},
+                     {"bytes", 0},
+                     {"elapsed_ms", 0},
+                     {"columns", json::array()},
+                     {"truncated", false},
                      {"error", ""},
-                     {"summary", nullptr},
+                     {"sqlstate", ""},
+                     {"result_expired", false},
                      {"version", 2},
                      {"submitted_at", "2026-01-01T00:00:01.000000Z"},
                      {"updated_at", "2026-01-01T00:00:02.000000Z"},
@@ -95,7 +105,7 @@ TEST_CASE("jobs: the row follows a run to success", "[projections][jobs]") {
   CHECK(rows.get("project_jobs", "p-1/j-1")->at("status") == "running");
 
   // Progress changes the job row only; the index keeps its status.
-  const auto out = feed(*jobs, rows, committed(4, job_s, 4, job_progressed{60, "copying"}, "system"));
+  const auto out = feed(*jobs, rows, committed(4, job_s, 4, job_progressed{0, 0, 60, 0, "copying"}, "system"));
   REQUIRE(out.size() == 1);
   CHECK(table_of(out[0]) == "jobs");
   auto row = *rows.get("jobs", "j-1");
@@ -103,10 +113,10 @@ TEST_CASE("jobs: the row follows a run to success", "[projections][jobs]") {
   CHECK(row.at("progress_message") == "copying");
   CHECK(row.at("finished_at").is_null());
 
-  feed(*jobs, rows, committed(7, job_s, 5, job_succeeded{json{{"rows", 42}}}, "system"));
+  feed(*jobs, rows, committed(7, job_s, 5, job_succeeded{42, 0, {}, 0, false}, "system"));
   row = *rows.get("jobs", "j-1");
   CHECK(row.at("status") == "succeeded");
-  CHECK(row.at("summary") == json{{"rows", 42}});
+  CHECK(row.at("rows") == 42);
   CHECK(row.at("progress") == 100);
   CHECK(row.at("version") == 5);
   CHECK(row.at("submitted_at") == "2026-01-01T00:00:01.000000Z");
@@ -206,7 +216,17 @@ TEST_CASE("job rows round-trip every field the decider uses", "[projections][job
   s.progress = 99;
   s.progress_message = "almost";
   s.error = "";
-  s.summary = json{{"nested", {{"a", json::array({1, 2})}}}};
+  s.language = "bash";
+  s.max_attempts = 3;
+  s.attempt = 2;
+  s.cell_id = "cell-9";
+  s.rows = 5;
+  s.bytes = 50;
+  s.elapsed_ms = 700;
+  s.columns = {{"a", "int"}, {"b", "text"}};
+  s.truncated = true;
+  s.sqlstate = "57014";
+  s.result_expired = true;
   s.version = 12;
 
   const auto row = job_row(s);
@@ -227,7 +247,10 @@ TEST_CASE("job rows round-trip every field the decider uses", "[projections][job
   CHECK(back.progress == s.progress);
   CHECK(back.progress_message == s.progress_message);
   CHECK(back.error == s.error);
-  CHECK(back.summary == s.summary);
+  CHECK(back.columns == s.columns);
+  CHECK(back.attempt == s.attempt);
+  CHECK(back.max_attempts == s.max_attempts);
+  CHECK(back.result_expired == s.result_expired);
   CHECK(back.version == s.version);
   CHECK(back.terminal() == s.terminal());
 

@@ -32,7 +32,8 @@ void jobs_controller::add_routes(route_table& t) {
   t.add({"POST", "/v1/jobs/{id}/cancel", [self](auto& c, auto& p, auto& a) { self->cancel(c, p, a[0]); }});
 }
 
-/// POST /v1/jobs: `{"project_id","kind":"sql"|"script","connection_id"?,"sql"?,"script"?,"timeout_s"?}`.
+/// POST /v1/jobs: `{"project_id","kind":"sql"|"script","connection_id"?,"sql"?,
+/// "language"?:"python"|"bash","script"?,"timeout_s"?,"max_attempts"?}`.
 void jobs_controller::submit(const call_ptr& c, const principal& p) {
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
@@ -48,6 +49,10 @@ void jobs_controller::submit(const call_ptr& c, const principal& p) {
   if (!script) return send_error(c, script.error());
   auto timeout = integer_field<std::uint32_t>(*body, "timeout_s");
   if (!timeout) return send_error(c, timeout.error());
+  auto language = string_field(*body, "language", false);
+  if (!language) return send_error(c, language.error());
+  auto attempts = integer_field<std::uint32_t>(*body, "max_attempts");
+  if (!attempts) return send_error(c, attempts.error());
 
   const auto proj = project_facts(d_.projects, p, **project);
   std::optional<connection_role> conn_role;
@@ -73,7 +78,9 @@ void jobs_controller::submit(const call_ptr& c, const principal& p) {
                  script->value_or(""),
                  *timeout,
                  proj.role,
-                 conn_role.has_value()};
+                 conn_role.has_value(),
+                 language->value_or(""),
+                 *attempts};
   d_.kit->execute(c, p, id, std::move(cmd), 201);
 }
 
