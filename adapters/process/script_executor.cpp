@@ -626,7 +626,7 @@ job_outcome attempt::import_csv() {
 
 // --- the executor -----------------------------------------------------------------------
 
-std::vector<std::string> script_executor::sandbox_args(const fs::path& work_dir) const {
+std::vector<std::string> script_executor::sandbox_base() const {
   // --cap-drop ALL: bwrap started by root keeps root's capabilities unless told, and
   // CAP_SYS_ADMIN would let the script mount its way out of the sandbox's view.
   std::vector<std::string> args{
@@ -642,7 +642,7 @@ std::vector<std::string> script_executor::sandbox_args(const fs::path& work_dir)
     }
   }
   for (const auto& entry : etc_entries()) args.insert(args.end(), {"--ro-bind-try", entry, entry});
-  args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev", "--bind", work_dir.string(), "/job", "--chdir", "/job"});
+  args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev"});
   for (const auto& hidden : hidden_inside_) {
     std::error_code ec;
     if (fs::is_directory(hidden, ec)) {
@@ -651,8 +651,14 @@ std::vector<std::string> script_executor::sandbox_args(const fs::path& work_dir)
       args.insert(args.end(), {"--ro-bind", "/dev/null", hidden.string()});
     }
   }
-  args.insert(args.end(), {"--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/job", "--setenv",
-                           "TMPDIR", "/job", "--setenv", "LANG", "C.UTF-8", "--"});
+  return args;
+}
+
+std::vector<std::string> script_executor::sandbox_args(const fs::path& work_dir) const {
+  std::vector<std::string> args = sandbox_base_;
+  args.insert(args.end(), {"--bind", work_dir.string(), "/job", "--chdir", "/job", "--clearenv", "--setenv", "PATH",
+                           "/usr/bin:/bin", "--setenv", "HOME", "/job", "--setenv", "TMPDIR", "/job", "--setenv",
+                           "LANG", "C.UTF-8", "--"});
   return args;
 }
 
@@ -757,6 +763,7 @@ result<std::unique_ptr<script_executor>> script_executor::create(script_executor
     spdlog::info("script_executor: sandbox=off (mode never) work_root={}", o.work_root.string());
     return self;
   }
+  self->sandbox_base_ = self->sandbox_base();
   std::string why = "bwrap not found on " + o.search_path;
   if (!o.bwrap.empty() && self->probe_sandbox(why)) {
     self->sandboxed_ = true;
@@ -777,7 +784,16 @@ job_outcome script_executor::run(const ports::job_spec& spec, ports::result_writ
     if (!valid_job_id(spec.job_id)) return failed("invalid job id");
     const fs::path work_dir = options_.work_root / (spec.job_id + "-" + std::to_string(spec.attempt));
     attempt a(options_, sandboxed_ ? sandbox_args(work_dir) : std::vector<std::string>{}, spec, out, progress, cancel);
-    return a.run(work_dir);
+    const auto started = clock::now();
+    job_outcome outcome = a.run(work_dir);
+    // The error text is not logged: it may quote the script's output.
+    spdlog::info("script_executor: job={} attempt={} language={} sandbox={} outcome={} duration_ms={}", spec.job_id,
+                 spec.attempt, spec.language, sandboxed_ ? "bwrap" : "off",
+                 outcome.state == job_outcome::status::succeeded ? "succeeded"
+                 : outcome.state == job_outcome::status::failed  ? "failed"
+                                                                 : "interrupted",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count());
+    return outcome;
   } catch (const std::exception& e) {
     return failed(std::string("script executor: ") + e.what());
   }

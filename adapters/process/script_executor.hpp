@@ -92,8 +92,10 @@ struct script_executor_options {
   std::uint64_t max_file_size = 1ULL << 30;         ///< RLIMIT_FSIZE, bytes (1 GiB)
   std::uint64_t max_processes = 64;                 ///< RLIMIT_NPROC (see the file comment)
   std::uint64_t max_open_files = 256;               ///< RLIMIT_NOFILE
-  std::chrono::milliseconds grace{2000};            ///< SIGTERM → SIGKILL on cancel
-  std::uint64_t max_log_bytes = 1ULL << 20;         ///< output passed to `append_log` (then a note of what was dropped)
+  /// SIGTERM → SIGKILL on cancel. Short by default: the port promises `interrupted`
+  /// within about 1 s of the request, also for a script that ignores SIGTERM.
+  std::chrono::milliseconds grace{500};
+  std::uint64_t max_log_bytes = 1ULL << 20;  ///< output passed to `append_log` (then a note of what was dropped)
   /// result.csv: rows gathered before an `append` (a batch holds what one 64 KiB read
   /// completes, so it may hold more; the first batch decides the column types).
   std::size_t batch_rows = 1000;
@@ -130,12 +132,15 @@ class script_executor final : public ports::job_executor {
  private:
   explicit script_executor(script_executor_options options) : options_(std::move(options)) {}
   [[nodiscard]] bool probe_sandbox(std::string& why) const;
+  /// bwrap and the binds that do not depend on the attempt (computed once by `create`).
+  [[nodiscard]] std::vector<std::string> sandbox_base() const;
   /// The `/etc` entries bound into the sandbox (see the file comment).
   [[nodiscard]] static std::vector<std::string> etc_entries();
 
   script_executor_options options_;
   bool sandboxed_ = false;
   std::vector<std::filesystem::path> hidden_inside_;  ///< hidden paths visible through a bind: covered
+  std::vector<std::string> sandbox_base_;             ///< see `sandbox_base`
 };
 
 }  // namespace atrium::process_adapter

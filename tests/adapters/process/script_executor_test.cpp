@@ -39,7 +39,6 @@ struct fixture {
     o.work_root = tmp.path() / "data" / "work";
     o.hidden_paths = {tmp.path() / "data"};
     o.sandbox = mode;
-    o.grace = std::chrono::milliseconds(500);
     if (adjust) adjust(o);
     auto made = script_executor::create(o);
     REQUIRE(made);
@@ -358,6 +357,26 @@ TEST_CASE("script executor: the sandbox hides the data dir and the network", "[s
   CHECK(out2.log().find("READ top secret") != std::string::npos);
   CHECK(out2.log().find("CONNECTED") != std::string::npos);
   ::close(listener);
+}
+
+TEST_CASE("script executor: a hidden path inside the bound system dirs is covered", "[script][sandbox]") {
+  fixture f(sandbox_mode::automatic, [](script_executor_options& o) { o.hidden_paths.push_back("/usr/share/doc"); });
+  if (!f.executor->sandboxed()) {
+    WARN("bwrap is not usable here: the sandbox test is skipped");
+    return;
+  }
+  REQUIRE_FALSE(fs::is_empty("/usr/share/doc"));
+  test::memory_result_writer out;
+  const auto outcome = f.run("bash", "ls -A /usr/share/doc | wc -l; ls /usr/bin/bash", out);
+  REQUIRE(outcome.state == status::succeeded);
+  CHECK(out.log() == "0\n/usr/bin/bash\n");
+
+  script_executor_options o;
+  o.work_root = f.tmp.path() / "w2";
+  o.hidden_paths = {"/etc"};  // would hide what the sandbox binds
+  const auto refused = script_executor::create(o);
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::invalid_argument);
 }
 
 TEST_CASE("script executor: the memory limit stops a 4 GiB allocation", "[script]") {
