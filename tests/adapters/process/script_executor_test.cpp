@@ -17,6 +17,7 @@
 
 #include "adapters/process/csv_reader.hpp"
 #include "adapters/process/script_executor.hpp"
+#include "adapters/results/file_result_store.hpp"
 #include "tests/support/memory_result_writer.hpp"
 #include "tests/support/process.hpp"
 
@@ -477,4 +478,33 @@ TEST_CASE("csv reader: malformed input is an error", "[csv]") {
   csv_reader empty;
   CHECK(empty.finish());
   CHECK_FALSE(empty.header());
+}
+
+TEST_CASE("script executor: into the file result store, committed by the caller", "[script]") {
+  fixture f;
+  auto store = results_adapter::file_result_store::open_dir(f.tmp.path() / "results");
+  REQUIRE(store);
+  auto writer = (*store)->create(k_job_id, ports::result_limits{});
+  REQUIRE(writer);
+  ports::job_spec spec;
+  spec.job_id = k_job_id;
+  spec.kind = "script";
+  spec.language = "python";
+  spec.source =
+      "print('made 3 rows')\n"
+      "open('result.csv', 'w').write('k,v\\r\\n1,\"a,b\"\\r\\n2,\\r\\n3,\"\"\\r\\n')\n";
+  ports::cancel_signal cancel;
+  const auto outcome = f.executor->run(spec, **writer, {}, cancel);
+  INFO(outcome.error);
+  REQUIRE(outcome.state == status::succeeded);
+  REQUIRE((*writer)->commit());
+  auto reader = (*store)->open(k_job_id);
+  REQUIRE(reader);
+  CHECK((*reader)->info().columns == std::vector<ports::result_column>{{"k", "int"}, {"v", "text"}});
+  const auto rows = (*reader)->rows(0, 10);
+  REQUIRE(rows);
+  CHECK(nlohmann::json(*rows).dump() == R"([[1,"a,b"],[2,null],[3,""]])");
+  const auto log = (*reader)->log(1000);
+  REQUIRE(log);
+  CHECK(*log == "made 3 rows\n");
 }
