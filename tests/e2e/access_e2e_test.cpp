@@ -49,7 +49,7 @@ std::string id_of(const http_reply& r) {
 
 TEST_CASE("every endpoint answers each caller as the policy says, and denials are audited", "[e2e][access]") {
   temp_dir dir;
-  atriumd_server server(dir.path());
+  atriumd_server server(dir.path(), {"--job-slots", "0"});  // job J stays queued for its cancel row
   auto admin = server.admin();
 
   // --- the cast ----------------------------------------------------------------------
@@ -97,7 +97,7 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   const std::string no_cell = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99";
 
   // Connection C (SQLite): owner; editor and G may use it.
-  const auto db = dir.path() / "warehouse.sqlite";
+  const auto db = server.data / "files" / "warehouse.sqlite";  // under the SQLite root
   {
     // An empty file is a valid (empty) SQLite database.
     std::ofstream(db).flush();

@@ -107,8 +107,8 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
   }
 
   SECTION("SQLite: a database file connects; a missing one is an error and is not created") {
-    const auto db = dir.path() / "local.sqlite";
-    std::ofstream(db).flush();  // an empty file is an empty SQLite database
+    const auto db = server.data / "files" / "local.sqlite";  // under the SQLite root
+    std::ofstream(db).flush();                               // an empty file is an empty SQLite database
     auto lite = keep(
         admin.post("/v1/connections", {{"name", "local"}, {"driver", "sqlite"}, {"params", {{"path", db.string()}}}}));
     REQUIRE(lite.status == 201);
@@ -116,7 +116,7 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
     REQUIRE(ok.status == 200);
     CHECK(ok.json.at("ok") == true);
 
-    const auto missing = dir.path() / "missing.sqlite";
+    const auto missing = server.data / "files" / "missing.sqlite";
     auto gone = keep(admin.post("/v1/connections",
                                 {{"name", "gone"}, {"driver", "sqlite"}, {"params", {{"path", missing.string()}}}}));
     REQUIRE(gone.status == 201);
@@ -320,8 +320,8 @@ TEST_CASE("connections: members learn an error's class, admins its detail; owner
   }
 
   SECTION("SQLite: a missing file and a file that is not a database look the same to a member") {
-    const auto missing = dir.path() / "missing.sqlite";
-    const auto text = dir.path() / "notes.txt";
+    const auto missing = server.data / "files" / "missing.sqlite";  // under the SQLite root
+    const auto text = server.data / "files" / "notes.txt";
     std::ofstream(text) << "this is not an SQLite database, just some text that is long enough to fill a header.\n";
     std::vector<json> answers;
     std::vector<std::string> ids;
