@@ -126,8 +126,12 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
     CHECK(fail.json.at("error") == "not_a_database");
     CHECK_FALSE(std::filesystem::exists(missing));
 
-    // Bad specs are refused before anything is stored.
+    // A relative path is taken inside the SQLite root; one that leaves it is refused.
     CHECK(keep(admin.post("/v1/connections", {{"name", "rel"}, {"driver", "sqlite"}, {"params", {{"path", "rel.db"}}}}))
+              .status == 201);
+    // Bad specs are refused before anything is stored.
+    CHECK(keep(admin.post("/v1/connections",
+                          {{"name", "up"}, {"driver", "sqlite"}, {"params", {{"path", "../escape.db"}}}}))
               .status == 400);
     CHECK(keep(admin.post("/v1/connections", {{"name", "pg"},
                                               {"driver", "postgres"},

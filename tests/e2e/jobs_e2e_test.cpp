@@ -137,10 +137,11 @@ TEST_CASE("jobs: a SQLite job under the SQLite root runs to success with its row
     sqlite3_close(db);
   }
   const auto project = new_project(admin);
-  const auto conn = id_of(admin.post("/v1/connections", {{"name", "plates"},
-                                                         {"driver", "sqlite"},
-                                                         {"params", {{"path", db_path.string()}}},
-                                                         {"credentials", json::object()}}));
+  const auto conn =
+      id_of(admin.post("/v1/connections", {{"name", "plates"},
+                                           {"driver", "sqlite"},
+                                           {"params", {{"path", "plates.sqlite"}}},  // taken inside the root
+                                           {"credentials", json::object()}}));
   const auto job = id_of(admin.post("/v1/jobs", {{"project_id", project},
                                                  {"kind", "sql"},
                                                  {"connection_id", conn},
