@@ -132,7 +132,11 @@ std::vector<route_family> http_families() {
       {"params.path as a number", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", 1}}}}},
       {"params.path with NUL",
        json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", std::string("/tmp/a\0b", 8)}}}}},
-      {"params.path relative", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "x.db"}}}}},
+      // A relative path is taken inside --sqlite-root; one that climbs out of it is refused.
+      {"params.path leaving the SQLite root",
+       json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "../../x.db"}}}}},
+      {"params.path outside the SQLite root",
+       json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "/etc/x.db"}}}}},
       {"params with an unknown key", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"zz", 1}}}}},
       {"credentials as a string",
        json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "/tmp/x.db"}}}, {"credentials", "pw"}}},
