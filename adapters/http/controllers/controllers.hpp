@@ -195,6 +195,9 @@ class connections_controller : public std::enable_shared_from_this<connections_c
   void test(const call_ptr& c, const principal& p, const std::string& id);
   void share(const call_ptr& c, const principal& p, const std::string& id);
   void unshare(const call_ptr& c, const principal& p, const std::string& id, const std::string& who);
+  /// Answers a destination `check_destination` refused: `forbidden` as a recorded denial
+  /// (403), anything else (`invalid_argument`: 400) as the error it is.
+  void refuse_destination(const call_ptr& c, const error& e);
   deps d_;
 };
 
