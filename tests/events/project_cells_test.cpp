@@ -13,6 +13,7 @@
 
 #include "tests/support/domain.hpp"
 
+#include "events/access/policy.hpp"
 #include "events/project/project_decider.hpp"
 #include "events/registry.hpp"
 
@@ -418,4 +419,29 @@ TEST_CASE("cells: set_cell_connection is refused where a cell change is", "[proj
   }
   const auto archived = then(s, {make_event(project_archived{"done"})});
   require_error(decide(archived, set_cell_connection{"c-1", "conn-1", true}, editor), errc::failed_precondition);
+}
+
+TEST_CASE("cells: the policy admits giving a connection and running a cell to editors who may use it",
+          "[project][cells][connection][policy]") {
+  using access::operation;
+  const access::facts editor_with{.role = project_role::editor, .connection_user = true, .uses_connection = true};
+  const access::facts editor_without{.role = project_role::editor, .uses_connection = true};
+  const access::facts viewer_with{.role = project_role::viewer, .connection_user = true, .uses_connection = true};
+  const access::facts no_role{.connection_user = true, .uses_connection = true};
+  for (const auto op : {operation::project_cell_add, operation::project_cell_edit, operation::project_cell_run}) {
+    INFO(access::to_string(op));
+    CHECK(access::authorize(editor, op, editor_with).allowed);
+    CHECK(access::authorize(editor, op, {.role = project_role::editor}).allowed);  // no connection involved
+    const auto without = access::authorize(editor, op, editor_without);
+    CHECK_FALSE(without.allowed);
+    CHECK(without.code == errc::forbidden);
+    CHECK(
+        access::authorize(editor, op, {.role = project_role::owner, .connection_owner = true, .uses_connection = true})
+            .allowed);
+    CHECK(access::authorize(admin, op, {.uses_connection = true}).allowed);
+    CHECK(access::authorize(viewer, op, viewer_with).code == errc::forbidden);
+    CHECK(access::authorize(auditor, op, {.uses_connection = true}).code == errc::forbidden);
+    CHECK(access::authorize(outsider, op, no_role).code == errc::not_found);
+  }
+  CHECK(access::to_string(operation::project_cell_run) == "project.cell_run");
 }

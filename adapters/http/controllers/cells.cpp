@@ -177,7 +177,8 @@ void cells_controller::get(const call_ptr& c, const principal& p, const std::str
 }
 
 void cells_controller::patch(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id) {
-  // The body says which operation this is (an edit or a move), so it is parsed first;
+  // The body says which operation this is (an edit, a move or a connection change), and
+  // names the connection the policy asks about, so it is parsed first;
   // errors in it are answered only once the policy has admitted the caller.
   auto body = parse_object(c->req.body);
   const bool edit = body && (body->contains("content") || body->contains("base_version") || body->contains("op_id"));
