@@ -127,8 +127,9 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
     CHECK(fail.json.at("error") == "not_a_database");
     CHECK_FALSE(std::filesystem::exists(missing));
 
-    // Bad specs are refused before anything is stored.
-    CHECK(keep(admin.post("/v1/connections", {{"name", "rel"}, {"driver", "sqlite"}, {"params", {{"path", "rel.db"}}}}))
+    // Bad specs are refused before anything is stored. (A relative path is no longer one:
+    // it is taken inside --sqlite-root.)
+    CHECK(keep(admin.post("/v1/connections", {{"name", "empty"}, {"driver", "sqlite"}, {"params", {{"path", ""}}}}))
               .status == 400);
     CHECK(keep(admin.post("/v1/connections", {{"name", "pg"},
                                               {"driver", "postgres"},
@@ -404,14 +405,17 @@ TEST_CASE("connections: a SQLite path outside --sqlite-root is bad input (400) o
         {{"name", "db"}, {"driver", "sqlite"}, {"params", {{"path", path}}}, {"credentials", json::object()}});
   };
 
-  for (const auto& bad : {outside.string(), (root / ".." / "outside.sqlite").string(),
-                          (server.data / "files" / "x.sqlite").string(), std::string("/etc/passwd")}) {
+  for (const auto& bad :
+       {outside.string(), (root / ".." / "outside.sqlite").string(), (server.data / "files" / "x.sqlite").string(),
+        std::string("/etc/passwd"), std::string("../outside.sqlite")}) {
     auto r = create(bad);
     INFO(bad << " -> " << r.status << " " << r.body);
     CHECK(r.status == 400);
     CHECK(r.json.at("error").at("code") == "invalid_argument");
     CHECK(r.json.at("error").at("details").at("field") == "params.path");
   }
+  // A relative path is taken inside the root.
+  CHECK(create("relative.sqlite").status == 201);
   auto ok = create(inside.string());
   INFO(ok.body);
   REQUIRE(ok.status == 201);
