@@ -132,7 +132,8 @@ std::vector<route_family> http_families() {
       {"params.path as a number", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", 1}}}}},
       {"params.path with NUL",
        json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", std::string("/tmp/a\0b", 8)}}}}},
-      {"params.path relative", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "x.db"}}}}},
+      // (A relative path is valid: it is taken inside --sqlite-root.)
+      {"params.path empty", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", ""}}}}},
       {"params with an unknown key", json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"zz", 1}}}}},
       {"credentials as a string",
        json{{"name", "c {N}"}, {"driver", "sqlite"}, {"params", {{"path", "/tmp/x.db"}}}, {"credentials", "pw"}}},
