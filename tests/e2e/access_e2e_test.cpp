@@ -205,6 +205,16 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
        0},
       {"PATCH", "/v1/projects/" + p + "/cells/" + cell_id, {{"after", no_cell}}, editors_of_p(400), 0},
       {"DELETE", "/v1/projects/" + p + "/cells/" + no_cell, {}, editors_of_p(404), 0},
+      // a cell's connection and its runs: editors who may use the connection (the fixture
+      // cell has no connection, so an admitted run is refused afterwards with 400)
+      {"POST", "/v1/projects/" + p + "/cells", {{"kind", "cobol"}, {"connection_id", conn}}, editors_of_p(400), 0},
+      {"PATCH",
+       "/v1/projects/" + p + "/cells/" + cell_id,
+       {{"connection_id", conn}, {"after", ""}},
+       editors_of_p(400),
+       0},
+      {"POST", "/v1/projects/" + p + "/cells/" + cell_id + "/run", {}, editors_of_p(400), 0},
+      {"POST", "/v1/projects/" + p + "/cells/" + no_cell + "/run", {{"timeout_s", 5}}, editors_of_p(404), 0},
       // connections
       {"GET", "/v1/connections", {}, with({}), 200},
       {"POST", "/v1/connections", {{"name", "x"}, {"driver", "oracle"}}, with({{"auditor", 403}}), 400},

@@ -128,6 +128,10 @@ http = [
     # HTTP/1.0 and odd but valid forms
     "GET /healthz HTTP/1.0\r\n\r\n",
     "GET /v1/projects/%FF%FE HTTP/1.1\r\nHost: x\r\nAuthorization: bearer @TOKEN@\r\n\r\n",
+    # running a cell, with and without a body; giving a cell a connection
+    req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", {"timeout_s": 5, "max_attempts": 2}),
+    req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", ""),
+    req("PATCH", "/v1/projects/@PROJECT@/cells/@CELL@", {"connection_id": "@CONN@"}),
 ]
 write("http_request", http)
 

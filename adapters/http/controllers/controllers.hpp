@@ -8,7 +8,7 @@
 /// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
 /// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
 /// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
-/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}]             |
+/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run]]       |
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
@@ -138,12 +138,14 @@ class projects_controller : public std::enable_shared_from_this<projects_control
   deps d_;
 };
 
-/// A project's cells (its notebook), addressed by cell id.
+/// A project's cells (its notebook), addressed by cell id; SQL cells carry a connection
+/// and run as jobs.
 class cells_controller : public std::enable_shared_from_this<cells_controller> {
  public:
   struct deps {
     kit_ptr kit;
     const ports::project_queries& projects;
+    const ports::connection_queries& connections;  ///< whether the caller may use a cell's connection
   };
   explicit cells_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
@@ -154,6 +156,13 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
   void get(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   void patch(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   void remove(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// POST …/cells/{cell_id}/run: submits the cell's SQL as a job on its connection, 202 job.
+  void run(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// Asks the policy for `op` on project `id`, with the facts about `connection_id` when
+  /// not empty (`uses_connection`; `usable` is set to whether `p` may use it). Admitted and
+  /// existing: the caller's project access; otherwise the denial or 404 has been answered.
+  std::optional<project_access> guard_connected(const call_ptr& c, const principal& p, access::operation op,
+                                                const std::string& id, const std::string& connection_id, bool& usable);
   /// Answers a cell command with the cell as projected (or as the actor's view says),
   /// `ETag: "<cell version>"`; `replay_header` marks a no-op `Idempotency-Replayed`.
   ports::completion finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id, unsigned status,
@@ -186,6 +195,9 @@ class connections_controller : public std::enable_shared_from_this<connections_c
   void test(const call_ptr& c, const principal& p, const std::string& id);
   void share(const call_ptr& c, const principal& p, const std::string& id);
   void unshare(const call_ptr& c, const principal& p, const std::string& id, const std::string& who);
+  /// Answers a destination `check_destination` refused: `forbidden` as a recorded denial
+  /// (403), anything else (`invalid_argument`: 400) as the error it is.
+  void refuse_destination(const call_ptr& c, const error& e);
   deps d_;
 };
 
