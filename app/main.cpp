@@ -25,6 +25,7 @@
 #include "actors/runtime.hpp"
 #include "adapters/kafka/kafka_publisher.hpp"
 #include "adapters/http/api.hpp"
+#include "adapters/results/file_result_store.hpp"
 #include "adapters/http/http_server.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
 #include "adapters/connectors/sql_connector.hpp"
@@ -235,8 +236,13 @@ int serve(const atrium::app::serve_options& opts) {
   spdlog::info("connection policy rules={}", tester.policy().describe());
 
   auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
+  auto results = atrium::results_adapter::file_result_store::open_dir(opts.data_dir + "/results");  // job output
+  if (!results) {
+    spdlog::critical("result store: {}", results.error().message);
+    return 1;
+  }
   atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher,
-                                 secrets, vault, tester, **runtime, **runtime});
+                                 secrets, vault, tester, **runtime, **runtime, **results});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));
