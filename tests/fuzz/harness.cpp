@@ -287,9 +287,9 @@ ports::result_store& world::results() { return *impl_->results; }
 result<ports::command_outcome> world::run_as_system(const std::string& job_id, job_command cmd) {
   std::promise<result<ports::command_outcome>> done;
   auto future = done.get_future();
-  impl_->runtime->execute(job_id, std::move(cmd),
-                          ports::command_context{principal::system(), new_uuid_v7(), std::nullopt},
-                          [&done](result<ports::command_outcome> r) { done.set_value(std::move(r)); });
+  static_cast<ports::command_bus&>(*impl_->runtime)
+      .execute(job_id, std::move(cmd), ports::command_context{principal::system(), new_uuid_v7(), std::nullopt},
+               [&done](result<ports::command_outcome> r) { done.set_value(std::move(r)); });
   return future.get();
 }
 

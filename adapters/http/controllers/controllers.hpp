@@ -220,7 +220,8 @@ class jobs_controller : public std::enable_shared_from_this<jobs_controller> {
 /// Checks, in order: the policy (`job_read`; 404 for a job the caller may not see),
 /// 404 for an unknown job, 400 for bad `offset`/`limit`, 409 `failed_precondition`
 /// while the job has not finished (`details.status`), 410 `gone` once its result
-/// expired, 404 (`details.reason: "no_result"`) when it left no table (or no log).
+/// expired, 404 (`details.reason: "no_result"`) when it did not succeed or left no
+/// table (`result`, `result.csv`), or left nothing at all (`log`).
 class results_controller : public std::enable_shared_from_this<results_controller> {
  public:
   struct deps {
@@ -248,6 +249,9 @@ class results_controller : public std::enable_shared_from_this<results_controlle
   /// True when the job of `view` finished and its result has not expired; else answers
   /// 409 or 410 and returns false.
   static bool finished(const call_ptr& c, const json& view);
+  /// True when the finished job of `view` succeeded (only then is its table its result);
+  /// else answers 404 `no_result` and returns false.
+  static bool succeeded(const call_ptr& c, const std::string& id, const json& view);
   void page(const call_ptr& c, const principal& p, const std::string& id);
   void csv(const call_ptr& c, const principal& p, const std::string& id);
   void log(const call_ptr& c, const principal& p, const std::string& id);

@@ -89,6 +89,14 @@ bool results_controller::finished(const call_ptr& c, const json& view) {
   return true;
 }
 
+bool results_controller::succeeded(const call_ptr& c, const std::string& id, const json& view) {
+  // Only a success's table is the result: a job that failed, timed out or was cancelled
+  // mid-query may have stored the rows it had, which are not its answer.
+  if (view.value("status", "") == "succeeded") return true;
+  send_error(c, no_result(id, view, "the job has no result table: it did not succeed"));
+  return false;
+}
+
 /// GET /v1/jobs/{id}/result?offset=&limit=: `{"columns":[{"name","type"}],"rows":[[…]],
 /// "total_rows","truncated","next"}`; `next` is the offset of the following page, or
 /// null after the last row.
@@ -99,7 +107,7 @@ void results_controller::page(const call_ptr& c, const principal& p, const std::
   if (!offset) return send_error(c, offset.error());
   auto limit = count_param(*c, "limit", default_rows, 1, max_rows);
   if (!limit) return send_error(c, limit.error());
-  if (!finished(c, *view)) return;
+  if (!finished(c, *view) || !succeeded(c, id, *view)) return;
   off_io(d_.blocking, c, [self = shared_from_this(), c, id, view = std::move(*view), offset = *offset, limit = *limit] {
     auto reader = self->d_.results.open(id);
     if (!reader && reader.error().code == errc::not_found) {
@@ -129,7 +137,7 @@ void results_controller::csv(const call_ptr& c, const principal& p, const std::s
                                "a CSV download is not sent over a WebSocket; use "
                                "GET /v1/jobs/{id}/result for pages"});
   }
-  if (!finished(c, *view)) return;
+  if (!finished(c, *view) || !succeeded(c, id, *view)) return;
   off_io(d_.blocking, c, [self = shared_from_this(), c, id, view = std::move(*view)] {
     auto reader = self->d_.results.open(id);
     if (!reader && reader.error().code == errc::not_found) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -134,8 +135,34 @@ struct fixture {
   std::unique_ptr<http_adapter::http_server> server;
 
   static fixture& get() {
-    static fixture* f = new fixture();  // never destroyed, like the world
+    // The world lives in a temp dir of this test's own, removed at exit (the world is
+    // never destroyed: its actors run until the process ends).
+    static fixture* f = [] {
+      static std::string root = (std::filesystem::temp_directory_path() / "atrium-results-api-XXXXXX").string();
+      REQUIRE(::mkdtemp(root.data()) != nullptr);
+      ::setenv("ATRIUM_FUZZ_TMP", root.c_str(), 1);
+      std::atexit([] {
+        std::error_code ec;
+        std::filesystem::remove_all(root, ec);
+      });
+      return new fixture();
+    }();
     return *f;
+  }
+
+  /// Sends `bytes` on a new connection and reads until the server closes.
+  std::string exchange(const std::string& bytes) const {
+    const int fd = connect_to(server->port());
+    send_all(fd, bytes);
+    std::string raw;
+    char buf[65536];
+    for (;;) {
+      const auto n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      raw.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return raw;
   }
 
   fixture() {
@@ -152,17 +179,7 @@ struct fixture {
   /// GET `target` with `token` (the admin's by default), read until the server closes.
   reply get(const std::string& target, std::string token = {}) const {
     if (token.empty()) token = w.admin_token();
-    const int fd = connect_to(server->port());
-    send_all(fd, request_bytes(target, token));
-    std::string raw;
-    char buf[65536];
-    for (;;) {
-      const auto n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      raw.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return parse(raw);
+    return parse(exchange(request_bytes(target, token)));
   }
 
   /// A new job in the world's project (queued; nothing runs it).
@@ -362,7 +379,7 @@ TEST_CASE("a 200,000-row result streams as chunked CSV equal to its rows", "[res
   CHECK(tail.j["rows"] == json::parse(R"([[199999,"row 199999","plain"]])"));
 }
 
-TEST_CASE("a client that leaves mid-stream releases the result; the server goes on", "[results-api]") {
+TEST_CASE("a client that leaves mid-stream releases the result and the server goes on", "[results-api]") {
   auto& f = fixture::get();
   const auto job = f.submit();
   f.succeed(job, k_big_columns, 200000, big_cell);
@@ -391,6 +408,23 @@ TEST_CASE("a client that leaves mid-stream releases the result; the server goes 
   auto again = f.get("/v1/jobs/" + job + "/result?offset=5&limit=1");
   CHECK(again.status == 200);
   CHECK(again.j["rows"] == json::parse(R"([[5,"row 5","plain"]])"));
+}
+
+TEST_CASE("the connection stays open after a streamed body (keep-alive)", "[results-api]") {
+  auto& f = fixture::get();
+  const auto job = f.submit();
+  f.succeed(job, {{"n", "int"}}, 2, [](std::uint64_t r, std::size_t) { return std::to_string(r); });
+  const auto token = f.w.admin_token();
+  // Two pipelined requests: the CSV (keep-alive), then a page that closes.
+  const auto raw = f.exchange("GET /v1/jobs/" + job + "/result.csv HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                              token + "\r\n\r\n" + request_bytes("/v1/jobs/" + job + "/result", token));
+  const auto second = raw.find("HTTP/1.1 200", 1);
+  REQUIRE(second != std::string::npos);
+  auto csv = parse(raw.substr(0, second));
+  CHECK(csv.framing_ok);
+  CHECK(csv.body == "n\r\n0\r\n1\r\n");
+  auto page = parse(raw.substr(second));
+  CHECK(page.j["rows"] == json::parse("[[0],[1]]"));
 }
 
 TEST_CASE("an unfinished job answers 409 with its status", "[results-api]") {
@@ -431,7 +465,7 @@ TEST_CASE("an expired result answers 410 gone", "[results-api]") {
   }
 }
 
-TEST_CASE("a finished job without a table answers 404 no_result; its log is served", "[results-api]") {
+TEST_CASE("a finished job without a table answers 404 no_result but its log is served", "[results-api]") {
   auto& f = fixture::get();
   // Failed, with a log and no table (a script that left no result.csv).
   const auto failed = f.submit();
@@ -473,7 +507,7 @@ TEST_CASE("a finished job without a table answers 404 no_result; its log is serv
   }
 }
 
-TEST_CASE("who cannot read the job gets 404, like an unknown job; no token is 401", "[results-api]") {
+TEST_CASE("who cannot read the job gets 404, like an unknown job (no token: 401)", "[results-api]") {
   auto& f = fixture::get();
   const auto job = f.submit();
   f.succeed(job, {{"n", "int"}}, 1, [](std::uint64_t, std::size_t) { return std::string("1"); });
