@@ -46,6 +46,22 @@ class csv_producer final : public body_producer {
   std::unique_ptr<ports::chunk_source> source_;
 };
 
+/// The stored output of job `id` (with a table when `table`), or nullptr after answering
+/// 404 `no_result` when there is none, or the store's error.
+std::unique_ptr<ports::result_reader> open_output(const ports::result_store& store, const call_ptr& c,
+                                                  const std::string& id, const json& view, bool table) {
+  auto reader = store.open(id);
+  if (!reader && reader.error().code != errc::not_found) {
+    send_error(c, reader.error());
+    return nullptr;
+  }
+  if (!reader || (table && !(*reader)->info().has_table)) {
+    send_error(c, no_result(id, view, table ? "the job left no result table" : "the job left no log"));
+    return nullptr;
+  }
+  return std::move(*reader);
+}
+
 /// Runs `work` for `c` on `pool`; an exception it throws is answered 500, never lost.
 void off_io(const pool_fn& pool, const call_ptr& c, std::function<void()> work) {
   pool([c, work = std::move(work)] {
@@ -109,14 +125,10 @@ void results_controller::page(const call_ptr& c, const principal& p, const std::
   if (!limit) return send_error(c, limit.error());
   if (!finished(c, *view) || !succeeded(c, id, *view)) return;
   off_io(d_.blocking, c, [self = shared_from_this(), c, id, view = std::move(*view), offset = *offset, limit = *limit] {
-    auto reader = self->d_.results.open(id);
-    if (!reader && reader.error().code == errc::not_found) {
-      return send_error(c, no_result(id, view, "the job left no result table"));
-    }
-    if (!reader) return send_error(c, reader.error());
-    const auto& info = (*reader)->info();
-    if (!info.has_table) return send_error(c, no_result(id, view, "the job left no result table"));
-    auto rows = (*reader)->rows(offset, static_cast<std::size_t>(limit));
+    auto reader = open_output(self->d_.results, c, id, view, true);
+    if (!reader) return;
+    const auto& info = reader->info();
+    auto rows = reader->rows(offset, static_cast<std::size_t>(limit));
     if (!rows) return send_error(c, rows.error());
     const auto end = offset + rows->size();
     send(c, 200,
@@ -139,21 +151,17 @@ void results_controller::csv(const call_ptr& c, const principal& p, const std::s
   }
   if (!finished(c, *view) || !succeeded(c, id, *view)) return;
   off_io(d_.blocking, c, [self = shared_from_this(), c, id, view = std::move(*view)] {
-    auto reader = self->d_.results.open(id);
-    if (!reader && reader.error().code == errc::not_found) {
-      return send_error(c, no_result(id, view, "the job left no result table"));
-    }
-    if (!reader) return send_error(c, reader.error());
-    if (!(*reader)->info().has_table) return send_error(c, no_result(id, view, "the job left no result table"));
-    auto source = (*reader)->csv(csv_chunk_bytes);
+    auto reader = open_output(self->d_.results, c, id, view, true);
+    if (!reader) return;
+    auto source = reader->csv(csv_chunk_bytes);
     if (!source) return send_error(c, source.error());
     const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
     spdlog::info("http {} status=200 ms={:.2f} user={} request_id={} streamed=csv rows={}", log_request(*c), ms,
-                 log_escape(c->who, 64), c->correlation_id, (*reader)->info().total_rows);
+                 log_escape(c->who, 64), c->correlation_id, reader->info().total_rows);
     http_response resp{200, {}, "text/csv; charset=utf-8"};
     resp.headers = {{"Content-Disposition", "attachment; filename=\"" + id + ".csv\""},
                     {"X-Request-Id", c->correlation_id}};
-    resp.producer = std::make_shared<csv_producer>(std::move(*reader), std::move(*source));
+    resp.producer = std::make_shared<csv_producer>(std::move(reader), std::move(*source));
     c->respond(std::move(resp));
   });
 }
@@ -164,12 +172,9 @@ void results_controller::log(const call_ptr& c, const principal& p, const std::s
   if (!view) return;
   if (!finished(c, *view)) return;
   off_io(d_.blocking, c, [self = shared_from_this(), c, id, view = std::move(*view)] {
-    auto reader = self->d_.results.open(id);
-    if (!reader && reader.error().code == errc::not_found) {
-      return send_error(c, no_result(id, view, "the job left no log"));
-    }
-    if (!reader) return send_error(c, reader.error());
-    auto text = (*reader)->log(max_log_bytes);
+    auto reader = open_output(self->d_.results, c, id, view, false);
+    if (!reader) return;
+    auto text = reader->log(max_log_bytes);
     if (!text) return send_error(c, text.error());
     send_body(c, std::move(*text), "text/plain; charset=utf-8", {});
   });
