@@ -12,7 +12,7 @@ packages=(
   libcaf-dev librocksdb-dev librdkafka-dev kcat
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
-  libpqxx-dev libsqlite3-dev postgresql bubblewrap
+  libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   clang-format python3
   "$@"
 )

@@ -61,10 +61,12 @@ class connection_tester {
 
   /// Checks where a connection with these `params` would go against the network policy
   /// without connecting (on create and change of a connection; a test or a job checks
-  /// again, resolved afresh, before each use). Blocks for name resolution. Drivers
-  /// without a network destination (`sqlite`) always pass, and so does a host name
-  /// that does not resolve (yet). Errors: `forbidden` with details
-  /// `{"class":"denied_by_policy","host","address"?,"rule"}`.
+  /// again, resolved afresh, before each use). Blocks for name resolution. A host name
+  /// that does not resolve (yet) passes. `sqlite` has no network destination: its
+  /// `params.path` must lie under the server's SQLite root when the adapter has one.
+  /// Errors: `forbidden` with details `{"class":"denied_by_policy","host","address"?,
+  /// "rule"}`; `invalid_argument` with details `{"field":"params.path"}` for a SQLite
+  /// path outside the root.
   [[nodiscard]] virtual result<void> check_destination(std::string_view driver, const nlohmann::json& params) const = 0;
 };
 

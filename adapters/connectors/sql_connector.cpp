@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "adapters/connectors/sqlite_paths.hpp"
+
 namespace atrium::connectors_adapter {
 namespace {
 
@@ -177,12 +179,19 @@ ports::connection_probe test_postgres(const network_policy& policy, const nlohma
 /// Interrupts a statement once the deadline has passed.
 int past_deadline(void* deadline) { return steady::now() >= *static_cast<steady::time_point*>(deadline) ? 1 : 0; }
 
-ports::connection_probe test_sqlite(const nlohmann::json& params, std::chrono::milliseconds timeout) {
+ports::connection_probe test_sqlite(const nlohmann::json& params, const std::optional<std::filesystem::path>& root,
+                                    std::chrono::milliseconds timeout) {
   auto path = string_field(params, "path");
   if (!path || path->empty()) return failed("params.path must be a non-empty string", "not_a_database");
   // SQLite (built with SQLITE_USE_URI on Debian) treats `file:…` as a URI that may ask to
-  // create the file, and `:memory:` as an in-memory database; `./` makes both plain files.
-  const std::string name = path->front() == '/' ? *path : "./" + *path;
+  // create the file, and `:memory:` as an in-memory database; `./` makes both plain files
+  // (a path resolved under the root is absolute).
+  std::string name = path->front() == '/' ? *path : "./" + *path;
+  if (root) {
+    auto resolved = resolve_sqlite_path(*root, *path);
+    if (!resolved) return failed(resolved.error().message, "not_a_database");
+    name = resolved->string();
+  }
 
   ports::connection_probe probe;
   const auto start = steady::now();
@@ -215,7 +224,8 @@ ports::connection_probe test_sqlite(const nlohmann::json& params, std::chrono::m
 }  // namespace
 
 result<pinned_conninfo> postgres_conninfo(const network_policy& policy, const nlohmann::json& params,
-                                          const nlohmann::json& credentials, std::chrono::milliseconds timeout) {
+                                          const nlohmann::json& credentials, std::chrono::milliseconds timeout,
+                                          std::optional<std::chrono::milliseconds> statement_timeout) {
   auto bad = [](std::string why) { return fail(errc::invalid_argument, std::move(why), {{"class", "failed"}}); };
   const auto host = string_field(params, "host");
   if (!host || host->empty()) return bad("params.host must be a non-empty string");
@@ -253,6 +263,8 @@ result<pinned_conninfo> postgres_conninfo(const network_policy& policy, const nl
   }
 
   const auto ms = std::max<std::chrono::milliseconds::rep>(timeout.count(), 1);
+  const auto statement_ms =
+      statement_timeout ? std::max<std::chrono::milliseconds::rep>(statement_timeout->count(), 0) : ms;
   const auto connect_seconds = std::max<std::chrono::milliseconds::rep>((ms + 999) / 1000, 1);
   // Paths that cannot exist: libpq then uses no password file and no client certificate
   // (ENOENT is "none", not an error).
@@ -263,7 +275,7 @@ result<pinned_conninfo> postgres_conninfo(const network_policy& policy, const nl
                  " port=" + conninfo_value(std::to_string(*port)) + " dbname=" + conninfo_value(*database) +
                  " user=" + conninfo_value(*user) + " sslmode=" + conninfo_value(sslmode) +
                  " connect_timeout=" + conninfo_value(std::to_string(connect_seconds)) +
-                 " options=" + conninfo_value("-c statement_timeout=" + std::to_string(ms)) +
+                 " options=" + conninfo_value("-c statement_timeout=" + std::to_string(statement_ms)) +
                  " application_name=" + conninfo_value("atrium") + " passfile=" + conninfo_value(k_nowhere) +
                  " sslcert=" + conninfo_value(k_nowhere) + " sslkey=" + conninfo_value(k_nowhere) +
                  " password=" + conninfo_value(password);
@@ -335,7 +347,7 @@ ports::connection_probe sql_connection_tester::test(std::string_view driver, con
                                                     std::chrono::milliseconds timeout) const {
   try {
     if (driver == "postgres") return test_postgres(policy_, params, credentials, timeout);
-    if (driver == "sqlite") return test_sqlite(params, timeout);
+    if (driver == "sqlite") return test_sqlite(params, sqlite_root_, timeout);
     return failed("unknown driver " +
                   nlohmann::json(std::string(driver)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } catch (...) {
@@ -345,6 +357,13 @@ ports::connection_probe sql_connection_tester::test(std::string_view driver, con
 }
 
 result<void> sql_connection_tester::check_destination(std::string_view driver, const nlohmann::json& params) const {
+  if (driver == "sqlite" && sqlite_root_) {
+    const auto path = params.is_object() ? params.find("path") : params.end();
+    if (!params.is_object() || path == params.end() || !path->is_string()) return {};
+    auto resolved = resolve_sqlite_path(*sqlite_root_, path->get_ref<const std::string&>());
+    if (!resolved) return std::unexpected(resolved.error());
+    return {};
+  }
   if (driver != "postgres") return {};
   const auto host = string_field(params, "host");
   if (!host || host->empty()) return {};  // malformed: the spec validation answers that

@@ -199,4 +199,20 @@ write("rfc3339", [
     "2024-02-29T12:00:00.5Z",
 ])
 
+# ---- (f) csv (result.csv of script jobs) ------------------------------------------------------------
+write("csv", [
+    "a,b\r\n1,2\r\n",
+    "id,name,score\n1,alice,0.5\n2,bob,1e3\n",
+    'name,note\n"Smith, J","line1\nline2"\n"say ""hi""",\n',
+    'x\n""\n" spaced "\n',
+    "a,b\n1\n",
+    'a\n"open',
+    'a\nx"y\n',
+    '"a"b\n',
+    "a,b\r1,2\r\n\n\n3,4",
+    ",,\n,,\n",
+    "h\n\xc3\xa9t\xc3\xa9\n",
+    b"h\n\xff\n",
+])
+
 print("seeds written under", CORPUS)
