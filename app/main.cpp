@@ -309,7 +309,7 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
   atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher,
-                                 secrets, vault, tester, **runtime, **runtime});
+                                 secrets, vault, tester, **runtime, **runtime, *jobs->results});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

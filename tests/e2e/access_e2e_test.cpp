@@ -247,6 +247,10 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
              {"outsider", 404}}),
        0},
       {"GET", "/v1/jobs/" + job, {}, all_members_of_p(200, 404), 0},
+      // a job's output: J has not finished (409 once the policy let the call through)
+      {"GET", "/v1/jobs/" + job + "/result?limit=5", {}, all_members_of_p(409, 404), 0},
+      {"GET", "/v1/jobs/" + job + "/result.csv", {}, all_members_of_p(409, 404), 0},
+      {"GET", "/v1/jobs/" + job + "/log", {}, all_members_of_p(409, 404), 0},
       {"POST", "/v1/jobs/" + job + "/cancel", json::object(),
        with({{"admin", 200},
              {"owner", 200},

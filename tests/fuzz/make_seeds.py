@@ -132,6 +132,13 @@ http = [
     req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", {"timeout_s": 5, "max_attempts": 2}),
     req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", ""),
     req("PATCH", "/v1/projects/@PROJECT@/cells/@CELL@", {"connection_id": "@CONN@"}),
+    # a finished job's output (issue 15): pages, bad paging, the streamed CSV, the log
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=1&limit=2"),
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=-1&limit=10001"),
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=18446744073709551616&limit=%31"),
+    req("GET", "/v1/jobs/@DONEJOB@/result.csv"),
+    req("GET", "/v1/jobs/@DONEJOB@/log", token="@MTOKEN@"),
+    req("GET", "/v1/jobs/@JOB@/result?limit=1"),
 ]
 write("http_request", http)
 

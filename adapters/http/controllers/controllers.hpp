@@ -11,6 +11,7 @@
 /// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run]]       |
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
+/// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
@@ -33,6 +34,7 @@
 #include "ports/connector.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
+#include "ports/result_store.hpp"
 #include "ports/security.hpp"
 #include "ports/vault.hpp"
 
@@ -217,6 +219,54 @@ class jobs_controller : public std::enable_shared_from_this<jobs_controller> {
   void submit(const call_ptr& c, const principal& p);
   void list(const call_ptr& c, const principal& p);
   void cancel(const call_ptr& c, const principal& p, const std::string& id);
+  deps d_;
+};
+
+/// A finished job's output, read from the result store (ports/result_store.hpp) with
+/// the job's read permission:
+///
+///   GET /v1/jobs/{id}/result?offset=&limit=  one page of rows as JSON
+///   GET /v1/jobs/{id}/result.csv             the whole table as RFC 4180 CSV, streamed
+///   GET /v1/jobs/{id}/log                    the captured log as text
+///
+/// Checks, in order: the policy (`job_read`; 404 for a job the caller may not see),
+/// 404 for an unknown job, 400 for bad `offset`/`limit`, 409 `failed_precondition`
+/// while the job has not finished (`details.status`), 410 `gone` once its result
+/// expired, 404 (`details.reason: "no_result"`) when it did not succeed or left no
+/// table (`result`, `result.csv`), or left nothing at all (`log`).
+class results_controller : public std::enable_shared_from_this<results_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::job_queries& jobs;
+    const ports::project_queries& projects;
+    ports::result_store& results;
+    pool_fn blocking;  ///< page and log reads run here, off the I/O threads
+  };
+  explicit results_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+  /// Rows per page when `limit` is absent, and the most one page may hold.
+  static constexpr std::size_t default_rows = 1000;
+  static constexpr std::size_t max_rows = 10000;
+  /// The most of a log one request returns, in bytes (the store bounds logs to 1 MiB).
+  static constexpr std::size_t max_log_bytes = 1 << 20;
+  /// Bytes per chunk of a streamed CSV.
+  static constexpr std::size_t csv_chunk_bytes = 64 << 10;
+
+ private:
+  /// Job `id`'s view when the caller may read it and it exists; else answers (403/404)
+  /// and returns nullopt.
+  std::optional<json> readable(const call_ptr& c, const principal& p, const std::string& id);
+  /// True when the job of `view` finished and its result has not expired; else answers
+  /// 409 or 410 and returns false.
+  static bool finished(const call_ptr& c, const json& view);
+  /// True when the finished job of `view` succeeded (only then is its table its result);
+  /// else answers 404 `no_result` and returns false.
+  static bool succeeded(const call_ptr& c, const std::string& id, const json& view);
+  void page(const call_ptr& c, const principal& p, const std::string& id);
+  void csv(const call_ptr& c, const principal& p, const std::string& id);
+  void log(const call_ptr& c, const principal& p, const std::string& id);
   deps d_;
 };
 
