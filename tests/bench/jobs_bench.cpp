@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <optional>
 #include <set>
