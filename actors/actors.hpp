@@ -20,6 +20,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/supervision.hpp"
 #include "ports/read_model.hpp"
+#include "actors/runtime.hpp"
 
 namespace atrium::actors {
 
@@ -168,5 +169,32 @@ struct registry_options {
 /// it and every command it still owes is answered `unavailable`.
 registry_actor spawn_registry(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir,
                               registry_options options);
+
+/// The attempts running in this process (job_dispatcher.cpp): owned by the runtime, not
+/// by the dispatcher actor, so that a restarted dispatcher adopts them (a job never runs
+/// twice at the same time) and the runtime can stop them when it stops. Thread-safe.
+class job_attempts;
+
+/// An empty table of running attempts.
+[[nodiscard]] std::shared_ptr<job_attempts> make_job_attempts();
+
+/// Stops every running attempt for a shutdown: from now on no attempt starts and no
+/// outcome is reported (the next start treats the jobs as orphans); each running one is
+/// cancelled (`cancel_signal::request`) and its thread joined, for `wait` at most in
+/// all (a thread still running then is detached).
+void stop_job_attempts(job_attempts& attempts, std::chrono::milliseconds wait);
+
+/// The job dispatcher: follows the log from its checkpoint (`jobs.checkpoint_name`, a
+/// low-water mark before the oldest unfinished job), keeps the unfinished jobs in memory,
+/// starts queued ones fairly across projects (round robin over projects, FIFO within
+/// one) on at most `jobs.slots` threads, appends their progress (at most 2 per second
+/// per job) and exactly one terminal event as the system principal, cancels on
+/// `job.cancel_requested` and on timeouts, requeues or fails orphans of an earlier run
+/// after its first catch-up, and expires old results. Finds the registry and the runner
+/// in `dir`. Errors: reading the checkpoint.
+[[nodiscard]] result<dispatcher_actor> spawn_job_dispatcher(caf::actor_system& sys, ports::event_store& store,
+                                                            ports::read_model_store& checkpoints, job_execution jobs,
+                                                            std::shared_ptr<job_attempts> attempts,
+                                                            std::shared_ptr<core_directory> dir);
 
 }  // namespace atrium::actors

@@ -4,6 +4,7 @@
 /// it does not give, fails to compile.
 ///
 ///   entity actor ──append_request──▶ writer ──log_advanced──▶ runner ──log_advanced──▶ hub
+///                                                                    └──log_advanced──▶ job dispatcher
 ///   gateway ──*_command_msg──▶ registry ──▶ entity actor        ▲
 ///   gateway ──await_position / projection_status_request / rebuild_request
 ///   actor_runtime ──hub_subscribe / hub_unsubscribe / hub_drop──▶ hub
@@ -62,5 +63,11 @@ using runner_actor =
 /// * `log_advanced`: projections applied the log up to a position; push what follows.
 using hub_actor = caf::typed_actor<caf::reacts_to<msg::hub_subscribe>, caf::reacts_to<msg::hub_unsubscribe>,
                                    caf::reacts_to<msg::hub_drop>, caf::reacts_to<msg::log_advanced>>;
+
+/// The job dispatcher (job_dispatcher.cpp).
+/// * `log_advanced`: the projections applied the log up to a position (so the
+///   connections read model knows every connection a job up to there names); read the
+///   new job events and start what the slots allow.
+using dispatcher_actor = caf::typed_actor<caf::reacts_to<msg::log_advanced>>;
 
 }  // namespace atrium::actors

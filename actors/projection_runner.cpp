@@ -350,10 +350,12 @@ runner_impl::behavior_type projection_runner(runner_impl::stateful_pointer<runne
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
     w.erase(w.begin(), end);
     if (applied > self->state.told_hub) {
-      if (auto hub = self->state.dir->get<core_role::hub>()) {
-        self->state.told_hub = applied;
-        self->send(hub, msg::log_advanced{applied});
-      }
+      auto hub = self->state.dir->get<core_role::hub>();
+      // The job dispatcher too: the read models (connections) now know what it reads.
+      auto dispatcher = self->state.dir->get<core_role::dispatcher>();
+      if (hub || dispatcher) self->state.told_hub = applied;
+      if (hub) self->send(hub, msg::log_advanced{applied});
+      if (dispatcher) self->send(dispatcher, msg::log_advanced{applied});
     }
   };
   // The engine reports errors as values; anything thrown (an allocation failure, a

@@ -29,6 +29,8 @@ const char* actors::role_name(core_role r) {
       return "gateway";
     case core_role::relay:
       return "event-relay";
+    case core_role::dispatcher:
+      return "job-dispatcher";
   }
   return "unknown";
 }
@@ -246,7 +248,9 @@ struct actor_runtime::impl {
   std::shared_ptr<supervision> sup = std::make_shared<supervision>();
   caf::actor supervisor;
   std::shared_ptr<actors::relay_status_cell> relay_status;
-  ports::event_store* store = nullptr;  // for the relay's lag in seconds, and the store's health
+  ports::event_store* store = nullptr;             // for the relay's lag in seconds, and the store's health
+  std::shared_ptr<actors::job_attempts> attempts;  // running job attempts (none without a dispatcher)
+  std::chrono::milliseconds stop_wait{0};
 
   /// The actor now serving `R`, with its interface.
   template <actors::core_role R>
@@ -256,11 +260,14 @@ struct actor_runtime::impl {
 
   ~impl() {
     if (!system) return;
-    // The supervisor first, so that nothing is restarted while the actors stop.
+    // Running job attempts first: cancelled and awaited (bounded), nothing more reported
+    // (the next start settles them as orphans).
+    if (attempts) actors::stop_job_attempts(*attempts, stop_wait);
+    // The supervisor next, so that nothing is restarted while the actors stop.
     if (supervisor) caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     using actors::core_role;
-    for (auto r : {core_role::gateway, core_role::registry, core_role::writer, core_role::runner, core_role::hub,
-                   core_role::relay}) {
+    for (auto r : {core_role::dispatcher, core_role::gateway, core_role::registry, core_role::writer, core_role::runner,
+                   core_role::hub, core_role::relay}) {
       if (auto a = sup->dir->get(r)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
@@ -321,6 +328,14 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
           return actors::spawn_relay(*sys, store, read_models, *publisher, options, status);
         });
   }
+  if (config.jobs.results != nullptr) {
+    p->attempts = actors::make_job_attempts();
+    p->stop_wait = config.jobs.stop_wait;
+    f[static_cast<std::size_t>(core_role::dispatcher)] = make_factory<core_role::dispatcher>(
+        [sys, &store, &read_models, jobs = config.jobs, attempts = p->attempts, dir] {
+          return actors::spawn_job_dispatcher(*sys, store, read_models, jobs, attempts, dir);
+        });
+  }
   p->supervisor = p->system->spawn(supervisor, p->sup);
   // If the supervisor itself stops other than at shutdown, nobody restarts anything.
   caf::actor_cast<caf::abstract_actor*>(p->supervisor)->attach_functor([s = p->sup](const caf::error& reason) {
@@ -331,7 +346,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   });
   // First start, in dependency order (the writer tells the runner, the runner the hub).
   for (auto r : {core_role::hub, core_role::runner, core_role::writer, core_role::registry, core_role::gateway,
-                 core_role::relay}) {
+                 core_role::relay, core_role::dispatcher}) {
     const auto i = static_cast<std::size_t>(r);
     if (!f[i]) continue;
     auto made = f[i]();

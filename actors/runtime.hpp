@@ -17,6 +17,12 @@
 /// * The projection runner applies each projection and writes its rows and checkpoint
 ///   in one batch; it catches up from the checkpoints at start and whenever it sees a gap.
 ///
+/// Jobs: a job dispatcher (when `runtime_config::jobs.results` is set) follows the log,
+/// starts queued jobs on threads of its own and reports their progress and outcome as
+/// the system principal (actors/job_dispatcher.cpp). Running attempts belong to the
+/// runtime, not to the actor, so a restarted dispatcher adopts them; the destructor
+/// cancels and awaits them.
+///
 /// Supervision (docs/architecture.md, "Supervision and failure"): a supervisor actor
 /// monitors the gateway, the registry, the writer, the projection runner, the
 /// subscription hub and the relay. One that fails is marked down (`health()` says so),
@@ -28,6 +34,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <utility>
 #include <memory>
 #include <string>
@@ -37,12 +44,37 @@
 #include "ports/command_bus.hpp"
 #include "ports/event_publisher.hpp"
 #include "ports/event_store.hpp"
+#include "ports/job_executor.hpp"
 #include "ports/monitor.hpp"
+#include "ports/queries.hpp"
+#include "ports/result_store.hpp"
+#include "ports/vault.hpp"
 #include "ports/read_model_store.hpp"
 #include "ports/subscriptions.hpp"
 #include "ports/read_model.hpp"
 
 namespace atrium {
+
+/// Settings of the job dispatcher (actors/job_dispatcher.cpp): the ports it runs jobs
+/// through and its bounds. Every pointer must outlive the runtime. The dispatcher runs
+/// when `results` is set; `slots == 0` keeps it from starting any job (jobs stay
+/// queued; orphans of an earlier run are still requeued or failed, results expire).
+struct job_execution {
+  /// Executors by key: a `sql` job's connection driver (`sqlite`, `postgres`), or
+  /// `script` for script jobs. A job whose key has none fails with a clear error.
+  std::map<std::string, ports::job_executor*> executors;
+  ports::result_store* results = nullptr;                       ///< where attempts write; unset: no dispatcher
+  ports::secret_vault* vault = nullptr;                         ///< opens a connection's credentials
+  const ports::connection_queries* connections = nullptr;       ///< a job's connection (driver, params, vault ref)
+  std::size_t slots = 0;                                        ///< attempts running at once, at most
+  ports::result_limits limits;                                  ///< bounds of each result
+  std::chrono::seconds result_ttl{std::chrono::hours(24 * 7)};  ///< results expire after this; 0: never
+  std::chrono::seconds expiry_interval{60};                     ///< how often expired results are swept
+  std::string runner_name = "atriumd";              ///< runner names are `<runner_name>/slot-<n>` (n from 1)
+  std::string checkpoint_name = "dispatcher:jobs";  ///< its checkpoint in the read-model store
+  /// At shutdown, running attempts are cancelled and awaited this long at most.
+  std::chrono::milliseconds stop_wait{std::chrono::seconds(5)};
+};
 
 /// Settings of the actor system.
 struct runtime_config {
@@ -72,6 +104,8 @@ struct runtime_config {
   /// up; the server then exits non-zero so that its service manager restarts it. Unset:
   /// the line is logged (critical) and `health()` stays unhealthy.
   std::function<void(const std::string&)> on_fatal;
+  /// The job dispatcher's ports and bounds (none: no job runs in this process).
+  job_execution jobs;
 };
 
 /// The running actor system.
@@ -116,7 +150,7 @@ class actor_runtime final : public ports::command_bus,
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
 
   /// Makes core actor `name` (`event-store-writer`, `entity-registry`, `gateway`,
-  /// `projection-runner`, `subscription-hub`, `event-relay`) fail as a crash would: an
+  /// `projection-runner`, `subscription-hub`, `event-relay`, `job-dispatcher`) fail as a crash would: an
   /// exit message with reason `unhandled_exception`, or `kill` (which no handler can
   /// intercept). For tests of supervision. False if no such actor runs.
   bool inject_failure(std::string_view name, bool kill = false);

@@ -40,14 +40,14 @@ namespace atrium::actors {
 caf::error log_actor_exception(caf::scheduled_actor* self, std::exception_ptr& e);
 
 /// The supervised core actors.
-enum class core_role : std::uint8_t { hub, runner, writer, registry, gateway, relay };
-inline constexpr std::size_t k_core_roles = 6;
+enum class core_role : std::uint8_t { hub, runner, writer, registry, gateway, relay, dispatcher };
+inline constexpr std::size_t k_core_roles = 7;
 
 /// The actor's name in logs and health reports (e.g. `event-store-writer`).
 [[nodiscard]] const char* role_name(core_role r);
 
 /// The handle type of each core role: the typed interfaces of actors/interfaces.hpp
-/// for the writer, the registry, the runner and the hub; `caf::actor` (dynamically
+/// for the writer, the registry, the runner, the hub and the job dispatcher; `caf::actor` (dynamically
 /// typed) for the gateway and the relay.
 template <core_role R>
 struct role_handle {
@@ -68,6 +68,10 @@ struct role_handle<core_role::runner> {
 template <>
 struct role_handle<core_role::hub> {
   using type = hub_actor;
+};
+template <>
+struct role_handle<core_role::dispatcher> {
+  using type = dispatcher_actor;
 };
 template <core_role R>
 using role_handle_t = typename role_handle<R>::type;

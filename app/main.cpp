@@ -8,7 +8,9 @@
 // or generated and printed once). Stops cleanly on SIGINT/SIGTERM.
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <expected>
 #include <thread>
 #include <filesystem>
 #include <fstream>
@@ -27,7 +29,11 @@
 #include "adapters/http/api.hpp"
 #include "adapters/http/http_server.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
+#include "adapters/connectors/postgres_executor.hpp"
 #include "adapters/connectors/sql_connector.hpp"
+#include "adapters/connectors/sqlite_executor.hpp"
+#include "adapters/process/script_executor.hpp"
+#include "adapters/results/file_result_store.hpp"
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
 #include "app/cli.hpp"
@@ -141,6 +147,66 @@ atrium::runtime_config runtime_settings(const atrium::app::serve_options& opts,
   return config;
 }
 
+/// What runs jobs: the result store under DATA_DIR/results and one executor per kind
+/// (SQLite under the SQLite root, PostgreSQL behind the connection policy, scripts in
+/// DATA_DIR/work or --job-work-dir, with DATA_DIR hidden from sandboxed scripts).
+struct job_wiring {
+  std::filesystem::path sqlite_root;
+  std::unique_ptr<atrium::results_adapter::file_result_store> results;
+  std::unique_ptr<atrium::connectors_adapter::sqlite_executor> sqlite;
+  std::unique_ptr<atrium::connectors_adapter::postgres_executor> postgres;
+  std::unique_ptr<atrium::process_adapter::script_executor> script;
+
+  /// The dispatcher's settings over these, `vault` and `connections` (all must outlive the runtime).
+  [[nodiscard]] atrium::job_execution execution(const atrium::app::serve_options& opts,
+                                                atrium::ports::secret_vault& vault,
+                                                const atrium::ports::connection_queries& connections) const {
+    atrium::job_execution jobs;
+    jobs.executors = {{"sqlite", sqlite.get()}, {"postgres", postgres.get()}, {"script", script.get()}};
+    jobs.results = results.get();
+    jobs.vault = &vault;
+    jobs.connections = &connections;
+    jobs.slots = opts.job_slots;
+    jobs.limits.max_rows = opts.job_max_result_rows;
+    jobs.limits.max_bytes = opts.job_max_result_bytes;
+    jobs.result_ttl = std::chrono::seconds(opts.job_result_ttl_s);
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
+    jobs.runner_name = std::string("atriumd/") + host;
+    return jobs;
+  }
+};
+
+/// Creates the job side's directories, result store and executors. Errors: one line.
+std::expected<job_wiring, std::string> make_job_wiring(const atrium::app::serve_options& opts) {
+  namespace fs = std::filesystem;
+  job_wiring w;
+  const fs::path data = opts.data_dir;
+  w.sqlite_root = opts.sqlite_root.empty() ? data / "files" : fs::path(opts.sqlite_root);
+  std::error_code ec;
+  fs::create_directories(w.sqlite_root, ec);
+  if (ec) return std::unexpected("cannot create the SQLite root " + w.sqlite_root.string() + ": " + ec.message());
+  w.sqlite_root = fs::weakly_canonical(fs::absolute(w.sqlite_root), ec);
+  auto results = atrium::results_adapter::file_result_store::open_dir(data / "results");
+  if (!results) return std::unexpected("result store: " + results.error().message);
+  w.results = std::move(*results);
+  w.sqlite = std::make_unique<atrium::connectors_adapter::sqlite_executor>(w.sqlite_root);
+  // Checked once already by the option parser, so this cannot fail.
+  auto policy = atrium::connectors_adapter::network_policy::make(opts.connection_allow, opts.connection_deny);
+  w.postgres = std::make_unique<atrium::connectors_adapter::postgres_executor>(std::move(*policy));
+  atrium::process_adapter::script_executor_options so;
+  so.work_root = opts.job_work_dir.empty() ? data / "work" : fs::path(opts.job_work_dir);
+  so.sandbox = opts.job_sandbox == "always"  ? atrium::process_adapter::sandbox_mode::always
+               : opts.job_sandbox == "never" ? atrium::process_adapter::sandbox_mode::never
+                                             : atrium::process_adapter::sandbox_mode::automatic;
+  so.hidden_paths = {fs::absolute(data, ec)};
+  so.max_log_bytes = atrium::ports::result_limits{}.max_log_bytes;
+  auto script = atrium::process_adapter::script_executor::create(std::move(so));
+  if (!script) return std::unexpected("script executor: " + script.error().message);
+  w.script = std::move(*script);
+  return w;
+}
+
 /// The HTTP server's settings from the options.
 atrium::http_adapter::server_options server_settings(const atrium::app::serve_options& opts) {
   atrium::http_adapter::server_options s{opts.host, opts.port, 2, 1 << 20, std::chrono::seconds(60)};
@@ -208,17 +274,6 @@ int serve(const atrium::app::serve_options& opts) {
     spdlog::critical("{}", publisher.error());
     return 1;
   }
-  auto runtime = atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections),
-                                              runtime_settings(opts, publisher->get()));
-  if (!runtime) {
-    spdlog::critical("cannot start actors: {}", runtime.error().message);
-    return 1;
-  }
-
-  atrium::sodium_adapter::argon2id_hasher hasher;
-  atrium::sodium_adapter::sodium_secrets secrets;
-  if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
-
   // Connection credentials: sealed under the master key (--master-key-file or
   // ATRIUM_MASTER_KEY_FILE, or DATA_DIR/master.key generated with mode 0600 on first start).
   std::optional<std::filesystem::path> key_file;
@@ -229,14 +284,32 @@ int serve(const atrium::app::serve_options& opts) {
     return 1;
   }
   atrium::vault_adapter::sodium_vault vault(*master_key, (*store)->kv());
+  auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
+  auto jobs = make_job_wiring(opts);
+  if (!jobs) {
+    spdlog::critical("{}", jobs.error());
+    return 1;
+  }
   // Checked once already by the option parser, so this cannot fail.
   auto policy = atrium::connectors_adapter::network_policy::make(opts.connection_allow, opts.connection_deny);
-  atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy));
-  spdlog::info("connection policy rules={}", tester.policy().describe());
+  atrium::connectors_adapter::sql_connection_tester tester(std::move(*policy), jobs->sqlite_root);
+  spdlog::info("connection policy rules={} sqlite_root={} job_slots={}", tester.policy().describe(),
+               jobs->sqlite_root.string(), opts.job_slots);
 
-  auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
+  auto settings = runtime_settings(opts, publisher->get());
+  settings.jobs = jobs->execution(opts, vault, *queries);
+  auto runtime = atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections),
+                                              std::move(settings));
+  if (!runtime) {
+    spdlog::critical("cannot start actors: {}", runtime.error().message);
+    return 1;
+  }
+
+  atrium::sodium_adapter::argon2id_hasher hasher;
+  atrium::sodium_adapter::sodium_secrets secrets;
+  if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
   atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher,
-                                 secrets, vault, tester, **runtime, **runtime});
+                                 secrets, vault, tester, **runtime, **runtime, *jobs->results});
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

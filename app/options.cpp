@@ -5,6 +5,7 @@
 #include <charconv>
 #include <functional>
 #include <sstream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -104,9 +105,17 @@ const CLI::Validator& k_log_level() {
   return v;
 }
 
+const CLI::Validator& k_duration() {
+  static const auto v = check([](const std::string& s) {
+    return parse_duration_s(s) ? std::string() : "takes a duration: <n>s, <n>m, <n>h, <n>d or seconds, not '" + s + "'";
+  });
+  return v;
+}
+
 /// The values as given, before they become serve_options fields.
 struct serve_raw {
   std::string listen = "127.0.0.1:8080";
+  std::string job_result_ttl = "7d";
   std::string kafka;
   std::vector<std::string> kafka_option;
 };
@@ -221,6 +230,44 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
       ->group(connections);
 }
 
+/// The job options of `serve` (issue 15).
+void add_job_options(CLI::App& s, serve_options& o, serve_raw& raw) {
+  const std::string jobs = "Jobs";
+  option(s, "--job-slots", o.job_slots,
+         "job attempts running at once (default: the number of cores); 0 runs none (jobs stay queued)")
+      ->type_name("N")
+      ->check(k_number())
+      ->group(jobs);
+  option(s, "--sqlite-root", o.sqlite_root,
+         "SQLite connections' files must lie under DIR (default DATA_DIR/files, created at start)")
+      ->type_name("DIR")
+      ->group(jobs);
+  option(s, "--job-max-result-rows", o.job_max_result_rows, "rows kept per result; beyond: truncated")
+      ->type_name("N")
+      ->check(k_number())
+      ->group(jobs);
+  option(s, "--job-max-result-bytes", o.job_max_result_bytes, "bytes of cell text kept per result; beyond: truncated")
+      ->type_name("N")
+      ->check(k_number())
+      ->group(jobs);
+  option(s, "--job-result-ttl", raw.job_result_ttl,
+         "results (and script logs) expire after this long: <n>s|m|h|d or seconds; 0 keeps them")
+      ->type_name("DURATION")
+      ->check(k_duration())
+      ->group(jobs);
+  option(s, "--job-sandbox", o.job_sandbox,
+         "run scripts inside bwrap (no network, read-only system): auto (when bwrap is installed), always "
+         "(refuse scripts without it) or never")
+      ->type_name("auto|always|never")
+      ->check(check([](const std::string& v) {
+        return v == "auto" || v == "always" || v == "never" ? "" : "takes auto, always or never, not '" + v + "'";
+      }))
+      ->group(jobs);
+  option(s, "--job-work-dir", o.job_work_dir, "scripts' working directories (default DATA_DIR/work)")
+      ->type_name("DIR")
+      ->group(jobs);
+}
+
 /// Applies the config file's values to the options of `serve` that neither the command
 /// line nor the environment set. Returns why it cannot ("" on success).
 std::string apply_config_file(CLI::App& serve, const std::string& file) {
@@ -264,6 +311,7 @@ std::string finish_serve(serve_options& o, const serve_raw& raw) {
     o.kafka_settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   if (!o.kafka_transactional_id.empty()) o.kafka_transactions = true;
+  o.job_result_ttl_s = parse_duration_s(raw.job_result_ttl).value_or(o.job_result_ttl_s);
   o.passivate_after_s = std::max<std::uint64_t>(o.passivate_after_s, 1);
   o.max_live_entities = std::max<std::uint64_t>(o.max_live_entities, 1);
   o.push_queue_messages = std::max<std::uint64_t>(o.push_queue_messages, 1);
@@ -316,6 +364,38 @@ early_exit bad_input(const std::string& command, std::string what) {
 
 std::string_view version() { return ATRIUM_VERSION; }
 
+std::optional<std::uint64_t> parse_duration_s(std::string_view text) {
+  std::uint64_t unit = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        unit = 0;
+    }
+    if (unit != 0) {
+      text.remove_suffix(1);
+    } else {
+      unit = 1;
+    }
+  }
+  if (!is_count(text)) return std::nullopt;
+  std::uint64_t n = 0;
+  std::from_chars(text.data(), text.data() + text.size(), n);
+  if (n > std::numeric_limits<std::uint64_t>::max() / unit) return std::nullopt;
+  return n * unit;
+}
+
 std::string env_name(std::string_view option) {
   while (option.starts_with('-')) option.remove_prefix(1);
   std::string out = "ATRIUM_";
@@ -345,7 +425,9 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
   serve->add_option("--config", cl.serve.config_file, "read options from this TOML file (see below)")
       ->type_name("FILE")
       ->envname(env_name("--config"));
+  cl.serve.job_slots = std::max(1U, std::thread::hardware_concurrency());
   add_serve_options(*serve, cl.serve, raw);
+  add_job_options(*serve, cl.serve, raw);
   add_offline_commands(app, cl.offline);
 
   // CLI11 reads the environment for every subcommand's options, chosen or not: keep only

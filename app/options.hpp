@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <expected>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,7 +51,18 @@ struct serve_options {
   std::uint64_t push_write_stall_ms = 20000;                        ///< at least 100
   std::vector<std::string> connection_allow;  ///< --connection-allow entries, as given (checked to parse)
   std::vector<std::string> connection_deny;   ///< --connection-deny entries, as given (checked to parse)
+  std::uint64_t job_slots = 1;                ///< attempts running at once (default: the number of cores); 0 runs none
+  std::string sqlite_root;                    ///< SQLite connections' files lie under it; "": DATA_DIR/files
+  std::uint64_t job_max_result_rows = 1000000;      ///< rows kept per result, at most
+  std::uint64_t job_max_result_bytes = 1ULL << 30;  ///< bytes of cell text kept per result, at most
+  std::uint64_t job_result_ttl_s = 7 * 24 * 3600;   ///< results expire after this many seconds; 0 never
+  std::string job_sandbox = "auto";                 ///< script sandbox (bwrap): auto, always or never
+  std::string job_work_dir;                         ///< scripts' working directories; "": DATA_DIR/work
 };
+
+/// Parses a duration for `--job-result-ttl`: `<n>s`, `<n>m`, `<n>h`, `<n>d` or a bare
+/// number of seconds. Returns the seconds, or nullopt for anything else (or overflow).
+[[nodiscard]] std::optional<std::uint64_t> parse_duration_s(std::string_view text);
 
 /// What an offline subcommand (app/cli.hpp) runs with.
 struct offline_options {

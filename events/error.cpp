@@ -22,6 +22,8 @@ std::string_view to_string(errc code) noexcept {
       return "precondition_required";
     case errc::payload_too_large:
       return "payload_too_large";
+    case errc::gone:
+      return "gone";
     case errc::unavailable:
       return "unavailable";
     case errc::internal:

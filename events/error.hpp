@@ -25,6 +25,7 @@ enum class errc {
   failed_precondition,    ///< the entity's state refuses the command, e.g. archived (HTTP 409)
   precondition_required,  ///< a required `If-Match` is missing (HTTP 428)
   payload_too_large,      ///< a request body over the limit (HTTP 413)
+  gone,                   ///< it existed but was removed for good, e.g. an expired job result (HTTP 410)
   unavailable,            ///< a dependency is down or shutting down (HTTP 503)
   internal,               ///< a bug or storage corruption (HTTP 500)
 };

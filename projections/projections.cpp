@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "events/job/job_events.hpp"
 #include "events/project/project_decider.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/views.hpp"
@@ -32,24 +33,53 @@ class users_projection final : public projection {
 };
 
 /// Gives every cell of a project row its `updated_at`: the time of this event for the
-/// cell it adds or edits, the time kept in the previous row for the others (a move or a
-/// removal changes no cell's content).
+/// cell it adds or edits or connects, the time kept in the previous row for the others
+/// (a move or a removal changes no cell). Keeps each cell's `last_job_id` from the
+/// previous row ("" for a new cell): the aggregate does not know it, `job.submitted`
+/// events set it (below).
 void stamp_cells(nlohmann::json& row, const nlohmann::json* old, const project_event& event, const std::string& time) {
   std::string touched;
   if (const auto* added = std::get_if<project_cell_added>(&event)) touched = added->cell_id;
   if (const auto* edited = std::get_if<project_cell_edited>(&event)) touched = edited->cell_id;
-  std::map<std::string, std::string> kept;
+  if (const auto* connected = std::get_if<project_cell_connection_set>(&event)) touched = connected->cell_id;
+  std::map<std::string, std::pair<std::string, std::string>> kept;  // cell id → updated_at, last_job_id
   if (old) {
-    for (const auto& c : project_cells_of(*old)) kept[c.value("cell_id", "")] = c.value("updated_at", "");
+    for (const auto& c : project_cells_of(*old)) {
+      kept[c.value("cell_id", "")] = {c.value("updated_at", ""), c.value("last_job_id", "")};
+    }
   }
   for (auto& c : row["cells"]) {
     const auto cell_id = c.value("cell_id", "");
+    const auto it = kept.find(cell_id);
     if (cell_id == touched) {
       c["updated_at"] = time;
-    } else if (auto it = kept.find(cell_id); it != kept.end() && !it->second.empty()) {
-      c["updated_at"] = it->second;
+    } else if (it != kept.end() && !it->second.first.empty()) {
+      c["updated_at"] = it->second.first;
     }
+    c["last_job_id"] = it != kept.end() ? it->second.second : std::string();
   }
+}
+
+/// A job that runs a cell (`job.submitted` with a `cell_id`) becomes that cell's
+/// `last_job_id` in its project's row. The project's version and times do not change:
+/// the job is not an event of the project's stream.
+void note_cell_job(const envelope& e, const row_reader& rows, std::vector<mutation>& out) {
+  if (id_of(e.stream, "job").empty() || e.type != job_submitted::type) return;
+  auto event = decode_event<job_event>(e);
+  if (!event) return;
+  const auto* submitted = std::get_if<job_submitted>(&*event);
+  if (!submitted || submitted->cell_id.empty()) return;
+  const auto* old = rows.get("projects", submitted->project_id);
+  if (!old) return;
+  auto row = *old;
+  bool found = false;
+  for (auto& c : row["cells"]) {
+    if (c.value("cell_id", "") != submitted->cell_id) continue;
+    c["last_job_id"] = submitted->job_id;
+    found = true;
+  }
+  // A cell removed before its job was projected keeps nothing.
+  if (found) out.emplace_back(row_put{"projects", submitted->project_id, std::move(row)});
 }
 
 class projects_projection final : public projection {
@@ -58,7 +88,7 @@ class projects_projection final : public projection {
 
   void apply(const envelope& e, const row_reader& rows, std::vector<mutation>& out) const override {
     const auto id = id_of(e.stream, "project");
-    if (id.empty()) return;
+    if (id.empty()) return note_cell_job(e, rows, out);
     auto event = decode_event<project_event>(e);
     if (!event) return;
     project_state state;

@@ -55,7 +55,8 @@ nlohmann::json project_view(const project_state& s) {
                      {"kind", c.kind},
                      {"content", c.content},
                      {"version", c.version},
-                     {"after", previous}});
+                     {"after", previous},
+                     {"connection_id", c.connection_id}});
     previous = c.cell_id;
   }
   return {{"id", s.project_id},         {"name", s.name},     {"description", s.description},
@@ -107,8 +108,10 @@ project_state project_from_row(const nlohmann::json& row) {
   row.at("archived").get_to(s.archived);
   // Cells and their bookkeeping are absent in rows written before cells existed.
   for (const auto& c : row.value("cells", nlohmann::json::array())) {
+    // `connection_id` is absent in rows written before cells had connections.
     s.cells.push_back({c.at("cell_id").get<std::string>(), c.at("kind").get<std::string>(),
-                       c.at("content").get<std::string>(), c.at("version").get<std::uint64_t>()});
+                       c.at("content").get<std::string>(), c.at("version").get<std::uint64_t>(),
+                       c.value("connection_id", "")});
   }
   for (const auto& id : row.value("removed_cells", nlohmann::json::array()))
     s.removed_cells.insert(id.get<std::string>());

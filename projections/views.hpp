@@ -15,12 +15,15 @@ namespace atrium {
 
 /// `{"id","name","description","created_by","members":[{"user_id","role"}],
 ///   "groups":[{"group_id","role"}],"archived","cells":[cell…],"version"}`, each cell
-/// `{"cell_id","kind","content","version","after"}` in notebook order (`after`: the id
-/// of the cell before it, "" for the first).
+/// `{"cell_id","kind","content","version","after","connection_id"}` in notebook order
+/// (`after`: the id of the cell before it, "" for the first; `connection_id`: "" = none).
+/// Projected rows add `updated_at` and `last_job_id` to each cell (the projects
+/// projection keeps them; the aggregate does not know them).
 [[nodiscard]] nlohmann::json project_view(const project_state& s);
 
-/// The cells of a project view or row, `[{"cell_id","kind","content","version","after"
-/// (,"updated_at" in projected rows)}]` in order; an empty array when it has none.
+/// The cells of a project view or row, `[{"cell_id","kind","content","version","after",
+/// "connection_id" (,"updated_at","last_job_id" in projected rows)}]` in order; an empty
+/// array when it has none.
 [[nodiscard]] nlohmann::json project_cells_of(const nlohmann::json& project);
 
 /// Row form of a user: the view plus `password_hash`.

@@ -58,11 +58,12 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);
   std::make_shared<projects_controller>(projects_controller::deps{kit, q, q, q})->add_routes(table);
-  std::make_shared<cells_controller>(cells_controller::deps{kit, q})->add_routes(table);
+  std::make_shared<cells_controller>(cells_controller::deps{kit, q, q})->add_routes(table);
   std::make_shared<connections_controller>(
       connections_controller::deps{kit, q, q, q, d.vault, d.tester, on(probes), d.connection_test_timeout})
       ->add_routes(table);
   std::make_shared<jobs_controller>(jobs_controller::deps{kit, q, q, q})->add_routes(table);
+  std::make_shared<results_controller>(results_controller::deps{kit, q, q, d.results, on(hashing)})->add_routes(table);
   std::make_shared<containers_controller>(containers_controller::deps{kit, q})->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);

@@ -24,6 +24,7 @@
 /// | POST /v1/connections/{id}/members, DELETE …/members/{id}     | `{"user_id"|"group_id","role"}` (user, owner) |
 /// | POST/GET /v1/jobs (`?project=&status=`), GET /v1/jobs/{id}   | jobs                          |
 /// | POST /v1/jobs/{id}/cancel                                    | `{"reason"?}`                 |
+/// | GET /v1/jobs/{id}/result (`?offset=&limit=`), …/result.csv, …/log | a finished job's output  |
 /// | POST/GET /v1/containers, GET/DELETE …/{id}, POST …/start|stop | containers (admins)          |
 /// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events          | the logs (admins, auditors)   |
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
@@ -43,7 +44,7 @@
 ///
 /// Errors answer `{"error":{"code","message","details"}}`: 400 invalid_argument,
 /// 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed, 409 version_conflict /
-/// already_exists / failed_precondition, 413, 428 precondition_required, 503, 500.
+/// already_exists / failed_precondition, 410 gone, 413, 428 precondition_required, 503, 500.
 
 #include <chrono>
 #include <memory>
@@ -54,6 +55,7 @@
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
+#include "ports/result_store.hpp"
 #include "ports/security.hpp"
 #include "ports/subscriptions.hpp"
 #include "adapters/http/http_server.hpp"
@@ -73,6 +75,7 @@ struct api_dependencies {
   const ports::connection_tester& tester;  ///< `POST /v1/connections/{id}/test`
   ports::projection_monitor& monitor;      ///< `/readyz`, `GET /v1/admin/projections`
   ports::subscription_hub& hub;            ///< `GET /v1/ws`, `GET /v1/events/stream`
+  ports::result_store& results;            ///< `GET /v1/jobs/{id}/result`, `…/result.csv`, `…/log`
   std::int64_t session_ttl_seconds = 24 * 3600;
   std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
   std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)

@@ -69,6 +69,8 @@ unsigned http_status(errc code) noexcept {
       return 413;
     case errc::precondition_required:
       return 428;
+    case errc::gone:
+      return 410;
     case errc::unavailable:
       return 503;
     case errc::internal:

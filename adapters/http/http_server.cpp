@@ -108,6 +108,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void write_response(http_response resp, bool keep_alive) {
     if (resp.open) return open(std::move(resp));
+    if (resp.producer) return write_streamed(std::move(resp), keep_alive);
     upgrade_.reset();
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
     res->result(resp.status);
@@ -124,6 +125,71 @@ class session : public std::enable_shared_from_this<session> {
       if (!res->keep_alive()) return self->linger();
       self->read();
     });
+  }
+
+  /// Writes the header of a response whose body `resp.producer` makes, then its chunks
+  /// one at a time (`pull`): the next is asked for only once the previous is written.
+  void write_streamed(http_response resp, bool keep_alive) {
+    upgrade_.reset();
+    producer_ = std::move(resp.producer);
+    streamed_ = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    auto& res = *streamed_;
+    res.result(resp.status);
+    res.version(11);
+    res.set(bhttp::field::server, "atriumd");
+    res.set(bhttp::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res.set(k, v);
+    res.keep_alive(keep_alive);
+    res.chunked(true);
+    serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(res);
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->end_stream(false, "header not written: " + ec.message());
+      self->pull();
+    });
+  }
+
+  /// Asks the producer for the next chunk and writes it, or ends the body.
+  void pull() {
+    result<bool> more = false;
+    try {
+      do {
+        more = producer_->next(chunk_);
+      } while (more && *more && chunk_.empty());
+    } catch (const std::exception& ex) {
+      more = fail(errc::internal, ex.what());
+    }
+    if (!more) return end_stream(false, "producer failed: " + more.error().message);
+    stream_.expires_after(options_.idle_timeout);  // a client that stops reading ends the stream
+    if (!*more) {
+      producer_.reset();  // released before the last write: nothing more is read
+      return net::async_write(stream_, bhttp::make_chunk_last(),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) return self->end_stream(false, "last chunk not written: " + ec.message());
+                                self->end_stream(true, {});
+                              });
+    }
+    net::async_write(stream_, bhttp::make_chunk(net::buffer(chunk_)),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) return self->end_stream(false, "client gone: " + ec.message());
+                       self->pull();
+                     });
+  }
+
+  /// Lets go of the streamed response; after a complete one, reads the next request
+  /// (keep-alive) or closes gracefully; after a broken one, closes at once.
+  void end_stream(bool complete, const std::string& why) {
+    producer_.reset();
+    std::string().swap(chunk_);
+    const bool keep_alive = streamed_ && streamed_->keep_alive();
+    serializer_.reset();
+    streamed_.reset();
+    if (!complete) {
+      spdlog::info("streamed response ended early: {}", why);
+      return close();
+    }
+    if (!keep_alive) return linger();
+    read();
   }
 
   /// Hands the connection to a push channel; this session ends here.
@@ -172,6 +238,11 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<std::array<char, 16384>> drain_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::request<bhttp::string_body>> upgrade_;
+  // A streamed response (`write_streamed`): its header, producer and the chunk in flight.
+  std::shared_ptr<bhttp::response<bhttp::empty_body>> streamed_;
+  std::shared_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;
+  std::shared_ptr<body_producer> producer_;
+  std::string chunk_;
   const handler_fn& handler_;
   const server_options& options_;
 };

@@ -12,6 +12,17 @@
 ///
 /// A response with `open` set turns the connection into a `push_channel`: a WebSocket
 /// (RFC 6455; pings on idle, messages up to `max_body_bytes`) or a streamed body.
+///
+/// A response with `producer` set streams a body the server pulls (a download such as a
+/// job's CSV result), never held whole in memory:
+///
+///   header ─write─▶ producer.next(chunk) ─write chunk─▶ … next ─▶ false ─▶ last chunk
+///                   (on the strand, only after the previous write completed)
+///
+/// Chunked transfer coding (RFC 9112 §7.1); keep-alive continues after the last chunk.
+/// A producer error, or a client gone or silent for `idle_timeout` mid-body, ends the
+/// connection without the last chunk (so the client sees a truncated body) and releases
+/// the producer at once.
 
 #include <chrono>
 #include <cstdint>
@@ -85,6 +96,19 @@ struct push_callbacks {
 /// state; keep only a `weak_ptr` to the channel there.
 using open_fn = std::function<push_callbacks(std::shared_ptr<push_channel>)>;
 
+/// A response body produced on demand (pull): the server asks for the next piece only
+/// after the previous one is written to the socket, so a slow client holds at most one
+/// chunk plus the kernel's send buffer. `next` runs on the connection's I/O thread: it
+/// must not block long (reading ~64 KiB from a local file is fine). Destroyed (on any
+/// thread) when the response ends, completely or not.
+class body_producer {
+ public:
+  virtual ~body_producer() = default;
+  /// Replaces `out` with the next bytes of the body and returns true (an empty `out` is
+  /// skipped); returns false at the end. An error ends the response abruptly (logged).
+  [[nodiscard]] virtual result<bool> next(std::string& out) = 0;
+};
+
 /// A parsed request. Header names are lowercase.
 struct http_request {
   std::string method;  ///< e.g. "GET"
@@ -115,6 +139,9 @@ struct http_response {
   /// with any other status it writes the header and streams the body (chunked), e.g.
   /// `text/event-stream`. `body` is then ignored.
   open_fn open;
+  /// Set (and `open` not) to stream the body from this producer (chunked, see the top
+  /// of this header); `body` is then ignored.
+  std::shared_ptr<body_producer> producer;
 };
 
 /// Sends the response; call exactly once, from any thread.

@@ -30,7 +30,15 @@ decision project(const principal& p, operation op, const facts& f) {
     case operation::project_cell_edit:
     case operation::project_cell_move:
     case operation::project_cell_remove:
-      return private_change(sees, at_least(project_role::editor), p, "only editors and owners edit cells");
+    case operation::project_cell_run: {
+      const auto why = op == operation::project_cell_run ? "only editors and owners run cells"
+                                                         : "only editors and owners edit cells";
+      if (auto d = private_change(sees, at_least(project_role::editor), p, why); !d.allowed) return d;
+      if (f.uses_connection && !p.is_admin() && !f.connection_user && !f.connection_owner) {
+        return deny(errc::forbidden, "no grant to use the connection");
+      }
+      return decision::allow();
+    }
     case operation::project_archive:
       return private_change(sees, at_least(project_role::owner), p, "only owners archive the project");
     case operation::project_share:
@@ -106,6 +114,8 @@ std::string_view to_string(operation op) noexcept {
       return "project.cell_move";
     case operation::project_cell_remove:
       return "project.cell_remove";
+    case operation::project_cell_run:
+      return "project.cell_run";
     case operation::connection_create:
       return "connection.create";
     case operation::connection_list:
@@ -197,6 +207,7 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::project_cell_edit:
     case operation::project_cell_move:
     case operation::project_cell_remove:
+    case operation::project_cell_run:
       return project(p, op, f);
 
     case operation::connection_read:

@@ -47,6 +47,7 @@ enum class operation {
   project_cell_edit,
   project_cell_move,
   project_cell_remove,
+  project_cell_run,  ///< run a cell (submits a job): editors and owners who may use its connection
   connection_create,
   connection_list,
   connection_read,
@@ -85,7 +86,8 @@ struct facts {
   /// The connection concerned holds credentials (a `postgres` user and password): only
   /// its owners (and admins) test it, since a test sends them to its host.
   bool connection_holds_credentials = false;
-  /// The operation uses a connection (a job naming one): the caller must be its user.
+  /// The operation uses a connection (a job naming one, a cell given one, a cell run):
+  /// the caller must be its user.
   bool uses_connection = false;
   /// The caller is a member of the group concerned (directly or through nested groups).
   bool group_member = false;

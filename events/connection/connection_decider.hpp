@@ -79,7 +79,7 @@ struct connection_state {
 /// Checks a connection definition before anything is stored. It is pure, and the HTTP
 /// adapter calls it before the credentials reach the vault.
 ///
-/// - `sqlite`: `params` is exactly `{"path": <absolute path, at most 4096 bytes, no NUL>}`;
+/// - `sqlite`: `params` is exactly `{"path": <path, at most 4096 bytes, no NUL>}` (relative: inside `--sqlite-root`);
 ///   `credentials` is `{}` or null.
 /// - `postgres`: `params` is `{"host", "port"?, "database", "sslmode"?}`. `host` is 1–253
 ///   characters of letters, digits, `.`, `-` and `:`. `port` is an integer 1–65535

@@ -57,6 +57,10 @@ struct add_cell {
   std::string content;  ///< at most `k_max_cell_bytes`
   /// The live cell it follows ("" = first); nullopt = after the last cell.
   std::optional<std::string> after;
+  /// `sql` cells only: the connection its runs use ("" = none). A non-empty one is set
+  /// by a `project.cell_connection_set` in the same append.
+  std::string connection_id;
+  bool connection_usable = false;  ///< whether the caller may use `connection_id` (the adapter resolves it)
 };
 
 /// Replace a cell's content. Editors and owners. `base_version` must be the cell's
@@ -81,8 +85,18 @@ struct remove_cell {
   std::string cell_id;
 };
 
+/// Set (or clear, with "") the connection of a `sql` cell. Editors and owners who may
+/// use the connection (admins may use every connection); setting the connection it
+/// already has is a no-op.
+struct set_cell_connection {
+  std::string cell_id;
+  std::string connection_id;       ///< "" = clear
+  bool connection_usable = false;  ///< whether the caller may use `connection_id` (the adapter resolves it)
+};
+
 /// Any command on a project stream.
-using project_command = std::variant<create_project, update_project, add_member, remove_member, archive_project,
-                                     add_group, remove_group, add_cell, edit_cell, move_cell, remove_cell>;
+using project_command =
+    std::variant<create_project, update_project, add_member, remove_member, archive_project, add_group, remove_group,
+                 add_cell, edit_cell, move_cell, remove_cell, set_cell_connection>;
 
 }  // namespace atrium

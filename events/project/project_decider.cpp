@@ -64,6 +64,7 @@ proposed_event emit(const project_cell_added& e) { return make_event(e); }
 proposed_event emit(const project_cell_edited& e) { return make_event(e); }
 proposed_event emit(const project_cell_moved& e) { return make_event(e); }
 proposed_event emit(const project_cell_removed& e) { return make_event(e); }
+proposed_event emit(const project_cell_connection_set& e) { return make_event(e); }
 
 struct decider {
   const project_state& state;
@@ -181,6 +182,24 @@ struct decider {
     return fail(errc::not_found, "no such cell", {{"cell_id", id}});
   }
 
+  /// `connection_id` may be given to a cell of `kind` by this caller: "" always; else a
+  /// `sql` cell, a well-formed id, and a caller who may use it (admins use every one).
+  [[nodiscard]] result<void> connectable(const std::string& kind, const std::string& connection_id, bool usable) const {
+    if (connection_id.empty()) return {};
+    if (kind != "sql") {
+      return fail(errc::invalid_argument, "only sql cells take a connection",
+                  {{"field", "connection_id"}, {"kind", kind}});
+    }
+    if (connection_id.size() > 64) {
+      return fail(errc::invalid_argument, "connection_id is too long", {{"field", "connection_id"}});
+    }
+    if (auto ok = check_text(connection_id, text_kind::label, "connection_id"); !ok) return ok;
+    if (!usable && !actor.is_admin()) {
+      return fail(errc::forbidden, "you may not use this connection", {{"connection_id", connection_id}});
+    }
+    return {};
+  }
+
   result<events> operator()(const add_cell& c) const {
     if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
       return std::unexpected(ok.error());
@@ -190,9 +209,12 @@ struct decider {
       return fail(errc::invalid_argument, "kind must be markdown, sql, python or chart", {{"field", "kind"}});
     }
     if (auto ok = check_size(c.content); !ok) return std::unexpected(ok.error());
+    if (auto ok = connectable(c.kind, c.connection_id, c.connection_usable); !ok) return std::unexpected(ok.error());
     if (const auto* cell = state.find_cell(c.cell_id)) {
       // A retried add (the client chose the id): the same cell is already there.
-      if (cell->kind == c.kind && cell->content == c.content) return events{};
+      if (cell->kind == c.kind && cell->content == c.content && cell->connection_id == c.connection_id) {
+        return events{};
+      }
       return fail(errc::already_exists, "a cell with this id exists", {{"cell_id", c.cell_id}});
     }
     if (state.removed_cells.contains(c.cell_id)) {
@@ -207,7 +229,22 @@ struct decider {
       return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
                   {{"limit", k_max_cells_bytes}});
     }
-    return events{emit(project_cell_added{c.cell_id, c.kind, c.content, after})};
+    events out{emit(project_cell_added{c.cell_id, c.kind, c.content, after})};
+    if (!c.connection_id.empty()) out.push_back(emit(project_cell_connection_set{c.cell_id, c.connection_id}));
+    return out;
+  }
+
+  result<events> operator()(const set_cell_connection& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    auto cell = live_cell(c.cell_id);
+    if (!cell) return std::unexpected(cell.error());
+    if (auto ok = connectable((*cell)->kind, c.connection_id, c.connection_usable); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if ((*cell)->connection_id == c.connection_id) return events{};
+    return events{emit(project_cell_connection_set{c.cell_id, c.connection_id})};
   }
 
   result<events> operator()(const edit_cell& c) const {
@@ -330,6 +367,10 @@ void evolve(project_state& s, const project_cell_removed& e) {
   }
   s.removed_cells.insert(e.cell_id);
   std::erase_if(s.recent_edits, [&](const auto& r) { return r.cell_id == e.cell_id; });
+}
+
+void evolve(project_state& s, const project_cell_connection_set& e) {
+  if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) s.cells[i].connection_id = e.connection_id;
 }
 
 /// The fallback: chosen only for a `project_event` alternative that has no overload above

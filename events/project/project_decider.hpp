@@ -9,6 +9,7 @@
 /// names the cell version it was based on and a stale one is refused with the current
 /// cell; an edit's `op_id` is remembered (the last `k_recent_edits` of the project), so a
 /// retry is answered as a no-op instead of being applied twice or refused as stale.
+/// A `sql` cell may carry a connection (`project.cell_connection_set`), which its runs use.
 
 #include <cstdint>
 #include <deque>
@@ -40,6 +41,7 @@ struct project_cell {
   std::string kind;  ///< markdown, sql, python or chart
   std::string content;
   std::uint64_t version = 0;  ///< 1 when added, +1 per edit
+  std::string connection_id;  ///< `sql` cells: the connection its runs use; "" = none
 };
 
 /// An applied edit, remembered so that a retry with the same `op_id` is not applied twice.
@@ -75,12 +77,13 @@ struct project_state {
 };
 
 /// Decides a command. Errors: `forbidden` (caller disabled, not a member, or role too
-/// low; auditors change nothing), `not_found` (no such project, member or cell),
+/// low; auditors change nothing; a cell given a connection the caller may not use),
+/// `not_found` (no such project, member or cell),
 /// `already_exists` (also: a cell id taken, an `op_id` used for another cell),
-/// `invalid_argument` (bad name, description, role, cell kind, `op_id`, or `after`
-/// naming no cell of the project), `failed_precondition` (archived, the last owner would
-/// go, `after` names a removed cell, too many cells), `version_conflict` (a stale cell
-/// edit: details `cell_id`, `base_version`, `current_version` and `cell`, the current
+/// `invalid_argument` (bad name, description, role, cell kind, `op_id`, `after`
+/// naming no cell of the project, a connection for a cell that is not `sql`), `failed_precondition` (archived, the last
+/// owner would go, `after` names a removed cell, too many cells), `version_conflict` (a stale cell edit: details
+/// `cell_id`, `base_version`, `current_version` and `cell`, the current
 /// `{cell_id, kind, content, version, after}`), `payload_too_large` (cell content over
 /// `k_max_cell_bytes`, or all cells over `k_max_cells_bytes`).
 [[nodiscard]] result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,

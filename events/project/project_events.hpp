@@ -122,9 +122,21 @@ struct project_cell_removed {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_cell_removed, cell_id)
 
+/// A SQL cell's connection was set (or cleared): a run of the cell
+/// (`POST /v1/projects/{id}/cells/{cell_id}/run`) submits its job with this connection.
+/// The cell's version does not change (it counts content edits).
+struct project_cell_connection_set {
+  static constexpr std::string_view type = "project.cell_connection_set";
+  static constexpr int schema = 1;
+  std::string cell_id;
+  std::string connection_id;  ///< the connection's id; "" = cleared
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_cell_connection_set, cell_id, connection_id)
+
 /// The events of a `project-<id>` stream.
-using project_event = std::variant<project_created, project_renamed, project_described, project_member_added,
-                                   project_member_removed, project_archived, project_group_added, project_group_removed,
-                                   project_cell_added, project_cell_edited, project_cell_moved, project_cell_removed>;
+using project_event =
+    std::variant<project_created, project_renamed, project_described, project_member_added, project_member_removed,
+                 project_archived, project_group_added, project_group_removed, project_cell_added, project_cell_edited,
+                 project_cell_moved, project_cell_removed, project_cell_connection_set>;
 
 }  // namespace atrium

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/options.hpp"
@@ -272,4 +273,47 @@ TEST_CASE("options: bad input is one line and exit code 2", "[app][options]") {
     const auto nested = write_file(dir, "n.toml", "config = \"other.toml\"\n");
     CHECK(refusal({"--config", nested}).find("config") != std::string::npos);
   }
+}
+
+TEST_CASE("options: job options, their defaults and their sources", "[app][options]") {
+  const auto d = parsed({}).serve;
+  CHECK(d.job_slots == std::max(1U, std::thread::hardware_concurrency()));
+  CHECK(d.sqlite_root.empty());  // DATA_DIR/files
+  CHECK(d.job_max_result_rows == 1000000);
+  CHECK(d.job_max_result_bytes == 1073741824);
+  CHECK(d.job_result_ttl_s == 7 * 86400);
+  CHECK(d.job_sandbox == "auto");
+  CHECK(d.job_work_dir.empty());  // DATA_DIR/work
+
+  temp_dir dir;
+  const auto config = write_file(dir, "jobs.toml",
+                                 "job-slots = 3\n"
+                                 "job-result-ttl = \"2h\"\n"
+                                 "job-sandbox = \"never\"\n"
+                                 "sqlite-root = \"/from/file\"\n");
+  env_guard env{{"ATRIUM_JOB_SLOTS", "5"}, {"ATRIUM_JOB_MAX_RESULT_ROWS", "10"}, {"ATRIUM_JOB_RESULT_TTL", "90m"}};
+  const auto o =
+      parsed({"--config", config, "--job-slots", "0", "--job-max-result-bytes", "4096", "--job-work-dir", "/w"}).serve;
+  CHECK(o.job_slots == 0);                                   // flag
+  CHECK(o.job_max_result_rows == 10);                        // environment
+  CHECK(o.job_result_ttl_s == 90 * 60);                      // environment over file
+  CHECK(o.job_sandbox == "never");                           // file
+  CHECK(o.sqlite_root == "/from/file");                      // file
+  CHECK(o.job_max_result_bytes == 4096);                     // flag
+  CHECK(o.job_work_dir == "/w");                             // flag
+  CHECK(parsed({"--config", config}).serve.job_slots == 5);  // environment over file
+
+  CHECK(atrium::app::parse_duration_s("7d") == 7 * 86400);
+  CHECK(atrium::app::parse_duration_s("30s") == 30);
+  CHECK(atrium::app::parse_duration_s("12h") == 12 * 3600);
+  CHECK(atrium::app::parse_duration_s("45") == 45);
+  CHECK(atrium::app::parse_duration_s("0") == 0);
+  CHECK_FALSE(atrium::app::parse_duration_s("d"));
+  CHECK_FALSE(atrium::app::parse_duration_s("1w"));
+  CHECK_FALSE(atrium::app::parse_duration_s("-1s"));
+  CHECK_FALSE(atrium::app::parse_duration_s("99999999999999999999d"));
+
+  CHECK(refusal({"--job-result-ttl", "soon"}).find("duration") != std::string::npos);
+  CHECK(refusal({"--job-sandbox", "maybe"}).find("auto, always or never") != std::string::npos);
+  CHECK(refusal({"--job-slots", "-1"}).find("--job-slots") != std::string::npos);
 }

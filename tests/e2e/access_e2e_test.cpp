@@ -49,7 +49,7 @@ std::string id_of(const http_reply& r) {
 
 TEST_CASE("every endpoint answers each caller as the policy says, and denials are audited", "[e2e][access]") {
   temp_dir dir;
-  atriumd_server server(dir.path());
+  atriumd_server server(dir.path(), {"--job-slots", "0"});  // job J stays queued for its cancel row
   auto admin = server.admin();
 
   // --- the cast ----------------------------------------------------------------------
@@ -97,7 +97,7 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   const std::string no_cell = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99";
 
   // Connection C (SQLite): owner; editor and G may use it.
-  const auto db = dir.path() / "warehouse.sqlite";
+  const auto db = server.data / "files" / "warehouse.sqlite";  // under the SQLite root
   {
     // An empty file is a valid (empty) SQLite database.
     std::ofstream(db).flush();
@@ -205,6 +205,16 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
        0},
       {"PATCH", "/v1/projects/" + p + "/cells/" + cell_id, {{"after", no_cell}}, editors_of_p(400), 0},
       {"DELETE", "/v1/projects/" + p + "/cells/" + no_cell, {}, editors_of_p(404), 0},
+      // a cell's connection and its runs: editors who may use the connection (the fixture
+      // cell has no connection, so an admitted run is refused afterwards with 400)
+      {"POST", "/v1/projects/" + p + "/cells", {{"kind", "cobol"}, {"connection_id", conn}}, editors_of_p(400), 0},
+      {"PATCH",
+       "/v1/projects/" + p + "/cells/" + cell_id,
+       {{"connection_id", conn}, {"after", ""}},
+       editors_of_p(400),
+       0},
+      {"POST", "/v1/projects/" + p + "/cells/" + cell_id + "/run", {}, editors_of_p(400), 0},
+      {"POST", "/v1/projects/" + p + "/cells/" + no_cell + "/run", {{"timeout_s", 5}}, editors_of_p(404), 0},
       // connections
       {"GET", "/v1/connections", {}, with({}), 200},
       {"POST", "/v1/connections", {{"name", "x"}, {"driver", "oracle"}}, with({{"auditor", 403}}), 400},
@@ -237,6 +247,10 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
              {"outsider", 404}}),
        0},
       {"GET", "/v1/jobs/" + job, {}, all_members_of_p(200, 404), 0},
+      // a job's output: J has not finished (409 once the policy let the call through)
+      {"GET", "/v1/jobs/" + job + "/result?limit=5", {}, all_members_of_p(409, 404), 0},
+      {"GET", "/v1/jobs/" + job + "/result.csv", {}, all_members_of_p(409, 404), 0},
+      {"GET", "/v1/jobs/" + job + "/log", {}, all_members_of_p(409, 404), 0},
       {"POST", "/v1/jobs/" + job + "/cancel", json::object(),
        with({{"admin", 200},
              {"owner", 200},

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -266,4 +269,173 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
   auto admin2 = server.admin();
   CHECK(edits_with(admin2, p, "alice-op-42") == 1);
   CHECK(order(alice2.get(cells).json.at("cells")) == std::vector<std::string>{cell_b, cell_c});
+}
+
+TEST_CASE("project cells: a sql cell with a connection runs as a job and shows its last job", "[e2e][cells][run]") {
+  temp_dir dir;
+  atriumd_server server(dir.path());
+  auto admin = server.admin();
+
+  std::map<std::string, std::string> ids, tokens;
+  for (const auto* name : {"alice", "bob", "carol", "vera", "otto"}) {
+    const std::string n = name;
+    auto r = admin.post(
+        "/v1/users",
+        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}});
+    ids[n] = id_of(r);
+    tokens[n] = server.login(n, n + "-pw-123456");
+  }
+  auto alice = server.client(tokens["alice"]);  // owner of the project and the connection
+  auto bob = server.client(tokens["bob"]);      // editor, user of the connection
+  auto carol = server.client(tokens["carol"]);  // editor without a grant on the connection
+  auto vera = server.client(tokens["vera"]);    // viewer, user of the connection
+  auto otto = server.client(tokens["otto"]);    // no role on the project
+  const auto p = id_of(alice.post("/v1/projects", {{"name", "Assay QC"}}));
+  const auto cells = "/v1/projects/" + p + "/cells";
+  REQUIRE(alice.post("/v1/projects/" + p + "/members", {{"user_id", ids["bob"]}, {"role", "editor"}}).status == 200);
+  REQUIRE(alice.post("/v1/projects/" + p + "/members", {{"user_id", ids["carol"]}, {"role", "editor"}}).status == 200);
+  REQUIRE(alice.post("/v1/projects/" + p + "/members", {{"user_id", ids["vera"]}, {"role", "viewer"}}).status == 200);
+
+  // A SQLite connection whose file lies under the data dir's `files` (the default
+  // `--sqlite-root`).
+  const auto db = server.data / "files" / "assays.sqlite";
+  std::filesystem::create_directories(db.parent_path());
+  std::ofstream(db).flush();  // an empty file is an empty SQLite database
+  const auto conn = id_of(alice.post("/v1/connections", {{"name", "assays"},
+                                                         {"driver", "sqlite"},
+                                                         {"params", {{"path", db.string()}}},
+                                                         {"credentials", json::object()}}));
+  for (const auto* who : {"bob", "vera"}) {
+    REQUIRE(alice.post("/v1/connections/" + conn + "/members", {{"user_id", ids[who]}, {"role", "user"}}).status ==
+            200);
+  }
+
+  // --- a cell added with a connection -------------------------------------------------
+  auto added = bob.post(cells, {{"kind", "sql"}, {"content", "select 1 as one"}, {"connection_id", conn}});
+  INFO(added.body);
+  REQUIRE(added.status == 201);
+  const auto cell = added.json.at("cell_id").get<std::string>();
+  CHECK(added.json.at("connection_id") == conn);
+  CHECK(added.json.at("last_job_id") == "");
+  CHECK(added.json.at("version") == 1);
+  {
+    // One decision, one append: the add and the connection.
+    auto history = admin.get("/v1/streams/project-" + p + "?limit=1000").json.at("events");
+    REQUIRE(history.size() >= 2);
+    CHECK(history[history.size() - 2].at("type") == "project.cell_added");
+    CHECK(history.back().at("type") == "project.cell_connection_set");
+    CHECK(history.back().at("data") == json{{"cell_id", cell}, {"connection_id", conn}});
+    CHECK(history.back().at("position").get<std::uint64_t>() ==
+          history[history.size() - 2].at("position").get<std::uint64_t>() + 1);
+  }
+  // Only sql cells take one, and only a connection the caller may use.
+  CHECK(bob.post(cells, {{"kind", "markdown"}, {"content", "# x"}, {"connection_id", conn}}).status == 400);
+  CHECK(carol.post(cells, {{"kind", "sql"}, {"content", "select 2"}, {"connection_id", conn}}).status == 403);
+  CHECK(bob.post(cells, {{"kind", "sql"}, {"connection_id", 42}}).status == 400);
+
+  // --- PATCH sets and clears it -------------------------------------------------------
+  auto bare = carol.post(cells, {{"kind", "sql"}, {"content", "select 2 as two"}});
+  REQUIRE(bare.status == 201);
+  const auto cell2 = bare.json.at("cell_id").get<std::string>();
+  CHECK(bare.json.at("connection_id") == "");
+  CHECK(patch(carol, cells + "/" + cell2, {{"connection_id", conn}}).status == 403);
+  auto set = patch(bob, cells + "/" + cell2, {{"connection_id", conn}});
+  INFO(set.body);
+  REQUIRE(set.status == 200);
+  CHECK(set.json.at("connection_id") == conn);
+  CHECK(set.json.at("version") == 1);  // the content's version does not change
+  auto cleared = patch(carol, cells + "/" + cell2, {{"connection_id", nullptr}});  // clearing needs no grant
+  REQUIRE(cleared.status == 200);
+  CHECK(cleared.json.at("connection_id") == "");
+  REQUIRE(patch(bob, cells + "/" + cell2, {{"connection_id", conn}}).status == 200);
+  REQUIRE(patch(bob, cells + "/" + cell2, {{"connection_id", ""}}).json.at("connection_id") == "");
+  CHECK(patch(bob, cells + "/" + cell2, {{"connection_id", conn}, {"after", ""}}).status == 400);
+  CHECK(patch(vera, cells + "/" + cell2, {{"connection_id", conn}}).status == 403);
+  CHECK(patch(otto, cells + "/" + cell2, {{"connection_id", conn}}).status == 404);
+
+  // --- running the cell -----------------------------------------------------------------
+  auto ran = bob.request("POST", cells + "/" + cell + "/run");
+  INFO(ran.body);
+  REQUIRE(ran.status == 202);
+  const auto job = ran.json.at("id").get<std::string>();
+  CHECK(ran.json.at("project_id") == p);
+  CHECK(ran.json.at("kind") == "sql");
+  CHECK(ran.json.at("cell_id") == cell);
+  CHECK(ran.json.at("connection_id") == conn);
+  CHECK(ran.json.at("sql") == "select 1 as one");
+  CHECK(ran.json.at("submitted_by") == ids["bob"]);
+  CHECK(ran.json.at("max_attempts") == 1);
+  CHECK(ran.headers.count("etag") == 1);
+  {
+    // The job as GET /v1/jobs/{id} shows it (its status may have moved on since).
+    auto got = bob.get("/v1/jobs/" + job);
+    REQUIRE(got.status == 200);
+    CHECK(got.json.at("id") == job);
+    CHECK(got.json.at("cell_id") == cell);
+    auto events = admin.get("/v1/streams/job-" + job).json.at("events");
+    REQUIRE(events.size() >= 2);
+    CHECK(events[0].at("type") == "job.submitted");
+    CHECK(events[0].at("data").at("cell_id") == cell);
+    CHECK(events[1].at("type") == "job.queued");
+  }
+  // The cell shows its last job, in the cell, the list and the project.
+  CHECK(bob.get(cells + "/" + cell).json.at("last_job_id") == job);
+  CHECK(vera.get("/v1/projects/" + p).json.at("cells").at(0).at("last_job_id") == job);
+  CHECK(vera.get(cells).json.at("cells").at(0).at("last_job_id") == job);
+  CHECK(vera.get(cells).json.at("cells").at(1).at("last_job_id") == "");
+
+  // With options; the owner of the connection runs it too.
+  auto again = alice.post(cells + "/" + cell + "/run", {{"timeout_s", 5}, {"max_attempts", 2}});
+  INFO(again.body);
+  REQUIRE(again.status == 202);
+  const auto job2 = again.json.at("id").get<std::string>();
+  CHECK(job2 != job);
+  CHECK(again.json.at("timeout_s") == 5);
+  CHECK(again.json.at("max_attempts") == 2);
+  CHECK(admin.get(cells + "/" + cell).json.at("last_job_id") == job2);
+
+  // --- who may run it, and what cannot run -----------------------------------------------
+  const auto run_of = [&](const std::string& id) { return cells + "/" + id + "/run"; };
+  CHECK(vera.request("POST", run_of(cell)).status == 403);   // a viewer, though a user of the connection
+  CHECK(carol.request("POST", run_of(cell)).status == 403);  // an editor without the connection
+  CHECK(otto.request("POST", run_of(cell)).status == 404);   // not in the project
+  CHECK(bob.request("POST", "/v1/projects/" + ids["bob"] + "/cells/" + cell + "/run").status == 404);
+  auto unknown = bob.request("POST", run_of("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99"));
+  CHECK(unknown.status == 404);
+  CHECK(unknown.json.at("error").at("details").at("cell_id") == "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a99");
+  auto md = bob.post(cells, {{"kind", "markdown"}, {"content", "# notes"}});
+  REQUIRE(md.status == 201);
+  auto not_sql = bob.request("POST", run_of(md.json.at("cell_id").get<std::string>()));
+  CHECK(not_sql.status == 400);
+  CHECK(not_sql.json.at("error").at("message").get<std::string>().find("only sql cells run") != std::string::npos);
+  auto no_conn = bob.request("POST", run_of(cell2));
+  CHECK(no_conn.status == 400);
+  CHECK(no_conn.json.at("error").at("details").at("field") == "connection_id");
+  auto empty = bob.post(cells, {{"kind", "sql"}, {"content", "  \n"}, {"connection_id", conn}});
+  REQUIRE(empty.status == 201);
+  auto empty_run = bob.request("POST", run_of(empty.json.at("cell_id").get<std::string>()));
+  CHECK(empty_run.status == 400);
+  CHECK(empty_run.json.at("error").at("details").at("field") == "content");
+  CHECK(bob.post(run_of(cell), {{"colour", "red"}}).status == 400);
+  CHECK(bob.post(run_of(cell), {{"timeout_s", -1}}).status == 400);
+  CHECK(bob.post(run_of(cell), {{"timeout_s", 0}}).status == 400);
+  CHECK(bob.post(run_of(cell), {{"max_attempts", 11}}).status == 400);
+  CHECK(bob.request("POST", run_of(cell), "[1]").status == 400);
+  CHECK(bob.request("GET", run_of(cell)).status == 405);
+  // None of the refused runs submitted a job.
+  CHECK(admin.get(cells + "/" + cell).json.at("last_job_id") == job2);
+
+  // --- a rebuilt projects projection shows the same last jobs ---------------------------
+  const auto before = admin.get(cells).json;
+  REQUIRE(admin.request("POST", "/v1/admin/projections/projects/rebuild").status == 202);
+  REQUIRE(wait_until(
+      [&] {
+        auto report = admin.get("/v1/admin/projections").json;
+        for (const auto& pr : report.at("projections")) {
+          if (pr.at("name") == "projects") return pr.at("status") == "live" && pr.at("slot") == 1;
+        }
+        return false;
+      },
+      std::chrono::seconds(30)));
+  CHECK(admin.get(cells).json == before);
 }

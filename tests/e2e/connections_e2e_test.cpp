@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -107,8 +108,8 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
   }
 
   SECTION("SQLite: a database file connects; a missing one is an error and is not created") {
-    const auto db = dir.path() / "local.sqlite";
-    std::ofstream(db).flush();  // an empty file is an empty SQLite database
+    const auto db = server.data / "files" / "local.sqlite";  // under the SQLite root
+    std::ofstream(db).flush();                               // an empty file is an empty SQLite database
     auto lite = keep(
         admin.post("/v1/connections", {{"name", "local"}, {"driver", "sqlite"}, {"params", {{"path", db.string()}}}}));
     REQUIRE(lite.status == 201);
@@ -116,7 +117,7 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
     REQUIRE(ok.status == 200);
     CHECK(ok.json.at("ok") == true);
 
-    const auto missing = dir.path() / "missing.sqlite";
+    const auto missing = server.data / "files" / "missing.sqlite";
     auto gone = keep(admin.post("/v1/connections",
                                 {{"name", "gone"}, {"driver", "sqlite"}, {"params", {{"path", missing.string()}}}}));
     REQUIRE(gone.status == 201);
@@ -126,8 +127,14 @@ TEST_CASE("connection tests really connect, and no secret leaks anywhere", "[e2e
     CHECK(fail.json.at("error") == "not_a_database");
     CHECK_FALSE(std::filesystem::exists(missing));
 
-    // Bad specs are refused before anything is stored.
+    // A relative path is taken inside the SQLite root; one that leaves it is refused.
     CHECK(keep(admin.post("/v1/connections", {{"name", "rel"}, {"driver", "sqlite"}, {"params", {{"path", "rel.db"}}}}))
+              .status == 201);
+    // Bad specs are refused before anything is stored.
+    CHECK(keep(admin.post("/v1/connections",
+                          {{"name", "up"}, {"driver", "sqlite"}, {"params", {{"path", "../escape.db"}}}}))
+              .status == 400);
+    CHECK(keep(admin.post("/v1/connections", {{"name", "empty"}, {"driver", "sqlite"}, {"params", {{"path", ""}}}}))
               .status == 400);
     CHECK(keep(admin.post("/v1/connections", {{"name", "pg"},
                                               {"driver", "postgres"},
@@ -320,8 +327,8 @@ TEST_CASE("connections: members learn an error's class, admins its detail; owner
   }
 
   SECTION("SQLite: a missing file and a file that is not a database look the same to a member") {
-    const auto missing = dir.path() / "missing.sqlite";
-    const auto text = dir.path() / "notes.txt";
+    const auto missing = server.data / "files" / "missing.sqlite";  // under the SQLite root
+    const auto text = server.data / "files" / "notes.txt";
     std::ofstream(text) << "this is not an SQLite database, just some text that is long enough to fill a header.\n";
     std::vector<json> answers;
     std::vector<std::string> ids;
@@ -348,4 +355,90 @@ TEST_CASE("connections: members learn an error's class, admins its detail; owner
     CHECK(a != b);
     CHECK(b.find("not a database") != std::string::npos);
   }
+}
+
+namespace {
+
+/// Whether this atriumd has `--sqlite-root` (the option comes with the job dispatcher).
+bool has_sqlite_root_option() {
+  std::string help;
+  if (FILE* f = popen((std::string(ATRIUMD_PATH) + " serve --help 2>&1").c_str(), "r")) {
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, f)) help.append(buf, n);
+    pclose(f);
+  }
+  return help.find("--sqlite-root") != std::string::npos;
+}
+
+/// The `security.access_denied` events of `operation` in the security stream.
+std::size_t denials_of(const http_client& admin, const std::string& operation) {
+  auto r = admin.get("/v1/streams/security?limit=1000");
+  REQUIRE(r.status == 200);
+  std::size_t n = 0;
+  for (const auto& e : r.json.at("events")) {
+    if (e.at("type") == "security.access_denied" && e.at("data").at("operation") == operation) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("connections: a SQLite path outside --sqlite-root is bad input (400) on create and change",
+          "[e2e][connections][sqlite_root]") {
+  if (!has_sqlite_root_option()) {
+    WARN("this atriumd has no --sqlite-root (the job dispatcher wires it): nothing to check");
+    return;
+  }
+  temp_dir dir;
+  const auto root = dir.path() / "sqlite-root";
+  std::filesystem::create_directories(root);
+  atriumd_server server(dir.path(), {"--sqlite-root", root.string()});
+  auto admin = server.admin();
+  REQUIRE(admin
+              .post("/v1/users", {{"username", "alice"},
+                                  {"email", "alice@example.org"},
+                                  {"password", "alice-pw-123456"},
+                                  {"role", "member"}})
+              .status == 201);
+  auto alice = server.client(server.login("alice", "alice-pw-123456"));
+  const auto inside = root / "inside.sqlite";
+  const auto outside = dir.path() / "outside.sqlite";
+  for (const auto& f : {inside, outside}) std::ofstream(f).flush();
+  auto create = [&](const std::string& path) {
+    return alice.post(
+        "/v1/connections",
+        {{"name", "db"}, {"driver", "sqlite"}, {"params", {{"path", path}}}, {"credentials", json::object()}});
+  };
+
+  for (const auto& bad :
+       {outside.string(), (root / ".." / "outside.sqlite").string(), (server.data / "files" / "x.sqlite").string(),
+        std::string("/etc/passwd"), std::string("../outside.sqlite")}) {
+    auto r = create(bad);
+    INFO(bad << " -> " << r.status << " " << r.body);
+    CHECK(r.status == 400);
+    CHECK(r.json.at("error").at("code") == "invalid_argument");
+    CHECK(r.json.at("error").at("details").at("field") == "params.path");
+  }
+  // A relative path is taken inside the root.
+  CHECK(create("relative.sqlite").status == 201);
+  auto ok = create(inside.string());
+  INFO(ok.body);
+  REQUIRE(ok.status == 201);
+  const auto id = ok.json.at("id").get<std::string>();
+
+  auto moved_out =
+      alice.request("PATCH", "/v1/connections/" + id, json{{"params", {{"path", outside.string()}}}}.dump());
+  INFO(moved_out.body);
+  CHECK(moved_out.status == 400);
+  CHECK(moved_out.json.at("error").at("details").at("field") == "params.path");
+  CHECK(admin.get("/v1/connections/" + id).json.at("params").at("path") == inside.string());
+  const auto other = root / "other.sqlite";
+  std::ofstream(other).flush();
+  auto moved_in = alice.request("PATCH", "/v1/connections/" + id, json{{"params", {{"path", other.string()}}}}.dump());
+  INFO(moved_in.body);
+  CHECK(moved_in.status == 200);
+
+  // Bad input, not a policy denial: nothing in the security stream.
+  CHECK(denials_of(admin, "connection.create") == 0);
+  CHECK(denials_of(admin, "connection.update") == 0);
 }

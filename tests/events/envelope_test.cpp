@@ -472,22 +472,18 @@ TEST_CASE("now_rfc3339 is UTC with microseconds and close to now", "[envelope][t
 }
 
 TEST_CASE("every error kind has a distinct wire name", "[envelope][error]") {
-  const std::vector<errc> all{errc::invalid_argument,
-                              errc::unauthenticated,
-                              errc::forbidden,
-                              errc::not_found,
-                              errc::version_conflict,
-                              errc::already_exists,
-                              errc::failed_precondition,
-                              errc::precondition_required,
-                              errc::payload_too_large,
-                              errc::unavailable,
-                              errc::internal};
+  const std::vector<errc> all{errc::invalid_argument,    errc::unauthenticated,
+                              errc::forbidden,           errc::not_found,
+                              errc::version_conflict,    errc::already_exists,
+                              errc::failed_precondition, errc::precondition_required,
+                              errc::payload_too_large,   errc::gone,
+                              errc::unavailable,         errc::internal};
   std::set<std::string_view> names;
   for (auto code : all) names.insert(to_string(code));
   CHECK(names.size() == all.size());
   CHECK(to_string(errc::version_conflict) == "version_conflict");
   CHECK(to_string(errc::failed_precondition) == "failed_precondition");
+  CHECK(to_string(errc::gone) == "gone");
   const auto f = fail(errc::not_found, "no such project", {{"id", "p-1"}});
   CHECK(f.error().code == errc::not_found);
   CHECK(f.error().details.at("id") == "p-1");

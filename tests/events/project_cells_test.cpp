@@ -13,6 +13,7 @@
 
 #include "tests/support/domain.hpp"
 
+#include "events/access/policy.hpp"
 #include "events/project/project_decider.hpp"
 #include "events/registry.hpp"
 
@@ -313,4 +314,134 @@ TEST_CASE("cells: a project holds at most k_max_cells cells", "[project][cells]"
   auto s = given();
   for (std::size_t i = 0; i < k_max_cells; ++i) s.cells.push_back({"c-" + std::to_string(i), "sql", "", 1});
   require_error(decide(s, add_cell{"one-more", "sql", "", std::nullopt}, editor), errc::failed_precondition);
+}
+
+// --- connections of sql cells -------------------------------------------------------
+
+TEST_CASE("cells: a sql cell added with a connection decides the add and the connection in one decision",
+          "[project][cells][connection]") {
+  const auto r = decide(given(), add_cell{"c-1", "sql", "select 1", std::nullopt, "conn-1", true}, editor);
+  REQUIRE(r.has_value());
+  REQUIRE(types_of(*r) == ids{"project.cell_added", "project.cell_connection_set"});
+  CHECK((*r)[0].data == json{{"cell_id", "c-1"}, {"kind", "sql"}, {"content", "select 1"}, {"after", ""}});
+  CHECK((*r)[1].data == json{{"cell_id", "c-1"}, {"connection_id", "conn-1"}});
+  const auto s = then(given(), *r);
+  REQUIRE(s.cells.size() == 1);
+  CHECK(s.cells[0].connection_id == "conn-1");
+  CHECK(s.cells[0].version == 1);
+
+  SECTION("without a connection only the add") {
+    const auto plain = decide(given(), add_cell{"c-2", "sql", "select 1", std::nullopt}, editor);
+    REQUIRE(plain.has_value());
+    CHECK(types_of(*plain) == ids{"project.cell_added"});
+  }
+  SECTION("a retried add with the same connection is a no-op; with another one it is refused") {
+    const auto again = decide(s, add_cell{"c-1", "sql", "select 1", std::nullopt, "conn-1", true}, editor);
+    REQUIRE(again.has_value());
+    CHECK(again->empty());
+    require_error(decide(s, add_cell{"c-1", "sql", "select 1", std::nullopt, "conn-2", true}, editor),
+                  errc::already_exists);
+    require_error(decide(s, add_cell{"c-1", "sql", "select 1", std::nullopt}, editor), errc::already_exists);
+  }
+}
+
+TEST_CASE("cells: only sql cells take a connection, and only one the caller may use", "[project][cells][connection]") {
+  for (const auto* kind : {"markdown", "python", "chart"}) {
+    INFO(kind);
+    const auto r = decide(given(), add_cell{"c-1", kind, "x", std::nullopt, "conn-1", true}, editor);
+    require_error(r, errc::invalid_argument);
+    CHECK(r.error().details.at("field") == "connection_id");
+  }
+  // Not usable by the caller: forbidden; admins use every connection.
+  require_error(decide(given(), add_cell{"c-1", "sql", "select 1", std::nullopt, "conn-1", false}, editor),
+                errc::forbidden);
+  const auto by_admin = decide(given(), add_cell{"c-1", "sql", "select 1", std::nullopt, "conn-1", false}, admin);
+  REQUIRE(by_admin.has_value());
+  CHECK(by_admin->size() == 2);
+  // A malformed id.
+  require_error(decide(given(), add_cell{"c-1", "sql", "", std::nullopt, std::string(65, 'x'), true}, editor),
+                errc::invalid_argument);
+  require_error(decide(given(), add_cell{"c-1", "sql", "", std::nullopt, "conn\n1", true}, editor),
+                errc::invalid_argument);
+}
+
+TEST_CASE("cells: set_cell_connection sets, clears, and is a no-op when unchanged", "[project][cells][connection]") {
+  auto s =
+      given({project_cell_added{"c-1", "sql", "select 1", ""}, project_cell_added{"c-2", "markdown", "# m", "c-1"}});
+
+  const auto set = decide(s, set_cell_connection{"c-1", "conn-1", true}, editor);
+  REQUIRE(set.has_value());
+  REQUIRE(types_of(*set) == ids{"project.cell_connection_set"});
+  CHECK((*set)[0].data == json{{"cell_id", "c-1"}, {"connection_id", "conn-1"}});
+  s = then(std::move(s), *set);
+  CHECK(s.find_cell("c-1")->connection_id == "conn-1");
+  CHECK(s.find_cell("c-1")->version == 1);  // the content's version does not change
+
+  // The same connection again: nothing to append.
+  const auto same = decide(s, set_cell_connection{"c-1", "conn-1", true}, editor);
+  REQUIRE(same.has_value());
+  CHECK(same->empty());
+
+  // Another connection the editor may not use: forbidden; an owner who may: set.
+  require_error(decide(s, set_cell_connection{"c-1", "conn-2", false}, editor), errc::forbidden);
+  s = run(std::move(s), set_cell_connection{"c-1", "conn-2", true}, owner);
+  CHECK(s.find_cell("c-1")->connection_id == "conn-2");
+
+  // Clearing needs no right on any connection.
+  const auto cleared = decide(s, set_cell_connection{"c-1", "", false}, editor);
+  REQUIRE(cleared.has_value());
+  CHECK((*cleared)[0].data == json{{"cell_id", "c-1"}, {"connection_id", ""}});
+  s = then(std::move(s), *cleared);
+  CHECK(s.find_cell("c-1")->connection_id.empty());
+
+  // An edit keeps the connection; so does a move.
+  s = run(std::move(s), set_cell_connection{"c-1", "conn-1", true});
+  s = run(std::move(s), edit_cell{"c-1", "select 2", 1, "op-1"});
+  s = run(std::move(s), move_cell{"c-1", "c-2"});
+  CHECK(s.find_cell("c-1")->connection_id == "conn-1");
+  CHECK(s.find_cell("c-1")->version == 2);
+}
+
+TEST_CASE("cells: set_cell_connection is refused where a cell change is", "[project][cells][connection]") {
+  auto s = given({project_cell_added{"c-1", "sql", "select 1", ""}, project_cell_added{"c-2", "chart", "{}", "c-1"},
+                  project_cell_added{"c-3", "sql", "", "c-2"}, project_cell_removed{"c-3"}});
+  require_error(decide(s, set_cell_connection{"c-2", "conn-1", true}, editor), errc::invalid_argument);
+  // Clearing a cell that has none is a no-op, whatever its kind.
+  const auto nothing = decide(s, set_cell_connection{"c-2", "", false}, editor);
+  REQUIRE(nothing.has_value());
+  CHECK(nothing->empty());
+  require_error(decide(s, set_cell_connection{"c-9", "conn-1", true}, editor), errc::not_found);
+  const auto removed = decide(s, set_cell_connection{"c-3", "conn-1", true}, editor);
+  require_error(removed, errc::not_found);
+  CHECK(removed.error().details.at("removed") == true);
+  for (const auto* who : {&viewer, &outsider, &auditor}) {
+    require_error(decide(s, set_cell_connection{"c-1", "conn-1", true}, *who), errc::forbidden);
+  }
+  const auto archived = then(s, {make_event(project_archived{"done"})});
+  require_error(decide(archived, set_cell_connection{"c-1", "conn-1", true}, editor), errc::failed_precondition);
+}
+
+TEST_CASE("cells: the policy admits giving a connection and running a cell to editors who may use it",
+          "[project][cells][connection][policy]") {
+  using access::operation;
+  const access::facts editor_with{.role = project_role::editor, .connection_user = true, .uses_connection = true};
+  const access::facts editor_without{.role = project_role::editor, .uses_connection = true};
+  const access::facts viewer_with{.role = project_role::viewer, .connection_user = true, .uses_connection = true};
+  const access::facts no_role{.connection_user = true, .uses_connection = true};
+  for (const auto op : {operation::project_cell_add, operation::project_cell_edit, operation::project_cell_run}) {
+    INFO(access::to_string(op));
+    CHECK(access::authorize(editor, op, editor_with).allowed);
+    CHECK(access::authorize(editor, op, {.role = project_role::editor}).allowed);  // no connection involved
+    const auto without = access::authorize(editor, op, editor_without);
+    CHECK_FALSE(without.allowed);
+    CHECK(without.code == errc::forbidden);
+    CHECK(
+        access::authorize(editor, op, {.role = project_role::owner, .connection_owner = true, .uses_connection = true})
+            .allowed);
+    CHECK(access::authorize(admin, op, {.uses_connection = true}).allowed);
+    CHECK(access::authorize(viewer, op, viewer_with).code == errc::forbidden);
+    CHECK(access::authorize(auditor, op, {.uses_connection = true}).code == errc::forbidden);
+    CHECK(access::authorize(outsider, op, no_role).code == errc::not_found);
+  }
+  CHECK(access::to_string(operation::project_cell_run) == "project.cell_run");
 }

@@ -43,6 +43,7 @@ constexpr route k_routes[] = {
     {"POST", "/v1/jobs/@JOB@/cancel"},
     {"POST", "/v1/containers"},
     {"POST", "/v1/containers/@CONTAINER@/start"},
+    {"POST", "/v1/projects/@PROJECT@/cells/@CELL@/run"},
 };
 
 }  // namespace

@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "actors/runtime.hpp"
 #include "adapters/connectors/sql_connector.hpp"
+#include "adapters/results/file_result_store.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
@@ -141,6 +143,7 @@ struct world::impl {
   std::unique_ptr<vault_adapter::sodium_vault> vault;
   connectors_adapter::sql_connection_tester tester;
   std::unique_ptr<ports::queries> queries;  // before api: it must outlive it
+  std::unique_ptr<results_adapter::file_result_store> results;
   std::unique_ptr<http_adapter::api> api;
   std::string admin_hash;
   bool allow_500 = env_flag("ATRIUM_FUZZ_ALLOW_500");
@@ -188,9 +191,12 @@ world::world() : impl_(std::make_unique<impl>()) {
   auto& s = *impl_->store;
   auto& r = *impl_->runtime;
   impl_->queries = make_queries(s.read_models(), s.events());
+  auto results = results_adapter::file_result_store::open_dir(impl_->dir / "results");
+  if (!results) fatal_setup("results: " + results.error().message);
+  impl_->results = std::move(*results);
   impl_->api = std::make_unique<http_adapter::api>(
       http_adapter::api_dependencies{r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets,
-                                     *impl_->vault, impl_->tester, r, r});
+                                     *impl_->vault, impl_->tester, r, r, *impl_->results});
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);
@@ -269,8 +275,34 @@ void world::make_fixtures() {
   create("@CONN@", "/v1/connections",
          R"({"name":"fuzz conn","driver":"sqlite","params":{"path":"/nonexistent/f.db"}})");
   create("@JOB@", "/v1/jobs", R"({"project_id":"@PROJECT@","kind":"script","language":"bash","script":"echo hi"})");
+  create("@DONEJOB@", "/v1/jobs",
+         R"({"project_id":"@PROJECT@","kind":"sql","connection_id":"@CONN@","sql":"select 1"})");
+  finish_job(ids_["@DONEJOB@"]);
   create("@CONTAINER@", "/v1/containers", R"({"name":"fuzz-ct","image":"alpine:3"})");
   member_token_ = ids_["@USER@"].starts_with("no-") ? std::string("no-member-token") : mint_token(ids_["@USER@"]);
+}
+
+ports::result_store& world::results() { return *impl_->results; }
+
+result<ports::command_outcome> world::run_as_system(const std::string& job_id, job_command cmd) {
+  std::promise<result<ports::command_outcome>> done;
+  auto future = done.get_future();
+  static_cast<ports::command_bus&>(*impl_->runtime)
+      .execute(job_id, std::move(cmd), ports::command_context{principal::system(), new_uuid_v7(), std::nullopt},
+               [&done](result<ports::command_outcome> r) { done.set_value(std::move(r)); });
+  return future.get();
+}
+
+void world::finish_job(const std::string& job_id) {
+  if (job_id.starts_with("no-")) return;
+  auto writer = impl_->results->create(job_id, {});
+  const std::vector<ports::result_column> columns{{"n", "int"}, {"s", "text"}};
+  ports::row_batch rows{2, {"1", "a", "2", std::nullopt, "3", "c,\"d\""}};
+  bool ok = writer && (*writer)->begin(columns) && (*writer)->append(rows) && (*writer)->append_log("fuzz log\n") &&
+            (*writer)->commit();
+  ok = ok && run_as_system(job_id, start_job{"fuzz-runner"});
+  ok = ok && run_as_system(job_id, complete_job{3, 5, {{"n", "int"}, {"s", "text"}}, 1, false});
+  if (!ok) std::fprintf(stderr, "==atrium-fuzz== fixture @DONEJOB@ did not finish\n");
 }
 
 std::string world::substitute(std::string text) const {
@@ -314,6 +346,15 @@ http_response world::call(http_request req, bool keep_open) {
   }
   if (resp.status >= 500) saw_5xx_ = true;
   if (resp.status == 500 && !impl_->allow_500) die("500 answered to " + what + ": " + resp.body);
+  if (resp.producer) {
+    // As the server would: pull the streamed body to its end (or its first error).
+    std::string chunk;
+    for (std::size_t n = 0; n < 100000; ++n) {
+      auto more = resp.producer->next(chunk);
+      if (!more || !*more) break;
+    }
+    resp.producer.reset();
+  }
   if (resp.open && !keep_open) {
     auto ch = std::make_shared<recording_channel>();
     auto callbacks = resp.open(ch);

@@ -15,8 +15,9 @@
 ///   directory (ATRIUM_FUZZ_FINDINGS, default ".") since the culprit may be any of them.
 ///
 /// Placeholders: @TOKEN@ (the admin's bearer token), @MTOKEN@ (the member's), @ADMIN@,
-/// @USER@ (the member's id), @PROJECT@, @CELL@, @GROUP@, @CONN@, @JOB@, @CONTAINER@,
-/// @PVER@ (the project's current version, for If-Match).
+/// @USER@ (the member's id), @PROJECT@, @CELL@, @GROUP@, @CONN@, @JOB@ (queued),
+/// @DONEJOB@ (succeeded, with a 3-row result and a log in the result store),
+/// @CONTAINER@, @PVER@ (the project's current version, for If-Match).
 
 #include <chrono>
 #include <condition_variable>
@@ -32,6 +33,9 @@
 
 #include "adapters/http/api.hpp"
 #include "adapters/http/http_server.hpp"
+#include "events/job/job_commands.hpp"
+#include "ports/command_bus.hpp"
+#include "ports/result_store.hpp"
 
 namespace atrium::fuzz {
 
@@ -91,6 +95,12 @@ class world {
   [[noreturn]] static void finding(const std::string& why);
   [[nodiscard]] const std::string& project_id() const { return ids_.at("@PROJECT@"); }
   http_adapter::api& api() { return *api_; }
+  /// The result store the API reads (files under the world's temp dir).
+  ports::result_store& results();
+  /// Runs `cmd` on job `job_id` as the system principal (the runner) and waits for it.
+  result<ports::command_outcome> run_as_system(const std::string& job_id, job_command cmd);
+  /// The id behind a placeholder, e.g. `id("@DONEJOB@")`.
+  [[nodiscard]] const std::string& id(const std::string& placeholder) const { return ids_.at(placeholder); }
 
   struct impl;
 
@@ -98,6 +108,8 @@ class world {
   world();
   void make_admin();
   void make_fixtures();
+  /// Writes a result for `job_id` and drives it to succeeded (the @DONEJOB@ fixture).
+  void finish_job(const std::string& job_id);
   std::string mint_token(const std::string& user_id);
   bool probe_write();
 

@@ -128,6 +128,17 @@ http = [
     # HTTP/1.0 and odd but valid forms
     "GET /healthz HTTP/1.0\r\n\r\n",
     "GET /v1/projects/%FF%FE HTTP/1.1\r\nHost: x\r\nAuthorization: bearer @TOKEN@\r\n\r\n",
+    # running a cell, with and without a body; giving a cell a connection
+    req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", {"timeout_s": 5, "max_attempts": 2}),
+    req("POST", "/v1/projects/@PROJECT@/cells/@CELL@/run", ""),
+    req("PATCH", "/v1/projects/@PROJECT@/cells/@CELL@", {"connection_id": "@CONN@"}),
+    # a finished job's output (issue 15): pages, bad paging, the streamed CSV, the log
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=1&limit=2"),
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=-1&limit=10001"),
+    req("GET", "/v1/jobs/@DONEJOB@/result?offset=18446744073709551616&limit=%31"),
+    req("GET", "/v1/jobs/@DONEJOB@/result.csv"),
+    req("GET", "/v1/jobs/@DONEJOB@/log", token="@MTOKEN@"),
+    req("GET", "/v1/jobs/@JOB@/result?limit=1"),
 ]
 write("http_request", http)
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -172,6 +173,10 @@ std::pair<std::string, std::string> world::make_member(const std::string& name, 
 }
 
 world::world(std::vector<std::string> args, bool entities) {
+  // The world's job stays queued (as the cases against it expect) unless a test asks.
+  if (std::ranges::find(args, "--job-slots") == args.end()) {
+    args.insert(args.end(), {"--job-slots", "0"});
+  }
   server = std::make_unique<test::atriumd_server>(dir.path(), std::move(args));
   admin = token_of(call("POST", "/v1/auth/login", "", {{"username", "admin"}, {"password", test::k_admin_password}}));
   std::tie(alice_id, alice) = make_member("alice", "alice-password");
@@ -204,7 +209,7 @@ world::world(std::vector<std::string> args, bool entities) {
       must(call("POST", "/v1/groups", alice, {{"name", "chemists"}, {"description", "wet lab"}}), 201, "create group")
           .at("id")
           .get<std::string>();
-  sqlite_path = (dir.path() / "warehouse.db").string();
+  sqlite_path = (server->data / "files" / "warehouse.db").string();  // under the SQLite root
   connection = must(call("POST", "/v1/connections", alice,
                          {{"name", "warehouse"},
                           {"driver", "sqlite"},

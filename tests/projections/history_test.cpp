@@ -88,14 +88,36 @@ TEST_CASE("history: a project's cells fold as they were at each point", "[histor
     return view->at("cells");
   };
   CHECK(at(2) == json::array());
-  CHECK(at(4) ==
-        json::array({{{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 1"}, {"version", 1}, {"after", ""}},
-                     {{"cell_id", "b"}, {"kind", "markdown"}, {"content", "# b"}, {"version", 1}, {"after", "a"}}}));
-  CHECK(at(6) ==
-        json::array({{{"cell_id", "b"}, {"kind", "markdown"}, {"content", "# b"}, {"version", 1}, {"after", ""}},
-                     {{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 2"}, {"version", 2}, {"after", "b"}}}));
-  CHECK(at(7) ==
-        json::array({{{"cell_id", "a"}, {"kind", "sql"}, {"content", "select 2"}, {"version", 2}, {"after", ""}}}));
+  CHECK(at(4) == json::array({{{"cell_id", "a"},
+                               {"kind", "sql"},
+                               {"content", "select 1"},
+                               {"version", 1},
+                               {"after", ""},
+                               {"connection_id", ""}},
+                              {{"cell_id", "b"},
+                               {"kind", "markdown"},
+                               {"content", "# b"},
+                               {"version", 1},
+                               {"after", "a"},
+                               {"connection_id", ""}}}));
+  CHECK(at(6) == json::array({{{"cell_id", "b"},
+                               {"kind", "markdown"},
+                               {"content", "# b"},
+                               {"version", 1},
+                               {"after", ""},
+                               {"connection_id", ""}},
+                              {{"cell_id", "a"},
+                               {"kind", "sql"},
+                               {"content", "select 2"},
+                               {"version", 2},
+                               {"after", "b"},
+                               {"connection_id", ""}}}));
+  CHECK(at(7) == json::array({{{"cell_id", "a"},
+                               {"kind", "sql"},
+                               {"content", "select 2"},
+                               {"version", 2},
+                               {"after", ""},
+                               {"connection_id", ""}}}));
   // The view carries no bookkeeping of the aggregate.
   const auto full = fold_ok("project-p1", events);
   CHECK_FALSE(full->contains("removed_cells"));

@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "events/job/job_events.hpp"
 #include "events/project/project_events.hpp"
 #include "events/user/user_events.hpp"
 #include "projections/projections.hpp"
@@ -253,18 +254,24 @@ TEST_CASE("projects: cells are in the row in link order with their updated_at", 
                                           {"content", "{}"},
                                           {"version", 1},
                                           {"after", ""},
+                                          {"connection_id", ""},
+                                          {"last_job_id", ""},
                                           {"updated_at", "2026-01-01T00:00:05.000000Z"}},
                                          {{"cell_id", "a"},
                                           {"kind", "sql"},
                                           {"content", "select 2"},
                                           {"version", 2},
                                           {"after", "c"},
+                                          {"connection_id", ""},
+                                          {"last_job_id", ""},
                                           {"updated_at", "2026-01-01T00:00:06.000000Z"}},
                                          {{"cell_id", "b"},
                                           {"kind", "python"},
                                           {"content", "print(1)"},
                                           {"version", 1},
                                           {"after", "a"},
+                                          {"connection_id", ""},
+                                          {"last_job_id", ""},
                                           {"updated_at", "2026-01-01T00:00:04.000000Z"}}}));
   CHECK(row->at("recent_edits") == json::array({{{"op_id", "op-1"}, {"cell_id", "a"}, {"version", 2}}}));
 
@@ -386,5 +393,63 @@ TEST_CASE("projections write only their own tables", "[projections]") {
         CHECK(own.at(std::string(p->name())).contains(table));
       }
     }
+  }
+}
+
+TEST_CASE("projects: a cell's connection, and its last job from job.submitted, in the row",
+          "[projections][projects][cells]") {
+  const auto projects = make_projects_projection();
+  auto job = [](std::string id, std::string cell) {
+    job_submitted j;
+    j.job_id = std::move(id);
+    j.project_id = "p-1";
+    j.kind = "sql";
+    j.connection_id = "conn-1";
+    j.sql = "select 1";
+    j.submitted_by = "alice-id";
+    j.cell_id = std::move(cell);
+    return j;
+  };
+  const std::vector<envelope> log{
+      committed(1, "project-p-1", 1, apollo),
+      committed(2, "project-p-1", 2, project_member_added{"alice-id", "owner"}),
+      committed(3, "project-p-1", 3, project_cell_added{"a", "sql", "select 1", ""}),
+      committed(4, "project-p-1", 4, project_cell_connection_set{"a", "conn-1"}),
+      committed(5, "project-p-1", 5, project_cell_added{"b", "markdown", "# b", "a"}),
+      committed(6, "job-j-1", 1, job("j-1", "a")),
+      committed(7, "job-j-2", 1, job("j-2", "")),  // not a cell's job
+      committed(8, "job-j-3", 1, job("j-3", "a")),
+      committed(9, "project-p-1", 6, project_cell_edited{"a", "select 2", 2, "op-1"}),
+      committed(10, "project-p-1", 7, project_cell_moved{"a", "b"}),
+      committed(11, "job-j-4", 1, job("j-4", "gone")),  // a cell this project does not have
+  };
+  memory_rows rows;
+  for (const auto& e : log) feed(*projects, rows, e);
+  auto row = rows.get("projects", "p-1");
+  REQUIRE(row != nullptr);
+  CHECK(row->at("version") == 7);
+  const auto& cells = row->at("cells");
+  REQUIRE(cells.size() == 2);
+  CHECK(cells[1].at("cell_id") == "a");
+  CHECK(cells[1].at("connection_id") == "conn-1");
+  CHECK(cells[1].at("last_job_id") == "j-3");  // kept across the edit and the move
+  CHECK(cells[1].at("updated_at") == "2026-01-01T00:00:09.000000Z");
+  CHECK(cells[0].at("connection_id") == "");
+  CHECK(cells[0].at("last_job_id") == "");
+  // The job does not change the project's version or times.
+  CHECK(row->at("updated_at") == "2026-01-01T00:00:10.000000Z");
+  // The aggregate's state folds back from the row with the connection.
+  CHECK(project_from_row(*row).cells[1].connection_id == "conn-1");
+
+  SECTION("a rebuild from position 0 gives the same row") {
+    memory_rows again;
+    for (const auto& e : log) feed(*projects, again, e);
+    CHECK(*again.get("projects", "p-1") == *row);
+  }
+  SECTION("clearing the connection keeps the last job") {
+    feed(*projects, rows, committed(12, "project-p-1", 8, project_cell_connection_set{"a", ""}));
+    const auto& a = rows.get("projects", "p-1")->at("cells")[1];
+    CHECK(a.at("connection_id") == "");
+    CHECK(a.at("last_job_id") == "j-3");
   }
 }

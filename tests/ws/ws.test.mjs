@@ -10,7 +10,8 @@ import { Server, waitFor } from './support.mjs';
 
 let server;
 before(async () => {
-  server = await new Server().start();
+  // --job-slots 0: the jobs test cancels its job while it is still queued.
+  server = await new Server(['--job-slots', '0']).start();
 });
 after(async () => {
   await server?.stop();
@@ -142,7 +143,7 @@ test('a client that reconnects with its last position gets exactly what it misse
 test("a project subscription carries its jobs' events, live and in a replay", async () => {
   const hank = await server.user('hank');
   const id = await project('with jobs', { [hank.id]: 'viewer' });
-  const db = path.join(server.dir, 'jobs.sqlite');
+  const db = path.join(server.data, 'files', 'jobs.sqlite'); // under the SQLite root (DATA_DIR/files)
   fs.writeFileSync(db, ''); // an empty file is a valid (empty) SQLite database
   const conn = await server.http('POST', '/v1/connections', {
     body: { name: 'warehouse', driver: 'sqlite', params: { path: db }, credentials: {} },

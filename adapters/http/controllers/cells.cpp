@@ -1,17 +1,23 @@
 // The HTTP API: a project's cells (its notebook), addressed by cell id, never by index.
 //
-//   POST   /v1/projects/{id}/cells            {"kind","content"?,"after"?,"cell_id"?}   201 cell
+//   POST   /v1/projects/{id}/cells            {"kind","content"?,"after"?,"cell_id"?,
+//                                              "connection_id"?}                       201 cell
 //   GET    /v1/projects/{id}/cells[?as_of=]                                              200 list
 //   GET    /v1/projects/{id}/cells/{cell_id}[?as_of=]                                    200 cell
 //   PATCH  /v1/projects/{id}/cells/{cell_id}  {"content","base_version","op_id"} (edit)  200 cell
 //                                             {"after"}                        (move)  200 cell
+//                                             {"connection_id"} (string; null/"" clears) 200 cell
 //   DELETE /v1/projects/{id}/cells/{cell_id}                                             200 list
+//   POST   /v1/projects/{id}/cells/{cell_id}/run  {"timeout_s"?,"max_attempts"?} or none  202 job
 //
-// A cell is `{"cell_id","kind","content","version","after","updated_at"}`; a list is
-// `{"project_id","cells":[cell…],"version"}` (the project's version). Rules and errors are
-// the project decider's (events/project/project_decider.hpp); docs/architecture.md,
-// "Project cells", has the whole contract.
+// A cell is `{"cell_id","kind","content","version","after","connection_id","last_job_id",
+// "updated_at"}`; a list is `{"project_id","cells":[cell…],"version"}` (the project's
+// version). Rules and errors are the project decider's (events/project/project_decider.hpp);
+// docs/architecture.md, "Project cells", has the whole contract. Giving a cell a
+// connection, and running it, needs the right to use the connection besides editing the
+// project (the policy's `uses_connection`).
 #include <initializer_list>
+#include <limits>
 #include <string_view>
 
 #include "adapters/http/controllers/controllers.hpp"
@@ -51,6 +57,25 @@ json cells_list(const json& project) {
               {"version", project.value("version", std::uint64_t{0})}};
 }
 
+/// An optional non-negative integer member that fits in 32 bits (`timeout_s`,
+/// `max_attempts`); the job decider checks the ranges.
+result<std::optional<std::uint32_t>> count_field(const json& body, const char* name) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return std::optional<std::uint32_t>{};
+  if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+      it->get<std::uint64_t>() > std::numeric_limits<std::uint32_t>::max()) {
+    return fail(errc::invalid_argument, std::string(name) + " must be a non-negative integer", {{"field", name}});
+  }
+  return std::optional<std::uint32_t>{it->get<std::uint32_t>()};
+}
+
+/// `connection_id`: a string, or null / "" for none; absent is none too.
+result<std::string> connection_field(const json& body) {
+  auto given = string_field(body, "connection_id", false);
+  if (!given) return std::unexpected(given.error());
+  return given->value_or("");
+}
+
 /// `base_version`: a non-negative integer.
 result<std::uint64_t> version_field(const json& body, const char* name) {
   auto it = body.find(name);
@@ -75,13 +100,40 @@ void cells_controller::add_routes(route_table& t) {
          [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0], a[1]); }});
   t.add({"DELETE", "/v1/projects/{id}/cells/{cell_id}",
          [self](auto& c, auto& p, auto& a) { self->remove(c, p, a[0], a[1]); }});
+  t.add({"POST", "/v1/projects/{id}/cells/{cell_id}/run",
+         [self](auto& c, auto& p, auto& a) { self->run(c, p, a[0], a[1]); }});
+}
+
+std::optional<project_access> cells_controller::guard_connected(const call_ptr& c, const principal& p,
+                                                                access::operation op, const std::string& id,
+                                                                const std::string& connection_id, bool& usable) {
+  auto proj = project_facts(d_.projects, p, id);
+  access::facts f{.role = proj.role};
+  usable = false;
+  if (!connection_id.empty()) {
+    const auto conn = connection_facts(d_.connections, p, connection_id);
+    const auto role = conn.record ? conn.record->role : std::nullopt;
+    usable = role.has_value();
+    f.connection_user = usable;
+    f.connection_owner = role == connection_role::owner;
+    f.uses_connection = true;
+  }
+  if (!d_.kit->admitted(c, p, op, f, "project-" + id, proj.view.has_value(), "no such project")) return std::nullopt;
+  return proj;
 }
 
 void cells_controller::add(const call_ptr& c, const principal& p, const std::string& id) {
-  if (!guard_project(*d_.kit, d_.projects, c, p, access::operation::project_cell_add, id)) return;
+  // The connection named in the body is part of the policy's question, so the body is
+  // parsed first; its errors are answered only once the policy has admitted the caller.
   auto body = parse_object(c->req.body);
+  auto connection = body ? connection_field(*body) : result<std::string>(std::string());
+  bool usable = false;
+  if (!guard_connected(c, p, access::operation::project_cell_add, id, connection.value_or(""), usable)) return;
   if (!body) return send_error(c, body.error());
-  if (auto ok = known_keys(*body, {"kind", "content", "after", "cell_id"}); !ok) return send_error(c, ok.error());
+  if (!connection) return send_error(c, connection.error());
+  if (auto ok = known_keys(*body, {"kind", "content", "after", "cell_id", "connection_id"}); !ok) {
+    return send_error(c, ok.error());
+  }
   auto kind = string_field(*body, "kind", true);
   if (!kind) return send_error(c, kind.error());
   auto content = string_field(*body, "content", false);
@@ -94,7 +146,7 @@ void cells_controller::add(const call_ptr& c, const principal& p, const std::str
     return send_error(c, error{errc::invalid_argument, "cell_id must be a UUIDv7 (lowercase)", {{"field", "cell_id"}}});
   }
   const auto cell_id = chosen->value_or(new_uuid_v7());
-  d_.kit->commands().execute(id, add_cell{cell_id, **kind, content->value_or(""), *after},
+  d_.kit->commands().execute(id, add_cell{cell_id, **kind, content->value_or(""), *after, *connection, usable},
                              controller_kit::context(*c, p), finish_cell(c, id, cell_id, 201, false));
 }
 
@@ -125,23 +177,35 @@ void cells_controller::get(const call_ptr& c, const principal& p, const std::str
 }
 
 void cells_controller::patch(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id) {
-  // The body says which operation this is (an edit or a move), so it is parsed first;
+  // The body says which operation this is (an edit, a move or a connection change), and
+  // names the connection the policy asks about, so it is parsed first;
   // errors in it are answered only once the policy has admitted the caller.
   auto body = parse_object(c->req.body);
   const bool edit = body && (body->contains("content") || body->contains("base_version") || body->contains("op_id"));
   const bool move = body && body->contains("after");
-  const auto op = move && !edit ? access::operation::project_cell_move : access::operation::project_cell_edit;
-  if (!guard_project(*d_.kit, d_.projects, c, p, op, id)) return;
+  const bool connect = body && body->contains("connection_id");
+  const auto op =
+      move && !edit && !connect ? access::operation::project_cell_move : access::operation::project_cell_edit;
+  auto connection = connect ? connection_field(*body) : result<std::string>(std::string());
+  bool usable = false;
+  if (!guard_connected(c, p, op, id, connection.value_or(""), usable)) return;
   if (!body) return send_error(c, body.error());
-  if (auto ok = known_keys(*body, {"content", "base_version", "op_id", "after"}); !ok) {
+  if (auto ok = known_keys(*body, {"content", "base_version", "op_id", "after", "connection_id"}); !ok) {
     return send_error(c, ok.error());
   }
-  if (edit == move) {
+  if (int(edit) + int(move) + int(connect) != 1) {
     return send_error(
-        c, error{errc::invalid_argument, edit ? "an edit and a move are separate requests"
-                                              : "nothing to change: give content, base_version and op_id, or after"});
+        c, error{errc::invalid_argument, edit || move || connect
+                                             ? "an edit, a move and a connection change are separate requests"
+                                             : "nothing to change: give content, base_version and op_id, or after, or "
+                                               "connection_id"});
   }
   if (!is_uuid_v7(cell_id)) return send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}});
+  if (connect) {
+    if (!connection) return send_error(c, connection.error());
+    return d_.kit->commands().execute(id, set_cell_connection{cell_id, *connection, usable},
+                                      controller_kit::context(*c, p), finish_cell(c, id, cell_id, 200, false));
+  }
   if (move) {
     auto after = string_field(*body, "after", true);
     if (!after) return send_error(c, after.error());
@@ -179,6 +243,61 @@ void cells_controller::remove(const call_ptr& c, const principal& p, const std::
                              });
 }
 
+/// POST /v1/projects/{id}/cells/{cell_id}/run: `{"timeout_s"?, "max_attempts"?}` or no
+/// body. Submits a `sql` job with the cell's content and connection (`cell_id` set) and
+/// answers 202 with the job as `GET /v1/jobs/{id}` shows it.
+void cells_controller::run(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id) {
+  // First as one who may run cells here at all, before anything about the cell is told.
+  bool usable = false;
+  auto proj = guard_connected(c, p, access::operation::project_cell_run, id, "", usable);
+  if (!proj) return;
+  json body = json::object();
+  if (!c->req.body.empty()) {
+    auto parsed = parse_object(c->req.body);
+    if (!parsed) return send_error(c, parsed.error());
+    body = std::move(*parsed);
+  }
+  if (auto ok = known_keys(body, {"timeout_s", "max_attempts"}); !ok) return send_error(c, ok.error());
+  auto timeout = count_field(body, "timeout_s");
+  if (!timeout) return send_error(c, timeout.error());
+  auto attempts = count_field(body, "max_attempts");
+  if (!attempts) return send_error(c, attempts.error());
+  const auto cell = find_cell(*proj->view, cell_id);
+  if (!cell) return send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}});
+  const auto kind = cell->value("kind", "");
+  if (kind != "sql") {
+    return send_error(c, error{errc::invalid_argument,
+                               "only sql cells run; this cell is " + kind,
+                               {{"cell_id", cell_id}, {"kind", kind}}});
+  }
+  const auto connection = cell->value("connection_id", "");
+  if (connection.empty()) {
+    return send_error(c, error{errc::invalid_argument,
+                               "the cell has no connection: set one with PATCH {\"connection_id\"} first",
+                               {{"cell_id", cell_id}, {"field", "connection_id"}}});
+  }
+  const auto sql = cell->value("content", "");
+  if (sql.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return send_error(c, error{errc::invalid_argument,
+                               "the cell is empty: there is no sql to run",
+                               {{"cell_id", cell_id}, {"field", "content"}}});
+  }
+  // Now as one who may use the cell's connection.
+  if (!guard_connected(c, p, access::operation::project_cell_run, id, connection, usable)) return;
+  auto job_id = new_uuid_v7();
+  submit_job cmd{.job_id = job_id,
+                 .project_id = id,
+                 .kind = "sql",
+                 .connection_id = connection,
+                 .sql = sql,
+                 .timeout_s = *timeout,
+                 .submitter_role = proj->role,
+                 .connection_usable = usable,
+                 .max_attempts = *attempts,
+                 .cell_id = cell_id};
+  d_.kit->execute(c, p, job_id, std::move(cmd), 202);
+}
+
 ports::completion cells_controller::finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id,
                                                 unsigned status, bool replay_header) {
   return [self = shared_from_this(), c, id, cell_id, status, replay_header](result<ports::command_outcome> r) {
@@ -196,6 +315,7 @@ ports::completion cells_controller::finish_cell(const call_ptr& c, const std::st
         if (auto projected = find_cell(*row, cell_id)) {
           auto bare = *projected;
           bare.erase("updated_at");
+          bare.erase("last_job_id");
           if (bare == cell) return send(c, status, *projected, headers);
         }
       }

@@ -75,6 +75,15 @@ std::optional<connection_access> connections_controller::guard(const call_ptr& c
   return facts;
 }
 
+/// A destination `check_destination` refused: one the network policy denies (`forbidden`)
+/// is recorded as `security.access_denied` and answered 403; a malformed one (e.g. a
+/// SQLite `params.path` outside `--sqlite-root`: `invalid_argument`) is bad input, 400,
+/// and not a denial.
+void connections_controller::refuse_destination(const call_ptr& c, const error& e) {
+  if (e.code == errc::forbidden) return d_.kit->deny(c, e, "connection destination denied by policy");
+  send_error(c, e);
+}
+
 /// POST /v1/connections: `{"name","driver","params":{...},"credentials":{...}}`. The
 /// destination is checked against the network policy first (on the probe pool: it
 /// resolves the host name); a denied one is answered 403 with details
@@ -93,9 +102,8 @@ void connections_controller::create(const call_ptr& c, const principal& p) {
   if (auto ok = validate_connection_spec(**driver, params, *credentials); !ok) return send_error(c, ok.error());
   d_.probes([self = shared_from_this(), c, p, name = **name, driver = **driver, params,
              credentials = std::move(*credentials)] {
-    if (auto ok = self->d_.tester.check_destination(driver, params); !ok) {
-      return self->d_.kit->deny(c, ok.error(), "connection destination denied by policy");
-    }
+    if (auto ok = self->d_.tester.check_destination(driver, params); !ok)
+      return self->refuse_destination(c, ok.error());
     auto sealed = self->d_.vault.seal(credentials);
     if (!sealed) return send_error(c, sealed.error());
     auto id = new_uuid_v7();
@@ -154,7 +162,7 @@ void connections_controller::patch(const call_ptr& c, const principal& p, const 
   d_.probes([self = shared_from_this(), c, p, id, name = *name, params, credentials, driver, old_ref] {
     if (params) {
       if (auto ok = self->d_.tester.check_destination(driver, *params); !ok) {
-        return self->d_.kit->deny(c, ok.error(), "connection destination denied by policy");
+        return self->refuse_destination(c, ok.error());
       }
     }
     std::optional<ports::sealed_secret> sealed;

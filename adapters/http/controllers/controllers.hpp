@@ -8,9 +8,10 @@
 /// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
 /// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
 /// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
-/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}]             |
+/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run]]       |
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
+/// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
@@ -33,6 +34,7 @@
 #include "ports/connector.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
+#include "ports/result_store.hpp"
 #include "ports/security.hpp"
 #include "ports/vault.hpp"
 
@@ -138,12 +140,14 @@ class projects_controller : public std::enable_shared_from_this<projects_control
   deps d_;
 };
 
-/// A project's cells (its notebook), addressed by cell id.
+/// A project's cells (its notebook), addressed by cell id; SQL cells carry a connection
+/// and run as jobs.
 class cells_controller : public std::enable_shared_from_this<cells_controller> {
  public:
   struct deps {
     kit_ptr kit;
     const ports::project_queries& projects;
+    const ports::connection_queries& connections;  ///< whether the caller may use a cell's connection
   };
   explicit cells_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
@@ -154,6 +158,13 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
   void get(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   void patch(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   void remove(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// POST …/cells/{cell_id}/run: submits the cell's SQL as a job on its connection, 202 job.
+  void run(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// Asks the policy for `op` on project `id`, with the facts about `connection_id` when
+  /// not empty (`uses_connection`; `usable` is set to whether `p` may use it). Admitted and
+  /// existing: the caller's project access; otherwise the denial or 404 has been answered.
+  std::optional<project_access> guard_connected(const call_ptr& c, const principal& p, access::operation op,
+                                                const std::string& id, const std::string& connection_id, bool& usable);
   /// Answers a cell command with the cell as projected (or as the actor's view says),
   /// `ETag: "<cell version>"`; `replay_header` marks a no-op `Idempotency-Replayed`.
   ports::completion finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id, unsigned status,
@@ -186,6 +197,9 @@ class connections_controller : public std::enable_shared_from_this<connections_c
   void test(const call_ptr& c, const principal& p, const std::string& id);
   void share(const call_ptr& c, const principal& p, const std::string& id);
   void unshare(const call_ptr& c, const principal& p, const std::string& id, const std::string& who);
+  /// Answers a destination `check_destination` refused: `forbidden` as a recorded denial
+  /// (403), anything else (`invalid_argument`: 400) as the error it is.
+  void refuse_destination(const call_ptr& c, const error& e);
   deps d_;
 };
 
@@ -205,6 +219,54 @@ class jobs_controller : public std::enable_shared_from_this<jobs_controller> {
   void submit(const call_ptr& c, const principal& p);
   void list(const call_ptr& c, const principal& p);
   void cancel(const call_ptr& c, const principal& p, const std::string& id);
+  deps d_;
+};
+
+/// A finished job's output, read from the result store (ports/result_store.hpp) with
+/// the job's read permission:
+///
+///   GET /v1/jobs/{id}/result?offset=&limit=  one page of rows as JSON
+///   GET /v1/jobs/{id}/result.csv             the whole table as RFC 4180 CSV, streamed
+///   GET /v1/jobs/{id}/log                    the captured log as text
+///
+/// Checks, in order: the policy (`job_read`; 404 for a job the caller may not see),
+/// 404 for an unknown job, 400 for bad `offset`/`limit`, 409 `failed_precondition`
+/// while the job has not finished (`details.status`), 410 `gone` once its result
+/// expired, 404 (`details.reason: "no_result"`) when it did not succeed or left no
+/// table (`result`, `result.csv`), or left nothing at all (`log`).
+class results_controller : public std::enable_shared_from_this<results_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::job_queries& jobs;
+    const ports::project_queries& projects;
+    ports::result_store& results;
+    pool_fn blocking;  ///< page and log reads run here, off the I/O threads
+  };
+  explicit results_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+  /// Rows per page when `limit` is absent, and the most one page may hold.
+  static constexpr std::size_t default_rows = 1000;
+  static constexpr std::size_t max_rows = 10000;
+  /// The most of a log one request returns, in bytes (the store bounds logs to 1 MiB).
+  static constexpr std::size_t max_log_bytes = 1 << 20;
+  /// Bytes per chunk of a streamed CSV.
+  static constexpr std::size_t csv_chunk_bytes = 64 << 10;
+
+ private:
+  /// Job `id`'s view when the caller may read it and it exists; else answers (403/404)
+  /// and returns nullopt.
+  std::optional<json> readable(const call_ptr& c, const principal& p, const std::string& id);
+  /// True when the job of `view` finished and its result has not expired; else answers
+  /// 409 or 410 and returns false.
+  static bool finished(const call_ptr& c, const json& view);
+  /// True when the finished job of `view` succeeded (only then is its table its result);
+  /// else answers 404 `no_result` and returns false.
+  static bool succeeded(const call_ptr& c, const std::string& id, const json& view);
+  void page(const call_ptr& c, const principal& p, const std::string& id);
+  void csv(const call_ptr& c, const principal& p, const std::string& id);
+  void log(const call_ptr& c, const principal& p, const std::string& id);
   deps d_;
 };
 
