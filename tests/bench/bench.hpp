@@ -41,6 +41,11 @@ struct options {
   std::vector<std::size_t> subscribers{1'000, 10'000};  ///< push: WebSocket subscribers per point
   double push_rate = 20;                                ///< push: commands per second the driver sends
   std::size_t push_projects = 100;                      ///< push: projects the spread scenario uses
+  std::size_t job_clients = 16;                         ///< jobs (a): clients submitting trivial SQLite jobs
+  std::uint64_t job_rows = 5'000'000;                   ///< jobs (b): rows of the PostgreSQL result
+  std::size_t cancel_runs = 20;                         ///< jobs (c): cancels per database
+  std::uint64_t cancel_after_ms = 200;                  ///< jobs (c): wait after job.started before the cancel
+  std::size_t job_slots = 0;                            ///< jobs: atriumd's --job-slots; 0 for its default (the cores)
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
@@ -159,5 +164,13 @@ void run_relay(const options& o);
 /// JSON line per point. Returns the number of points where some subscriber did not get
 /// exactly its events (or a connection failed). Not in the default paths.
 int run_push(const options& o);
+/// Job execution (issue 15), against a fresh atriumd (and a throwaway PostgreSQL where
+/// installed): (a) `o.job_clients` clients running trivial SQLite jobs for `o.seconds`,
+/// jobs/s and submit-to-terminal p50/p99, with plain HTTP round trips as the baseline;
+/// (b) a `o.job_rows`-row PostgreSQL result into the result store, rows/s against psql
+/// and atriumd's resident memory growth; (c) cancel-to-cancelled p50/p99 over
+/// `o.cancel_runs` runs on PostgreSQL and SQLite. One JSON line per scenario; returns
+/// the number of scenarios that failed. Not in the default paths.
+int run_jobs(const options& o);
 
 }  // namespace atrium::bench

@@ -10,6 +10,8 @@
 //   atrium-bench --paths relay [--events 200000] [--seconds 10] [--writers 16]   (Kafka relay, issue 7)
 //   atrium-bench --paths push [--subscribers 1000,10000] [--push-rate 20] [--push-projects 100]
 //                [--seconds 5]                      (real-time delivery, issue 6)
+//   atrium-bench --paths jobs [--seconds 10] [--job-clients 16] [--job-rows 5000000]
+//                [--cancel-runs 20] [--job-slots N]   (job execution, issue 15)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -32,7 +34,9 @@ constexpr const char* k_usage =
     "                        rebuild, rebuilding the projects and audit projections over --events N (1000000);\n"
     "                        relay, the Kafka relay over --events N (200000), then --seconds S under the last\n"
     "                        --writers count of appending writers;\n"
-    "                        push, WebSocket delivery latency and memory per connection (issue 6))\n"
+    "                        push, WebSocket delivery latency and memory per connection (issue 6);\n"
+    "                        jobs, trivial SQLite jobs from --job-clients clients for --seconds, a --job-rows\n"
+    "                        PostgreSQL result against psql, and cancel latency over --cancel-runs runs (issue 15))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -42,6 +46,11 @@ constexpr const char* k_usage =
     "  --subscribers LIST    push: WebSocket subscribers per point (default 1000,10000)\n"
     "  --push-rate R         push: renames per second during each point (default 20)\n"
     "  --push-projects P     push: projects the spread scenario uses (default 100)\n"
+    "  --job-clients N       jobs: clients submitting trivial SQLite jobs (default 16)\n"
+    "  --job-rows N          jobs: rows of the streamed PostgreSQL result (default 5000000)\n"
+    "  --cancel-runs N       jobs: cancels per database (default 20)\n"
+    "  --cancel-after-ms MS  jobs: wait after job.started before cancelling (default 200)\n"
+    "  --job-slots N         jobs: atriumd's --job-slots (default: atriumd's own, the number of cores)\n"
     "  --pg-bin DIR          PostgreSQL's bin dir (default: newest /usr/lib/postgresql/*/bin)\n"
     "Raw RocksDB and PostgreSQL run at every writer count another selected path uses.\n"
     "Temp dirs go under $TMPDIR (default /tmp); it must be on the disk you mean to measure.\n"
@@ -71,7 +80,7 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 options parse_args(int argc, char** argv) {
   options o;
   const std::set<std::string> known{"raw",         "store",   "actors", "http", "postgres",
-                                    "passivation", "rebuild", "relay",  "push"};
+                                    "passivation", "rebuild", "relay",  "push", "jobs"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -110,6 +119,16 @@ options parse_args(int argc, char** argv) {
       if (o.push_rate <= 0) throw std::invalid_argument("--push-rate must be > 0");
     } else if (a == "--push-projects") {
       o.push_projects = parse_counts(a, value()).at(0);
+    } else if (a == "--job-clients") {
+      o.job_clients = parse_counts(a, value()).at(0);
+    } else if (a == "--job-rows") {
+      o.job_rows = parse_counts(a, value()).at(0);
+    } else if (a == "--cancel-runs") {
+      o.cancel_runs = parse_counts(a, value()).at(0);
+    } else if (a == "--cancel-after-ms") {
+      o.cancel_after_ms = std::stoull(value());
+    } else if (a == "--job-slots") {
+      o.job_slots = parse_counts(a, value()).at(0);
     } else if (a == "--max-live") {
       o.max_live = std::stoull(value());
     } else {
@@ -234,6 +253,11 @@ int main(int argc, char** argv) {
       ++failed;
       print_failed("push", "push", "some subscribers did not get exactly their events; see stderr");
     }
+    return figures{};
+  });
+
+  guarded("jobs", [&] {
+    failed += run_jobs(o);
     return figures{};
   });
 
