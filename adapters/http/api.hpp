@@ -5,7 +5,8 @@
 /// (ports/queries.hpp) and writing through the command bus.
 ///
 ///   request ─▶ api::handle: edge checks (wire.hpp) ─▶ route table lookup (404 / 405)
-///           ─▶ authenticate (bearer token → session → user) ─▶ Idempotency-Key
+///           ─▶ authenticate (bearer token → session or API token → user)
+///           ─▶ token scopes (access::authorize_route) ─▶ Idempotency-Key
 ///           ─▶ controller handler ─▶ policy (kit) ─▶ command bus / query port ─▶ answer
 ///
 /// Routes (who may call each: the policy decision point, events/access/policy.hpp; the
@@ -30,6 +31,8 @@
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
+/// | POST/GET /v1/service-accounts, GET …/{id}, POST …/disable    | service accounts (admins)     |
+/// | POST/GET /v1/service-accounts/{id}/tokens, POST/GET /v1/tokens, DELETE /v1/tokens/{id} | API tokens |
 /// | GET /healthz                                                 | anyone                        |
 ///
 /// A denial answers 403, or 404 where the resource's existence is private, and appends

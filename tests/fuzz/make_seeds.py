@@ -62,6 +62,13 @@ body_seeds.append(bytes([8, 0]) + b'{"after":null}')  # a cell move
 body_seeds.append(bytes([2, 0]) + b'{"disabled":true}')
 body_seeds.append(bytes([2, 0]) + b'{"password":"another-password-1"}')
 body_seeds.append(bytes([12, 0]) + b'{"credentials":{"password":"s3cret"}}')
+# service accounts and API tokens (k_routes 20-22)
+body_seeds.append(bytes([20, 0]) + b'{"name":"ci-bot","description":"nightly QC","role":"member"}')
+body_seeds.append(bytes([20, 1]) + b'{"name":"ci-bot"}')
+body_seeds.append(bytes([21, 0]) + b'{"name":"laptop","scopes":["events:read","jobs:work"],"expires_in_s":3600}')
+body_seeds.append(bytes([21, 1 | 2]) + b'{"name":"mine","scopes":["admin"]}')
+body_seeds.append(bytes([21, 0]) + b'{"name":"x","scopes":["events:write"],"expires_in_s":-1}')
+body_seeds.append(bytes([22, 0]) + b'{"name":"worker","scopes":["jobs:work"]}')
 write("api_body", body_seeds)
 
 
