@@ -171,91 +171,106 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   }
 }
 
-TEST_CASE("personal tokens: own list, scopes within the owner, expiry, revocation, logout, restart", "[e2e][tokens]") {
+/// A server with members alice and bob, a session of each, and alice's personal
+/// `admin`-scoped token `full` (checked to work within alice's rights).
+struct personal_world {
   temp_dir dir;
-  atriumd_server server(dir.path());
-  auto admin = server.admin();
-  for (const auto* name : {"alice", "bob"}) {
-    auto r = admin.post("/v1/users", {{"username", name},
-                                      {"email", std::string(name) + "@example.org"},
-                                      {"password", std::string(name) + "-password-1"},
-                                      {"role", "member"}});
-    REQUIRE(r.status == 201);
-  }
-  const auto alice_session = server.login("alice", "alice-password-1");
-  auto alice = server.client(alice_session);
-  auto bob = server.client(server.login("bob", "bob-password-1"));
+  atriumd_server server{dir.path()};
+  http_client admin = server.admin();
+  http_client alice{server.address}, bob{server.address}, as_full{server.address};
+  json full;
 
-  const auto full = make_token(alice, "/v1/tokens", "laptop", {"admin"});
-  auto as_full = server.client(full.at("token").get<std::string>());
-  CHECK(as_full.get("/v1/projects").status == 200);
-  CHECK(as_full.post("/v1/projects", {{"name", "Mine"}}).status == 201);
-  // admin scope is what the owner may do, no more: a member makes no users.
-  CHECK(missing_scope(as_full.post("/v1/users", json::object())).empty());
-
-  SECTION("the list is the caller's own, without secrets; others' tokens are not found") {
-    make_token(bob, "/v1/tokens", "bob's", {"events:read"});
-    auto mine = alice.get("/v1/tokens");
-    REQUIRE(mine.status == 200);
-    REQUIRE(mine.json.at("tokens").size() == 1);
-    CHECK(mine.json.at("tokens")[0].at("name") == "laptop");
-    CHECK_FALSE(mine.json.at("tokens")[0].contains("token"));
-    CHECK(bob.request("DELETE", "/v1/tokens/" + full.at("id").get<std::string>()).status == 404);
-    CHECK(as_full.get("/v1/projects").status == 200);
-    CHECK(alice.request("DELETE", "/v1/tokens/" + full.at("id").get<std::string>()).status == 200);
-    CHECK(as_full.get("/v1/projects").status == 401);
-  }
-
-  SECTION("a token with a short expiry fails with a clear 401 once it expired") {
-    const auto brief = make_token(alice, "/v1/tokens", "brief", {"events:read"}, 1);
-    CHECK_FALSE(brief.at("expires_at").is_null());
-    auto as_brief = server.client(brief.at("token").get<std::string>());
-    http_reply last;
-    const bool expired = wait_until(
-        [&] {
-          last = as_brief.get("/v1/streams/user-" + full.at("user_id").get<std::string>());
-          return last.status == 401;
-        },
-        std::chrono::seconds(10));
-    INFO(last.body);
-    REQUIRE(expired);
-    CHECK(last.json.at("error").at("message") == "the API token has expired");
-    auto listed = alice.get("/v1/tokens");
-    bool shown_expired = false;
-    for (const auto& t : listed.json.at("tokens")) {
-      if (t.at("id") == brief.at("id")) shown_expired = t.at("expired").get<bool>();
+  personal_world() {
+    for (const auto* name : {"alice", "bob"}) {
+      auto r = admin.post("/v1/users", {{"username", name},
+                                        {"email", std::string(name) + "@example.org"},
+                                        {"password", std::string(name) + "-password-1"},
+                                        {"role", "member"}});
+      REQUIRE(r.status == 201);
     }
-    CHECK(shown_expired);
-  }
-
-  SECTION("logout ends only the session it is made with; a token is not logged out") {
-    auto other = server.client(server.login("alice", "alice-password-1"));
-    auto refused = as_full.request("POST", "/v1/auth/logout");
-    CHECK(refused.status == 400);
-    REQUIRE(alice.request("POST", "/v1/auth/logout").status == 200);
-    CHECK(alice.get("/v1/projects").status == 401);
-    CHECK(other.get("/v1/projects").status == 200);
+    alice = server.client(server.login("alice", "alice-password-1"));
+    bob = server.client(server.login("bob", "bob-password-1"));
+    full = make_token(alice, "/v1/tokens", "laptop", {"admin"});
+    as_full = server.client(full.at("token").get<std::string>());
     CHECK(as_full.get("/v1/projects").status == 200);
+    CHECK(as_full.post("/v1/projects", {{"name", "Mine"}}).status == 201);
+    // admin scope is what the owner may do, no more: a member makes no users.
+    CHECK(missing_scope(as_full.post("/v1/users", json::object())).empty());
   }
+};
 
-  SECTION("a password change keeps API tokens; disabling the user fails them") {
-    auto changed =
-        alice.request("PATCH", "/v1/users/" + full.at("user_id").get<std::string>(),
-                      json{{"password", "alice-password-2"}, {"current_password", "alice-password-1"}}.dump());
-    REQUIRE(changed.status == 200);
-    CHECK(as_full.get("/v1/projects").status == 200);
-    REQUIRE(admin.request("POST", "/v1/users/" + full.at("user_id").get<std::string>() + "/disable").status == 200);
-    CHECK(as_full.get("/v1/projects").status == 401);
-  }
+TEST_CASE("personal tokens: the list is the caller's own, without secrets, others' tokens are not found",
+          "[e2e][tokens]") {
+  personal_world w;
+  auto& [dir, server, admin, alice, bob, as_full, full] = w;
+  make_token(bob, "/v1/tokens", "bob's", {"events:read"});
+  auto mine = alice.get("/v1/tokens");
+  REQUIRE(mine.status == 200);
+  REQUIRE(mine.json.at("tokens").size() == 1);
+  CHECK(mine.json.at("tokens")[0].at("name") == "laptop");
+  CHECK_FALSE(mine.json.at("tokens")[0].contains("token"));
+  CHECK(bob.request("DELETE", "/v1/tokens/" + full.at("id").get<std::string>()).status == 404);
+  CHECK(as_full.get("/v1/projects").status == 200);
+  CHECK(alice.request("DELETE", "/v1/tokens/" + full.at("id").get<std::string>()).status == 200);
+  CHECK(as_full.get("/v1/projects").status == 401);
+}
 
-  SECTION("tokens survive a restart") {
-    REQUIRE(server.stop() == 0);
-    server.start();
-    CHECK(server.client(full.at("token").get<std::string>()).get("/v1/projects").status == 200);
-    auto listed = server.client(full.at("token").get<std::string>()).get("/v1/tokens");
-    REQUIRE(listed.status == 200);
-    CHECK(listed.json.at("tokens").size() == 1);
+TEST_CASE("personal tokens: a token with a short expiry fails with a clear 401 once it expired", "[e2e][tokens]") {
+  personal_world w;
+  auto& [dir, server, admin, alice, bob, as_full, full] = w;
+  const auto brief = make_token(alice, "/v1/tokens", "brief", {"events:read"}, 1);
+  CHECK_FALSE(brief.at("expires_at").is_null());
+  auto as_brief = server.client(brief.at("token").get<std::string>());
+  http_reply last;
+  const bool expired = wait_until(
+      [&] {
+        last = as_brief.get("/v1/streams/user-" + full.at("user_id").get<std::string>());
+        return last.status == 401;
+      },
+      std::chrono::seconds(10));
+  INFO(last.body);
+  REQUIRE(expired);
+  CHECK(last.json.at("error").at("message") == "the API token has expired");
+  auto listed = alice.get("/v1/tokens");
+  bool shown_expired = false;
+  for (const auto& t : listed.json.at("tokens")) {
+    if (t.at("id") == brief.at("id")) shown_expired = t.at("expired").get<bool>();
   }
+  CHECK(shown_expired);
+}
+
+TEST_CASE("personal tokens: logout ends only the session it is made with, a token is not logged out", "[e2e][tokens]") {
+  personal_world w;
+  auto& [dir, server, admin, alice, bob, as_full, full] = w;
+  auto other = server.client(server.login("alice", "alice-password-1"));
+  auto refused = as_full.request("POST", "/v1/auth/logout");
+  CHECK(refused.status == 400);
+  REQUIRE(alice.request("POST", "/v1/auth/logout").status == 200);
+  CHECK(alice.get("/v1/projects").status == 401);
+  CHECK(other.get("/v1/projects").status == 200);
+  CHECK(as_full.get("/v1/projects").status == 200);
+}
+
+TEST_CASE("personal tokens: a password change keeps API tokens, disabling the user fails them", "[e2e][tokens]") {
+  personal_world w;
+  auto& [dir, server, admin, alice, bob, as_full, full] = w;
+  auto changed = alice.request("PATCH", "/v1/users/" + full.at("user_id").get<std::string>(),
+                               json{{"password", "alice-password-2"}, {"current_password", "alice-password-1"}}.dump());
+  REQUIRE(changed.status == 200);
+  CHECK(as_full.get("/v1/projects").status == 200);
+  REQUIRE(admin.request("POST", "/v1/users/" + full.at("user_id").get<std::string>() + "/disable").status == 200);
+  CHECK(as_full.get("/v1/projects").status == 401);
+}
+
+TEST_CASE("personal tokens: tokens survive a restart", "[e2e][tokens]") {
+  personal_world w;
+  auto& [dir, server, admin, alice, bob, as_full, full] = w;
+  REQUIRE(server.stop() == 0);
+  server.start();
+  CHECK(server.client(full.at("token").get<std::string>()).get("/v1/projects").status == 200);
+  auto listed = server.client(full.at("token").get<std::string>()).get("/v1/tokens");
+  REQUIRE(listed.status == 200);
+  CHECK(listed.json.at("tokens").size() == 1);
 }
 
 TEST_CASE("token bodies are validated", "[e2e][tokens]") {
