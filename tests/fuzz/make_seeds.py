@@ -219,4 +219,25 @@ write("csv", [
     b"h\n\xff\n",
 ])
 
+# ---- (g) cron (schedules' cron expressions) ----------------------------------------------------------
+write("cron", [
+    "0 6 * * 1-5",
+    "*/15 * * * *",
+    "5-20/5 0-23/6 1,15 JAN-MAR,jul mon-fri",
+    "0 0 29 2 *",
+    "0 0 13 * 5",
+    "0 0 * * 7",
+    "@hourly",
+    "@daily",
+    "@every 30s",
+    "@every 1h30m",
+    "0 0 30 2 *",
+    "61 * * * *",
+    "*/0 * * * *",
+    "1,,2 * * * *",
+    "@every 0s",
+    "@reboot",
+    " \t0 0 1 1 sun,sat ",
+])
+
 print("seeds written under", CORPUS)
