@@ -12,6 +12,7 @@
 
 #include "tests/support/domain.hpp"
 
+#include "events/access/policy.hpp"
 #include "events/envelope.hpp"
 #include "events/registry.hpp"
 #include "events/schedule/cron.hpp"
@@ -230,4 +231,31 @@ TEST_CASE("schedule: name-based ids are UUIDv8, stable and distinct", "[schedule
   CHECK(schedule_job_id("s-1", at("2026-05-06T04:00:00Z"), 0) != schedule_job_id("s-1", at("2026-05-06T04:00:00Z"), 1));
   CHECK(schedule_job_id("s-1", at("2026-05-06T04:00:00Z"), 0) != a);
   CHECK(schedule_stream("s-1") == "schedule-s-1");
+}
+
+TEST_CASE("schedule: the policy decision point (schedule.create/list/read/manage)", "[schedule][policy]") {
+  using access::authorize;
+  using access::operation;
+  const access::facts editor{.role = project_role::editor};
+  const access::facts viewer{.role = project_role::viewer};
+  const access::facts outsider{};
+  for (auto op : {operation::schedule_create, operation::schedule_manage}) {
+    INFO(access::to_string(op));
+    CHECK(authorize(alice, op, editor).allowed);
+    CHECK(authorize(admin, op, outsider).allowed);
+    CHECK(authorize(bob, op, viewer).code == errc::forbidden);
+    CHECK(authorize(bob, op, outsider).code == errc::not_found);
+    CHECK(authorize(auditor, op, viewer).code == errc::forbidden);
+    CHECK_FALSE(authorize(alice, op, {.role = project_role::editor, .uses_connection = true}).allowed);
+    CHECK(
+        authorize(alice, op, {.role = project_role::editor, .connection_user = true, .uses_connection = true}).allowed);
+  }
+  CHECK(authorize(bob, operation::schedule_read, viewer).allowed);
+  CHECK(authorize(auditor, operation::schedule_read, outsider).allowed);
+  CHECK(authorize(bob, operation::schedule_read, outsider).code == errc::not_found);
+  CHECK(authorize(bob, operation::schedule_list, outsider).allowed);
+  auto disabled = alice;
+  disabled.disabled = true;
+  CHECK_FALSE(authorize(disabled, operation::schedule_read, editor).allowed);
+  CHECK(access::to_string(operation::schedule_manage) == "schedule.manage");
 }
