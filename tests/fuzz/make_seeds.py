@@ -51,6 +51,12 @@ ROUTES = [
     ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
+    ("run_cell", None),
+    ("create_schedule", {"name": "nightly", "project_id": "@PROJECT@", "cron": "*/15 6-18 * * MON-FRI",
+                         "time_zone": "America/New_York", "catch_up": "last",
+                         "target": {"kind": "sql", "connection_id": "@CONN@", "sql": "select 1", "timeout_s": 30}}),
+    ("patch_schedule", {"cron": "@every 1h30m", "time_zone": "Australia/Lord_Howe", "target": {"run_cells": True}}),
+    ("pause_schedule", {"reason": "holiday"}),
 ]
 body_seeds = []
 for i, (_, body) in enumerate(ROUTES):
