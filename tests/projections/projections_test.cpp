@@ -370,7 +370,7 @@ TEST_CASE("all projections are built in runner order", "[projections]") {
   std::vector<std::string> names;
   for (const auto& p : all) names.emplace_back(p->name());
   CHECK(names == std::vector<std::string>{"users", "projects", "audit", "groups", "connections", "jobs", "containers",
-                                         "schedules"});
+                                          "schedules"});
 }
 
 TEST_CASE("projections write only their own tables", "[projections]") {
