@@ -64,6 +64,15 @@ struct job_outcome {
   status state = status::failed;
   std::string error;     ///< `failed`: what went wrong, as the database or script said it (no secret)
   std::string sqlstate;  ///< `failed` on a database that reports one (PostgreSQL), else empty
+
+  /// Ran to the end.
+  [[nodiscard]] static job_outcome succeeded() { return {status::succeeded, {}, {}}; }
+  /// Failed with `why` (no secret in it) and, from a database that gives one, its SQLSTATE.
+  [[nodiscard]] static job_outcome failed(std::string why, std::string sqlstate = {}) {
+    return {status::failed, std::move(why), std::move(sqlstate)};
+  }
+  /// Stopped by `cancel_signal::request()`.
+  [[nodiscard]] static job_outcome interrupted() { return {status::interrupted, "interrupted", {}}; }
 };
 
 /// A cancellation flag shared by the dispatcher and one running attempt. Thread-safe.

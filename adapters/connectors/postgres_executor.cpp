@@ -34,21 +34,6 @@ struct wake_state {
   std::atomic<bool> stop{false};
 };
 
-job_outcome failed(std::string why, std::string sqlstate = {}) {
-  job_outcome o;
-  o.state = job_outcome::status::failed;
-  o.error = std::move(why);
-  o.sqlstate = std::move(sqlstate);
-  return o;
-}
-
-job_outcome interrupted() {
-  job_outcome o;
-  o.state = job_outcome::status::interrupted;
-  o.error = "interrupted";
-  return o;
-}
-
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
@@ -198,7 +183,7 @@ class query_run {
     }
     // An error after a cancel request is the cancel's doing; a text that ran to its
     // end despite a late request succeeded.
-    if (error_) return wake_.stop.load() ? interrupted() : *error_;
+    if (error_) return wake_.stop.load() ? job_outcome::interrupted() : *error_;
     return job_outcome{job_outcome::status::succeeded, {}, {}};
   }
 
@@ -223,13 +208,14 @@ class query_run {
       case PGRES_COPY_OUT:
       case PGRES_COPY_IN:
       case PGRES_COPY_BOTH:
-        error_ = failed("COPY … TO STDOUT and COPY … FROM STDIN are not supported in a job (use a SELECT)");
+        error_ =
+            job_outcome::failed("COPY … TO STDOUT and COPY … FROM STDIN are not supported in a job (use a SELECT)");
         return next::abort;
       case PGRES_FATAL_ERROR:
       case PGRES_BAD_RESPONSE:
         if (!error_) {
           const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-          error_ = failed(masked(PQresultErrorMessage(r)), state != nullptr ? state : "");
+          error_ = job_outcome::failed(masked(PQresultErrorMessage(r)), state != nullptr ? state : "");
         }
         end_result();
         return next::more;
@@ -252,7 +238,7 @@ class query_run {
     batch_.columns = static_cast<std::size_t>(n);
     batch_.cells.reserve(postgres_executor::batch_rows * batch_.columns);
     if (auto ok = out_.begin(columns); !ok) {
-      error_ = failed("result store: " + ok.error().message);
+      error_ = job_outcome::failed("result store: " + ok.error().message);
       return false;
     }
     return true;
@@ -287,7 +273,7 @@ class query_run {
   bool flush() {
     if (batch_.rows() > 0) {
       if (auto kept = out_.append(batch_); !kept) {
-        error_ = failed("result store: " + kept.error().message);
+        error_ = job_outcome::failed("result store: " + kept.error().message);
         return false;
       }
       batch_.clear();
@@ -314,17 +300,18 @@ class query_run {
     const auto deadline = steady::now() + std::chrono::seconds(2);
     for (;;) {
       while (PQisBusy(conn_) != 0) {
-        if (wait_socket(PQsocket(conn_), POLLIN, -1, remaining_ms(deadline)) != woken::ready) return interrupted();
-        if (PQconsumeInput(conn_) == 0) return interrupted();
+        if (wait_socket(PQsocket(conn_), POLLIN, -1, remaining_ms(deadline)) != woken::ready)
+          return job_outcome::interrupted();
+        if (PQconsumeInput(conn_) == 0) return job_outcome::interrupted();
       }
       result_ptr r(PQgetResult(conn_));
-      if (!r) return interrupted();
+      if (!r) return job_outcome::interrupted();
     }
   }
 
   job_outcome connection_failure() const {
-    if (wake_.stop.load()) return interrupted();
-    return failed(masked(PQerrorMessage(conn_)));
+    if (wake_.stop.load()) return job_outcome::interrupted();
+    return job_outcome::failed(masked(PQerrorMessage(conn_)));
   }
 
   [[nodiscard]] std::string masked(const char* text) const {
@@ -397,23 +384,24 @@ std::string password_of(const nlohmann::json& credentials) {
 ports::job_outcome postgres_executor::run(const ports::job_spec& spec, ports::result_writer& out,
                                           const ports::progress_fn& progress, ports::cancel_signal& cancel) {
   try {
-    if (cancel.requested()) return interrupted();
+    if (cancel.requested()) return job_outcome::interrupted();
     std::string password = password_of(spec.credentials);
     const auto statement_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(spec.timeout) + std::chrono::milliseconds(30000);
     auto pinned = postgres_conninfo(policy_, spec.params, spec.credentials, connect_timeout, statement_timeout);
-    if (!pinned) return failed(mask_secret(pinned.error().message, password));
+    if (!pinned) return job_outcome::failed(mask_secret(pinned.error().message, password));
 
     pinned->conninfo += " client_encoding='UTF8'";  // cells are UTF-8 whatever the server's encoding
 
     auto state = std::make_shared<wake_state>();
     const wake_guard guard(state, cancel);
-    if (!guard.ok()) return failed("cannot create an eventfd");
+    if (!guard.ok()) return job_outcome::failed("cannot create an eventfd");
     std::string error;
     conn_ptr conn = connect(pinned->conninfo, *state, steady::now() + connect_timeout, error);
     std::fill(pinned->conninfo.begin(), pinned->conninfo.end(), '\0');  // it held the password
     if (!conn) {
-      auto outcome = state->stop.load() ? interrupted() : failed(mask_secret(error, password));
+      auto outcome =
+          state->stop.load() ? job_outcome::interrupted() : job_outcome::failed(mask_secret(error, password));
       std::fill(password.begin(), password.end(), '\0');
       return outcome;
     }
@@ -425,9 +413,9 @@ ports::job_outcome postgres_executor::run(const ports::job_spec& spec, ports::re
     std::fill(password.begin(), password.end(), '\0');
     return outcome;
   } catch (const std::exception& ex) {
-    return failed(std::string("postgres executor: ") + ex.what());
+    return job_outcome::failed(std::string("postgres executor: ") + ex.what());
   } catch (...) {
-    return failed("postgres executor: unexpected error");
+    return job_outcome::failed("postgres executor: unexpected error");
   }
 }
 

@@ -39,20 +39,6 @@ struct authorizer_context {
   fs::path root;
 };
 
-job_outcome failed(std::string why) {
-  job_outcome o;
-  o.state = job_outcome::status::failed;
-  o.error = std::move(why);
-  return o;
-}
-
-job_outcome interrupted() {
-  job_outcome o;
-  o.state = job_outcome::status::interrupted;
-  o.error = "interrupted";
-  return o;
-}
-
 std::string lowercase(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -288,11 +274,11 @@ job_outcome run_statements(sqlite3* db, const std::string& source, ports::result
   const char* const end = sql + source.size();
   bool table_done = false;
   auto sqlite_error = [&](int rc) {
-    if (state.stop.load() || rc == SQLITE_INTERRUPT) return interrupted();
-    return failed(sqlite3_errmsg(db));
+    if (state.stop.load() || rc == SQLITE_INTERRUPT) return job_outcome::interrupted();
+    return job_outcome::failed(sqlite3_errmsg(db));
   };
   while (sql < end) {
-    if (state.stop.load()) return interrupted();
+    if (state.stop.load()) return job_outcome::interrupted();
     sqlite3_stmt* stmt = nullptr;
     const char* tail = nullptr;
     int rc = sqlite3_prepare_v2(db, sql, static_cast<int>(end - sql), &stmt, &tail);
@@ -305,7 +291,7 @@ job_outcome run_statements(sqlite3* db, const std::string& source, ports::result
       table_done = true;
       table_reader reader(stmt, out, progress, start);
       const auto last = reader.run();
-      if (!last) return failed(reader.error());
+      if (!last) return job_outcome::failed(reader.error());
       if (*last != SQLITE_DONE) return sqlite_error(*last);
       if (out.full()) return job_outcome{job_outcome::status::succeeded, {}, {}};
       continue;
@@ -378,26 +364,26 @@ sqlite3* open_locked_down(const fs::path& path, authorizer_context& auth, interr
 ports::job_outcome sqlite_executor::run(const ports::job_spec& spec, ports::result_writer& out,
                                         const ports::progress_fn& progress, ports::cancel_signal& cancel) {
   try {
-    if (cancel.requested()) return interrupted();
+    if (cancel.requested()) return job_outcome::interrupted();
     if (!spec.params.is_object() || !spec.params.contains("path") || !spec.params.at("path").is_string()) {
-      return failed("params.path must be a string");
+      return job_outcome::failed("params.path must be a string");
     }
     auto path = resolve_sqlite_path(root_, spec.params.at("path").get_ref<const std::string&>());
-    if (!path) return failed(path.error().message);
+    if (!path) return job_outcome::failed(path.error().message);
     std::error_code ec;
     authorizer_context auth{fs::weakly_canonical(fs::absolute(root_), ec)};
-    if (ec) return failed("the SQLite root cannot be resolved");
+    if (ec) return job_outcome::failed("the SQLite root cannot be resolved");
 
     auto state = std::make_shared<interrupt_state>();
     std::string error;
     sqlite3* db = open_locked_down(*path, auth, *state, error);
-    if (db == nullptr) return failed(error);
+    if (db == nullptr) return job_outcome::failed(error);
     const connection_guard guard(db, state, cancel);
     return run_statements(db, spec.source, out, progress, *state);
   } catch (const std::exception& ex) {
-    return failed(std::string("sqlite executor: ") + ex.what());
+    return job_outcome::failed(std::string("sqlite executor: ") + ex.what());
   } catch (...) {
-    return failed("sqlite executor: unexpected error");
+    return job_outcome::failed("sqlite executor: unexpected error");
   }
 }
 

@@ -326,10 +326,6 @@ struct waker {
   }
 };
 
-job_outcome failed(std::string error) { return {job_outcome::status::failed, std::move(error), {}}; }
-job_outcome interrupted() { return {job_outcome::status::interrupted, {}, {}}; }
-job_outcome succeeded() { return {job_outcome::status::succeeded, {}, {}}; }
-
 bool valid_job_id(const std::string& id) {
   return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
@@ -359,12 +355,12 @@ class attempt {
     if (auto ok = prepare(); !ok) {
       dir_fd_.reset();
       remove_tree(work_dir_);
-      return failed(ok.error().message);
+      return job_outcome::failed(ok.error().message);
     }
     auto waker_ptr = std::make_shared<waker>();
     waker_ = waker_ptr;
     cancel_.on_request([waker_ptr] { waker_ptr->notify(); });
-    job_outcome outcome = cancel_.requested() ? interrupted() : execute();
+    job_outcome outcome = cancel_.requested() ? job_outcome::interrupted() : execute();
     cancel_.on_request({});
     dir_fd_.reset();
     remove_tree(work_dir_);
@@ -423,15 +419,15 @@ class attempt {
   job_outcome execute() {
     const auto& interpreter = spec_.language == "python" ? options_.python : options_.bash;
     if (interpreter.empty())
-      return failed((spec_.language == "python" ? "python3" : "bash") + std::string(" is not installed"));
+      return job_outcome::failed((spec_.language == "python" ? "python3" : "bash") + std::string(" is not installed"));
     auto out_pipe = make_pipe();
     auto err_pipe = make_pipe();
-    if (!out_pipe || !err_pipe) return failed("cannot start the script: no pipe");
+    if (!out_pipe || !err_pipe) return job_outcome::failed("cannot start the script: no pipe");
     start_ = clock::now();
     auto pid = spawn(request(), out_pipe->second.get(), err_pipe->second.get());
     out_pipe->second.reset();
     err_pipe->second.reset();
-    if (!pid) return failed(pid.error().message);
+    if (!pid) return job_outcome::failed(pid.error().message);
     pid_ = *pid;
     out_fd_ = std::move(out_pipe->first);
     err_fd_ = std::move(err_pipe->first);
@@ -543,15 +539,16 @@ class attempt {
   }
 
   job_outcome conclude() {
-    if (cancelled_) return interrupted();
-    if (store_error_) return failed("result store: " + *store_error_);
-    if (WIFSIGNALED(status_)) return failed(signal_text(WTERMSIG(status_)));
+    if (cancelled_) return job_outcome::interrupted();
+    if (store_error_) return job_outcome::failed("result store: " + *store_error_);
+    if (WIFSIGNALED(status_)) return job_outcome::failed(signal_text(WTERMSIG(status_)));
     const int code = WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
     // bwrap reports its command's death by signal S as exit status 128 + S.
-    if (!sandbox_prefix_.empty() && code > 128 && code < 128 + NSIG) return failed(signal_text(code - 128));
+    if (!sandbox_prefix_.empty() && code > 128 && code < 128 + NSIG)
+      return job_outcome::failed(signal_text(code - 128));
     if (code != 0) {
       const std::string line = last_stderr_line();
-      return failed("exit status " + std::to_string(code) + (line.empty() ? "" : ": " + line));
+      return job_outcome::failed("exit status " + std::to_string(code) + (line.empty() ? "" : ": " + line));
     }
     return import_csv();
   }
@@ -585,12 +582,13 @@ class attempt {
 job_outcome attempt::import_csv() {
   unique_fd fd(::openat(dir_fd_.get(), "result.csv", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0) {
-    if (errno == ENOENT) return succeeded();
-    if (errno == ELOOP) return failed("result.csv is a symbolic link");
-    return failed("cannot open result.csv: " + errno_text(errno));
+    if (errno == ENOENT) return job_outcome::succeeded();
+    if (errno == ELOOP) return job_outcome::failed("result.csv is a symbolic link");
+    return job_outcome::failed("cannot open result.csv: " + errno_text(errno));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return failed("result.csv is not a regular file");
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return job_outcome::failed("result.csv is not a regular file");
   csv_reader reader(csv_limits{options_.max_columns, options_.max_field_bytes});
   bool begun = false;
   auto flush = [&](bool last) -> result<void> {
@@ -609,17 +607,17 @@ job_outcome attempt::import_csv() {
   };
   std::string buf(64 * 1024, '\0');
   while (!out_.full()) {
-    if (cancel_.requested()) return interrupted();
+    if (cancel_.requested()) return job_outcome::interrupted();
     const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return failed("cannot read result.csv: " + errno_text(errno));
+    if (n < 0) return job_outcome::failed("cannot read result.csv: " + errno_text(errno));
     const bool last = n == 0;
     auto parsed = last ? reader.finish() : reader.feed(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-    if (!parsed) return failed(parsed.error().message);
-    if (auto ok = flush(last); !ok) return failed("result store: " + ok.error().message);
+    if (!parsed) return job_outcome::failed(parsed.error().message);
+    if (auto ok = flush(last); !ok) return job_outcome::failed("result store: " + ok.error().message);
     if (last) break;
   }
-  return succeeded();
+  return job_outcome::succeeded();
 }
 
 }  // namespace
@@ -778,10 +776,10 @@ result<std::unique_ptr<script_executor>> script_executor::create(script_executor
 job_outcome script_executor::run(const ports::job_spec& spec, ports::result_writer& out,
                                  const ports::progress_fn& progress, ports::cancel_signal& cancel) {
   try {
-    if (spec.kind != "script") return failed("the script executor cannot run a job of kind " + spec.kind);
+    if (spec.kind != "script") return job_outcome::failed("the script executor cannot run a job of kind " + spec.kind);
     if (spec.language != "python" && spec.language != "bash")
-      return failed("unknown script language: " + spec.language);
-    if (!valid_job_id(spec.job_id)) return failed("invalid job id");
+      return job_outcome::failed("unknown script language: " + spec.language);
+    if (!valid_job_id(spec.job_id)) return job_outcome::failed("invalid job id");
     const fs::path work_dir = options_.work_root / (spec.job_id + "-" + std::to_string(spec.attempt));
     attempt a(options_, sandboxed_ ? sandbox_args(work_dir) : std::vector<std::string>{}, spec, out, progress, cancel);
     const auto started = clock::now();
@@ -795,7 +793,7 @@ job_outcome script_executor::run(const ports::job_spec& spec, ports::result_writ
                  std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - started).count());
     return outcome;
   } catch (const std::exception& e) {
-    return failed(std::string("script executor: ") + e.what());
+    return job_outcome::failed(std::string("script executor: ") + e.what());
   }
 }
 
