@@ -13,9 +13,11 @@
 #include "events/group/group_decider.hpp"
 #include "events/job/job_decider.hpp"
 #include "events/project/project_decider.hpp"
+#include "events/schedule/schedule_decider.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/access_views.hpp"
 #include "projections/ops_views.hpp"
+#include "projections/schedule_views.hpp"
 #include "projections/views.hpp"
 
 namespace atrium::actors {
@@ -122,6 +124,15 @@ struct container_traits : single_stream_traits<container_state, container_event,
   static nlohmann::json view(const state& s) { return container_view(s); }
   static nlohmann::json to_snapshot(const state& s) { return container_row(s); }
   static state from_snapshot(const nlohmann::json& j) { return container_from_row(j); }
+};
+
+struct schedule_traits : single_stream_traits<schedule_state, schedule_event, schedule_command> {
+  static constexpr const char* name = "schedule";
+  static bool creates(const message& m) { return std::holds_alternative<create_schedule>(m.command); }
+  static std::string stream(const std::string& id) { return schedule_stream(id); }
+  static nlohmann::json view(const state& s) { return schedule_view(s); }
+  static nlohmann::json to_snapshot(const state& s) { return schedule_row(s); }
+  static state from_snapshot(const nlohmann::json& j) { return schedule_from_row(j); }
 };
 
 template <class Traits>
@@ -491,6 +502,7 @@ registry_impl::behavior_type registry(registry_self self, ports::event_store* s,
       [self, s, dir](msg::connection_command_msg& m) { return route_safely<connection_traits>(self, m, s, dir); },
       [self, s, dir](msg::job_command_msg& m) { return route_safely<job_traits>(self, m, s, dir); },
       [self, s, dir](msg::container_command_msg& m) { return route_safely<container_traits>(self, m, s, dir); },
+      [self, s, dir](msg::schedule_command_msg& m) { return route_safely<schedule_traits>(self, m, s, dir); },
       [self, tick](tick_atom) {
         enforce_bounds(self);
         self->delayed_send(self, tick, tick_atom::value);

@@ -42,6 +42,7 @@ using registry_actor = caf::typed_actor<caf::replies_to<msg::user_command_msg>::
                                         caf::replies_to<msg::connection_command_msg>::with<msg::command_reply>,
                                         caf::replies_to<msg::job_command_msg>::with<msg::command_reply>,
                                         caf::replies_to<msg::container_command_msg>::with<msg::command_reply>,
+                                        caf::replies_to<msg::schedule_command_msg>::with<msg::command_reply>,
                                         caf::replies_to<msg::registry_stats_request>::with<msg::registry_stats>>;
 
 /// The projection runner (projection_runner.cpp).

@@ -93,6 +93,7 @@ using group_command_msg = command_msg<group_command>;
 using connection_command_msg = command_msg<connection_command>;
 using job_command_msg = command_msg<job_command>;
 using container_command_msg = command_msg<container_command>;
+using schedule_command_msg = command_msg<schedule_command>;
 
 /// An entity actor's answer to a command.
 struct command_reply {
@@ -159,6 +160,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::group_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::connection_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::job_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::container_command_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::schedule_command_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::command_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::completion_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::ready_box)

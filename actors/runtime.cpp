@@ -84,6 +84,7 @@ caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<actors::core
       [forward](msg::connection_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::job_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [forward](msg::container_command_msg& m, msg::completion_box& box) { forward(m, box); },
+      [forward](msg::schedule_command_msg& m, msg::completion_box& box) { forward(m, box); },
       [self, dir, restarting](msg::record_request& m, msg::recorded_box& box) {
         if (auto down = restarting(core_role::writer)) return box.fn(std::unexpected(*down));
         self->request(dir->get<core_role::writer>(), caf::infinite, msg::append_request{{std::move(m.append)}})
@@ -392,6 +393,11 @@ void actor_runtime::execute(std::string id, job_command cmd, ports::command_cont
                std::move(done));
 }
 void actor_runtime::execute(std::string id, container_command cmd, ports::command_context ctx, ports::completion done) {
+  send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
+               std::move(done));
+}
+
+void actor_runtime::execute(std::string id, schedule_command cmd, ports::command_context ctx, ports::completion done) {
   send_command(impl_->get<actors::core_role::gateway>(), std::move(id), std::move(cmd), std::move(ctx),
                std::move(done));
 }

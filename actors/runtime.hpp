@@ -132,6 +132,8 @@ class actor_runtime final : public ports::command_bus,
   void execute(std::string connection_id, connection_command cmd, ports::command_context ctx,
                ports::completion done) override;
   void execute(std::string job_id, job_command cmd, ports::command_context ctx, ports::completion done) override;
+  void execute(std::string schedule_id, schedule_command cmd, ports::command_context ctx,
+               ports::completion done) override;
   void execute(std::string container_id, container_command cmd, ports::command_context ctx,
                ports::completion done) override;
   void await_projections(std::uint64_t position, std::function<void()> done) override;

@@ -34,6 +34,7 @@
 #include "adapters/connectors/sqlite_executor.hpp"
 #include "adapters/process/script_executor.hpp"
 #include "adapters/results/file_result_store.hpp"
+#include "adapters/tz/iana_zones.hpp"
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
 #include "app/cli.hpp"
@@ -308,8 +309,11 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
-  atrium::http_adapter::api api({**runtime, (*store)->events(), *queries, (*store)->kv(), (*store)->kv(), hasher,
-                                 secrets, vault, tester, **runtime, **runtime, *jobs->results});
+  atrium::http_adapter::api_dependencies api_deps{
+      **runtime, (*store)->events(), *queries,  (*store)->kv(), (*store)->kv(), hasher, secrets, vault,
+      tester,    **runtime,          **runtime, *jobs->results};
+  api_deps.zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
+  atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));

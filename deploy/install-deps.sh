@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev libboost-url1.81-dev
   nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
+  libhowardhinnant-date-dev tzdata
   clang-format python3
   "$@"
 )

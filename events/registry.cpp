@@ -7,6 +7,7 @@
 #include "events/group/group_events.hpp"
 #include "events/job/job_events.hpp"
 #include "events/project/project_events.hpp"
+#include "events/schedule/schedule_events.hpp"
 #include "events/security/security_events.hpp"
 #include "events/user/user_events.hpp"
 
@@ -72,6 +73,13 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<container_stop_requested>(),
         make_type_info<container_stopped>(),
         make_type_info<container_removed>(),
+        // schedules
+        make_type_info<schedule_created>(),
+        make_type_info<schedule_updated>(),
+        make_type_info<schedule_paused>(),
+        make_type_info<schedule_resumed>(),
+        make_type_info<schedule_deleted>(),
+        make_type_info<schedule_fired>(),
     };
   }();
   return all;

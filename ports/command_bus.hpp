@@ -22,6 +22,7 @@
 #include "events/group/group_commands.hpp"
 #include "events/job/job_commands.hpp"
 #include "events/project/project_commands.hpp"
+#include "events/schedule/schedule_commands.hpp"
 #include "events/user/user_commands.hpp"
 
 namespace atrium::ports {
@@ -69,6 +70,8 @@ class command_bus {
   virtual void execute(std::string job_id, job_command cmd, command_context ctx, completion done) = 0;
   /// Runs a command on container `container_id`; errors as above for its decider.
   virtual void execute(std::string container_id, container_command cmd, command_context ctx, completion done) = 0;
+  /// Runs a command on schedule `schedule_id`; errors as above for the schedule decider.
+  virtual void execute(std::string schedule_id, schedule_command cmd, command_context ctx, completion done) = 0;
   /// Appends one event to a stream that no aggregate owns (expected version `any`), such
   /// as the `security` stream; `done` gets the committed event's position or the
   /// store's error.

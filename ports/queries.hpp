@@ -169,6 +169,29 @@ class container_queries {
   [[nodiscard]] virtual result<page> containers(const page_request& at) const = 0;
 };
 
+// ---- schedules ---------------------------------------------------------------------
+
+/// Which schedules to list.
+struct schedule_filter {
+  bool every_project = true;          ///< all schedules; otherwise those of `projects`
+  std::vector<std::string> projects;  ///< project ids (when not `every_project`)
+  page_request at;                    ///< `after`: a schedule id
+};
+
+/// Schedules and their runs (the `schedules` projection).
+class schedule_queries {
+ public:
+  virtual ~schedule_queries() = default;
+  /// Schedule `id`'s row (`schedule_row` + `created_at`, `updated_at`); nullopt if there
+  /// is none or it was deleted. `unavailable` on a store error.
+  [[nodiscard]] virtual result<std::optional<nlohmann::json>> schedule(std::string_view id) const = 0;
+  /// The schedules `filter` selects, in id order, paged.
+  [[nodiscard]] virtual result<page> schedules(const schedule_filter& filter) const = 0;
+  /// The firings of schedule `id`, oldest first (`after`: a fire time), each
+  /// `{"fire_time","job_ids","catch_up","fired_at"}`.
+  [[nodiscard]] virtual result<page> schedule_runs(std::string_view id, const page_request& at) const = 0;
+};
+
 // ---- any entity, now and as of a position --------------------------------------------
 
 /// A point of the log to look back at: a position, a time (RFC 3339 as stored events
@@ -257,6 +280,7 @@ class queries : public user_queries,
                 public connection_queries,
                 public job_queries,
                 public container_queries,
+                public schedule_queries,
                 public entity_queries,
                 public audit_queries {};
 

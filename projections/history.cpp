@@ -7,6 +7,8 @@
 #include "events/container/container_decider.hpp"
 #include "events/group/group_decider.hpp"
 #include "events/job/job_decider.hpp"
+#include "events/schedule/schedule_decider.hpp"
+#include "projections/schedule_views.hpp"
 #include "events/project/project_decider.hpp"
 #include "events/registry.hpp"
 #include "events/user/user_decider.hpp"
@@ -56,6 +58,9 @@ result<std::optional<nlohmann::json>> fold_view(std::string_view stream, const s
   }
   if (stream.starts_with("job-")) {
     return fold<job_state, job_event>(events, [](const job_state& s) { return job_view(s); });
+  }
+  if (stream.starts_with("schedule-")) {
+    return fold<schedule_state, schedule_event>(events, [](const schedule_state& s) { return schedule_view(s); });
   }
   if (stream.starts_with("container-")) {
     return fold<container_state, container_event>(events, [](const container_state& s) { return container_view(s); });

@@ -170,6 +170,7 @@ std::vector<std::unique_ptr<projection>> make_all_projections() {
   all.push_back(make_connections_projection());
   all.push_back(make_jobs_projection());
   all.push_back(make_containers_projection());
+  all.push_back(make_schedules_projection());
   return all;
 }
 

@@ -33,6 +33,9 @@ namespace atrium {
 /// Containers with desired and observed state (ops_projections.cpp).
 [[nodiscard]] std::unique_ptr<projection> make_containers_projection();
 
+/// Schedules, the per-project index and each schedule's runs (schedule_projections.cpp).
+[[nodiscard]] std::unique_ptr<projection> make_schedules_projection();
+
 /// A new instance of the projection called `name` (as `projection::name()` says), or
 /// nullptr for an unknown name (used to rebuild one projection).
 [[nodiscard]] std::unique_ptr<projection> make_projection(std::string_view name);

@@ -200,6 +200,46 @@ class read_queries final : public ports::queries {
     return scan_page("containers", "containers", at, [](const json& row) { return row; });
   }
 
+  // ---- schedules --------------------------------------------------------------------
+
+  result<std::optional<json>> schedule(std::string_view id) const override {
+    return rows_.get("schedules", "schedules", id);
+  }
+
+  result<page> schedules(const ports::schedule_filter& filter) const override {
+    const auto& at = filter.at;
+    if (filter.every_project) return scan_page("schedules", "schedules", at, [](const json& row) { return row; });
+    std::vector<json> found;
+    for (const auto& pid : filter.projects) {
+      const auto prefix = pid + "/";
+      auto rows =
+          rows_.scan("schedules", "project_schedules", prefix, at.after.empty() ? "" : prefix + at.after, at.limit);
+      if (!rows) return std::unexpected(rows.error());
+      for (const auto& r : *rows) {
+        auto row = rows_.get("schedules", "schedules", r.key.substr(prefix.size()));
+        if (!row) return std::unexpected(row.error());
+        if (*row) found.push_back(std::move(**row));
+      }
+    }
+    std::sort(found.begin(), found.end(),
+              [](const json& a, const json& b) { return a.value("id", "") < b.value("id", ""); });
+    if (found.size() > at.limit) found.resize(at.limit);
+    page out;
+    out.items = json(found);
+    if (found.size() == at.limit) out.next = found.back().value("id", "");
+    return out;
+  }
+
+  result<page> schedule_runs(std::string_view id, const page_request& at) const override {
+    const auto prefix = std::string(id) + "/";
+    auto rows = rows_.scan("schedules", "schedule_runs", prefix, at.after.empty() ? "" : prefix + at.after, at.limit);
+    if (!rows) return std::unexpected(rows.error());
+    page out;
+    for (const auto& r : *rows) out.items.push_back(r.value);
+    if (out.items.size() == at.limit && at.limit > 0) out.next = out.items.back().value("fire_time", "");
+    return out;
+  }
+
   // ---- any entity -------------------------------------------------------------------
 
   std::optional<json> current(std::string_view stream) const override {
@@ -215,7 +255,8 @@ class read_queries final : public ports::queries {
         {"group", {"groups", nullptr}},
         {"connection", {"connections", connection_view_of_row}},
         {"job", {"jobs", nullptr}},
-        {"container", {"containers", nullptr}}};
+        {"container", {"containers", nullptr}},
+        {"schedule", {"schedules", nullptr}}};
     auto t = tables.find(entity);
     if (t == tables.end()) return std::nullopt;
     auto row = rows_.get(t->second.first, t->second.first, id);

@@ -40,6 +40,21 @@ pool_fn on(boost::asio::thread_pool& pool) {
   return [&pool](std::function<void()> task) { boost::asio::post(pool, std::move(task)); };
 }
 
+/// Without a zone database (tests that wire none), schedules know only `UTC`.
+class utc_only final : public zone_database {
+ public:
+  result<std::shared_ptr<const zone_rules>> locate(std::string_view name) const override {
+    if (name == "UTC") return utc_zone();
+    return fail(errc::invalid_argument, "unknown time zone: " + std::string(name.substr(0, 64)),
+                {{"field", "time_zone"}});
+  }
+};
+
+std::shared_ptr<const zone_database> zones_or_utc(std::shared_ptr<const zone_database> zones) {
+  if (zones) return zones;
+  return std::make_shared<const utc_only>();
+}
+
 }  // namespace
 
 api::impl::impl(api_dependencies deps)
@@ -66,6 +81,8 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<jobs_controller>(jobs_controller::deps{kit, q, q, q})->add_routes(table);
   std::make_shared<results_controller>(results_controller::deps{kit, q, q, d.results, on(hashing)})->add_routes(table);
+  std::make_shared<schedules_controller>(schedules_controller::deps{kit, q, q, q, q, zones_or_utc(d.zones)})
+      ->add_routes(table);
   std::make_shared<containers_controller>(containers_controller::deps{kit, q})->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);

@@ -26,6 +26,8 @@
 /// | POST/GET /v1/jobs (`?project=&status=`), GET /v1/jobs/{id}   | jobs                          |
 /// | POST /v1/jobs/{id}/cancel                                    | `{"reason"?}`                 |
 /// | GET /v1/jobs/{id}/result (`?offset=&limit=`), …/result.csv, …/log | a finished job's output  |
+/// | POST/GET /v1/schedules (`?project_id=`), GET/PATCH/DELETE …/{id} | schedules (cron + time zone) |
+/// | POST /v1/schedules/{id}/pause, …/resume, GET …/runs           | `{"reason"?}`; firings and job outcomes |
 /// | POST/GET /v1/containers, GET/DELETE …/{id}, POST …/start|stop | containers (admins)          |
 /// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events          | the logs (admins, auditors)   |
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
@@ -55,6 +57,7 @@
 #include "ports/command_bus.hpp"
 #include "ports/connector.hpp"
 #include "ports/vault.hpp"
+#include "events/schedule/zone.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
@@ -83,6 +86,8 @@ struct api_dependencies {
   std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
   std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)
   std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
+  /// IANA time zones of schedules (adapters/tz); nullptr: only `UTC` is known.
+  std::shared_ptr<const zone_database> zones;
 };
 
 /// The request handler of the API.

@@ -138,6 +138,14 @@ std::string_view to_string(operation op) noexcept {
       return "job.read";
     case operation::job_cancel:
       return "job.cancel";
+    case operation::schedule_create:
+      return "schedule.create";
+    case operation::schedule_list:
+      return "schedule.list";
+    case operation::schedule_read:
+      return "schedule.read";
+    case operation::schedule_manage:
+      return "schedule.manage";
     case operation::container_create:
       return "container.create";
     case operation::container_list:
@@ -316,6 +324,24 @@ decision authorize(const principal& p, operation op, const facts& f) {
       const bool sees = reads_everything(p) || f.role || f.self;
       const bool may = p.is_admin() || f.self || (f.role && *f.role >= project_role::editor);
       return private_change(sees, may, p, "only the submitter, editors and owners cancel a job");
+    }
+
+    // Schedules live in projects like jobs: readers of the project read them; editors and
+    // owners manage them (and must be allowed to use the target's connection).
+    case operation::schedule_list:
+      return decision::allow();
+    case operation::schedule_read:
+      return reads_everything(p) || f.role ? decision::allow()
+                                           : deny(errc::not_found, "not a member of the schedule's project");
+    case operation::schedule_create:
+    case operation::schedule_manage: {
+      const bool sees = reads_everything(p) || f.role.has_value();
+      const bool editor = p.is_admin() || (f.role && *f.role >= project_role::editor);
+      if (auto d = private_change(sees, editor, p, "only editors and owners manage schedules"); !d.allowed) return d;
+      if (f.uses_connection && !p.is_admin() && !f.connection_user && !f.connection_owner) {
+        return deny(errc::forbidden, "no grant to use the connection");
+      }
+      return decision::allow();
     }
 
     // Containers: admins manage them; auditors read them.

@@ -69,6 +69,10 @@ enum class operation {
   job_list,
   job_read,
   job_cancel,
+  schedule_create,  ///< create a schedule in a project: editors and owners who may use its target's connection
+  schedule_list,    ///< list schedules: everyone, filtered to the projects they read
+  schedule_read,    ///< a schedule and its runs: readers of its project
+  schedule_manage,  ///< update, pause, resume, delete: editors and owners of its project
   container_create,
   container_list,
   container_read,

@@ -118,6 +118,15 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   // Service account S (its tokens' own scope checks are in tokens_e2e_test.cpp).
   const auto sa = id_of(admin.post("/v1/service-accounts", {{"name", "matrix-bot"}}));
 
+  // Schedules S (kept) and S2 (deleted by its row) of P, by the owner.
+  const json schedule_body{{"name", "nightly"},
+                           {"project_id", p},
+                           {"cron", "0 6 * * 1-5"},
+                           {"time_zone", "Europe/Berlin"},
+                           {"target", {{"kind", "sql"}, {"connection_id", conn}, {"sql", "select 1"}}}};
+  const auto schedule = id_of(owner.post("/v1/schedules", schedule_body));
+  const auto schedule2 = id_of(owner.post("/v1/schedules", schedule_body));
+
   // The disabled user logged in before being disabled: the token must fail at once.
   REQUIRE(admin.request("POST", "/v1/users/" + ids["disabled"] + "/disable").status == 200);
 
@@ -262,6 +271,24 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
              {"auditor", 403},
              {"outsider", 404}}),
        0},
+      // schedules
+      {"GET", "/v1/schedules", {}, with({}), 200},
+      {"POST", "/v1/schedules", schedule_body,
+       with({{"admin", 201},
+             {"owner", 201},
+             {"editor", 201},
+             {"groupie", 201},
+             {"viewer", 403},
+             {"auditor", 403},
+             {"outsider", 404}}),
+       0},
+      {"GET", "/v1/schedules/" + schedule, {}, all_members_of_p(200, 404), 0},
+      {"GET", "/v1/schedules/" + schedule + "/runs", {}, all_members_of_p(200, 404), 0},
+      {"PATCH", "/v1/schedules/" + schedule, {{"name", " "}}, editors_of_p(400), 0},
+      {"POST", "/v1/schedules/" + schedule + "/pause", json::object(), editors_of_p(200), 0},
+      {"POST", "/v1/schedules/" + schedule + "/resume", {}, editors_of_p(200), 0},
+      // the admin deletes S2 first; then it is gone (auditors change nothing: 403)
+      {"DELETE", "/v1/schedules/" + schedule2, {}, with({{"admin", 200}, {"auditor", 403}}), 404},
       // containers
       {"GET", "/v1/containers", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"GET", "/v1/containers/" + container, {}, with({{"admin", 200}, {"auditor", 200}}), 403},

@@ -41,7 +41,8 @@ TEST_CASE("readyz and the projections report show every projection caught up wit
     CHECK(p.at("checkpoint").get<std::uint64_t>() + p.at("lag_positions").get<std::uint64_t>() == head);
     CHECK(p.at("status") != "stalled");
   }
-  CHECK(names == std::set<std::string>{"users", "projects", "audit", "groups", "connections", "jobs", "containers"});
+  CHECK(names == std::set<std::string>{"users", "projects", "audit", "groups", "connections", "jobs", "containers",
+                                       "schedules"});
 
   // Members may not read it; the denial is audited like any other.
   REQUIRE(admin.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "mia-pw-123456"}})

@@ -38,6 +38,7 @@
 #include "events/job/job_events.hpp"
 #include "events/project/project_events.hpp"
 #include "events/registry.hpp"
+#include "events/schedule/schedule_events.hpp"
 #include "events/security/security_events.hpp"
 #include "events/upcasters.hpp"
 #include "events/user/user_events.hpp"
@@ -123,6 +124,7 @@ bool with_stream_variant(std::string_view entity, F&& f) {
   if (entity == "group") return f(std::type_identity<group_event>{}), true;
   if (entity == "connection") return f(std::type_identity<connection_event>{}), true;
   if (entity == "job") return f(std::type_identity<job_event>{}), true;
+  if (entity == "schedule") return f(std::type_identity<schedule_event>{}), true;
   if (entity == "container") return f(std::type_identity<container_event>{}), true;
   if (entity == "security") return f(std::type_identity<security_stream>{}), true;
   return false;

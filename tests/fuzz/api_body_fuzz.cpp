@@ -44,6 +44,9 @@ constexpr route k_routes[] = {
     {"POST", "/v1/containers"},
     {"POST", "/v1/containers/@CONTAINER@/start"},
     {"POST", "/v1/projects/@PROJECT@/cells/@CELL@/run"},
+    {"POST", "/v1/schedules"},
+    {"PATCH", "/v1/schedules/@SCHEDULE@"},
+    {"POST", "/v1/schedules/@SCHEDULE@/pause"},
     {"POST", "/v1/service-accounts"},
     {"POST", "/v1/tokens"},
     {"POST", "/v1/service-accounts/@USER@/tokens"},  // a person: refused after the body is parsed

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/runtime.hpp"
+#include "adapters/tz/iana_zones.hpp"
 #include "adapters/connectors/sql_connector.hpp"
 #include "adapters/results/file_result_store.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
@@ -194,9 +195,11 @@ world::world() : impl_(std::make_unique<impl>()) {
   auto results = results_adapter::file_result_store::open_dir(impl_->dir / "results");
   if (!results) fatal_setup("results: " + results.error().message);
   impl_->results = std::move(*results);
-  impl_->api = std::make_unique<http_adapter::api>(
-      http_adapter::api_dependencies{r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets,
-                                     *impl_->vault, impl_->tester, r, r, *impl_->results});
+  http_adapter::api_dependencies deps{
+      r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester,
+      r, r,          *impl_->results};
+  deps.zones = make_iana_zone_database();
+  impl_->api = std::make_unique<http_adapter::api>(deps);
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);
@@ -278,6 +281,9 @@ void world::make_fixtures() {
   create("@DONEJOB@", "/v1/jobs",
          R"({"project_id":"@PROJECT@","kind":"sql","connection_id":"@CONN@","sql":"select 1"})");
   finish_job(ids_["@DONEJOB@"]);
+  create("@SCHEDULE@", "/v1/schedules",
+         R"({"name":"fuzz schedule","project_id":"@PROJECT@","cron":"0 6 * * 1-5","time_zone":"Europe/Berlin",)"
+         R"("target":{"kind":"script","language":"bash","script":"echo hi"}})");
   create("@CONTAINER@", "/v1/containers", R"({"name":"fuzz-ct","image":"alpine:3"})");
   member_token_ = ids_["@USER@"].starts_with("no-") ? std::string("no-member-token") : mint_token(ids_["@USER@"]);
 }

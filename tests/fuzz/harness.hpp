@@ -15,7 +15,7 @@
 ///   directory (ATRIUM_FUZZ_FINDINGS, default ".") since the culprit may be any of them.
 ///
 /// Placeholders: @TOKEN@ (the admin's bearer token), @MTOKEN@ (the member's), @ADMIN@,
-/// @USER@ (the member's id), @PROJECT@, @CELL@, @GROUP@, @CONN@, @JOB@ (queued),
+/// @USER@ (the member's id), @PROJECT@, @CELL@, @GROUP@, @CONN@, @SCHEDULE@, @JOB@ (queued),
 /// @DONEJOB@ (succeeded, with a 3-row result and a log in the result store),
 /// @CONTAINER@, @PVER@ (the project's current version, for If-Match).
 

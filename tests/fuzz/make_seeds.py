@@ -51,6 +51,12 @@ ROUTES = [
     ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
+    ("run_cell", None),
+    ("create_schedule", {"name": "nightly", "project_id": "@PROJECT@", "cron": "*/15 6-18 * * MON-FRI",
+                         "time_zone": "America/New_York", "catch_up": "last",
+                         "target": {"kind": "sql", "connection_id": "@CONN@", "sql": "select 1", "timeout_s": 30}}),
+    ("patch_schedule", {"cron": "@every 1h30m", "time_zone": "Australia/Lord_Howe", "target": {"run_cells": True}}),
+    ("pause_schedule", {"reason": "holiday"}),
 ]
 body_seeds = []
 for i, (_, body) in enumerate(ROUTES):
@@ -62,13 +68,13 @@ body_seeds.append(bytes([8, 0]) + b'{"after":null}')  # a cell move
 body_seeds.append(bytes([2, 0]) + b'{"disabled":true}')
 body_seeds.append(bytes([2, 0]) + b'{"password":"another-password-1"}')
 body_seeds.append(bytes([12, 0]) + b'{"credentials":{"password":"s3cret"}}')
-# service accounts and API tokens (k_routes 20-22)
-body_seeds.append(bytes([20, 0]) + b'{"name":"ci-bot","description":"nightly QC","role":"member"}')
-body_seeds.append(bytes([20, 1]) + b'{"name":"ci-bot"}')
-body_seeds.append(bytes([21, 0]) + b'{"name":"laptop","scopes":["events:read","jobs:work"],"expires_in_s":3600}')
-body_seeds.append(bytes([21, 1 | 2]) + b'{"name":"mine","scopes":["admin"]}')
-body_seeds.append(bytes([21, 0]) + b'{"name":"x","scopes":["events:write"],"expires_in_s":-1}')
-body_seeds.append(bytes([22, 0]) + b'{"name":"worker","scopes":["jobs:work"]}')
+# service accounts and API tokens (k_routes 23-25; 20-22 are the schedules in ROUTES)
+body_seeds.append(bytes([23, 0]) + b'{"name":"ci-bot","description":"nightly QC","role":"member"}')
+body_seeds.append(bytes([23, 1]) + b'{"name":"ci-bot"}')
+body_seeds.append(bytes([24, 0]) + b'{"name":"laptop","scopes":["events:read","jobs:work"],"expires_in_s":3600}')
+body_seeds.append(bytes([24, 1 | 2]) + b'{"name":"mine","scopes":["admin"]}')
+body_seeds.append(bytes([24, 0]) + b'{"name":"x","scopes":["events:write"],"expires_in_s":-1}')
+body_seeds.append(bytes([25, 0]) + b'{"name":"worker","scopes":["jobs:work"]}')
 write("api_body", body_seeds)
 
 
@@ -224,6 +230,27 @@ write("csv", [
     ",,\n,,\n",
     "h\n\xc3\xa9t\xc3\xa9\n",
     b"h\n\xff\n",
+])
+
+# ---- (g) cron (schedules' cron expressions) ----------------------------------------------------------
+write("cron", [
+    "0 6 * * 1-5",
+    "*/15 * * * *",
+    "5-20/5 0-23/6 1,15 JAN-MAR,jul mon-fri",
+    "0 0 29 2 *",
+    "0 0 13 * 5",
+    "0 0 * * 7",
+    "@hourly",
+    "@daily",
+    "@every 30s",
+    "@every 1h30m",
+    "0 0 30 2 *",
+    "61 * * * *",
+    "*/0 * * * *",
+    "1,,2 * * * *",
+    "@every 0s",
+    "@reboot",
+    " \t0 0 1 1 sun,sat ",
 ])
 
 print("seeds written under", CORPUS)

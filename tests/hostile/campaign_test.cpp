@@ -31,6 +31,7 @@ TEST_CASE("campaign: members", "[hostile][campaign][needs-lead]") { campaign("me
 TEST_CASE("campaign: groups", "[hostile][campaign][needs-lead]") { campaign("groups"); }
 TEST_CASE("campaign: connections", "[hostile][campaign][needs-lead][needs-accounts]") { campaign("connections"); }
 TEST_CASE("campaign: jobs", "[hostile][campaign][needs-lead]") { campaign("jobs"); }
+TEST_CASE("campaign: schedules", "[hostile][campaign][needs-lead]") { campaign("schedules"); }
 TEST_CASE("campaign: containers", "[hostile][campaign][needs-lead]") { campaign("containers"); }
 TEST_CASE("campaign: audit", "[hostile][campaign][needs-lead]") { campaign("audit"); }
 TEST_CASE("campaign: audit/export", "[hostile][campaign][needs-lead]") { campaign("audit/export"); }

@@ -223,6 +223,15 @@ world::world(std::vector<std::string> args, bool entities) {
              201, "submit job")
             .at("id")
             .get<std::string>();
+  schedule = must(call("POST", "/v1/schedules", alice,
+                       {{"name", "nightly"},
+                        {"project_id", project},
+                        {"cron", "0 6 * * 1-5"},
+                        {"time_zone", "Europe/Berlin"},
+                        {"target", {{"kind", "sql"}, {"connection_id", connection}, {"sql", "select 1"}}}}),
+                  201, "create schedule")
+                 .at("id")
+                 .get<std::string>();
   container = must(call("POST", "/v1/containers", admin, {{"name", "notebook"}, {"image", "busybox"}}), 201,
                    "declare container")
                   .at("id")
@@ -231,7 +240,7 @@ world::world(std::vector<std::string> args, bool entities) {
 
 std::string world::fill(std::string s) {
   const std::map<std::string, std::string> vars{
-      {"{P}", project},   {"{C}", cell},     {"{G}", group},  {"{K}", connection}, {"{J}", job},
+      {"{P}", project},   {"{C}", cell},     {"{G}", group},  {"{K}", connection}, {"{J}", job},    {"{S}", schedule},
       {"{X}", container}, {"{A}", alice_id}, {"{B}", bob_id}, {"{D}", dave_id},    {"{R}", "audit"}};
   for (const auto& [k, v] : vars) {
     for (auto at = s.find(k); at != std::string::npos; at = s.find(k, at + v.size())) s.replace(at, k.size(), v);

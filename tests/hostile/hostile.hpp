@@ -83,7 +83,7 @@ struct world {
   std::unique_ptr<test::atriumd_server> server;
   std::string admin, alice, bob, auditor;  ///< tokens
   std::string alice_id, bob_id, dave_id, auditor_id;
-  std::string project, cell, group, connection, job, container;
+  std::string project, cell, group, connection, job, container, schedule;
   std::string sqlite_path;
   std::size_t serial = 0;  ///< for unique names
 
@@ -105,8 +105,8 @@ struct world {
   /// Creates (as admin) a member and returns {id, token}.
   std::pair<std::string, std::string> make_member(const std::string& name, const std::string& password);
 
-  /// Substitutes {P} {C} {G} {K} {J} {X} {A} {B} {D} {N} (project, cell, group,
-  /// connection, job, container, alice, bob, dave ids; a fresh serial) in `s`.
+  /// Substitutes {P} {C} {G} {K} {J} {X} {S} {A} {B} {D} {N} (project, cell, group,
+  /// connection, job, container, schedule, alice, bob, dave ids; a fresh serial) in `s`.
   std::string fill(std::string s);
   json fill(const json& j);
 

@@ -371,7 +371,8 @@ TEST_CASE("all projections are built in runner order", "[projections]") {
   const auto all = make_all_projections();
   std::vector<std::string> names;
   for (const auto& p : all) names.emplace_back(p->name());
-  CHECK(names == std::vector<std::string>{"users", "projects", "audit", "groups", "connections", "jobs", "containers"});
+  CHECK(names == std::vector<std::string>{"users", "projects", "audit", "groups", "connections", "jobs", "containers",
+                                          "schedules"});
 }
 
 TEST_CASE("projections write only their own tables", "[projections]") {

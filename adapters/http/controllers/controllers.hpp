@@ -12,6 +12,7 @@
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
 /// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
+/// | `schedules_controller`  | schedules.cpp    | /v1/schedules, …/{id}, …/pause, …/resume, …/runs |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
@@ -32,6 +33,8 @@
 #include "events/container/container_decider.hpp"
 #include "events/group/group_decider.hpp"
 #include "events/job/job_decider.hpp"
+#include "events/schedule/schedule_decider.hpp"
+#include "events/schedule/zone.hpp"
 #include "ports/connector.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
@@ -372,6 +375,41 @@ class tokens_controller : public std::enable_shared_from_this<tokens_controller>
   /// Answers the API tokens of `owner` as `{"tokens":[…]}`, never their secrets.
   void list_tokens(const call_ptr& c, const std::string& owner);
   void revoke_token(const call_ptr& c, const principal& p, const std::string& token_id);
+  deps d_;
+};
+
+/// What the policy needs about a schedule: its row (nullopt if none or deleted) and the
+/// caller's role on its project.
+struct schedule_access {
+  std::optional<json> view;
+  std::optional<project_role> role;
+};
+
+/// Schedules: create, list, read (with `next_fire_times`, the next 5 instants from now,
+/// RFC 3339 UTC, computed at read time; empty unless active), change, pause, resume,
+/// delete, and their runs with the outcome of their jobs.
+class schedules_controller : public std::enable_shared_from_this<schedules_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::schedule_queries& schedules;
+    const ports::project_queries& projects;
+    const ports::connection_queries& connections;
+    const ports::job_queries& jobs;
+    std::shared_ptr<const zone_database> zones;  ///< IANA zones (adapters/tz, wired by app/main.cpp)
+  };
+  explicit schedules_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  [[nodiscard]] schedule_access facts_of(const principal& p, const std::string& id) const;
+  /// The row with `next_fire_times` added.
+  [[nodiscard]] json with_next_fire_times(json row) const;
+  void create(const call_ptr& c, const principal& p);
+  void list(const call_ptr& c, const principal& p);
+  void patch(const call_ptr& c, const principal& p, const std::string& id);
+  void pause(const call_ptr& c, const principal& p, const std::string& id);
+  void runs(const call_ptr& c, const principal& p, const std::string& id);
   deps d_;
 };
 
