@@ -30,6 +30,8 @@
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
+/// | POST /v1/workers/claim, POST /v1/workers/leases/{lease}/heartbeat|result|complete | remote workers (`job.work`) |
+/// | GET /v1/workers                                              | workers and their leases (admins, auditors) |
 /// | GET /healthz                                                 | anyone                        |
 ///
 /// A denial answers 403, or 404 where the resource's existence is private, and appends
@@ -53,6 +55,7 @@
 #include "ports/connector.hpp"
 #include "ports/vault.hpp"
 #include "ports/event_store.hpp"
+#include "ports/job_leases.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/result_store.hpp"
@@ -80,6 +83,7 @@ struct api_dependencies {
   std::size_t hashing_threads = 2;                          ///< argon2id runs here, never on an I/O thread
   std::size_t probe_threads = 2;                            ///< connection tests run here (blocking network I/O)
   std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
+  ports::job_leases* leases = nullptr;  ///< remote workers (`/v1/workers/…`); null: those answer 503
 };
 
 /// The request handler of the API.

@@ -158,6 +158,10 @@ std::string_view to_string(operation op) noexcept {
       return "projections.read";
     case operation::projections_rebuild:
       return "projections.rebuild";
+    case operation::job_work:
+      return "job.work";
+    case operation::worker_list:
+      return "worker.list";
   }
   return "unknown";
 }
@@ -248,6 +252,12 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::container_stop:
     case operation::container_remove:
       return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins manage containers");
+
+    // Remote workers run every project's jobs with their connections' credentials.
+    case operation::job_work:
+      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins (and jobs:work tokens) run jobs");
+    case operation::worker_list:
+      return reads_everything(p) ? decision::allow() : deny(errc::forbidden, "only admins and auditors see workers");
 
     case operation::audit_read:
     case operation::events_read:

@@ -69,6 +69,9 @@ enum class operation {
   events_read,          ///< the global event log and unowned streams (`security`)
   projections_read,     ///< the projections' checkpoints and lag
   projections_rebuild,  ///< start an online rebuild of a projection
+  job_work,     ///< the worker routes (`/v1/workers/claim`, `…/leases/{id}/…`): run jobs as a remote worker; admins
+                ///< (API tokens with the `jobs:work` scope map onto it)
+  worker_list,  ///< `GET /v1/workers`: admins and auditors
 };
 
 /// `"project.update"`-style name of an operation, recorded in `security.access_denied`.
