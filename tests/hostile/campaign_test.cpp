@@ -32,6 +32,7 @@ TEST_CASE("campaign: groups", "[hostile][campaign][needs-lead]") { campaign("gro
 TEST_CASE("campaign: connections", "[hostile][campaign][needs-lead][needs-accounts]") { campaign("connections"); }
 TEST_CASE("campaign: jobs", "[hostile][campaign][needs-lead]") { campaign("jobs"); }
 TEST_CASE("campaign: containers", "[hostile][campaign][needs-lead]") { campaign("containers"); }
+TEST_CASE("campaign: workers", "[hostile][campaign][workers]") { campaign("workers"); }
 TEST_CASE("campaign: audit", "[hostile][campaign][needs-lead]") { campaign("audit"); }
 TEST_CASE("campaign: audit/export", "[hostile][campaign][needs-lead]") { campaign("audit/export"); }
 TEST_CASE("campaign: events", "[hostile][campaign][needs-lead]") { campaign("events"); }
