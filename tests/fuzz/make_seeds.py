@@ -51,6 +51,13 @@ ROUTES = [
     ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
+    ("run_cell", {"timeout_s": 5}),
+    ("worker_claim", {"worker": "fuzz-1", "slots_free": 0, "slots": 2, "wait_s": 0}),
+    ("worker_heartbeat", {"worker": "fuzz-1", "rows": 10, "bytes": 100, "percent": 50, "elapsed_ms": 1200}),
+    ("worker_result", {"worker": "fuzz-1", "seq": 0, "columns": [{"name": "n", "type": "int"}],
+                       "rows": [["1"], [None]], "log": "line\n"}),
+    ("worker_complete", {"worker": "fuzz-1", "outcome": "failed", "error": "boom", "sqlstate": "42601",
+                         "batches": 1, "truncated": False, "duration_ms": 12}),
 ]
 body_seeds = []
 for i, (_, body) in enumerate(ROUTES):
