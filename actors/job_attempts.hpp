@@ -124,12 +124,12 @@ class job_attempts {
   std::map<std::string, std::shared_ptr<running_attempt>> running;  // by job id
   bool stopping = false;
   // Remote workers (guarded by mu):
-  std::map<std::string, std::string> by_lease;     // lease id → job id (live leases)
-  std::set<std::string> completed;                 // lease ids completed lately (a retried completion succeeds)
-  std::deque<std::string> completed_order;         // oldest first, bounded
-  std::map<std::string, worker_record> workers;    // by name
+  std::map<std::string, std::string> by_lease;   // lease id → job id (live leases)
+  std::set<std::string> completed;               // lease ids completed lately (a retried completion succeeds)
+  std::deque<std::string> completed_order;       // oldest first, bounded
+  std::map<std::string, worker_record> workers;  // by name
   std::chrono::milliseconds lease{std::chrono::seconds(30)};  // set by the dispatcher at start
-  ports::result_store* results = nullptr;                      // where uploads go
+  ports::result_store* results = nullptr;                     // where uploads go
   ports::result_limits limits;
 
   /// Notes that `worker` was heard from now.

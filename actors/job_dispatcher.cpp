@@ -119,11 +119,10 @@ using dsp_await_atom = caf::atom_constant<caf::atom("dspawait")>;
 
 /// The dispatcher's own interface: the public one plus what it sends itself and what
 /// its attempt threads send it.
-using dispatcher_impl = dispatcher_actor::extend<caf::reacts_to<dsp_follow_atom>, caf::reacts_to<dsp_tick_atom>,
-                                                 caf::reacts_to<dsp_expire_atom>, caf::reacts_to<dsp_await_atom>,
-                                                 caf::reacts_to<attempt_done>, caf::reacts_to<attempt_timeout>,
-                                                 caf::reacts_to<worker_claim_msg>, caf::reacts_to<remote_done_msg>,
-                                                 caf::reacts_to<claim_expired>>;
+using dispatcher_impl = dispatcher_actor::extend<
+    caf::reacts_to<dsp_follow_atom>, caf::reacts_to<dsp_tick_atom>, caf::reacts_to<dsp_expire_atom>,
+    caf::reacts_to<dsp_await_atom>, caf::reacts_to<attempt_done>, caf::reacts_to<attempt_timeout>,
+    caf::reacts_to<worker_claim_msg>, caf::reacts_to<remote_done_msg>, caf::reacts_to<claim_expired>>;
 
 constexpr std::size_t k_page = 1000;
 constexpr auto k_tick = std::chrono::milliseconds(500);  // progress at most 2 per second per job

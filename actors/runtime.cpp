@@ -515,7 +515,8 @@ result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_
 
 // ---- ports::job_leases (actors/worker_leases.cpp) ------------------------------------------
 
-void actor_runtime::claim(ports::lease_claim claim, std::function<void(result<std::optional<ports::leased_job>>)> done) {
+void actor_runtime::claim(ports::lease_claim claim,
+                          std::function<void(result<std::optional<ports::leased_job>>)> done) {
   actors::send_claim(impl_->attempts.get(), *impl_->sup->dir, std::move(claim), std::move(done));
 }
 

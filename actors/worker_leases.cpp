@@ -139,10 +139,10 @@ result<void> complete_lease(job_attempts* attempts, const core_directory& dir, c
   std::lock_guard uploading(att.upload_mu);
   auto& lease = *att.remote;
   if (done.batches != lease.next_seq) {
-    return fail(errc::failed_precondition,
-                "the server applied " + std::to_string(lease.next_seq) + " batches, not " +
-                    std::to_string(done.batches),
-                {{"expected_batches", lease.next_seq}});
+    return fail(
+        errc::failed_precondition,
+        "the server applied " + std::to_string(lease.next_seq) + " batches, not " + std::to_string(done.batches),
+        {{"expected_batches", lease.next_seq}});
   }
   {
     std::lock_guard lock(att.mu);
@@ -197,8 +197,8 @@ std::vector<ports::worker_info> list_workers(job_attempts* attempts) {
     if (it == out.end()) continue;
     std::lock_guard alock(a->mu);
     if (a->remote->lost) continue;
-    const auto left = std::chrono::duration_cast<std::chrono::system_clock::duration>(
-        a->remote->renewed + attempts->lease - steady);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(a->remote->renewed + attempts->lease - steady);
     it->leases.push_back({a->remote->lease_id, id, a->job.attempt, now + left});
   }
   return out;

@@ -310,11 +310,9 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
-  atrium::http_adapter::api_dependencies api_deps{**runtime, (*store)->events(), *queries, (*store)->kv(),
-                                                  (*store)->kv(),  hasher,
-                                                  secrets,         vault,
-                                                  tester,          **runtime,
-                                                  **runtime,       *jobs->results};
+  atrium::http_adapter::api_dependencies api_deps{
+      **runtime, (*store)->events(), *queries,  (*store)->kv(), (*store)->kv(), hasher, secrets, vault,
+      tester,    **runtime,          **runtime, *jobs->results};
   api_deps.leases = runtime->get();
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(

@@ -64,8 +64,8 @@ struct serve_options {
 
 /// What `atriumd worker` runs with (app/worker.cpp).
 struct worker_options {
-  std::string server;      ///< http://HOST:PORT (required)
-  std::string token_file;  ///< the bearer token's file (required)
+  std::string server;       ///< http://HOST:PORT (required)
+  std::string token_file;   ///< the bearer token's file (required)
   std::uint64_t slots = 1;  ///< jobs at once, at least 1
   std::string name;         ///< "": HOST-PID
   std::string work_dir = "atrium-worker";

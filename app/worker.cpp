@@ -211,10 +211,10 @@ class worker {
         spdlog::error("the server refuses this worker's token (status {}): {}; again in {} ms", r->status,
                       log_escape(r->body), d.count());
       } else {
-        spdlog::warn("claim failed ({}); again in {} ms",
-                     r ? "status " + std::to_string(r->status) + " " + log_escape(r->body)
-                       : log_escape(r.error().message),
-                     d.count());
+        spdlog::warn(
+            "claim failed ({}); again in {} ms",
+            r ? "status " + std::to_string(r->status) + " " + log_escape(r->body) : log_escape(r.error().message),
+            d.count());
       }
       sleep_for(d);
     }
@@ -313,12 +313,14 @@ class worker {
     }
     const auto& o = r.outcome;
     using status = ports::job_outcome::status;
-    json body{{"outcome", o.state == status::succeeded ? "succeeded" : o.state == status::failed ? "failed" : "interrupted"},
+    json body{{"outcome", o.state == status::succeeded ? "succeeded"
+                          : o.state == status::failed  ? "failed"
+                                                       : "interrupted"},
               {"batches", seq},
               {"truncated", r.truncated},
-              {"duration_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  std::chrono::steady_clock::now() - job.started)
-                                  .count()}};
+              {"duration_ms",
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - job.started)
+                   .count()}};
     if (o.state == status::failed) {
       body["error"] = o.error;
       if (!o.sqlstate.empty()) body["sqlstate"] = o.sqlstate;
@@ -375,7 +377,8 @@ class worker {
       json row = json::array();
       for (std::size_t c = 0; c < info.columns.size(); ++c) {
         std::uint64_t h = 0;
-        if (!results_adapter::decode_varint(&pos, end, &h) || (h > 0 && h - 1 > static_cast<std::uint64_t>(end - pos))) {
+        if (!results_adapter::decode_varint(&pos, end, &h) ||
+            (h > 0 && h - 1 > static_cast<std::uint64_t>(end - pos))) {
           spdlog::error("job_id={} local result is corrupt at row {}", job.job_id, r);
           return false;
         }

@@ -31,8 +31,8 @@ namespace atrium::ports {
 
 /// A worker asks for one job.
 struct lease_claim {
-  std::string worker;      ///< the worker's name: 1–64 of `A-Za-z0-9._-`
-  std::string owner;       ///< the user id of the caller (later calls on the lease must come from them)
+  std::string worker;            ///< the worker's name: 1–64 of `A-Za-z0-9._-`
+  std::string owner;             ///< the user id of the caller (later calls on the lease must come from them)
   std::uint32_t slots_free = 1;  ///< free slots of the worker now (≥ 1 to get a job)
   std::uint32_t slots = 0;       ///< the worker's slots in all (0: unknown), for `GET /v1/workers`
   std::chrono::milliseconds wait{std::chrono::seconds(20)};  ///< answer "none" after this long without a job
@@ -41,9 +41,9 @@ struct lease_claim {
 /// A job leased to a worker. `spec.credentials` holds secrets: send it only to the worker,
 /// never log it.
 struct leased_job {
-  std::string lease_id;                             ///< UUID
+  std::string lease_id;                              ///< UUID
   std::chrono::system_clock::time_point expires_at;  ///< unless heartbeated before
-  std::chrono::milliseconds lease{30000};           ///< the lease duration (heartbeat well within it)
+  std::chrono::milliseconds lease{30000};            ///< the lease duration (heartbeat well within it)
   std::uint32_t max_attempts = 1;
   job_spec spec;
 };
@@ -72,7 +72,7 @@ struct upload_ack {
 
 /// How a leased job ended, as the worker reports it.
 struct lease_completion {
-  job_outcome outcome;  ///< `interrupted` without a cancel or timeout gives the job back (requeued)
+  job_outcome outcome;            ///< `interrupted` without a cancel or timeout gives the job back (requeued)
   std::uint64_t batches = 0;      ///< batches uploaded (must equal the server's count)
   bool truncated = false;         ///< the worker's own bounds cut the result
   std::uint64_t duration_ms = 0;  ///< as the worker measured it
@@ -89,8 +89,8 @@ struct lease_info {
 /// A worker the server has heard from.
 struct worker_info {
   std::string name;
-  std::uint32_t slots = 0;       ///< as it last said (0: unknown)
-  std::uint32_t slots_free = 0;  ///< as it last said
+  std::uint32_t slots = 0;                          ///< as it last said (0: unknown)
+  std::uint32_t slots_free = 0;                     ///< as it last said
   std::chrono::system_clock::time_point last_seen;  ///< its last claim, heartbeat, upload or completion
   std::vector<lease_info> leases;
 };

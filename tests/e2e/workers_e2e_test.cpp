@@ -74,8 +74,7 @@ struct fleet_fixture {
   std::string project;
   std::string connection;
 
-  explicit fleet_fixture(std::vector<std::string> args)
-      : server(dir.path(), std::move(args)), admin(server.admin()) {
+  explicit fleet_fixture(std::vector<std::string> args) : server(dir.path(), std::move(args)), admin(server.admin()) {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open((server.data / "files" / "plates.sqlite").c_str(), &db) == SQLITE_OK);
     REQUIRE(sqlite3_exec(db, "create table plates(id integer, name text); insert into plates values (1, 'alpha');",
@@ -109,24 +108,15 @@ struct fleet_fixture {
   std::unique_ptr<child_process> worker(const std::string& name, int slots) {
     const auto token_file = dir.path() / (name + ".token");
     std::ofstream(token_file) << server.login("admin", k_admin_password) << "\n";
-    std::vector<std::string> argv{ATRIUMD_PATH,
-                                  "worker",
-                                  "--server",
-                                  "http://" + server.address,
-                                  "--token-file",
-                                  token_file.string(),
-                                  "--slots",
-                                  std::to_string(slots),
-                                  "--name",
-                                  name,
-                                  "--work-dir",
-                                  (dir.path() / name).string(),
-                                  "--sqlite-root",
-                                  (server.data / "files").string(),
-                                  "--job-sandbox",
-                                  "never"};
-    return std::make_unique<child_process>(argv, std::map<std::string, std::string>{},
-                                           dir.path() / (name + ".log"));
+    std::vector<std::string> argv{ATRIUMD_PATH,    "worker",
+                                  "--server",      "http://" + server.address,
+                                  "--token-file",  token_file.string(),
+                                  "--slots",       std::to_string(slots),
+                                  "--name",        name,
+                                  "--work-dir",    (dir.path() / name).string(),
+                                  "--sqlite-root", (server.data / "files").string(),
+                                  "--job-sandbox", "never"};
+    return std::make_unique<child_process>(argv, std::map<std::string, std::string>{}, dir.path() / (name + ".log"));
   }
 };
 
@@ -173,7 +163,8 @@ TEST_CASE("workers: a job is claimed, heartbeated, uploaded and completed throug
   CHECK(up.json.at("next_seq") == 1);
   CHECK(up.json.at("rows") == 2);
   // A retried batch is acknowledged, not applied twice; a batch from the future is refused.
-  auto again = f.on_lease(lease, "result", {{"worker", "hand-1"}, {"seq", 0}, {"rows", json::array({json::array({"9", "x"})})}});
+  auto again =
+      f.on_lease(lease, "result", {{"worker", "hand-1"}, {"seq", 0}, {"rows", json::array({json::array({"9", "x"})})}});
   CHECK(again.status == 200);
   CHECK(again.json.at("duplicate") == true);
   CHECK(f.on_lease(lease, "result", {{"worker", "hand-1"}, {"seq", 5}, {"log", "x"}}).status == 409);
@@ -184,8 +175,7 @@ TEST_CASE("workers: a job is claimed, heartbeated, uploaded and completed throug
   INFO(done.body);
   REQUIRE(done.status == 200);
   // A retried completion succeeds again; anything else on the lease is refused.
-  CHECK(f.on_lease(lease, "complete", {{"worker", "hand-1"}, {"outcome", "succeeded"}, {"batches", 2}}).status ==
-        200);
+  CHECK(f.on_lease(lease, "complete", {{"worker", "hand-1"}, {"outcome", "succeeded"}, {"batches", 2}}).status == 200);
   CHECK(f.on_lease(lease, "heartbeat", {{"worker", "hand-1"}}).status == 409);
 
   REQUIRE(wait_status(f.admin, job, {"succeeded", "failed"}) == "succeeded");
@@ -214,7 +204,8 @@ TEST_CASE("workers: a lease not heartbeated is lost; the job is requeued as atte
   // No heartbeat: after the lease (2 s) the job goes back to the queue.
   REQUIRE(wait_until([&] { return count_of(events_of(f.admin, job), "job.requeued") == 1; }, std::chrono::seconds(10)));
   for (const auto& e : events_of(f.admin, job)) {
-    if (e.at("type") == "job.requeued") CHECK(e.at("data").dump().find("worker hand-1 lost its lease") != std::string::npos);
+    if (e.at("type") == "job.requeued")
+      CHECK(e.at("data").dump().find("worker hand-1 lost its lease") != std::string::npos);
   }
   // Every later call with the old lease is refused as gone.
   auto late = f.on_lease(lease, "complete", {{"worker", "hand-1"}, {"outcome", "succeeded"}, {"batches", 0}});
@@ -257,17 +248,19 @@ TEST_CASE("workers: bad worker requests answer clear 4xx", "[e2e][workers]") {
   CHECK(f.on_lease("not-a-lease", "heartbeat", {{"worker", "w"}}).status == 400);
   CHECK(a.request("POST", "/v1/workers/claim", "{not json").status == 400);
   CHECK(a.request("POST", "/v1/workers/claim", "[]").status == 400);
-  CHECK(a.post("/v1/workers/claim", {{"slots_free", 1}}).status == 400);                        // no worker
-  CHECK(a.post("/v1/workers/claim", {{"worker", "bad name!"}, {"wait_s", 0}}).status == 400);   // bad name
-  CHECK(a.post("/v1/workers/claim", {{"worker", std::string(65, 'w')}}).status == 400);         // too long
-  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"slots_free", -1}}).status == 400);      // negative
-  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"wait_s", 99}}).status == 400);          // too long a wait
-  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"slots_free", "one"}}).status == 400);   // not a number
+  CHECK(a.post("/v1/workers/claim", {{"slots_free", 1}}).status == 400);                       // no worker
+  CHECK(a.post("/v1/workers/claim", {{"worker", "bad name!"}, {"wait_s", 0}}).status == 400);  // bad name
+  CHECK(a.post("/v1/workers/claim", {{"worker", std::string(65, 'w')}}).status == 400);        // too long
+  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"slots_free", -1}}).status == 400);     // negative
+  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"wait_s", 99}}).status == 400);         // too long a wait
+  CHECK(a.post("/v1/workers/claim", {{"worker", "w"}, {"slots_free", "one"}}).status == 400);  // not a number
   CHECK(a.request("POST", "/v1/workers/claim", R"({"worker":"w","wait_s":0})", {{"Idempotency-Key", "k1"}}).status ==
         400);
   CHECK(f.on_lease(unknown, "result", {{"worker", "w"}}).status == 400);  // no seq
   CHECK(f.on_lease(unknown, "result", {{"worker", "w"}, {"seq", 0}, {"rows", "x"}}).status == 400);
-  CHECK(f.on_lease(unknown, "result", {{"worker", "w"}, {"seq", 0}, {"rows", json::array({json::array({1})})}}).status == 400);
+  CHECK(
+      f.on_lease(unknown, "result", {{"worker", "w"}, {"seq", 0}, {"rows", json::array({json::array({1})})}}).status ==
+      400);
   CHECK(f.on_lease(unknown, "result", {{"worker", "w"}, {"seq", 0}, {"columns", {{{"name", 1}}}}}).status == 400);
   CHECK(f.on_lease(unknown, "complete", {{"worker", "w"}, {"outcome", "maybe"}}).status == 400);
   CHECK(f.on_lease(unknown, "complete", {{"worker", "w"}}).status == 400);
@@ -276,8 +269,8 @@ TEST_CASE("workers: bad worker requests answer clear 4xx", "[e2e][workers]") {
 
   // Authentication and the policy: no token 401; members may not work nor list workers.
   CHECK(f.server.client().post("/v1/workers/claim", {{"worker", "w"}}).status == 401);
-  REQUIRE(a.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "mia-password-1234"}}).status ==
-          201);
+  REQUIRE(a.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "mia-password-1234"}})
+              .status == 201);
   const auto member = f.server.client(f.server.login("mia", "mia-password-1234"));
   CHECK(member.post("/v1/workers/claim", {{"worker", "w"}, {"wait_s", 0}}).status == 403);
   CHECK(member.get("/v1/workers").status == 403);
@@ -288,7 +281,8 @@ TEST_CASE("workers: bad worker requests answer clear 4xx", "[e2e][workers]") {
   REQUIRE(claimed.status == 200);
   const auto lease = claimed.json.at("lease_id").get<std::string>();
   CHECK(f.on_lease(lease, "heartbeat", {{"worker", "thief"}}).status == 403);
-  CHECK(f.on_lease(lease, "result", {{"worker", "owner-w"}, {"seq", 0}, {"rows", json::array({json::array({"1"})})}}).status == 400);  // no columns
+  CHECK(f.on_lease(lease, "result", {{"worker", "owner-w"}, {"seq", 0}, {"rows", json::array({json::array({"1"})})}})
+            .status == 400);  // no columns
   CHECK(f.on_lease(lease, "result",
                    {{"worker", "owner-w"},
                     {"seq", 0},
@@ -364,7 +358,8 @@ TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease; the other worker
   std::vector<json> started;
   for (const auto& e : events) {
     if (e.at("type") == "job.started") started.push_back(e.at("data"));
-    if (e.at("type") == "job.requeued") CHECK(e.at("data").dump().find("worker doomed lost its lease") != std::string::npos);
+    if (e.at("type") == "job.requeued")
+      CHECK(e.at("data").dump().find("worker doomed lost its lease") != std::string::npos);
   }
   REQUIRE(started.size() == 2);
   CHECK(started[0].at("runner") == "doomed");

@@ -194,10 +194,9 @@ world::world() : impl_(std::make_unique<impl>()) {
   auto results = results_adapter::file_result_store::open_dir(impl_->dir / "results");
   if (!results) fatal_setup("results: " + results.error().message);
   impl_->results = std::move(*results);
-  impl_->api = std::make_unique<http_adapter::api>(
-      http_adapter::api_dependencies{r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets,
-                                     *impl_->vault, impl_->tester, r, r, *impl_->results, 24 * 3600,
-                                     2, 2, std::chrono::milliseconds(5000), &r});
+  impl_->api = std::make_unique<http_adapter::api>(http_adapter::api_dependencies{
+      r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester, r, r,
+      *impl_->results, 24 * 3600, 2, 2, std::chrono::milliseconds(5000), &r});
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");
   if (!hash) fatal_setup("hash: " + hash.error().message);

@@ -38,7 +38,8 @@ result<std::uint64_t> count_field(const json& body, const char* name, std::uint6
 result<bool> bool_field(const json& body, const char* name) {
   auto it = body.find(name);
   if (it == body.end() || it->is_null()) return false;
-  if (!it->is_boolean()) return fail(errc::invalid_argument, std::string(name) + " must be a boolean", {{"field", name}});
+  if (!it->is_boolean())
+    return fail(errc::invalid_argument, std::string(name) + " must be a boolean", {{"field", name}});
   return it->get<bool>();
 }
 
@@ -287,8 +288,8 @@ void workers_controller::complete(const call_ptr& c, const principal& p, const s
   } else if (**outcome == "interrupted") {
     done.outcome = ports::job_outcome::interrupted();
   } else {
-    return send_error(c, error{errc::invalid_argument, "outcome must be succeeded, failed or interrupted",
-                               {{"field", "outcome"}}});
+    return send_error(
+        c, error{errc::invalid_argument, "outcome must be succeeded, failed or interrupted", {{"field", "outcome"}}});
   }
   done.batches = *batches;
   done.truncated = *truncated;
