@@ -193,7 +193,7 @@ TEST_CASE("workers: a job is claimed, heartbeated, uploaded and completed throug
   CHECK(f.admin.get("/v1/jobs/" + job + "/log").body == "done\n");
 }
 
-TEST_CASE("workers: a lease not heartbeated is lost; the job is requeued as attempt 2 and the old lease refused",
+TEST_CASE("workers: a lease not heartbeated is lost, the job is requeued as attempt 2 and the old lease refused",
           "[e2e][workers]") {
   fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
   const auto job = f.submit_sql("select 1", 2);
@@ -324,7 +324,7 @@ TEST_CASE("workers: two atriumd worker processes run 50 SQLite jobs, each exactl
   CHECK(std::filesystem::is_empty(f.dir.path() / "fleet-1" / "results"));
 }
 
-TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease; the other worker re-runs it as attempt 2",
+TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease and the other worker re-runs it as attempt 2",
           "[e2e][workers]") {
   fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
   auto doomed = f.worker("doomed", 1);
@@ -370,5 +370,34 @@ TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease; the other worker
   // The dead worker's lease is refused if its report comes late.
   auto late = f.on_lease(lease, "complete", {{"worker", "doomed"}, {"outcome", "succeeded"}, {"batches", 0}});
   CHECK(late.status == 410);
+  // The server stops cleanly while the worker long-polls; the worker keeps retrying and
+  // stops cleanly too.
+  CHECK(f.server.stop(SIGTERM) == 0);
+  REQUIRE(wait_until(
+      [&] { return atriumd_server::slurp(f.dir.path() / "rescuer.log").find("claim failed") != std::string::npos; },
+      std::chrono::seconds(10)));
   CHECK(rescuer->stop(SIGTERM) == 0);
+}
+
+TEST_CASE("workers: SIGTERM gives a running job back to the queue and the worker exits 0", "[e2e][workers]") {
+  fleet_fixture f({"--job-slots", "0"});
+  auto w = f.worker("leaving", 1);
+  const auto job = id_of(f.admin.post("/v1/jobs", {{"project_id", f.project},
+                                                   {"kind", "script"},
+                                                   {"language", "bash"},
+                                                   {"script", "sleep 60"},
+                                                   {"max_attempts", 2}}));
+  REQUIRE(wait_status(f.admin, job, {"running"}) == "running");
+  INFO(atriumd_server::slurp(f.dir.path() / "leaving.log"));
+  CHECK(w->stop(SIGTERM, std::chrono::seconds(20)) == 0);
+  REQUIRE(wait_status(f.admin, job, {"queued"}, std::chrono::seconds(10)) == "queued");
+  const auto events = events_of(f.admin, job);
+  CHECK(terminals(events) == 0);
+  bool reason = false;
+  for (const auto& e : events) {
+    if (e.at("type") == "job.requeued") {
+      reason = e.at("data").dump().find("worker leaving stopped while running it") != std::string::npos;
+    }
+  }
+  CHECK(reason);
 }
