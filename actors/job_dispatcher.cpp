@@ -554,6 +554,17 @@ void lease_to(self_ptr self, const std::string& id, dispatcher_state::pending_cl
   });
 }
 
+/// Answers every waiting claim of `worker` with "none" (204) and forgets it.
+void drop_claims(dispatcher_state& st, const std::string& worker) {
+  std::vector<claim_done> dropped;
+  std::erase_if(st.claims, [&](auto& c) {
+    if (c.claim.worker != worker) return false;
+    dropped.push_back(std::move(c.done));
+    return true;
+  });
+  for (auto& done : dropped) done(std::optional<ports::leased_job>{});
+}
+
 /// A worker asks for a job: it waits in `claims` until one is leased to it or its wait
 /// ends.
 void claim(self_ptr self, worker_claim_msg& m) {
@@ -565,6 +576,9 @@ void claim(self_ptr self, worker_claim_msg& m) {
     w.slots_free = m.claim.slots_free;
     w.last_seen = std::chrono::system_clock::now();
   }
+  // A worker claims again only once its previous claim was answered: an older claim of
+  // the same name waits on a connection that is gone (the worker restarted).
+  drop_claims(st, m.claim.worker);
   if (m.claim.slots_free == 0) return m.done(std::optional<ports::leased_job>{});
   const auto id = st.next_claim++;
   const auto wait = m.claim.wait;
@@ -595,6 +609,9 @@ void lose_lease(self_ptr self, const std::shared_ptr<running_attempt>& a) {
   spdlog::warn("job_id={} attempt={} worker={} lease_id={} lost its lease: {}", id, a->job.attempt, a->remote->worker,
                a->remote->lease_id, std::holds_alternative<requeue_job>(cmd) ? "requeued" : "ended");
   st.unsettled[id] = std::move(cmd);
+  // A worker that stopped heartbeating is likely gone: its waiting claims (held by
+  // connections nobody reads) must not get the job again. A live one claims anew.
+  drop_claims(st, a->remote->worker);
 }
 
 /// Appends the commands of lost leases (retried by the tick while the registry is away).

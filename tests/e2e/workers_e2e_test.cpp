@@ -327,7 +327,7 @@ TEST_CASE("workers: two atriumd worker processes run 50 SQLite jobs, each exactl
 TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease and the other worker re-runs it as attempt 2",
           "[e2e][workers]") {
   fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
-  auto doomed = f.worker("doomed", 1);
+  auto doomed = f.worker("doomed", 2);  // a free slot: it also has a claim waiting when it dies
   const auto job = id_of(f.admin.post("/v1/jobs", {{"project_id", f.project},
                                                    {"kind", "script"},
                                                    {"language", "bash"},
