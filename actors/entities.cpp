@@ -29,7 +29,10 @@ struct user_traits {
   using event = user_event;
   using message = msg::user_command_msg;
   static constexpr const char* name = "user";
-  static bool creates(const message& m) { return std::holds_alternative<register_user>(m.command); }
+  static bool creates(const message& m) {
+    return std::holds_alternative<register_user>(m.command) ||
+           std::holds_alternative<register_service_account>(m.command);
+  }
   static std::string stream(const std::string& id) { return user_stream(id); }
   static nlohmann::json view(const state& s) { return user_view(s); }
   /// Snapshot form: the user row (view plus password hash), schema 1.
@@ -37,12 +40,14 @@ struct user_traits {
   static nlohmann::json to_snapshot(const state& s) { return user_row(s); }
   static state from_snapshot(const nlohmann::json& j) { return user_from_row(j); }
 
-  /// Registration also claims the username, in the same atomic append.
+  /// Registration (of a person or a service account) also claims the username, in the
+  /// same atomic append.
   static void extra_appends(const message& m, const std::vector<proposed_event>& events,
                             std::vector<ports::stream_append>& out) {
-    if (!std::holds_alternative<register_user>(m.command) || events.empty()) return;
+    if (!creates(m) || events.empty()) return;
     const auto& reg = events.front();
-    auto claim = make_event(username_claimed{reg.data.at("username").get<std::string>(), m.id});
+    const auto* name_field = std::holds_alternative<register_user>(m.command) ? "username" : "name";
+    auto claim = make_event(username_claimed{reg.data.at(name_field).get<std::string>(), m.id});
     claim.actor = reg.actor;
     claim.correlation_id = reg.correlation_id;
     claim.causation_id = reg.causation_id;

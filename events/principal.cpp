@@ -40,4 +40,23 @@ std::optional<project_role> parse_project_role(std::string_view s) noexcept {
   return std::nullopt;
 }
 
+std::string_view to_string(token_scope s) noexcept {
+  switch (s) {
+    case token_scope::events_read:
+      return "events:read";
+    case token_scope::jobs_work:
+      return "jobs:work";
+    case token_scope::admin:
+      return "admin";
+  }
+  return "admin";
+}
+
+std::optional<token_scope> parse_token_scope(std::string_view s) noexcept {
+  if (s == "events:read") return token_scope::events_read;
+  if (s == "jobs:work") return token_scope::jobs_work;
+  if (s == "admin") return token_scope::admin;
+  return std::nullopt;
+}
+
 }  // namespace atrium

@@ -20,6 +20,7 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<user_role_revoked>(),
         make_type_info<user_password_changed>(),
         make_type_info<user_disabled>(),
+        make_type_info<user_service_account_created>(),
         make_type_info<username_claimed>(),
         make_type_info<project_created>(),
         make_type_info<project_renamed>(),
@@ -37,6 +38,8 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<security_login_succeeded>(),
         make_type_info<security_login_failed>(),
         make_type_info<security_access_denied>(),
+        make_type_info<security_token_created>(),
+        make_type_info<security_token_revoked>(),
         // groups and connections
         make_type_info<group_created>(),
         make_type_info<group_member_added>(),

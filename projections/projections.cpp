@@ -29,6 +29,9 @@ class users_projection final : public projection {
     if (const auto* reg = std::get_if<user_registered>(&*event)) {
       out.emplace_back(row_put{"usernames", reg->username, {{"user_id", id}}});
     }
+    if (const auto* sa = std::get_if<user_service_account_created>(&*event)) {
+      out.emplace_back(row_put{"usernames", sa->name, {{"user_id", id}}});
+    }
   }
 };
 

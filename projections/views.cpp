@@ -9,8 +9,10 @@ namespace atrium {
 nlohmann::json user_view(const user_state& s) {
   auto roles = nlohmann::json::array();
   for (auto r : s.roles) roles.push_back(std::string(to_string(r)));
-  return {{"id", s.user_id}, {"username", s.username}, {"email", s.email},
-          {"roles", roles},  {"disabled", s.disabled}, {"version", s.version}};
+  nlohmann::json view{{"id", s.user_id},        {"username", s.username}, {"email", s.email},    {"roles", roles},
+                      {"disabled", s.disabled}, {"kind", s.kind},         {"version", s.version}};
+  if (s.is_service()) view["description"] = s.description;
+  return view;
 }
 
 nlohmann::json user_row(const user_state& s) {
@@ -31,6 +33,8 @@ user_state user_from_row(const nlohmann::json& row) {
   row.at("disabled").get_to(s.disabled);
   row.at("version").get_to(s.version);
   s.password_hash = row.value("password_hash", "");
+  s.kind = row.value("kind", "person");  // rows written before service accounts existed
+  s.description = row.value("description", "");
   return s;
 }
 

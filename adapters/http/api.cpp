@@ -51,6 +51,8 @@ api::impl::impl(api_dependencies deps)
   realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q}});
   auto& table = routes;
   std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events})->add_routes(table);
+  std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, d.tokens, d.secrets, on(hashing)})
+      ->add_routes(table);
   std::make_shared<sessions_controller>(
       sessions_controller::deps{kit, q, d.tokens, d.hasher, d.secrets, on(hashing), d.session_ttl_seconds})
       ->add_routes(table);
@@ -77,19 +79,43 @@ result<principal> api::impl::authenticate(call& c) const {
   const auto session = d.tokens.get(token_hash);
   if (!session) return std::unexpected(session.error());
   if (!*session) return fail(errc::unauthenticated, "invalid or expired token");
-  if ((*session)->expires_at <= unix_now()) {
-    (void)d.tokens.erase(token_hash);  // an expired session is of no further use
+  const auto& record = **session;
+  const bool api_token = record.kind == ports::token_kind::api;
+  const auto now = unix_now();
+  if (record.expired(now)) {
+    // An expired API token stays listed (`GET /v1/tokens`, `expired: true`) until its
+    // owner deletes it; an expired session is of no further use.
+    if (api_token) {
+      return fail(errc::unauthenticated, "the API token has expired",
+                  {{"token_id", record.token_id}, {"expired_at", record.expires_at}});
+    }
+    (void)d.tokens.erase(token_hash);
     return fail(errc::unauthenticated, "invalid or expired token");
   }
-  auto found = d.queries.user((*session)->user_id);
+  auto found = d.queries.user(record.user_id);
   if (!found) return std::unexpected(found.error());
   if (!*found) return fail(errc::unauthenticated, "invalid or expired token");
   const auto& user = (*found)->state;
+  // A disabled user's (or service account's) every token fails, sessions and API tokens.
   if (user.disabled) return fail(errc::unauthenticated, "user is disabled");
   c.who = user.username;
   c.user_id = user.user_id;
   c.token_hash = token_hash;
-  return principal{user.user_id, user.roles, user.disabled, d.queries.groups_of(user.user_id)};
+  principal p{user.user_id, user.roles, user.disabled, d.queries.groups_of(user.user_id)};
+  if (api_token) {
+    c.token_id = record.token_id;
+    p.scopes.emplace();
+    for (const auto& s : record.scopes) {
+      if (auto scope = parse_token_scope(s)) p.scopes->insert(*scope);
+    }
+    // `last_used_at` to the minute: an unsynced write at most once a minute per token.
+    if (now - record.last_used_at >= 60) {
+      if (auto ok = d.tokens.touch(token_hash, now); !ok) {
+        spdlog::warn("token use not noted token_id={} error={}", record.token_id, ok.error().message);
+      }
+    }
+  }
+  return p;
 }
 
 bool api::impl::idempotency(const call_ptr& c, const principal& p) {
@@ -156,6 +182,15 @@ void api::impl::dispatch(const call_ptr& c) {
   auto who = authenticate(*c);
   if (!who) return send_error(c, who.error());
   const principal& p = *who;
+  // An API token reaches only the routes its scopes cover (the policy's route gate);
+  // the operations it then performs are checked against its scopes again.
+  if (found.found && p.scopes) {
+    if (const auto d = access::authorize_route(p, found.found->scope); !d.allowed) {
+      c->operation = c->req.method + " " + found.found->pattern;
+      c->resource = "route";
+      return kit->deny(c, d.as_error(), d.reason);
+    }
+  }
   if ((m == "POST" || m == "PATCH" || m == "DELETE") && !idempotency(c, p)) return;
   if (!found.found) {
     if (found.at_path.empty()) return send_error(c, error{errc::not_found, "no such route"});

@@ -5,7 +5,8 @@
 /// (ports/queries.hpp) and writing through the command bus.
 ///
 ///   request ─▶ api::handle: edge checks (wire.hpp) ─▶ route table lookup (404 / 405)
-///           ─▶ authenticate (bearer token → session → user) ─▶ Idempotency-Key
+///           ─▶ authenticate (bearer token → session or API token → user)
+///           ─▶ token scopes (access::authorize_route) ─▶ Idempotency-Key
 ///           ─▶ controller handler ─▶ policy (kit) ─▶ command bus / query port ─▶ answer
 ///
 /// Routes (who may call each: the policy decision point, events/access/policy.hpp; the
@@ -32,6 +33,8 @@
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
 /// | POST /v1/workers/claim, POST /v1/workers/leases/{lease}/heartbeat|result|complete | remote workers (`job.work`) |
 /// | GET /v1/workers                                              | workers and their leases (admins, auditors) |
+/// | POST/GET /v1/service-accounts, GET …/{id}, POST …/disable    | service accounts (admins)     |
+/// | POST/GET /v1/service-accounts/{id}/tokens, POST/GET /v1/tokens, DELETE /v1/tokens/{id} | API tokens |
 /// | GET /healthz                                                 | anyone                        |
 ///
 /// A denial answers 403, or 404 where the resource's existence is private, and appends

@@ -46,6 +46,7 @@ struct call {
   std::string command_id;  ///< scoped Idempotency-Key, when the client sent one
   std::string user_id;     ///< the authenticated caller, once known
   std::string token_hash;  ///< SHA-256 hex of the caller's session token, once authenticated
+  std::string token_id;    ///< the public id of the caller's API token ("" for a session)
   /// The policy operation and resource this call was authorized for, recorded with a
   /// denial the decider reports later (`forbidden` from a command).
   std::string operation = "-";

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adapters/http/call.hpp"
+#include "events/access/policy.hpp"
 
 namespace atrium::http_adapter {
 
@@ -34,6 +35,9 @@ struct route {
   std::string pattern;  ///< e.g. `/v1/projects/{id}`
   route_handler handler;
   route_access access = route_access::authenticated;
+  /// What the route is for API-token scopes (events/access/policy.hpp `authorize_route`):
+  /// `other` routes need a token with `admin`; sessions reach every route.
+  access::route_class scope = access::route_class::other;
 };
 
 /// Every route of the API. Filled once at start, then only read (thread-safe to look up).

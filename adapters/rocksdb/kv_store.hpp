@@ -4,11 +4,13 @@
 ///
 /// | family        | key                                  | value                                   |
 /// |---------------|--------------------------------------|-----------------------------------------|
-/// | `tokens`      | SHA-256 hex of a session token       | `{"user_id","issued_at","expires_at"}`  |
-/// | `idempotency` | SHA-256 hex of (user id, client key) | `{"fingerprint","completed","status","body","etag"}` |
-/// | `vault`       | vault ref (`vault:` + 32 hex chars)  | sealed secret bytes (encrypted by adapters/vault) |
+/// | `tokens`      | SHA-256 hex of a bearer token        | `{"user_id","issued_at","expires_at"}`, API tokens also
+/// `"kind":"api","token_id","name","scopes","created_by","last_used_at"` | | `idempotency` | SHA-256 hex of (user id,
+/// client key) | `{"fingerprint","completed","status","body","etag"}` | | `vault`       | vault ref (`vault:` + 32 hex
+/// chars)  | sealed secret bytes (encrypted by adapters/vault) |
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +36,9 @@ class kv_store final : public ports::token_store, public ports::idempotency_stor
   [[nodiscard]] result<std::optional<ports::session_record>> get(std::string_view token_hash) const override;
   [[nodiscard]] result<void> erase(std::string_view token_hash) override;
   [[nodiscard]] result<std::size_t> erase_user(std::string_view user_id, std::string_view except_token_hash) override;
+  [[nodiscard]] result<std::vector<ports::token_entry>> api_tokens_of(std::string_view user_id) const override;
+  [[nodiscard]] result<std::optional<ports::token_entry>> api_token(std::string_view token_id) const override;
+  [[nodiscard]] result<void> touch(std::string_view token_hash, std::int64_t at) override;
 
   // ports::idempotency_store (claims synced, completions not)
   [[nodiscard]] result<std::pair<ports::idempotency_claim, ports::idempotency_record>> claim(
@@ -50,8 +55,13 @@ class kv_store final : public ports::token_store, public ports::idempotency_stor
   result<void> write_one(std::string_view family, std::string_view key, std::optional<std::string_view> bytes,
                          bool sync, std::string_view what);
 
+  /// Every stored token record matching `keep`, in key order.
+  result<std::vector<ports::token_entry>> scan_tokens(
+      const std::function<bool(const ports::session_record&)>& keep) const;
+
   std::shared_ptr<database> db_;
   std::mutex idempotency_mu_;  // makes claim() a check-and-set
+  std::mutex tokens_mu_;       // touch() reads then writes: never over an erase
 };
 
 }  // namespace atrium::rocksdb_adapter

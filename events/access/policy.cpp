@@ -158,6 +158,20 @@ std::string_view to_string(operation op) noexcept {
       return "projections.read";
     case operation::projections_rebuild:
       return "projections.rebuild";
+    case operation::service_account_create:
+      return "service_account.create";
+    case operation::service_account_list:
+      return "service_account.list";
+    case operation::service_account_read:
+      return "service_account.read";
+    case operation::service_account_disable:
+      return "service_account.disable";
+    case operation::token_create:
+      return "token.create";
+    case operation::token_list:
+      return "token.list";
+    case operation::token_revoke:
+      return "token.revoke";
     case operation::job_work:
       return "job.work";
     case operation::worker_list:
@@ -168,11 +182,76 @@ std::string_view to_string(operation op) noexcept {
 
 error decision::as_error() const {
   if (code == errc::not_found) return error{errc::not_found, "not found", {}};
+  if (!missing_scope.empty()) return error{code, reason, {{"missing_scope", missing_scope}}};
   return error{code, reason, {}};
+}
+
+std::optional<token_scope> scope_for(operation op) noexcept {
+  switch (op) {
+    case operation::job_work:
+      return token_scope::jobs_work;
+    case operation::user_list:
+    case operation::user_read:
+    case operation::group_list:
+    case operation::group_read:
+    case operation::project_list:
+    case operation::project_read:
+    case operation::connection_list:
+    case operation::connection_read:
+    case operation::job_list:
+    case operation::job_read:
+    case operation::container_list:
+    case operation::container_read:
+    case operation::audit_read:
+    case operation::events_read:
+    case operation::projections_read:
+    case operation::service_account_list:
+    case operation::service_account_read:
+      return token_scope::events_read;
+    default:
+      return std::nullopt;
+  }
+}
+
+namespace {
+
+decision missing(token_scope s) {
+  auto name = std::string(to_string(s));
+  return {false, errc::forbidden, "the token lacks the scope " + name, name};
+}
+
+/// The token half of the intersection: whether the scopes of `p` allow `op`.
+decision scope_gate(const principal& p, operation op) {
+  if (p.scoped_to(token_scope::admin)) return decision::allow();
+  const auto needed = scope_for(op);
+  if (!needed) return missing(token_scope::admin);
+  // Reading jobs is part of a worker's work as well as of reading the log.
+  const bool job_read = op == operation::job_read || op == operation::job_list;
+  if (p.scoped_to(*needed) || (job_read && p.scoped_to(token_scope::jobs_work))) return decision::allow();
+  return missing(*needed);
+}
+
+}  // namespace
+
+decision authorize_route(const principal& p, route_class c) {
+  if (p.scoped_to(token_scope::admin)) return decision::allow();
+  switch (c) {
+    case route_class::event_read:
+      return p.scoped_to(token_scope::events_read) ? decision::allow() : missing(token_scope::events_read);
+    case route_class::job_read:
+    case route_class::job_work:
+      return p.scoped_to(token_scope::jobs_work) ? decision::allow() : missing(token_scope::jobs_work);
+    case route_class::other:
+      break;
+  }
+  return missing(token_scope::admin);
 }
 
 decision authorize(const principal& p, operation op, const facts& f) {
   if (p.disabled) return deny(errc::forbidden, "disabled users cannot act");
+  if (p.scopes) {
+    if (auto d = scope_gate(p, op); !d.allowed) return d;
+  }
   switch (op) {
     // Users: everyone sees the directory (public fields); admins manage it.
     case operation::user_list:
@@ -253,9 +332,7 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::container_remove:
       return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins manage containers");
 
-    // Remote workers run every project's jobs with their connections' credentials.
-    case operation::job_work:
-      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins (and jobs:work tokens) run jobs");
+    // The workers' list: who runs jobs where (no credentials in it).
     case operation::worker_list:
       return reads_everything(p) ? decision::allow() : deny(errc::forbidden, "only admins and auditors see workers");
 
@@ -264,6 +341,30 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::projections_read:
       return reads_everything(p) ? decision::allow()
                                  : deny(errc::forbidden, "only admins and auditors read the audit and event logs");
+
+    // Service accounts: admins manage them; auditors see them.
+    case operation::service_account_create:
+    case operation::service_account_disable:
+      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins manage service accounts");
+    case operation::service_account_list:
+    case operation::service_account_read:
+      return reads_everything(p) ? decision::allow()
+                                 : deny(errc::forbidden, "only admins and auditors see service accounts");
+
+    // Tokens: everyone makes and manages their own (a token never carries more than its
+    // owner has, so an auditor's reads the log and changes nothing); admins manage every
+    // token (a service account's are made by admins).
+    case operation::token_create:
+      return p.is_admin() || f.self ? decision::allow() : deny(errc::forbidden, "only admins make tokens for others");
+    case operation::token_list:
+      return p.is_admin() || f.self ? decision::allow() : deny(errc::forbidden, "only admins list others' tokens");
+    case operation::token_revoke:  // a token's id is private: someone else's is not found
+      return p.is_admin() || f.self ? decision::allow() : deny(errc::not_found, "not the caller's token");
+
+    // The remote-worker routes run any project's jobs: an admin's (service account's)
+    // token, scoped `jobs:work` by the scope gate above.
+    case operation::job_work:
+      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins' tokens work jobs");
   }
   return deny(errc::forbidden, "unknown operation");
 }

@@ -15,6 +15,16 @@
 /// - a denied read of a resource whose existence is private (project, group, connection,
 ///   job) answers `not_found`, as does a denied change of such a resource the caller
 ///   cannot see; otherwise `forbidden`.
+///
+/// API tokens (docs/access.md, "API tokens"): a request made with a token carries the
+/// token's scopes (`principal::scopes`), and is allowed only what its owner may do *and*
+/// what a scope allows — the intersection, decided here in two places:
+/// - `authorize_route`: which routes a token may reach at all (`route_class`, given by each
+///   route when it is registered), checked before the handler runs;
+/// - `authorize`: which operations a token may perform (`scope_for`), checked with the
+///   owner's roles on every operation, so a route that reads through several operations
+///   (a stream of any entity) never lets a narrow token change anything.
+/// A missing scope answers 403 `forbidden` naming it (`details.missing_scope`).
 
 #include <optional>
 #include <string>
@@ -65,13 +75,19 @@ enum class operation {
   container_start,
   container_stop,
   container_remove,
-  audit_read,           ///< the audit log and its chain verification
-  events_read,          ///< the global event log and unowned streams (`security`)
-  projections_read,     ///< the projections' checkpoints and lag
-  projections_rebuild,  ///< start an online rebuild of a projection
-  job_work,     ///< the worker routes (`/v1/workers/claim`, `…/leases/{id}/…`): run jobs as a remote worker; admins
-                ///< (API tokens with the `jobs:work` scope map onto it)
-  worker_list,  ///< `GET /v1/workers`: admins and auditors
+  audit_read,               ///< the audit log and its chain verification
+  events_read,              ///< the global event log and unowned streams (`security`)
+  projections_read,         ///< the projections' checkpoints and lag
+  projections_rebuild,      ///< start an online rebuild of a projection
+  service_account_create,   ///< admins
+  service_account_list,     ///< admins and auditors
+  service_account_read,     ///< admins and auditors
+  service_account_disable,  ///< admins: every token of the account fails at once
+  token_create,             ///< a personal token (`facts::self`) by anyone; a service account's by admins
+  token_list,               ///< one's own tokens (`facts::self`); admins list anyone's
+  token_revoke,             ///< one's own token (`facts::self`); admins revoke any
+  job_work,                 ///< the remote-worker routes (claim, heartbeat, report): admins only
+  worker_list,              ///< `GET /v1/workers`: admins and auditors
 };
 
 /// `"project.update"`-style name of an operation, recorded in `security.access_denied`.
@@ -106,12 +122,36 @@ struct decision {
   bool allowed = false;
   errc code = errc::forbidden;
   std::string reason;
+  /// The token scope that would have allowed the request (`"jobs:work"`), when a scope
+  /// was missing; empty otherwise. Answered as `details.missing_scope`.
+  std::string missing_scope;
 
-  [[nodiscard]] static decision allow() { return {true, errc::forbidden, {}}; }
+  [[nodiscard]] static decision allow() { return {true, errc::forbidden, {}, {}}; }
   [[nodiscard]] error as_error() const;
 };
 
-/// Decides whether `who` may perform `op` given `f`. Never fails otherwise.
+/// Decides whether `who` may perform `op` given `f`. Never fails otherwise. A token's
+/// scopes are checked first (`scope_for`), then the owner's roles.
 [[nodiscard]] decision authorize(const principal& who, operation op, const facts& f = {});
+
+/// What a route is, as far as token scopes go (each route names its class when it is
+/// registered; docs/access.md, "API tokens", has the table).
+enum class route_class {
+  other,       ///< every other route: needs `admin`
+  event_read,  ///< `GET /v1/events`, `/v1/events/stream`, `/v1/streams/{s}`, `/v1/ws`: `events:read`
+  job_read,    ///< `GET /v1/jobs`, `/v1/jobs/{id}`, its result, CSV and log: `jobs:work`
+  job_work,    ///< the remote-worker routes: `jobs:work`
+};
+
+/// Whether `who` may reach a route of class `c`: always for a session; for a token when
+/// one of its scopes covers the class (`admin` covers all). A denial is `forbidden` with
+/// `missing_scope` set.
+[[nodiscard]] decision authorize_route(const principal& who, route_class c);
+
+/// The scope a token needs for `op`, besides `admin` which allows every operation:
+/// `jobs:work` for `job_work`; `events:read` or `jobs:work` for `job_read`/`job_list`;
+/// `events:read` for every other read (`*_read`, `*_list`, `events_read`); nullopt for
+/// changes, which only `admin` allows.
+[[nodiscard]] std::optional<token_scope> scope_for(operation op) noexcept;
 
 }  // namespace atrium::access

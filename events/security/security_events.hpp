@@ -3,8 +3,10 @@
 /// entity (docs/design.md, "Domain"). All security events go to the one stream
 /// `security`, appended with expected version `any`. Catalog: docs/events.md.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,5 +50,36 @@ struct security_access_denied {
   std::string client_address;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_access_denied, user_id, operation, resource, reason, status, client_address)
+
+/// An API token was made (docs/access.md, "API tokens"). Never the secret: only its id,
+/// owner and what it may do. `user_id` is the token's owner (a person for a personal
+/// token, a service account's id for its tokens), `created_by` who made it;
+/// `expires_at` Unix seconds (0: never expires).
+struct security_token_created {
+  static constexpr std::string_view type = "security.token_created";
+  static constexpr int schema = 1;
+  std::string token_id;
+  std::string user_id;
+  std::string created_by;
+  std::string name;
+  std::vector<std::string> scopes;  ///< `events:read`, `jobs:work`, `admin`
+  std::int64_t expires_at = 0;
+  std::string client_address;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_token_created, token_id, user_id, created_by, name, scopes, expires_at,
+                                   client_address)
+
+/// An API token was revoked: it fails (401) on every later request. `user_id` is its
+/// owner, `revoked_by` who revoked it; `scopes` what it could do.
+struct security_token_revoked {
+  static constexpr std::string_view type = "security.token_revoked";
+  static constexpr int schema = 1;
+  std::string token_id;
+  std::string user_id;
+  std::string revoked_by;
+  std::vector<std::string> scopes;
+  std::string client_address;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_token_revoked, token_id, user_id, revoked_by, scopes, client_address)
 
 }  // namespace atrium

@@ -40,7 +40,16 @@ struct disable_user {
   std::string reason;
 };
 
+/// Create a service account (a user of kind `service`, without a password). Admins only.
+struct register_service_account {
+  std::string user_id;      ///< new id (UUIDv7), chosen by the caller
+  std::string name;         ///< as a username: 3–32 chars of [a-z0-9._-], stored lowercase
+  std::string description;  ///< at most 1000 bytes of UTF-8 (may be empty)
+  std::string role;         ///< admin, member or auditor
+};
+
 /// Any command on a user stream.
-using user_command = std::variant<register_user, grant_role, revoke_role, change_password, disable_user>;
+using user_command =
+    std::variant<register_user, grant_role, revoke_role, change_password, disable_user, register_service_account>;
 
 }  // namespace atrium

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "events/exhaustive.hpp"
+#include "events/text.hpp"
 
 namespace atrium {
 namespace {
@@ -32,6 +33,7 @@ proposed_event emit(const user_role_granted& e) { return make_event(e); }
 proposed_event emit(const user_role_revoked& e) { return make_event(e); }
 proposed_event emit(const user_password_changed& e) { return make_event(e); }
 proposed_event emit(const user_disabled& e) { return make_event(e); }
+proposed_event emit(const user_service_account_created& e) { return make_event(e); }
 
 struct decider {
   const user_state& state;
@@ -77,8 +79,28 @@ struct decider {
                   {{"field", "current_password"}});
     }
     if (state.disabled) return fail(errc::failed_precondition, "user is disabled");
+    if (state.is_service()) return fail(errc::failed_precondition, "a service account has no password");
     if (c.password_hash.empty()) return fail(errc::invalid_argument, "password hash is empty");
     return events{emit(user_password_changed{c.password_hash})};
+  }
+
+  result<events> operator()(const register_service_account& c) const {
+    if (!actor.is_admin()) return fail(errc::forbidden, "only admins create service accounts");
+    if (state.exists) return fail(errc::already_exists, "user already exists", {{"user_id", state.user_id}});
+    if (c.user_id.empty()) return fail(errc::invalid_argument, "user id is empty");
+    auto name = normalize_username(c.name);
+    if (!name) {
+      return fail(errc::invalid_argument, "name must be 3-32 characters of a-z, 0-9, '.', '_' or '-'",
+                  {{"field", "name"}});
+    }
+    if (c.description.size() > 1000) {
+      return fail(errc::invalid_argument, "description must be at most 1000 bytes", {{"field", "description"}});
+    }
+    if (auto ok = check_text(c.description, text_kind::multiline, "description"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (auto r = require_role(c.role); !r) return std::unexpected(r.error());
+    return events{emit(user_service_account_created{c.user_id, *name, c.description, c.role})};
   }
 
   result<events> operator()(const disable_user& c) const {
@@ -112,6 +134,15 @@ void evolve(user_state& s, const user_password_changed& e) { s.password_hash = e
 
 void evolve(user_state& s, const user_disabled&) { s.disabled = true; }
 
+void evolve(user_state& s, const user_service_account_created& e) {
+  s.exists = true;
+  s.user_id = e.user_id;
+  s.username = e.name;
+  s.kind = "service";
+  s.description = e.description;
+  if (auto r = parse_global_role(e.role)) s.roles.insert(*r);
+}
+
 /// The fallback: chosen only for a `user_event` alternative that has no overload above
 /// (an exact non-template match beats it), and then it fails to compile.
 template <class E>
@@ -124,7 +155,8 @@ void evolve(user_state&, const E&) {
 result<std::vector<proposed_event>> decide(const user_state& state, const user_command& command,
                                            const principal& actor) {
   if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if (!state.exists && !std::holds_alternative<register_user>(command)) {
+  if (!state.exists && !std::holds_alternative<register_user>(command) &&
+      !std::holds_alternative<register_service_account>(command)) {
     return fail(errc::not_found, "no such user");
   }
   return std::visit(decider{state, actor}, command);

@@ -25,7 +25,13 @@ struct user_state {
   std::set<global_role> roles;
   std::string password_hash;
   bool disabled = false;
+  /// `person` (registered with a password) or `service` (a service account: no password,
+  /// acts only through API tokens).
+  std::string kind = "person";
+  std::string description;    ///< a service account's description ("" for people)
   std::uint64_t version = 0;  ///< stream version of the last folded event
+
+  [[nodiscard]] bool is_service() const { return kind == "service"; }
 };
 
 /// Decides a command. Errors: `forbidden` (caller disabled or lacks the role; a user

@@ -59,6 +59,21 @@ struct user_disabled {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(user_disabled, reason)
 
+/// A service account was created: a principal that is not a person (docs/access.md,
+/// "Service accounts"). It lives in the user's stream (`user-<id>`), so project and
+/// connection grants, groups and the policy treat it as a user; it has no password and
+/// never logs in: it acts only through API tokens. `name` is claimed like a username
+/// (one namespace for people and service accounts).
+struct user_service_account_created {
+  static constexpr std::string_view type = "user.service_account_created";
+  static constexpr int schema = 1;
+  std::string user_id;
+  std::string name;         ///< normalized like a username
+  std::string description;  ///< free text, at most 1000 bytes of UTF-8
+  std::string role;         ///< global role: admin, member or auditor
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(user_service_account_created, user_id, name, description, role)
+
 /// A username was claimed by a user (stream `username-<lowercase name>`).
 struct username_claimed {
   static constexpr std::string_view type = "username.claimed";
@@ -69,7 +84,7 @@ struct username_claimed {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(username_claimed, username, user_id)
 
 /// The events of a `user-<id>` stream.
-using user_event =
-    std::variant<user_registered, user_role_granted, user_role_revoked, user_password_changed, user_disabled>;
+using user_event = std::variant<user_registered, user_role_granted, user_role_revoked, user_password_changed,
+                                user_disabled, user_service_account_created>;
 
 }  // namespace atrium

@@ -115,6 +115,8 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   const json job_body{{"project_id", p}, {"kind", "sql"}, {"connection_id", conn}, {"sql", "select 1"}};
   const auto job = id_of(as("editor").post("/v1/jobs", job_body));
   const auto container = id_of(admin.post("/v1/containers", {{"name", "notebook"}, {"image", "busybox"}}));
+  // Service account S (its tokens' own scope checks are in tokens_e2e_test.cpp).
+  const auto sa = id_of(admin.post("/v1/service-accounts", {{"name", "matrix-bot"}}));
 
   // The disabled user logged in before being disabled: the token must fail at once.
   REQUIRE(admin.request("POST", "/v1/users/" + ids["disabled"] + "/disable").status == 200);
@@ -291,6 +293,16 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
       {"POST", "/v1/admin/projections/nonsense/rebuild", {}, with({{"admin", 404}}), 403},
       {"GET", "/v1/projects/" + p + "?as_of=" + std::to_string(project_created_at), {}, all_members_of_p(200, 404), 0},
       {"GET", "/v1/jobs/" + job + "?as_of=1", {}, all_members_of_p(404, 404), 0},
+      // service accounts and API tokens (bodies that fail validation once admitted)
+      {"POST", "/v1/service-accounts", {{"name", "No Spaces"}}, with({{"admin", 400}}), 403},
+      {"GET", "/v1/service-accounts", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      {"GET", "/v1/service-accounts/" + sa, {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      {"POST", "/v1/service-accounts/" + no_cell + "/disable", {}, with({{"admin", 404}}), 403},
+      {"POST", "/v1/service-accounts/" + sa + "/tokens", json::object(), with({{"admin", 400}}), 403},
+      {"GET", "/v1/service-accounts/" + sa + "/tokens", {}, with({{"admin", 200}}), 403},
+      {"POST", "/v1/tokens", {{"name", "x"}}, with({}), 400},
+      {"GET", "/v1/tokens", {}, with({}), 200},
+      {"DELETE", "/v1/tokens/" + no_cell, {}, with({}), 404},
   };
 
   std::size_t denials = 0;

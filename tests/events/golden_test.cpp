@@ -110,7 +110,8 @@ std::vector<std::string> golden_files() {
 /// Username claims and security events have no variant of their own in events/; these
 /// group their structs the same way.
 using username_stream = std::variant<username_claimed>;
-using security_stream = std::variant<security_login_succeeded, security_login_failed, security_access_denied>;
+using security_stream = std::variant<security_login_succeeded, security_login_failed, security_access_denied,
+                                     security_token_created, security_token_revoked>;
 
 /// Calls `f(std::type_identity<Variant>{})` with the event variant of `entity`'s stream;
 /// false when the entity has none here (a new entity: add it to this table).

@@ -4,6 +4,7 @@
 /// filling `user_state` by hand, so these tests also pin what `evolve` does.
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -400,4 +401,44 @@ TEST_CASE("decided events fold back into the state they describe", "[user][evolv
   REQUIRE(r.has_value());
   s = fold(s, *r);
   CHECK(s.disabled);
+}
+
+// --- service accounts ----------------------------------------------------------
+
+TEST_CASE("an admin creates a service account: a user of kind service, without a password", "[user][service_account]") {
+  const auto r = decide(user_state{}, register_service_account{"bot-id", "CI-Bot", "nightly QC", "member"}, admin());
+  REQUIRE(r.has_value());
+  REQUIRE(types_of(*r) == std::vector<std::string>{"user.service_account_created"});
+  CHECK(r->front().data ==
+        json{{"user_id", "bot-id"}, {"name", "ci-bot"}, {"description", "nightly QC"}, {"role", "member"}});
+
+  const auto s = given({user_service_account_created{"bot-id", "ci-bot", "nightly QC", "member"}});
+  CHECK(s.exists);
+  CHECK(s.is_service());
+  CHECK(s.username == "ci-bot");
+  CHECK(s.password_hash.empty());
+  CHECK(s.roles == std::set<global_role>{global_role::member});
+  CHECK_FALSE(given({registered()}).is_service());
+}
+
+TEST_CASE("service accounts: only admins, valid names and roles, no password, disabled like users",
+          "[user][service_account]") {
+  const register_service_account ok{"bot-id", "ci-bot", "", "member"};
+  require_error(decide(user_state{}, ok, member()), errc::forbidden);
+  require_error(decide(user_state{}, ok, auditor()), errc::forbidden);
+  require_error(decide(user_state{}, register_service_account{"bot-id", "no spaces", "", "member"}, admin()),
+                errc::invalid_argument);
+  require_error(decide(user_state{}, register_service_account{"bot-id", "ci-bot", "", "king"}, admin()),
+                errc::invalid_argument);
+  require_error(
+      decide(user_state{}, register_service_account{"bot-id", "ci-bot", std::string(1001, 'd'), "member"}, admin()),
+      errc::invalid_argument);
+  require_error(decide(user_state{}, register_service_account{"bot-id", "ci-bot", "a\x01", "member"}, admin()),
+                errc::invalid_argument);
+  const auto s = given({user_service_account_created{"bot-id", "ci-bot", "", "member"}});
+  require_error(decide(s, ok, admin()), errc::already_exists);
+  require_error(decide(s, change_password{"$argon2id$x"}, admin()), errc::failed_precondition);
+  const auto r = decide(s, disable_user{"retired"}, admin());
+  REQUIRE(r.has_value());
+  CHECK(types_of(*r) == std::vector<std::string>{"user.disabled"});
 }

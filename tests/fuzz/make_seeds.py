@@ -52,12 +52,6 @@ ROUTES = [
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
     ("run_cell", {"timeout_s": 5}),
-    ("worker_claim", {"worker": "fuzz-1", "slots_free": 0, "slots": 2, "wait_s": 0}),
-    ("worker_heartbeat", {"worker": "fuzz-1", "rows": 10, "bytes": 100, "percent": 50, "elapsed_ms": 1200}),
-    ("worker_result", {"worker": "fuzz-1", "seq": 0, "columns": [{"name": "n", "type": "int"}],
-                       "rows": [["1"], [None]], "log": "line\n"}),
-    ("worker_complete", {"worker": "fuzz-1", "outcome": "failed", "error": "boom", "sqlstate": "42601",
-                         "batches": 1, "truncated": False, "duration_ms": 12}),
 ]
 body_seeds = []
 for i, (_, body) in enumerate(ROUTES):
@@ -69,6 +63,24 @@ body_seeds.append(bytes([8, 0]) + b'{"after":null}')  # a cell move
 body_seeds.append(bytes([2, 0]) + b'{"disabled":true}')
 body_seeds.append(bytes([2, 0]) + b'{"password":"another-password-1"}')
 body_seeds.append(bytes([12, 0]) + b'{"credentials":{"password":"s3cret"}}')
+# service accounts and API tokens (k_routes 20-22)
+body_seeds.append(bytes([20, 0]) + b'{"name":"ci-bot","description":"nightly QC","role":"member"}')
+body_seeds.append(bytes([20, 1]) + b'{"name":"ci-bot"}')
+body_seeds.append(bytes([21, 0]) + b'{"name":"laptop","scopes":["events:read","jobs:work"],"expires_in_s":3600}')
+body_seeds.append(bytes([21, 1 | 2]) + b'{"name":"mine","scopes":["admin"]}')
+body_seeds.append(bytes([21, 0]) + b'{"name":"x","scopes":["events:write"],"expires_in_s":-1}')
+body_seeds.append(bytes([22, 0]) + b'{"name":"worker","scopes":["jobs:work"]}')
+# remote workers (k_routes 23-26: claim, heartbeat, result, complete on a lease no worker holds)
+for i, body in enumerate([
+    {"worker": "fuzz-1", "slots_free": 0, "slots": 2, "wait_s": 0},
+    {"worker": "fuzz-1", "rows": 10, "bytes": 100, "percent": 50, "elapsed_ms": 1200},
+    {"worker": "fuzz-1", "seq": 0, "columns": [{"name": "n", "type": "int"}], "rows": [["1"], [None]], "log": "line\n"},
+    {"worker": "fuzz-1", "outcome": "failed", "error": "boom", "sqlstate": "42601", "batches": 1, "truncated": False,
+     "duration_ms": 12},
+]):
+    text = json.dumps(body, separators=(",", ":")).encode()
+    body_seeds.append(bytes([23 + i, 0]) + text)
+    body_seeds.append(bytes([23 + i, 1 | 2]) + text)  # as the member, with an Idempotency-Key
 write("api_body", body_seeds)
 
 

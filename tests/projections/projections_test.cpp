@@ -50,6 +50,7 @@ TEST_CASE("users: user.registered writes the user row and the username index", "
                      {"email", "alice@example.org"},
                      {"roles", {"member"}},
                      {"disabled", false},
+                     {"kind", "person"},
                      {"version", 1},
                      {"password_hash", "$argon2id$hash-1"}});
 
@@ -60,6 +61,7 @@ TEST_CASE("users: user.registered writes the user row and the username index", "
                      {"email", "alice@example.org"},
                      {"roles", {"member"}},
                      {"disabled", false},
+                     {"kind", "person"},
                      {"version", 1}});
 
   CHECK(rows.row("usernames", "alice") == json{{"user_id", "alice-id"}});

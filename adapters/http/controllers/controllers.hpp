@@ -17,6 +17,7 @@
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
 /// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild] |
 /// | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim, /v1/workers/leases/{lease}/… |
+/// | `tokens_controller`     | tokens.cpp       | /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
 ///
 /// Handlers answer through `send`/`send_error` (call.hpp), ask the policy through the
 /// kit (kit.hpp) and never read a table: reads go through the query port
@@ -355,6 +356,55 @@ class workers_controller : public std::enable_shared_from_this<workers_controlle
   void upload(const call_ptr& c, const principal& p, const std::string& id);
   void complete(const call_ptr& c, const principal& p, const std::string& id);
   void list(const call_ptr& c, const principal& p);
+  deps d_;
+};
+
+/// Service accounts and API tokens (docs/access.md, "Service accounts", "API tokens"):
+///
+///   POST /v1/service-accounts                 `{"name","description"?,"role"?}` → 201 view (admins)
+///   GET  /v1/service-accounts[/{id}]          admins and auditors
+///   POST /v1/service-accounts/{id}/disable    admins: every token of the account fails at once
+///   POST /v1/service-accounts/{id}/tokens     a token for the account (admins) → 201 with the secret
+///   GET  /v1/service-accounts/{id}/tokens     its tokens (admins), never secrets
+///   POST /v1/tokens                           a personal token of the caller → 201 with the secret
+///   GET  /v1/tokens                           the caller's own tokens, never secrets
+///   DELETE /v1/tokens/{id}                    revoke (own token; admins any): 401 from then on
+///
+/// A token body is `{"name","scopes":["events:read"|"jobs:work"|"admin",…],"expires_in_s"?}`;
+/// the secret is answered once and only its SHA-256 is stored (ports/token_store.hpp).
+/// Creating and revoking append `security.token_created` / `security.token_revoked`
+/// (never the secret) before the answer; a revocation's delete is synced first.
+class tokens_controller : public std::enable_shared_from_this<tokens_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    const ports::user_queries& users;
+    ports::token_store& tokens;
+    const ports::secret_source& secrets;
+    pool_fn blocking;  ///< token listing scans the store: off the I/O threads
+  };
+  explicit tokens_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+  /// The longest `expires_in_s` accepted: ten years, in seconds.
+  static constexpr std::int64_t max_expires_in_s = 10LL * 366 * 24 * 3600;
+  /// The most tokens one owner may hold.
+  static constexpr std::size_t max_tokens_per_owner = 100;
+
+ private:
+  void create_account(const call_ptr& c, const principal& p);
+  void list_accounts(const call_ptr& c, const principal& p);
+  void get_account(const call_ptr& c, const principal& p, const std::string& id);
+  void disable_account(const call_ptr& c, const principal& p, const std::string& id);
+  /// The service account `id` when the policy admits `op` on it and it exists (a user of
+  /// kind `service`); else answers 403/404 and returns nullopt.
+  std::optional<ports::user_record> account(const call_ptr& c, const principal& p, access::operation op,
+                                            const std::string& id);
+  /// Makes an API token owned by `owner` from the call's body and answers 201.
+  void create_token(const call_ptr& c, const principal& p, const std::string& owner);
+  /// Answers the API tokens of `owner` as `{"tokens":[…]}`, never their secrets.
+  void list_tokens(const call_ptr& c, const std::string& owner);
+  void revoke_token(const call_ptr& c, const principal& p, const std::string& token_id);
   deps d_;
 };
 

@@ -70,11 +70,15 @@ class sse_connection final : public push_subscriber {
 
 void events_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
-  t.add({"GET", "/v1/events", [self](auto& c, auto& p, auto&) { self->events(c, p); }});
-  t.add({"GET", "/v1/streams/{stream}", [self](auto& c, auto& p, auto& a) { self->stream(c, p, a[0]); }});
-  t.add(
-      {"GET", "/v1/events/stream", [self](auto& c, auto& p, auto&) { self->event_stream(c, p); }, route_access::push});
-  t.add({"GET", "/v1/ws", [self](auto& c, auto& p, auto&) { self->websocket(c, p); }, route_access::push});
+  // API tokens with `events:read` reach these (WebSocket commands are requests of their own, gated alike).
+  constexpr auto reads = access::route_class::event_read;
+  t.add({"GET", "/v1/events", [self](auto& c, auto& p, auto&) { self->events(c, p); }, route_access::authenticated,
+         reads});
+  t.add({"GET", "/v1/streams/{stream}", [self](auto& c, auto& p, auto& a) { self->stream(c, p, a[0]); },
+         route_access::authenticated, reads});
+  t.add({"GET", "/v1/events/stream", [self](auto& c, auto& p, auto&) { self->event_stream(c, p); }, route_access::push,
+         reads});
+  t.add({"GET", "/v1/ws", [self](auto& c, auto& p, auto&) { self->websocket(c, p); }, route_access::push, reads});
 }
 
 void events_controller::events(const call_ptr& c, const principal& p) {

@@ -23,12 +23,16 @@ result<std::optional<T>> integer_field(const json& body, const char* name) {
 void jobs_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/jobs", [self](auto& c, auto& p, auto&) { self->submit(c, p); }});
-  t.add({"GET", "/v1/jobs", [self](auto& c, auto& p, auto&) { self->list(c, p); }});
-  t.add({"GET", "/v1/jobs/{id}", [self](auto& c, auto& p, auto& a) {
+  // API tokens with `jobs:work` read jobs (access::route_class::job_read).
+  t.add({"GET", "/v1/jobs", [self](auto& c, auto& p, auto&) { self->list(c, p); }, route_access::authenticated,
+         access::route_class::job_read});
+  t.add({"GET", "/v1/jobs/{id}",
+         [self](auto& c, auto& p, auto& a) {
            const auto facts = job_facts(self->d_.jobs, self->d_.projects, p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::job_read, facts.facts(), "job-" + a[0], facts.view,
                       "no such job");
-         }});
+         },
+         route_access::authenticated, access::route_class::job_read});
   t.add({"POST", "/v1/jobs/{id}/cancel", [self](auto& c, auto& p, auto& a) { self->cancel(c, p, a[0]); }});
 }
 

@@ -65,7 +65,13 @@ void sessions_controller::login(const call_ptr& c) {
 }
 
 void sessions_controller::logout(const call_ptr& c) {
-  // Any authenticated caller ends their own session.
+  // Any authenticated caller ends their own session: the one this request was made with,
+  // no other. An API token is revoked by id instead (audited), never by a logout.
+  if (!c->token_id.empty()) {
+    return send_error(c, error{errc::invalid_argument,
+                               "logout ends a login session; revoke an API token with DELETE /v1/tokens/{id}",
+                               {{"token_id", c->token_id}}});
+  }
   if (auto ok = d_.tokens.erase(c->token_hash); !ok) return send_error(c, ok.error());
   send(c, 200, json{{"status", "logged_out"}});
 }

@@ -1001,6 +1001,76 @@ TEST_CASE("token store: erase_user ends one user's sessions, keeping one if aske
   CHECK(*none == 0);
 }
 
+TEST_CASE("token store: API tokens are listed by owner, found by id, touched, kept by erase_user", "[rocksdb]") {
+  temp_dir dir;
+  auto store = open_store(dir);
+  atrium::ports::token_store& tokens = store->kv();
+  auto api = [](std::string user, std::string id, std::int64_t issued, std::int64_t expires) {
+    atrium::ports::session_record r{std::move(user), issued, expires};
+    r.kind = atrium::ports::token_kind::api;
+    r.token_id = std::move(id);
+    r.name = "token " + r.token_id;
+    r.scopes = {"events:read", "jobs:work"};
+    r.created_by = "admin-1";
+    return r;
+  };
+  const std::string s1(64, 's'), t1(64, 'a'), t2(64, 'b'), t3(64, 'c');
+  REQUIRE_OK(tokens.put(s1, atrium::ports::session_record{"user-a", 1, 4'102'444'800}));
+  REQUIRE_OK(tokens.put(t1, api("user-a", "tok-2", 20, 0)));
+  REQUIRE_OK(tokens.put(t2, api("user-a", "tok-1", 10, 30)));
+  REQUIRE_OK(tokens.put(t3, api("user-b", "tok-3", 5, 0)));
+
+  auto of_a = tokens.api_tokens_of("user-a");
+  REQUIRE_OK(of_a);
+  REQUIRE(of_a->size() == 2);                    // the session is not an API token
+  CHECK((*of_a)[0].record.token_id == "tok-1");  // oldest first
+  CHECK((*of_a)[0].token_hash == t2);
+  CHECK((*of_a)[1].record.token_id == "tok-2");
+  CHECK((*of_a)[1].record.scopes == std::vector<std::string>{"events:read", "jobs:work"});
+  CHECK((*of_a)[1].record.created_by == "admin-1");
+  CHECK((*of_a)[0].record.expired(30));
+  CHECK_FALSE((*of_a)[0].record.expired(29));
+  CHECK_FALSE((*of_a)[1].record.expired(std::int64_t{1} << 40));  // 0 never expires
+
+  auto found = tokens.api_token("tok-3");
+  REQUIRE_OK(found);
+  REQUIRE(found->has_value());
+  CHECK((*found)->record.user_id == "user-b");
+  auto missing = tokens.api_token("tok-9");
+  REQUIRE_OK(missing);
+  CHECK_FALSE(missing->has_value());
+
+  REQUIRE_OK(tokens.touch(t1, 12345));
+  auto touched = tokens.get(t1);
+  REQUIRE_OK(touched);
+  REQUIRE(touched->has_value());
+  CHECK((*touched)->last_used_at == 12345);
+  CHECK((*touched)->kind == atrium::ports::token_kind::api);
+  // Touching a revoked token never brings it back.
+  REQUIRE_OK(tokens.erase(t3));
+  REQUIRE_OK(tokens.touch(t3, 99));
+  auto gone = tokens.get(t3);
+  REQUIRE_OK(gone);
+  CHECK_FALSE(gone->has_value());
+
+  // Ending a user's sessions keeps their API tokens.
+  auto ended = tokens.erase_user("user-a", "");
+  REQUIRE_OK(ended);
+  CHECK(*ended == 1);
+  auto kept = tokens.api_tokens_of("user-a");
+  REQUIRE_OK(kept);
+  CHECK(kept->size() == 2);
+
+  // Everything survives a reopen.
+  store.reset();
+  auto reopened = open_store(dir);
+  auto again = reopened->kv().api_token("tok-2");
+  REQUIRE_OK(again);
+  REQUIRE(again->has_value());
+  CHECK((*again)->record.last_used_at == 12345);
+  CHECK((*again)->record.name == "token tok-2");
+}
+
 // ---------------------------------------------------------------------------------------
 // Locking
 // ---------------------------------------------------------------------------------------
