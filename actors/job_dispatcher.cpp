@@ -648,6 +648,11 @@ void schedule(self_ptr self) {
     if (!id) break;
     auto claim = std::move(st.claims.front());
     st.claims.pop_front();
+    if (claim.claim.still_authorized && !claim.claim.still_authorized()) {
+      enqueue(st, st.table[*id].job.project_id, *id, true);  // back to the head of its queue
+      claim.done(fail(errc::unauthenticated, "the worker's token is no longer valid"));
+      continue;
+    }
     lease_to(self, *id, std::move(claim));
   }
 }

@@ -36,6 +36,10 @@ struct lease_claim {
   std::uint32_t slots_free = 1;  ///< free slots of the worker now (≥ 1 to get a job)
   std::uint32_t slots = 0;       ///< the worker's slots in all (0: unknown), for `GET /v1/workers`
   std::chrono::milliseconds wait{std::chrono::seconds(20)};  ///< answer "none" after this long without a job
+  /// Asked right before a job is leased to this claim (the claim may have waited): false
+  /// (the caller's token was revoked or expired meanwhile) answers it `unauthenticated`
+  /// instead. Unset: always true. Called on any thread; must not block for long.
+  std::function<bool()> still_authorized;
 };
 
 /// A job leased to a worker. `spec.credentials` holds secrets: send it only to the worker,

@@ -401,3 +401,41 @@ TEST_CASE("workers: SIGTERM gives a running job back to the queue and the worker
   }
   CHECK(reason);
 }
+
+TEST_CASE("workers: a jobs:work token of a service account runs jobs, and once revoked the worker gets none",
+          "[e2e][workers]") {
+  fleet_fixture f({"--job-slots", "0"});
+  const auto account = id_of(f.admin.post("/v1/service-accounts", {{"name", "fleet-bot"}, {"role", "admin"}}));
+  const auto made = f.admin.post("/v1/service-accounts/" + account + "/tokens",
+                                 {{"name", "worker"}, {"scopes", json::array({"jobs:work"})}});
+  INFO(made.body);
+  REQUIRE(made.status == 201);
+  const auto token_file = f.dir.path() / "scoped.token";
+  std::ofstream(token_file) << made.json.at("token").get<std::string>() << "\n";
+  std::vector<std::string> argv{ATRIUMD_PATH,    "worker",
+                                "--server",      "http://" + f.server.address,
+                                "--token-file",  token_file.string(),
+                                "--name",        "scoped",
+                                "--work-dir",    (f.dir.path() / "scoped").string(),
+                                "--sqlite-root", (f.server.data / "files").string(),
+                                "--job-sandbox", "never"};
+  child_process w(argv, {}, f.dir.path() / "scoped.log");
+  const auto first = f.submit_sql("select 1");
+  const auto status = wait_status(f.admin, first, {"succeeded", "failed"});
+  INFO(atriumd_server::slurp(f.dir.path() / "scoped.log"));
+  REQUIRE(status == "succeeded");
+  // The scope allows the worker routes and nothing else.
+  auto scoped = f.server.client(made.json.at("token").get<std::string>());
+  CHECK(scoped.get("/v1/users").status == 403);
+
+  REQUIRE(f.admin.request("DELETE", "/v1/tokens/" + made.json.at("id").get<std::string>()).status < 300);
+  const auto second = f.submit_sql("select 2");
+  REQUIRE(wait_until(
+      [&] {
+        return atriumd_server::slurp(f.dir.path() / "scoped.log").find("refuses this worker's token") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(40)));
+  CHECK(wait_status(f.admin, second, {"running", "succeeded"}, std::chrono::seconds(1)) == "queued");
+  CHECK(w.stop(SIGTERM) == 0);
+}

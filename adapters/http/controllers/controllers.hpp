@@ -345,6 +345,9 @@ class workers_controller : public std::enable_shared_from_this<workers_controlle
     kit_ptr kit;
     ports::job_leases* leases;  ///< null: every worker call answers 503
     pool_fn blocking;           ///< uploads and commits (file I/O) run here
+    /// Whether the call's bearer token still authenticates (checked before a waiting
+    /// claim gets a job).
+    std::function<bool(const call&)> authenticated;
   };
   explicit workers_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);

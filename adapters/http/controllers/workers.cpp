@@ -134,12 +134,16 @@ void send_no_content(const call_ptr& c) {
 
 void workers_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
-  t.add({"POST", "/v1/workers/claim", [self](auto& c, auto& p, auto&) { self->claim(c, p); }});
+  // API tokens reach these with the `jobs:work` scope (access::route_class::job_work).
+  const auto work = access::route_class::job_work;
+  const auto auth = route_access::authenticated;
+  t.add({"POST", "/v1/workers/claim", [self](auto& c, auto& p, auto&) { self->claim(c, p); }, auth, work});
   t.add({"POST", "/v1/workers/leases/{lease}/heartbeat",
-         [self](auto& c, auto& p, auto& a) { self->heartbeat(c, p, a[0]); }});
-  t.add({"POST", "/v1/workers/leases/{lease}/result", [self](auto& c, auto& p, auto& a) { self->upload(c, p, a[0]); }});
+         [self](auto& c, auto& p, auto& a) { self->heartbeat(c, p, a[0]); }, auth, work});
+  t.add({"POST", "/v1/workers/leases/{lease}/result", [self](auto& c, auto& p, auto& a) { self->upload(c, p, a[0]); },
+         auth, work});
   t.add({"POST", "/v1/workers/leases/{lease}/complete",
-         [self](auto& c, auto& p, auto& a) { self->complete(c, p, a[0]); }});
+         [self](auto& c, auto& p, auto& a) { self->complete(c, p, a[0]); }, auth, work});
   t.add({"GET", "/v1/workers", [self](auto& c, auto& p, auto&) { self->list(c, p); }});
 }
 
@@ -177,8 +181,13 @@ void workers_controller::claim(const call_ptr& c, const principal& p) {
   if (!slots) return send_error(c, slots.error());
   auto wait = count_field(*body, "wait_s", k_default_wait_s, k_max_wait_s);
   if (!wait) return send_error(c, wait.error());
-  ports::lease_claim claim{*worker, p.user_id, static_cast<std::uint32_t>(*free), static_cast<std::uint32_t>(*slots),
-                           std::chrono::seconds(*wait)};
+  ports::lease_claim claim{*worker,
+                           p.user_id,
+                           static_cast<std::uint32_t>(*free),
+                           static_cast<std::uint32_t>(*slots),
+                           std::chrono::seconds(*wait),
+                           nullptr};
+  if (d_.authenticated) claim.still_authorized = [auth = d_.authenticated, c] { return auth(*c); };
   d_.leases->claim(std::move(claim), [c](result<std::optional<ports::leased_job>> r) {
     if (!r) return send_error(c, r.error());
     if (!*r) return send_no_content(c);
