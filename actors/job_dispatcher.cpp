@@ -24,6 +24,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -32,59 +33,15 @@
 #include <thread>
 
 #include "actors/actors.hpp"
+#include "actors/job_attempts.hpp"
 #include "actors/messages.hpp"
+#include "events/envelope.hpp"
 #include "events/job/job_decider.hpp"
 #include "events/registry.hpp"
 
 namespace atrium::actors {
 
-// ---- attempts: shared by the dispatcher, its threads and the runtime -----------------
-
-namespace {
-
-/// How one attempt ended, as its thread saw it.
-struct attempt_report {
-  ports::job_outcome outcome;
-  std::uint64_t rows = 0;
-  std::uint64_t bytes = 0;
-  std::vector<job_column> columns;
-  bool truncated = false;
-  std::uint64_t duration_ms = 0;
-};
-
-/// What the attempt thread needs of the job (copied from the dispatcher's table).
-struct launch_input {
-  std::string job_id;
-  std::string project_id;
-  std::string kind;
-  std::string language;
-  std::string source;
-  std::string connection_id;
-  std::uint32_t timeout_s = 3600;
-  std::uint32_t attempt = 1;
-};
-
-/// One attempt running (or finished and not yet reported) in this process.
-struct running_attempt {
-  launch_input job;
-  std::size_t slot = 0;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-  ports::cancel_signal cancel;
-  std::atomic<bool> timed_out{false};           // the dispatcher interrupted it for its timeout
-  std::thread thread;                           // guarded by job_attempts::mu
-  std::mutex mu;                                // guards the two below
-  std::optional<ports::job_progress> progress;  // the newest, not yet reported
-  std::optional<attempt_report> done;
-};
-
-}  // namespace
-
-class job_attempts {
- public:
-  std::mutex mu;
-  std::map<std::string, std::shared_ptr<running_attempt>> running;  // by job id
-  bool stopping = false;
-};
+// ---- attempts: shared by the dispatcher, its threads, the lease port and the runtime ----
 
 std::shared_ptr<job_attempts> make_job_attempts() { return std::make_shared<job_attempts>(); }
 
@@ -140,11 +97,17 @@ struct attempt_timeout {
   std::uint32_t attempt = 0;
 };
 
+/// From the dispatcher to itself: claim `id` waited its full time without a job.
+struct claim_expired {
+  std::uint64_t id = 0;
+};
+
 }  // namespace
 }  // namespace atrium::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::actors::attempt_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::actors::attempt_timeout)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::actors::claim_expired)
 
 namespace atrium::actors {
 namespace {
@@ -156,9 +119,10 @@ using dsp_await_atom = caf::atom_constant<caf::atom("dspawait")>;
 
 /// The dispatcher's own interface: the public one plus what it sends itself and what
 /// its attempt threads send it.
-using dispatcher_impl = dispatcher_actor::extend<caf::reacts_to<dsp_follow_atom>, caf::reacts_to<dsp_tick_atom>,
-                                                 caf::reacts_to<dsp_expire_atom>, caf::reacts_to<dsp_await_atom>,
-                                                 caf::reacts_to<attempt_done>, caf::reacts_to<attempt_timeout>>;
+using dispatcher_impl = dispatcher_actor::extend<
+    caf::reacts_to<dsp_follow_atom>, caf::reacts_to<dsp_tick_atom>, caf::reacts_to<dsp_expire_atom>,
+    caf::reacts_to<dsp_await_atom>, caf::reacts_to<attempt_done>, caf::reacts_to<attempt_timeout>,
+    caf::reacts_to<worker_claim_msg>, caf::reacts_to<remote_done_msg>, caf::reacts_to<claim_expired>>;
 
 constexpr std::size_t k_page = 1000;
 constexpr auto k_tick = std::chrono::milliseconds(500);  // progress at most 2 per second per job
@@ -167,30 +131,6 @@ constexpr std::size_t k_expire_batch = 1000;
 const char* const k_restart_reason = "interrupted by server restart";
 
 // ---- the attempt thread ----------------------------------------------------------------
-
-/// A writer that remembers the columns it was given (for `job.succeeded`).
-class recording_writer final : public ports::result_writer {
- public:
-  explicit recording_writer(ports::result_writer& inner) : inner_(inner) {}
-  result<void> begin(const std::vector<ports::result_column>& columns) override {
-    auto ok = inner_.begin(columns);
-    if (ok && columns_.empty()) {
-      for (const auto& c : columns) columns_.push_back(job_column{c.name, c.type});
-    }
-    return ok;
-  }
-  result<std::size_t> append(const ports::row_batch& rows) override { return inner_.append(rows); }
-  [[nodiscard]] bool full() const override { return inner_.full(); }
-  result<void> append_log(std::string_view bytes) override { return inner_.append_log(bytes); }
-  [[nodiscard]] std::uint64_t rows() const override { return inner_.rows(); }
-  [[nodiscard]] std::uint64_t bytes() const override { return inner_.bytes(); }
-  result<void> commit() override { return inner_.commit(); }
-  [[nodiscard]] const std::vector<job_column>& columns() const { return columns_; }
-
- private:
-  ports::result_writer& inner_;
-  std::vector<job_column> columns_;
-};
 
 /// Overwrites every string in `j` (credentials) before it is freed.
 void wipe(nlohmann::json& j) {
@@ -341,6 +281,17 @@ struct dispatcher_state {
   std::uint64_t saved = 0;
   std::chrono::steady_clock::time_point last_save = std::chrono::steady_clock::now();
 
+  /// A worker's claim waiting for a job (answered with one, or with none at its expiry).
+  struct pending_claim {
+    std::uint64_t id = 0;
+    ports::lease_claim claim;
+    claim_done done;
+  };
+  std::deque<pending_claim> claims;  // oldest first
+  std::uint64_t next_claim = 1;
+  std::map<std::string, job_command> unsettled;  // lost leases whose command must still be appended
+  std::set<std::string> settling;                // … and is in flight
+
   std::set<std::string> progress_in_flight;  // job ids
   std::set<std::string> reporting;           // job ids whose terminal command is in flight
   std::set<std::string> expiring;            // job ids whose expire_result is in flight
@@ -428,6 +379,7 @@ void run_command(self_ptr self, const std::string& id, job_command cmd, Done don
 
 void schedule(self_ptr self);
 void finish(self_ptr self, const std::shared_ptr<running_attempt>& a);
+void lease_to(self_ptr self, const std::string& id, dispatcher_state::pending_claim claim);
 
 /// The attempt of `id` in the attempts table, if it runs (or ran) here.
 std::shared_ptr<running_attempt> attempt_of(dispatcher_state& st, const std::string& id) {
@@ -504,7 +456,180 @@ void start(self_ptr self, const std::string& id) {
               });
 }
 
-/// Starts queued jobs while slots are free.
+/// The spec a worker runs attempt `a` with (credentials included), or the job's error.
+std::expected<ports::job_spec, std::string> remote_spec(const job_execution& jobs, const running_attempt& a) {
+  const auto& in = a.job;
+  ports::job_spec spec;
+  spec.job_id = in.job_id;
+  spec.project_id = in.project_id;
+  spec.kind = in.kind;
+  spec.language = in.language;
+  spec.source = in.source;
+  spec.attempt = in.attempt;
+  spec.timeout = std::chrono::seconds(in.timeout_s);
+  if (auto ex = prepare(jobs, spec, in); !ex) {
+    wipe(spec.credentials);
+    return std::unexpected(ex.error());
+  }
+  return spec;
+}
+
+/// Job `id` started as attempt `attempt` for `claim`'s worker: records the lease and
+/// answers the claim with the job (credentials included).
+void grant(self_ptr self, const std::string& id, std::uint32_t attempt, dispatcher_state::pending_claim claim) {
+  auto& st = self->state;
+  auto it = st.table.find(id);
+  if (it == st.table.end()) {  // a terminal event folded meanwhile: nothing to run
+    st.claims.push_front(std::move(claim));
+    return;
+  }
+  it->second.status = "running";
+  it->second.job.attempt = attempt;
+  auto a = std::make_shared<running_attempt>();
+  a->job = it->second.job;
+  a->remote = std::make_unique<remote_lease>();
+  a->remote->lease_id = new_uuid_v7();
+  a->remote->worker = claim.claim.worker;
+  a->remote->owner = claim.claim.owner;
+  a->remote->max_attempts = it->second.max_attempts;
+  auto spec = remote_spec(st.jobs, *a);
+  {
+    std::lock_guard lock(st.attempts->mu);
+    if (st.attempts->stopping) return;
+    st.attempts->running[id] = a;
+    if (spec) st.attempts->by_lease[a->remote->lease_id] = id;
+  }
+  if (!spec) {
+    // It cannot run anywhere (its connection is gone, its credentials unreadable): it
+    // fails as a local attempt would, and the worker waits for another job.
+    {
+      std::lock_guard lock(a->mu);
+      a->done = failed_report(spec.error());
+    }
+    finish(self, a);
+    st.claims.push_front(std::move(claim));
+    return;
+  }
+  if (it->second.cancel_requested) a->cancel.request();
+  arm_timeout(self, *a);
+  ports::leased_job out;
+  out.lease_id = a->remote->lease_id;
+  out.lease = st.jobs.lease;
+  out.expires_at = std::chrono::system_clock::now() + st.jobs.lease;
+  out.max_attempts = it->second.max_attempts;
+  out.spec = std::move(*spec);
+  spdlog::info("job leased job_id={} attempt={} worker={} lease_id={}", id, attempt, a->remote->worker,
+               a->remote->lease_id);
+  claim.done(std::move(out));
+}
+
+/// Asks the registry to start job `id` for the worker of `claim`.
+void lease_to(self_ptr self, const std::string& id, dispatcher_state::pending_claim claim) {
+  auto& st = self->state;
+  auto& j = st.table[id];
+  j.starting = true;
+  const auto project = j.job.project_id;
+  const auto worker = claim.claim.worker;
+  auto shared = std::make_shared<dispatcher_state::pending_claim>(std::move(claim));
+  run_command(self, id, start_job{worker}, [self, id, project, shared](result<ports::command_outcome> r) {
+    auto& st = self->state;
+    if (auto it = st.table.find(id); it != st.table.end()) it->second.starting = false;
+    if (!r) {
+      if (r.error().code == errc::unavailable) {
+        if (st.table.contains(id)) enqueue(st, project, id, true);  // the tick tries again
+      } else {
+        spdlog::info("job_id={} not started: {}", id, r.error().message);
+      }
+      st.claims.push_front(std::move(*shared));
+      return;
+    }
+    std::uint32_t attempt = 1;
+    for (const auto& e : r->events) {
+      if (auto ev = decode_event<job_event>(e); ev && std::holds_alternative<job_started>(*ev)) {
+        attempt = std::get<job_started>(*ev).attempt;
+      }
+    }
+    grant(self, id, attempt, std::move(*shared));
+    schedule(self);
+  });
+}
+
+/// Answers every waiting claim of `worker` with "none" (204) and forgets it.
+void drop_claims(dispatcher_state& st, const std::string& worker) {
+  std::vector<claim_done> dropped;
+  std::erase_if(st.claims, [&](auto& c) {
+    if (c.claim.worker != worker) return false;
+    dropped.push_back(std::move(c.done));
+    return true;
+  });
+  for (auto& done : dropped) done(std::optional<ports::leased_job>{});
+}
+
+/// A worker asks for a job: it waits in `claims` until one is leased to it or its wait
+/// ends.
+void claim(self_ptr self, worker_claim_msg& m) {
+  auto& st = self->state;
+  {
+    std::lock_guard lock(st.attempts->mu);
+    auto& w = st.attempts->workers[m.claim.worker];
+    w.slots = m.claim.slots;
+    w.slots_free = m.claim.slots_free;
+    w.last_seen = std::chrono::system_clock::now();
+  }
+  // A worker claims again only once its previous claim was answered: an older claim of
+  // the same name waits on a connection that is gone (the worker restarted).
+  drop_claims(st, m.claim.worker);
+  if (m.claim.slots_free == 0) return m.done(std::optional<ports::leased_job>{});
+  const auto id = st.next_claim++;
+  const auto wait = m.claim.wait;
+  st.claims.push_back({id, std::move(m.claim), std::move(m.done)});
+  self->delayed_send(self, wait, claim_expired{id});
+  schedule(self);
+}
+
+/// The lease of remote attempt `a` expired: the job goes back to the queue as a new
+/// attempt, or fails when none is left (cancelled, if its cancel was requested).
+void lose_lease(self_ptr self, const std::shared_ptr<running_attempt>& a) {
+  auto& st = self->state;
+  const auto id = a->job.job_id;
+  {
+    std::lock_guard lock(st.attempts->mu);
+    auto it = st.attempts->running.find(id);
+    if (it != st.attempts->running.end() && it->second == a) st.attempts->running.erase(it);
+    st.attempts->by_lease.erase(a->remote->lease_id);
+  }
+  const auto reason = "worker " + a->remote->worker + " lost its lease";
+  job_command cmd = fail_job{reason, ""};
+  auto j = st.table.find(id);
+  if (j != st.table.end() && j->second.cancel_requested) {
+    cmd = confirm_cancel{};
+  } else if (a->job.attempt < a->remote->max_attempts) {
+    cmd = requeue_job{reason};
+  }
+  spdlog::warn("job_id={} attempt={} worker={} lease_id={} lost its lease: {}", id, a->job.attempt, a->remote->worker,
+               a->remote->lease_id, std::holds_alternative<requeue_job>(cmd) ? "requeued" : "ended");
+  st.unsettled[id] = std::move(cmd);
+  // A worker that stopped heartbeating is likely gone: its waiting claims (held by
+  // connections nobody reads) must not get the job again. A live one claims anew.
+  drop_claims(st, a->remote->worker);
+}
+
+/// Appends the commands of lost leases (retried by the tick while the registry is away).
+void settle_lost(self_ptr self) {
+  auto& st = self->state;
+  for (const auto& [id, cmd] : st.unsettled) {
+    if (!st.settling.insert(id).second) continue;
+    run_command(self, id, cmd, [self, id](result<ports::command_outcome> r) {
+      auto& st = self->state;
+      st.settling.erase(id);
+      if (!r && r.error().code == errc::unavailable) return;  // the tick tries again
+      if (!r) spdlog::warn("job_id={} with a lost lease not settled: {}", id, r.error().message);
+      st.unsettled.erase(id);
+    });
+  }
+}
+
+/// Starts queued jobs while slots are free, then leases queued jobs to waiting workers.
 void schedule(self_ptr self) {
   auto& st = self->state;
   if (!st.recovered) return;
@@ -516,6 +641,19 @@ void schedule(self_ptr self) {
     auto id = next_job(st);
     if (!id) break;
     start(self, *id);
+  }
+  // Then the workers waiting for a job, oldest claim first, from the same fair queue.
+  while (!st.claims.empty()) {
+    auto id = next_job(st);
+    if (!id) break;
+    auto claim = std::move(st.claims.front());
+    st.claims.pop_front();
+    if (claim.claim.still_authorized && !claim.claim.still_authorized()) {
+      enqueue(st, st.table[*id].job.project_id, *id, true);  // back to the head of its queue
+      claim.done(fail(errc::unauthenticated, "the worker's token is no longer valid"));
+      continue;
+    }
+    lease_to(self, *id, std::move(claim));
   }
 }
 
@@ -571,7 +709,7 @@ void recover(self_ptr self) {
   for (auto& [id, j] : st.table) {
     if (j.status != "running") continue;
     if (auto a = attempt_of(st, id)) {
-      st.busy.insert(a->slot);
+      if (!a->remote) st.busy.insert(a->slot);
       if (j.cancel_requested) a->cancel.request();
       arm_timeout(self, *a);
       spdlog::info("dispatcher adopted job_id={} attempt={}", id, a->job.attempt);
@@ -675,6 +813,12 @@ job_command terminal_command(const attempt_report& r, const running_attempt& a) 
   }
   if (a.timed_out) return time_out_job{static_cast<std::uint32_t>((r.duration_ms + 500) / 1000)};
   if (a.cancel.requested()) return confirm_cancel{};
+  if (a.remote) {
+    // The worker stopped (SIGTERM) and gave the job back.
+    auto reason = "worker " + a.remote->worker + " stopped while running it";
+    if (a.job.attempt < a.remote->max_attempts) return requeue_job{std::move(reason)};
+    return fail_job{std::move(reason), ""};
+  }
   return fail_job{"interrupted", ""};
 }
 
@@ -746,7 +890,21 @@ void tick(self_ptr self) {
     for (auto& [id, a] : st.attempts->running) all.push_back(a);
   }
   if (st.recovered) {
+    const auto now = std::chrono::steady_clock::now();
     for (auto& a : all) {
+      if (a->remote) {
+        bool lose = false;
+        {
+          std::lock_guard lock(a->mu);
+          if (!a->done && !a->remote->completing && !a->remote->lost && now - a->remote->renewed > st.jobs.lease) {
+            a->remote->lost = lose = true;
+          }
+        }
+        if (lose) {
+          lose_lease(self, a);
+          continue;
+        }
+      }
       std::optional<ports::job_progress> p;
       bool done = false;
       {
@@ -766,6 +924,7 @@ void tick(self_ptr self) {
                   [self, id](result<ports::command_outcome>) { self->state.progress_in_flight.erase(id); });
     }
   }
+  settle_lost(self);
   if (std::chrono::steady_clock::now() - st.last_save >= k_save_every) save_checkpoint(st);
   if (st.read < st.projected && !st.follow_pending) {
     st.follow_pending = true;
@@ -821,6 +980,12 @@ dispatcher_impl::behavior_type job_dispatcher(self_ptr self, ports::event_store*
   st.dir = std::move(dir);
   st.read = st.saved = start;
   st.start_head = store->head_position();
+  {
+    std::lock_guard lock(st.attempts->mu);
+    st.attempts->lease = st.jobs.lease;
+    st.attempts->results = st.jobs.results;
+    st.attempts->limits = st.jobs.limits;
+  }
   spdlog::info("job dispatcher starts after position={} head={} slots={}", start, st.start_head, st.jobs.slots);
   await_projections(self);
   self->delayed_send(self, k_tick, dsp_tick_atom::value);
@@ -842,6 +1007,19 @@ dispatcher_impl::behavior_type job_dispatcher(self_ptr self, ports::event_store*
       [self](attempt_done& m) {
         if (!self->state.recovered) return;  // adopted and settled after the catch-up
         if (auto a = attempt_of(self->state, m.job_id)) finish(self, a);
+      },
+      [self](remote_done_msg& m) {
+        if (!self->state.recovered) return;  // adopted and settled after the catch-up
+        if (auto a = attempt_of(self->state, m.job_id)) finish(self, a);
+      },
+      [self](worker_claim_msg& m) { claim(self, m); },
+      [self](claim_expired& m) {
+        auto& claims = self->state.claims;
+        auto it = std::ranges::find_if(claims, [&](const auto& c) { return c.id == m.id; });
+        if (it == claims.end()) return;
+        auto done = std::move(it->done);
+        claims.erase(it);
+        done(std::optional<ports::leased_job>{});
       },
       [self](attempt_timeout& m) {
         auto a = attempt_of(self->state, m.job_id);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "actors/actors.hpp"
+#include "actors/job_attempts.hpp"
 #include "actors/messages.hpp"
 #include "actors/supervision.hpp"
 
@@ -517,5 +518,29 @@ result<ports::command_outcome> actor_runtime::execute_blocking(std::string user_
   }
   return out;
 }
+
+// ---- ports::job_leases (actors/worker_leases.cpp) ------------------------------------------
+
+void actor_runtime::claim(ports::lease_claim claim,
+                          std::function<void(result<std::optional<ports::leased_job>>)> done) {
+  actors::send_claim(impl_->attempts.get(), *impl_->sup->dir, std::move(claim), std::move(done));
+}
+
+result<ports::lease_renewal> actor_runtime::heartbeat(const std::string& lease_id, const std::string& worker,
+                                                      const std::string& owner, const ports::job_progress& progress) {
+  return actors::renew_lease(impl_->attempts.get(), lease_id, worker, owner, progress);
+}
+
+result<ports::upload_ack> actor_runtime::upload(const std::string& lease_id, const std::string& worker,
+                                                const std::string& owner, ports::lease_upload batch) {
+  return actors::upload_to_lease(impl_->attempts.get(), lease_id, worker, owner, std::move(batch));
+}
+
+result<void> actor_runtime::complete(const std::string& lease_id, const std::string& worker, const std::string& owner,
+                                     const ports::lease_completion& done) {
+  return actors::complete_lease(impl_->attempts.get(), *impl_->sup->dir, lease_id, worker, owner, done);
+}
+
+std::vector<ports::worker_info> actor_runtime::workers() const { return actors::list_workers(impl_->attempts.get()); }
 
 }  // namespace atrium

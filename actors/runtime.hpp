@@ -45,6 +45,7 @@
 #include "ports/event_publisher.hpp"
 #include "ports/event_store.hpp"
 #include "ports/job_executor.hpp"
+#include "ports/job_leases.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/result_store.hpp"
@@ -74,6 +75,9 @@ struct job_execution {
   std::string checkpoint_name = "dispatcher:jobs";  ///< its checkpoint in the read-model store
   /// At shutdown, running attempts are cancelled and awaited this long at most.
   std::chrono::milliseconds stop_wait{std::chrono::seconds(5)};
+  /// A job leased to a remote worker (ports/job_leases.hpp) that is not heartbeated for
+  /// this long is lost: requeued as a new attempt, or failed when none is left.
+  std::chrono::milliseconds lease{std::chrono::seconds(30)};
 };
 
 /// Settings of the actor system.
@@ -111,7 +115,8 @@ struct runtime_config {
 /// The running actor system.
 class actor_runtime final : public ports::command_bus,
                             public ports::projection_monitor,
-                            public ports::subscription_hub {
+                            public ports::subscription_hub,
+                            public ports::job_leases {
  public:
   /// Loads the projections' checkpoints (and, with `catch_up_before_start`, applies the
   /// log up to its head, blocking), then spawns the actors.
@@ -146,6 +151,17 @@ class actor_runtime final : public ports::command_bus,
   void subscribe(std::shared_ptr<ports::subscriber> s, ports::subscription sub) override;
   void unsubscribe(std::shared_ptr<ports::subscriber> s, std::string id) override;
   void drop(std::shared_ptr<ports::subscriber> s) override;
+
+  // ports::job_leases (actors/worker_leases.cpp): `unavailable` without a job dispatcher.
+  void claim(ports::lease_claim claim, std::function<void(result<std::optional<ports::leased_job>>)> done) override;
+  [[nodiscard]] result<ports::lease_renewal> heartbeat(const std::string& lease_id, const std::string& worker,
+                                                       const std::string& owner,
+                                                       const ports::job_progress& progress) override;
+  [[nodiscard]] result<ports::upload_ack> upload(const std::string& lease_id, const std::string& worker,
+                                                 const std::string& owner, ports::lease_upload batch) override;
+  [[nodiscard]] result<void> complete(const std::string& lease_id, const std::string& worker, const std::string& owner,
+                                      const ports::lease_completion& done) override;
+  [[nodiscard]] std::vector<ports::worker_info> workers() const override;
 
   /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
   /// and metrics).

@@ -39,6 +39,7 @@
 #include "adapters/vault/sodium_vault.hpp"
 #include "app/cli.hpp"
 #include "app/options.hpp"
+#include "app/worker.hpp"
 #include "app/log_format.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
@@ -171,6 +172,7 @@ struct job_wiring {
     jobs.limits.max_rows = opts.job_max_result_rows;
     jobs.limits.max_bytes = opts.job_max_result_bytes;
     jobs.result_ttl = std::chrono::seconds(opts.job_result_ttl_s);
+    jobs.lease = std::chrono::seconds(opts.job_lease_s);
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
     jobs.runner_name = std::string("atriumd/") + host;
@@ -313,6 +315,7 @@ int serve(const atrium::app::serve_options& opts) {
       **runtime, (*store)->events(), *queries,  (*store)->kv(), (*store)->kv(), hasher, secrets, vault,
       tester,    **runtime,          **runtime, *jobs->results};
   api_deps.zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
+  api_deps.leases = runtime->get();
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
@@ -355,6 +358,7 @@ int main(int argc, char** argv) {
     (exit.code == 0 ? std::cout : std::cerr) << exit.text << std::flush;
     return exit.code;
   }
+  if (command_line->command == "worker") return atrium::app::run_worker(command_line->worker);
   if (command_line->command != "serve") {
     return atrium::cli::run(command_line->command, command_line->offline, std::cout, std::cerr);
   }

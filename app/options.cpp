@@ -18,7 +18,7 @@
 namespace atrium::app {
 namespace {
 
-constexpr std::array<std::string_view, 5> k_subcommands{"serve", "verify", "export", "inspect", "replay"};
+constexpr std::array<std::string_view, 6> k_subcommands{"serve", "verify", "export", "inspect", "replay", "worker"};
 
 constexpr const char* k_description =
     "Atrium: the event-sourced control plane of a collaborative data-science platform.\n"
@@ -116,6 +116,7 @@ const CLI::Validator& k_duration() {
 struct serve_raw {
   std::string listen = "127.0.0.1:8080";
   std::string job_result_ttl = "7d";
+  std::string job_lease = "30s";
   std::string kafka;
   std::vector<std::string> kafka_option;
 };
@@ -266,6 +267,49 @@ void add_job_options(CLI::App& s, serve_options& o, serve_raw& raw) {
   option(s, "--job-work-dir", o.job_work_dir, "scripts' working directories (default DATA_DIR/work)")
       ->type_name("DIR")
       ->group(jobs);
+  option(s, "--job-lease", raw.job_lease,
+         "a job leased to a remote worker (atriumd worker) that is not heartbeated for this long is lost: "
+         "requeued as a new attempt or failed (<n>s|m|h|d or seconds, at least 1s)")
+      ->type_name("DURATION")
+      ->check(k_duration())
+      ->group(jobs);
+}
+
+/// The `worker` subcommand: a remote worker that takes jobs from a server (issue 16).
+void add_worker_command(CLI::App& app, worker_options& o) {
+  auto* w = app.add_subcommand("worker", "run jobs for a server on this machine (claims them with leases)");
+  w->footer(
+      "Every option --some-name can also be set by ATRIUM_SOME_NAME. The token file holds an API token of an\n"
+      "admin or a token with the jobs:work scope. SIGTERM stops the running jobs, reports them interrupted\n"
+      "(the server requeues them) and exits 0. Exit codes: 0 stopped cleanly; 1 could not start; 2 bad options.\n");
+  option(*w, "--server", o.server, "the server's base URL, http://HOST:PORT")
+      ->type_name("URL")
+      ->required()
+      ->check(check([](const std::string& v) {
+        return v.starts_with("http://") && v.size() > 7 ? "" : "takes http://HOST:PORT, not '" + v + "'";
+      }));
+  option(*w, "--token-file", o.token_file, "a file holding the bearer token (first line)")
+      ->type_name("FILE")
+      ->required();
+  option(*w, "--slots", o.slots, "jobs running at once (>= 1)")->type_name("N")->check(k_number());
+  option(*w, "--name", o.name, "the worker's name in job.started and GET /v1/workers (default HOST-PID)")
+      ->type_name("NAME");
+  option(*w, "--work-dir", o.work_dir,
+         "results kept until the server acknowledged them (WORK_DIR/results) and scripts' directories "
+         "(WORK_DIR/work); one worker per directory")
+      ->type_name("DIR");
+  option(*w, "--sqlite-root", o.sqlite_root, "SQLite connections' files must lie under DIR (default WORK_DIR/files)")
+      ->type_name("DIR");
+  option(*w, "--job-sandbox", o.job_sandbox, "run scripts inside bwrap: auto, always or never")
+      ->type_name("auto|always|never")
+      ->check(check([](const std::string& v) {
+        return v == "auto" || v == "always" || v == "never" ? "" : "takes auto, always or never, not '" + v + "'";
+      }));
+  repeatable(*w, "--connection-allow", o.connection_allow, "as atriumd serve --connection-allow")->type_name("LIST");
+  repeatable(*w, "--connection-deny", o.connection_deny, "as atriumd serve --connection-deny")->type_name("LIST");
+  option(*w, "--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
+      ->type_name("LEVEL")
+      ->check(k_log_level());
 }
 
 /// Applies the config file's values to the options of `serve` that neither the command
@@ -312,6 +356,7 @@ std::string finish_serve(serve_options& o, const serve_raw& raw) {
   }
   if (!o.kafka_transactional_id.empty()) o.kafka_transactions = true;
   o.job_result_ttl_s = parse_duration_s(raw.job_result_ttl).value_or(o.job_result_ttl_s);
+  o.job_lease_s = std::max<std::uint64_t>(parse_duration_s(raw.job_lease).value_or(o.job_lease_s), 1);
   o.passivate_after_s = std::max<std::uint64_t>(o.passivate_after_s, 1);
   o.max_live_entities = std::max<std::uint64_t>(o.max_live_entities, 1);
   o.push_queue_messages = std::max<std::uint64_t>(o.push_queue_messages, 1);
@@ -429,6 +474,7 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
   add_serve_options(*serve, cl.serve, raw);
   add_job_options(*serve, cl.serve, raw);
   add_offline_commands(app, cl.offline);
+  add_worker_command(app, cl.worker);
 
   // CLI11 reads the environment for every subcommand's options, chosen or not: keep only
   // the chosen one's, so that a bad ATRIUM_* serve setting cannot stop `atriumd verify`.
@@ -459,6 +505,13 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
     return std::unexpected(bad_input(name == "serve" ? "" : name, what));
   }
   cl.command = command;
+  if (command == "worker") {
+    cl.worker.slots = std::max<std::uint64_t>(cl.worker.slots, 1);
+    if (auto p = connectors_adapter::network_policy::make(cl.worker.connection_allow, cl.worker.connection_deny); !p) {
+      return std::unexpected(bad_input("worker", "--connection-allow/--connection-deny: " + p.error().message));
+    }
+    return cl;
+  }
   if (command != "serve") return cl;
   if (!cl.serve.config_file.empty()) {
     if (auto why = apply_config_file(*serve, cl.serve.config_file); !why.empty()) {

@@ -4,6 +4,7 @@
 ///
 ///   atriumd [serve] [OPTIONS]          the server (the default subcommand)
 ///   atriumd verify|export|inspect|replay …   offline, on a stopped server's data dir
+///   atriumd worker --server URL --token-file FILE [--slots N] …   a remote worker
 ///   atriumd --help | --version
 ///
 /// Every `serve` option `--some-name` can also come from the environment variable
@@ -58,6 +59,21 @@ struct serve_options {
   std::uint64_t job_result_ttl_s = 7 * 24 * 3600;   ///< results expire after this many seconds; 0 never
   std::string job_sandbox = "auto";                 ///< script sandbox (bwrap): auto, always or never
   std::string job_work_dir;                         ///< scripts' working directories; "": DATA_DIR/work
+  std::uint64_t job_lease_s = 30;                   ///< a remote worker's lease is lost after this long (>= 1)
+};
+
+/// What `atriumd worker` runs with (app/worker.cpp).
+struct worker_options {
+  std::string server;       ///< http://HOST:PORT (required)
+  std::string token_file;   ///< the bearer token's file (required)
+  std::uint64_t slots = 1;  ///< jobs at once, at least 1
+  std::string name;         ///< "": HOST-PID
+  std::string work_dir = "atrium-worker";
+  std::string sqlite_root;  ///< "": WORK_DIR/files
+  std::string job_sandbox = "auto";
+  std::vector<std::string> connection_allow;
+  std::vector<std::string> connection_deny;
+  std::string log_level = "info";
 };
 
 /// Parses a duration for `--job-result-ttl`: `<n>s`, `<n>m`, `<n>h`, `<n>d` or a bare
@@ -75,9 +91,10 @@ struct offline_options {
 
 /// A parsed command line: which subcommand, and its options.
 struct command_line {
-  std::string command = "serve";  ///< serve, verify, export, inspect or replay
+  std::string command = "serve";  ///< serve, verify, export, inspect, replay or worker
   serve_options serve;            ///< meaningful when command == "serve"
-  offline_options offline;        ///< meaningful otherwise
+  offline_options offline;        ///< meaningful for verify, export, inspect and replay
+  worker_options worker;          ///< meaningful when command == "worker"
 };
 
 /// Parsing ended the run: `--help`/`--version` (code 0, `text` for stdout) or bad input

@@ -33,6 +33,8 @@
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
+/// | POST /v1/workers/claim, POST /v1/workers/leases/{lease}/heartbeat|result|complete | remote workers (`job.work`) |
+/// | GET /v1/workers                                              | workers and their leases (admins, auditors) |
 /// | POST/GET /v1/service-accounts, GET …/{id}, POST …/disable    | service accounts (admins)     |
 /// | POST/GET /v1/service-accounts/{id}/tokens, POST/GET /v1/tokens, DELETE /v1/tokens/{id} | API tokens |
 /// | GET /healthz                                                 | anyone                        |
@@ -59,6 +61,7 @@
 #include "ports/vault.hpp"
 #include "events/schedule/zone.hpp"
 #include "ports/event_store.hpp"
+#include "ports/job_leases.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/result_store.hpp"
@@ -88,6 +91,7 @@ struct api_dependencies {
   std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
   /// IANA time zones of schedules (adapters/tz); nullptr: only `UTC` is known.
   std::shared_ptr<const zone_database> zones;
+  ports::job_leases* leases = nullptr;  ///< remote workers (`/v1/workers/…`); null: those answer 503
 };
 
 /// The request handler of the API.

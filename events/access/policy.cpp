@@ -182,6 +182,8 @@ std::string_view to_string(operation op) noexcept {
       return "token.revoke";
     case operation::job_work:
       return "job.work";
+    case operation::worker_list:
+      return "worker.list";
   }
   return "unknown";
 }
@@ -355,6 +357,10 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::container_stop:
     case operation::container_remove:
       return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins manage containers");
+
+    // The workers' list: who runs jobs where (no credentials in it).
+    case operation::worker_list:
+      return reads_everything(p) ? decision::allow() : deny(errc::forbidden, "only admins and auditors see workers");
 
     case operation::audit_read:
     case operation::events_read:

@@ -91,6 +91,7 @@ enum class operation {
   token_list,               ///< one's own tokens (`facts::self`); admins list anyone's
   token_revoke,             ///< one's own token (`facts::self`); admins revoke any
   job_work,                 ///< the remote-worker routes (claim, heartbeat, report): admins only
+  worker_list,              ///< `GET /v1/workers`: admins and auditors
 };
 
 /// `"project.update"`-style name of an operation, recorded in `security.access_denied`.

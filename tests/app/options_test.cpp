@@ -317,3 +317,26 @@ TEST_CASE("options: job options, their defaults and their sources", "[app][optio
   CHECK(refusal({"--job-sandbox", "maybe"}).find("auto, always or never") != std::string::npos);
   CHECK(refusal({"--job-slots", "-1"}).find("--job-slots") != std::string::npos);
 }
+
+TEST_CASE("options: --job-lease and the worker subcommand", "[app][options][workers]") {
+  CHECK(parsed({}).serve.job_lease_s == 30);
+  CHECK(parsed({"--job-lease", "2s"}).serve.job_lease_s == 2);
+  CHECK(parsed({"--job-lease", "0"}).serve.job_lease_s == 1);  // clamped to 1 s
+  CHECK(refusal({"--job-lease", "soon"}).find("duration") != std::string::npos);
+
+  const auto w = parsed({"worker", "--server", "http://127.0.0.1:8080", "--token-file", "/t", "--slots", "4", "--name",
+                         "gpu-1", "--work-dir", "/w", "--job-sandbox", "never"});
+  CHECK(w.command == "worker");
+  CHECK(w.worker.server == "http://127.0.0.1:8080");
+  CHECK(w.worker.token_file == "/t");
+  CHECK(w.worker.slots == 4);
+  CHECK(w.worker.name == "gpu-1");
+  CHECK(w.worker.work_dir == "/w");
+  CHECK(w.worker.job_sandbox == "never");
+  CHECK(parsed({"worker", "--server", "http://h:1", "--token-file", "/t", "--slots", "0"}).worker.slots == 1);
+  CHECK(refusal({"worker", "--token-file", "/t"}).find("--server") != std::string::npos);
+  CHECK(refusal({"worker", "--server", "https://h:1", "--token-file", "/t"}).find("http://") != std::string::npos);
+  CHECK(refusal({"worker", "--server", "http://h:1"}).find("--token-file") != std::string::npos);
+  CHECK(refusal({"worker", "--server", "http://h:1", "--token-file", "/t", "--connection-deny", "not a net/99"})
+            .find("connection") != std::string::npos);
+}

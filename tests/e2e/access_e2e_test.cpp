@@ -158,6 +158,7 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
                  {"outsider", 404}});
   };
 
+  const std::string k_no_lease = "0193a1c2-0000-7000-8000-000000000000";  // a lease no worker holds
   const std::vector<row> matrix{
       // users
       {"GET", "/v1/users", {}, with({}), 200},
@@ -294,6 +295,20 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
       {"GET", "/v1/containers/" + container, {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"POST", "/v1/containers", {{"name", "Not A Name"}, {"image", "busybox"}}, with({{"admin", 400}}), 403},
       {"POST", "/v1/containers/" + container + "/stop", {}, with({{"admin", 200}}), 403},
+      // remote workers (job.work: admins; worker.list: admins and auditors)
+      {"GET", "/v1/workers", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
+      {"POST", "/v1/workers/claim", {{"worker", "matrix"}, {"slots_free", 0}}, with({{"admin", 204}}), 403},
+      {"POST", "/v1/workers/leases/" + k_no_lease + "/heartbeat", {{"worker", "matrix"}}, with({{"admin", 410}}), 403},
+      {"POST",
+       "/v1/workers/leases/" + k_no_lease + "/result",
+       {{"worker", "matrix"}, {"seq", 0}},
+       with({{"admin", 410}}),
+       403},
+      {"POST",
+       "/v1/workers/leases/" + k_no_lease + "/complete",
+       {{"worker", "matrix"}, {"outcome", "failed"}, {"batches", 0}},
+       with({{"admin", 410}}),
+       403},
       // the logs
       {"GET", "/v1/audit", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"GET", "/v1/audit/verify", {}, with({{"admin", 200}, {"auditor", 200}}), 403},

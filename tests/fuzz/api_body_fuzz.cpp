@@ -50,6 +50,11 @@ constexpr route k_routes[] = {
     {"POST", "/v1/service-accounts"},
     {"POST", "/v1/tokens"},
     {"POST", "/v1/service-accounts/@USER@/tokens"},  // a person: refused after the body is parsed
+    // Remote workers (a lease no worker holds: the body is parsed, then 410 or 503).
+    {"POST", "/v1/workers/claim"},
+    {"POST", "/v1/workers/leases/0193a1c2-0000-7000-8000-000000000000/heartbeat"},
+    {"POST", "/v1/workers/leases/0193a1c2-0000-7000-8000-000000000000/result"},
+    {"POST", "/v1/workers/leases/0193a1c2-0000-7000-8000-000000000000/complete"},
 };
 
 }  // namespace

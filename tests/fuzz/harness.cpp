@@ -199,6 +199,7 @@ world::world() : impl_(std::make_unique<impl>()) {
       r, s.events(), *impl_->queries, s.kv(), s.kv(), impl_->hasher, impl_->secrets, *impl_->vault, impl_->tester,
       r, r,          *impl_->results};
   deps.zones = make_iana_zone_database();
+  deps.leases = &r;
   impl_->api = std::make_unique<http_adapter::api>(deps);
   api_ = impl_->api.get();
   auto hash = impl_->hasher.hash("fuzz-admin-password");

@@ -51,7 +51,7 @@ ROUTES = [
     ("declare_container", {"name": "worker", "image": "alpine:3", "command": ["sh", "-c", "sleep 1"],
                            "env": {"A": "1"}, "ports": [8080]}),
     ("start_container", None),
-    ("run_cell", None),
+    ("run_cell", {"timeout_s": 5}),
     ("create_schedule", {"name": "nightly", "project_id": "@PROJECT@", "cron": "*/15 6-18 * * MON-FRI",
                          "time_zone": "America/New_York", "catch_up": "last",
                          "target": {"kind": "sql", "connection_id": "@CONN@", "sql": "select 1", "timeout_s": 30}}),
@@ -75,6 +75,17 @@ body_seeds.append(bytes([24, 0]) + b'{"name":"laptop","scopes":["events:read","j
 body_seeds.append(bytes([24, 1 | 2]) + b'{"name":"mine","scopes":["admin"]}')
 body_seeds.append(bytes([24, 0]) + b'{"name":"x","scopes":["events:write"],"expires_in_s":-1}')
 body_seeds.append(bytes([25, 0]) + b'{"name":"worker","scopes":["jobs:work"]}')
+# remote workers (k_routes 26-29: claim, heartbeat, result, complete on a lease no worker holds)
+for i, body in enumerate([
+    {"worker": "fuzz-1", "slots_free": 0, "slots": 2, "wait_s": 0},
+    {"worker": "fuzz-1", "rows": 10, "bytes": 100, "percent": 50, "elapsed_ms": 1200},
+    {"worker": "fuzz-1", "seq": 0, "columns": [{"name": "n", "type": "int"}], "rows": [["1"], [None]], "log": "line\n"},
+    {"worker": "fuzz-1", "outcome": "failed", "error": "boom", "sqlstate": "42601", "batches": 1, "truncated": False,
+     "duration_ms": 12},
+]):
+    text = json.dumps(body, separators=(",", ":")).encode()
+    body_seeds.append(bytes([26 + i, 0]) + text)
+    body_seeds.append(bytes([26 + i, 1 | 2]) + text)  # as the member, with an Idempotency-Key
 write("api_body", body_seeds)
 
 

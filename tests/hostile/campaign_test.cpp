@@ -33,6 +33,7 @@ TEST_CASE("campaign: connections", "[hostile][campaign][needs-lead][needs-accoun
 TEST_CASE("campaign: jobs", "[hostile][campaign][needs-lead]") { campaign("jobs"); }
 TEST_CASE("campaign: schedules", "[hostile][campaign][needs-lead]") { campaign("schedules"); }
 TEST_CASE("campaign: containers", "[hostile][campaign][needs-lead]") { campaign("containers"); }
+TEST_CASE("campaign: workers", "[hostile][campaign][workers]") { campaign("workers"); }
 TEST_CASE("campaign: audit", "[hostile][campaign][needs-lead]") { campaign("audit"); }
 TEST_CASE("campaign: audit/export", "[hostile][campaign][needs-lead]") { campaign("audit/export"); }
 TEST_CASE("campaign: events", "[hostile][campaign][needs-lead]") { campaign("events"); }

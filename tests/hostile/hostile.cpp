@@ -240,8 +240,12 @@ world::world(std::vector<std::string> args, bool entities) {
 
 std::string world::fill(std::string s) {
   const std::map<std::string, std::string> vars{
-      {"{P}", project},   {"{C}", cell},     {"{G}", group},  {"{K}", connection}, {"{J}", job},    {"{S}", schedule},
-      {"{X}", container}, {"{A}", alice_id}, {"{B}", bob_id}, {"{D}", dave_id},    {"{R}", "audit"}};
+      {"{P}", project},   {"{C}", cell},
+      {"{G}", group},     {"{K}", connection},
+      {"{J}", job},       {"{S}", schedule},
+      {"{X}", container}, {"{A}", alice_id},
+      {"{B}", bob_id},    {"{D}", dave_id},
+      {"{R}", "audit"},   {"{L}", "0193a1c2-0000-7000-8000-000000000000"}};  // a lease no worker holds
   for (const auto& [k, v] : vars) {
     for (auto at = s.find(k); at != std::string::npos; at = s.find(k, at + v.size())) s.replace(at, k.size(), v);
   }

@@ -17,6 +17,7 @@
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
 /// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild] |
+/// | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim, /v1/workers/leases/{lease}/… |
 /// | `tokens_controller`     | tokens.cpp       | /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
 ///
 /// Handlers answer through `send`/`send_error` (call.hpp), ask the policy through the
@@ -37,6 +38,7 @@
 #include "events/schedule/zone.hpp"
 #include "ports/connector.hpp"
 #include "ports/event_store.hpp"
+#include "ports/job_leases.hpp"
 #include "ports/monitor.hpp"
 #include "ports/result_store.hpp"
 #include "ports/security.hpp"
@@ -326,6 +328,40 @@ class admin_controller : public std::enable_shared_from_this<admin_controller> {
   void metrics(const call_ptr& c);
   void projections(const call_ptr& c, const principal& p);
   void rebuild(const call_ptr& c, const principal& p, const std::string& name);
+  deps d_;
+};
+
+/// Remote workers (`atriumd worker`) and the lease protocol (ports/job_leases.hpp):
+///
+///   POST /v1/workers/claim                    a job with its lease (200), or none (204)
+///   POST /v1/workers/leases/{lease}/heartbeat renews the lease; says whether to cancel
+///   POST /v1/workers/leases/{lease}/result    one result batch (`seq` from 0)
+///   POST /v1/workers/leases/{lease}/complete  the outcome; the terminal event follows
+///   GET  /v1/workers                          workers, slots, leases, last heartbeat
+///
+/// The four worker calls need `job.work` (admins; `jobs:work` tokens); the list needs
+/// `worker.list` (admins, auditors). A lost or unknown lease answers 410 `gone`; a lease
+/// of another worker 403; a completed one 409 (a repeated completion 200).
+class workers_controller : public std::enable_shared_from_this<workers_controller> {
+ public:
+  struct deps {
+    kit_ptr kit;
+    ports::job_leases* leases;  ///< null: every worker call answers 503
+    pool_fn blocking;           ///< uploads and commits (file I/O) run here
+    /// Whether the call's bearer token still authenticates (checked before a waiting
+    /// claim gets a job).
+    std::function<bool(const call&)> authenticated;
+  };
+  explicit workers_controller(deps d) : d_(std::move(d)) {}
+  void add_routes(route_table& t);
+
+ private:
+  std::optional<json> admit(const call_ptr& c, const principal& p);
+  void claim(const call_ptr& c, const principal& p);
+  void heartbeat(const call_ptr& c, const principal& p, const std::string& id);
+  void upload(const call_ptr& c, const principal& p, const std::string& id);
+  void complete(const call_ptr& c, const principal& p, const std::string& id);
+  void list(const call_ptr& c, const principal& p);
   deps d_;
 };
 
