@@ -81,13 +81,14 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<jobs_controller>(jobs_controller::deps{kit, q, q, q})->add_routes(table);
   std::make_shared<results_controller>(results_controller::deps{kit, q, q, d.results, on(hashing)})->add_routes(table);
-  std::make_shared<schedules_controller>(schedules_controller::deps{kit, q, q, q, q, zones_or_utc(d.zones)}),
-      std::make_shared<workers_controller>(workers_controller::deps{kit, d.leases, on(hashing),
-                                                                    [this](const call& c) {
-                                                                      auto copy = c;
-                                                                      return authenticate(copy).has_value();
-                                                                    }})
-          ->add_routes(table);
+  std::make_shared<schedules_controller>(schedules_controller::deps{kit, q, q, q, q, zones_or_utc(d.zones)})
+      ->add_routes(table);
+  std::make_shared<workers_controller>(workers_controller::deps{kit, d.leases, on(hashing),
+                                                                [this](const call& c) {
+                                                                  auto copy = c;
+                                                                  return authenticate(copy).has_value();
+                                                                }})
+      ->add_routes(table);
   std::make_shared<containers_controller>(containers_controller::deps{kit, q})->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);

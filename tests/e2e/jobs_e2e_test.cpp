@@ -392,7 +392,7 @@ TEST_CASE("jobs: scripts through atriumd: Python output and result.csv are serve
   const auto project = new_project(admin);
 
   SECTION("bad scripts are refused with 400 and nothing is recorded") {
-    const auto listed = admin.get("/v1/jobs?project_id=" + project);
+    const auto listed = admin.get("/v1/jobs?project=" + project);
     REQUIRE(listed.status == 200);
     const auto before = listed.body;
     auto r =
@@ -406,7 +406,7 @@ TEST_CASE("jobs: scripts through atriumd: Python output and result.csv are serve
         {{"project_id", project}, {"kind", "script"}, {"language", "bash"}, {"script", std::string(100001, '#')}});
     CHECK(r.status == 400);
     CHECK(r.json["error"]["details"]["field"] == "script");
-    CHECK(admin.get("/v1/jobs?project_id=" + project).body == before);
+    CHECK(admin.get("/v1/jobs?project=" + project).body == before);
   }
   SECTION("a Python script's output is its log and its result.csv its result") {
     const auto job = id_of(admin.post("/v1/jobs", {{"project_id", project},
