@@ -110,4 +110,31 @@ result<member_ref> existing_member(const ports::user_queries& users, const ports
   return ref;
 }
 
+bool narrow_to_readable_projects(controller_kit& kit, const ports::project_queries& projects, const call_ptr& c,
+                                 const principal& p, const std::string& project, access::operation list_op,
+                                 const std::string& collection, const char* items, bool& every_project,
+                                 std::vector<std::string>& ids) {
+  if (!project.empty()) {
+    const auto facts = project_facts(projects, p, project);
+    if (!kit.allowed(c, p, access::operation::project_read, {.role = facts.role}, "project-" + project)) return false;
+    every_project = false;
+    ids = {project};
+    return true;
+  }
+  if (!kit.allowed(c, p, list_op, {}, collection)) return false;
+  if (p.is_admin() || p.has(global_role::auditor)) return true;
+  auto shared = projects.shared_project_ids(p, k_max_limit);
+  if (!shared) {
+    send_error(c, shared.error());
+    return false;
+  }
+  if (shared->empty()) {
+    send_page(c, items, {});
+    return false;
+  }
+  every_project = false;
+  ids.assign(shared->begin(), shared->end());
+  return true;
+}
+
 }  // namespace atrium::http_adapter

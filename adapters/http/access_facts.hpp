@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "adapters/http/kit.hpp"
 
@@ -83,5 +84,17 @@ struct member_ref {
 /// exist, the store's errors.
 [[nodiscard]] result<member_ref> existing_member(const ports::user_queries& users, const ports::group_queries& groups,
                                                  const json& body);
+
+/// The projects a list across projects (jobs, schedules) may show `p`, as a filter's
+/// `every_project` / `projects` pair. `project` (a `?project…=` query value, or empty):
+/// that one project, if `p` may read it (`project.read`). Empty: every project for admins
+/// and auditors after `list_op` on `collection` passes, else the projects shared with
+/// `p` (at most `k_max_limit`). Returns false when it has answered the call: a denial
+/// (403/404, recorded), a read error, or an empty page named `items` when `p` sees no
+/// project; the caller then stops.
+bool narrow_to_readable_projects(controller_kit& kit, const ports::project_queries& projects, const call_ptr& c,
+                                 const principal& p, const std::string& project, access::operation list_op,
+                                 const std::string& collection, const char* items, bool& every_project,
+                                 std::vector<std::string>& ids);
 
 }  // namespace atrium::http_adapter

@@ -94,21 +94,9 @@ void jobs_controller::list(const call_ptr& c, const principal& p) {
   auto at = parse_page(*c);
   if (!at) return send_error(c, at.error());
   ports::job_filter filter{.status = query_param(*c, "status"), .at = *at};
-  const auto project = query_param(*c, "project");
-  if (!project.empty()) {
-    const auto facts = project_facts(d_.projects, p, project);
-    if (!d_.kit->allowed(c, p, access::operation::project_read, {.role = facts.role}, "project-" + project)) return;
-    filter.every_project = false;
-    filter.projects.push_back(project);
-  } else {
-    if (!d_.kit->allowed(c, p, access::operation::job_list, {}, "jobs")) return;
-    if (!p.is_admin() && !p.has(global_role::auditor)) {
-      auto ids = d_.projects.shared_project_ids(p, k_max_limit);
-      if (!ids) return send_error(c, ids.error());
-      if (ids->empty()) return send_page(c, "jobs", {});
-      filter.every_project = false;
-      filter.projects.assign(ids->begin(), ids->end());
-    }
+  if (!narrow_to_readable_projects(*d_.kit, d_.projects, c, p, query_param(*c, "project"), access::operation::job_list,
+                                   "jobs", "jobs", filter.every_project, filter.projects)) {
+    return;
   }
   auto page = d_.jobs.jobs(filter);
   if (!page) return send_error(c, page.error());

@@ -244,21 +244,10 @@ void schedules_controller::list(const call_ptr& c, const principal& p) {
   auto at = parse_page(*c);
   if (!at) return send_error(c, at.error());
   ports::schedule_filter filter{.at = *at};
-  const auto project = query_param(*c, "project_id");
-  if (!project.empty()) {
-    const auto facts = project_facts(d_.projects, p, project);
-    if (!d_.kit->allowed(c, p, access::operation::project_read, {.role = facts.role}, "project-" + project)) return;
-    filter.every_project = false;
-    filter.projects.push_back(project);
-  } else {
-    if (!d_.kit->allowed(c, p, access::operation::schedule_list, {}, "schedules")) return;
-    if (!p.is_admin() && !p.has(global_role::auditor)) {
-      auto ids = d_.projects.shared_project_ids(p, k_max_limit);
-      if (!ids) return send_error(c, ids.error());
-      if (ids->empty()) return send_page(c, "schedules", {});
-      filter.every_project = false;
-      filter.projects.assign(ids->begin(), ids->end());
-    }
+  if (!narrow_to_readable_projects(*d_.kit, d_.projects, c, p, query_param(*c, "project_id"),
+                                   access::operation::schedule_list, "schedules", "schedules", filter.every_project,
+                                   filter.projects)) {
+    return;
   }
   auto page = d_.schedules.schedules(filter);
   if (!page) return send_error(c, page.error());
