@@ -184,9 +184,8 @@ std::expected<ports::job_executor*, std::string> prepare(const job_execution& jo
   return ex;
 }
 
-/// Runs one attempt to its end (on the attempt thread).
-attempt_report execute(const job_execution& jobs, running_attempt& a) {
-  const auto& in = a.job;
+/// The job's part of the spec an executor runs (no connection, no credentials yet).
+ports::job_spec spec_of(const launch_input& in) {
   ports::job_spec spec;
   spec.job_id = in.job_id;
   spec.project_id = in.project_id;
@@ -195,6 +194,13 @@ attempt_report execute(const job_execution& jobs, running_attempt& a) {
   spec.source = in.source;
   spec.attempt = in.attempt;
   spec.timeout = std::chrono::seconds(in.timeout_s);
+  return spec;
+}
+
+/// Runs one attempt to its end (on the attempt thread).
+attempt_report execute(const job_execution& jobs, running_attempt& a) {
+  const auto& in = a.job;
+  auto spec = spec_of(in);
   auto ex = prepare(jobs, spec, in);
   if (!ex) {
     wipe(spec.credentials);
@@ -459,14 +465,7 @@ void start(self_ptr self, const std::string& id) {
 /// The spec a worker runs attempt `a` with (credentials included), or the job's error.
 std::expected<ports::job_spec, std::string> remote_spec(const job_execution& jobs, const running_attempt& a) {
   const auto& in = a.job;
-  ports::job_spec spec;
-  spec.job_id = in.job_id;
-  spec.project_id = in.project_id;
-  spec.kind = in.kind;
-  spec.language = in.language;
-  spec.source = in.source;
-  spec.attempt = in.attempt;
-  spec.timeout = std::chrono::seconds(in.timeout_s);
+  auto spec = spec_of(in);
   if (auto ex = prepare(jobs, spec, in); !ex) {
     wipe(spec.credentials);
     return std::unexpected(ex.error());
