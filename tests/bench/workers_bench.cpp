@@ -15,7 +15,9 @@
 //      p50/p95/max, ratio to the mean of the two in-process runs, jobs per runner.
 //  (b) workers_lease_rerun: `--job-lease --worker-lease`s; --lease-runs times: a worker
 //      with one slot takes an endless SQLite query (max_attempts 2), a second worker is
-//      started and waits with a claim, the first is SIGKILLed; from the SIGKILL (wall
+//      started and waits with a claim, the first is SIGKILLed once it has run for two
+//      leases plus a random part of its heartbeat interval (lease/3), so the kill falls
+//      at a random phase of the steady state; from the SIGKILL (wall
 //      clock) to the job's `job.requeued` and attempt-2 `job.started` (their `time`, read
 //      from GET /v1/streams/job-<id>), and to the follower seeing it; then the job is
 //      cancelled and the second worker stopped.
@@ -33,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -364,9 +367,10 @@ int run_throughput(const options& o) {
 
 /// What one SIGKILL measured, in milliseconds from the SIGKILL.
 struct rerun {
-  double to_requeued_ms = 0;  ///< job.requeued's time
-  double to_started_ms = 0;   ///< attempt-2 job.started's time
-  double seen_ms = 0;         ///< the follower parsing that job.started
+  double heartbeat_age_ms = -1;  ///< since the victim's last renewal (GET /v1/workers: expires_at − lease)
+  double to_requeued_ms = 0;     ///< job.requeued's time
+  double to_started_ms = 0;      ///< attempt-2 job.started's time
+  double seen_ms = 0;            ///< the follower parsing that job.started
 };
 
 /// One measurement on `srv`: `victim` (running, one slot, its claim waiting) takes an
@@ -375,13 +379,27 @@ struct rerun {
 /// for the next run. (A worker stopped while its claim waits leaves that claim at the
 /// server until its wait ends, so the chain never stops a waiting worker mid-run.)
 rerun one_rerun(const job_server& srv, fleet& workers, const std::string& project, const std::string& conn,
-                const std::string& victim, const std::string& rescuer) {
+                const std::string& victim, const std::string& rescuer, std::int64_t lease_ms) {
   const auto job = srv.submit(project, conn, k_endless_sql, 2);
   const auto first = srv.follower->wait(job, {"job.started"}, std::chrono::seconds(30));
   if (!first) throw std::runtime_error("job " + job + " did not start on " + victim);
   if (first->data.value("runner", "") != victim) throw std::runtime_error("attempt 1 ran on " + first->data.dump());
   workers.start(rescuer, 1);
   workers.wait_waiting({rescuer});
+  // Kill in the steady state, after several heartbeats (one every lease/3), at a random
+  // phase between two of them: a kill before the first heartbeat measures the claim's age.
+  static std::mt19937_64 rng{std::random_device{}()};
+  const auto lease = std::chrono::milliseconds(lease_ms);
+  std::uniform_int_distribution<std::int64_t> phase(0, lease_ms / 3);
+  std::this_thread::sleep_until(first->at + 2 * lease + std::chrono::milliseconds(phase(rng)));
+  std::optional<wall::time_point> renewed;
+  auto listed = srv.client().get("/v1/workers");
+  for (const auto& w : listed.json.value("workers", json::array())) {
+    for (const auto& l : w.value("leases", json::array())) {
+      if (l.value("job_id", "") != job) continue;
+      if (auto at = parse_time(l.value("expires_at", ""))) renewed = *at - lease;
+    }
+  }
 
   const auto kill_wall = wall::now();
   const auto kill_steady = steady::now();
@@ -392,6 +410,7 @@ rerun one_rerun(const job_server& srv, fleet& workers, const std::string& projec
     throw std::runtime_error("the second job.started is not attempt 2 on " + rescuer + ": " + second->data.dump());
   }
   rerun r;
+  if (renewed) r.heartbeat_age_ms = ms_between(*renewed, kill_wall);
   r.seen_ms = seconds_between(kill_steady, second->at) * 1000.0;
   // The times as the server recorded them, read back from the job's own stream.
   auto events = srv.client().get("/v1/streams/job-" + job + "?limit=1000");
@@ -423,16 +442,18 @@ int run_lease(const options& o) {
   fleet workers(o, srv);
   workers.start("lease-w0", 1);
   workers.wait_waiting({"lease-w0"});
-  std::vector<double> requeued, started, seen_ms;
+  std::vector<double> requeued, started, seen_ms, ages;
   for (std::size_t i = 1; i <= o.lease_runs; ++i) {
     progress("workers (b): run " + std::to_string(i) + " of " + std::to_string(o.lease_runs) + ", --job-lease " +
              lease);
-    const auto r =
-        one_rerun(srv, workers, project, conn, "lease-w" + std::to_string(i - 1), "lease-w" + std::to_string(i));
+    const auto r = one_rerun(srv, workers, project, conn, "lease-w" + std::to_string(i - 1),
+                             "lease-w" + std::to_string(i), static_cast<std::int64_t>(o.worker_lease_s * 1000));
     requeued.push_back(r.to_requeued_ms);
     started.push_back(r.to_started_ms);
     seen_ms.push_back(r.seen_ms);
-    progress("workers (b): SIGKILL to job.requeued " + std::to_string(r.to_requeued_ms) +
+    if (r.heartbeat_age_ms >= 0) ages.push_back(r.heartbeat_age_ms);
+    progress("workers (b): last heartbeat " + std::to_string(r.heartbeat_age_ms) +
+             " ms before the SIGKILL; SIGKILL to job.requeued " + std::to_string(r.to_requeued_ms) +
              " ms, to attempt-2 job.started " + std::to_string(r.to_started_ms) + " ms");
   }
   ojson j;
@@ -440,6 +461,7 @@ int run_lease(const options& o) {
   j["path"] = "workers";
   j["job_lease_ms"] = o.worker_lease_s * 1000;
   j["runs"] = o.lease_runs;
+  put_spread(j, "heartbeat_age_at_kill", ages);
   put_spread(j, "kill_to_requeued", requeued);
   put_spread(j, "kill_to_attempt2_started", started);
   put_spread(j, "kill_to_attempt2_seen", seen_ms);
