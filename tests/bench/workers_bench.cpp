@@ -25,6 +25,8 @@
 // Workers authenticate with a `jobs:work` token of a service account (role admin), as a
 // fleet would. Every process is started and stopped by its PID (tests/support/process),
 // every temp dir removed, every port picked by the kernel.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -32,6 +34,7 @@
 #include <csignal>
 #include <ctime>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,6 +85,22 @@ std::optional<wall::time_point> parse_time(const std::string& s) {
   return t + std::chrono::microseconds(micros);
 }
 
+/// User plus system CPU seconds `pid` has used so far (/proc/<pid>/stat, fields 14 and 15);
+/// 0 when unreadable.
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 double ms_between(wall::time_point a, wall::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -112,6 +131,15 @@ class fleet {
   }
   ~fleet() {
     for (auto& [name, p] : procs_) stop(name);
+  }
+
+  /// The PIDs of the workers still running.
+  [[nodiscard]] std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const auto& [name, p] : procs_) {
+      if (p) out.push_back(p->pid());
+    }
+    return out;
   }
   fleet(const fleet&) = delete;
   fleet& operator=(const fleet&) = delete;
@@ -214,7 +242,23 @@ struct figures_of {
   double seconds = 0;
   std::map<std::string, std::uint64_t> runners;
   std::string first_error;
+  double server_cpu_s = 0;   ///< atriumd's CPU time during the measured run
+  double workers_cpu_s = 0;  ///< all workers' CPU time during it
+  double bench_cpu_s = 0;    ///< this process's (the clients and the follower)
 };
+
+/// CPU seconds of the server, the workers and this process, for the difference over a run.
+struct cpu_sample {
+  double server = 0;
+  double workers = 0;
+  double bench = 0;
+};
+
+cpu_sample sample_cpu(pid_t server, const std::vector<pid_t>& workers) {
+  cpu_sample c{cpu_seconds(server), 0, cpu_seconds(::getpid())};
+  for (auto p : workers) c.workers += cpu_seconds(p);
+  return c;
+}
 
 /// The closed-loop clients: each submits `select 1` in its own project and waits for the
 /// job's terminal event, until `o.worker_jobs` have been submitted in all.
@@ -295,7 +339,13 @@ figures_of run_config(const options& o, const config& c) {
 
   progress("workers (a) " + c.name + ": " + std::to_string(o.worker_jobs) + " jobs from " +
            std::to_string(o.job_clients) + " clients over " + std::to_string(total) + " slots");
+  const auto pids = workers ? workers->pids() : std::vector<pid_t>{};
+  const auto before = sample_cpu(srv.pid(), pids);
   auto f = drive(o, srv, projects, conn);
+  const auto after = sample_cpu(srv.pid(), pids);
+  f.server_cpu_s = after.server - before.server;
+  f.workers_cpu_s = after.workers - before.workers;
+  f.bench_cpu_s = after.bench - before.bench;
   f.cfg = c;
   return f;
 }
@@ -317,6 +367,11 @@ void print_config(const figures_of& f, const options& o, double baseline) {
   j["submit_to_succeeded_p95_ms"] = f.p95_ms;
   j["submit_to_succeeded_max_ms"] = f.max_ms;
   j["ratio_to_inprocess"] = baseline > 0 ? json(round_to(f.jobs_per_s / baseline, 3)) : json(nullptr);
+  const double per_job = f.jobs > 0 ? 1000.0 / static_cast<double>(f.jobs) : 0;
+  j["cpu_ms_per_job_server"] = round_to(f.server_cpu_s * per_job, 2);
+  j["cpu_ms_per_job_workers"] = round_to(f.workers_cpu_s * per_job, 2);
+  j["cpu_ms_per_job_bench"] = round_to(f.bench_cpu_s * per_job, 2);
+  j["cpu_cores_busy"] = f.seconds > 0 ? round_to((f.server_cpu_s + f.workers_cpu_s + f.bench_cpu_s) / f.seconds, 2) : 0;
   j["runners"] = f.runners;
   j["not_succeeded"] = f.not_succeeded;
   j["errors"] = f.errors;
@@ -351,12 +406,13 @@ int run_throughput(const options& o) {
   }
   const double baseline = n > 0 ? sum / n : 0;
   for (const auto& f : done) print_config(f, o, baseline);
-  progress("workers (a): config            slots  jobs/s   p50 ms   p95 ms   ratio");
+  progress("workers (a): config            slots  jobs/s   p50 ms   p95 ms   ratio  cpu ms/job (server+workers)");
   for (const auto& f : done) {
     char line[160];
     const auto total = f.cfg.workers == 0 ? f.cfg.slots_per_worker : f.cfg.workers * f.cfg.slots_per_worker;
-    std::snprintf(line, sizeof line, "workers (a): %-17s %5zu %7.1f %8.2f %8.2f %7.3f", f.cfg.name.c_str(), total,
-                  f.jobs_per_s, f.p50_ms, f.p95_ms, baseline > 0 ? f.jobs_per_s / baseline : 0.0);
+    const double cpu = f.jobs > 0 ? (f.server_cpu_s + f.workers_cpu_s) * 1000.0 / static_cast<double>(f.jobs) : 0;
+    std::snprintf(line, sizeof line, "workers (a): %-17s %5zu %7.1f %8.2f %8.2f %7.3f %7.2f", f.cfg.name.c_str(), total,
+                  f.jobs_per_s, f.p50_ms, f.p95_ms, baseline > 0 ? f.jobs_per_s / baseline : 0.0, cpu);
     progress(line);
   }
   return failed;
