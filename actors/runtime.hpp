@@ -53,6 +53,7 @@
 #include "ports/read_model_store.hpp"
 #include "ports/subscriptions.hpp"
 #include "ports/read_model.hpp"
+#include "events/schedule/zone.hpp"
 
 namespace atrium {
 
@@ -78,6 +79,16 @@ struct job_execution {
   /// A job leased to a remote worker (ports/job_leases.hpp) that is not heartbeated for
   /// this long is lost: requeued as a new attempt, or failed when none is left.
   std::chrono::milliseconds lease{std::chrono::seconds(30)};
+};
+
+/// Settings of the scheduler (actors/scheduler.cpp), which fires schedules at their cron
+/// instants and runs their jobs as the schedules' owners. It runs when both `zones` and
+/// `queries` are set; both must outlive the runtime.
+struct schedule_execution {
+  std::shared_ptr<const zone_database> zones;                      ///< IANA time zones of the schedules
+  const ports::queries* queries = nullptr;                         ///< schedules, jobs, users, projects, connections
+  std::chrono::milliseconds tick{200};                             ///< how often due instants are looked for
+  std::chrono::milliseconds owner_check{std::chrono::seconds(5)};  ///< how often owners' rights are checked
 };
 
 /// Settings of the actor system.
@@ -110,6 +121,8 @@ struct runtime_config {
   std::function<void(const std::string&)> on_fatal;
   /// The job dispatcher's ports and bounds (none: no job runs in this process).
   job_execution jobs;
+  /// The scheduler's ports (none: no schedule fires in this process).
+  schedule_execution schedules;
 };
 
 /// The running actor system.
