@@ -20,7 +20,8 @@
 //  (c) jobs_cancel_{postgres,sqlite}: `select pg_sleep(60)` and an endless recursive CTE,
 //      cancelled --cancel-runs times once started: POST cancel to job.cancelled p50/p99.
 //
-// Every HTTP request goes through the tests' blocking client (one TCP connection per
+// The server, the SSE follower and the SQLite file are shared with `--paths workers`
+// (jobs_server.hpp). Every HTTP request goes through the tests' blocking client (one TCP connection per
 // request, tests/support/http_client.hpp), so no Beast here; the SSE stream is read over
 // a plain socket (tests/support/raw_client.hpp). Missing pieces (an atriumd without the
 // job options, a dispatcher that never starts a job, no result API) end the path with a
