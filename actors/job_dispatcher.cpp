@@ -295,7 +295,7 @@ struct dispatcher_state {
   };
   std::deque<pending_claim> claims;  // oldest first
   std::uint64_t next_claim = 1;
-  std::map<std::string, job_command> unsettled;  // lost leases whose command must still be appended
+  std::map<std::string, job_command> unsettled;  // lost or released leases whose command must still be appended
   std::set<std::string> settling;                // … and is in flight
 
   std::set<std::string> progress_in_flight;  // job ids
@@ -386,6 +386,7 @@ void run_command(self_ptr self, const std::string& id, job_command cmd, Done don
 void schedule(self_ptr self);
 void finish(self_ptr self, const std::shared_ptr<running_attempt>& a);
 void lease_to(self_ptr self, const std::string& id, dispatcher_state::pending_claim claim);
+void settle_lost(self_ptr self);
 
 /// The attempt of `id` in the attempts table, if it runs (or ran) here.
 std::shared_ptr<running_attempt> attempt_of(dispatcher_state& st, const std::string& id) {
@@ -484,6 +485,16 @@ void grant(self_ptr self, const std::string& id, std::uint32_t attempt, dispatch
   }
   it->second.status = "running";
   it->second.job.attempt = attempt;
+  if (claim.claim.still_connected && !claim.claim.still_connected()) {
+    // The worker went away while `job.started` was appended: no answer can reach it.
+    // The job goes back without costing an attempt (and the claim is dropped).
+    const auto reason = "worker " + claim.claim.worker + " went away before the lease reached it";
+    spdlog::info("job_id={} attempt={} released: {}", id, attempt, reason);
+    st.unsettled[id] = release_job{reason};
+    settle_lost(self);
+    claim.done(std::optional<ports::leased_job>{});
+    return;
+  }
   auto a = std::make_shared<running_attempt>();
   a->job = it->second.job;
   a->remote = std::make_unique<remote_lease>();
@@ -558,6 +569,19 @@ void drop_claims(dispatcher_state& st, const std::string& worker) {
   std::vector<claim_done> dropped;
   std::erase_if(st.claims, [&](auto& c) {
     if (c.claim.worker != worker) return false;
+    dropped.push_back(std::move(c.done));
+    return true;
+  });
+  for (auto& done : dropped) done(std::optional<ports::leased_job>{});
+}
+
+/// Forgets the waiting claims whose worker went away (its connection closed: stopped or
+/// killed while it waited): leasing to one would strand its job until the lease expired.
+void drop_disconnected(dispatcher_state& st) {
+  std::vector<claim_done> dropped;
+  std::erase_if(st.claims, [&](auto& c) {
+    if (!c.claim.still_connected || c.claim.still_connected()) return false;
+    spdlog::info("claim of worker={} dropped: its connection closed", c.claim.worker);
     dropped.push_back(std::move(c.done));
     return true;
   });
@@ -642,6 +666,7 @@ void schedule(self_ptr self) {
     start(self, *id);
   }
   // Then the workers waiting for a job, oldest claim first, from the same fair queue.
+  drop_disconnected(st);
   while (!st.claims.empty()) {
     auto id = next_job(st);
     if (!id) break;
@@ -852,8 +877,9 @@ void finish(self_ptr self, const std::shared_ptr<running_attempt>& a) {
   if (!report) return;
   st.reporting.insert(id);
   auto cmd = terminal_command(*report, *a);
-  static constexpr std::array<const char*, 10> k_names{"submit", "cancel",    "start",     "progress", "succeeded",
-                                                       "failed", "timed_out", "cancelled", "requeued", "expire"};
+  static constexpr std::array<const char*, 11> k_names{"submit",    "cancel", "start",     "progress",
+                                                       "succeeded", "failed", "timed_out", "cancelled",
+                                                       "requeued",  "expire", "released"};
   spdlog::info("job finished job_id={} attempt={} outcome={} duration_ms={}", id, a->job.attempt, k_names[cmd.index()],
                report->duration_ms);
   run_command(self, id, cmd, [self, a, report](result<ports::command_outcome> r) {

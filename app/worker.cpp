@@ -41,7 +41,8 @@ constexpr auto k_backoff_max = 30s;
 constexpr std::size_t k_batch_rows = 5000;
 constexpr std::size_t k_batch_bytes = 256 << 10;  // of cell text per upload (the server takes 1 MiB bodies)
 constexpr std::size_t k_log_chunk = 256 << 10;
-constexpr auto k_report_grace = 10s;  // after SIGTERM, reports are retried this long
+constexpr auto k_report_grace = 10s;     // after SIGTERM, reports are retried this long
+constexpr auto k_withdraw_timeout = 3s;  // after SIGTERM, for the one call that withdraws the claims
 
 /// A job this worker holds a lease on.
 struct active_job {
@@ -119,6 +120,7 @@ class worker {
     cv_.notify_all();
     claims_->cancel_all();
     claimer_.join();
+    withdraw();
     std::vector<std::thread> jobs;
     {
       std::lock_guard lock(mu_);
@@ -183,6 +185,21 @@ class worker {
   }
 
   // ---- claiming ---------------------------------------------------------------------------
+
+  /// After SIGTERM: tells the server this worker takes no more jobs (a claim with no free
+  /// slot drops every claim of this name still waiting there), so no job is leased to a
+  /// claim nobody reads. Tried once: the server also drops a claim whose connection
+  /// closed (cancel_all closed ours), so this is the belt to those braces.
+  void withdraw() {
+    json body{{"worker", name_}, {"slots_free", 0}, {"slots", o_.slots}};
+    auto r = reports_->request("POST", "/v1/workers/claim", body.dump(), k_withdraw_timeout);
+    if (r && r->status == 204) {
+      spdlog::info("claims withdrawn worker={}", log_escape(name_));
+    } else {
+      spdlog::warn("claims not withdrawn ({})", r ? "status " + std::to_string(r->status) + " " + log_escape(r->body)
+                                                  : log_escape(r.error().message));
+    }
+  }
 
   void claim_loop() {
     backoff wait;

@@ -9,8 +9,10 @@
 ///   claim loop ──POST claim (long-poll 20 s)──▶ server ──job + lease──▶ job thread
 ///   job thread: executor.run ─▶ local result (committed) ─▶ POST result ×N ─▶ POST complete
 ///   heartbeat thread: POST heartbeat per lease every lease/3 ─▶ cancel? lost (410)?
-///   SIGTERM: no more claims; running jobs are interrupted and reported `interrupted`
-///            (the server requeues them); exit 0 within about 15 s.
+///   SIGTERM: no more claims: the waiting claim is cancelled (its connection closed) and
+///            withdrawn (`POST claim {"slots_free": 0}`), so no job is leased to it; running
+///            jobs are interrupted and reported `interrupted` (the server requeues
+///            them); exit 0 within about 15 s.
 
 #include "app/options.hpp"
 

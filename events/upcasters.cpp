@@ -109,6 +109,10 @@ const upcaster_registry& upcasters() {
       d["cell_id"] = "";
       return d;
     }));
+    must(r.add("job.requeued", 1, [](json d) {
+      d["counted"] = true;
+      return d;
+    }));
     must(r.add("job.started", 1, [](json d) {
       d["attempt"] = 1;
       return d;

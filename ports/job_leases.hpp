@@ -40,6 +40,11 @@ struct lease_claim {
   /// (the caller's token was revoked or expired meanwhile) answers it `unauthenticated`
   /// instead. Unset: always true. Called on any thread; must not block for long.
   std::function<bool()> still_authorized;
+  /// Asked right before a job is leased to this claim: false (the worker's connection
+  /// closed while the claim waited: the worker stopped or died) drops the claim instead
+  /// (answered nullopt, which nobody reads), and the job stays queued. Unset: always
+  /// true. Called on any thread; must not block.
+  std::function<bool()> still_connected;
 };
 
 /// A job leased to a worker. `spec.credentials` holds secrets: send it only to the worker,

@@ -15,7 +15,10 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <array>
 #include <atomic>
 #include <cstring>
@@ -39,6 +42,7 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   void read() {
+    answered_ = false;
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(k_header_limit_bytes);
@@ -83,6 +87,13 @@ class session : public std::enable_shared_from_this<session> {
     if (!ep_ec) r.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
 
     auto self = shared_from_this();
+    r.watch_peer = [weak = weak_from_this()]() -> std::shared_ptr<const std::atomic<bool>> {
+      auto closed = std::make_shared<std::atomic<bool>>(false);
+      if (auto s = weak.lock()) {
+        net::dispatch(s->stream_.get_executor(), [s, closed] { s->watch(closed); });
+      }
+      return closed;
+    };
     auto responded = std::make_shared<std::atomic<bool>>(false);
     respond_fn respond = [self, keep_alive, responded](http_response resp) {
       if (responded->exchange(true)) return;  // exactly once, whatever the handler does
@@ -97,7 +108,34 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  /// Waits for the socket to become readable while a request's answer is pending: no
+  /// byte (end of stream) or an error means the peer closed the connection, and
+  /// `closed` is set; bytes (a pipelined request) are left for the next read and the
+  /// watch ends. Runs on the connection's executor.
+  void watch(std::shared_ptr<std::atomic<bool>> closed) {
+    if (answered_ || watching_ || !stream_.socket().is_open()) return;
+    watching_ = true;
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), closed](beast::error_code ec) {
+      self->watching_ = false;
+      if (ec == net::error::operation_aborted || self->answered_) return;
+      if (ec) {
+        closed->store(true);
+        return;
+      }
+      char byte = 0;
+      const auto n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;  // a pipelined request: the peer is alive
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch(closed);
+      closed->store(true);
+    });
+  }
+
   void write(http_response resp, bool keep_alive) {
+    answered_ = true;
+    if (watching_) {
+      beast::error_code ec;
+      stream_.socket().cancel(ec);  // only the watch is pending while an answer waits
+    }
     try {
       write_response(std::move(resp), keep_alive);
     } catch (const std::exception& ex) {
@@ -243,6 +281,8 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::shared_ptr<body_producer> producer_;
   std::string chunk_;
+  bool answered_ = false;  // the pending request's answer is being written (no watch from now on)
+  bool watching_ = false;  // a `watch` waits for the socket to become readable
   const handler_fn& handler_;
   const server_options& options_;
 };

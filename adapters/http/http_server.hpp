@@ -24,6 +24,7 @@
 /// connection without the last chunk (so the client sees a truncated body) and releases
 /// the producer at once.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -120,6 +121,13 @@ struct http_request {
   /// Set for a command sent over a WebSocket (`{"op":"command"}`): routes that open a
   /// push channel refuse it.
   bool via_websocket = false;
+  /// For a handler that answers late (a long poll): starts watching the connection while
+  /// the answer is pending and returns a flag that turns true once the peer has closed it
+  /// (end of stream, also a half-close, or a reset). The watch ends when the answer is
+  /// written, or when the peer sends more bytes (a pipelined request: it is alive). The
+  /// flag is set on the connection's I/O thread; read it from any thread. Unset for a
+  /// WebSocket command. Call it at most once, before answering.
+  std::function<std::shared_ptr<const std::atomic<bool>>()> watch_peer;
 
   /// The header's value, or "" when absent.
   [[nodiscard]] std::string header(const std::string& lowercase_name) const {

@@ -83,12 +83,19 @@ struct requeue_job {
   std::string reason;  ///< at most 1000 bytes
 };
 
+/// Runner: a running attempt never reached its runner (a remote worker's connection
+/// closed before the answer that leased it the job was written); put the job back in
+/// the queue without counting the attempt (whatever attempts are left).
+struct release_job {
+  std::string reason;  ///< at most 1000 bytes
+};
+
 /// Runner: the job's stored result expired and was removed. Only on a finished job;
 /// a second one decides nothing.
 struct expire_result {};
 
 /// Any command on a job stream.
 using job_command = std::variant<submit_job, request_cancel, start_job, report_progress, complete_job, fail_job,
-                                 time_out_job, confirm_cancel, requeue_job, expire_result>;
+                                 time_out_job, confirm_cancel, requeue_job, expire_result, release_job>;
 
 }  // namespace atrium

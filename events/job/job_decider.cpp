@@ -217,7 +217,16 @@ struct decider {
       return fail(errc::invalid_argument, "reason must be at most 1000 bytes", {{"field", "reason"}});
     }
     if (auto ok = check_text(c.reason, text_kind::multiline, "reason"); !ok) return std::unexpected(ok.error());
-    return events{emit(job_requeued{state.attempt, c.reason})};
+    return events{emit(job_requeued{state.attempt, c.reason, true})};
+  }
+
+  result<events> operator()(const release_job& c) const {
+    if (auto ok = require_running("is released"); !ok) return std::unexpected(ok.error());
+    if (c.reason.size() > max_reason_bytes) {
+      return fail(errc::invalid_argument, "reason must be at most 1000 bytes", {{"field", "reason"}});
+    }
+    if (auto ok = check_text(c.reason, text_kind::multiline, "reason"); !ok) return std::unexpected(ok.error());
+    return events{emit(job_requeued{state.attempt, c.reason, false})};
   }
 
   result<events> operator()(const expire_result&) const {
@@ -280,7 +289,10 @@ void evolve(job_state& s, const job_failed& e) {
   s.sqlstate = e.sqlstate;
 }
 
-void evolve(job_state& s, const job_requeued&) { s.status = "queued"; }
+void evolve(job_state& s, const job_requeued& e) {
+  s.status = "queued";
+  if (!e.counted && e.attempt > 0) s.attempt = e.attempt - 1;  // given back: the next start repeats its number
+}
 
 void evolve(job_state& s, const job_result_expired&) { s.result_expired = true; }
 

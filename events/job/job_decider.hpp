@@ -9,6 +9,7 @@
 ///   running     complete_job / fail_job /          succeeded / failed / timed_out    → that
 ///               time_out_job (runner)
 ///   running     requeue_job (runner, attempts left)  requeued                         → queued
+///   running     release_job (runner)               requeued (counted: false)         → queued
 ///   terminal    expire_result (runner)             result_expired (once)             → unchanged
 ///   submitted,  request_cancel (submitter, admin,  cancel_requested, cancelled       → cancelled
 ///   queued      editor/owner)

@@ -155,15 +155,20 @@ struct job_timed_out {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(job_timed_out, after_s)
 
-/// A running attempt was interrupted (the server restarted while it ran) and the job
-/// went back to the queue for another attempt. Not terminal.
+/// A running attempt was interrupted (the server restarted while it ran, a worker lost
+/// its lease) and the job went back to the queue for another attempt; or the attempt
+/// never reached its runner (the worker's connection closed before the lease's answer
+/// was written) and is given back without counting (`counted` false: the next
+/// `job.started` repeats its number). Not terminal. Schema 2 added `counted` (schema 1
+/// payloads upcast to true).
 struct job_requeued {
   static constexpr std::string_view type = "job.requeued";
-  static constexpr int schema = 1;
-  std::uint32_t attempt = 1;  ///< the attempt that was interrupted
+  static constexpr int schema = 2;
+  std::uint32_t attempt = 1;  ///< the attempt that was interrupted (or given back)
   std::string reason;         ///< e.g. `interrupted by server restart`
+  bool counted = true;        ///< false: the attempt never ran and does not count against `max_attempts`
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(job_requeued, attempt, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(job_requeued, attempt, reason, counted)
 
 /// The job's stored result and log were removed after their time to live; the result
 /// API answers 410 from now on. Follows a terminal event.

@@ -395,3 +395,65 @@ TEST_CASE("dispatcher: results past their time to live expire: job.result_expire
   CHECK(fx.results->open(id).error().code == errc::not_found);
   CHECK(fx.count(id, "job.result_expired") == 1);
 }
+
+namespace {
+
+/// Claims a job for `worker` through the lease port and waits for the answer.
+result<std::optional<ports::leased_job>> claim_for(fixture& fx, const std::string& worker,
+                                                   std::function<bool()> still_connected,
+                                                   std::function<bool()> still_authorized = nullptr) {
+  std::promise<result<std::optional<ports::leased_job>>> p;
+  auto f = p.get_future();
+  ports::lease_claim c{worker, "u-1", 1, 1, 5s, std::move(still_authorized)};
+  c.still_connected = std::move(still_connected);
+  static_cast<ports::job_leases&>(*fx.runtime).claim(std::move(c), [&p](auto r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+}  // namespace
+
+TEST_CASE("dispatcher: a claim whose worker went away is dropped, and the job waits for a live one",
+          "[actors][jobs][workers]") {
+  fixture fx(0);
+  const auto id = fx.submit("p1", "rows 1");
+  REQUIRE(eventually([&] { return fx.types(id).size() == 2; }));
+  auto gone = claim_for(fx, "gone", [] { return false; });
+  REQUIRE(gone.has_value());
+  CHECK_FALSE(gone->has_value());  // answered "none" at once, nobody reads it
+  CHECK(fx.types(id) == std::vector<std::string>{"job.submitted", "job.queued"});
+  auto live = claim_for(fx, "live", [] { return true; });
+  REQUIRE(live.has_value());
+  REQUIRE(live->has_value());
+  CHECK((*live)->spec.job_id == id);
+  CHECK((*live)->spec.attempt == 1);
+}
+
+TEST_CASE("dispatcher: a job leased to a claim whose worker went away meanwhile goes back without costing an attempt",
+          "[actors][jobs][workers]") {
+  fixture fx(0);
+  const auto id = fx.submit("p1", "rows 1");  // one attempt only
+  REQUIRE(eventually([&] { return fx.types(id).size() == 2; }));
+  // The worker's connection closes right after the dispatcher chose to lease to it
+  // (still_authorized is asked after the connection check, before job.started).
+  auto connected = std::make_shared<std::atomic<bool>>(true);
+  auto gone = claim_for(
+      fx, "gone", [connected] { return connected->load(); },
+      [connected] {
+        connected->store(false);
+        return true;
+      });
+  REQUIRE(gone.has_value());
+  CHECK_FALSE(gone->has_value());
+  REQUIRE(eventually([&] { return fx.has(id, "job.requeued"); }));
+  const auto requeued = fx.payload(id, "job.requeued");
+  CHECK(requeued.at("counted") == false);
+  CHECK(requeued.at("attempt") == 1);
+  CHECK(requeued.at("reason") == "worker gone went away before the lease reached it");
+  auto live = claim_for(fx, "live", [] { return true; });
+  REQUIRE(live.has_value());
+  REQUIRE(live->has_value());
+  CHECK((*live)->spec.attempt == 1);  // the released attempt did not count
+  CHECK(fx.types(id) ==
+        std::vector<std::string>{"job.submitted", "job.queued", "job.started", "job.requeued", "job.started"});
+  CHECK(fx.payload(id, "job.started").at("runner") == "live");
+}

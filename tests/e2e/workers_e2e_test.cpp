@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/raw_client.hpp"
 
 namespace {
 
@@ -438,4 +439,97 @@ TEST_CASE("workers: a jobs:work token of a service account runs jobs, and once r
       std::chrono::seconds(40)));
   CHECK(wait_status(f.admin, second, {"running", "succeeded"}, std::chrono::seconds(1)) == "queued");
   CHECK(w.stop(SIGTERM) == 0);
+}
+
+namespace {
+
+/// Starts `atriumd worker` `name` (1 slot) and waits until its claim waits at the server
+/// (listed in `GET /v1/workers` with a free slot).
+std::unique_ptr<atrium::test::child_process> idle_worker(fleet_fixture& f, const std::string& name) {
+  auto w = f.worker(name, 1);
+  REQUIRE(wait_until(
+      [&] {
+        for (const auto& worker : f.admin.get("/v1/workers").json.at("workers")) {
+          if (worker.at("name") == name && worker.at("slots_free") == 1) return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(10)));
+  return w;
+}
+
+/// After the idle worker `gone` was stopped: a job with `max_attempts` 1 runs on a worker
+/// started later, as attempt 1, with no trace of `gone`.
+void job_runs_on_a_later_worker(fleet_fixture& f, const std::string& gone) {
+  const auto job = f.submit_sql("select 42 as answer");
+  auto live = f.worker("live", 1);
+  INFO(atriumd_server::slurp(f.dir.path() / "live.log"));
+  REQUIRE(wait_status(f.admin, job, {"succeeded", "failed"}, std::chrono::seconds(10)) == "succeeded");
+  const auto events = events_of(f.admin, job);
+  INFO(events.dump());
+  auto types = types_of(events);
+  std::erase(types, "job.progressed");
+  CHECK(types == std::vector<std::string>{"job.submitted", "job.queued", "job.started", "job.succeeded"});
+  for (const auto& e : events) {
+    if (e.at("type") == "job.started") {
+      CHECK(e.at("data").at("runner") == "live");
+      CHECK(e.at("data").at("attempt") == 1);
+    }
+    CHECK(e.dump().find(gone) == std::string::npos);
+  }
+  CHECK(live->stop(SIGTERM) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("workers: a worker SIGTERMed while its claim waits withdraws it, and no job is leased to it",
+          "[e2e][workers]") {
+  fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
+  auto ghost = idle_worker(f, "ghost");
+  CHECK(ghost->stop(SIGTERM) == 0);
+  const auto log = atriumd_server::slurp(f.dir.path() / "ghost.log");
+  INFO(log);
+  CHECK(log.find("claims withdrawn") != std::string::npos);
+  // The withdrawal (a claim with no free slot) is what GET /v1/workers shows last.
+  for (const auto& worker : f.admin.get("/v1/workers").json.at("workers")) {
+    if (worker.at("name") == "ghost") CHECK(worker.at("slots_free") == 0);
+  }
+  job_runs_on_a_later_worker(f, "ghost");
+}
+
+TEST_CASE("workers: a worker SIGKILLed while its claim waits gets no job: the server saw its connection close",
+          "[e2e][workers]") {
+  fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
+  auto ghost = idle_worker(f, "ghost");
+  ghost->stop(SIGKILL);
+  job_runs_on_a_later_worker(f, "ghost");
+}
+
+TEST_CASE("workers: a claim whose connection closed is dropped, not leased a job", "[e2e][workers]") {
+  // The lease protocol by hand: a raw connection sends a claim and closes at once.
+  fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
+  const auto body = json{{"worker", "hand-gone"}, {"slots_free", 1}, {"wait_s", 10}}.dump();
+  raw_options o;
+  o.abort_after_send = true;
+  const auto sent = raw_exchange(f.server.address,
+                                 raw_request("POST", "/v1/workers/claim",
+                                             {{"Authorization", "Bearer " + f.server.login("admin", k_admin_password)},
+                                              {"Content-Type", "application/json"}},
+                                             body),
+                                 o);
+  CHECK(sent.end == raw_end::closed);
+  REQUIRE(wait_until(
+      [&] {
+        for (const auto& worker : f.admin.get("/v1/workers").json.at("workers")) {
+          if (worker.at("name") == "hand-gone") return true;
+        }
+        return false;
+      },
+      std::chrono::seconds(5)));
+  const auto job = f.submit_sql("select 1");
+  const auto claimed = f.claim("hand-live");
+  INFO(claimed.body);
+  REQUIRE(claimed.status == 200);
+  CHECK(claimed.json.at("job").at("id") == job);
+  CHECK(claimed.json.at("job").at("attempt") == 1);
 }

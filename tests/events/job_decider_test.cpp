@@ -392,7 +392,8 @@ TEST_CASE("runner commands are for the system principal only", "[job][runner][pe
   const std::vector<std::pair<std::string, job_command>> commands{
       {"queued", start_job{"runner-1"}}, {"running", report_progress{0, 0, 1, 0, ""}},
       {"running", complete_job{}},       {"running", fail_job{"x"}},
-      {"running", time_out_job{1}},      {"cancel requested", confirm_cancel{}}};
+      {"running", time_out_job{1}},      {"cancel requested", confirm_cancel{}},
+      {"running", release_job{"x"}}};
   const principal others[] = {admin, alice, bob, auditor, principal{"system-2", {global_role::admin}, false, {}}};
   for (const auto& [status, command] : commands) {
     const auto s = given(history(status));
@@ -637,6 +638,7 @@ TEST_CASE("job events encode and decode; empty payloads are {}", "[job][codec]")
                                    job_cancelled{},
                                    job_timed_out{60},
                                    job_requeued{1, "interrupted by server restart"},
+                                   job_requeued{1, "worker w went away before the lease reached it", false},
                                    job_result_expired{}};
   for (const auto& event : all) {
     const auto p = std::visit([](const auto& e) { return make_event(e); }, event);
@@ -669,7 +671,7 @@ TEST_CASE("a lost attempt is requeued while attempts remain, then numbered on", 
   auto r = decide(s, requeue_job{"interrupted by server restart"}, runner);
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"job.requeued"});
-  CHECK((*r)[0].data == json{{"attempt", 1}, {"reason", "interrupted by server restart"}});
+  CHECK((*r)[0].data == json{{"attempt", 1}, {"reason", "interrupted by server restart"}, {"counted", true}});
   s = fold_in(s, *r);
   CHECK(s.status == "queued");
   r = decide(s, start_job{"r"}, runner);
@@ -684,6 +686,29 @@ TEST_CASE("a lost attempt is requeued while attempts remain, then numbered on", 
   require_illegal(decide(given(history("queued")), requeue_job{"x"}, runner), "queued");
   // The default is one attempt.
   require_illegal(decide(given(history("running")), requeue_job{"x"}, runner), "running");
+}
+
+TEST_CASE("an attempt that never reached its runner is released without counting", "[job][runner][attempts]") {
+  // One attempt only: a released first attempt still leaves it.
+  auto s = given(history("running"));
+  CHECK(s.attempt == 1);
+  auto r = decide(s, release_job{"worker w-1 went away before the lease reached it"}, runner);
+  REQUIRE(r.has_value());
+  REQUIRE(types_of(*r) == std::vector<std::string>{"job.requeued"});
+  CHECK((*r)[0].data ==
+        json{{"attempt", 1}, {"reason", "worker w-1 went away before the lease reached it"}, {"counted", false}});
+  s = fold_in(s, *r);
+  CHECK(s.status == "queued");
+  CHECK(s.attempt == 0);
+  r = decide(s, start_job{"w-2"}, runner);
+  REQUIRE(r.has_value());
+  CHECK((*r)[0].data.at("attempt") == 1);  // the same number again
+  s = fold_in(s, *r);
+  CHECK(s.attempt == 1);
+  // Only the runner releases, only a running job, with a bounded reason.
+  require_error(decide(s, release_job{"x"}, admin), errc::forbidden);
+  require_illegal(decide(given(history("queued")), release_job{"x"}, runner), "queued");
+  require_error(decide(s, release_job{std::string(1001, 'x')}, runner), errc::invalid_argument);
 }
 
 TEST_CASE("submissions take a language for scripts and 1-10 attempts", "[job][submit][validation]") {

@@ -188,6 +188,11 @@ void workers_controller::claim(const call_ptr& c, const principal& p) {
                            std::chrono::seconds(*wait),
                            nullptr};
   if (d_.authenticated) claim.still_authorized = [auth = d_.authenticated, c] { return auth(*c); };
+  // A worker that stops or dies while its claim waits closes the connection: no job is
+  // leased to it then (docs/jobs.md, "Workers").
+  if (c->req.watch_peer) {
+    if (auto closed = c->req.watch_peer()) claim.still_connected = [closed] { return !closed->load(); };
+  }
   d_.leases->claim(std::move(claim), [c](result<std::optional<ports::leased_job>> r) {
     if (!r) return send_error(c, r.error());
     if (!*r) return send_no_content(c);
