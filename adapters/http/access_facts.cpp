@@ -62,6 +62,17 @@ job_access job_facts(const ports::job_queries& jobs, const ports::project_querie
   return out;
 }
 
+schedule_access schedule_facts(const ports::schedule_queries& schedules, const ports::project_queries& projects,
+                               const principal& p, const std::string& id) {
+  schedule_access out;
+  if (!valid_id(id)) return out;
+  auto row = schedules.schedule(id);
+  if (!row || !*row) return out;
+  out.view = std::move(**row);
+  out.role = project_facts(projects, p, out.view->value("project_id", "")).role;
+  return out;
+}
+
 std::pair<access::operation, access::facts> stream_access(const stream_facts_source& q, const principal& p,
                                                           const std::string& stream_id) {
   using access::operation;
@@ -78,6 +89,7 @@ std::pair<access::operation, access::facts> stream_access(const stream_facts_sou
             {.connection_user = role.has_value(), .connection_owner = role == connection_role::owner}};
   }
   if (entity == "job") return {operation::job_read, job_facts(q.jobs, q.projects, p, id).facts()};
+  if (entity == "schedule") return {operation::schedule_read, schedule_facts(q.schedules, q.projects, p, id).facts()};
   if (entity == "container") return {operation::container_read, {}};
   return {operation::events_read, {}};  // other users' streams, `security`, username claims
 }

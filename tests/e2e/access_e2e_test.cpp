@@ -285,11 +285,15 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
        0},
       {"GET", "/v1/schedules/" + schedule, {}, all_members_of_p(200, 404), 0},
       {"GET", "/v1/schedules/" + schedule + "/runs", {}, all_members_of_p(200, 404), 0},
+      // a schedule's history reads like the schedule (schedule.read), over the streams route
+      {"GET", "/v1/streams/schedule-" + schedule, {}, all_members_of_p(200, 404), 0},
       {"PATCH", "/v1/schedules/" + schedule, {{"name", " "}}, editors_of_p(400), 0},
       {"POST", "/v1/schedules/" + schedule + "/pause", json::object(), editors_of_p(200), 0},
       {"POST", "/v1/schedules/" + schedule + "/resume", {}, editors_of_p(200), 0},
       // the admin deletes S2 first; then it is gone (auditors change nothing: 403)
       {"DELETE", "/v1/schedules/" + schedule2, {}, with({{"admin", 200}, {"auditor", 403}}), 404},
+      // a deleted schedule has no project any more: its history is the log readers' only
+      {"GET", "/v1/streams/schedule-" + schedule2, {}, with({{"admin", 200}, {"auditor", 200}}), 404},
       // containers
       {"GET", "/v1/containers", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"GET", "/v1/containers/" + container, {}, with({{"admin", 200}, {"auditor", 200}}), 403},

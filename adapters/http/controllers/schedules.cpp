@@ -65,15 +65,6 @@ std::string outcome_of(const json& jobs) {
 
 }  // namespace
 
-schedule_access schedules_controller::facts_of(const principal& p, const std::string& id) const {
-  schedule_access out;
-  auto row = d_.schedules.schedule(id);
-  if (!row || !*row) return out;
-  out.view = std::move(**row);
-  out.role = project_facts(d_.projects, p, out.view->value("project_id", "")).role;
-  return out;
-}
-
 json schedules_controller::with_next_fire_times(json row) const {
   json next = json::array();
   if (row.value("status", "") == "active") {
