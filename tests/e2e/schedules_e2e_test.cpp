@@ -124,6 +124,24 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(patched.json.at("version") == 2);
   CHECK(strings(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
 
+  // If-Match: a change based on the current version applies; a stale one is refused with
+  // 409 naming the current version and changes nothing; a malformed one is 400.
+  const auto rename = json{{"name", "New year (UTC)"}}.dump();
+  auto matched = alice.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "\"2\""}});
+  INFO(matched.body);
+  REQUIRE(matched.status == 200);
+  CHECK(matched.json.at("version") == 3);
+  CHECK(matched.headers.at("etag") == "\"3\"");
+  auto stale = alice.request("PATCH", "/v1/schedules/" + s, json{{"name", "lost"}}.dump(), {{"If-Match", "2"}});
+  INFO(stale.body);
+  CHECK(stale.status == 409);
+  CHECK(stale.json.at("error").at("code") == "version_conflict");
+  CHECK(stale.json.at("error").at("details").at("current_version") == 3);
+  CHECK(alice.get("/v1/schedules/" + s).json.at("name") == "New year (UTC)");
+  CHECK(alice.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "two"}}).status == 400);
+  // The policy comes first: an outsider's stale If-Match is still 404.
+  CHECK(carol.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "1"}}).status == 404);
+
   // Pause and resume.
   auto paused = alice.request("POST", "/v1/schedules/" + s + "/pause", json{{"reason", "holiday"}}.dump());
   REQUIRE(paused.status == 200);
@@ -184,6 +202,6 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(history.status == 200);
   std::vector<std::string> types;
   for (const auto& e : history.json.at("events")) types.push_back(e.at("type").get<std::string>());
-  CHECK(types == std::vector<std::string>{"schedule.created", "schedule.updated", "schedule.paused", "schedule.resumed",
-                                          "schedule.deleted"});
+  CHECK(types == std::vector<std::string>{"schedule.created", "schedule.updated", "schedule.updated", "schedule.paused",
+                                          "schedule.resumed", "schedule.deleted"});
 }

@@ -168,13 +168,16 @@ void schedules_controller::create(const call_ptr& c, const principal& p) {
   d_.kit->execute(c, p, id, std::move(cmd), 201);
 }
 
-/// PATCH /v1/schedules/{id}: any of `{"name","cron","time_zone","target","catch_up"}`.
+/// PATCH /v1/schedules/{id}: any of `{"name","cron","time_zone","target","catch_up"}`;
+/// `If-Match: <version>` (optional): 409 `version_conflict` unless the schedule is at it.
 void schedules_controller::patch(const call_ptr& c, const principal& p, const std::string& id) {
   const auto f = facts_of(p, id);
   if (!d_.kit->admitted(c, p, access::operation::schedule_manage, {.role = f.role}, "schedule-" + id,
                         f.view.has_value(), "no such schedule")) {
     return;
   }
+  auto expected = optional_if_match(*c);
+  if (!expected) return send_error(c, expected.error());
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
   update_schedule cmd;
@@ -207,7 +210,7 @@ void schedules_controller::patch(const call_ptr& c, const principal& p, const st
   cmd.time_zone_known = true;
   cmd.editor_role = f.role;
   cmd.now = now_seconds();
-  d_.kit->execute(c, p, id, std::move(cmd));
+  d_.kit->execute(c, p, id, std::move(cmd), 200, *expected);
 }
 
 /// POST /v1/schedules/{id}/pause: `{"reason"?}`.
