@@ -89,6 +89,8 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(created.json.at("status") == "active");
   CHECK(created.json.at("target").at("script") == "echo hi");
   CHECK(created.json.at("version") == 1);
+  // The answer is the view GET serves, next_fire_times included.
+  CHECK(strings(created.json.at("next_fire_times")) == new_years(5, true));
 
   auto got = alice.get("/v1/schedules/" + s);
   REQUIRE(got.status == 200);
@@ -122,6 +124,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(patched.status == 200);
   CHECK(patched.json.at("name") == "New year UTC");
   CHECK(patched.json.at("version") == 2);
+  CHECK(strings(patched.json.at("next_fire_times")) == new_years(5, false));
   CHECK(strings(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
 
   // If-Match: a change based on the current version applies; a stale one is refused with
@@ -132,6 +135,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(matched.status == 200);
   CHECK(matched.json.at("version") == 3);
   CHECK(matched.headers.at("etag") == "\"3\"");
+  CHECK(matched.json.at("next_fire_times").size() == 5);
   auto stale = alice.request("PATCH", "/v1/schedules/" + s, json{{"name", "lost"}}.dump(), {{"If-Match", "2"}});
   INFO(stale.body);
   CHECK(stale.status == 409);
@@ -147,10 +151,12 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(paused.status == 200);
   CHECK(paused.json.at("status") == "paused");
   CHECK(paused.json.at("pause_reason") == "holiday");
+  CHECK(paused.json.at("next_fire_times").empty());
   CHECK(alice.get("/v1/schedules/" + s).json.at("next_fire_times").empty());
   auto resumed = alice.request("POST", "/v1/schedules/" + s + "/resume");
   REQUIRE(resumed.status == 200);
   CHECK(resumed.json.at("status") == "active");
+  CHECK(strings(resumed.json.at("next_fire_times")) == new_years(5, false));
   CHECK(alice.get("/v1/schedules/" + s).json.at("next_fire_times").size() == 5);
 
   auto runs = bob.get("/v1/schedules/" + s + "/runs");

@@ -414,9 +414,9 @@ class tokens_controller : public std::enable_shared_from_this<tokens_controller>
   deps d_;
 };
 
-/// Schedules: create, list, read (with `next_fire_times`, the next 5 instants from now,
-/// RFC 3339 UTC, computed at read time; empty unless active), change, pause, resume,
-/// delete, and their runs with the outcome of their jobs.
+/// Schedules: create, list, read, change, pause, resume (each answer's view with
+/// `next_fire_times`, the next 5 instants from now, RFC 3339 UTC, computed at answer
+/// time; empty unless active), delete, and their runs with the outcome of their jobs.
 class schedules_controller : public std::enable_shared_from_this<schedules_controller> {
  public:
   struct deps {
@@ -437,6 +437,10 @@ class schedules_controller : public std::enable_shared_from_this<schedules_contr
   }
   /// The row with `next_fire_times` added.
   [[nodiscard]] json with_next_fire_times(json row) const;
+  /// `with_next_fire_times` as the shape of every answer that carries a schedule's view.
+  [[nodiscard]] controller_kit::view_shape shaped() {
+    return [self = shared_from_this()](json row) { return self->with_next_fire_times(std::move(row)); };
+  }
   void create(const call_ptr& c, const principal& p);
   void list(const call_ptr& c, const principal& p);
   void patch(const call_ptr& c, const principal& p, const std::string& id);
