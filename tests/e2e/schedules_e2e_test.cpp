@@ -11,17 +11,12 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.body);
-  REQUIRE((r.status == 200 || r.status == 201));
-  return r.json.at("id").get<std::string>();
-}
 
 /// `YYYY-01-01T00:00:00Z` for the next `n` New Year instants in UTC after now, and the
 /// same for Asia/Kathmandu (+05:45: 18:15Z on Dec 31), computed here from the clock.
@@ -40,12 +35,6 @@ std::vector<std::string> new_years(int n, bool kathmandu) {
                   static_cast<unsigned>(d.day()), kathmandu ? "18:15:00Z" : "00:00:00Z");
     out.emplace_back(buf);
   }
-  return out;
-}
-
-std::vector<std::string> strings(const json& a) {
-  std::vector<std::string> out;
-  for (const auto& s : a) out.push_back(s.get<std::string>());
   return out;
 }
 
@@ -90,11 +79,11 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(created.json.at("target").at("script") == "echo hi");
   CHECK(created.json.at("version") == 1);
   // The answer is the view GET serves, next_fire_times included.
-  CHECK(strings(created.json.at("next_fire_times")) == new_years(5, true));
+  CHECK(strings_of(created.json.at("next_fire_times")) == new_years(5, true));
 
   auto got = alice.get("/v1/schedules/" + s);
   REQUIRE(got.status == 200);
-  CHECK(strings(got.json.at("next_fire_times")) == new_years(5, true));
+  CHECK(strings_of(got.json.at("next_fire_times")) == new_years(5, true));
   CHECK(got.headers.at("etag") == "\"1\"");
 
   // A DataDoc schedule in UTC.
@@ -105,7 +94,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(got.json.at("time_zone") == "UTC");
   CHECK(got.json.at("catch_up") == "none");
   CHECK(got.json.at("target") == json{{"run_cells", true}});
-  CHECK(strings(got.json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(got.json.at("next_fire_times")) == new_years(5, false));
 
   // Lists: the caller's readable schedules; by project.
   auto list = alice.get("/v1/schedules");
@@ -124,8 +113,8 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(patched.status == 200);
   CHECK(patched.json.at("name") == "New year UTC");
   CHECK(patched.json.at("version") == 2);
-  CHECK(strings(patched.json.at("next_fire_times")) == new_years(5, false));
-  CHECK(strings(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(patched.json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
 
   // If-Match: a change based on the current version applies; a stale one is refused with
   // 409 naming the current version and changes nothing; a malformed one is 400.
@@ -156,7 +145,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   auto resumed = alice.request("POST", "/v1/schedules/" + s + "/resume");
   REQUIRE(resumed.status == 200);
   CHECK(resumed.json.at("status") == "active");
-  CHECK(strings(resumed.json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(resumed.json.at("next_fire_times")) == new_years(5, false));
   CHECK(alice.get("/v1/schedules/" + s).json.at("next_fire_times").size() == 5);
 
   auto runs = bob.get("/v1/schedules/" + s + "/runs");
@@ -206,8 +195,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(ids_in(alice.get("/v1/schedules").json) == std::vector<std::string>{s2});
   auto history = admin.get("/v1/streams/schedule-" + s);
   REQUIRE(history.status == 200);
-  std::vector<std::string> types;
-  for (const auto& e : history.json.at("events")) types.push_back(e.at("type").get<std::string>());
-  CHECK(types == std::vector<std::string>{"schedule.created", "schedule.updated", "schedule.updated", "schedule.paused",
-                                          "schedule.resumed", "schedule.deleted"});
+  CHECK(types_of(history.json.at("events")) == std::vector<std::string>{"schedule.created", "schedule.updated",
+                                                                        "schedule.updated", "schedule.paused",
+                                                                        "schedule.resumed", "schedule.deleted"});
 }

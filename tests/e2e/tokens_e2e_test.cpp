@@ -11,17 +11,12 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.status << " " << r.body);
-  REQUIRE(r.json.contains("id"));
-  return r.json.at("id").get<std::string>();
-}
 
 /// Makes a token through `maker` at `path` and returns the answer (201 required).
 json make_token(const http_client& maker, const std::string& path, const std::string& name,
@@ -40,19 +35,6 @@ std::string missing_scope(const http_reply& r) {
   INFO(r.status << " " << r.body);
   REQUIRE(r.status == 403);
   return r.json.at("error").at("details").value("missing_scope", "");
-}
-
-/// Every event of the `security` stream.
-std::vector<json> security_events(const http_client& admin) {
-  std::vector<json> out;
-  for (std::uint64_t from = 1;;) {
-    auto page = admin.get("/v1/streams/security?limit=1000&from_version=" + std::to_string(from));
-    REQUIRE(page.status == 200);
-    for (const auto& e : page.json.at("events")) out.push_back(e);
-    if (page.json.at("next").is_null()) break;
-    from = page.json.at("next").get<std::uint64_t>();
-  }
-  return out;
 }
 
 }  // namespace
@@ -132,7 +114,7 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
     CHECK(admin.request("DELETE", "/v1/tokens/" + reader.at("id").get<std::string>()).status == 404);
 
     std::size_t made = 0, ended = 0;
-    for (const auto& e : security_events(admin)) {
+    for (const auto& e : stream_events(admin, "security")) {
       const auto text = e.dump();
       CHECK(text.find(reader.at("token").get<std::string>()) == std::string::npos);
       CHECK(text.find(worker.at("token").get<std::string>()) == std::string::npos);
