@@ -197,4 +197,15 @@ void stop_job_attempts(job_attempts& attempts, std::chrono::milliseconds wait);
                                                             std::shared_ptr<job_attempts> attempts,
                                                             std::shared_ptr<core_directory> dir);
 
+/// The scheduler (scheduler.cpp): once the projections applied the log's head at start,
+/// fires every active schedule of the `schedules` read model at its cron instants (within
+/// a tick, 200 ms by default): appends `schedule.fired` as the system principal, then
+/// submits the run's jobs as the schedule's owner (a `run_cells` run one cell after the
+/// other, stopping at the first that does not succeed). Instants missed before it became
+/// ready follow each schedule's `catch_up`. Pauses a schedule whose owner lost the right
+/// to run it. Finds the registry and the runner in `dir`. Errors: `invalid_argument`
+/// without zones or queries.
+[[nodiscard]] result<caf::actor> spawn_scheduler(caf::actor_system& sys, ports::event_store& store,
+                                                 schedule_execution schedules, std::shared_ptr<core_directory> dir);
+
 }  // namespace atrium::actors

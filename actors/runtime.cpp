@@ -32,6 +32,8 @@ const char* actors::role_name(core_role r) {
       return "event-relay";
     case core_role::dispatcher:
       return "job-dispatcher";
+    case core_role::scheduler:
+      return "scheduler";
   }
   return "unknown";
 }
@@ -268,8 +270,8 @@ struct actor_runtime::impl {
     // The supervisor next, so that nothing is restarted while the actors stop.
     if (supervisor) caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     using actors::core_role;
-    for (auto r : {core_role::dispatcher, core_role::gateway, core_role::registry, core_role::writer, core_role::runner,
-                   core_role::hub, core_role::relay}) {
+    for (auto r : {core_role::scheduler, core_role::dispatcher, core_role::gateway, core_role::registry,
+                   core_role::writer, core_role::runner, core_role::hub, core_role::relay}) {
       if (auto a = sup->dir->get(r)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
@@ -338,6 +340,12 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
           return actors::spawn_job_dispatcher(*sys, store, read_models, jobs, attempts, dir);
         });
   }
+  if (config.schedules.zones && config.schedules.queries != nullptr) {
+    f[static_cast<std::size_t>(core_role::scheduler)] =
+        make_factory<core_role::scheduler>([sys, &store, schedules = config.schedules, dir] {
+          return actors::spawn_scheduler(*sys, store, schedules, dir);
+        });
+  }
   p->supervisor = p->system->spawn(supervisor, p->sup);
   // If the supervisor itself stops other than at shutdown, nobody restarts anything.
   caf::actor_cast<caf::abstract_actor*>(p->supervisor)->attach_functor([s = p->sup](const caf::error& reason) {
@@ -348,7 +356,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   });
   // First start, in dependency order (the writer tells the runner, the runner the hub).
   for (auto r : {core_role::hub, core_role::runner, core_role::writer, core_role::registry, core_role::gateway,
-                 core_role::relay, core_role::dispatcher}) {
+                 core_role::relay, core_role::dispatcher, core_role::scheduler}) {
     const auto i = static_cast<std::size_t>(r);
     if (!f[i]) continue;
     auto made = f[i]();

@@ -23,6 +23,10 @@
 /// runtime, not to the actor, so a restarted dispatcher adopts them; the destructor
 /// cancels and awaits them.
 ///
+/// Schedules: a scheduler (when `runtime_config::schedules` is set) fires them at their
+/// cron instants, recording `schedule.fired` as the system principal and submitting the
+/// run's jobs as each schedule's owner (actors/scheduler.cpp, docs/jobs.md "Schedules").
+///
 /// Supervision (docs/architecture.md, "Supervision and failure"): a supervisor actor
 /// monitors the gateway, the registry, the writer, the projection runner, the
 /// subscription hub and the relay. One that fails is marked down (`health()` says so),
@@ -53,6 +57,7 @@
 #include "ports/read_model_store.hpp"
 #include "ports/subscriptions.hpp"
 #include "ports/read_model.hpp"
+#include "events/schedule/zone.hpp"
 
 namespace atrium {
 
@@ -78,6 +83,16 @@ struct job_execution {
   /// A job leased to a remote worker (ports/job_leases.hpp) that is not heartbeated for
   /// this long is lost: requeued as a new attempt, or failed when none is left.
   std::chrono::milliseconds lease{std::chrono::seconds(30)};
+};
+
+/// Settings of the scheduler (actors/scheduler.cpp), which fires schedules at their cron
+/// instants and runs their jobs as the schedules' owners. It runs when both `zones` and
+/// `queries` are set; both must outlive the runtime.
+struct schedule_execution {
+  std::shared_ptr<const zone_database> zones;                      ///< IANA time zones of the schedules
+  const ports::queries* queries = nullptr;                         ///< schedules, jobs, users, projects, connections
+  std::chrono::milliseconds tick{200};                             ///< how often due instants are looked for
+  std::chrono::milliseconds owner_check{std::chrono::seconds(5)};  ///< how often owners' rights are checked
 };
 
 /// Settings of the actor system.
@@ -110,6 +125,8 @@ struct runtime_config {
   std::function<void(const std::string&)> on_fatal;
   /// The job dispatcher's ports and bounds (none: no job runs in this process).
   job_execution jobs;
+  /// The scheduler's ports (none: no schedule fires in this process).
+  schedule_execution schedules;
 };
 
 /// The running actor system.
@@ -168,7 +185,7 @@ class actor_runtime final : public ports::command_bus,
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
 
   /// Makes core actor `name` (`event-store-writer`, `entity-registry`, `gateway`,
-  /// `projection-runner`, `subscription-hub`, `event-relay`, `job-dispatcher`) fail as a crash would: an
+  /// `projection-runner`, `subscription-hub`, `event-relay`, `job-dispatcher`, `scheduler`) fail as a crash would: an
   /// exit message with reason `unhandled_exception`, or `kill` (which no handler can
   /// intercept). For tests of supervision. False if no such actor runs.
   bool inject_failure(std::string_view name, bool kill = false);

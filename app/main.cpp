@@ -301,6 +301,9 @@ int serve(const atrium::app::serve_options& opts) {
 
   auto settings = runtime_settings(opts, publisher->get());
   settings.jobs = jobs->execution(opts, vault, *queries);
+  const auto zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
+  settings.schedules.zones = zones;
+  settings.schedules.queries = queries.get();
   auto runtime = atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections),
                                               std::move(settings));
   if (!runtime) {
@@ -314,7 +317,7 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::http_adapter::api_dependencies api_deps{
       **runtime, (*store)->events(), *queries,  (*store)->kv(), (*store)->kv(), hasher, secrets, vault,
       tester,    **runtime,          **runtime, *jobs->results};
-  api_deps.zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
+  api_deps.zones = zones;
   api_deps.leases = runtime->get();
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(

@@ -46,6 +46,11 @@ struct options {
   std::size_t cancel_runs = 20;                         ///< jobs (c): cancels per database
   std::uint64_t cancel_after_ms = 200;                  ///< jobs (c): wait after job.started before the cancel
   std::size_t job_slots = 0;                            ///< jobs: atriumd's --job-slots; 0 for its default (the cores)
+  std::uint64_t worker_jobs = 500;                      ///< workers: trivial SQLite jobs per configuration
+  std::vector<std::size_t> worker_counts{1, 2, 4};      ///< workers: `atriumd worker` processes per configuration
+  std::size_t worker_slots = 4;                         ///< workers: job slots in total per configuration
+  std::size_t lease_runs = 5;                           ///< workers: SIGKILL-to-rerun measurements
+  std::uint64_t worker_lease_s = 2;                     ///< workers: the server's --job-lease for those, seconds
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
@@ -172,5 +177,17 @@ int run_push(const options& o);
 /// `o.cancel_runs` runs on PostgreSQL and SQLite. One JSON line per scenario; returns
 /// the number of scenarios that failed. Not in the default paths.
 int run_jobs(const options& o);
+/// Remote workers (issue 16), against fresh atriumd servers: (a) `o.worker_jobs` trivial
+/// SQLite jobs from `o.job_clients` clients through the in-process dispatcher
+/// (`--job-slots o.worker_slots`), then through each of `o.worker_counts` local
+/// `atriumd worker` processes (`--slots o.worker_slots / count` each) against a server
+/// with `--job-slots 0`, then in-process again: jobs/s from the first submit to the last
+/// terminal event, submit-to-succeeded p50/p95, ratio to the in-process mean; (b)
+/// `o.lease_runs` times, SIGKILL of a worker running a long job with a second worker
+/// waiting, under `--job-lease o.worker_lease_s`: SIGKILL to `job.requeued` and to the
+/// attempt-2 `job.started` (event times), min/median/max. One JSON line per
+/// configuration and one per lease summary; returns the number of scenarios that failed.
+/// Not in the default paths.
+int run_workers(const options& o);
 
 }  // namespace atrium::bench

@@ -12,6 +12,8 @@
 //                [--seconds 5]                      (real-time delivery, issue 6)
 //   atrium-bench --paths jobs [--seconds 10] [--job-clients 16] [--job-rows 5000000]
 //                [--cancel-runs 20] [--job-slots N]   (job execution, issue 15)
+//   atrium-bench --paths workers [--worker-jobs 500] [--job-clients 16] [--worker-counts 1,2,4]
+//                [--worker-slots 4] [--lease-runs 5] [--worker-lease 2]   (remote workers, issue 16)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -36,7 +38,11 @@ constexpr const char* k_usage =
     "                        --writers count of appending writers;\n"
     "                        push, WebSocket delivery latency and memory per connection (issue 6);\n"
     "                        jobs, trivial SQLite jobs from --job-clients clients for --seconds, a --job-rows\n"
-    "                        PostgreSQL result against psql, and cancel latency over --cancel-runs runs (issue 15))\n"
+    "                        PostgreSQL result against psql, and cancel latency over --cancel-runs runs (issue 15);\n"
+    "                        workers, --worker-jobs trivial SQLite jobs from --job-clients clients through the\n"
+    "                        in-process dispatcher and through each of --worker-counts `atriumd worker` processes,\n"
+    "                        then SIGKILL-of-a-worker-to-rerun time under --worker-lease, --lease-runs times (issue "
+    "16))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -51,6 +57,11 @@ constexpr const char* k_usage =
     "  --cancel-runs N       jobs: cancels per database (default 20)\n"
     "  --cancel-after-ms MS  jobs: wait after job.started before cancelling (default 200)\n"
     "  --job-slots N         jobs: atriumd's --job-slots (default: atriumd's own, the number of cores)\n"
+    "  --worker-jobs N       workers: jobs per configuration (default 500)\n"
+    "  --worker-counts LIST  workers: worker processes per configuration (default 1,2,4)\n"
+    "  --worker-slots N      workers: job slots in total per configuration, split over the workers (default 4)\n"
+    "  --lease-runs N        workers: SIGKILL-to-rerun measurements (default 5; 0: none)\n"
+    "  --worker-lease S      workers: the server's --job-lease in seconds for those (default 2)\n"
     "  --pg-bin DIR          PostgreSQL's bin dir (default: newest /usr/lib/postgresql/*/bin)\n"
     "Raw RocksDB and PostgreSQL run at every writer count another selected path uses.\n"
     "Temp dirs go under $TMPDIR (default /tmp); it must be on the disk you mean to measure.\n"
@@ -79,8 +90,8 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw",         "store",   "actors", "http", "postgres",
-                                    "passivation", "rebuild", "relay",  "push", "jobs"};
+  const std::set<std::string> known{"raw",     "store", "actors", "http", "postgres", "passivation",
+                                    "rebuild", "relay", "push",   "jobs", "workers"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -129,6 +140,16 @@ options parse_args(int argc, char** argv) {
       o.cancel_after_ms = std::stoull(value());
     } else if (a == "--job-slots") {
       o.job_slots = parse_counts(a, value()).at(0);
+    } else if (a == "--worker-jobs") {
+      o.worker_jobs = parse_counts(a, value()).at(0);
+    } else if (a == "--worker-counts") {
+      o.worker_counts = parse_counts(a, value());
+    } else if (a == "--worker-slots") {
+      o.worker_slots = parse_counts(a, value()).at(0);
+    } else if (a == "--lease-runs") {
+      o.lease_runs = std::stoull(value());
+    } else if (a == "--worker-lease") {
+      o.worker_lease_s = parse_counts(a, value()).at(0);
     } else if (a == "--max-live") {
       o.max_live = std::stoull(value());
     } else {
@@ -258,6 +279,11 @@ int main(int argc, char** argv) {
 
   guarded("jobs", [&] {
     failed += run_jobs(o);
+    return figures{};
+  });
+
+  guarded("workers", [&] {
+    failed += run_workers(o);
     return figures{};
   });
 

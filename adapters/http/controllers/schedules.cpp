@@ -50,17 +50,25 @@ std::chrono::sys_seconds now_seconds() {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
 
-/// A run's outcome from its jobs' statuses: `none` (no job), `running` (one not
-/// finished), `failed` (one failed, timed out or was cancelled), else `succeeded`.
-std::string outcome_of(const json& jobs) {
+/// A run's outcome from its jobs' statuses, in run order: `none` (no job), `failed`
+/// (one failed, timed out or was cancelled: the jobs after it are never submitted and
+/// show `skipped`), `running` (one not finished, or not yet submitted: `pending`), else
+/// `succeeded`. Marks the statuses of jobs that do not exist in place.
+std::string outcome_of(json& jobs) {
   if (jobs.empty()) return "none";
-  bool failed = false;
-  for (const auto& j : jobs) {
+  bool failed = false, running = false;
+  for (auto& j : jobs) {
     const auto s = j.value("status", "");
-    if (s == "submitted" || s == "queued" || s == "running" || s.empty()) return "running";
-    if (s != "succeeded") failed = true;
+    if (s.empty()) {
+      j["status"] = failed ? "skipped" : "pending";
+      running = running || !failed;
+    } else if (s == "submitted" || s == "queued" || s == "running") {
+      running = true;
+    } else if (s != "succeeded") {
+      failed = true;
+    }
   }
-  return failed ? "failed" : "succeeded";
+  return failed ? "failed" : running ? "running" : "succeeded";
 }
 
 }  // namespace
