@@ -68,6 +68,14 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   const auto p = id_of(admin.post("/v1/projects", {{"name", "Assay QC"}}));
   REQUIRE(admin.post("/v1/projects/" + p + "/members", {{"user_id", sa}, {"role", "viewer"}}).status == 200);
   const auto q = id_of(admin.post("/v1/projects", {{"name", "Not shared"}}));
+  // A schedule in each: its stream reads like the schedule (`schedule.read`).
+  const auto schedule_in = [&](const std::string& project) {
+    return id_of(admin.post(
+        "/v1/schedules",
+        {{"name", "yearly"}, {"project_id", project}, {"cron", "@yearly"}, {"target", {{"run_cells", true}}}}));
+  };
+  const auto sp = schedule_in(p);
+  const auto sq = schedule_in(q);
 
   const auto reader = make_token(admin, "/v1/service-accounts/" + sa + "/tokens", "reader", {"events:read"});
   const auto worker = make_token(admin, "/v1/service-accounts/" + sa + "/tokens", "worker", {"jobs:work"});
@@ -79,7 +87,9 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   SECTION("events:read reads what its owner may read, and nothing else") {
     CHECK(as_reader.get("/v1/streams/project-" + p).status == 200);
     CHECK(as_reader.get("/v1/streams/project-" + q).status == 404);  // the owner may not
-    CHECK(missing_scope(as_reader.get("/v1/events")).empty());       // the scope may, the owner (a member) may not
+    CHECK(as_reader.get("/v1/streams/schedule-" + sp).status == 200);
+    CHECK(as_reader.get("/v1/streams/schedule-" + sq).status == 404);
+    CHECK(missing_scope(as_reader.get("/v1/events")).empty());  // the scope may, the owner (a member) may not
     CHECK(missing_scope(as_reader.get("/v1/projects")) == "admin");
     CHECK(missing_scope(as_reader.get("/v1/projects/" + p)) == "admin");
     CHECK(missing_scope(as_reader.post("/v1/projects", {{"name", "x"}})) == "admin");
@@ -92,6 +102,7 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   SECTION("jobs:work reads jobs and not the log") {
     CHECK(as_worker.get("/v1/jobs").status == 200);
     CHECK(missing_scope(as_worker.get("/v1/streams/project-" + p)) == "events:read");
+    CHECK(missing_scope(as_worker.get("/v1/streams/schedule-" + sp)) == "events:read");
     CHECK(missing_scope(as_worker.post("/v1/jobs", {{"project_id", p}, {"kind", "sql"}})) == "admin");
   }
 
