@@ -23,6 +23,10 @@
 /// runtime, not to the actor, so a restarted dispatcher adopts them; the destructor
 /// cancels and awaits them.
 ///
+/// Schedules: a scheduler (when `runtime_config::schedules` is set) fires them at their
+/// cron instants, recording `schedule.fired` as the system principal and submitting the
+/// run's jobs as each schedule's owner (actors/scheduler.cpp, docs/jobs.md "Schedules").
+///
 /// Supervision (docs/architecture.md, "Supervision and failure"): a supervisor actor
 /// monitors the gateway, the registry, the writer, the projection runner, the
 /// subscription hub and the relay. One that fails is marked down (`health()` says so),
@@ -181,7 +185,7 @@ class actor_runtime final : public ports::command_bus,
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
 
   /// Makes core actor `name` (`event-store-writer`, `entity-registry`, `gateway`,
-  /// `projection-runner`, `subscription-hub`, `event-relay`, `job-dispatcher`) fail as a crash would: an
+  /// `projection-runner`, `subscription-hub`, `event-relay`, `job-dispatcher`, `scheduler`) fail as a crash would: an
   /// exit message with reason `unhandled_exception`, or `kill` (which no handler can
   /// intercept). For tests of supervision. False if no such actor runs.
   bool inject_failure(std::string_view name, bool kill = false);

@@ -50,16 +50,33 @@ connection_access connection_facts(const ports::connection_queries& q, const pri
 
 bool holds_credentials(const json& view) { return view.value("driver", "") != "sqlite"; }
 
+namespace {
+
+/// The facts of an entity that lives in a project (a job, a schedule) from `row`, its
+/// read (none when absent or the read failed): its view and `p`'s role on its project.
+template <class Access>
+Access in_project(result<std::optional<json>> row, const ports::project_queries& projects, const principal& p) {
+  Access out;
+  if (!row || !*row) return out;
+  out.view = std::move(**row);
+  out.role = project_facts(projects, p, out.view->value("project_id", "")).role;
+  return out;
+}
+
+}  // namespace
+
 job_access job_facts(const ports::job_queries& jobs, const ports::project_queries& projects, const principal& p,
                      const std::string& id) {
-  job_access out;
-  if (!valid_id(id)) return out;
-  auto view = jobs.job(id);
-  if (!view || !*view) return out;
-  out.view = std::move(**view);
-  out.role = project_facts(projects, p, out.view->value("project_id", "")).role;
-  out.self = out.view->value("submitted_by", "") == p.user_id;
+  if (!valid_id(id)) return {};
+  auto out = in_project<job_access>(jobs.job(id), projects, p);
+  out.self = out.view && out.view->value("submitted_by", "") == p.user_id;
   return out;
+}
+
+schedule_access schedule_facts(const ports::schedule_queries& schedules, const ports::project_queries& projects,
+                               const principal& p, const std::string& id) {
+  if (!valid_id(id)) return {};
+  return in_project<schedule_access>(schedules.schedule(id), projects, p);
 }
 
 std::pair<access::operation, access::facts> stream_access(const stream_facts_source& q, const principal& p,
@@ -78,6 +95,7 @@ std::pair<access::operation, access::facts> stream_access(const stream_facts_sou
             {.connection_user = role.has_value(), .connection_owner = role == connection_role::owner}};
   }
   if (entity == "job") return {operation::job_read, job_facts(q.jobs, q.projects, p, id).facts()};
+  if (entity == "schedule") return {operation::schedule_read, schedule_facts(q.schedules, q.projects, p, id).facts()};
   if (entity == "container") return {operation::container_read, {}};
   return {operation::events_read, {}};  // other users' streams, `security`, username claims
 }

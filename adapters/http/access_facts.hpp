@@ -60,16 +60,29 @@ struct job_access {
 [[nodiscard]] job_access job_facts(const ports::job_queries& jobs, const ports::project_queries& projects,
                                    const principal& p, const std::string& id);
 
+/// Schedule `id`: its row (nullopt when there is none, it was deleted, the id is not
+/// valid or the store failed) and the caller's role on its project.
+struct schedule_access {
+  std::optional<json> view;
+  std::optional<project_role> role;
+  [[nodiscard]] access::facts facts() const { return {.role = role}; }
+};
+[[nodiscard]] schedule_access schedule_facts(const ports::schedule_queries& schedules,
+                                             const ports::project_queries& projects, const principal& p,
+                                             const std::string& id);
+
 /// The query ports the policy's facts about any stream come from.
 struct stream_facts_source {
   const ports::project_queries& projects;
   const ports::group_queries& groups;
   const ports::connection_queries& connections;
   const ports::job_queries& jobs;
+  const ports::schedule_queries& schedules;
 };
 
 /// The policy operation and facts for reading stream `stream_id` (its entity's read
-/// permission; unowned streams such as `security` need `events_read`).
+/// permission, e.g. `schedule_read` for `schedule-<id>`: readers of the schedule's
+/// project, admins and auditors; unowned streams such as `security` need `events_read`).
 [[nodiscard]] std::pair<access::operation, access::facts> stream_access(const stream_facts_source& q,
                                                                         const principal& p,
                                                                         const std::string& stream_id);

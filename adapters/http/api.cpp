@@ -63,7 +63,7 @@ api::impl::impl(api_dependencies deps)
       probes(deps.probe_threads),
       kit(std::make_shared<controller_kit>(d.commands, d.queries)) {
   const auto& q = d.queries;
-  realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q}});
+  realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q, q}});
   auto& table = routes;
   std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events})->add_routes(table);
   std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, d.tokens, d.secrets, on(hashing)})

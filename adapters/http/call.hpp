@@ -184,7 +184,6 @@ inline result<std::size_t> parse_limit(const call& c) {
   return static_cast<std::size_t>(*v);
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"` → 3.
 /// `?limit=` (default `k_default_limit`, 1-`k_max_limit`) and `?after=` of a list.
 inline result<ports::page_request> parse_page(const call& c) {
   auto limit = parse_limit(c);
@@ -199,6 +198,8 @@ inline std::string query_param(const call& c, const char* name) {
   return it == c.query.end() ? std::string() : it->second;
 }
 
+/// `If-Match: 3`, `"3"` or `W/"3"` → 3: the version a change is based on. Absent:
+/// `precondition_required` (428); not a version number: `invalid_argument`.
 inline result<std::uint64_t> parse_if_match(const std::string& raw) {
   if (raw.empty())
     return fail(errc::precondition_required, "If-Match with the version you based this change on is required");
@@ -208,6 +209,17 @@ inline result<std::uint64_t> parse_if_match(const std::string& raw) {
   auto n = parse_u64(v, "If-Match");
   if (!n) return fail(errc::invalid_argument, "If-Match must be a version number", {{"header", "If-Match"}});
   return n;
+}
+
+/// The `If-Match` of `c` where it is optional: nullopt when absent (the change applies to
+/// any version), else `parse_if_match`. The command then carries it as its expected
+/// version, so a stale one is answered 409 `version_conflict` with the current version.
+inline result<std::optional<std::uint64_t>> optional_if_match(const call& c) {
+  const auto raw = c.req.header("if-match");
+  if (raw.empty()) return std::optional<std::uint64_t>{};
+  auto v = parse_if_match(raw);
+  if (!v) return std::unexpected(v.error());
+  return std::optional<std::uint64_t>{*v};
 }
 
 }  // namespace atrium::http_adapter

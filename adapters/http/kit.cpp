@@ -48,11 +48,12 @@ ports::command_context controller_kit::context(const call& c, const principal& p
   return ports::command_context{p, c.correlation_id, expected, c.command_id, request_metadata(c.req)};
 }
 
-ports::completion controller_kit::finish(const call_ptr& c, unsigned status) {
-  return [self = shared_from_this(), c, status](result<ports::command_outcome> r) {
+ports::completion controller_kit::finish(const call_ptr& c, unsigned status, view_shape shape) {
+  auto shaped = [shape = std::move(shape)](json view) { return shape ? shape(std::move(view)) : view; };
+  return [self = shared_from_this(), c, status, shaped](result<ports::command_outcome> r) {
     if (!r && r.error().code == errc::forbidden) return self->deny(c, r.error(), r.error().message);
     if (!r) return send_error(c, r.error());
-    if (r->events.empty()) return send(c, status, r->view, {{"ETag", etag(r->version)}});
+    if (r->events.empty()) return send(c, status, shaped(r->view), {{"ETag", etag(r->version)}});
     const auto stream = r->events.front().stream;
     std::uint64_t version = 0;
     for (const auto& e : r->events) {
@@ -61,13 +62,15 @@ ports::completion controller_kit::finish(const call_ptr& c, unsigned status) {
     const bool replayed = r->version == 0;
     // X-Atrium-Position: the log position of the command's last event, from which a
     // subscription sees everything the command caused (WebSocket results carry it).
-    auto answer = [self, c, status, stream, version, replayed, view = r->view, position = r->position] {
+    auto answer = [self, c, status, shaped, stream, version, replayed, view = r->view, position = r->position] {
       const auto at = std::to_string(position);
       if (auto row = self->current(stream)) {
         const auto v = row->value("version", std::uint64_t{0});
-        if (v == version || replayed) return send(c, status, *row, {{"ETag", etag(v)}, {"X-Atrium-Position", at}});
+        if (v == version || replayed) {
+          return send(c, status, shaped(std::move(*row)), {{"ETag", etag(v)}, {"X-Atrium-Position", at}});
+        }
       }
-      send(c, status, view, {{"ETag", etag(version)}, {"X-Atrium-Position", at}});
+      send(c, status, shaped(view), {{"ETag", etag(version)}, {"X-Atrium-Position", at}});
     };
     self->commands_.await_projections(r->position, answer);
   };
@@ -92,8 +95,7 @@ result<std::optional<ports::as_of_bound>> controller_kit::parse_as_of(const call
   return std::optional<ports::as_of_bound>{bound};
 }
 
-bool controller_kit::answer_as_of(const call_ptr& c, const std::string& stream,
-                                  const std::function<json(json)>& shape) {
+bool controller_kit::answer_as_of(const call_ptr& c, const std::string& stream, const view_shape& shape) {
   auto bound = parse_as_of(*c);
   if (!bound) {
     send_error(c, bound.error());
@@ -118,7 +120,7 @@ bool controller_kit::answer_as_of(const call_ptr& c, const std::string& stream,
 
 void answer_get(controller_kit& kit, const call_ptr& c, const principal& p, access::operation op,
                 const access::facts& facts, const std::string& stream, const std::optional<json>& view,
-                const char* missing, const std::function<json(json)>& shape) {
+                const char* missing, const controller_kit::view_shape& shape) {
   if (!kit.admitted(c, p, op, facts, stream, view.has_value(), missing)) return;
   if (kit.answer_as_of(c, stream, shape)) return;
   send(c, 200, shape ? shape(*view) : *view, {{"ETag", etag(view->value("version", std::uint64_t{0}))}});

@@ -63,23 +63,29 @@ class controller_kit : public std::enable_shared_from_this<controller_kit> {
   [[nodiscard]] static ports::command_context context(const call& c, const principal& p,
                                                       std::optional<std::uint64_t> expected = {});
 
+  /// What a controller adds to a view before answering it (e.g. a schedule's
+  /// `next_fire_times`, computed at read time); nullptr: the view as it is.
+  using view_shape = std::function<json(json)>;
+
   /// Finishes a command: waits until projections include it (read-your-writes), then
   /// answers with the entity's projected view (the same shape as `GET`, timestamps
-  /// included) when it has caught up to this version, else the actor's view; `ETag`
-  /// and `X-Atrium-Position` (the log position of the command's last event). A
-  /// `forbidden` from the decider is recorded like a policy denial.
+  /// included) when it has caught up to this version, else the actor's view, either
+  /// passed through `shape` (as `GET` passes it); `ETag` and `X-Atrium-Position` (the
+  /// log position of the command's last event). A `forbidden` from the decider is
+  /// recorded like a policy denial.
   ///
   /// When the store answered a retried command (same Idempotency-Key) with events it had
   /// already committed, those may belong to another entity than the one this attempt
   /// addressed (a create retried after the server stopped mid-request gets a new id);
   /// the answer is then that original entity, as projected.
-  [[nodiscard]] ports::completion finish(const call_ptr& c, unsigned status);
+  [[nodiscard]] ports::completion finish(const call_ptr& c, unsigned status, view_shape shape = nullptr);
 
-  /// Sends `command` for entity `id` on behalf of `p` and answers it with `finish(c, status)`.
+  /// Sends `command` for entity `id` on behalf of `p` (`expected`: the version from
+  /// `If-Match`) and answers it with `finish(c, status, shape)`.
   template <class Command>
   void execute(const call_ptr& c, const principal& p, const std::string& id, Command command, unsigned status = 200,
-               std::optional<std::uint64_t> expected = {}) {
-    commands_.execute(id, std::move(command), context(*c, p, expected), finish(c, status));
+               std::optional<std::uint64_t> expected = {}, view_shape shape = nullptr) {
+    commands_.execute(id, std::move(command), context(*c, p, expected), finish(c, status, std::move(shape)));
   }
 
   /// The projected view of the entity of `stream`, as `GET` serves it (nullopt if none).
@@ -102,7 +108,7 @@ class controller_kit : public std::enable_shared_from_this<controller_kit> {
   /// `shape` (e.g. the public subset of a user), with `"as_of":{"position","time"}` of
   /// the last event folded; 404 if it did not exist then. Returns false (nothing sent)
   /// when there is no `as_of`.
-  bool answer_as_of(const call_ptr& c, const std::string& stream, const std::function<json(json)>& shape = nullptr);
+  bool answer_as_of(const call_ptr& c, const std::string& stream, const view_shape& shape = nullptr);
 
  private:
   ports::command_bus& commands_;
@@ -118,7 +124,7 @@ using kit_ptr = std::shared_ptr<controller_kit>;
 /// with its ETag. The one get pattern every controller uses.
 void answer_get(controller_kit& kit, const call_ptr& c, const principal& p, access::operation op,
                 const access::facts& facts, const std::string& stream, const std::optional<json>& view,
-                const char* missing, const std::function<json(json)>& shape = nullptr);
+                const char* missing, const controller_kit::view_shape& shape = nullptr);
 
 /// The answer to a list: after the policy admitted `op` on the collection `name` (no
 /// check when `op` is nullopt: the list holds only what the caller may see), the page

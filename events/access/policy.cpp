@@ -208,6 +208,8 @@ std::optional<token_scope> scope_for(operation op) noexcept {
     case operation::connection_read:
     case operation::job_list:
     case operation::job_read:
+    case operation::schedule_list:
+    case operation::schedule_read:
     case operation::container_list:
     case operation::container_read:
     case operation::audit_read:

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
@@ -322,11 +323,8 @@ std::size_t connection_state::owner_count() const {
 
 result<std::vector<proposed_event>> decide(const connection_state& state, const connection_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if ((!state.exists || state.deleted) && !std::holds_alternative<create_connection>(command)) {
-    return fail(errc::not_found, "no such connection");
-  }
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "connection", state.exists && !state.deleted,
+                                  std::holds_alternative<create_connection>(command));
 }
 
 connection_state evolve(connection_state s, const connection_event& event) {

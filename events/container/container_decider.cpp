@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/text.hpp"
 
@@ -231,10 +232,8 @@ std::uint64_t restart_backoff_ms(std::uint32_t attempt) noexcept {
 
 result<std::vector<proposed_event>> decide(const container_state& state, const container_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  const bool declaring = std::holds_alternative<declare_container>(command);
-  if (!declaring && (!state.exists || state.removed)) return fail(errc::not_found, "no such container");
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "container", state.exists && !state.removed,
+                                  std::holds_alternative<declare_container>(command));
 }
 
 container_state evolve(container_state s, const container_event& event) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
@@ -122,9 +123,8 @@ bool group_state::manages(const principal& p) const { return p.is_admin() || (ex
 
 result<std::vector<proposed_event>> decide(const group_state& state, const group_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if (!state.exists && !std::holds_alternative<create_group>(command)) return fail(errc::not_found, "no such group");
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "group", state.exists,
+                                  std::holds_alternative<create_group>(command));
 }
 
 group_state evolve(group_state s, const group_event& event) {

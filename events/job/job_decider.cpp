@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/text.hpp"
 
@@ -319,9 +320,8 @@ bool job_state::terminal() const {
 }
 
 result<std::vector<proposed_event>> decide(const job_state& state, const job_command& command, const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if (!state.exists && !std::holds_alternative<submit_job>(command)) return fail(errc::not_found, "no such job");
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "job", state.exists,
+                                  std::holds_alternative<submit_job>(command));
 }
 
 job_state evolve(job_state s, const job_event& event) {

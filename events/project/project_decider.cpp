@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/validation.hpp"
 
@@ -404,11 +405,8 @@ const project_cell* project_state::find_cell(std::string_view cell_id) const {
 
 result<std::vector<proposed_event>> decide(const project_state& state, const project_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if (!state.exists && !std::holds_alternative<create_project>(command)) {
-    return fail(errc::not_found, "no such project");
-  }
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "project", state.exists,
+                                  std::holds_alternative<create_project>(command));
 }
 
 project_state evolve(project_state s, const project_event& event) {

@@ -1,6 +1,7 @@
 #include "events/schedule/schedule_decider.hpp"
 
 #include "events/chain.hpp"
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/job/job_decider.hpp"
 #include "events/schedule/cron.hpp"
@@ -96,11 +97,6 @@ struct decider {
   const schedule_state& state;
   const principal& actor;
 
-  [[nodiscard]] result<void> require_live() const {
-    if (!state.exists || state.status == "deleted") return fail(errc::not_found, "no such schedule");
-    return {};
-  }
-
   result<events> operator()(const create_schedule& c) const {
     if (auto ok = require_editor(actor, c.creator_role); !ok) return std::unexpected(ok.error());
     if (state.exists) return fail(errc::already_exists, "schedule already exists");
@@ -120,7 +116,6 @@ struct decider {
   }
 
   result<events> operator()(const update_schedule& c) const {
-    if (auto ok = require_live(); !ok) return std::unexpected(ok.error());
     if (auto ok = require_editor(actor, c.editor_role); !ok) return std::unexpected(ok.error());
     schedule_updated e{c.name.value_or(state.name),
                        c.cron.value_or(state.cron),
@@ -140,7 +135,6 @@ struct decider {
   }
 
   result<events> operator()(const pause_schedule& c) const {
-    if (auto ok = require_live(); !ok) return std::unexpected(ok.error());
     if (!is_system(actor)) {
       if (auto ok = require_editor(actor, c.editor_role); !ok) return std::unexpected(ok.error());
     }
@@ -153,21 +147,18 @@ struct decider {
   }
 
   result<events> operator()(const resume_schedule& c) const {
-    if (auto ok = require_live(); !ok) return std::unexpected(ok.error());
     if (auto ok = require_editor(actor, c.editor_role); !ok) return std::unexpected(ok.error());
     if (state.status == "active") return events{};
     return events{emit(schedule_resumed{actor.user_id, format_utc(c.now)})};
   }
 
   result<events> operator()(const delete_schedule& c) const {
-    if (auto ok = require_live(); !ok) return std::unexpected(ok.error());
     if (auto ok = require_editor(actor, c.editor_role); !ok) return std::unexpected(ok.error());
     return events{emit(schedule_deleted{actor.user_id})};
   }
 
   result<events> operator()(const fire_schedule& c) const {
     if (!is_system(actor)) return fail(errc::forbidden, "only the scheduler fires schedules");
-    if (auto ok = require_live(); !ok) return std::unexpected(ok.error());
     if (state.status != "active") return illegal(state, "only an active schedule fires");
     const auto when = format_utc(c.fire_time);
     if (!state.last_fired.empty() && c.fire_time <= *parse_utc(state.last_fired)) {
@@ -247,8 +238,8 @@ std::chrono::sys_seconds schedule_state::fire_after() const {
 
 result<std::vector<proposed_event>> decide(const schedule_state& state, const schedule_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "user is disabled");
-  return std::visit(decider{state, actor}, command);
+  return decide_admitted<decider>(state, command, actor, "schedule", state.exists && state.status != "deleted",
+                                  std::holds_alternative<create_schedule>(command));
 }
 
 schedule_state evolve(schedule_state s, const schedule_event& event) {

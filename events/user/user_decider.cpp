@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "events/decide.hpp"
 #include "events/exhaustive.hpp"
 #include "events/text.hpp"
 
@@ -154,12 +155,9 @@ void evolve(user_state&, const E&) {
 
 result<std::vector<proposed_event>> decide(const user_state& state, const user_command& command,
                                            const principal& actor) {
-  if (actor.disabled) return fail(errc::forbidden, "disabled users cannot act");
-  if (!state.exists && !std::holds_alternative<register_user>(command) &&
-      !std::holds_alternative<register_service_account>(command)) {
-    return fail(errc::not_found, "no such user");
-  }
-  return std::visit(decider{state, actor}, command);
+  const bool registers =
+      std::holds_alternative<register_user>(command) || std::holds_alternative<register_service_account>(command);
+  return decide_admitted<decider>(state, command, actor, "user", state.exists, registers);
 }
 
 user_state evolve(user_state s, const user_event& event) {

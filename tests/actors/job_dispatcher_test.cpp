@@ -18,6 +18,7 @@
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/store.hpp"
 
 using namespace atrium;
 using namespace std::chrono_literals;
@@ -136,12 +137,9 @@ struct fixture {
   ~fixture() { runtime.reset(); }
 
   void open() {
-    auto projections = make_all_projections();
-    std::vector<std::string> names;
-    for (const auto& p : projections) names.emplace_back(p->name());
-    auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
-    REQUIRE(s.has_value());
-    store = std::move(*s);
+    auto opened = test::open_store(dir.path() / "db");
+    store = std::move(opened.store);
+    auto projections = std::move(opened.projections);
     auto r = results_adapter::file_result_store::open_dir(dir.path() / "results");
     REQUIRE(r.has_value());
     results = std::move(*r);

@@ -10,6 +10,7 @@
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/store.hpp"
 
 using namespace atrium;
 
@@ -28,12 +29,9 @@ struct fixture {
   explicit fixture(runtime_config c) : config(c) { open(); }
 
   void open() {
-    auto projections = make_all_projections();
-    std::vector<std::string> names;
-    for (const auto& p : projections) names.emplace_back(p->name());
-    auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
-    REQUIRE(s.has_value());
-    store = std::move(*s);
+    auto opened = test::open_store(dir.path() / "db");
+    store = std::move(opened.store);
+    auto projections = std::move(opened.projections);
     auto r = actor_runtime::start(store->events(), store->read_models(), std::move(projections), config);
     REQUIRE(r.has_value());
     runtime = std::move(*r);

@@ -17,6 +17,7 @@
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/store.hpp"
 
 using namespace atrium;
 using namespace std::chrono_literals;
@@ -29,12 +30,9 @@ struct fixture {
   std::unique_ptr<actor_runtime> runtime;
 
   explicit fixture(runtime_config config) {
-    auto projections = make_all_projections();
-    std::vector<std::string> names;
-    for (const auto& p : projections) names.emplace_back(p->name());
-    auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
-    REQUIRE(s.has_value());
-    store = std::move(*s);
+    auto opened = test::open_store(dir.path() / "db");
+    store = std::move(opened.store);
+    auto projections = std::move(opened.projections);
     config.catch_up_before_start = true;
     auto r = actor_runtime::start(store->events(), store->read_models(), std::move(projections), config);
     REQUIRE(r.has_value());

@@ -13,16 +13,11 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.status << " " << r.body);
-  REQUIRE(r.json.contains("id"));
-  return r.json.at("id").get<std::string>();
-}
 
 http_reply patch(const http_client& c, const std::string& target, const json& body) {
   return c.request("PATCH", target, body.dump());
@@ -30,10 +25,8 @@ http_reply patch(const http_client& c, const std::string& target, const json& bo
 
 /// The `project.cell_edited` events of the project's stream that carry `op_id`.
 std::size_t edits_with(const http_client& admin, const std::string& project, const std::string& op_id) {
-  auto r = admin.get("/v1/streams/project-" + project + "?limit=1000");
-  REQUIRE(r.status == 200);
   std::size_t n = 0;
-  for (const auto& e : r.json.at("events")) {
+  for (const auto& e : stream_events(admin, "project-" + project)) {
     if (e.at("type") == "project.cell_edited" && e.at("data").at("op_id") == op_id) ++n;
   }
   return n;
@@ -221,11 +214,7 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
   auto list = alice.get(cells);
   CHECK(order(list.json.at("cells")) == std::vector<std::string>{cell_b, cell_a, cell_c});
   require_linked(list.json.at("cells"));
-  const auto before_removal = admin.get("/v1/streams/project-" + p + "?limit=1000")
-                                  .json.at("events")
-                                  .back()
-                                  .at("position")
-                                  .get<std::uint64_t>();
+  const auto before_removal = last_position(admin, "project-" + p);
 
   // --- removing; nothing may follow a removed cell ---------------------------------------
   auto removed = bob.request("DELETE", cells + "/" + cell_a);
@@ -320,7 +309,7 @@ TEST_CASE("project cells: a sql cell with a connection runs as a job and shows i
   CHECK(added.json.at("version") == 1);
   {
     // One decision, one append: the add and the connection.
-    auto history = admin.get("/v1/streams/project-" + p + "?limit=1000").json.at("events");
+    auto history = stream_events(admin, "project-" + p);
     REQUIRE(history.size() >= 2);
     CHECK(history[history.size() - 2].at("type") == "project.cell_added");
     CHECK(history.back().at("type") == "project.cell_connection_set");
@@ -372,7 +361,7 @@ TEST_CASE("project cells: a sql cell with a connection runs as a job and shows i
     REQUIRE(got.status == 200);
     CHECK(got.json.at("id") == job);
     CHECK(got.json.at("cell_id") == cell);
-    auto events = admin.get("/v1/streams/job-" + job).json.at("events");
+    auto events = job_events(admin, job);
     REQUIRE(events.size() >= 2);
     CHECK(events[0].at("type") == "job.submitted");
     CHECK(events[0].at("data").at("cell_id") == cell);

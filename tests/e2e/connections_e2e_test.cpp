@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 #include "tests/support/postgres.hpp"
 
 namespace {
@@ -372,10 +373,8 @@ bool has_sqlite_root_option() {
 
 /// The `security.access_denied` events of `operation` in the security stream.
 std::size_t denials_of(const http_client& admin, const std::string& operation) {
-  auto r = admin.get("/v1/streams/security?limit=1000");
-  REQUIRE(r.status == 200);
   std::size_t n = 0;
-  for (const auto& e : r.json.at("events")) {
+  for (const auto& e : stream_events(admin, "security")) {
     if (e.at("type") == "security.access_denied" && e.at("data").at("operation") == operation) ++n;
   }
   return n;

@@ -8,16 +8,11 @@
 #include <thread>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::uint64_t last_position(const http_client& admin, const std::string& stream) {
-  auto r = admin.get("/v1/streams/" + stream + "?limit=1000");
-  REQUIRE(r.status == 200);
-  return r.json.at("events").back().at("position").get<std::uint64_t>();
-}
 }  // namespace
 
 TEST_CASE("as_of answers entities as they were at a position or a time", "[e2e][history]") {

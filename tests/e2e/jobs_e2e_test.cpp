@@ -23,54 +23,13 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 #include "tests/support/postgres.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.body);
-  REQUIRE((r.status == 200 || r.status == 201 || r.status == 202));
-  return r.json.at("id").get<std::string>();
-}
-
-/// The job's events, in order.
-json events_of(const http_client& admin, const std::string& job) {
-  auto r = admin.get("/v1/streams/job-" + job + "?limit=1000");
-  REQUIRE(r.status == 200);
-  return r.json.at("events");
-}
-
-std::vector<std::string> types_of(const json& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(e.at("type").get<std::string>());
-  return out;
-}
-
-std::size_t terminals(const json& events) {
-  std::size_t n = 0;
-  for (const auto& t : types_of(events)) {
-    n += t == "job.succeeded" || t == "job.failed" || t == "job.cancelled" || t == "job.timed_out";
-  }
-  return n;
-}
-
-/// The job's status once it is one of `wanted` (within `limit`), else its last status.
-std::string wait_status(const http_client& admin, const std::string& job, const std::vector<std::string>& wanted,
-                        std::chrono::seconds limit = std::chrono::seconds(30)) {
-  std::string status;
-  wait_until(
-      [&] {
-        auto r = admin.get("/v1/jobs/" + job);
-        if (r.status != 200) return false;
-        status = r.json.value("status", "");
-        return std::ranges::find(wanted, status) != wanted.end();
-      },
-      limit);
-  return status;
-}
 
 std::string new_project(const http_client& admin) {
   return id_of(admin.post("/v1/projects", {{"name", "jobs"}, {"description", ""}}));
@@ -138,7 +97,7 @@ int sessions_running(const std::string& conninfo, const std::string& query) {
 }
 
 /// The last event of a job's stream.
-json last_event(const http_client& admin, const std::string& job) { return events_of(admin, job).back(); }
+json last_event(const http_client& admin, const std::string& job) { return job_events(admin, job).back(); }
 
 }  // namespace
 
@@ -169,7 +128,7 @@ TEST_CASE("jobs: a SQLite job under the SQLite root runs to success with its row
                                                  {"connection_id", conn},
                                                  {"sql", "select id, name, score from plates order by id"}}));
   REQUIRE(wait_status(admin, job, {"succeeded", "failed"}) == "succeeded");
-  const auto events = events_of(admin, job);
+  const auto events = job_events(admin, job);
   const auto types = types_of(events);
   CHECK(types.front() == "job.submitted");
   CHECK(std::ranges::find(types, "job.started") != types.end());
@@ -217,7 +176,7 @@ TEST_CASE("jobs: a PostgreSQL result of 200,000 rows is stored whole and reads b
   const auto status = wait_status(admin, job, {"succeeded", "failed"}, std::chrono::seconds(120));
   INFO(admin.get("/v1/jobs/" + job).body);
   REQUIRE(status == "succeeded");
-  const auto events = events_of(admin, job);
+  const auto events = job_events(admin, job);
   CHECK(terminals(events) == 1);
   const auto& done = events.back().at("data");
   CHECK(done.at("rows") == 200000);
@@ -291,13 +250,13 @@ TEST_CASE("jobs: SIGKILL of atriumd with a script running, then a restart: one t
   server.start();
   admin = server.admin();
   CHECK(wait_status(admin, once, {"failed", "succeeded", "cancelled", "timed_out"}) == "failed");
-  const auto events = events_of(admin, once);
+  const auto events = job_events(admin, once);
   CHECK(terminals(events) == 1);
   CHECK(events.back().at("type") == "job.failed");
   CHECK(events.back().at("data").at("error") == "interrupted by server restart");
   CHECK(wait_until([&] { return !group_alive(*group); }, std::chrono::seconds(10)));
   CHECK(processes_with_arg(marker).empty());
-  CHECK(terminals(events_of(admin, twice)) == 1);
+  CHECK(terminals(job_events(admin, twice)) == 1);
 }
 
 TEST_CASE("jobs: a job running when atriumd is SIGKILLed is requeued while attempts remain and runs again",
@@ -319,16 +278,16 @@ TEST_CASE("jobs: a job running when atriumd is SIGKILLed is requeued while attem
   // Requeued, started again as attempt 2 (which sleeps again): cancel it to end it.
   REQUIRE(wait_until(
       [&] {
-        const auto types = types_of(events_of(admin, job));
+        const auto types = types_of(job_events(admin, job));
         return std::ranges::count(types, "job.started") == 2;
       },
       std::chrono::seconds(30)));
-  const auto types = types_of(events_of(admin, job));
+  const auto types = types_of(job_events(admin, job));
   CHECK(std::ranges::count(types, "job.requeued") == 1);
   CHECK(admin.get("/v1/jobs/" + job).json.at("attempt") == 2);
   REQUIRE(admin.post("/v1/jobs/" + job + "/cancel", json::object()).status < 300);
   CHECK(wait_status(admin, job, {"cancelled", "failed", "succeeded", "timed_out"}) == "cancelled");
-  CHECK(terminals(events_of(admin, job)) == 1);
+  CHECK(terminals(job_events(admin, job)) == 1);
   CHECK(wait_until([&] { return processes_with_arg("30.4218").empty(); }, std::chrono::seconds(10)));
 }
 
@@ -359,13 +318,13 @@ TEST_CASE("jobs: PostgreSQL through atriumd: a cancelled pg_sleep leaves pg_stat
     REQUIRE(admin.post("/v1/jobs/" + job + "/cancel", {{"reason", "enough"}}).status == 200);
     CHECK(wait_until([&] { return sessions_running(pg.conninfo(), sql) == 0; }, std::chrono::seconds(2)));
     CHECK(wait_status(admin, job, {"cancelled", "failed", "succeeded", "timed_out"}) == "cancelled");
-    CHECK(terminals(events_of(admin, job)) == 1);
+    CHECK(terminals(job_events(admin, job)) == 1);
   }
   SECTION("timeout_s 1 on a long query: job.timed_out, and the query stops on the server") {
     const std::string sql = "select pg_sleep(30)";
     const auto job = submit(sql, 1);
     CHECK(wait_status(admin, job, {"cancelled", "failed", "succeeded", "timed_out"}) == "timed_out");
-    const auto events = events_of(admin, job);
+    const auto events = job_events(admin, job);
     CHECK(terminals(events) == 1);
     CHECK(events.back().at("type") == "job.timed_out");
     CHECK(wait_until([&] { return sessions_running(pg.conninfo(), sql) == 0; }, std::chrono::seconds(10)));
@@ -448,7 +407,7 @@ TEST_CASE("jobs: scripts through atriumd: Python output and result.csv are serve
     REQUIRE(group.has_value());
     REQUIRE(admin.post("/v1/jobs/" + job + "/cancel", json::object()).status == 200);
     CHECK(wait_status(admin, job, {"cancelled", "failed", "succeeded", "timed_out"}) == "cancelled");
-    CHECK(terminals(events_of(admin, job)) == 1);
+    CHECK(terminals(job_events(admin, job)) == 1);
     CHECK(wait_until([&] { return !group_alive(*group); }, std::chrono::seconds(10)));
     CHECK(processes_with_arg(marker).empty());
   }

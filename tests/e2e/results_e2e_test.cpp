@@ -11,17 +11,12 @@
 
 #include "adapters/results/file_result_store.hpp"
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.status << " " << r.body);
-  REQUIRE(r.json.contains("id"));
-  return r.json.at("id").get<std::string>();
-}
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 
 #include "events/schedule/cron.hpp"
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
@@ -25,12 +26,6 @@ using namespace atrium::test;
 using json = nlohmann::json;
 using std::chrono::seconds;
 using std::chrono::sys_seconds;
-
-std::string created_id(const http_reply& r) {
-  INFO(r.body);
-  REQUIRE((r.status == 200 || r.status == 201));
-  return r.json.at("id").get<std::string>();
-}
 
 sys_seconds instant(const json& text) {
   auto t = atrium::parse_utc(text.get<std::string>());
@@ -44,7 +39,7 @@ std::string sqlite_connection(http_client& as, const atriumd_server& server, con
   const auto db = server.data / "files" / (name + ".sqlite");
   std::filesystem::create_directories(db.parent_path());
   std::ofstream(db).flush();  // an empty file is an empty SQLite database
-  return created_id(as.post(
+  return id_of(as.post(
       "/v1/connections",
       {{"name", name}, {"driver", "sqlite"}, {"params", {{"path", db.string()}}}, {"credentials", json::object()}}));
 }
@@ -68,11 +63,8 @@ json runs_of(http_client& as, const std::string& schedule) {
 
 /// The `schedule.fired` events of a schedule's stream.
 std::vector<json> fired_events(http_client& as, const std::string& schedule) {
-  auto r = as.get("/v1/streams/schedule-" + schedule + "?limit=1000");
-  INFO(r.body);
-  REQUIRE(r.status == 200);
   std::vector<json> out;
-  for (const auto& e : r.json.at("events")) {
+  for (const auto& e : stream_events(as, "schedule-" + schedule)) {
     if (e.at("type") == "schedule.fired") out.push_back(e);
   }
   return out;
@@ -101,10 +93,10 @@ TEST_CASE("scheduler: @every 1s fires once a second, and never twice for an inst
   temp_dir dir;
   atriumd_server server(dir.path());
   auto admin = server.admin();
-  const auto p = created_id(admin.post("/v1/projects", {{"name", "Ticks"}}));
+  const auto p = id_of(admin.post("/v1/projects", {{"name", "Ticks"}}));
   const auto conn = sqlite_connection(admin, server, "ticks");
   auto made = admin.post("/v1/schedules", every_second(p, "tick", sql_job(conn, "select 1 as one")));
-  const auto s = created_id(made);
+  const auto s = id_of(made);
   const auto anchor = instant(made.json.at("anchor"));
   const auto owner = made.json.at("owner").get<std::string>();
 
@@ -161,10 +153,10 @@ TEST_CASE("scheduler: catch_up none skips instants missed while down, last fires
   temp_dir dir;
   atriumd_server server(dir.path());
   auto admin = server.admin();
-  const auto p = created_id(admin.post("/v1/projects", {{"name", "Catch up"}}));
+  const auto p = id_of(admin.post("/v1/projects", {{"name", "Catch up"}}));
   const auto conn = sqlite_connection(admin, server, "catch");
-  const auto none = created_id(admin.post("/v1/schedules", every_second(p, "none", sql_job(conn, "select 1"), "none")));
-  const auto last = created_id(admin.post("/v1/schedules", every_second(p, "last", sql_job(conn, "select 2"), "last")));
+  const auto none = id_of(admin.post("/v1/schedules", every_second(p, "none", sql_job(conn, "select 1"), "none")));
+  const auto last = id_of(admin.post("/v1/schedules", every_second(p, "last", sql_job(conn, "select 2"), "last")));
   REQUIRE(
       wait_until([&] { return runs_of(admin, none).size() >= 2 && runs_of(admin, last).size() >= 2; }, seconds(10)));
   REQUIRE(server.stop() == 0);
@@ -223,7 +215,7 @@ TEST_CASE("scheduler: a scheduled DataDoc runs its SQL cells in order and stops 
   temp_dir dir;
   atriumd_server server(dir.path());
   auto admin = server.admin();
-  const auto p = created_id(admin.post("/v1/projects", {{"name", "Daily report"}}));
+  const auto p = id_of(admin.post("/v1/projects", {{"name", "Daily report"}}));
   const auto conn = sqlite_connection(admin, server, "report");
   const auto cells = "/v1/projects/" + p + "/cells";
   std::vector<std::string> ids;
@@ -246,7 +238,7 @@ TEST_CASE("scheduler: a scheduled DataDoc runs its SQL cells in order and stops 
                                            {"time_zone", "Europe/Berlin"},
                                            {"target", {{"run_cells", true}}},
                                            {"catch_up", "none"}});
-  const auto s = created_id(made);
+  const auto s = id_of(made);
   REQUIRE(wait_until(
       [&] {
         auto runs = runs_of(admin, s);
@@ -279,21 +271,21 @@ TEST_CASE("scheduler: a schedule stops when its owner loses edit rights or is di
   std::map<std::string, http_client> as;
   for (const auto* name : {"alice", "bob", "carol"}) {
     const std::string n = name;
-    ids[n] = created_id(admin.post(
+    ids[n] = id_of(admin.post(
         "/v1/users",
         {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}}));
     as.emplace(n, server.client(server.login(n, n + "-pw-123456")));
   }
   auto& alice = as.at("alice");
-  const auto p = created_id(alice.post("/v1/projects", {{"name", "Shared"}}));
+  const auto p = id_of(alice.post("/v1/projects", {{"name", "Shared"}}));
   for (const auto* who : {"bob", "carol"}) {
     REQUIRE(alice.post("/v1/projects/" + p + "/members", {{"user_id", ids[who]}, {"role", "editor"}}).status == 200);
   }
   const json script{{"kind", "script"}, {"language", "bash"}, {"script", "true"}, {"timeout_s", 60}};
   const json hourly{{"name", "hourly"},   {"project_id", p},  {"cron", "0 * * * *"},
                     {"time_zone", "UTC"}, {"target", script}, {"catch_up", "none"}};
-  const auto of_bob = created_id(as.at("bob").post("/v1/schedules", hourly));
-  const auto of_carol = created_id(as.at("carol").post("/v1/schedules", hourly));
+  const auto of_bob = id_of(as.at("bob").post("/v1/schedules", hourly));
+  const auto of_carol = id_of(as.at("carol").post("/v1/schedules", hourly));
   CHECK(admin.get("/v1/schedules/" + of_bob).json.at("status") == "active");
 
   // Bob becomes a viewer; Carol is disabled. Both schedules pause, by the system.
@@ -307,7 +299,7 @@ TEST_CASE("scheduler: a schedule stops when its owner loses edit rights or is di
   CHECK(bob_view.at("pause_reason").get<std::string>().find("may no longer edit") != std::string::npos);
   const auto carol_view = admin.get("/v1/schedules/" + of_carol).json;
   CHECK(carol_view.at("pause_reason").get<std::string>().find("disabled") != std::string::npos);
-  auto events = admin.get("/v1/streams/schedule-" + of_bob + "?limit=100").json.at("events");
+  auto events = stream_events(admin, "schedule-" + of_bob);
   REQUIRE(events.back().at("type") == "schedule.paused");
   CHECK(events.back().at("data").at("paused_by") == "system");
   CHECK(events.back().at("actor") == "system");

@@ -11,17 +11,12 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.body);
-  REQUIRE((r.status == 200 || r.status == 201));
-  return r.json.at("id").get<std::string>();
-}
 
 /// `YYYY-01-01T00:00:00Z` for the next `n` New Year instants in UTC after now, and the
 /// same for Asia/Kathmandu (+05:45: 18:15Z on Dec 31), computed here from the clock.
@@ -40,12 +35,6 @@ std::vector<std::string> new_years(int n, bool kathmandu) {
                   static_cast<unsigned>(d.day()), kathmandu ? "18:15:00Z" : "00:00:00Z");
     out.emplace_back(buf);
   }
-  return out;
-}
-
-std::vector<std::string> strings(const json& a) {
-  std::vector<std::string> out;
-  for (const auto& s : a) out.push_back(s.get<std::string>());
   return out;
 }
 
@@ -89,10 +78,12 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(created.json.at("status") == "active");
   CHECK(created.json.at("target").at("script") == "echo hi");
   CHECK(created.json.at("version") == 1);
+  // The answer is the view GET serves, next_fire_times included.
+  CHECK(strings_of(created.json.at("next_fire_times")) == new_years(5, true));
 
   auto got = alice.get("/v1/schedules/" + s);
   REQUIRE(got.status == 200);
-  CHECK(strings(got.json.at("next_fire_times")) == new_years(5, true));
+  CHECK(strings_of(got.json.at("next_fire_times")) == new_years(5, true));
   CHECK(got.headers.at("etag") == "\"1\"");
 
   // A DataDoc schedule in UTC.
@@ -103,7 +94,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(got.json.at("time_zone") == "UTC");
   CHECK(got.json.at("catch_up") == "none");
   CHECK(got.json.at("target") == json{{"run_cells", true}});
-  CHECK(strings(got.json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(got.json.at("next_fire_times")) == new_years(5, false));
 
   // Lists: the caller's readable schedules; by project.
   auto list = alice.get("/v1/schedules");
@@ -122,17 +113,39 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   REQUIRE(patched.status == 200);
   CHECK(patched.json.at("name") == "New year UTC");
   CHECK(patched.json.at("version") == 2);
-  CHECK(strings(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(patched.json.at("next_fire_times")) == new_years(5, false));
+  CHECK(strings_of(alice.get("/v1/schedules/" + s).json.at("next_fire_times")) == new_years(5, false));
+
+  // If-Match: a change based on the current version applies; a stale one is refused with
+  // 409 naming the current version and changes nothing; a malformed one is 400.
+  const auto rename = json{{"name", "New year (UTC)"}}.dump();
+  auto matched = alice.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "\"2\""}});
+  INFO(matched.body);
+  REQUIRE(matched.status == 200);
+  CHECK(matched.json.at("version") == 3);
+  CHECK(matched.headers.at("etag") == "\"3\"");
+  CHECK(matched.json.at("next_fire_times").size() == 5);
+  auto stale = alice.request("PATCH", "/v1/schedules/" + s, json{{"name", "lost"}}.dump(), {{"If-Match", "2"}});
+  INFO(stale.body);
+  CHECK(stale.status == 409);
+  CHECK(stale.json.at("error").at("code") == "version_conflict");
+  CHECK(stale.json.at("error").at("details").at("current_version") == 3);
+  CHECK(alice.get("/v1/schedules/" + s).json.at("name") == "New year (UTC)");
+  CHECK(alice.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "two"}}).status == 400);
+  // The policy comes first: an outsider's stale If-Match is still 404.
+  CHECK(carol.request("PATCH", "/v1/schedules/" + s, rename, {{"If-Match", "1"}}).status == 404);
 
   // Pause and resume.
   auto paused = alice.request("POST", "/v1/schedules/" + s + "/pause", json{{"reason", "holiday"}}.dump());
   REQUIRE(paused.status == 200);
   CHECK(paused.json.at("status") == "paused");
   CHECK(paused.json.at("pause_reason") == "holiday");
+  CHECK(paused.json.at("next_fire_times").empty());
   CHECK(alice.get("/v1/schedules/" + s).json.at("next_fire_times").empty());
   auto resumed = alice.request("POST", "/v1/schedules/" + s + "/resume");
   REQUIRE(resumed.status == 200);
   CHECK(resumed.json.at("status") == "active");
+  CHECK(strings_of(resumed.json.at("next_fire_times")) == new_years(5, false));
   CHECK(alice.get("/v1/schedules/" + s).json.at("next_fire_times").size() == 5);
 
   auto runs = bob.get("/v1/schedules/" + s + "/runs");
@@ -182,8 +195,7 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   CHECK(ids_in(alice.get("/v1/schedules").json) == std::vector<std::string>{s2});
   auto history = admin.get("/v1/streams/schedule-" + s);
   REQUIRE(history.status == 200);
-  std::vector<std::string> types;
-  for (const auto& e : history.json.at("events")) types.push_back(e.at("type").get<std::string>());
-  CHECK(types == std::vector<std::string>{"schedule.created", "schedule.updated", "schedule.paused", "schedule.resumed",
-                                          "schedule.deleted"});
+  CHECK(types_of(history.json.at("events")) == std::vector<std::string>{"schedule.created", "schedule.updated",
+                                                                        "schedule.updated", "schedule.paused",
+                                                                        "schedule.resumed", "schedule.deleted"});
 }

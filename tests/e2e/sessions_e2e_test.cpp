@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
@@ -66,10 +67,8 @@ TEST_CASE("changing one's own password needs the current one and ends the other 
     INFO(r.body);
     CHECK(r.status == 403);
     CHECK(r.json.at("error").at("details").at("field") == "current_password");
-    auto security = admin.get("/v1/streams/security?limit=1000");
-    REQUIRE(security.status == 200);
     bool recorded = false;
-    for (const auto& e : security.json.at("events")) {
+    for (const auto& e : stream_events(admin, "security")) {
       if (e.at("type") == "security.access_denied" && e.at("data").at("reason") == "wrong current password" &&
           e.at("data").at("status") == 403) {
         recorded = true;

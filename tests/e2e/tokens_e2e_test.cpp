@@ -11,17 +11,12 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.status << " " << r.body);
-  REQUIRE(r.json.contains("id"));
-  return r.json.at("id").get<std::string>();
-}
 
 /// Makes a token through `maker` at `path` and returns the answer (201 required).
 json make_token(const http_client& maker, const std::string& path, const std::string& name,
@@ -40,19 +35,6 @@ std::string missing_scope(const http_reply& r) {
   INFO(r.status << " " << r.body);
   REQUIRE(r.status == 403);
   return r.json.at("error").at("details").value("missing_scope", "");
-}
-
-/// Every event of the `security` stream.
-std::vector<json> security_events(const http_client& admin) {
-  std::vector<json> out;
-  for (std::uint64_t from = 1;;) {
-    auto page = admin.get("/v1/streams/security?limit=1000&from_version=" + std::to_string(from));
-    REQUIRE(page.status == 200);
-    for (const auto& e : page.json.at("events")) out.push_back(e);
-    if (page.json.at("next").is_null()) break;
-    from = page.json.at("next").get<std::uint64_t>();
-  }
-  return out;
 }
 
 }  // namespace
@@ -86,6 +68,14 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   const auto p = id_of(admin.post("/v1/projects", {{"name", "Assay QC"}}));
   REQUIRE(admin.post("/v1/projects/" + p + "/members", {{"user_id", sa}, {"role", "viewer"}}).status == 200);
   const auto q = id_of(admin.post("/v1/projects", {{"name", "Not shared"}}));
+  // A schedule in each: its stream reads like the schedule (`schedule.read`).
+  const auto schedule_in = [&](const std::string& project) {
+    return id_of(admin.post(
+        "/v1/schedules",
+        {{"name", "yearly"}, {"project_id", project}, {"cron", "@yearly"}, {"target", {{"run_cells", true}}}}));
+  };
+  const auto sp = schedule_in(p);
+  const auto sq = schedule_in(q);
 
   const auto reader = make_token(admin, "/v1/service-accounts/" + sa + "/tokens", "reader", {"events:read"});
   const auto worker = make_token(admin, "/v1/service-accounts/" + sa + "/tokens", "worker", {"jobs:work"});
@@ -97,7 +87,9 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   SECTION("events:read reads what its owner may read, and nothing else") {
     CHECK(as_reader.get("/v1/streams/project-" + p).status == 200);
     CHECK(as_reader.get("/v1/streams/project-" + q).status == 404);  // the owner may not
-    CHECK(missing_scope(as_reader.get("/v1/events")).empty());       // the scope may, the owner (a member) may not
+    CHECK(as_reader.get("/v1/streams/schedule-" + sp).status == 200);
+    CHECK(as_reader.get("/v1/streams/schedule-" + sq).status == 404);
+    CHECK(missing_scope(as_reader.get("/v1/events")).empty());  // the scope may, the owner (a member) may not
     CHECK(missing_scope(as_reader.get("/v1/projects")) == "admin");
     CHECK(missing_scope(as_reader.get("/v1/projects/" + p)) == "admin");
     CHECK(missing_scope(as_reader.post("/v1/projects", {{"name", "x"}})) == "admin");
@@ -110,6 +102,7 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   SECTION("jobs:work reads jobs and not the log") {
     CHECK(as_worker.get("/v1/jobs").status == 200);
     CHECK(missing_scope(as_worker.get("/v1/streams/project-" + p)) == "events:read");
+    CHECK(missing_scope(as_worker.get("/v1/streams/schedule-" + sp)) == "events:read");
     CHECK(missing_scope(as_worker.post("/v1/jobs", {{"project_id", p}, {"kind", "sql"}})) == "admin");
   }
 
@@ -132,7 +125,7 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
     CHECK(admin.request("DELETE", "/v1/tokens/" + reader.at("id").get<std::string>()).status == 404);
 
     std::size_t made = 0, ended = 0;
-    for (const auto& e : security_events(admin)) {
+    for (const auto& e : stream_events(admin, "security")) {
       const auto text = e.dump();
       CHECK(text.find(reader.at("token").get<std::string>()) == std::string::npos);
       CHECK(text.find(worker.at("token").get<std::string>()) == std::string::npos);

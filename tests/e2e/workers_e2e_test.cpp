@@ -18,54 +18,13 @@
 #include <vector>
 
 #include "tests/support/atriumd.hpp"
+#include "tests/support/e2e_json.hpp"
 #include "tests/support/raw_client.hpp"
 
 namespace {
 
 using namespace atrium::test;
 using json = nlohmann::json;
-
-std::string id_of(const http_reply& r) {
-  INFO(r.body);
-  REQUIRE((r.status == 200 || r.status == 201 || r.status == 202));
-  return r.json.at("id").get<std::string>();
-}
-
-json events_of(const http_client& admin, const std::string& job) {
-  auto r = admin.get("/v1/streams/job-" + job + "?limit=1000");
-  REQUIRE(r.status == 200);
-  return r.json.at("events");
-}
-
-std::vector<std::string> types_of(const json& events) {
-  std::vector<std::string> out;
-  for (const auto& e : events) out.push_back(e.at("type").get<std::string>());
-  return out;
-}
-
-std::size_t count_of(const json& events, const std::string& type) {
-  const auto types = types_of(events);
-  return static_cast<std::size_t>(std::ranges::count(types, type));
-}
-
-std::size_t terminals(const json& events) {
-  return count_of(events, "job.succeeded") + count_of(events, "job.failed") + count_of(events, "job.cancelled") +
-         count_of(events, "job.timed_out");
-}
-
-std::string wait_status(const http_client& admin, const std::string& job, const std::vector<std::string>& wanted,
-                        std::chrono::seconds limit = std::chrono::seconds(20)) {
-  std::string status;
-  wait_until(
-      [&] {
-        auto r = admin.get("/v1/jobs/" + job);
-        if (r.status != 200) return false;
-        status = r.json.value("status", "");
-        return std::ranges::find(wanted, status) != wanted.end();
-      },
-      limit);
-  return status;
-}
 
 /// A server without local slots, a project and a SQLite connection to `plates.sqlite`.
 struct fleet_fixture {
@@ -180,7 +139,7 @@ TEST_CASE("workers: a job is claimed, heartbeated, uploaded and completed throug
   CHECK(f.on_lease(lease, "heartbeat", {{"worker", "hand-1"}}).status == 409);
 
   REQUIRE(wait_status(f.admin, job, {"succeeded", "failed"}) == "succeeded");
-  const auto events = events_of(f.admin, job);
+  const auto events = job_events(f.admin, job);
   CHECK(terminals(events) == 1);
   CHECK(count_of(events, "job.started") == 1);
   for (const auto& e : events) {
@@ -203,8 +162,9 @@ TEST_CASE("workers: a lease not heartbeated is lost, the job is requeued as atte
   const auto lease = first.json.at("lease_id").get<std::string>();
 
   // No heartbeat: after the lease (2 s) the job goes back to the queue.
-  REQUIRE(wait_until([&] { return count_of(events_of(f.admin, job), "job.requeued") == 1; }, std::chrono::seconds(10)));
-  for (const auto& e : events_of(f.admin, job)) {
+  REQUIRE(
+      wait_until([&] { return count_of(job_events(f.admin, job), "job.requeued") == 1; }, std::chrono::seconds(10)));
+  for (const auto& e : job_events(f.admin, job)) {
     if (e.at("type") == "job.requeued")
       CHECK(e.at("data").dump().find("worker hand-1 lost its lease") != std::string::npos);
   }
@@ -225,7 +185,7 @@ TEST_CASE("workers: a lease not heartbeated is lost, the job is requeued as atte
                      {{"worker", "hand-2"}, {"outcome", "failed"}, {"error", "disk full"}, {"batches", 0}})
               .status == 200);
   REQUIRE(wait_status(f.admin, job, {"failed"}) == "failed");
-  const auto events = events_of(f.admin, job);
+  const auto events = job_events(f.admin, job);
   CHECK(count_of(events, "job.started") == 2);
   CHECK(terminals(events) == 1);
   CHECK(events.back().at("data").at("error") == "disk full");
@@ -234,7 +194,7 @@ TEST_CASE("workers: a lease not heartbeated is lost, the job is requeued as atte
   const auto once = f.submit_sql("select 2", 1);
   REQUIRE(f.claim("hand-3").status == 200);
   REQUIRE(wait_status(f.admin, once, {"failed"}, std::chrono::seconds(10)) == "failed");
-  CHECK(events_of(f.admin, once).back().at("data").at("error") == "worker hand-3 lost its lease");
+  CHECK(job_events(f.admin, once).back().at("data").at("error") == "worker hand-3 lost its lease");
 }
 
 TEST_CASE("workers: bad worker requests answer clear 4xx", "[e2e][workers]") {
@@ -305,7 +265,7 @@ TEST_CASE("workers: two atriumd worker processes run 50 SQLite jobs, each exactl
     REQUIRE(wait_status(f.admin, jobs[i], {"succeeded", "failed"}, std::chrono::seconds(60)) == "succeeded");
   }
   for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const auto events = events_of(f.admin, jobs[i]);
+    const auto events = job_events(f.admin, jobs[i]);
     CHECK(count_of(events, "job.started") == 1);
     CHECK(terminals(events) == 1);
     for (const auto& e : events) {
@@ -351,7 +311,7 @@ TEST_CASE("workers: a worker SIGKILLed mid-job loses its lease and the other wor
   auto rescuer = f.worker("rescuer", 1);
   INFO(atriumd_server::slurp(f.dir.path() / "rescuer.log"));
   REQUIRE(wait_status(f.admin, job, {"succeeded", "failed"}, std::chrono::seconds(20)) == "succeeded");
-  const auto events = events_of(f.admin, job);
+  const auto events = job_events(f.admin, job);
   auto types = types_of(events);
   std::erase(types, "job.progressed");
   CHECK(types == std::vector<std::string>{"job.submitted", "job.queued", "job.started", "job.requeued", "job.started",
@@ -392,7 +352,7 @@ TEST_CASE("workers: SIGTERM gives a running job back to the queue and the worker
   INFO(atriumd_server::slurp(f.dir.path() / "leaving.log"));
   CHECK(w->stop(SIGTERM, std::chrono::seconds(20)) == 0);
   REQUIRE(wait_status(f.admin, job, {"queued"}, std::chrono::seconds(10)) == "queued");
-  const auto events = events_of(f.admin, job);
+  const auto events = job_events(f.admin, job);
   CHECK(terminals(events) == 0);
   bool reason = false;
   for (const auto& e : events) {
@@ -465,7 +425,7 @@ void job_runs_on_a_later_worker(fleet_fixture& f, const std::string& gone) {
   auto live = f.worker("live", 1);
   INFO(atriumd_server::slurp(f.dir.path() / "live.log"));
   REQUIRE(wait_status(f.admin, job, {"succeeded", "failed"}, std::chrono::seconds(10)) == "succeeded");
-  const auto events = events_of(f.admin, job);
+  const auto events = job_events(f.admin, job);
   INFO(events.dump());
   auto types = types_of(events);
   std::erase(types, "job.progressed");

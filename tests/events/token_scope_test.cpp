@@ -163,6 +163,10 @@ TEST_CASE("scope_for names the scope of every read and none for changes", "[poli
   CHECK(access::scope_for(operation::job_work) == token_scope::jobs_work);
   CHECK(access::scope_for(operation::events_read) == token_scope::events_read);
   CHECK(access::scope_for(operation::project_read) == token_scope::events_read);
+  // A schedule's stream reads like its view: `events:read`, as a job's does.
+  CHECK(access::scope_for(operation::schedule_read) == token_scope::events_read);
+  CHECK(access::scope_for(operation::schedule_list) == token_scope::events_read);
+  CHECK_FALSE(access::scope_for(operation::schedule_manage));
   CHECK_FALSE(access::scope_for(operation::project_update));
   CHECK_FALSE(access::scope_for(operation::token_revoke));
   CHECK_FALSE(access::scope_for(operation::service_account_create));

@@ -414,16 +414,9 @@ class tokens_controller : public std::enable_shared_from_this<tokens_controller>
   deps d_;
 };
 
-/// What the policy needs about a schedule: its row (nullopt if none or deleted) and the
-/// caller's role on its project.
-struct schedule_access {
-  std::optional<json> view;
-  std::optional<project_role> role;
-};
-
-/// Schedules: create, list, read (with `next_fire_times`, the next 5 instants from now,
-/// RFC 3339 UTC, computed at read time; empty unless active), change, pause, resume,
-/// delete, and their runs with the outcome of their jobs.
+/// Schedules: create, list, read, change, pause, resume (each answer's view with
+/// `next_fire_times`, the next 5 instants from now, RFC 3339 UTC, computed at answer
+/// time; empty unless active), delete, and their runs with the outcome of their jobs.
 class schedules_controller : public std::enable_shared_from_this<schedules_controller> {
  public:
   struct deps {
@@ -438,9 +431,16 @@ class schedules_controller : public std::enable_shared_from_this<schedules_contr
   void add_routes(route_table& t);
 
  private:
-  [[nodiscard]] schedule_access facts_of(const principal& p, const std::string& id) const;
+  /// Schedule `id` as `p` relates to it (access_facts.hpp: `schedule_facts`).
+  [[nodiscard]] schedule_access facts_of(const principal& p, const std::string& id) const {
+    return schedule_facts(d_.schedules, d_.projects, p, id);
+  }
   /// The row with `next_fire_times` added.
   [[nodiscard]] json with_next_fire_times(json row) const;
+  /// `with_next_fire_times` as the shape of every answer that carries a schedule's view.
+  [[nodiscard]] controller_kit::view_shape shaped() {
+    return [self = shared_from_this()](json row) { return self->with_next_fire_times(std::move(row)); };
+  }
   void create(const call_ptr& c, const principal& p);
   void list(const call_ptr& c, const principal& p);
   void patch(const call_ptr& c, const principal& p, const std::string& id);

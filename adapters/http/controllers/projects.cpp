@@ -48,13 +48,9 @@ void projects_controller::patch(const call_ptr& c, const principal& p, const std
 
 void projects_controller::archive(const call_ptr& c, const principal& p, const std::string& id) {
   if (!guard_project(*d_.kit, d_.projects, c, p, access::operation::project_archive, id)) return;
-  std::optional<std::uint64_t> expected;
-  if (auto h = c->req.header("if-match"); !h.empty()) {
-    auto v = parse_if_match(h);
-    if (!v) return send_error(c, v.error());
-    expected = *v;
-  }
-  d_.kit->execute(c, p, id, archive_project{}, 200, expected);
+  auto expected = optional_if_match(*c);
+  if (!expected) return send_error(c, expected.error());
+  d_.kit->execute(c, p, id, archive_project{}, 200, *expected);
 }
 
 /// POST /v1/projects/{id}/members: `{"user_id"|"group_id", "role"}`.

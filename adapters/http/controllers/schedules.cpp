@@ -73,15 +73,6 @@ std::string outcome_of(json& jobs) {
 
 }  // namespace
 
-schedule_access schedules_controller::facts_of(const principal& p, const std::string& id) const {
-  schedule_access out;
-  auto row = d_.schedules.schedule(id);
-  if (!row || !*row) return out;
-  out.view = std::move(**row);
-  out.role = project_facts(d_.projects, p, out.view->value("project_id", "")).role;
-  return out;
-}
-
 json schedules_controller::with_next_fire_times(json row) const {
   json next = json::array();
   if (row.value("status", "") == "active") {
@@ -105,7 +96,7 @@ void schedules_controller::add_routes(route_table& t) {
   t.add({"GET", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) {
            const auto f = self->facts_of(p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::schedule_read, {.role = f.role}, "schedule-" + a[0],
-                      f.view, "no such schedule", [self](json v) { return self->with_next_fire_times(std::move(v)); });
+                      f.view, "no such schedule", self->shaped());
          }});
   t.add({"PATCH", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0]); }});
   t.add({"DELETE", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) {
@@ -123,7 +114,7 @@ void schedules_controller::add_routes(route_table& t) {
                                        f.view.has_value(), "no such schedule")) {
              return;
            }
-           self->d_.kit->execute(c, p, a[0], resume_schedule{f.role, now_seconds()});
+           self->d_.kit->execute(c, p, a[0], resume_schedule{f.role, now_seconds()}, 200, std::nullopt, self->shaped());
          }});
   t.add({"GET", "/v1/schedules/{id}/runs", [self](auto& c, auto& p, auto& a) { self->runs(c, p, a[0]); }});
 }
@@ -182,16 +173,19 @@ void schedules_controller::create(const call_ptr& c, const principal& p) {
   cmd.connection_usable = conn.role.has_value();
   cmd.now = now_seconds();
   const auto id = cmd.schedule_id;
-  d_.kit->execute(c, p, id, std::move(cmd), 201);
+  d_.kit->execute(c, p, id, std::move(cmd), 201, std::nullopt, shaped());
 }
 
-/// PATCH /v1/schedules/{id}: any of `{"name","cron","time_zone","target","catch_up"}`.
+/// PATCH /v1/schedules/{id}: any of `{"name","cron","time_zone","target","catch_up"}`;
+/// `If-Match: <version>` (optional): 409 `version_conflict` unless the schedule is at it.
 void schedules_controller::patch(const call_ptr& c, const principal& p, const std::string& id) {
   const auto f = facts_of(p, id);
   if (!d_.kit->admitted(c, p, access::operation::schedule_manage, {.role = f.role}, "schedule-" + id,
                         f.view.has_value(), "no such schedule")) {
     return;
   }
+  auto expected = optional_if_match(*c);
+  if (!expected) return send_error(c, expected.error());
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
   update_schedule cmd;
@@ -224,7 +218,7 @@ void schedules_controller::patch(const call_ptr& c, const principal& p, const st
   cmd.time_zone_known = true;
   cmd.editor_role = f.role;
   cmd.now = now_seconds();
-  d_.kit->execute(c, p, id, std::move(cmd));
+  d_.kit->execute(c, p, id, std::move(cmd), 200, *expected, shaped());
 }
 
 /// POST /v1/schedules/{id}/pause: `{"reason"?}`.
@@ -242,7 +236,7 @@ void schedules_controller::pause(const call_ptr& c, const principal& p, const st
   }
   auto reason = string_field(body, "reason", false);
   if (!reason) return send_error(c, reason.error());
-  d_.kit->execute(c, p, id, pause_schedule{reason->value_or(""), f.role});
+  d_.kit->execute(c, p, id, pause_schedule{reason->value_or(""), f.role}, 200, std::nullopt, shaped());
 }
 
 /// GET /v1/schedules?project_id=: the schedules of the projects the caller reads (admins

@@ -61,6 +61,32 @@ result<std::string> lease_param(const std::string& id) {
   return id;
 }
 
+/// A call on one lease (heartbeat, result, complete): its body, the path's lease id and
+/// the worker naming itself in the body.
+struct lease_call {
+  json body;
+  std::string lease;
+  std::string worker;
+};
+
+/// The lease call of `admitted` (the body `workers_controller::admit` gave, nullopt when
+/// it answered) on path lease `id`: answers 400 for a bad lease id or worker name and
+/// returns nullopt.
+std::optional<lease_call> lease_call_of(const call_ptr& c, std::optional<json> admitted, const std::string& id) {
+  if (!admitted) return std::nullopt;
+  auto lease = lease_param(id);
+  if (!lease) {
+    send_error(c, lease.error());
+    return std::nullopt;
+  }
+  auto worker = worker_name(*admitted);
+  if (!worker) {
+    send_error(c, worker.error());
+    return std::nullopt;
+  }
+  return lease_call{std::move(*admitted), std::move(*lease), std::move(*worker)};
+}
+
 /// `columns`: `[{"name","type"}…]`, 1–10000 of them, names and types 1–1000 bytes.
 result<std::vector<ports::result_column>> columns_field(const json& v) {
   if (!v.is_array() || v.empty() || v.size() > k_max_columns) {
@@ -211,26 +237,23 @@ void workers_controller::claim(const call_ptr& c, const principal& p) {
 /// POST /v1/workers/leases/{lease}/heartbeat: `{"worker","rows"?,"bytes"?,"percent"?,
 /// "elapsed_ms"?}` → `{"cancel","expires_at"}`.
 void workers_controller::heartbeat(const call_ptr& c, const principal& p, const std::string& id) {
-  auto body = admit(c, p);
-  if (!body) return;
-  auto lease = lease_param(id);
-  if (!lease) return send_error(c, lease.error());
-  auto worker = worker_name(*body);
-  if (!worker) return send_error(c, worker.error());
+  auto lc = lease_call_of(c, admit(c, p), id);
+  if (!lc) return;
+  const auto& body = lc->body;
   constexpr auto max = std::numeric_limits<std::int64_t>::max();
-  auto rows = count_field(*body, "rows", 0, max);
+  auto rows = count_field(body, "rows", 0, max);
   if (!rows) return send_error(c, rows.error());
-  auto bytes = count_field(*body, "bytes", 0, max);
+  auto bytes = count_field(body, "bytes", 0, max);
   if (!bytes) return send_error(c, bytes.error());
-  auto elapsed = count_field(*body, "elapsed_ms", 0, max);
+  auto elapsed = count_field(body, "elapsed_ms", 0, max);
   if (!elapsed) return send_error(c, elapsed.error());
   ports::job_progress progress{*rows, *bytes, std::nullopt, std::chrono::milliseconds(*elapsed)};
-  if (body->contains("percent") && !(*body)["percent"].is_null()) {
-    auto percent = count_field(*body, "percent", 0, 100);
+  if (body.contains("percent") && !body["percent"].is_null()) {
+    auto percent = count_field(body, "percent", 0, 100);
     if (!percent) return send_error(c, percent.error());
     progress.percent = static_cast<int>(*percent);
   }
-  auto r = d_.leases->heartbeat(*lease, *worker, p.user_id, progress);
+  auto r = d_.leases->heartbeat(lc->lease, lc->worker, p.user_id, progress);
   if (!r) return send_error(c, r.error());
   send(c, 200, json{{"cancel", r->cancel}, {"expires_at", rfc3339(r->expires_at)}});
 }
@@ -238,33 +261,30 @@ void workers_controller::heartbeat(const call_ptr& c, const principal& p, const 
 /// POST /v1/workers/leases/{lease}/result: `{"worker","seq","columns"?,"rows"?,"log"?}`
 /// → `{"next_seq","duplicate","rows","full"}` (written off the I/O threads).
 void workers_controller::upload(const call_ptr& c, const principal& p, const std::string& id) {
-  auto body = admit(c, p);
-  if (!body) return;
-  auto lease = lease_param(id);
-  if (!lease) return send_error(c, lease.error());
-  auto worker = worker_name(*body);
-  if (!worker) return send_error(c, worker.error());
-  auto seq = count_field(*body, "seq", std::numeric_limits<std::uint64_t>::max(), 1ULL << 40);
+  auto lc = lease_call_of(c, admit(c, p), id);
+  if (!lc) return;
+  const auto& body = lc->body;
+  auto seq = count_field(body, "seq", std::numeric_limits<std::uint64_t>::max(), 1ULL << 40);
   if (!seq) return send_error(c, seq.error());
   if (*seq == std::numeric_limits<std::uint64_t>::max()) {
     return send_error(c, error{errc::invalid_argument, "seq is required", {{"field", "seq"}}});
   }
   ports::lease_upload batch;
   batch.seq = *seq;
-  if (auto it = body->find("columns"); it != body->end() && !it->is_null()) {
+  if (auto it = body.find("columns"); it != body.end() && !it->is_null()) {
     auto cols = columns_field(*it);
     if (!cols) return send_error(c, cols.error());
     batch.columns = std::move(*cols);
   }
-  if (auto it = body->find("rows"); it != body->end() && !it->is_null()) {
+  if (auto it = body.find("rows"); it != body.end() && !it->is_null()) {
     auto rows = rows_field(*it);
     if (!rows) return send_error(c, rows.error());
     batch.rows = std::move(*rows);
   }
-  auto log = string_field(*body, "log", false);
+  auto log = string_field(body, "log", false);
   if (!log) return send_error(c, log.error());
   batch.log = log->value_or("");
-  d_.blocking([self = shared_from_this(), c, lease = *lease, worker = *worker, owner = p.user_id,
+  d_.blocking([self = shared_from_this(), c, lease = lc->lease, worker = lc->worker, owner = p.user_id,
                batch = std::move(batch)]() mutable {
     auto r = self->d_.leases->upload(lease, worker, owner, std::move(batch));
     if (!r) return send_error(c, r.error());
@@ -276,23 +296,20 @@ void workers_controller::upload(const call_ptr& c, const principal& p, const std
 /// "interrupted","error"?,"sqlstate"?,"batches","truncated"?,"duration_ms"?}` → 200
 /// `{"completed":true}` (committed off the I/O threads).
 void workers_controller::complete(const call_ptr& c, const principal& p, const std::string& id) {
-  auto body = admit(c, p);
-  if (!body) return;
-  auto lease = lease_param(id);
-  if (!lease) return send_error(c, lease.error());
-  auto worker = worker_name(*body);
-  if (!worker) return send_error(c, worker.error());
-  auto outcome = string_field(*body, "outcome", true);
+  auto lc = lease_call_of(c, admit(c, p), id);
+  if (!lc) return;
+  const auto& body = lc->body;
+  auto outcome = string_field(body, "outcome", true);
   if (!outcome) return send_error(c, outcome.error());
-  auto why = string_field(*body, "error", false);
+  auto why = string_field(body, "error", false);
   if (!why) return send_error(c, why.error());
-  auto sqlstate = string_field(*body, "sqlstate", false);
+  auto sqlstate = string_field(body, "sqlstate", false);
   if (!sqlstate) return send_error(c, sqlstate.error());
-  auto batches = count_field(*body, "batches", 0, 1ULL << 40);
+  auto batches = count_field(body, "batches", 0, 1ULL << 40);
   if (!batches) return send_error(c, batches.error());
-  auto truncated = bool_field(*body, "truncated");
+  auto truncated = bool_field(body, "truncated");
   if (!truncated) return send_error(c, truncated.error());
-  auto duration = count_field(*body, "duration_ms", 0, std::numeric_limits<std::int64_t>::max());
+  auto duration = count_field(body, "duration_ms", 0, std::numeric_limits<std::int64_t>::max());
   if (!duration) return send_error(c, duration.error());
   ports::lease_completion done;
   if (**outcome == "succeeded") {
@@ -308,7 +325,7 @@ void workers_controller::complete(const call_ptr& c, const principal& p, const s
   done.batches = *batches;
   done.truncated = *truncated;
   done.duration_ms = *duration;
-  d_.blocking([self = shared_from_this(), c, lease = *lease, worker = *worker, owner = p.user_id, done] {
+  d_.blocking([self = shared_from_this(), c, lease = lc->lease, worker = lc->worker, owner = p.user_id, done] {
     auto r = self->d_.leases->complete(lease, worker, owner, done);
     if (!r) return send_error(c, r.error());
     send(c, 200, json{{"completed", true}, {"lease_id", lease}});

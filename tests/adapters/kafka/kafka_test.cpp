@@ -16,6 +16,7 @@
 #include "projections/projections.hpp"
 #include "tests/support/kafka_consumer.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/store.hpp"
 
 using namespace atrium;
 using nlohmann::json;
@@ -50,12 +51,9 @@ struct relay_fixture {
   std::string stream_prefix = "project-p";
 
   explicit relay_fixture(std::shared_ptr<kafka_adapter::embedded_cluster> shared = nullptr) {
-    auto projections = make_all_projections();
-    std::vector<std::string> names;
-    for (const auto& p : projections) names.emplace_back(p->name());
-    auto s = rocksdb_adapter::rocksdb_store::open((dir.path() / "db").string(), names);
-    REQUIRE(s.has_value());
-    store = std::move(*s);
+    auto opened = test::open_store(dir.path() / "db");
+    store = std::move(opened.store);
+    auto projections = std::move(opened.projections);
     if (shared) {
       cluster = std::move(shared);
       return;
