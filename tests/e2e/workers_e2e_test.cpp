@@ -407,14 +407,18 @@ namespace {
 /// (listed in `GET /v1/workers` with a free slot).
 std::unique_ptr<atrium::test::child_process> idle_worker(fleet_fixture& f, const std::string& name) {
   auto w = f.worker(name, 1);
-  REQUIRE(wait_until(
+  json listed;
+  const bool waiting = wait_until(
       [&] {
-        for (const auto& worker : f.admin.get("/v1/workers").json.at("workers")) {
+        listed = f.admin.get("/v1/workers").json;
+        for (const auto& worker : listed.at("workers")) {
           if (worker.at("name") == name && worker.at("slots_free") == 1) return true;
         }
         return false;
       },
-      std::chrono::seconds(10)));
+      std::chrono::seconds(10));
+  INFO(listed.dump() << "\n" << atriumd_server::slurp(f.dir.path() / (name + ".log")));
+  REQUIRE(waiting);
   return w;
 }
 
@@ -469,23 +473,24 @@ TEST_CASE("workers: a claim whose connection closed is dropped, not leased a job
   // The lease protocol by hand: a raw connection sends a claim and closes at once.
   fleet_fixture f({"--job-slots", "0", "--job-lease", "2s"});
   const auto body = json{{"worker", "hand-gone"}, {"slots_free", 1}, {"wait_s", 10}}.dump();
-  raw_options o;
-  o.abort_after_send = true;
-  const auto sent = raw_exchange(f.server.address,
-                                 raw_request("POST", "/v1/workers/claim",
-                                             {{"Authorization", "Bearer " + f.server.login("admin", k_admin_password)},
-                                              {"Content-Type", "application/json"}},
-                                             body),
-                                 o);
-  CHECK(sent.end == raw_end::closed);
-  REQUIRE(wait_until(
+  raw_socket gone(f.server.address);
+  REQUIRE(gone.send_all(raw_request(
+      "POST", "/v1/workers/claim",
+      {{"Authorization", "Bearer " + f.server.login("admin", k_admin_password)}, {"Content-Type", "application/json"}},
+      body)));
+  json listed;
+  const bool waiting = wait_until(
       [&] {
-        for (const auto& worker : f.admin.get("/v1/workers").json.at("workers")) {
+        listed = f.admin.get("/v1/workers").json;
+        for (const auto& worker : listed.at("workers")) {
           if (worker.at("name") == "hand-gone") return true;
         }
         return false;
       },
-      std::chrono::seconds(5)));
+      std::chrono::seconds(5));
+  INFO(listed.dump());
+  REQUIRE(waiting);
+  gone.close();  // while its claim waits
   const auto job = f.submit_sql("select 1");
   const auto claimed = f.claim("hand-live");
   INFO(claimed.body);
