@@ -398,7 +398,14 @@ class ws_channel final : public channel_base {
     ws_.set_option(t);
     auto self = std::static_pointer_cast<ws_channel>(shared_from_this());
     ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
-                    [self](beast::error_code) { self->closed(); });
+                    [self](beast::error_code ec) {
+                      // The handshake's timeout and `arm_grace` both end a peer that does not
+                      // answer after the grace time; whichever comes first says so.
+                      if (ec == beast::error::timeout) {
+                        spdlog::info("push channel closed after its grace time remote={}", self->remote_);
+                      }
+                      self->closed();
+                    });
   }
 
   void abort() override {
