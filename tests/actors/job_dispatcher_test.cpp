@@ -207,15 +207,10 @@ struct fixture {
   bool has(const std::string& job_id, std::string_view type) { return count(job_id, type) > 0; }
 };
 
-/// Polls `pred` until it holds or `limit` passes.
+/// Polls `pred` until it holds or `limit` passes (test::wait_until).
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
+  return test::wait_until(std::move(pred), limit);
 }
 
 }  // namespace

@@ -129,14 +129,10 @@ struct fixture {
   }
 };
 
+/// Polls `pred` until it holds or `limit` passes (test::wait_until).
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds limit = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
+  return test::wait_until(std::move(pred), limit);
 }
 
 }  // namespace
