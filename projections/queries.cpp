@@ -29,6 +29,18 @@ struct index_prefix {
 
 bool sees_everything(const principal& p) { return p.is_admin() || p.has(global_role::auditor); }
 
+/// The first `limit` of `found` in id order, as a page (`next`: the last id when full):
+/// for lists gathered from several index scans.
+page page_by_id(std::vector<json> found, std::size_t limit) {
+  std::sort(found.begin(), found.end(),
+            [](const json& a, const json& b) { return a.value("id", "") < b.value("id", ""); });
+  if (found.size() > limit) found.resize(limit);
+  page out;
+  if (found.size() == limit) out.next = found.back().value("id", "");
+  out.items = json(std::move(found));
+  return out;
+}
+
 class read_queries final : public ports::queries {
  public:
   read_queries(const ports::read_model_store& rows, const ports::event_store& events) : rows_(rows), events_(events) {}
@@ -183,13 +195,7 @@ class read_queries final : public ports::queries {
         }
       }
     }
-    std::sort(found.begin(), found.end(),
-              [](const json& a, const json& b) { return a.value("id", "") < b.value("id", ""); });
-    if (found.size() > at.limit) found.resize(at.limit);
-    page out;
-    out.items = json(found);
-    if (found.size() == at.limit) out.next = found.back().value("id", "");
-    return out;
+    return page_by_id(std::move(found), at.limit);
   }
 
   result<std::optional<json>> container(std::string_view id) const override {
@@ -221,13 +227,7 @@ class read_queries final : public ports::queries {
         if (*row) found.push_back(std::move(**row));
       }
     }
-    std::sort(found.begin(), found.end(),
-              [](const json& a, const json& b) { return a.value("id", "") < b.value("id", ""); });
-    if (found.size() > at.limit) found.resize(at.limit);
-    page out;
-    out.items = json(found);
-    if (found.size() == at.limit) out.next = found.back().value("id", "");
-    return out;
+    return page_by_id(std::move(found), at.limit);
   }
 
   result<page> schedule_runs(std::string_view id, const page_request& at) const override {
