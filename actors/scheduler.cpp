@@ -489,7 +489,7 @@ void load(self_ptr self, std::uint64_t head) {
 // ---- the actor -------------------------------------------------------------------------------------
 
 /// Reloads the schedules once the projections applied the log's current head (one load
-/// in flight at most, and at most one per `reload_every`).
+/// in flight at most; called once per tick).
 void maybe_reload(self_ptr self) {
   auto& st = self->state;
   const auto head = st.store->head_position();
