@@ -12,7 +12,7 @@ function VerifyBadge() {
   if (!v.data) return html`<span class="badge" role="status">Checking the hash chain…</span>`;
   const ok = v.data.ok ?? v.data.valid ?? !v.data.broken_at;
   return html`<span class=${`badge ${ok ? 'badge-ok' : 'badge-bad'}`} role="status" data-testid="verify-badge">
-    ${ok ? `Hash chain verified${v.data.checked !== undefined ? ` (${v.data.checked} events)` : v.data.head !== undefined ? ` up to ${v.data.head}` : ''}` : `Hash chain broken at position ${v.data.broken_at ?? v.data.first_bad_position ?? '?'}`}
+    ${ok ? `Hash chain verified${v.data.count !== undefined ? ` (${v.data.count} events)` : ''}` : `Hash chain broken at position ${v.data.broken_at ?? v.data.first_bad_position ?? '?'}`}
   </span>`;
 }
 

@@ -23,17 +23,9 @@ function changeSet(json) {
   return ChangeSet.fromJSON(json);
 }
 
-/**
- * The changes of one cell_changed event or update as a list of ChangeSet JSONs: the
- * server sends one ChangeSet JSON per accepted update, as an array.
- */
+/** The change sets of one project.cell_changed event: a list of ChangeSet JSONs, in order. */
 export function eventChanges(data) {
-  const c = data.changes;
-  if (!Array.isArray(c)) return [];
-  // A ChangeSet JSON's top-level entries are numbers or [number, ...strings]; a list of
-  // ChangeSet JSONs holds arrays whose own entries include numbers or arrays.
-  const isOne = c.every((e) => typeof e === 'number' || (Array.isArray(e) && typeof e[0] === 'number' && e.slice(1).every((x) => typeof x === 'string')));
-  return isOne && c.length > 0 ? [c] : c;
+  return Array.isArray(data?.changes) ? data.changes : [];
 }
 
 // ---- remote cursors -------------------------------------------------------------------
@@ -137,6 +129,13 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     }),
   });
 
+  // A read-only handle for tests and debugging: the text, unconfirmed updates and version.
+  view.dom.atrium = {
+    doc: () => view.state.doc.toString(),
+    pending: () => sendableUpdates(view.state).length,
+    version: () => getSyncedVersion(view.state),
+  };
+
   function apply(updates) {
     if (!updates.length) return;
     view.dispatch(receiveUpdates(view.state, updates));
@@ -171,10 +170,21 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
       }
     } catch (e) {
       if (e instanceof ApiError && e.status === 409 && e.code === 'version_conflict') {
-        receiveList(version, e.details?.updates ?? []);
+        // Others got there first: take their updates (rebasing ours), then push again.
+        receiveList(e.details?.updates ?? []);
         if (getSyncedVersion(view.state) === version) await pull();
+        if (getSyncedVersion(view.state) === version) {
+          // Nothing new arrived: try again shortly rather than spin.
+          pushing = false;
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(push, retryDelay);
+          retryDelay = Math.min(5000, retryDelay * 2);
+          return;
+        }
         pushAgain = true;
-      } else if (e instanceof ApiError && e.status === 410) {
+      } else if (e instanceof ApiError && (e.status === 410 || e.status === 400)) {
+        // Too old to catch up, or changes the server cannot apply: start over from its text.
+        if (e.status === 400) onError?.(e.message);
         await reload();
       } else if (e instanceof ApiError && (e.status === 0 || e.status >= 500)) {
         // The server is away: keep the updates and try again with backoff.
@@ -191,19 +201,17 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     if (pushAgain || sendableUpdates(view.state).length) schedulePush();
   }
 
-  /** Applies server updates [{version, changes, client_id}] that follow `since`. */
-  function receiveList(since, list) {
-    let v = getSyncedVersion(view.state);
+  /**
+   * Applies server updates [{version, changes, client_id}] (one ChangeSet JSON each;
+   * `version` is the cell's version after it) that follow the synced version; returns how
+   * many were applied.
+   */
+  function receiveList(list) {
+    const v = getSyncedVersion(view.state);
     const out = [];
-    for (const u of list) {
-      const sets = eventChanges(u);
-      const first = (u.version ?? 0) - sets.length + 1; // version after the first of these
-      sets.forEach((cs, i) => {
-        const after = first + i;
-        if (after === v + out.length + 1) out.push({ changes: changeSet(cs), clientID: u.client_id ?? '' });
-      });
+    for (const u of [...list].sort((a, b) => a.version - b.version)) {
+      if (u.version === v + out.length + 1) out.push({ changes: changeSet(u.changes), clientID: u.client_id ?? '' });
     }
-    void since;
     apply(out);
     return out.length;
   }
@@ -215,7 +223,7 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
       for (;;) {
         const since = getSyncedVersion(view.state);
         const r = await api('GET', `${base}/updates?since=${since}`);
-        const n = receiveList(since, r.updates ?? []);
+        const n = receiveList(r.updates ?? []);
         if (n === 0 || getSyncedVersion(view.state) >= (r.version ?? 0)) break;
       }
     } catch (e) {

@@ -54,7 +54,10 @@ function Banner() {
   const [wsDown, setWsDown] = useState(false);
   const [httpDown, setHttpDown] = useState(false);
   useEffect(() => {
-    const a = rt.on('status', (up) => setWsDown(!up));
+    const a = rt.on('status', (up) => {
+      setWsDown(!up);
+      if (up) setHttpDown(false);
+    });
     const b = onReachability((down) => setHttpDown(down));
     return () => {
       a();

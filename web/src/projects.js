@@ -87,6 +87,7 @@ export function ProjectPage({ id, session }) {
         const jid = ev.stream.slice(4);
         setJobs((js) => ({ ...js, [jid]: foldJob(js[jid], ev) }));
         if (ev.type === 'job.submitted' || /succeeded|failed|cancelled|timed_out/.test(ev.type)) history.reload();
+        if (ev.type === 'job.submitted' && ev.data?.cell_id) reloadCellsSoon(); // the cell's last_job_id
         return;
       }
       const cid = ev.data?.cell_id;

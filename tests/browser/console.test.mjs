@@ -1,0 +1,82 @@
+// The console end to end in chromium: sign in with the session cookie, create a project,
+// add a SQL cell (typed in CodeMirror) and a markdown cell, reload the page: both are
+// there, as the server holds them; sign out: the session is gone.
+//
+//   ATRIUMD=build/atriumd ATRIUM_WEB_ROOT=build/web node tests/browser/console.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, screenshot, ADMIN_PASSWORD } from './support.mjs';
+
+requireChromium();
+let server;
+let browser;
+before(async () => {
+  server = await new Server().start();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('sign in, create a project, add SQL and markdown cells, reload, sign out', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = watch(page);
+  await signIn(page, server, 'admin', ADMIN_PASSWORD);
+  // The session is an HttpOnly cookie: script cannot read it.
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'atrium_session');
+  assert.ok(session, JSON.stringify(cookies));
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Strict');
+  assert.equal(await page.evaluate(() => document.cookie.includes('atrium_session')), false);
+
+  await page.fill('#project-name', 'Plate QC');
+  await page.fill('#project-description', 'Reader runs of December');
+  await page.click('button:has-text("Create project")');
+  await page.waitForURL(/#\/projects\/[0-9a-f-]+$/);
+  const projectId = page.url().split('/').pop();
+  await page.waitForSelector('h1:has-text("Plate QC")');
+
+  await page.click('button:has-text("Add SQL cell")');
+  const sqlCell = await page.waitForSelector('li.cell[data-kind=sql]');
+  const sqlId = await sqlCell.getAttribute('data-cell-id');
+  await page.click(`li[data-cell-id="${sqlId}"] .cm-content`);
+  await page.keyboard.type('select 1 as n, \'é😀\' as s');
+  await waitFor(async () => (await editorPending(page, sqlId)) === 0, 10000, 'the SQL edits to be confirmed');
+
+  await page.click('button:has-text("Add markdown cell")');
+  const mdCell = await page.waitForSelector('li.cell[data-kind=markdown]');
+  const mdId = await mdCell.getAttribute('data-cell-id');
+  await page.click(`li[data-cell-id="${mdId}"] button:has-text("Edit markdown")`);
+  await page.fill(`#md-${mdId}`, '# Findings\n\nPlates *3* and **7** drift.');
+  await page.click(`li[data-cell-id="${mdId}"] button:has-text("Save")`);
+  await page.waitForSelector(`li[data-cell-id="${mdId}"] .markdown h1:has-text("Findings")`);
+
+  // The server holds what was typed.
+  const cells = await server.http('GET', `/v1/projects/${projectId}/cells`);
+  assert.equal(cells.status, 200, cells.body);
+  assert.deepEqual(
+    cells.json.cells.map((c) => [c.cell_id, c.kind, c.content]),
+    [
+      [sqlId, 'sql', "select 1 as n, 'é😀' as s"],
+      [mdId, 'markdown', '# Findings\n\nPlates *3* and **7** drift.'],
+    ],
+  );
+
+  await page.reload();
+  await page.waitForSelector(`li[data-cell-id="${sqlId}"] .cm-editor`);
+  assert.equal(await editorText(page, sqlId), "select 1 as n, 'é😀' as s");
+  assert.equal(await page.textContent(`li[data-cell-id="${mdId}"] .markdown em`), '3');
+  assert.equal(await page.textContent(`li[data-cell-id="${mdId}"] .markdown strong`), '7');
+  await screenshot(page, 'project');
+
+  await page.click('button:has-text("Sign out")');
+  await page.waitForSelector('#username');
+  const after = await page.evaluate(async () => (await fetch('/v1/auth/session')).status);
+  assert.equal(after, 401);
+  await screenshot(page, 'sign-in');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
