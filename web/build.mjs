@@ -52,6 +52,7 @@ const html = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Atrium</title>
+<link rel="icon" href="data:,">
 ${css ? `<link rel="stylesheet" href="/${rel(css)}">\n` : ''}<script type="module" src="/${rel(js)}"></script>
 </head>
 <body>

@@ -136,4 +136,6 @@ function App() {
   return html`<${Layout} session=${session} route=${route} onSignOut=${signOut} />`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = '';
+render(html`<${App} />`, root);
