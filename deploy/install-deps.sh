@@ -14,7 +14,7 @@ packages=(
   nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
-  clang-format python3
+  clang-format python3 zlib1g-dev
   chromium
   "$@"
 )

@@ -264,4 +264,39 @@ write("cron", [
     " \t0 0 1 1 sun,sat ",
 ])
 
+# ---- (h) browser: first byte picks the parser (0 static path, 1 cookie, 2 origin, 3 negotiation) ----
+def pick(n, text):
+    return bytes([n]) + (text.encode() if isinstance(text, str) else text)
+
+
+write("browser", [
+    pick(0, "/"),
+    pick(0, "/index.html?v=1"),
+    pick(0, "/assets/app-3F2A9C1B.js"),
+    pick(0, "/assets/app-3F2A9C1B.js.map"),
+    pick(0, "/../etc/passwd"),
+    pick(0, "/%2e%2e/%2E%2E/secret"),
+    pick(0, "/assets%2fapp.js"),
+    pick(0, "/a%5cb/.git/config"),
+    pick(0, "//a///b"),
+    pick(0, "/a%20b/c%41d.txt#frag"),
+    pick(0, b"/\xff%ff%00%"),
+    pick(1, "atrium_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    pick(1, "theme=dark; atrium_session=abc; lang=en"),
+    pick(1, "a=1, atrium_session=\"abc\""),
+    pick(1, "atrium_session=abc; atrium_session=def"),
+    pick(1, "atrium_session; =x; ;;==;"),
+    pick(1, b"atrium_session=\xff\x00\\"),
+    pick(2, "https://Console.Example:5173/"),
+    pick(2, "http://127.0.0.1:8080\n127.0.0.1:8080"),
+    pick(2, "HTTPS://atrium.example\natrium.example"),
+    pick(2, "null\n"),
+    pick(2, "http://127.0.0.1:8080.evil\n127.0.0.1:8080"),
+    pick(2, "https://user@host/path"),
+    pick(3, "gzip, deflate, br\n\"e-gz\""),
+    pick(3, "br;q=1.0, gzip;q=0\nW/\"e\", *"),
+    pick(3, "*;q=0.000\n,,,"),
+    pick(3, "x-gzip;q=0.5\n\"e\""),
+])
+
 print("seeds written under", CORPUS)

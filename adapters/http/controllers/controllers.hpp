@@ -4,7 +4,7 @@
 ///
 /// | controller              | file             | routes                                          |
 /// |-------------------------|------------------|-------------------------------------------------|
-/// | `sessions_controller`   | sessions.cpp     | POST /v1/auth/login, POST /v1/auth/logout       |
+/// | `sessions_controller`   | sessions.cpp     | POST /v1/auth/login, …/logout, GET …/session    |
 /// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
 /// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
 /// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
@@ -46,7 +46,8 @@
 
 namespace atrium::http_adapter {
 
-/// Login and logout.
+/// Login, logout and the caller's session; a browser's session lives in the
+/// `atrium_session` cookie (adapters/http/browser_security.hpp).
 class sessions_controller : public std::enable_shared_from_this<sessions_controller> {
  public:
   struct deps {
@@ -57,13 +58,24 @@ class sessions_controller : public std::enable_shared_from_this<sessions_control
     const ports::secret_source& secrets;
     pool_fn hashing;
     std::int64_t session_ttl_seconds;
+    /// Whether the call's `Origin` is this server's or an allowed one (a cookie login
+    /// from elsewhere is login CSRF).
+    std::function<bool(const call&)> same_origin;
+    bool secure_cookie = false;  ///< `Secure` on the session cookie
   };
   explicit sessions_controller(deps d);
   void add_routes(route_table& t);
 
  private:
+  /// POST /v1/auth/login `{"username","password","cookie"?: bool}`: `{"token","user",
+  /// "expires_at"}`, or with `cookie: true` (Origin-checked, 403 otherwise) the token in
+  /// `Set-Cookie` only and `{"user","expires_at"}`.
   void login(const call_ptr& c);
+  /// POST /v1/auth/logout: ends the calling session; a cookie session's answer clears
+  /// the cookie.
   void logout(const call_ptr& c);
+  /// GET /v1/auth/session: `{"user":{…},"via","expires_at"?}` of the caller.
+  void session(const call_ptr& c, const principal& p);
   deps d_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not reveal them
 };
