@@ -43,10 +43,10 @@ class CursorWidget extends WidgetType {
   toDOM() {
     const s = document.createElement('span');
     s.className = 'cm-remote-cursor';
-    s.style.borderColor = `hsl(${this.hue} 70% 35%)`;
+    s.style.borderColor = `hsl(${this.hue} 70% 30%)`;
     const label = document.createElement('span');
     label.className = 'cm-remote-name';
-    label.style.background = `hsl(${this.hue} 70% 30%)`;
+    label.style.background = `hsl(${this.hue} 70% 24%)`;
     label.textContent = this.name; // text, never HTML
     s.appendChild(label);
     return s;

@@ -109,13 +109,13 @@ export function ProjectPage({ id, session }) {
     const offPresence = rt.on('presence', (m) => {
       if (m.project !== id) return;
       setPeers((p) => {
-        const next = { ...p };
-        if (Array.isArray(m.sessions)) {
-          for (const k of Object.keys(next)) delete next[k];
-          for (const s of m.sessions) if (s.state) next[s.session] = { user_id: s.user_id, state: s.state };
+        // `sessions` (when present) is everyone there now; `session` the one that changed.
+        const next = Array.isArray(m.sessions) ? {} : { ...p };
+        if (Array.isArray(m.sessions)) for (const s of m.sessions) if (s.state) next[s.session] = { user_id: s.user_id, state: s.state };
+        if (m.session) {
+          if (m.gone || !m.state) delete next[m.session];
+          else next[m.session] = { user_id: m.user_id, state: m.state };
         }
-        if (m.gone || !m.state) delete next[m.session];
-        else next[m.session] = { user_id: m.user_id, state: m.state };
         return next;
       });
     });
@@ -129,7 +129,7 @@ export function ProjectPage({ id, session }) {
   }, [id]);
 
   const mine = rt.mySession();
-  const others = Object.entries(peers).filter(([sid, p]) => sid !== mine && p.state && p.state.name !== undefined);
+  const others = Object.entries(peers).filter(([sid, p]) => sid !== mine && p.state && !p.state.left && p.state.name !== undefined);
 
   // Remote cursors, per cell.
   useEffect(() => {
@@ -403,7 +403,7 @@ function ResultTable({ jobId }) {
   return html`<div class="result" data-testid="result">
     <${ErrorText} error=${page.error} />
     ${r
-      ? html`<div class="table-scroll"><table>
+      ? html`<div class="table-scroll" tabindex="0" role="region" aria-label="Result rows"><table>
           <caption>Result: rows ${r.rows.length ? offset + 1 : 0}–${offset + r.rows.length} of ${r.total_rows}${r.truncated ? ' (truncated)' : ''}</caption>
           <thead><tr>${r.columns.map((c) => html`<th scope="col">${c.name}</th>`)}</tr></thead>
           <tbody>${r.rows.map((row) => html`<tr>${row.map((v) => html`<td>${v === null ? html`<span class="null">NULL</span>` : String(v)}</td>`)}</tr>`)}</tbody>

@@ -18,6 +18,7 @@ const subscriptions = new Map(); // id -> {projects, streams, after, onEvent, pe
 const pending = new Map(); // request id -> {resolve, reject}
 const presenceStates = new Map(); // project -> state
 let mySessionId = null;
+const presenceIds = new Map(); // presence request id -> project
 
 /** This page's presence session id, once the server told it (null before). */
 export function mySession() {
@@ -70,7 +71,7 @@ function open() {
     everConnected = true;
     attempt = 0;
     for (const [id, s] of subscriptions) sendSubscribe(id, s);
-    for (const [project, state] of presenceStates) send({ op: 'presence', project, state, id: `p${nextId++}` });
+    for (const [project, state] of presenceStates) sendPresence(project, state);
     emit('status', true);
     if (again) emit('reconnected');
   };
@@ -90,6 +91,7 @@ function open() {
     connected = false;
     for (const [, p] of pending) p.reject(new Error('the connection was lost'));
     pending.clear();
+    presenceIds.clear();
     if (was || !everConnected) emit('status', false);
     if (wanted) schedule();
   };
@@ -112,6 +114,11 @@ function send(msg) {
   return false;
 }
 
+function sendPresence(project, state) {
+  const id = `p${nextId++}`;
+  if (send({ op: 'presence', project, state, id })) presenceIds.set(id, project);
+}
+
 function sendSubscribe(id, s) {
   const msg = { op: 'subscribe', id };
   if (s.projects) msg.projects = s.projects;
@@ -128,8 +135,14 @@ function handle(msg) {
     s.after = msg.event.position;
     s.onEvent(msg.event);
   } else if (msg.op === 'result') {
-    if (typeof msg.id === 'string' && msg.id.startsWith('p') && msg.session) {
-      mySessionId = msg.session;
+    if (presenceIds.has(msg.id)) {
+      // Our presence was relayed: learn our session id and who is already there.
+      const project = presenceIds.get(msg.id);
+      presenceIds.delete(msg.id);
+      if (msg.ok && msg.session) {
+        mySessionId = msg.session;
+        emit('presence', { project, sessions: msg.sessions ?? [], self: true });
+      }
       return;
     }
     const s = subscriptions.get(msg.id);
@@ -180,9 +193,10 @@ export function command(method, path, body, headers) {
 /** Announces this session's presence in a project (re-sent after a reconnect); null forgets it. */
 export function presence(project, state) {
   if (state === null) {
-    presenceStates.delete(project);
+    // There is no "leave" op: announce a state that says so (closing the socket does too).
+    if (presenceStates.delete(project)) sendPresence(project, { left: true });
     return;
   }
   presenceStates.set(project, state);
-  send({ op: 'presence', project, state, id: `p${nextId++}` });
+  sendPresence(project, state);
 }
