@@ -28,7 +28,7 @@ const MARKDOWN = [
   '',
   '[click me](javascript:window.__pwned=\'link\')',
   '',
-  '<a href="#" onclick="window.__pwned=\'onclick\'">x</a> <svg onload="window.__pwned=\'svg\'"></svg>',
+  '<a onclick="window.__pwned=\'onclick\'">x</a> <svg onload="window.__pwned=\'svg\'"></svg>',
   '',
   '<iframe src="javascript:parent.__pwned=\'iframe\'"></iframe>',
 ].join('\n');
