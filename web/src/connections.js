@@ -16,7 +16,7 @@ export function ConnectionsPage() {
     if (driver === 'sqlite') body.params.path = f.get('path');
     else {
       body.params = { host: f.get('host'), port: Number(f.get('port') || 5432), database: f.get('database') };
-      if (f.get('username')) body.credentials.username = f.get('username');
+      if (f.get('username')) body.credentials.user = f.get('username');
       if (f.get('password')) body.credentials.password = f.get('password');
     }
     await post('/v1/connections', body);

@@ -56,6 +56,17 @@ function foldJob(job, ev) {
   return j;
 }
 
+const RANK = { submitted: 0, queued: 1, running: 2, cancelling: 3, succeeded: 4, failed: 4, cancelled: 4, timed_out: 4 };
+
+/** Merges what an API answer says about a job into what events said: status never goes back. */
+function mergeJob(known, j) {
+  if (!known?.status) return { ...(known || {}), ...j };
+  const out = { ...known };
+  if ((RANK[j.status] ?? -1) > (RANK[known.status] ?? -1)) Object.assign(out, j);
+  else if (j.rows !== undefined && (out.rows === undefined || j.rows > out.rows)) out.rows = j.rows;
+  return out;
+}
+
 export function ProjectPage({ id, session }) {
   const base = `/v1/projects/${encodeURIComponent(id)}`;
   const project = useLoad(() => get(base), [id]);
@@ -65,6 +76,7 @@ export function ProjectPage({ id, session }) {
   const groups = useLoad(() => get('/v1/groups?limit=1000').catch(() => ({ groups: [] })), []);
   const history = useLoad(() => get(`/v1/jobs${qs({ project: id, limit: 50 })}`).catch(() => ({ jobs: [] })), [id]);
   const [jobs, setJobs] = useState({}); // job id -> {status, rows, error}
+  const [latest, setLatest] = useState({}); // cell id -> its newest job id seen here (before the cell's view has it)
   const [peers, setPeers] = useState({}); // session -> {user_id, state}
   const [error, setError] = useState(null);
   const editors = useRef(new Map()); // cell id -> editor controller
@@ -87,7 +99,7 @@ export function ProjectPage({ id, session }) {
         const jid = ev.stream.slice(4);
         setJobs((js) => ({ ...js, [jid]: foldJob(js[jid], ev) }));
         if (ev.type === 'job.submitted' || /succeeded|failed|cancelled|timed_out/.test(ev.type)) history.reload();
-        if (ev.type === 'job.submitted' && ev.data?.cell_id) reloadCellsSoon(); // the cell's last_job_id
+        if (ev.type === 'job.submitted' && ev.data?.cell_id) setLatest((l) => ({ ...l, [ev.data.cell_id]: jid }));
         return;
       }
       const cid = ev.data?.cell_id;
@@ -187,8 +199,10 @@ export function ProjectPage({ id, session }) {
             count=${list.length}
             editors=${editors}
             connections=${conns.data?.connections ?? []}
-            job=${c.last_job_id ? jobs[c.last_job_id] : null}
-            setJob=${(jid, j) => setJobs((js) => ({ ...js, [jid]: { ...(js[jid] || {}), ...j } }))}
+            jobId=${latest[c.cell_id] || c.last_job_id || null}
+            job=${(latest[c.cell_id] || c.last_job_id) ? jobs[latest[c.cell_id] || c.last_job_id] : null}
+            setJob=${(jid, j) => setJobs((js) => ({ ...js, [jid]: mergeJob(js[jid], j) }))}
+            setLatest=${(jid) => setLatest((l) => ({ ...l, [c.cell_id]: jid }))}
             onMove=${(dir) => move(i, dir)}
             onRemove=${() => remove(c)}
             onChanged=${() => cells.reload()}
@@ -260,7 +274,7 @@ function Sharing({ project, base, users, groups, userName, onChanged }) {
   </section>`;
 }
 
-function Cell({ projectId, cell, index, count, editors, connections, job, setJob, onMove, onRemove, onChanged, session }) {
+function Cell({ projectId, cell, index, count, editors, connections, jobId, job, setJob, setLatest, onMove, onRemove, onChanged, session }) {
   const kindName = { sql: 'SQL', python: 'Python', markdown: 'Markdown' }[cell.kind] || cell.kind;
   return html`<article aria-label=${`${kindName} cell ${index + 1}`}>
     <div class="cell-bar">
@@ -275,7 +289,7 @@ function Cell({ projectId, cell, index, count, editors, connections, job, setJob
       ? html`<${MarkdownCell} projectId=${projectId} cell=${cell} onChanged=${onChanged} />`
       : html`<${CodeCell} projectId=${projectId} cell=${cell} editors=${editors} index=${index} session=${session} />`}
     ${cell.kind === 'sql'
-      ? html`<${RunPanel} projectId=${projectId} cell=${cell} connections=${connections} job=${job} setJob=${setJob} onChanged=${onChanged} />`
+      ? html`<${RunPanel} projectId=${projectId} cell=${cell} connections=${connections} jid=${jobId} job=${job} setJob=${setJob} setLatest=${setLatest} onChanged=${onChanged} />`
       : null}
   </article>`;
 }
@@ -335,10 +349,9 @@ function MarkdownCell({ projectId, cell, onChanged }) {
     <button type="button" onClick=${() => setEditing(true)}>Edit markdown</button>`;
 }
 
-function RunPanel({ projectId, cell, connections, job, setJob, onChanged }) {
+function RunPanel({ projectId, cell, connections, jid, job, setJob, setLatest, onChanged }) {
   const [error, setError] = useState(null);
   const base = `/v1/projects/${encodeURIComponent(projectId)}/cells/${encodeURIComponent(cell.cell_id)}`;
-  const jid = cell.last_job_id;
   // The current state of the cell's last job, from the API; live events refine it.
   useEffect(() => {
     if (!jid || job?.status) return;
@@ -351,7 +364,7 @@ function RunPanel({ projectId, cell, connections, job, setJob, onChanged }) {
     try {
       const j = await post(`${base}/run`, {});
       setJob(j.id, { status: j.status || 'submitted' });
-      onChanged();
+      setLatest(j.id);
     } catch (e) {
       setError(e);
     }
