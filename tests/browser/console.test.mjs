@@ -80,3 +80,66 @@ test('sign in, create a project, add SQL and markdown cells, reload, sign out', 
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('connections, sharing and admin forms work and show the server error messages', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = watch(page);
+  await signIn(page, server, 'admin', ADMIN_PASSWORD);
+
+  // Admin: a user and a group, made through the forms.
+  await page.goto(`${server.url}/#/admin`);
+  await page.fill('#user-name', 'grace');
+  await page.fill('#user-email', 'grace@example.org');
+  await page.fill('#user-password', 'grace-pw-123456');
+  await page.click('button:has-text("Create user")');
+  await page.waitForSelector('td:has-text("grace@example.org")');
+  await page.fill('#group-name', 'chemists');
+  await page.click('button:has-text("Create group")');
+  await page.waitForSelector('td:has-text("chemists")');
+  // A refused request shows the server's message: the user name is taken.
+  await page.fill('#user-name', 'grace');
+  await page.fill('#user-email', 'g@example.org');
+  await page.fill('#user-password', 'grace-pw-123456');
+  await page.click('button:has-text("Create user")');
+  const taken = await server.http('POST', '/v1/users', { body: { username: 'grace', email: 'g@example.org', password: 'grace-pw-123456' } });
+  await page.waitForSelector(`form[aria-label="New user"] [role=alert]:has-text(${JSON.stringify(taken.json.error.message)})`);
+
+  // Connections: a SQLite connection through the form, tested, shared with grace.
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const db = path.join(server.data, 'files', 'form.sqlite');
+  fs.mkdirSync(path.dirname(db), { recursive: true });
+  fs.writeFileSync(db, '');
+  await page.goto(`${server.url}/#/connections`);
+  await page.fill('#conn-name', 'bench');
+  await page.fill('#conn-path', db);
+  await page.click('button:has-text("Create connection")');
+  await page.waitForSelector('td:has-text("bench")');
+  await page.click('button[aria-label="Test bench"]');
+  await page.waitForSelector('[data-testid=conn-test]:has-text("ok")');
+  await page.selectOption('#share-conn-grantee', { label: 'grace' });
+  await page.click('form[aria-label="Share a connection"] button:has-text("Share")');
+  const grace = await server.login('grace', 'grace-pw-123456');
+  await waitFor(async () => {
+    const r = await server.http('GET', '/v1/connections', { token: grace });
+    return r.json.connections.some((c) => c.name === 'bench');
+  }, 10000, 'grace to see the shared connection');
+  // PostgreSQL credentials are write-only: the form never shows them back.
+  await page.selectOption('#conn-driver', 'postgres');
+  assert.equal(await page.inputValue('#conn-password'), '');
+
+  // A project shared with the group through the project page.
+  const p = await server.http('POST', '/v1/projects', { body: { name: 'Shared with chemists' } });
+  await page.goto(`${server.url}/#/projects/${p.json.id}`);
+  await page.waitForSelector('h1:has-text("Shared with chemists")');
+  await page.selectOption('#share-grantee', { label: 'group: chemists' });
+  await page.selectOption('#share-role', 'editor');
+  await page.click('form[aria-label="Share the project"] button:has-text("Share")');
+  await page.waitForSelector('td:has-text("chemists")');
+  const shown = await server.http('GET', `/v1/projects/${p.json.id}`);
+  assert.equal(shown.json.groups.length, 1, shown.body);
+  assert.equal(shown.json.groups[0].role, 'editor');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -28,6 +28,8 @@ export function AuditPage({ stream }) {
     setCursor({});
     setFilters(next);
   };
+  const users = useLoad(() => get('/v1/users?limit=1000').catch(() => ({ users: [] })), []);
+  const names = new Map((users.data?.users ?? []).map((u) => [`user-${u.id}`, u.username]));
   const entries = log.data?.entries ?? [];
   return html`<section>
     <h1>Audit</h1>
@@ -47,7 +49,7 @@ export function AuditPage({ stream }) {
       columns=${[
         ['position', 'Position'],
         ['time', 'Time', (e) => when(e.time)],
-        ['actor', 'Actor', (e) => e.actor_name || e.actor || ''],
+        ['actor', 'Actor', (e) => names.get(e.actor) || e.actor || ''],
         ['type', 'Event'],
         ['stream', 'Stream', (e) => html`<a href=${`#/audit/${encodeURIComponent(e.stream)}`}>${e.stream}</a>`],
       ]}
