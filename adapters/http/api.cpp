@@ -93,7 +93,7 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);
   std::make_shared<projects_controller>(projects_controller::deps{kit, q, q, q})->add_routes(table);
-  std::make_shared<cells_controller>(cells_controller::deps{kit, q, q})->add_routes(table);
+  std::make_shared<cells_controller>(cells_controller::deps{kit, q, q, d.events})->add_routes(table);
   std::make_shared<connections_controller>(
       connections_controller::deps{kit, q, q, q, d.vault, d.tester, on(probes), d.connection_test_timeout})
       ->add_routes(table);

@@ -8,7 +8,7 @@
 /// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
 /// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
 /// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
-/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run]]       |
+/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run|/changes|/updates]] |
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
 /// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
@@ -166,6 +166,7 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
     kit_ptr kit;
     const ports::project_queries& projects;
     const ports::connection_queries& connections;  ///< whether the caller may use a cell's connection
+    const ports::event_store& events;              ///< the log's head (`…/updates` waits for it once)
   };
   explicit cells_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
@@ -178,6 +179,12 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
   void remove(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   /// POST …/cells/{cell_id}/run: submits the cell's SQL as a job on its connection, 202 job.
   void run(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// POST …/cells/{cell_id}/changes: co-editing changes on the current cell version, 200
+  /// `{"version","position"}`; 409 with the updates to rebase on; 410 when they are gone.
+  void change(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// GET …/cells/{cell_id}/updates?since=V: `{"version","updates":[…]}` after V; 400 past
+  /// the version, 410 before the kept updates.
+  void updates(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   /// Asks the policy for `op` on project `id`, with the facts about `connection_id` when
   /// not empty (`uses_connection`; `usable` is set to whether `p` may use it). Admitted and
   /// existing: the caller's project access; otherwise the denial or 404 has been answered.
