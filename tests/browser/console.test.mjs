@@ -44,6 +44,7 @@ test('sign in, create a project, add SQL and markdown cells, reload, sign out', 
   const sqlId = await sqlCell.getAttribute('data-cell-id');
   await page.click(`li[data-cell-id="${sqlId}"] .cm-content`);
   await page.keyboard.type('select 1 as n, \'é😀\' as s');
+  await page.keyboard.press('Escape'); // closes the completion popup
   await waitFor(async () => (await editorPending(page, sqlId)) === 0, 10000, 'the SQL edits to be confirmed');
 
   await page.click('button:has-text("Add markdown cell")');
