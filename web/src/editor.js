@@ -112,20 +112,23 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     },
   );
 
+  const extensions = (startVersion) => [
+    basicSetup,
+    keymap.of([indentWithTab]),
+    lang,
+    collab({ startVersion }),
+    cursorField,
+    plugin,
+    EditorState.readOnly.of(readOnly),
+    EditorView.lineWrapping,
+    EditorView.contentAttributes.of({ 'aria-label': label || `${cell.kind} cell`, 'data-cell-id': cell.cell_id }),
+  ];
+
   const view = new EditorView({
     parent,
     state: EditorState.create({
       doc: cell.content ?? '',
-      extensions: [
-        basicSetup,
-        keymap.of([indentWithTab]),
-        lang,
-        collab({ startVersion: cell.version ?? 0 }),
-        cursorField,
-        plugin,
-        EditorState.readOnly.of(readOnly),
-        EditorView.contentAttributes.of({ 'aria-label': label || `${cell.kind} cell`, 'data-cell-id': cell.cell_id }),
-      ],
+      extensions: extensions(cell.version ?? 0),
     }),
   });
 
@@ -243,9 +246,7 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
       view.setState(
         EditorState.create({
           doc: c.content ?? '',
-          extensions: [basicSetup, keymap.of([indentWithTab]), lang, collab({ startVersion: c.version ?? 0 }), cursorField, plugin,
-            EditorState.readOnly.of(readOnly),
-            EditorView.contentAttributes.of({ 'aria-label': label || `${cell.kind} cell`, 'data-cell-id': cell.cell_id })],
+          extensions: extensions(c.version ?? 0),
         }),
       );
       if (pendingText !== null) onError?.('The cell changed too much while you were away; your unsent edits could not be merged.');

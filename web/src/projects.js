@@ -154,8 +154,21 @@ export function ProjectPage({ id, session }) {
     }
   });
 
-  const list = cells.data?.cells ?? [];
-  const canEdit = true; // the server decides; failures are shown
+  // Cells show once the project (and so the caller's role) is known: an editor is made
+  // read-only or not when it is created.
+  const list = project.data ? cells.data?.cells ?? [] : [];
+  // What the page offers follows the caller's role (the server decides in the end).
+  const canEdit = useMemo(() => {
+    const p = project.data;
+    if (!p) return false;
+    if ((session.user.roles || []).includes('admin')) return true;
+    const mine = new Set(session.user.groups || []);
+    const roles = [
+      ...(p.members || []).filter((m) => m.user_id === session.user.id).map((m) => m.role),
+      ...(p.groups || []).filter((g) => mine.has(g.group_id)).map((g) => g.role),
+    ];
+    return roles.includes('owner') || roles.includes('editor');
+  }, [project.data, session]);
   const addCell = async (kind) => {
     setError(null);
     try {
@@ -207,6 +220,7 @@ export function ProjectPage({ id, session }) {
             onRemove=${() => remove(c)}
             onChanged=${() => cells.reload()}
             session=${session}
+            canEdit=${canEdit}
           />
         </li>`,
       )}
@@ -274,27 +288,29 @@ function Sharing({ project, base, users, groups, userName, onChanged }) {
   </section>`;
 }
 
-function Cell({ projectId, cell, index, count, editors, connections, jobId, job, setJob, setLatest, onMove, onRemove, onChanged, session }) {
+function Cell({ projectId, cell, index, count, editors, connections, jobId, job, setJob, setLatest, onMove, onRemove, onChanged, session, canEdit }) {
   const kindName = { sql: 'SQL', python: 'Python', markdown: 'Markdown' }[cell.kind] || cell.kind;
   return html`<article aria-label=${`${kindName} cell ${index + 1}`}>
     <div class="cell-bar">
       <span class="cell-kind">${kindName}</span>
-      <span class="cell-tools">
-        <${ActionButton} aria-label=${`Move cell ${index + 1} up`} disabled=${index === 0} onClick=${() => onMove(-1)}>↑<//>
-        <${ActionButton} aria-label=${`Move cell ${index + 1} down`} disabled=${index === count - 1} onClick=${() => onMove(1)}>↓<//>
-        <${ActionButton} aria-label=${`Delete cell ${index + 1}`} onClick=${onRemove}>Delete<//>
-      </span>
+      ${canEdit
+        ? html`<span class="cell-tools">
+            <${ActionButton} aria-label=${`Move cell ${index + 1} up`} disabled=${index === 0} onClick=${() => onMove(-1)}>↑<//>
+            <${ActionButton} aria-label=${`Move cell ${index + 1} down`} disabled=${index === count - 1} onClick=${() => onMove(1)}>↓<//>
+            <${ActionButton} aria-label=${`Delete cell ${index + 1}`} onClick=${onRemove}>Delete<//>
+          </span>`
+        : html`<span class="muted">read only</span>`}
     </div>
     ${cell.kind === 'markdown'
-      ? html`<${MarkdownCell} projectId=${projectId} cell=${cell} onChanged=${onChanged} />`
-      : html`<${CodeCell} projectId=${projectId} cell=${cell} editors=${editors} index=${index} session=${session} />`}
-    ${cell.kind === 'sql'
+      ? html`<${MarkdownCell} projectId=${projectId} cell=${cell} onChanged=${onChanged} canEdit=${canEdit} />`
+      : html`<${CodeCell} projectId=${projectId} cell=${cell} editors=${editors} index=${index} session=${session} readOnly=${!canEdit} />`}
+    ${cell.kind === 'sql' && canEdit
       ? html`<${RunPanel} projectId=${projectId} cell=${cell} connections=${connections} jid=${jobId} job=${job} setJob=${setJob} setLatest=${setLatest} onChanged=${onChanged} />`
       : null}
   </article>`;
 }
 
-function CodeCell({ projectId, cell, editors, index, session }) {
+function CodeCell({ projectId, cell, editors, index, session, readOnly }) {
   const host = useRef(null);
   const [error, setError] = useState(null);
   useEffect(() => {
@@ -303,6 +319,7 @@ function CodeCell({ projectId, cell, editors, index, session }) {
     const ed = createCellEditor(host.current, {
       projectId,
       cell,
+      readOnly,
       label: `${cell.kind === 'sql' ? 'SQL' : 'Python'} cell ${index + 1} source`,
       onError: (m) => setError(new Error(m)),
       onSelection: (head, anchor) => {
@@ -321,11 +338,11 @@ function CodeCell({ projectId, cell, editors, index, session }) {
       editors.current.delete(cell.cell_id);
       ed.destroy();
     };
-  }, [cell.cell_id]);
+  }, [cell.cell_id, readOnly]);
   return html`<div class="code" ref=${host}></div><${ErrorText} error=${error} />`;
 }
 
-function MarkdownCell({ projectId, cell, onChanged }) {
+function MarkdownCell({ projectId, cell, onChanged, canEdit }) {
   const [editing, setEditing] = useState(false);
   const view = useRef(null);
   const base = `/v1/projects/${encodeURIComponent(projectId)}/cells/${encodeURIComponent(cell.cell_id)}`;
@@ -346,7 +363,7 @@ function MarkdownCell({ projectId, cell, onChanged }) {
     <//>`;
   }
   return html`<div class="markdown" ref=${view} data-testid="markdown"></div>
-    <button type="button" onClick=${() => setEditing(true)}>Edit markdown</button>`;
+    ${canEdit ? html`<button type="button" onClick=${() => setEditing(true)}>Edit markdown</button>` : null}`;
 }
 
 function RunPanel({ projectId, cell, connections, jid, job, setJob, setLatest, onChanged }) {
