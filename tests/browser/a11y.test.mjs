@@ -89,7 +89,11 @@ test('every page passes axe-core without serious or critical violations', async 
   await page.keyboard.press('Home');
   await page.keyboard.press('ArrowRight');
   await page.waitForSelector('[data-testid=as-of-position]:has-text("project.member_added")');
+  await waitFor(async () => (await page.$$('.cells-as-of li')).length === 0, 10000, 'the project as of its second event: no cells');
   await check('audit-history');
+  // At the end of the history the project has its three cells.
+  await page.keyboard.press('End');
+  await waitFor(async () => (await page.$$('.cells-as-of li')).length === 3, 10000, 'the project as of now: three cells');
   await page.goto(`${server.url}/#/admin`);
   await page.waitForSelector('table:has(caption:has-text("Read models")) tbody tr');
   await page.waitForSelector('td:has-text("analysts")');

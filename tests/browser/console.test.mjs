@@ -144,3 +144,27 @@ test('connections, sharing and admin forms work and show the server error messag
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a viewer sees the cells read-only, without the editing controls', async () => {
+  const vera = await server.user('vera');
+  const p = await server.http('POST', '/v1/projects', { body: { name: 'Read only' } });
+  await server.http('POST', `/v1/projects/${p.json.id}/members`, { body: { user_id: vera.id, role: 'viewer' } });
+  const cell = await server.http('POST', `/v1/projects/${p.json.id}/cells`, { body: { kind: 'sql', content: 'select 42' } });
+  assert.equal(cell.status, 201, cell.body);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const problems = watch(page);
+  await signIn(page, server, vera.username, vera.password);
+  await page.goto(`${server.url}/#/projects/${p.json.id}`);
+  await page.waitForSelector(`li[data-cell-id="${cell.json.cell_id}"] .cm-editor`);
+  await page.click(`li[data-cell-id="${cell.json.cell_id}"] .cm-content`);
+  await page.keyboard.type('xyz');
+  assert.equal(await editorText(page, cell.json.cell_id), 'select 42');
+  assert.equal(await page.$('button:has-text("Add SQL cell")'), null);
+  assert.equal(await page.$(`li[data-cell-id="${cell.json.cell_id}"] button:has-text("Delete")`), null);
+  assert.equal(await page.$(`li[data-cell-id="${cell.json.cell_id}"] button:has-text("Run")`), null);
+  // Audit and Admin are not offered to a member.
+  assert.equal(await page.$('nav a:has-text("Audit")'), null);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
