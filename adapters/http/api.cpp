@@ -273,7 +273,7 @@ bool api::impl::origin_checked(const call_ptr& c, bool push) {
   if (!push && (m == "GET" || m == "HEAD" || m == "OPTIONS")) return true;
   const auto origin = c->req.header("origin");
   if (origin_allowed(origin, c->req.header("host"), d.allowed_origins)) return true;
-  c->operation = m + " " + c->req.target.substr(0, c->req.target.find('?'));
+  c->operation = repair_utf8(truncate_utf8(m + " " + c->req.target.substr(0, c->req.target.find('?')), 256));
   c->resource = "origin";
   const auto shown = repair_utf8(truncate_utf8(origin, 256));
   error e{errc::forbidden,

@@ -43,6 +43,7 @@ class session : public std::enable_shared_from_this<session> {
  private:
   void read() {
     answered_ = false;
+    head_ = false;  // set again by the next request, if it is a HEAD
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(k_header_limit_bytes);

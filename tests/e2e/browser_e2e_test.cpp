@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "tests/support/atriumd.hpp"
@@ -196,6 +197,22 @@ TEST_CASE("the web console's files are served from memory with types, caching, g
     CHECK(h.headers["content-type"] == "text/html; charset=utf-8");
     CHECK(h.headers["content-security-policy"] == k_csp);
     CHECK(h.rest.empty());
+
+    // Keep-alive after a HEAD: the next answer on the connection is whole.
+    raw_socket sock(server.address);
+    REQUIRE(sock.send_all("HEAD /index.html HTTP/1.1\r\nHost: " + server.address +
+                          "\r\n\r\nGET / HTTP/1.1\r\nHost: " + server.address + "\r\nConnection: close\r\n\r\n"));
+    std::string all;
+    std::optional<raw_end> end;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!end && std::chrono::steady_clock::now() < deadline)
+      all += sock.recv_some(std::chrono::milliseconds(200), &end);
+    INFO(all);
+    CHECK(all.starts_with("HTTP/1.1 200 OK"));
+    const auto second = all.find("HTTP/1.1 200 OK", 10);
+    REQUIRE(second != std::string::npos);
+    CHECK(all.find(files.index) == all.size() - files.index.size());  // once, at the very end
+    CHECK(all.find(files.index) > second);
   }
   SECTION("traversal, encoded slashes, dotfiles and symlinks out of the root: 404") {
     for (const auto* target :

@@ -51,7 +51,7 @@ TEST_CASE("campaign: Cookie headers", "[hostile][campaign][browser]") {
   const auto token = cookie.substr(cookie.find('=') + 1);
   std::string many;
   for (int i = 0; i < 1500; ++i) many += "c" + std::to_string(i) + "=v;";
-  std::string near_limit = "pad=" + std::string(8000, 'p') + "; " + cookie;
+  std::string near_limit = "pad=" + std::string(8200, 'p') + "; " + cookie;
   struct cookie_case {
     std::string name;
     std::string value;
@@ -207,8 +207,8 @@ TEST_CASE("campaign: static file paths", "[hostile][campaign][browser]") {
     // (HEAD answers carry a Content-Length without a body, which the raw client would wait
     // for: the e2e tests cover HEAD.)
     t.judge("GET " + excerpt(target, 60),
-            test::raw_exchange(w.address(), test::raw_request("GET", target, {{"Connection", "close"}}),
-                               {.deadline = k_deadline}),
+            atrium::test::raw_exchange(w.address(), atrium::test::raw_request("GET", target, {{"Connection", "close"}}),
+                                       {.deadline = k_deadline}),
             expect::reject);
   }
   for (const auto* method : {"POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
