@@ -5,10 +5,13 @@
 namespace atrium {
 namespace {
 
-/// A section length: a JSON integer in [0, k_max_change_length].
+/// A section length: a JSON integer in [0, k_max_change_length] (parsed non-negative
+/// numbers are unsigned; JSON built in code may hold them signed).
 bool valid_length(const nlohmann::json& j) {
   if (j.is_number_unsigned()) return j.get<std::uint64_t>() <= k_max_change_length;
-  return j.is_number_integer() && j.get<std::int64_t>() == 0;  // "-0" parses as a signed zero
+  if (!j.is_number_integer()) return false;
+  const auto v = j.get<std::int64_t>();
+  return v >= 0 && static_cast<std::uint64_t>(v) <= k_max_change_length;
 }
 
 std::unexpected<error> bad_item(std::size_t index, const std::string& what) {

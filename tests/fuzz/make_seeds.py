@@ -86,6 +86,17 @@ for i, body in enumerate([
     text = json.dumps(body, separators=(",", ":")).encode()
     body_seeds.append(bytes([26 + i, 0]) + text)
     body_seeds.append(bytes([26 + i, 1 | 2]) + text)  # as the member, with an Idempotency-Key
+# co-editing (k_routes 30: POST …/cells/@CELL@/changes on the fixture cell "select 1")
+for body in [
+    {"version": 1, "client_id": "fuzz-a", "updates": [{"changes": [8, [0, " -- ü😀"]]}]},
+    {"version": 1, "client_id": "fuzz-a", "updates": [{"changes": [[8, "select", "2"]]}, {"changes": [[1], 7]}]},
+    {"version": 9, "client_id": "fuzz-b", "updates": [{"changes": [8]}]},
+    {"version": 1, "client_id": "fuzz-c", "updates": [{"changes": [[8, "😀"]]}, {"changes": [1, 1]}]},
+    {"version": 1, "client_id": "fuzz-d", "updates": [{"changes": [9007199254740993]}]},
+]:
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    body_seeds.append(bytes([30, 0]) + text)
+    body_seeds.append(bytes([30, 1 | 2]) + text)
 write("api_body", body_seeds)
 
 
@@ -297,6 +308,26 @@ write("browser", [
     pick(3, "br;q=1.0, gzip;q=0\nW/\"e\", *"),
     pick(3, "*;q=0.000\n,,,"),
     pick(3, "x-gzip;q=0.5\n\"e\""),
+])
+
+# ---- (i) change_set (co-edited cells: document, NUL, ChangeSet JSON) ---------------------------
+write("change_set", [
+    b"select 1\0[8,[0,\" -- x\"]]",
+    "hello world\0[5,[0,\",\"],6]".encode(),
+    "Gr\u00f6\u00dfe\0[3,[0,\"-\"],2]".encode(),
+    "a\U0001F600b\0[1,[2,\"\U0001F389\"],1]".encode(),
+    "a\U0001F600b\0[2,[0,\"x\"],2]".encode(),  # cuts the surrogate pair
+    "a\U0001F600b\0[3]".encode(),  # counted in code points: the wrong length
+    b"abc\0[[3]]",
+    b"\0[[0,\"new\",\"line\"]]",
+    b"\0[]",
+    b"x\r\ny\0[1,[2,\"\",\"\"],1]",
+    b"abc\0[-1]",
+    b"abc\0[9007199254740991,9007199254740991]",
+    b"abc\0[[1.5]]",
+    b"abc\0[[3,\"a\\nb\"]]",
+    b"abc\0[[[[[3]]]]]",
+    b"abc\0{\"a\":[3]}",
 ])
 
 print("seeds written under", CORPUS)
