@@ -210,6 +210,40 @@ std::expected<job_wiring, std::string> make_job_wiring(const atrium::app::serve_
   return w;
 }
 
+/// The web console's directory: `--web-root` when given (it must load), else
+/// `<directory of the atriumd executable>/web`, else `/usr/share/atrium/web`, whichever
+/// exists first; nullopt when none does (no console).
+std::optional<std::filesystem::path> web_root_dir(const atrium::app::serve_options& opts) {
+  namespace fs = std::filesystem;
+  if (!opts.web_root.empty()) return fs::path(opts.web_root);
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = exe.parent_path() / "web";
+    if (fs::is_directory(beside, ec)) return beside;
+  }
+  if (fs::path shared = "/usr/share/atrium/web"; fs::is_directory(shared, ec)) return shared;
+  return std::nullopt;
+}
+
+/// Loads the web console (`web_root_dir`) into memory; nullptr with one warning when
+/// there is none; an error when a directory is there but does not load (too large, unreadable).
+std::expected<std::shared_ptr<const atrium::http_adapter::web_root>, std::string> load_console(
+    const atrium::app::serve_options& opts) {
+  const auto dir = web_root_dir(opts);
+  if (!dir) {
+    spdlog::warn("the web console is not installed (build web/ or pass --web-root): GET / answers 404");
+    return nullptr;
+  }
+  auto web = atrium::http_adapter::web_root::load(*dir);
+  if (!web) return std::unexpected(web.error().message);
+  if ((*web)->files().find("index.html") == (*web)->files().end()) {
+    spdlog::warn("web root {} has no index.html: GET / answers 404", (*web)->dir().string());
+  }
+  spdlog::info("web console dir={} files={} bytes={}", (*web)->dir().string(), (*web)->files().size(), (*web)->bytes());
+  return *web;
+}
+
 /// The HTTP server's settings from the options.
 atrium::http_adapter::server_options server_settings(const atrium::app::serve_options& opts) {
   atrium::http_adapter::server_options s{opts.host, opts.port, 2, 1 << 20, std::chrono::seconds(60)};
@@ -258,6 +292,14 @@ int serve(const atrium::app::serve_options& opts) {
   std::filesystem::create_directories(opts.data_dir, ec);
   if (ec) {
     spdlog::critical("cannot create data dir {}: {}", opts.data_dir, ec.message());
+    return 1;
+  }
+
+  // The console's files are read once, before anything else starts: a bad web root
+  // stops the start here.
+  auto console = load_console(opts);
+  if (!console) {
+    spdlog::critical("{}", console.error());
     return 1;
   }
 
@@ -319,6 +361,9 @@ int serve(const atrium::app::serve_options& opts) {
       tester,    **runtime,          **runtime, *jobs->results};
   api_deps.zones = zones;
   api_deps.leases = runtime->get();
+  api_deps.web = std::move(*console);
+  api_deps.allowed_origins = opts.allowed_origins;
+  api_deps.secure_cookie = opts.cookie_secure;
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "adapters/connectors/network_policy.hpp"
+#include "adapters/http/browser_security.hpp"
 
 #ifndef ATRIUM_VERSION
 #define ATRIUM_VERSION "unknown"
@@ -231,6 +232,31 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
       ->group(connections);
 }
 
+/// The web console and browser sessions (issue 17).
+void add_console_options(CLI::App& s, serve_options& o) {
+  const std::string console = "Web console and browser sessions";
+  option(s, "--web-root", o.web_root,
+         "serve the web console from DIR (default: the web folder next to atriumd, else /usr/share/atrium/web); "
+         "loaded into memory at start (at most 64 MiB, 16 MiB a file)")
+      ->type_name("DIR")
+      ->check(k_not_empty())
+      ->group(console);
+  repeatable(s, "--allowed-origin", o.allowed_origins,
+             "an origin (http(s)://HOST[:PORT]) besides this server's own whose pages may use a cookie session: "
+             "changes, WebSockets and event streams from any other origin are refused")
+      ->type_name("ORIGIN")
+      ->check(check([](const std::string& v) {
+        auto n = http_adapter::normalize_origin(v);
+        return n ? std::string() : "takes an origin, not '" + v + "': " + n.error().message;
+      }))
+      ->group(console);
+  s.add_flag("--cookie-secure", o.cookie_secure,
+             "mark the session cookie Secure (browsers then send it only over HTTPS): set it when a TLS proxy "
+             "serves atriumd")
+      ->envname(env_name("--cookie-secure"))
+      ->group(console);
+}
+
 /// The job options of `serve` (issue 15).
 void add_job_options(CLI::App& s, serve_options& o, serve_raw& raw) {
   const std::string jobs = "Jobs";
@@ -365,6 +391,7 @@ std::string finish_serve(serve_options& o, const serve_raw& raw) {
   if (auto policy = connectors_adapter::network_policy::make(o.connection_allow, o.connection_deny); !policy) {
     return "--connection-allow/--connection-deny: " + policy.error().message;
   }
+  for (auto& origin : o.allowed_origins) origin = http_adapter::normalize_origin(origin).value_or(origin);
   if (o.kafka_embedded && !o.kafka_brokers.empty()) return "--kafka embedded and --kafka-brokers exclude each other";
   if (o.kafka_transactions && !o.kafka_embedded && o.kafka_brokers.empty()) {
     return "--kafka-transactions needs --kafka-brokers or --kafka embedded";
@@ -473,6 +500,7 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
   cl.serve.job_slots = std::max(1U, std::thread::hardware_concurrency());
   add_serve_options(*serve, cl.serve, raw);
   add_job_options(*serve, cl.serve, raw);
+  add_console_options(*serve, cl.serve);
   add_offline_commands(app, cl.offline);
   add_worker_command(app, cl.worker);
 

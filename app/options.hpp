@@ -60,6 +60,13 @@ struct serve_options {
   std::string job_sandbox = "auto";                 ///< script sandbox (bwrap): auto, always or never
   std::string job_work_dir;                         ///< scripts' working directories; "": DATA_DIR/work
   std::uint64_t job_lease_s = 30;                   ///< a remote worker's lease is lost after this long (>= 1)
+  /// --web-root: the web console's files; "": `<atriumd's directory>/web`, else
+  /// `/usr/share/atrium/web`, else no console.
+  std::string web_root;
+  /// --allowed-origin: origins besides the server's own for cookie sessions, normalized
+  /// (`scheme://host[:port]`, lowercase).
+  std::vector<std::string> allowed_origins;
+  bool cookie_secure = false;  ///< --cookie-secure: the session cookie is `Secure` (TLS proxy in front)
 };
 
 /// What `atriumd worker` runs with (app/worker.cpp).

@@ -14,7 +14,8 @@ packages=(
   nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
-  clang-format python3
+  clang-format python3 zlib1g-dev
+  chromium
   "$@"
 )
 
@@ -25,15 +26,22 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian's nodejs and npm unless a node is already installed.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
-# Installs tests/ws's locked npm dependencies (package-lock.json) once node and npm exist.
+# Installs the locked npm dependencies (package-lock.json) of tests/ws (the WebSocket
+# tests), web/ (the console, built by esbuild) and tests/browser (the browser tests:
+# playwright-core driving Debian's chromium, axe-core) once node and npm exist; a
+# folder whose node_modules is newer than its lock file is skipped.
 install_node_tests() {
-  local dir
-  dir="$(dirname "$0")/../tests/ws"
-  if [ -f "$dir/node_modules/ws/package.json" ] && ! [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    echo "install-deps: tests/ws node modules already installed"
-    return
-  fi
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  local root dir marker
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  for entry in tests/ws:ws web:esbuild tests/browser:playwright-core; do
+    dir="$root/${entry%%:*}"
+    marker="$dir/node_modules/${entry#*:}/package.json"
+    if [ -f "$marker" ] && ! [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      echo "install-deps: ${entry%%:*} node modules already installed"
+      continue
+    fi
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  done
 }
 
 missing=()

@@ -36,6 +36,7 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<project_cell_moved>(),
         make_type_info<project_cell_removed>(),
         make_type_info<project_cell_connection_set>(),
+        make_type_info<project_cell_changed>(),
         make_type_info<security_login_succeeded>(),
         make_type_info<security_login_failed>(),
         make_type_info<security_access_denied>(),

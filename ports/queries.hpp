@@ -113,6 +113,12 @@ class project_queries {
   /// for admins: the caller decides who sees everything), at most `limit` per index.
   [[nodiscard]] virtual result<std::set<std::string>> shared_project_ids(const principal& p,
                                                                          std::size_t limit) const = 0;
+  /// The co-editing state of live cell `cell_id` of project `project_id`, as projected:
+  /// `{"version": the cell's version, "updates": [{"version","changes","client_id"}…]}`,
+  /// its kept updates oldest first (docs/realtime.md, "Co-editing"); nullopt when there
+  /// is no such project or live cell. `unavailable` on a store error.
+  [[nodiscard]] virtual result<std::optional<nlohmann::json>> cell_updates(std::string_view project_id,
+                                                                           const std::string& cell_id) const = 0;
 };
 
 // ---- connections -------------------------------------------------------------------

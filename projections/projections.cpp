@@ -36,7 +36,7 @@ class users_projection final : public projection {
 };
 
 /// Gives every cell of a project row its `updated_at`: the time of this event for the
-/// cell it adds or edits or connects, the time kept in the previous row for the others
+/// cell it adds, edits, changes or connects, the time kept in the previous row for the others
 /// (a move or a removal changes no cell). Keeps each cell's `last_job_id` from the
 /// previous row ("" for a new cell): the aggregate does not know it, `job.submitted`
 /// events set it (below).
@@ -44,6 +44,7 @@ void stamp_cells(nlohmann::json& row, const nlohmann::json* old, const project_e
   std::string touched;
   if (const auto* added = std::get_if<project_cell_added>(&event)) touched = added->cell_id;
   if (const auto* edited = std::get_if<project_cell_edited>(&event)) touched = edited->cell_id;
+  if (const auto* changed = std::get_if<project_cell_changed>(&event)) touched = changed->cell_id;
   if (const auto* connected = std::get_if<project_cell_connection_set>(&event)) touched = connected->cell_id;
   std::map<std::string, std::pair<std::string, std::string>> kept;  // cell id → updated_at, last_job_id
   if (old) {

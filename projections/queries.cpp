@@ -143,6 +143,13 @@ class read_queries final : public ports::queries {
     return indexed_page("projects", "projects", project_indexes(p), at, project_summary);
   }
 
+  result<std::optional<json>> cell_updates(std::string_view project_id, const std::string& cell_id) const override {
+    auto row = rows_.get("projects", "projects", project_id);
+    if (!row) return std::unexpected(row.error());
+    if (!*row) return std::optional<json>{};
+    return cell_updates_of_row(**row, cell_id);
+  }
+
   result<std::set<std::string>> shared_project_ids(const principal& p, std::size_t limit) const override {
     return shared_ids("projects", project_indexes(p), "", limit);
   }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "events/project/change_set.hpp"
 #include "ports/read_model.hpp"
 
 namespace atrium {
@@ -81,13 +82,35 @@ nlohmann::json project_row(const project_state& s) {
     edits.push_back({{"op_id", e.op_id}, {"cell_id", e.cell_id}, {"version", e.version}});
   }
   row["recent_edits"] = std::move(edits);
+  auto updates = nlohmann::json::object();
+  for (const auto& c : s.cells) {
+    auto kept = nlohmann::json::array();
+    for (const auto& u : c.updates) {
+      kept.push_back({{"version", u.version}, {"changes", u.changes}, {"client_id", u.client_id}});
+    }
+    updates[c.cell_id] = std::move(kept);
+  }
+  row["cell_updates"] = std::move(updates);
   return row;
 }
 
 nlohmann::json project_view_of_row(nlohmann::json row) {
   row.erase("removed_cells");
   row.erase("recent_edits");
+  row.erase("cell_updates");
   return row;
+}
+
+std::optional<nlohmann::json> cell_updates_of_row(const nlohmann::json& row, const std::string& cell_id) {
+  for (const auto& c : project_cells_of(row)) {
+    if (!c.is_object() || c.value("cell_id", "") != cell_id) continue;
+    auto kept = nlohmann::json::array();
+    if (auto all = row.find("cell_updates"); all != row.end() && all->is_object()) {
+      if (auto mine = all->find(cell_id); mine != all->end() && mine->is_array()) kept = *mine;
+    }
+    return nlohmann::json{{"version", c.value("version", std::uint64_t{0})}, {"updates", std::move(kept)}};
+  }
+  return std::nullopt;
 }
 
 project_state project_from_row(const nlohmann::json& row) {
@@ -110,12 +133,22 @@ project_state project_from_row(const nlohmann::json& row) {
     }
   }
   row.at("archived").get_to(s.archived);
-  // Cells and their bookkeeping are absent in rows written before cells existed.
+  // Cells and their bookkeeping are absent in rows written before cells existed;
+  // `cell_updates` in rows written before co-editing (those cells keep no history).
+  const auto updates = row.value("cell_updates", nlohmann::json::object());
   for (const auto& c : row.value("cells", nlohmann::json::array())) {
     // `connection_id` is absent in rows written before cells had connections.
-    s.cells.push_back({c.at("cell_id").get<std::string>(), c.at("kind").get<std::string>(),
-                       c.at("content").get<std::string>(), c.at("version").get<std::uint64_t>(),
-                       c.value("connection_id", "")});
+    project_cell cell{c.at("cell_id").get<std::string>(), c.at("kind").get<std::string>(),
+                      c.at("content").get<std::string>(), c.at("version").get<std::uint64_t>(),
+                      c.value("connection_id", "")};
+    if (auto kept = updates.find(cell.cell_id); kept != updates.end()) {
+      for (const auto& u : *kept) {
+        const auto& changes = u.at("changes");
+        cell.keep_update({u.at("version").get<std::uint64_t>(), changes, u.at("client_id").get<std::string>(),
+                          change_set_bytes(changes)});
+      }
+    }
+    s.cells.push_back(std::move(cell));
   }
   for (const auto& id : row.value("removed_cells", nlohmann::json::array()))
     s.removed_cells.insert(id.get<std::string>());

@@ -3,6 +3,9 @@
 /// store rows in the row form; the API serves the view form (`id` and `version`
 /// always present, secrets never).
 
+#include <optional>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 #include "events/project/project_decider.hpp"
@@ -32,8 +35,9 @@ namespace atrium {
 [[nodiscard]] user_state user_from_row(const nlohmann::json& row);
 
 /// Row form of a project (also its snapshot form): the view plus what only the
-/// aggregate needs, `removed_cells` (ids) and `recent_edits` (`[{"op_id","cell_id",
-/// "version"}]`, oldest first).
+/// aggregate needs, `removed_cells` (ids), `recent_edits` (`[{"op_id","cell_id",
+/// "version"}]`, oldest first) and `cell_updates` (`{"<cell_id>":[{"version","changes",
+/// "client_id"}…]}`, each live cell's kept co-editing updates, oldest first).
 [[nodiscard]] nlohmann::json project_row(const project_state& s);
 /// Inverse of `project_row`; throws nlohmann::json::exception on a malformed row.
 [[nodiscard]] project_state project_from_row(const nlohmann::json& row);
@@ -41,8 +45,14 @@ namespace atrium {
 /// Removes private fields (`password_hash`) from a user row, giving its view.
 [[nodiscard]] nlohmann::json user_view_of_row(nlohmann::json row);
 
-/// Removes the aggregate's bookkeeping (`removed_cells`, `recent_edits`) from a project
-/// row, giving its view (timestamps kept).
+/// Removes the aggregate's bookkeeping (`removed_cells`, `recent_edits`,
+/// `cell_updates`) from a project row, giving its view (timestamps kept).
 [[nodiscard]] nlohmann::json project_view_of_row(nlohmann::json row);
+
+/// The co-editing state of live cell `cell_id` in a project row: `{"version": the
+/// cell's version, "updates": [{"version","changes","client_id"}…]}` (its kept updates,
+/// oldest first; none in rows written before co-editing); nullopt when the row has no
+/// such live cell.
+[[nodiscard]] std::optional<nlohmann::json> cell_updates_of_row(const nlohmann::json& row, const std::string& cell_id);
 
 }  // namespace atrium

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "adapters/http/browser_security.hpp"
 #include "adapters/http/controllers/controllers.hpp"
 #include "adapters/http/realtime.hpp"
 
@@ -25,8 +26,20 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// Looks the route up and answers 404/405, authenticates, applies Idempotency-Key and
   /// calls the route's handler.
   void dispatch(const call_ptr& c);
-  /// The caller of `c` from its bearer token; records who they are on the call.
-  result<principal> authenticate(call& c) const;
+  /// The caller of `c` from its credential: the `Authorization: Bearer` token, else on a
+  /// push route (`push`) the `?token=` query, else the `atrium_session` cookie. Records
+  /// who they are, how they authenticated (`via`) and their expiry on the call; a token
+  /// from the query or the cookie is put into the call's Authorization header (what a
+  /// WebSocket's commands then run with).
+  result<principal> authenticate(call& c, bool push = false) const;
+  /// The token of `c`'s credential, setting `c.via`; `unauthenticated` when there is none.
+  static result<std::string> credential(call& c, bool push);
+  /// True when a cookie-authenticated `c` may go on: a safe method on a plain route, or
+  /// an `Origin` that is this server's or an allowed one. Else refuses it (403, recorded
+  /// as `security.access_denied`) and returns false.
+  bool origin_checked(const call_ptr& c, bool push);
+  /// Answers a GET or HEAD outside /v1 from the web console's files (404 otherwise).
+  void serve_static(const call_ptr& c);
   /// Applies `Idempotency-Key` to a mutating request: answers a replay or a reused key
   /// itself (returns false), or prepares the call to run and remember its response.
   bool idempotency(const call_ptr& c, const principal& p);
@@ -69,13 +82,18 @@ api::impl::impl(api_dependencies deps)
   std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, d.tokens, d.secrets, on(hashing)})
       ->add_routes(table);
   std::make_shared<sessions_controller>(
-      sessions_controller::deps{kit, q, d.tokens, d.hasher, d.secrets, on(hashing), d.session_ttl_seconds})
+      sessions_controller::deps{kit, q, d.tokens, d.hasher, d.secrets, on(hashing), d.session_ttl_seconds,
+                                [this](const call& c) {
+                                  return origin_allowed(c.req.header("origin"), c.req.header("host"),
+                                                        d.allowed_origins);
+                                },
+                                d.secure_cookie})
       ->add_routes(table);
   std::make_shared<users_controller>(users_controller::deps{kit, q, d.tokens, d.hasher, on(hashing)})
       ->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);
   std::make_shared<projects_controller>(projects_controller::deps{kit, q, q, q})->add_routes(table);
-  std::make_shared<cells_controller>(cells_controller::deps{kit, q, q})->add_routes(table);
+  std::make_shared<cells_controller>(cells_controller::deps{kit, q, q, d.events})->add_routes(table);
   std::make_shared<connections_controller>(
       connections_controller::deps{kit, q, q, q, d.vault, d.tester, on(probes), d.connection_test_timeout})
       ->add_routes(table);
@@ -94,9 +112,33 @@ api::impl::impl(api_dependencies deps)
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);
 }
 
-result<principal> api::impl::authenticate(call& c) const {
-  auto token = bearer_token(c.req.header("authorization"));
-  if (!token) return fail(errc::unauthenticated, "missing bearer token");
+result<std::string> api::impl::credential(call& c, bool push) {
+  if (const auto auth = c.req.header("authorization"); !auth.empty()) {
+    c.via = "bearer";
+    auto token = bearer_token(auth);
+    if (!token) return fail(errc::unauthenticated, "missing bearer token");
+    return *token;
+  }
+  // Browsers cannot set headers on a WebSocket or EventSource: they may pass `token`.
+  if (push) {
+    if (auto it = c.query.find("token"); it != c.query.end()) {
+      c.via = "token";
+      return it->second;
+    }
+  }
+  auto cookie = cookie_value(c.req.header("cookie"), k_session_cookie);
+  if (!cookie) {
+    c.via = "cookie";
+    return fail(errc::unauthenticated, cookie.error().message, cookie.error().details);
+  }
+  if (!*cookie) return fail(errc::unauthenticated, "missing bearer token or session cookie");
+  c.via = "cookie";
+  return std::move(**cookie);
+}
+
+result<principal> api::impl::authenticate(call& c, bool push) const {
+  auto token = credential(c, push);
+  if (!token) return std::unexpected(token.error());
   const auto token_hash = d.secrets.sha256_hex(*token);
   const auto session = d.tokens.get(token_hash);
   if (!session) return std::unexpected(session.error());
@@ -123,6 +165,9 @@ result<principal> api::impl::authenticate(call& c) const {
   c.who = user.username;
   c.user_id = user.user_id;
   c.token_hash = token_hash;
+  c.expires_at = record.expires_at;
+  // What a WebSocket opened with a query token or the cookie runs its commands with.
+  if (c.via != "bearer") c.req.headers["authorization"] = "Bearer " + *token;
   principal p{user.user_id, user.roles, user.disabled, d.queries.groups_of(user.user_id)};
   if (api_token) {
     c.token_id = record.token_id;
@@ -190,20 +235,22 @@ void api::impl::dispatch(const call_ptr& c) {
     if (!found.found) return send_method_not_allowed(c, found);
     return found.found->handler(c, principal{}, found.params);
   }
-  if (path.empty() || path[0] != "v1") return send_error(c, error{errc::not_found, "no such route"});
+  if (path.empty() || path[0] != "v1") return serve_static(c);
 
-  // Browsers cannot set headers on a WebSocket or EventSource: they may pass `token`.
   const bool push = found.push();
   // Checked on the decoded path, so no encoding of it slips through.
   if (push && c->req.via_websocket) {
     return send_error(c, error{errc::invalid_argument, "path must be an API route under /v1/ (not a stream)"});
   }
-  if (push && c->req.header("authorization").empty() && c->query.contains("token")) {
-    c->req.headers["authorization"] = "Bearer " + c->query["token"];
+  auto who = authenticate(*c, push);
+  if (!who) {
+    // A cookie that no longer works is removed, so the browser stops sending it.
+    if (c->via == "cookie")
+      return send_error(c, who.error(), {{"Set-Cookie", cleared_session_cookie(d.secure_cookie)}});
+    return send_error(c, who.error());
   }
-  auto who = authenticate(*c);
-  if (!who) return send_error(c, who.error());
   const principal& p = *who;
+  if (c->via == "cookie" && !origin_checked(c, push)) return;
   // An API token reaches only the routes its scopes cover (the policy's route gate);
   // the operations it then performs are checked against its scopes again.
   if (found.found && p.scopes) {
@@ -219,6 +266,41 @@ void api::impl::dispatch(const call_ptr& c) {
     return send_method_not_allowed(c, found);
   }
   found.found->handler(c, p, found.params);
+}
+
+bool api::impl::origin_checked(const call_ptr& c, bool push) {
+  const auto& m = c->req.method;
+  if (!push && (m == "GET" || m == "HEAD" || m == "OPTIONS")) return true;
+  const auto origin = c->req.header("origin");
+  if (origin_allowed(origin, c->req.header("host"), d.allowed_origins)) return true;
+  c->operation = repair_utf8(truncate_utf8(m + " " + c->req.target.substr(0, c->req.target.find('?')), 256));
+  c->resource = "origin";
+  const auto shown = repair_utf8(truncate_utf8(origin, 256));
+  error e{errc::forbidden,
+          origin.empty() ? std::string("cross-origin request refused: no Origin header; a request authenticated by the "
+                                       "session cookie must come from this server's pages")
+                         : "cross-origin request refused: Origin " + shown + " is not this server's",
+          {{"origin", shown}}};
+  kit->deny(c, e, origin.empty() ? "cookie request without Origin" : "cookie request from a foreign origin");
+  return false;
+}
+
+void api::impl::serve_static(const call_ptr& c) {
+  const auto& m = c->req.method;
+  if (m != "GET" && m != "HEAD") return send_error(c, error{errc::not_found, "no such route"});
+  if (!d.web) {
+    if (static_path(c->req.target) == "index.html") {
+      return send_error(c, error{errc::not_found, "the web console is not installed (build web/ or pass --web-root)"});
+    }
+    return send_error(c, error{errc::not_found, "no such route"});
+  }
+  const auto* file = d.web->find(c->req.target);
+  if (!file) return send_error(c, error{errc::not_found, "no such route"});
+  auto resp = static_response(*file, c->req);
+  resp.headers.emplace_back("X-Request-Id", c->correlation_id);
+  spdlog::debug("http {} status={} bytes={} request_id={}", log_request(*c), resp.status, resp.body.size(),
+                c->correlation_id);
+  c->respond(std::move(resp));
 }
 
 call_ptr api::impl::make_call(http_request request, respond_fn respond) {
@@ -266,7 +348,12 @@ api::~api() { stop(); }
 void api::stop() { impl_->hashing.join(); }
 
 void api::handle(http_request request, respond_fn respond) {
-  impl_->run(impl::make_call(std::move(request), std::move(respond)));
+  // Every answer, API or static file, carries the browser security headers.
+  auto secured = [respond = std::move(respond)](http_response r) {
+    add_security_headers(r.headers);
+    respond(std::move(r));
+  };
+  impl_->run(impl::make_call(std::move(request), std::move(secured)));
 }
 
 }  // namespace atrium::http_adapter

@@ -5,7 +5,12 @@
 /// (ports/queries.hpp) and writing through the command bus.
 ///
 ///   request ─▶ api::handle: edge checks (wire.hpp) ─▶ route table lookup (404 / 405)
-///           ─▶ authenticate (bearer token → session or API token → user)
+///           │  (a GET/HEAD outside /v1 and the open routes: the web console's files,
+///           │   static_files.hpp)
+///           ─▶ authenticate (bearer token, `?token=` on a stream, or the session cookie
+///              → session or API token → user)
+///           ─▶ Origin check of a cookie-authenticated change, WebSocket or SSE
+///              (browser_security.hpp; 403)
 ///           ─▶ token scopes (access::authorize_route) ─▶ Idempotency-Key
 ///           ─▶ controller handler ─▶ policy (kit) ─▶ command bus / query port ─▶ answer
 ///
@@ -14,7 +19,9 @@
 ///
 /// | method and path                                              | does                          |
 /// |--------------------------------------------------------------|-------------------------------|
-/// | POST /v1/auth/login                                          | token for username+password   |
+/// | POST /v1/auth/login                                          | token (or cookie) for username+password |
+/// | POST /v1/auth/logout, GET /v1/auth/session                   | end / describe the caller's session |
+/// | GET, HEAD / and /{file…} (outside /v1)                       | the web console's files        |
 /// | POST/GET /v1/users, GET/PATCH /v1/users/{id}, POST …/disable | users                         |
 /// | POST/GET /v1/groups, GET /v1/groups/{id}                     | groups                        |
 /// | POST /v1/groups/{id}/members, DELETE …/members/{id}          | `{"user_id"|"group_id"}`      |
@@ -49,6 +56,9 @@
 /// A known path with another method answers 405 `method_not_allowed` with `Allow`; an
 /// unknown path 404 `not_found`.
 ///
+/// Every answer carries `Content-Security-Policy`, `X-Content-Type-Options`,
+/// `Referrer-Policy` and `X-Frame-Options` (browser_security.hpp).
+///
 /// Errors answer `{"error":{"code","message","details"}}`: 400 invalid_argument,
 /// 401 unauthenticated, 403 forbidden, 404 not_found, 405 method_not_allowed, 409 version_conflict /
 /// already_exists / failed_precondition, 410 gone, 413, 428 precondition_required, 503, 500.
@@ -68,6 +78,7 @@
 #include "ports/security.hpp"
 #include "ports/subscriptions.hpp"
 #include "adapters/http/http_server.hpp"
+#include "adapters/http/static_files.hpp"
 
 namespace atrium::http_adapter {
 
@@ -92,6 +103,13 @@ struct api_dependencies {
   /// IANA time zones of schedules (adapters/tz); nullptr: only `UTC` is known.
   std::shared_ptr<const zone_database> zones;
   ports::job_leases* leases = nullptr;  ///< remote workers (`/v1/workers/…`); null: those answer 503
+  /// The web console's files, served at `/` (static_files.hpp); nullptr: no console
+  /// (`GET /` answers 404 saying so).
+  std::shared_ptr<const web_root> web;
+  /// Origins besides the server's own whose cookie-authenticated changes, WebSockets and
+  /// SSE streams are accepted (`--allowed-origin`), normalized (`normalize_origin`).
+  std::vector<std::string> allowed_origins;
+  bool secure_cookie = false;  ///< mark the session cookie `Secure` (TLS in front of atriumd)
 };
 
 /// The request handler of the API.

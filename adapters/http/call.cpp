@@ -23,8 +23,7 @@ void send(const call_ptr& c, unsigned status, const json& body, header_list head
   c->respond(http_response{status, std::move(text), "application/json", std::move(headers)});
 }
 
-void send_error(const call_ptr& c, const error& e) {
-  header_list headers;
+void send_error(const call_ptr& c, const error& e, header_list headers) {
   if (e.code == errc::unauthenticated) headers.emplace_back("WWW-Authenticate", "Bearer");
   // `details` is always an object, as the error shape promises.
   send(c, http_status(e.code),

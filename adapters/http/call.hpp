@@ -47,6 +47,10 @@ struct call {
   std::string user_id;     ///< the authenticated caller, once known
   std::string token_hash;  ///< SHA-256 hex of the caller's session token, once authenticated
   std::string token_id;    ///< the public id of the caller's API token ("" for a session)
+  /// How the caller authenticated, once known: `bearer` (Authorization header), `token`
+  /// (`?token=` on a WebSocket or SSE route) or `cookie` (the `atrium_session` cookie).
+  std::string via;
+  std::int64_t expires_at = 0;  ///< the caller's session or token expiry, Unix seconds (0: never)
   /// The policy operation and resource this call was authorized for, recorded with a
   /// denial the decider reports later (`forbidden` from a command).
   std::string operation = "-";
@@ -75,8 +79,8 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 void send(const call_ptr& c, unsigned status, const json& body, header_list headers = {});
 
 /// Answers `e` in the API's error shape `{"error":{"code","message","details"}}`
-/// (`WWW-Authenticate: Bearer` with a 401).
-void send_error(const call_ptr& c, const error& e);
+/// (`WWW-Authenticate: Bearer` with a 401), with `headers` besides.
+void send_error(const call_ptr& c, const error& e, header_list headers = {});
 
 /// Answers a non-JSON body with 200 (exports, metrics), logged like `send`.
 void send_body(const call_ptr& c, std::string body, std::string content_type, header_list headers);

@@ -43,6 +43,7 @@ class session : public std::enable_shared_from_this<session> {
  private:
   void read() {
     answered_ = false;
+    head_ = false;  // set again by the next request, if it is a HEAD
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     parser_->header_limit(k_header_limit_bytes);
@@ -77,6 +78,7 @@ class session : public std::enable_shared_from_this<session> {
   void dispatch_request() {
     auto req = parser_->release();
     const bool keep_alive = req.keep_alive();
+    head_ = req.method() == bhttp::verb::head;
     if (websocket::is_upgrade(req)) upgrade_ = req;  // its body is empty
     http_request r;
     if (auto refused = to_http_request(req, r)) {
@@ -148,6 +150,7 @@ class session : public std::enable_shared_from_this<session> {
     if (resp.open) return open(std::move(resp));
     if (resp.producer) return write_streamed(std::move(resp), keep_alive);
     upgrade_.reset();
+    if (head_) return write_head(std::move(resp), keep_alive);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
     res->result(resp.status);
     res->version(11);
@@ -157,6 +160,25 @@ class session : public std::enable_shared_from_this<session> {
     res->body() = std::move(resp.body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      if (!res->keep_alive()) return self->linger();
+      self->read();
+    });
+  }
+
+  /// Answers a HEAD request: the header of `resp` with the Content-Length of its body,
+  /// and no body (RFC 9110 §9.3.2).
+  void write_head(http_response resp, bool keep_alive) {
+    auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    res->result(resp.status);
+    res->version(11);
+    res->set(bhttp::field::server, "atriumd");
+    res->set(bhttp::field::content_type, resp.content_type);
+    for (auto& [k, v] : resp.headers) res->set(k, v);
+    if (resp.status != 304 && resp.status != 204 && resp.status >= 200) res->content_length(resp.body.size());
+    res->keep_alive(keep_alive);
     stream_.expires_after(options_.idle_timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec) return self->close();
@@ -281,6 +303,7 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::shared_ptr<body_producer> producer_;
   std::string chunk_;
+  bool head_ = false;      // the pending request is a HEAD: its answer has no body
   bool answered_ = false;  // the pending request's answer is being written (no watch from now on)
   bool watching_ = false;  // a `watch` waits for the socket to become readable
   const handler_fn& handler_;

@@ -5,6 +5,9 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace atrium {
 
@@ -73,6 +76,17 @@ struct edit_cell {
   std::string op_id;  ///< 1-128 characters of [A-Za-z0-9._:-]
 };
 
+/// Apply character-level changes to a cell (co-editing; docs/realtime.md "Co-editing").
+/// Editors and owners. `base_version` must be the cell's current version: an older one
+/// is refused with `version_conflict` carrying every update since (so the client can
+/// rebase), or `gone` when those are no longer kept; a newer one with `version_conflict`.
+struct change_cell {
+  std::string cell_id;
+  std::uint64_t base_version = 0;
+  std::string client_id;                ///< 1-64 printable ASCII characters
+  std::vector<nlohmann::json> updates;  ///< 1-256 change sets (ChangeSet JSON), applied in order
+};
+
 /// Move a cell so that it follows `after` ("" = first). Editors and owners; moving to
 /// where it already is is a no-op.
 struct move_cell {
@@ -97,6 +111,6 @@ struct set_cell_connection {
 /// Any command on a project stream.
 using project_command =
     std::variant<create_project, update_project, add_member, remove_member, archive_project, add_group, remove_group,
-                 add_cell, edit_cell, move_cell, remove_cell, set_cell_connection>;
+                 add_cell, edit_cell, move_cell, remove_cell, set_cell_connection, change_cell>;
 
 }  // namespace atrium

@@ -5,6 +5,7 @@
 
 #include "events/decide.hpp"
 #include "events/exhaustive.hpp"
+#include "events/project/change_set.hpp"
 #include "events/validation.hpp"
 
 namespace atrium {
@@ -21,6 +22,21 @@ bool valid_op_id(const std::string& op) {
   return !op.empty() && op.size() <= 128 && std::all_of(op.begin(), op.end(), [](unsigned char ch) {
     return std::isalnum(ch) || ch == '.' || ch == '_' || ch == ':' || ch == '-';
   });
+}
+
+/// A co-editing client id: 1-64 printable ASCII characters (space to tilde).
+bool valid_client_id(const std::string& id) {
+  return !id.empty() && id.size() <= 64 &&
+         std::all_of(id.begin(), id.end(), [](unsigned char ch) { return ch >= 0x20 && ch <= 0x7E; });
+}
+
+/// A cell's kept updates after `base`, as served: `[{"version","changes","client_id"}…]`.
+nlohmann::json updates_after(const project_cell& cell, std::uint64_t base) {
+  auto out = nlohmann::json::array();
+  for (const auto& u : cell.updates) {
+    if (u.version > base) out.push_back({{"version", u.version}, {"changes", u.changes}, {"client_id", u.client_id}});
+  }
+  return out;
 }
 
 /// Index of the live cell `id` in `cells`, or `cells.size()`.
@@ -66,6 +82,7 @@ proposed_event emit(const project_cell_edited& e) { return make_event(e); }
 proposed_event emit(const project_cell_moved& e) { return make_event(e); }
 proposed_event emit(const project_cell_removed& e) { return make_event(e); }
 proposed_event emit(const project_cell_connection_set& e) { return make_event(e); }
+proposed_event emit(const project_cell_changed& e) { return make_event(e); }
 
 struct decider {
   const project_state& state;
@@ -284,6 +301,69 @@ struct decider {
     return events{emit(project_cell_edited{c.cell_id, c.content, (*cell)->version + 1, c.op_id})};
   }
 
+  result<events> operator()(const change_cell& c) const {
+    if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
+      return std::unexpected(ok.error());
+    }
+    if (!valid_client_id(c.client_id)) {
+      return fail(errc::invalid_argument, "client_id must be 1-64 printable ASCII characters",
+                  {{"field", "client_id"}});
+    }
+    if (c.updates.empty() || c.updates.size() > k_max_cell_updates) {
+      return fail(errc::invalid_argument, "updates must hold 1 to 256 change sets",
+                  {{"field", "updates"}, {"limit", k_max_cell_updates}});
+    }
+    auto cell = live_cell(c.cell_id);
+    if (!cell) return std::unexpected(cell.error());
+    // The shape first: a malformed request is refused whatever version it names.
+    std::vector<change_set> parsed;
+    parsed.reserve(c.updates.size());
+    for (std::size_t i = 0; i < c.updates.size(); ++i) {
+      auto cs = parse_change_set(c.updates[i]);
+      if (!cs) return invalid_update(i, cs.error());
+      parsed.push_back(std::move(*cs));
+    }
+    const auto current = (*cell)->version;
+    if (c.base_version < (*cell)->oldest_base()) {
+      return fail(
+          errc::gone,
+          "the cell's updates since version " + std::to_string(c.base_version) + " are no longer kept: reload the cell",
+          {{"cell_id", c.cell_id}, {"version", current}, {"oldest_version", (*cell)->oldest_base()}});
+    }
+    if (c.base_version != current) {
+      return fail(
+          errc::version_conflict,
+          "the cell is at version " + std::to_string(current) + ", not " + std::to_string(c.base_version),
+          {{"cell_id", c.cell_id},
+           {"version", current},
+           {"updates", c.base_version < current ? updates_after(**cell, c.base_version) : nlohmann::json::array()}});
+    }
+    std::string content = (*cell)->content;
+    for (std::size_t i = 0; i < parsed.size(); ++i) {
+      auto next = apply_change_set(content, parsed[i]);
+      if (!next) return invalid_update(i, next.error());
+      // Checked after every update: intermediate documents are bounded too.
+      if (next->size() > k_max_cell_bytes) {
+        return fail(errc::payload_too_large, "cell content must be at most 262144 bytes",
+                    {{"field", "updates"}, {"index", i}, {"limit", k_max_cell_bytes}});
+      }
+      content = std::move(*next);
+    }
+    if (total_bytes(state.cells) - (*cell)->content.size() + content.size() > k_max_cells_bytes) {
+      return fail(errc::payload_too_large, "the cells of a project hold at most 16 MiB",
+                  {{"limit", k_max_cells_bytes}});
+    }
+    return events{emit(project_cell_changed{c.cell_id, c.updates, c.client_id, current + c.updates.size()})};
+  }
+
+  /// `e` (about update `index`) as the decider's answer: `invalid_argument` naming it.
+  static std::unexpected<error> invalid_update(std::size_t index, const error& e) {
+    auto details = e.details.is_object() ? e.details : nlohmann::json::object();
+    details["field"] = "updates";
+    details["index"] = index;
+    return fail(errc::invalid_argument, "update " + std::to_string(index) + ": " + e.message, std::move(details));
+  }
+
   result<events> operator()(const move_cell& c) const {
     if (auto ok = require(project_role::editor, "editors and owners edit cells"); !ok) {
       return std::unexpected(ok.error());
@@ -347,8 +427,13 @@ void evolve(project_state& s, const project_cell_added& e) {
 
 void evolve(project_state& s, const project_cell_edited& e) {
   if (const auto i = index_of(s.cells, e.cell_id); i < s.cells.size()) {
-    s.cells[i].content = e.content;
-    s.cells[i].version = e.version;
+    auto& cell = s.cells[i];
+    // Co-editing clients see a whole-cell edit as one update replacing the document.
+    auto changes = replace_all_change(cell.content, e.content);
+    const auto bytes = change_set_bytes(changes);
+    cell.keep_update({e.version, std::move(changes), "", bytes});
+    cell.content = e.content;
+    cell.version = e.version;
   }
   s.recent_edits.push_back({e.op_id, e.cell_id, e.version});
   while (s.recent_edits.size() > k_recent_edits) s.recent_edits.pop_front();
@@ -368,6 +453,23 @@ void evolve(project_state& s, const project_cell_removed& e) {
   }
   s.removed_cells.insert(e.cell_id);
   std::erase_if(s.recent_edits, [&](const auto& r) { return r.cell_id == e.cell_id; });
+}
+
+void evolve(project_state& s, const project_cell_changed& e) {
+  const auto i = index_of(s.cells, e.cell_id);
+  if (i >= s.cells.size()) return;
+  auto& cell = s.cells[i];
+  // The decider applied these already; a change set that does not apply here (a stored
+  // event this fold cannot follow) leaves the content as it was, but versions and the
+  // history still advance, so they stay those of the log.
+  auto version = e.version - std::min<std::uint64_t>(e.version, e.changes.size());
+  for (const auto& changes : e.changes) {
+    if (auto cs = parse_change_set(changes)) {
+      if (auto next = apply_change_set(cell.content, *cs)) cell.content = std::move(*next);
+    }
+    cell.keep_update({++version, changes, e.client_id, change_set_bytes(changes)});
+  }
+  cell.version = e.version;
 }
 
 void evolve(project_state& s, const project_cell_connection_set& e) {
@@ -391,6 +493,15 @@ std::optional<project_role> project_state::role_of(const principal& p) const {
     if (p.groups.contains(group) && (!best || role > *best)) best = role;
   }
   return best;
+}
+
+void project_cell::keep_update(cell_update u) {
+  updates_bytes += u.bytes;
+  updates.push_back(std::move(u));
+  while (updates.size() > 1 && (updates.size() > k_cell_updates_kept || updates_bytes > k_cell_updates_bytes)) {
+    updates_bytes -= updates.front().bytes;
+    updates.pop_front();
+  }
 }
 
 std::size_t project_state::owner_count() const {

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -105,6 +106,22 @@ struct project_cell_edited {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_cell_edited, cell_id, content, version, op_id)
 
+/// Character-level changes to a cell (co-editing, CodeMirror's `@codemirror/collab`
+/// central-authority protocol): one or more updates a client based on the cell's version
+/// `version - changes.size()`, applied in order. Each update is a change set in the JSON
+/// form of @codemirror/state's `ChangeSet.toJSON()` (events/project/change_set.hpp):
+/// lengths in UTF-16 code units. The cell's version counts updates, so it advances by
+/// `changes.size()`. Catalog and protocol: docs/events.md, docs/realtime.md "Co-editing".
+struct project_cell_changed {
+  static constexpr std::string_view type = "project.cell_changed";
+  static constexpr int schema = 1;
+  std::string cell_id;
+  std::vector<nlohmann::json> changes;  ///< 1-256 change sets (ChangeSet JSON), applied in order
+  std::string client_id;                ///< the editing client's id (1-64 printable ASCII), for its own confirmation
+  std::uint64_t version = 0;            ///< the cell's version after the last of `changes`
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_cell_changed, cell_id, changes, client_id, version)
+
 /// A cell moved: it now follows `after`.
 struct project_cell_moved {
   static constexpr std::string_view type = "project.cell_moved";
@@ -137,6 +154,6 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(project_cell_connection_set, cell_id, connect
 using project_event =
     std::variant<project_created, project_renamed, project_described, project_member_added, project_member_removed,
                  project_archived, project_group_added, project_group_removed, project_cell_added, project_cell_edited,
-                 project_cell_moved, project_cell_removed, project_cell_connection_set>;
+                 project_cell_moved, project_cell_removed, project_cell_connection_set, project_cell_changed>;
 
 }  // namespace atrium

@@ -340,3 +340,28 @@ TEST_CASE("options: --job-lease and the worker subcommand", "[app][options][work
   CHECK(refusal({"worker", "--server", "http://h:1", "--token-file", "/t", "--connection-deny", "not a net/99"})
             .find("connection") != std::string::npos);
 }
+
+TEST_CASE("options: the web console and browser sessions", "[app][options][browser]") {
+  const auto defaults = parsed({}).serve;
+  CHECK(defaults.web_root.empty());
+  CHECK(defaults.allowed_origins.empty());
+  CHECK_FALSE(defaults.cookie_secure);
+  const auto o = parsed({"--web-root", "/srv/web", "--allowed-origin", "HTTPS://Console.Example:5173/",
+                         "--allowed-origin", "http://localhost:5173", "--cookie-secure"})
+                     .serve;
+  CHECK(o.web_root == "/srv/web");
+  CHECK(o.allowed_origins == std::vector<std::string>{"https://console.example:5173", "http://localhost:5173"});
+  CHECK(o.cookie_secure);
+  temp_dir dir;
+  const auto config = write_file(dir, "c.toml",
+                                 "web-root = \"/from/file\"\n"
+                                 "allowed-origin = [\"https://a.example\"]\n"
+                                 "cookie-secure = true\n");
+  const auto file = parsed({"--config", config}).serve;
+  CHECK(file.web_root == "/from/file");
+  CHECK(file.allowed_origins == std::vector<std::string>{"https://a.example"});
+  CHECK(file.cookie_secure);
+  CHECK(refusal({"--allowed-origin", "console.example"}).find("--allowed-origin") != std::string::npos);
+  CHECK(refusal({"--allowed-origin", "https://a.example/path"}).find("origin") != std::string::npos);
+  CHECK(refusal({"--web-root", ""}).find("non-empty") != std::string::npos);
+}

@@ -86,6 +86,17 @@ for i, body in enumerate([
     text = json.dumps(body, separators=(",", ":")).encode()
     body_seeds.append(bytes([26 + i, 0]) + text)
     body_seeds.append(bytes([26 + i, 1 | 2]) + text)  # as the member, with an Idempotency-Key
+# co-editing (k_routes 30: POST …/cells/@CELL@/changes on the fixture cell "select 1")
+for body in [
+    {"version": 1, "client_id": "fuzz-a", "updates": [{"changes": [8, [0, " -- ü😀"]]}]},
+    {"version": 1, "client_id": "fuzz-a", "updates": [{"changes": [[8, "select", "2"]]}, {"changes": [[1], 7]}]},
+    {"version": 9, "client_id": "fuzz-b", "updates": [{"changes": [8]}]},
+    {"version": 1, "client_id": "fuzz-c", "updates": [{"changes": [[8, "😀"]]}, {"changes": [1, 1]}]},
+    {"version": 1, "client_id": "fuzz-d", "updates": [{"changes": [9007199254740993]}]},
+]:
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    body_seeds.append(bytes([30, 0]) + text)
+    body_seeds.append(bytes([30, 1 | 2]) + text)
 write("api_body", body_seeds)
 
 
@@ -262,6 +273,61 @@ write("cron", [
     "@every 0s",
     "@reboot",
     " \t0 0 1 1 sun,sat ",
+])
+
+# ---- (h) browser: first byte picks the parser (0 static path, 1 cookie, 2 origin, 3 negotiation) ----
+def pick(n, text):
+    return bytes([n]) + (text.encode() if isinstance(text, str) else text)
+
+
+write("browser", [
+    pick(0, "/"),
+    pick(0, "/index.html?v=1"),
+    pick(0, "/assets/app-3F2A9C1B.js"),
+    pick(0, "/assets/app-3F2A9C1B.js.map"),
+    pick(0, "/../etc/passwd"),
+    pick(0, "/%2e%2e/%2E%2E/secret"),
+    pick(0, "/assets%2fapp.js"),
+    pick(0, "/a%5cb/.git/config"),
+    pick(0, "//a///b"),
+    pick(0, "/a%20b/c%41d.txt#frag"),
+    pick(0, b"/\xff%ff%00%"),
+    pick(1, "atrium_session=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+    pick(1, "theme=dark; atrium_session=abc; lang=en"),
+    pick(1, "a=1, atrium_session=\"abc\""),
+    pick(1, "atrium_session=abc; atrium_session=def"),
+    pick(1, "atrium_session; =x; ;;==;"),
+    pick(1, b"atrium_session=\xff\x00\\"),
+    pick(2, "https://Console.Example:5173/"),
+    pick(2, "http://127.0.0.1:8080\n127.0.0.1:8080"),
+    pick(2, "HTTPS://atrium.example\natrium.example"),
+    pick(2, "null\n"),
+    pick(2, "http://127.0.0.1:8080.evil\n127.0.0.1:8080"),
+    pick(2, "https://user@host/path"),
+    pick(3, "gzip, deflate, br\n\"e-gz\""),
+    pick(3, "br;q=1.0, gzip;q=0\nW/\"e\", *"),
+    pick(3, "*;q=0.000\n,,,"),
+    pick(3, "x-gzip;q=0.5\n\"e\""),
+])
+
+# ---- (i) change_set (co-edited cells: document, NUL, ChangeSet JSON) ---------------------------
+write("change_set", [
+    b"select 1\0[8,[0,\" -- x\"]]",
+    "hello world\0[5,[0,\",\"],6]".encode(),
+    "Gr\u00f6\u00dfe\0[3,[0,\"-\"],2]".encode(),
+    "a\U0001F600b\0[1,[2,\"\U0001F389\"],1]".encode(),
+    "a\U0001F600b\0[2,[0,\"x\"],2]".encode(),  # cuts the surrogate pair
+    "a\U0001F600b\0[3]".encode(),  # counted in code points: the wrong length
+    b"abc\0[[3]]",
+    b"\0[[0,\"new\",\"line\"]]",
+    b"\0[]",
+    b"x\r\ny\0[1,[2,\"\",\"\"],1]",
+    b"abc\0[-1]",
+    b"abc\0[9007199254740991,9007199254740991]",
+    b"abc\0[[1.5]]",
+    b"abc\0[[3,\"a\\nb\"]]",
+    b"abc\0[[[[[3]]]]]",
+    b"abc\0{\"a\":[3]}",
 ])
 
 print("seeds written under", CORPUS)

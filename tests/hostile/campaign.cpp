@@ -74,6 +74,60 @@ const std::vector<std::pair<std::string, std::string>>& bad_query_values() {
 }
 
 /// Values that are not a non-negative integer.
+/// Hostile bodies of `POST …/cells/{C}/changes` (change sets: events/project/change_set.hpp):
+/// huge and negative lengths, lengths over 2^53, wrong types, deep nesting, surrogate
+/// cuts, 100,000 tiny items, 257 updates. Each must be refused with a 4xx (a 409 when the
+/// fixture cell has moved on is one).
+std::vector<body_case> collab_bodies() {
+  auto with = [](json changes, std::uint64_t version = 1) {
+    return json{
+        {"version", version}, {"client_id", "h"}, {"updates", json::array({{{"changes", std::move(changes)}}})}};
+  };
+  json deep = json::array({0});
+  for (int i = 0; i < 60; ++i) deep = json::array({std::move(deep)});
+  json tiny = json::array();
+  for (int i = 0; i < 100000; ++i) tiny.push_back(0);
+  json many = json::array();
+  for (int i = 0; i < 257; ++i) many.push_back({{"changes", {8}}});
+  return {
+      {"changes: a negative length", with({-1})},
+      {"changes: a length over 2^53", with({9007199254740993ULL})},
+      {"changes: lengths adding up over 2^53", with({9007199254740991ULL, 9007199254740991ULL})},
+      {"changes: 2^64-1", with({18446744073709551615ULL})},
+      {"changes: 1e308", with(json::parse("[1e308]"))},
+      {"changes: a float length", with({1.5})},
+      {"changes: a negative replacement length", with(json::parse(R"([[-3, "x"]])"))},
+      {"changes: an empty section", with(json::parse("[[]]"))},
+      {"changes: a line as a number", with(json::parse("[[8, 1]]"))},
+      {"changes: a line holding LF", with(json::parse(R"([[8, "a\nb"]])"))},
+      {"changes: a line holding NUL", with(json::parse(R"([[8, "a\u0000b"]])"))},
+      {"changes: a line holding ESC", with(json::parse(R"([[8, "a\u001bb"]])"))},
+      {"changes: an object", with(json::object({{"from", 0}}))},
+      {"changes: a string", with("[8]")},
+      {"changes: null", with(nullptr)},
+      {"changes: 60 levels deep", with(deep)},
+      {"changes: a length that is not the document's", with({7})},
+      {"changes: an emoji, then a cut through its surrogate pair",
+       {{"version", 1},
+        {"client_id", "h"},
+        {"updates", json::array({{{"changes", json::parse(R"([[8, "😀"]])")}}, {{"changes", json::parse("[1, 1]")}}})}}},
+      {"changes: 100,000 tiny items", with(tiny)},
+      {"changes: 257 updates", {{"version", 1}, {"client_id", "h"}, {"updates", many}}},
+      {"changes: no updates", {{"version", 1}, {"client_id", "h"}, {"updates", json::array()}}},
+      {"changes: updates as an object", {{"version", 1}, {"client_id", "h"}, {"updates", {{"changes", {8}}}}}},
+      {"changes: an update without changes",
+       {{"version", 1}, {"client_id", "h"}, {"updates", json::array({json::object()})}}},
+      {"changes: an update with an extra member",
+       {{"version", 1}, {"client_id", "h"}, {"updates", json::array({{{"changes", {8}}, {"x", 1}}})}}},
+      {"changes: client_id of 65 characters",
+       {{"version", 1}, {"client_id", std::string(65, 'c')}, {"updates", json::array({{{"changes", {8}}}})}}},
+      {"changes: client_id missing", {{"version", 1}, {"updates", json::array({{{"changes", {8}}}})}}},
+      {"changes: version 2^64-1", with({8}, 18446744073709551615ULL)},
+      {"changes: version over 2^64",
+       json::parse(R"({"version":18446744073709551616,"client_id":"h","updates":[{"changes":[8]}]})")},
+  };
+}
+
 const std::vector<std::string>& bad_numbers() {
   static const std::vector<std::string> v{"-1", "1e3", "0x10", "99999999999999999999999", "",         "%201", "1%20",
                                           "+1", "abc", "1.5",  "18446744073709551616",    "%EF%BC%91"};
@@ -256,6 +310,21 @@ std::vector<route_family> http_families() {
          .body = {{"timeout_s", 5}},
          .numeric_fields = {"timeout_s", "max_attempts"},
          .body_optional = true,
+         .base = expect::any},
+        // Co-editing (docs/realtime.md, "Co-editing"): the fixture cell's version moves
+        // with the PATCH variants above, so the valid request may be a 409 (any).
+        {.method = "POST",
+         .path = "/v1/projects/{P}/cells/{C}/changes",
+         .as = "alice",
+         .body = {{"version", 1}, {"client_id", "hostile-{N}"}, {"updates", json::array({{{"changes", {8}}}})}},
+         .fields = {{"client_id", fk::name}},
+         .numeric_fields = {"version"},
+         .extra = collab_bodies(),
+         .base = expect::any},
+        {.method = "GET",
+         .path = "/v1/projects/{P}/cells/{C}/updates",
+         .as = "alice",
+         .params = {{"since", param_kind::number}},
          .base = expect::any},
         {.method = "DELETE", .path = "/v1/projects/{P}/cells/{C}", .as = "alice", .destructive = true}}},
       {"members",

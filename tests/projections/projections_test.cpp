@@ -321,6 +321,30 @@ TEST_CASE("projects: rows written before cells existed still fold", "[projection
   CHECK(rows.get("projects", "p-1")->at("cells").size() == 1);
 }
 
+TEST_CASE("projects: a co-editing change updates the cell's content, version, updated_at and history",
+          "[projections][projects][cells][collab]") {
+  const auto projects = make_projects_projection();
+  memory_rows rows;
+  feed(*projects, rows, committed(1, "project-p-1", 1, apollo));
+  feed(*projects, rows, committed(2, "project-p-1", 2, project_cell_added{"a", "sql", "select 1", ""}));
+  feed(*projects, rows, committed(3, "project-p-1", 3, project_cell_added{"b", "sql", "select 9", "a"}));
+  feed(*projects, rows,
+       committed(4, "project-p-1", 4,
+                 project_cell_changed{
+                     "a", {json::parse(R"([7, [1, "😀"]])"), json::parse(R"([9, [0, " ü"]])")}, "client-1", 3}));
+  const auto row = rows.get("projects", "p-1");
+  REQUIRE(row != nullptr);
+  const auto& a = row->at("cells")[0];
+  CHECK(a.at("content") == "select 😀 ü");
+  CHECK(a.at("version") == 3);
+  CHECK(a.at("updated_at") == "2026-01-01T00:00:04.000000Z");
+  CHECK(row->at("cells")[1].at("updated_at") == "2026-01-01T00:00:03.000000Z");
+  CHECK(row->at("cell_updates").at("a") == json::parse(R"([{"version":2,"changes":[7,[1,"😀"]],"client_id":"client-1"},
+                        {"version":3,"changes":[9,[0," ü"]],"client_id":"client-1"}])"));
+  CHECK(row->at("cell_updates").at("b") == json::array());
+  CHECK_FALSE(project_view_of_row(*row).contains("cell_updates"));
+}
+
 // --- audit ------------------------------------------------------------------------
 
 TEST_CASE("position_key is 20 zero-padded digits that sort by position", "[projections][audit]") {

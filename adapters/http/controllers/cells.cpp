@@ -9,13 +9,17 @@
 //                                             {"connection_id"} (string; null/"" clears) 200 cell
 //   DELETE /v1/projects/{id}/cells/{cell_id}                                             200 list
 //   POST   /v1/projects/{id}/cells/{cell_id}/run  {"timeout_s"?,"max_attempts"?} or none  202 job
+//   POST   /v1/projects/{id}/cells/{cell_id}/changes  {"version","client_id","updates":[{"changes"}…]}
+//                                                     200 {"version","position"} (co-editing)
+//   GET    /v1/projects/{id}/cells/{cell_id}/updates?since=V   200 {"version","updates":[…]}
 //
 // A cell is `{"cell_id","kind","content","version","after","connection_id","last_job_id",
 // "updated_at"}`; a list is `{"project_id","cells":[cell…],"version"}` (the project's
 // version). Rules and errors are the project decider's (events/project/project_decider.hpp);
 // docs/architecture.md, "Project cells", has the whole contract. Giving a cell a
 // connection, and running it, needs the right to use the connection besides editing the
-// project (the policy's `uses_connection`).
+// project (the policy's `uses_connection`). Co-editing (`…/changes`, `…/updates`) is
+// CodeMirror's central-authority collab protocol: docs/realtime.md, "Co-editing".
 #include <initializer_list>
 #include <limits>
 #include <string_view>
@@ -88,6 +92,34 @@ result<std::uint64_t> version_field(const json& body, const char* name) {
   return it->get<std::uint64_t>();
 }
 
+/// The largest body `POST …/changes` takes (the cell limit: a change set never needs
+/// more than the document it produces, plus framing).
+constexpr std::size_t k_max_changes_body = 256 * 1024;
+
+/// `updates` of a `POST …/changes` body: 1-256 objects `{"changes": <ChangeSet JSON>}`;
+/// the change sets' shape is the decider's to check.
+result<std::vector<json>> updates_field(const json& body) {
+  auto it = body.find("updates");
+  if (it == body.end() || !it->is_array()) {
+    return fail(errc::invalid_argument, "updates must be an array of {\"changes\"}", {{"field", "updates"}});
+  }
+  if (it->empty() || it->size() > k_max_cell_updates) {
+    return fail(errc::invalid_argument, "updates must hold 1 to 256 updates",
+                {{"field", "updates"}, {"limit", k_max_cell_updates}});
+  }
+  std::vector<json> out;
+  out.reserve(it->size());
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& u = (*it)[i];
+    if (!u.is_object() || !u.contains("changes") || u.size() != 1) {
+      return fail(errc::invalid_argument, "update " + std::to_string(i) + " must be {\"changes\": <ChangeSet JSON>}",
+                  {{"field", "updates"}, {"index", i}});
+    }
+    out.push_back(u.at("changes"));
+  }
+  return out;
+}
+
 }  // namespace
 
 void cells_controller::add_routes(route_table& t) {
@@ -102,6 +134,10 @@ void cells_controller::add_routes(route_table& t) {
          [self](auto& c, auto& p, auto& a) { self->remove(c, p, a[0], a[1]); }});
   t.add({"POST", "/v1/projects/{id}/cells/{cell_id}/run",
          [self](auto& c, auto& p, auto& a) { self->run(c, p, a[0], a[1]); }});
+  t.add({"POST", "/v1/projects/{id}/cells/{cell_id}/changes",
+         [self](auto& c, auto& p, auto& a) { self->change(c, p, a[0], a[1]); }});
+  t.add({"GET", "/v1/projects/{id}/cells/{cell_id}/updates",
+         [self](auto& c, auto& p, auto& a) { self->updates(c, p, a[0], a[1]); }});
 }
 
 std::optional<project_access> cells_controller::guard_connected(const call_ptr& c, const principal& p,
@@ -296,6 +332,94 @@ void cells_controller::run(const call_ptr& c, const principal& p, const std::str
                  .max_attempts = *attempts,
                  .cell_id = cell_id};
   d_.kit->execute(c, p, job_id, std::move(cmd), 202);
+}
+
+/// POST /v1/projects/{id}/cells/{cell_id}/changes: `{"version","client_id","updates":
+/// [{"changes"}…]}`. Admitted like an edit (PATCH); answers 200 `{"version","position"}`
+/// once the projections have the event (so a `GET …/updates` that follows sees it).
+void cells_controller::change(const call_ptr& c, const principal& p, const std::string& id,
+                              const std::string& cell_id) {
+  bool usable = false;
+  if (!guard_connected(c, p, access::operation::project_cell_edit, id, "", usable)) return;
+  if (c->req.body.size() > k_max_changes_body) {
+    return send_error(c, error{errc::payload_too_large,
+                               "the body of a change must be at most 262144 bytes",
+                               {{"limit", k_max_changes_body}}});
+  }
+  auto body = parse_object(c->req.body);
+  if (!body) return send_error(c, body.error());
+  if (auto ok = known_keys(*body, {"version", "client_id", "updates"}); !ok) return send_error(c, ok.error());
+  auto base = version_field(*body, "version");
+  if (!base) return send_error(c, base.error());
+  auto client = string_field(*body, "client_id", true);
+  if (!client) return send_error(c, client.error());
+  auto updates = updates_field(*body);
+  if (!updates) return send_error(c, updates.error());
+  if (!is_uuid_v7(cell_id)) return send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}});
+  d_.kit->commands().execute(id, change_cell{cell_id, *base, **client, std::move(*updates)},
+                             controller_kit::context(*c, p),
+                             [self = shared_from_this(), c, cell_id](result<ports::command_outcome> r) {
+                               if (!r && r.error().code == errc::forbidden)
+                                 return self->d_.kit->deny(c, r.error(), r.error().message);
+                               if (!r) return send_error(c, r.error());
+                               const auto cell = find_cell(r->view, cell_id);
+                               const auto version = cell ? cell->value("version", std::uint64_t{0}) : std::uint64_t{0};
+                               const auto position = r->position;
+                               auto answer = [c, version, position] {
+                                 send(c, 200, json{{"version", version}, {"position", position}},
+                                      {{"ETag", etag(version)}, {"X-Atrium-Position", std::to_string(position)}});
+                               };
+                               if (r->events.empty()) return answer();
+                               self->d_.kit->commands().await_projections(position, std::move(answer));
+                             });
+}
+
+/// GET /v1/projects/{id}/cells/{cell_id}/updates?since=V: the kept updates after V, as
+/// projected. A `since` past the projected version waits once for the projections to
+/// reach the log's head (the client may have heard of a newer version on a WebSocket
+/// before the projections applied it), then is 400 if still past it.
+void cells_controller::updates(const call_ptr& c, const principal& p, const std::string& id,
+                               const std::string& cell_id) {
+  if (!guard_project(*d_.kit, d_.projects, c, p, access::operation::project_read, id)) return;
+  const auto raw = query_param(*c, "since");
+  auto since = parse_u64(raw, "since");
+  if (raw.empty() || !since) {
+    return send_error(c, error{errc::invalid_argument,
+                               "since must be a cell version (a non-negative integer)",
+                               {{"parameter", "since"}}});
+  }
+  auto self = shared_from_this();
+  auto answer = [self, c, id, cell_id, since = *since](bool final) {
+    auto state = self->d_.projects.cell_updates(id, cell_id);
+    if (!state) return send_error(c, state.error()), true;
+    if (!*state) return send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}}), true;
+    const auto version = (*state)->value("version", std::uint64_t{0});
+    if (since > version) {
+      if (!final) return false;
+      return send_error(
+                 c, error{errc::invalid_argument,
+                          "since " + std::to_string(since) + " is past the cell's version " + std::to_string(version),
+                          {{"parameter", "since"}, {"version", version}}}),
+             true;
+    }
+    const auto& kept = (*state)->at("updates");
+    const auto oldest = kept.empty() ? version : kept.front().value("version", std::uint64_t{1}) - 1;
+    if (since < oldest) {
+      return send_error(c, error{errc::gone,
+                                 "the cell's updates since version " + std::to_string(since) +
+                                     " are no longer kept: reload the cell",
+                                 {{"cell_id", cell_id}, {"version", version}, {"oldest_version", oldest}}}),
+             true;
+    }
+    auto out = json::array();
+    for (const auto& u : kept) {
+      if (u.value("version", std::uint64_t{0}) > since) out.push_back(u);
+    }
+    send(c, 200, json{{"version", version}, {"updates", std::move(out)}}, {{"ETag", etag(version)}});
+    return true;
+  };
+  if (answer(false)) return;
+  d_.kit->commands().await_projections(d_.events.head_position(), [answer] { answer(true); });
 }
 
 ports::completion cells_controller::finish_cell(const call_ptr& c, const std::string& id, const std::string& cell_id,

@@ -4,11 +4,11 @@
 ///
 /// | controller              | file             | routes                                          |
 /// |-------------------------|------------------|-------------------------------------------------|
-/// | `sessions_controller`   | sessions.cpp     | POST /v1/auth/login, POST /v1/auth/logout       |
+/// | `sessions_controller`   | sessions.cpp     | POST /v1/auth/login, …/logout, GET …/session    |
 /// | `users_controller`      | users.cpp        | /v1/users, /v1/users/{id}, …/disable            |
 /// | `groups_controller`     | groups.cpp       | /v1/groups, /v1/groups/{id}, …/members[/{m}]    |
 /// | `projects_controller`   | projects.cpp     | /v1/projects, /v1/projects/{id}, …/members[/{m}]|
-/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run]]       |
+/// | `cells_controller`      | cells.cpp        | /v1/projects/{id}/cells[/{cell_id}[/run|/changes|/updates]] |
 /// | `connections_controller`| connections.cpp  | /v1/connections, …/{id}, …/test, …/members[/{m}]|
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
 /// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
@@ -46,7 +46,8 @@
 
 namespace atrium::http_adapter {
 
-/// Login and logout.
+/// Login, logout and the caller's session; a browser's session lives in the
+/// `atrium_session` cookie (adapters/http/browser_security.hpp).
 class sessions_controller : public std::enable_shared_from_this<sessions_controller> {
  public:
   struct deps {
@@ -57,13 +58,24 @@ class sessions_controller : public std::enable_shared_from_this<sessions_control
     const ports::secret_source& secrets;
     pool_fn hashing;
     std::int64_t session_ttl_seconds;
+    /// Whether the call's `Origin` is this server's or an allowed one (a cookie login
+    /// from elsewhere is login CSRF).
+    std::function<bool(const call&)> same_origin;
+    bool secure_cookie = false;  ///< `Secure` on the session cookie
   };
   explicit sessions_controller(deps d);
   void add_routes(route_table& t);
 
  private:
+  /// POST /v1/auth/login `{"username","password","cookie"?: bool}`: `{"token","user",
+  /// "expires_at"}`, or with `cookie: true` (Origin-checked, 403 otherwise) the token in
+  /// `Set-Cookie` only and `{"user","expires_at"}`.
   void login(const call_ptr& c);
+  /// POST /v1/auth/logout: ends the calling session; a cookie session's answer clears
+  /// the cookie.
   void logout(const call_ptr& c);
+  /// GET /v1/auth/session: `{"user":{…},"via","expires_at"?}` of the caller.
+  void session(const call_ptr& c, const principal& p);
   deps d_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not reveal them
 };
@@ -154,6 +166,7 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
     kit_ptr kit;
     const ports::project_queries& projects;
     const ports::connection_queries& connections;  ///< whether the caller may use a cell's connection
+    const ports::event_store& events;              ///< the log's head (`…/updates` waits for it once)
   };
   explicit cells_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
@@ -166,6 +179,12 @@ class cells_controller : public std::enable_shared_from_this<cells_controller> {
   void remove(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   /// POST …/cells/{cell_id}/run: submits the cell's SQL as a job on its connection, 202 job.
   void run(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// POST …/cells/{cell_id}/changes: co-editing changes on the current cell version, 200
+  /// `{"version","position"}`; 409 with the updates to rebase on; 410 when they are gone.
+  void change(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
+  /// GET …/cells/{cell_id}/updates?since=V: `{"version","updates":[…]}` after V; 400 past
+  /// the version, 410 before the kept updates.
+  void updates(const call_ptr& c, const principal& p, const std::string& id, const std::string& cell_id);
   /// Asks the policy for `op` on project `id`, with the facts about `connection_id` when
   /// not empty (`uses_connection`; `usable` is set to whether `p` may use it). Admitted and
   /// existing: the caller's project access; otherwise the denial or 404 has been answered.

@@ -1,4 +1,5 @@
-// Sessions: login (argon2id on the hashing pool) and logout.
+// Sessions: login (argon2id on the hashing pool), logout and the caller's session.
+#include "adapters/http/browser_security.hpp"
 #include "adapters/http/controllers/controllers.hpp"
 #include "events/security/security_events.hpp"
 
@@ -13,6 +14,7 @@ void sessions_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/auth/login", [self](auto& c, auto&, auto&) { self->login(c); }, route_access::open});
   t.add({"POST", "/v1/auth/logout", [self](auto& c, auto&, auto&) { self->logout(c); }});
+  t.add({"GET", "/v1/auth/session", [self](auto& c, auto& p, auto&) { self->session(c, p); }});
 }
 
 void sessions_controller::login(const call_ptr& c) {
@@ -22,6 +24,28 @@ void sessions_controller::login(const call_ptr& c) {
   if (!username) return send_error(c, username.error());
   auto password = string_field(*body, "password", true);
   if (!password) return send_error(c, password.error());
+  bool cookie = false;
+  if (auto it = body->find("cookie"); it != body->end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      return send_error(c, error{errc::invalid_argument, "cookie must be true or false", {{"field", "cookie"}}});
+    }
+    cookie = it->get<bool>();
+  }
+  // A cookie login from another site would sign the browser in as the attacker (login
+  // CSRF): it must come from this server's pages, as every cookie-authenticated change.
+  if (cookie && !d_.same_origin(*c)) {
+    const auto origin = repair_utf8(truncate_utf8(c->req.header("origin"), 256));
+    c->operation = "POST /v1/auth/login";
+    c->resource = "origin";
+    return d_.kit->deny(
+        c,
+        error{errc::forbidden,
+              origin.empty() ? std::string("cross-origin request refused: no Origin header; a cookie "
+                                           "login must come from this server's pages")
+                             : "cross-origin request refused: Origin " + origin + " is not this server's",
+              {{"origin", origin}}},
+        origin.empty() ? "cookie login without Origin" : "cookie login from a foreign origin");
+  }
 
   std::optional<user_state> user;
   if (auto name = normalize_username(**username)) {
@@ -29,7 +53,7 @@ void sessions_controller::login(const call_ptr& c) {
     if (!found) return send_error(c, found.error());
     if (*found) user = (*found)->state;
   }
-  d_.hashing([self = shared_from_this(), c, user, password = **password, claimed = **username] {
+  d_.hashing([self = shared_from_this(), c, user, password = **password, claimed = **username, cookie] {
     const auto& d = self->d_;
     const auto& hash = user ? user->password_hash : self->dummy_hash_;
     const bool matches = d.hasher.verify(hash, password) && user;
@@ -57,10 +81,17 @@ void sessions_controller::login(const call_ptr& c) {
     e.actor = "user-" + user->user_id;
     e.correlation_id = c->correlation_id;
     e.metadata = request_metadata(c->req);
-    json answer{{"token", token},
-                {"user", {{"id", user->user_id}, {"username", user->username}}},
+    json answer{{"user", {{"id", user->user_id}, {"username", user->username}}},
                 {"expires_at", now + d.session_ttl_seconds}};
-    d.kit->record_security(std::move(e), [c, answer = std::move(answer)] { send(c, 200, answer); });
+    header_list headers;
+    if (cookie) {
+      // The token goes only into the HttpOnly cookie: page script never sees it.
+      headers.emplace_back("Set-Cookie", session_cookie(token, d.session_ttl_seconds, d.secure_cookie));
+    } else {
+      answer["token"] = token;
+    }
+    d.kit->record_security(
+        std::move(e), [c, answer = std::move(answer), headers = std::move(headers)] { send(c, 200, answer, headers); });
   });
 }
 
@@ -73,7 +104,23 @@ void sessions_controller::logout(const call_ptr& c) {
                                {{"token_id", c->token_id}}});
   }
   if (auto ok = d_.tokens.erase(c->token_hash); !ok) return send_error(c, ok.error());
-  send(c, 200, json{{"status", "logged_out"}});
+  header_list headers;
+  if (c->via == "cookie") headers.emplace_back("Set-Cookie", cleared_session_cookie(d_.secure_cookie));
+  send(c, 200, json{{"status", "logged_out"}}, std::move(headers));
+}
+
+void sessions_controller::session(const call_ptr& c, const principal& p) {
+  auto found = d_.users.user(p.user_id);
+  if (!found) return send_error(c, found.error());
+  if (!*found) return send_error(c, error{errc::unauthenticated, "invalid or expired token"});
+  // The caller's own user as `GET /v1/users/{id}` shows it to them (never a password hash).
+  auto user = (*found)->view;
+  user.erase("password_hash");
+  user["groups"] = p.groups;  // direct and nested, as grants resolve them
+  json answer{{"user", std::move(user)}, {"via", c->via}};
+  if (c->expires_at != 0) answer["expires_at"] = c->expires_at;
+  if (!c->token_id.empty()) answer["token_id"] = c->token_id;
+  send(c, 200, answer);
 }
 
 }  // namespace atrium::http_adapter

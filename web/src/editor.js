@@ -1,0 +1,296 @@
+// A cell's CodeMirror 6 editor, co-edited with @codemirror/collab's central-authority
+// protocol against atriumd (docs/api.md, "Co-editing cells"):
+//   push: POST /v1/projects/{p}/cells/{c}/changes {version, client_id, updates:[{changes}]}
+//         200 {version} confirms them; 409 version_conflict carries details.updates since
+//         `version`, which are received before the push is retried; 410 reloads the cell.
+//   pull: the project's /v1/ws subscription delivers project.cell_changed events
+//         {cell_id, changes, client_id, version}; a gap (or a whole-cell edit) is filled with
+//         GET …/updates?since=V. After a reconnect the page calls `resync()`.
+// Unconfirmed local changes live in the collab plugin until the server accepts them, so a
+// lost connection loses nothing: they are pushed again when the server answers.
+// Other people's cursors (presence) are drawn as widgets whose names are text nodes.
+import { EditorView, keymap, Decoration, WidgetType, ViewPlugin } from '@codemirror/view';
+import { EditorState, StateField, StateEffect, ChangeSet } from '@codemirror/state';
+import { basicSetup } from 'codemirror';
+import { indentWithTab } from '@codemirror/commands';
+import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, getClientID } from '@codemirror/collab';
+import { sql } from '@codemirror/lang-sql';
+import { python } from '@codemirror/lang-python';
+import { api, ApiError } from './api.js';
+
+/** Normalizes an update's `changes` (one ChangeSet JSON) into a ChangeSet. */
+function changeSet(json) {
+  return ChangeSet.fromJSON(json);
+}
+
+/** The change sets of one project.cell_changed event: a list of ChangeSet JSONs, in order. */
+export function eventChanges(data) {
+  return Array.isArray(data?.changes) ? data.changes : [];
+}
+
+// ---- remote cursors -------------------------------------------------------------------
+const setCursors = StateEffect.define();
+
+class CursorWidget extends WidgetType {
+  constructor(name, hue) {
+    super();
+    this.name = name;
+    this.hue = hue;
+  }
+  eq(o) {
+    return o.name === this.name && o.hue === this.hue;
+  }
+  toDOM() {
+    const s = document.createElement('span');
+    s.className = 'cm-remote-cursor';
+    s.style.borderColor = `hsl(${this.hue} 70% 30%)`;
+    const label = document.createElement('span');
+    label.className = 'cm-remote-name';
+    label.style.background = `hsl(${this.hue} 70% 24%)`;
+    label.textContent = this.name; // text, never HTML
+    s.appendChild(label);
+    return s;
+  }
+  ignoreEvent() {
+    return true;
+  }
+}
+
+const cursorField = StateField.define({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    deco = deco.map(tr.changes);
+    for (const e of tr.effects) {
+      if (e.is(setCursors)) {
+        const len = tr.state.doc.length;
+        const ranges = e.value
+          .map((c) => ({ ...c, head: Math.max(0, Math.min(len, c.head | 0)) }))
+          .sort((a, b) => a.head - b.head)
+          .map((c) => Decoration.widget({ widget: new CursorWidget(c.name, c.hue), side: 1 }).range(c.head));
+        deco = Decoration.set(ranges, true);
+      }
+    }
+    return deco;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
+function hueOf(s) {
+  let h = 0;
+  for (const ch of s) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
+}
+
+// ---- the editor ------------------------------------------------------------------------
+
+/**
+ * Creates a collaborative editor for one cell in `parent`.
+ * `cell`: {cell_id, kind, content, version}; `projectId`; `onSelection(head, anchor)`
+ * reports the local cursor for presence; `onError(message)` shows failures;
+ * `readOnly` for viewers. Returns a controller {view, receive(event), resync(),
+ * setCursors(list), destroy(), flush()}.
+ */
+export function createCellEditor(parent, { projectId, cell, readOnly = false, onSelection, onError, label }) {
+  const base = `/v1/projects/${encodeURIComponent(projectId)}/cells/${encodeURIComponent(cell.cell_id)}`;
+  let pushing = false;
+  let pushAgain = false;
+  let pulling = false;
+  let destroyed = false;
+  let retryDelay = 250;
+  let retryTimer = null;
+
+  const lang = cell.kind === 'python' ? python() : sql();
+  const plugin = ViewPlugin.fromClass(
+    class {
+      update(u) {
+        if (u.docChanged && sendableUpdates(u.state).length) schedulePush();
+        if ((u.selectionSet || u.docChanged) && onSelection) {
+          const r = u.state.selection.main;
+          onSelection(r.head, r.anchor);
+        }
+      }
+    },
+  );
+
+  const extensions = (startVersion) => [
+    basicSetup,
+    keymap.of([indentWithTab]),
+    lang,
+    collab({ startVersion }),
+    cursorField,
+    plugin,
+    EditorState.readOnly.of(readOnly),
+    EditorView.lineWrapping,
+    EditorView.contentAttributes.of({ 'aria-label': label || `${cell.kind} cell`, 'data-cell-id': cell.cell_id }),
+  ];
+
+  const view = new EditorView({
+    parent,
+    state: EditorState.create({
+      doc: cell.content ?? '',
+      extensions: extensions(cell.version ?? 0),
+    }),
+  });
+
+  // A read-only handle for tests and debugging: the text, unconfirmed updates and version.
+  view.dom.atrium = {
+    doc: () => view.state.doc.toString(),
+    pending: () => sendableUpdates(view.state).length,
+    version: () => getSyncedVersion(view.state),
+  };
+
+  function apply(updates) {
+    if (!updates.length) return;
+    view.dispatch(receiveUpdates(view.state, updates));
+  }
+
+  function schedulePush() {
+    if (readOnly) return;
+    if (pushing) {
+      pushAgain = true;
+      return;
+    }
+    queueMicrotask(push);
+  }
+
+  async function push() {
+    if (destroyed || pushing) return;
+    const updates = sendableUpdates(view.state);
+    if (!updates.length) return;
+    pushing = true;
+    pushAgain = false;
+    const version = getSyncedVersion(view.state);
+    try {
+      const r = await api('POST', `${base}/changes`, {
+        body: { version, client_id: getClientID(view.state), updates: updates.map((u) => ({ changes: u.changes.toJSON() })) },
+      });
+      retryDelay = 250;
+      // Accepted on `version`: nothing came between, so these updates are confirmed now
+      // (the matching event, arriving later, is skipped by its version).
+      if (!destroyed && getSyncedVersion(view.state) === version && typeof r?.version === 'number') {
+        const n = r.version - version;
+        apply(updates.slice(0, n).map((u) => ({ changes: u.changes, clientID: u.clientID })));
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 409 && e.code === 'version_conflict') {
+        // Others got there first: take their updates (rebasing ours), then push again.
+        receiveList(e.details?.updates ?? []);
+        if (getSyncedVersion(view.state) === version) await pull();
+        if (getSyncedVersion(view.state) === version) {
+          // Nothing new arrived: try again shortly rather than spin.
+          pushing = false;
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(push, retryDelay);
+          retryDelay = Math.min(5000, retryDelay * 2);
+          return;
+        }
+        pushAgain = true;
+      } else if (e instanceof ApiError && (e.status === 410 || e.status === 400)) {
+        // Too old to catch up, or changes the server cannot apply: start over from its text.
+        if (e.status === 400) onError?.(e.message);
+        await reload();
+      } else if (e instanceof ApiError && (e.status === 0 || e.status >= 500)) {
+        // The server is away: keep the updates and try again with backoff.
+        pushing = false;
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(push, retryDelay);
+        retryDelay = Math.min(5000, retryDelay * 2);
+        return;
+      } else {
+        onError?.(e.message);
+      }
+    }
+    pushing = false;
+    if (pushAgain || sendableUpdates(view.state).length) schedulePush();
+  }
+
+  /**
+   * Applies server updates [{version, changes, client_id}] (one ChangeSet JSON each;
+   * `version` is the cell's version after it) that follow the synced version; returns how
+   * many were applied.
+   */
+  function receiveList(list) {
+    const v = getSyncedVersion(view.state);
+    const out = [];
+    for (const u of [...list].sort((a, b) => a.version - b.version)) {
+      if (u.version === v + out.length + 1) out.push({ changes: changeSet(u.changes), clientID: u.client_id ?? '' });
+    }
+    apply(out);
+    return out.length;
+  }
+
+  async function pull() {
+    if (pulling || destroyed) return;
+    pulling = true;
+    try {
+      for (;;) {
+        const since = getSyncedVersion(view.state);
+        const r = await api('GET', `${base}/updates?since=${since}`);
+        const n = receiveList(r.updates ?? []);
+        if (n === 0 || getSyncedVersion(view.state) >= (r.version ?? 0)) break;
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 410) await reload();
+      else if (!(e instanceof ApiError && e.status === 0)) onError?.(e.message);
+    } finally {
+      pulling = false;
+    }
+    if (sendableUpdates(view.state).length) schedulePush();
+  }
+
+  /** The cell's history is too old to catch up: start over from the current text. */
+  async function reload() {
+    try {
+      const c = await api('GET', base);
+      const pendingText = sendableUpdates(view.state).length ? view.state.doc.toString() : null;
+      view.setState(
+        EditorState.create({
+          doc: c.content ?? '',
+          extensions: extensions(c.version ?? 0),
+        }),
+      );
+      if (pendingText !== null) onError?.('The cell changed too much while you were away; your unsent edits could not be merged.');
+    } catch (e) {
+      onError?.(e.message);
+    }
+  }
+
+  return {
+    view,
+    /** A project.cell_changed / project.cell_edited event of this cell. */
+    receive(ev) {
+      const v = getSyncedVersion(view.state);
+      if (ev.type === 'project.cell_changed') {
+        const sets = eventChanges(ev.data);
+        const first = ev.data.version - sets.length; // version before them
+        if (ev.data.version <= v) return;
+        if (first === v) {
+          apply(sets.map((cs) => ({ changes: changeSet(cs), clientID: ev.data.client_id ?? '' })));
+          if (sendableUpdates(view.state).length) schedulePush();
+          return;
+        }
+      } else if (ev.type === 'project.cell_edited' && (ev.data.version ?? 0) <= v) {
+        return;
+      }
+      pull();
+    },
+    resync() {
+      pull();
+      schedulePush();
+    },
+    setCursors(list) {
+      view.dispatch({ effects: setCursors.of(list.map((c) => ({ ...c, hue: hueOf(c.key || c.name) }))) });
+    },
+    pendingCount() {
+      return sendableUpdates(view.state).length;
+    },
+    version() {
+      return getSyncedVersion(view.state);
+    },
+    destroy() {
+      destroyed = true;
+      clearTimeout(retryTimer);
+      view.destroy();
+    },
+  };
+}
