@@ -132,7 +132,7 @@ TEST_CASE("collab: a whole-cell edit counts as one update replacing the document
   CHECK(cell(s).version == 5);
 }
 
-TEST_CASE("collab: the last 512 updates are kept; older bases are gone", "[project][collab]") {
+TEST_CASE("collab: the last 512 updates are kept, older bases are gone", "[project][collab]") {
   auto s = given();
   for (std::uint64_t v = 1; v <= k_cell_updates_kept + 9; ++v) {
     const auto len = utf16_length(cell(s).content);
@@ -195,7 +195,7 @@ TEST_CASE("collab: malformed, misfit and oversized changes are refused, nothing 
             .has_value());
 }
 
-TEST_CASE("collab: only editors and owners change cells; archived projects refuse", "[project][collab]") {
+TEST_CASE("collab: only editors and owners change cells, archived projects refuse", "[project][collab]") {
   const auto s = given();
   require_error(decide(s, change(1, {json::parse("[8]")}), viewer), errc::forbidden);
   require_error(decide(s, change(1, {json::parse("[8]")}), outsider), errc::forbidden);
