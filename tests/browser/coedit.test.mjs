@@ -68,10 +68,20 @@ test('two editors typing into one cell at once converge with every character', a
     const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     const page = await context.newPage();
     const problems = watch(page);
+    // Refused pushes and pulls (409s are the protocol at work; anything else is a clue when
+    // characters go missing) and reconnects, for the failure message.
+    const trail = [];
+    page.on('response', async (r) => {
+      if (r.status() >= 400 && r.status() !== 409) {
+        const body = await r.text().catch(() => '');
+        trail.push(`${r.status()} ${r.request().method()} ${r.url()} ${body.slice(0, 300)} request ${(r.request().postData() || '').slice(0, 300)}`);
+      }
+    });
+    page.on('websocket', (ws) => trail.push(`websocket opened ${ws.url()}`));
     await signIn(page, server, u.username, u.password);
     await page.goto(`${server.url}/#/projects/${p.json.id}`);
     await page.waitForSelector(`li[data-cell-id="${cellId}"] .cm-editor`);
-    return { context, page, problems };
+    return { context, page, problems, trail };
   };
   const a = await open(alice);
   const b = await open(bob);
@@ -104,7 +114,9 @@ test('two editors typing into one cell at once converge with every character', a
 
   // Every typed character is there, as often as typed, and nothing else but the start.
   const expected = counts([...'select ', ...ta, ...tb]);
-  assert.deepEqual([...counts([...text]).entries()].sort(), [...expected.entries()].sort());
+  const errorsOf = async (page) => (await page.$$eval('[role=alert]', (els) => els.map((e) => e.textContent))).join(' | ');
+  const clues = `alice: ${a.trail.join('; ')} ${a.problems.join('; ')} ${await errorsOf(a.page)}\nbob: ${b.trail.join('; ')} ${b.problems.join('; ')} ${await errorsOf(b.page)}`;
+  assert.deepEqual([...counts([...text]).entries()].sort(), [...expected.entries()].sort(), clues);
   assert.equal([...text].length, 7 + 2 * KEYS);
 
   // Each sees the other's cursor in the cell, labelled with the name.

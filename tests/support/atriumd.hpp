@@ -26,9 +26,11 @@ struct atriumd_server {
   std::vector<std::string> extra_args;
   std::optional<child_process> proc;
   std::string address;  ///< "127.0.0.1:PORT" once started
+  std::string binary;   ///< the executable: the build's atriumd unless a test runs a copy
 
-  explicit atriumd_server(const std::filesystem::path& dir, std::vector<std::string> args = {})
-      : data(dir / "data"), log(dir / "atriumd.log"), extra_args(std::move(args)) {
+  explicit atriumd_server(const std::filesystem::path& dir, std::vector<std::string> args = {},
+                          std::string executable = ATRIUMD_PATH)
+      : data(dir / "data"), log(dir / "atriumd.log"), extra_args(std::move(args)), binary(std::move(executable)) {
     start();
   }
 
@@ -36,7 +38,7 @@ struct atriumd_server {
   /// caught up) on the address it writes to DATA_DIR/atriumd.addr.
   void start() {
     std::filesystem::remove(data / "atriumd.addr");
-    std::vector<std::string> argv{ATRIUMD_PATH, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
+    std::vector<std::string> argv{binary, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     proc.emplace(argv, std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_admin_password}}, log);
     const bool up = wait_until(
