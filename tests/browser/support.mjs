@@ -35,11 +35,11 @@ export function requireChromium() {
     throw new Error(`${process.env.ATRIUM_WEB_ROOT}/index.html is missing: build the console (node web/build.mjs --outdir build/web)`);
 }
 
-/** Launches headless chromium. */
-export function launch() {
+/** Launches headless chromium; `extraArgs` are added to its command line. */
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', ...extraArgs],
   });
 }
 
