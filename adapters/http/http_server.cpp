@@ -338,6 +338,11 @@ struct http_server::impl {
         if (self->failures > 0) spdlog::info("accept recovered after failures={}", self->failures);
         self->failures = 0;
         self->delay = std::chrono::milliseconds(0);
+        // Small answers and WebSocket frames go out at once: with Nagle's algorithm a
+        // second small write (a presence message right after an event) waited for the
+        // peer's delayed ACK, ~40 ms (docs/performance.md, "Console").
+        beast::error_code nd;
+        s.set_option(tcp::no_delay(true), nd);
         try {
           std::make_shared<session>(std::move(s), self->handler, self->options)->run();
         } catch (const std::exception& ex) {
