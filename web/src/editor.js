@@ -10,7 +10,7 @@
 // lost connection loses nothing: they are pushed again when the server answers.
 // Other people's cursors (presence) are drawn as widgets whose names are text nodes.
 import { EditorView, keymap, Decoration, WidgetType, ViewPlugin } from '@codemirror/view';
-import { EditorState, StateField, StateEffect, ChangeSet } from '@codemirror/state';
+import { EditorState, EditorSelection, StateField, StateEffect, ChangeSet } from '@codemirror/state';
 import { basicSetup } from 'codemirror';
 import { indentWithTab } from '@codemirror/commands';
 import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, getClientID } from '@codemirror/collab';
@@ -112,11 +112,44 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     },
   );
 
+  // A local change never starts or ends between the two halves of a surrogate pair: the
+  // server stores UTF-8 and refuses such a change set with 400 (docs/realtime.md,
+  // "Co-editing"), which would cost the unsent edits. Seen with the cursor placed by
+  // Home/End on a wrapped line that ends in an emoji. Remote updates are not filtered
+  // (collab applies them with filter: false).
+  const insidePair = (doc, pos) => {
+    if (pos <= 0 || pos >= doc.length) return false;
+    const two = doc.sliceString(pos - 1, pos + 1);
+    return two.length === 2 && /[\uD800-\uDBFF]/.test(two[0]) && /[\uDC00-\uDFFF]/.test(two[1]);
+  };
+  const surrogateGuard = EditorState.transactionFilter.of((tr) => {
+    if (!tr.docChanged) return tr;
+    const doc = tr.startState.doc;
+    let cut = false;
+    tr.changes.iterChangedRanges((fromA, toA) => {
+      if (insidePair(doc, fromA) || insidePair(doc, toA)) cut = true;
+    });
+    if (!cut) return tr;
+    const specs = [];
+    let end = 0;
+    tr.changes.iterChanges((fromA, toA, _fromB, _toB, inserted) => {
+      const from = insidePair(doc, fromA) ? fromA + 1 : fromA;
+      const to = Math.max(from, insidePair(doc, toA) ? toA + 1 : toA);
+      specs.push({ from, to, insert: inserted });
+    });
+    const changes = tr.startState.changes(specs);
+    changes.iterChanges((_fa, _ta, _fb, toB) => {
+      end = toB;
+    });
+    return { changes, selection: EditorSelection.cursor(end), scrollIntoView: tr.scrollIntoView };
+  });
+
   const extensions = (startVersion) => [
     basicSetup,
     keymap.of([indentWithTab]),
     lang,
     collab({ startVersion }),
+    surrogateGuard,
     cursorField,
     plugin,
     EditorState.readOnly.of(readOnly),
