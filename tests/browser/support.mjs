@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import http from 'node:http';
+import { request } from '../ws/support.mjs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -59,43 +59,8 @@ export async function waitFor(check, ms = 15000, what = 'condition') {
   }
 }
 
-/** One HTTP request; resolves {status, headers, json, body}. */
-export function request(address, method, target, { token, body, headers = {} } = {}) {
-  const [host, port] = address.split(':');
-  const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host,
-        port,
-        method,
-        path: target,
-        headers: {
-          ...(token ? { Authorization: `Bearer ${token}` } : {}),
-          ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
-          ...headers,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => {
-          let json;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode, headers: res.headers, json, body: text });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (data !== undefined) req.write(data);
-    req.end();
-  });
-}
+/** One HTTP request; resolves {status, headers, json, body} (tests/ws's client). */
+export { request };
 
 /** The atriumd process serving the console, over a fresh temp data dir. */
 export class Server {
