@@ -432,8 +432,8 @@ class ws_connection final : public push_subscriber,
       return reply_error(id, error{errc::invalid_argument, "presence needs a \"project\""});
     }
     const auto project = m["project"].get<std::string>();
+    if (m.contains("state") && m["state"].is_null()) return leave(project, id);
     json state = m.contains("state") ? m["state"] : json::object();
-    if (state.is_null()) state = json::object();
     // A cheap lower bound first, so that a large state is refused without dumping it.
     if (dump_size_at_least(state, k_max_presence_state) > k_max_presence_state ||
         dump(state).size() > k_max_presence_state) {
@@ -454,6 +454,22 @@ class ws_connection final : public push_subscriber,
     }
     auto sessions = rt_->presence->update(project, session_id_, user_id_, std::move(state),
                                           std::weak_ptr<presence_peer>(shared_from_this()));
+    if (!id.is_null()) {
+      send_now(json{{"op", "result"}, {"id", id}, {"ok", true}, {"session", session_id_}, {"sessions", sessions}});
+    }
+  }
+
+  /// `{"op":"presence","project","state":null}`: this session leaves `project`'s board; the
+  /// others get `"gone":true`. Leaving a project it never announced itself in changes nothing.
+  void leave(const std::string& project, const json& id) {
+    bool was_there = false;
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      was_there = presence_.erase(project) > 0;
+    }
+    json sessions = json::array();
+    if (was_there) sessions = rt_->presence->update(project, session_id_, user_id_, nullptr, {});
     if (!id.is_null()) {
       send_now(json{{"op", "result"}, {"id", id}, {"ok", true}, {"session", session_id_}, {"sessions", sessions}});
     }

@@ -271,8 +271,21 @@ test('presence is relayed to the project\'s other sessions, with the session lis
     const seen = await f.next((m) => m.op === 'presence' && m.user_id === erin.id);
     assert.deepEqual(seen.state, { cursor: 42 });
     assert.equal(seen.sessions.length, 2);
+    // A null state leaves the board without closing the socket; announcing again rejoins.
+    const left = await e.call({ op: 'presence', project: id, state: null });
+    assert.equal(left.ok, true);
+    assert.equal(left.sessions.length, 1);
+    const leftSeen = await f.next((m) => m.op === 'presence' && m.gone === true);
+    assert.equal(leftSeen.user_id, erin.id);
+    assert.equal(leftSeen.state, null);
+    let from = f.messages.length;
+    e.send({ op: 'presence', project: id, state: { cursor: 7 } });
+    const back = await f.next((m) => m.op === 'presence' && m.user_id === erin.id && !m.gone, 10000, from);
+    assert.deepEqual(back.state, { cursor: 7 });
+    assert.equal(back.sessions.length, 2);
+    from = f.messages.length;
     e.close();
-    const gone = await f.next((m) => m.op === 'presence' && m.gone === true);
+    const gone = await f.next((m) => m.op === 'presence' && m.gone === true, 10000, from);
     assert.equal(gone.user_id, erin.id);
     assert.equal(gone.sessions.length, 1);
     // Never stored: no event mentions it.

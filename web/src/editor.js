@@ -2,7 +2,8 @@
 // protocol against atriumd (docs/api.md, "Co-editing cells"):
 //   push: POST /v1/projects/{p}/cells/{c}/changes {version, client_id, updates:[{changes}]}
 //         200 {version} confirms them; 409 version_conflict carries details.updates since
-//         `version`, which are received before the push is retried; 410 reloads the cell.
+//         `version`, which are received before the push is retried; 410 (or a 400 refusal)
+//         reloads the cell and rebases the unconfirmed changes onto it (rebase.js).
 //   pull: the project's /v1/ws subscription delivers project.cell_changed events
 //         {cell_id, changes, client_id, version}; a gap (or a whole-cell edit) is filled with
 //         GET …/updates?since=V. After a reconnect the page calls `resync()`.
@@ -17,6 +18,7 @@ import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, getClientID 
 import { sql } from '@codemirror/lang-sql';
 import { python } from '@codemirror/lang-python';
 import { api, ApiError } from './api.js';
+import { rebaseOnto } from './rebase.js';
 
 /** Normalizes an update's `changes` (one ChangeSet JSON) into a ChangeSet. */
 function changeSet(json) {
@@ -172,8 +174,13 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     version: () => getSyncedVersion(view.state),
   };
 
+  // The text at the synced version (what the server confirmed), which unconfirmed local
+  // changes are relative to: kept so that `reload` can rebase them.
+  let synced = view.state.doc;
+
   function apply(updates) {
     if (!updates.length) return;
+    for (const u of updates) synced = u.changes.apply(synced);
     view.dispatch(receiveUpdates(view.state, updates));
   }
 
@@ -219,8 +226,8 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
         }
         pushAgain = true;
       } else if (e instanceof ApiError && (e.status === 410 || e.status === 400)) {
-        // Too old to catch up, or changes the server cannot apply: start over from its text.
-        if (e.status === 400) onError?.(e.message);
+        // Too old to catch up, or changes the server cannot apply: start over from its
+        // text with our unsent edits re-applied on top (reload).
         await reload();
       } else if (e instanceof ApiError && (e.status === 0 || e.status >= 500)) {
         // The server is away: keep the updates and try again with backoff.
@@ -271,18 +278,25 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     if (sendableUpdates(view.state).length) schedulePush();
   }
 
-  /** The cell's history is too old to catch up: start over from the current text. */
+  /**
+   * Starts over from the server's current text (the history is too old to catch up, or
+   * the server refused our changes). Unsent edits are kept: they are rebased onto the
+   * server's text (rebase.js) and become one new local change, pushed as usual.
+   */
   async function reload() {
     try {
       const c = await api('GET', base);
-      const pendingText = sendableUpdates(view.state).length ? view.state.doc.toString() : null;
-      view.setState(
-        EditorState.create({
-          doc: c.content ?? '',
-          extensions: extensions(c.version ?? 0),
-        }),
-      );
-      if (pendingText !== null) onError?.('The cell changed too much while you were away; your unsent edits could not be merged.');
+      const pending = sendableUpdates(view.state);
+      const local = pending.length ? pending.map((u) => u.changes).reduce((x, y) => x.compose(y)) : null;
+      const head = view.state.selection.main.head;
+      const theirs = c.content ?? '';
+      const mine = local ? rebaseOnto(synced.toString(), local, theirs) : null;
+      view.setState(EditorState.create({ doc: theirs, extensions: extensions(c.version ?? 0) }));
+      synced = view.state.doc;
+      if (mine && !mine.empty) {
+        view.dispatch({ changes: mine, selection: EditorSelection.cursor(Math.min(head, mine.newLength)) });
+        onError?.('This cell was reloaded from the server; your unsent edits were re-applied on top of it.');
+      }
     } catch (e) {
       onError?.(e.message);
     }

@@ -193,8 +193,8 @@ export function command(method, path, body, headers) {
 /** Announces this session's presence in a project (re-sent after a reconnect); null forgets it. */
 export function presence(project, state) {
   if (state === null) {
-    // There is no "leave" op: announce a state that says so (closing the socket does too).
-    if (presenceStates.delete(project)) sendPresence(project, { left: true });
+    // A null state leaves the project's board; the others are told `gone` (as on close).
+    if (presenceStates.delete(project)) sendPresence(project, null);
     return;
   }
   presenceStates.set(project, state);
