@@ -6,7 +6,7 @@
 // other person's name (presence) and cursor.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, screenshot } from './support.mjs';
+import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, editorCursors, screenshot } from './support.mjs';
 
 requireChromium();
 let server;
@@ -122,6 +122,22 @@ test('two editors typing into one cell at once converge with every character', a
   // Each sees the other's cursor in the cell, labelled with the name.
   await waitFor(async () => (await a.page.textContent(`li[data-cell-id="${cellId}"] .cm-remote-name`)) === 'bob', 10000, "bob's cursor at alice");
   await waitFor(async () => (await b.page.textContent(`li[data-cell-id="${cellId}"] .cm-remote-name`)) === 'alice', 10000, "alice's cursor at bob");
+  // …where the other's cursor really is: positions travel at the sender's synced version
+  // and are mapped over the updates the receiver got since (web/src/editor.js remotePos).
+  let seen = {};
+  try {
+    await waitFor(
+      async () => {
+        const [ca, cb] = await Promise.all([editorCursors(a.page, cellId), editorCursors(b.page, cellId)]);
+        seen = { alice: ca, bob: cb };
+        return ca.remote.length === 1 && cb.remote.length === 1 && ca.remote[0].head === cb.head && cb.remote[0].head === ca.head;
+      },
+      10000,
+      'each remote cursor at the other one',
+    );
+  } catch (e) {
+    throw new Error(`${e.message}: last seen ${JSON.stringify(seen)}`);
+  }
   await screenshot(a.page, 'coediting');
 
   assert.deepEqual(a.problems, []);

@@ -190,3 +190,8 @@ export function editorText(page, cellId) {
 export function editorPending(page, cellId) {
   return page.$eval(`li[data-cell-id="${cellId}"] .cm-editor`, (el) => el.atrium.pending());
 }
+
+/** The editor's own cursor and the remote cursors it draws: {head, remote: [{name, head}]}. */
+export function editorCursors(page, cellId) {
+  return page.$eval(`li[data-cell-id="${cellId}"] .cm-editor`, (el) => ({ head: el.atrium.head(), remote: el.atrium.remoteCursors() }));
+}

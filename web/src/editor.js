@@ -85,10 +85,18 @@ function hueOf(s) {
 
 // ---- the editor ------------------------------------------------------------------------
 
+/** Our unconfirmed changes composed into one ChangeSet (synced doc → current doc), or null. */
+function pendingChanges(state) {
+  const u = sendableUpdates(state);
+  return u.length ? u.map((x) => x.changes).reduce((a, b) => a.compose(b)) : null;
+}
+
 /**
  * Creates a collaborative editor for one cell in `parent`.
- * `cell`: {cell_id, kind, content, version}; `projectId`; `onSelection(head, anchor)`
- * reports the local cursor for presence; `onError(message)` shows failures;
+ * `cell`: {cell_id, kind, content, version}; `projectId`; `onSelection(head, anchor,
+ * version)` reports the local cursor for presence, in the coordinates of the synced
+ * version `version` (what every other client can map: our unconfirmed changes are taken
+ * out); `onError(message)` shows failures;
  * `readOnly` for viewers. Returns a controller {view, receive(event), resync(),
  * setCursors(list), destroy(), flush()}.
  */
@@ -100,15 +108,23 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
   let destroyed = false;
   let retryDelay = 250;
   let retryTimer = null;
+  let lastCursors = '';
+  let cursorList = []; // [{key, name, head, version}] as last given to setCursors
+  let cursorsAhead = false; // some cursor is at a version we have not reached
 
   const lang = cell.kind === 'python' ? python() : sql();
   const plugin = ViewPlugin.fromClass(
     class {
       update(u) {
         if (u.docChanged && sendableUpdates(u.state).length) schedulePush();
-        if ((u.selectionSet || u.docChanged) && onSelection) {
+        // Also when our own changes were confirmed: a cursor inside unconfirmed text is
+        // only approximate (it maps back to the insertion point), and exact once confirmed.
+        const confirmed = getSyncedVersion(u.startState) !== getSyncedVersion(u.state);
+        if ((u.selectionSet || u.docChanged || confirmed) && onSelection) {
           const r = u.state.selection.main;
-          onSelection(r.head, r.anchor);
+          const back = pendingChanges(u.state)?.invertedDesc;
+          const at = (pos) => (back ? back.mapPos(pos, -1) : pos);
+          onSelection(at(r.head), at(r.anchor), getSyncedVersion(u.state));
         }
       }
     },
@@ -172,16 +188,58 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     doc: () => view.state.doc.toString(),
     pending: () => sendableUpdates(view.state).length,
     version: () => getSyncedVersion(view.state),
+    head: () => view.state.selection.main.head,
+    remoteCursors: () => {
+      const out = [];
+      for (const it = view.state.field(cursorField).iter(); it.value; it.next()) out.push({ name: it.value.spec.widget.name, head: it.from });
+      return out;
+    },
   };
 
   // The text at the synced version (what the server confirmed), which unconfirmed local
   // changes are relative to: kept so that `reload` can rebase them.
   let synced = view.state.doc;
 
+  /** Draws `cursorList`, each mapped into our document (remotePos). */
+  function placeCursors() {
+    const v = getSyncedVersion(view.state);
+    cursorsAhead = cursorList.some((c) => typeof c.version === 'number' && c.version > v);
+    const placed = cursorList.map((c) => ({ key: c.key, name: c.name, head: remotePos(c.head | 0, c.version), hue: hueOf(c.key || c.name) }));
+    view.dispatch({ effects: setCursors.of(placed) });
+  }
+
+  // The last updates applied, {version (after it), changes}, to bring a remote cursor
+  // reported at an older version up to ours.
+  const recent = [];
+
   function apply(updates) {
     if (!updates.length) return;
-    for (const u of updates) synced = u.changes.apply(synced);
+    let v = getSyncedVersion(view.state);
+    for (const u of updates) {
+      synced = u.changes.apply(synced);
+      recent.push({ version: ++v, changes: u.changes });
+    }
+    if (recent.length > 256) recent.splice(0, recent.length - 256);
     view.dispatch(receiveUpdates(view.state, updates));
+    // Cursors reported at a version we had not reached are placed again now that we may have.
+    if (cursorsAhead) placeCursors();
+  }
+
+  /**
+   * A position reported by another client at synced version `v` (its unconfirmed changes
+   * taken out), in our document: mapped over the updates since `v` that we hold, then over
+   * our own unconfirmed changes. A `v` ahead of ours (their updates are on the way) or too
+   * old for what we keep is used as it is, clamped to the document.
+   */
+  function remotePos(pos, v) {
+    let p = pos;
+    const mine = getSyncedVersion(view.state);
+    if (typeof v === 'number' && v < mine && recent.length && recent[0].version <= v + 1) {
+      for (const r of recent) if (r.version > v) p = r.changes.mapPos(Math.min(p, r.changes.length), 1);
+    }
+    const pending = pendingChanges(view.state);
+    if (pending) p = pending.mapPos(Math.min(p, pending.length), 1);
+    return Math.max(0, Math.min(view.state.doc.length, p));
   }
 
   function schedulePush() {
@@ -286,13 +344,13 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
   async function reload() {
     try {
       const c = await api('GET', base);
-      const pending = sendableUpdates(view.state);
-      const local = pending.length ? pending.map((u) => u.changes).reduce((x, y) => x.compose(y)) : null;
+      const local = pendingChanges(view.state);
       const head = view.state.selection.main.head;
       const theirs = c.content ?? '';
       const mine = local ? rebaseOnto(synced.toString(), local, theirs) : null;
       view.setState(EditorState.create({ doc: theirs, extensions: extensions(c.version ?? 0) }));
       synced = view.state.doc;
+      recent.length = 0;
       if (mine && !mine.empty) {
         view.dispatch({ changes: mine, selection: EditorSelection.cursor(Math.min(head, mine.newLength)) });
         onError?.('This cell was reloaded from the server; your unsent edits were re-applied on top of it.');
@@ -325,8 +383,16 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
       pull();
       schedulePush();
     },
+    /**
+     * Draws other people's cursors: [{key, name, head, version}] with `head` at their synced
+     * `version` (see onSelection). The same list twice draws nothing new.
+     */
     setCursors(list) {
-      view.dispatch({ effects: setCursors.of(list.map((c) => ({ ...c, hue: hueOf(c.key || c.name) }))) });
+      const key = JSON.stringify(list);
+      if (key === lastCursors) return;
+      lastCursors = key;
+      cursorList = list;
+      placeCursors();
     },
     pendingCount() {
       return sendableUpdates(view.state).length;

@@ -149,7 +149,7 @@ export function ProjectPage({ id, session }) {
       ed.setCursors(
         others
           .filter(([sid, p]) => p.state?.cell === cid && p.user_id !== session.user.id)
-          .map(([sid, p]) => ({ key: sid, name: userName.get(p.user_id) || p.state?.name || 'someone', head: p.state.head ?? 0 })),
+          .map(([sid, p]) => ({ key: sid, name: userName.get(p.user_id) || p.state?.name || 'someone', head: p.state.head ?? 0, version: p.state.version })),
       );
     }
   });
@@ -322,10 +322,10 @@ function CodeCell({ projectId, cell, editors, index, session, readOnly }) {
       readOnly,
       label: `${cell.kind === 'sql' ? 'SQL' : 'Python'} cell ${index + 1} source`,
       onError: (m) => setError(new Error(m)),
-      onSelection: (head, anchor) => {
+      onSelection: (head, anchor, version) => {
         const send = () => {
           last = Date.now();
-          rt.presence(projectId, { name: session.user.username, cell: cell.cell_id, head, anchor });
+          rt.presence(projectId, { name: session.user.username, cell: cell.cell_id, head, anchor, version });
         };
         clearTimeout(timer);
         if (Date.now() - last > 100) send();
