@@ -1,6 +1,7 @@
 #include "adapters/http/http_server.hpp"
 
 #include "adapters/http/beast_request.hpp"
+#include "adapters/http/browser_security.hpp"
 #include "adapters/http/push_channels.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -33,6 +34,14 @@ namespace {
 // Beast namespace aliases, `error_body` and the channels: push_channels.hpp.
 using namespace push_detail;  // NOLINT(google-build-using-namespace): one translation unit
 
+/// An answer the server writes itself, before any route ran (a malformed or oversized
+/// request): the error body with the security headers every answer carries.
+http_response refusal(unsigned status, std::string body) {
+  http_response r{status, std::move(body)};
+  add_security_headers(r.headers);
+  return r;
+}
+
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, const handler_fn& handler, const server_options& options)
@@ -57,14 +66,14 @@ class session : public std::enable_shared_from_this<session> {
       return close();
     }
     if (ec == bhttp::error::body_limit) {
-      return write(http_response{413, error_body("payload_too_large", "request body is too large")}, false);
+      return write(refusal(413, error_body("payload_too_large", "request body is too large")), false);
     }
     if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
       // The header, a chunk header with its extensions, or the trailer outgrew the read
       // buffer (`k_max_unparsed_bytes`).
-      return write(http_response{431, error_body("invalid_argument", "request header fields are too large")}, false);
+      return write(refusal(431, error_body("invalid_argument", "request header fields are too large")), false);
     }
-    if (ec) return write(http_response{400, error_body("invalid_argument", "malformed HTTP request")}, false);
+    if (ec) return write(refusal(400, error_body("invalid_argument", "malformed HTTP request")), false);
     try {
       dispatch_request();
     } catch (const std::exception& ex) {
@@ -82,7 +91,7 @@ class session : public std::enable_shared_from_this<session> {
     if (websocket::is_upgrade(req)) upgrade_ = req;  // its body is empty
     http_request r;
     if (auto refused = to_http_request(req, r)) {
-      return write(http_response{400, error_body("invalid_argument", *refused)}, false);
+      return write(refusal(400, error_body("invalid_argument", *refused)), false);
     }
     beast::error_code ep_ec;
     const auto ep = stream_.socket().remote_endpoint(ep_ec);
@@ -259,7 +268,7 @@ class session : public std::enable_shared_from_this<session> {
     std::string remote = ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
     if (resp.status == 101) {
       if (!upgrade_) {
-        return write(http_response{400, error_body("invalid_argument", "expected a WebSocket upgrade")}, false);
+        return write(refusal(400, error_body("invalid_argument", "expected a WebSocket upgrade")), false);
       }
       auto ch = std::make_shared<ws_channel>(std::move(stream_), options_, std::move(remote));
       ch->start(std::move(*upgrade_), std::move(resp.open));

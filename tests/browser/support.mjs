@@ -8,16 +8,13 @@
 //   ATRIUM_WEB_ROOT  the built console (build/web, from `node web/build.mjs`)
 //   ATRIUM_ARTIFACTS where screenshots go (default build/test-artifacts/browser)
 //   CHROMIUM         the browser (default /usr/bin/chromium)
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { request } from '../ws/support.mjs';
+import { request, Server as WsServer, ADMIN_PASSWORD } from '../ws/support.mjs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const ADMIN_PASSWORD = 'browser-admin-password';
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = path.resolve(process.env.ATRIUM_ARTIFACTS || path.join(here, '..', '..', 'build', 'test-artifacts', 'browser'));
 
@@ -59,98 +56,13 @@ export async function waitFor(check, ms = 15000, what = 'condition') {
   }
 }
 
-/** One HTTP request; resolves {status, headers, json, body} (tests/ws's client). */
-export { request };
+export { request, ADMIN_PASSWORD };
 
-/** The atriumd process serving the console, over a fresh temp data dir. */
-export class Server {
+/** The atriumd process serving the console (`--web-root ATRIUM_WEB_ROOT`): tests/ws's
+ * server, over a fresh temp data dir, restartable on the same port. */
+export class Server extends WsServer {
   constructor(args = []) {
-    this.args = args;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atrium-browser-'));
-    this.data = path.join(this.dir, 'data');
-    this.log = path.join(this.dir, 'atriumd.log');
-  }
-
-  get url() {
-    return `http://${this.address}`;
-  }
-
-  /** Starts atriumd (on `listen`, default a free port) and waits until it is ready. */
-  async start(listen = '127.0.0.1:0') {
-    const out = fs.openSync(this.log, 'a');
-    this.proc = spawn(
-      process.env.ATRIUMD,
-      ['--data-dir', this.data, '--listen', listen, '--web-root', process.env.ATRIUM_WEB_ROOT, ...this.args],
-      { env: { ...process.env, ATRIUM_ADMIN_PASSWORD: ADMIN_PASSWORD }, stdio: ['ignore', out, out] },
-    );
-    fs.closeSync(out);
-    const proc = this.proc;
-    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-    const addrFile = path.join(this.data, 'atriumd.addr');
-    await waitFor(
-      async () => {
-        if (proc.exitCode !== null) throw new Error(`atriumd exited: ${fs.readFileSync(this.log, 'utf8').slice(-2000)}`);
-        const a = fs.readFileSync(addrFile, 'utf8').trim();
-        if (!a) return false;
-        const r = await request(a, 'GET', '/readyz');
-        if (r.status !== 200) return false;
-        this.address = a;
-        return true;
-      },
-      30000,
-      'atriumd to start',
-    );
-    this.adminToken = await this.login('admin', ADMIN_PASSWORD);
-    return this;
-  }
-
-  /** Stops the process by its PID (SIGTERM) and waits for it; throws unless it exited 0. */
-  async kill() {
-    if (this.proc && this.proc.exitCode === null) {
-      process.kill(this.proc.pid, 'SIGTERM');
-      const r = await this.exited;
-      if (r.code !== 0) throw new Error(`atriumd exited with ${JSON.stringify(r)}`);
-    }
-  }
-
-  /** Stops atriumd and starts it again on the same address and data dir. */
-  async restart(between = async () => {}) {
-    const address = this.address;
-    fs.rmSync(path.join(this.data, 'atriumd.addr'), { force: true });
-    await this.kill();
-    await between();
-    await this.start(address);
-  }
-
-  /** Stops atriumd by its PID and removes the temp dir. */
-  async stop() {
-    let err = null;
-    try {
-      await this.kill();
-    } catch (e) {
-      err = e;
-    }
-    const log = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
-    fs.rmSync(this.dir, { recursive: true, force: true });
-    if (err) throw new Error(`${err.message}; log tail:\n${log.slice(-4000)}`);
-  }
-
-  http(method, target, opts = {}) {
-    return request(this.address, method, target, { token: this.adminToken, ...opts });
-  }
-
-  async login(username, password) {
-    const r = await request(this.address, 'POST', '/v1/auth/login', { body: { username, password } });
-    if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${r.body}`);
-    return r.json.token;
-  }
-
-  /** Creates a member user; returns {id, username, password, token}. */
-  async user(name) {
-    const password = `${name}-pw-123456`;
-    const r = await this.http('POST', '/v1/users', { body: { username: name, email: `${name}@example.org`, password, role: 'member' } });
-    if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.body}`);
-    return { id: r.json.id, username: name, password, token: await this.login(name, password) };
+    super(['--web-root', process.env.ATRIUM_WEB_ROOT, ...args], 'atrium-browser-');
   }
 }
 

@@ -244,6 +244,20 @@ TEST_CASE("the web console's files are served from memory with types, caching, g
     CHECK(unknown.status == 404);
     CHECK(unknown.json.at("error").at("code") == "not_found");
   }
+  SECTION("answers the server writes before any route (400, 413, 431) carry them too") {
+    const std::vector<std::pair<std::string, unsigned>> cases{
+        {"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+        {raw_request("POST", "/v1/projects", {{"Content-Length", "999999999"}}, "", false), 413},
+        {raw_request("GET", "/", {{"X-Big", std::string(70000, 'a')}}), 431},
+    };
+    for (const auto& [bytes, status] : cases) {
+      auto r = raw_exchange(server.address, bytes);
+      REQUIRE(r.first() != nullptr);
+      CHECK(r.first()->status == status);
+      CHECK(r.first()->headers["content-security-policy"] == k_csp);
+      CHECK(r.first()->headers["x-content-type-options"] == "nosniff");
+    }
+  }
 }
 
 TEST_CASE("without a console GET / says so; a web root over the limits stops the start", "[e2e][browser]") {

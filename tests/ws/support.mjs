@@ -63,24 +63,33 @@ export function request(address, method, target, { token, body, headers = {} } =
 
 /** The atriumd process over a fresh temp data dir. */
 export class Server {
-  constructor(args = []) {
+  /** `args`: extra atriumd arguments; `prefix`: the temp dir's name prefix. */
+  constructor(args = [], prefix = 'atrium-ws-') {
     this.args = args;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atrium-ws-'));
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     this.data = path.join(this.dir, 'data');
     this.log = path.join(this.dir, 'atriumd.log');
   }
 
-  async start() {
+  get url() {
+    return `http://${this.address}`;
+  }
+
+  /** Starts atriumd on `listen` (default a free port) and waits until it is ready. */
+  async start(listen = '127.0.0.1:0') {
     const bin = process.env.ATRIUMD;
     if (!bin) throw new Error('set ATRIUMD to the atriumd binary');
     const out = fs.openSync(this.log, 'a');
-    this.proc = spawn(bin, ['--data-dir', this.data, '--listen', '127.0.0.1:0', ...this.args], {
+    const proc = spawn(bin, ['--data-dir', this.data, '--listen', listen, ...this.args], {
       env: { ...process.env, ATRIUM_ADMIN_PASSWORD: ADMIN_PASSWORD },
       stdio: ['ignore', out, out],
     });
-    this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
+    fs.closeSync(out);
+    this.proc = proc;
+    this.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
     await waitFor(
       async () => {
+        if (proc.exitCode !== null) throw new Error(`atriumd exited: ${fs.readFileSync(this.log, 'utf8').slice(-2000)}`);
         try {
           const a = fs.readFileSync(path.join(this.data, 'atriumd.addr'), 'utf8').trim();
           if (!a) return false;
@@ -99,17 +108,37 @@ export class Server {
     return this;
   }
 
-  /** Stops the process by its PID (SIGTERM) and removes the temp dir; throws unless it
-   * exited cleanly (0), so a sanitizer report at exit fails the test file. */
-  async stop() {
-    let r = { code: 0 };
+  /** Stops the process by its PID (SIGTERM) and waits for it; throws unless it exited 0,
+   * so a sanitizer report at exit fails the test file. */
+  async kill() {
     if (this.proc && this.proc.exitCode === null) {
       process.kill(this.proc.pid, 'SIGTERM');
-      r = await this.exited;
+      const r = await this.exited;
+      if (r.code !== 0) throw new Error(`atriumd exited with ${JSON.stringify(r)}`);
+    }
+  }
+
+  /** Stops atriumd, runs `between`, and starts it again on the same address and data dir. */
+  async restart(between = async () => {}) {
+    const address = this.address;
+    fs.rmSync(path.join(this.data, 'atriumd.addr'), { force: true });
+    await this.kill();
+    await between();
+    await this.start(address);
+  }
+
+  /** Stops atriumd by its PID and removes the temp dir; throws (with the log's tail)
+   * unless it exited cleanly. */
+  async stop() {
+    let err = null;
+    try {
+      await this.kill();
+    } catch (e) {
+      err = e;
     }
     const log = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
     fs.rmSync(this.dir, { recursive: true, force: true });
-    if (r.code !== 0) throw new Error(`atriumd exited with ${JSON.stringify(r)}; log tail:\n${log.slice(-4000)}`);
+    if (err) throw new Error(`${err.message}; log tail:\n${log.slice(-4000)}`);
   }
 
   http(method, target, opts = {}) {
@@ -122,14 +151,14 @@ export class Server {
     return r.json.token;
   }
 
-  /** Creates a member user and returns {id, token}. */
+  /** Creates a member user; returns {id, username, password, token}. */
   async user(name) {
     const password = `${name}-pw-123456`;
     const r = await this.http('POST', '/v1/users', {
       body: { username: name, email: `${name}@example.org`, password, role: 'member' },
     });
     if (r.status !== 201) throw new Error(`create user ${name}: ${r.status} ${r.body}`);
-    return { id: r.json.id, token: await this.login(name, password) };
+    return { id: r.json.id, username: name, password, token: await this.login(name, password) };
   }
 
   /** Opens a WebSocket as `token` (query parameter when `viaQuery`). */
