@@ -254,8 +254,9 @@ TEST_CASE("the web console's files are served from memory with types, caching, g
       auto r = raw_exchange(server.address, bytes);
       REQUIRE(r.first() != nullptr);
       CHECK(r.first()->status == status);
-      CHECK(r.first()->headers["content-security-policy"] == k_csp);
-      CHECK(r.first()->headers["x-content-type-options"] == "nosniff");
+      auto headers = r.first()->headers;
+      CHECK(headers["content-security-policy"] == k_csp);
+      CHECK(headers["x-content-type-options"] == "nosniff");
     }
   }
 }
