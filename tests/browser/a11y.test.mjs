@@ -1,25 +1,17 @@
 // Every page of the console scanned with axe-core (WCAG 2.1 A/AA and best practices): no
 // serious or critical violation. Each page is also saved as a screenshot in the artifacts
 // dir (ATRIUM_ARTIFACTS, default build/test-artifacts/browser); docs/console/ holds copies.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { Server, requireChromium, launch, signIn, waitFor, screenshot, ADMIN_PASSWORD } from './support.mjs';
+import { browserSuite, signIn, waitFor, screenshot, ADMIN_PASSWORD } from './support.mjs';
 
-requireChromium();
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 /** Runs axe on the page; returns the serious and critical violations, summarized. */
 async function scan(page) {

@@ -4,21 +4,13 @@
 // cell and re-applies its edits on top (web/src/editor.js `reload`, web/src/text_diff.js).
 // Either way the server, the page and a second page end with the same text holding both
 // the page's offline edits and every update made meanwhile.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, editorText, editorPending } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 /**
  * `events`: the page's WebSocket works, so after coming back it may catch up from the

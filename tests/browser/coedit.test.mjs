@@ -4,21 +4,13 @@
 // UTF-16). Afterwards both editors and the server's cell text are identical, and the text
 // holds every typed character exactly as often as it was typed; each page shows the
 // other person's name (presence) and cursor.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, editorCursors, screenshot } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, editorText, editorPending, editorCursors, screenshot } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 // A seeded generator, so a failure can be replayed (the seed is printed).
 function rng(seed) {

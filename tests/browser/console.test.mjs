@@ -3,21 +3,13 @@
 // there, as the server holds them; sign out: the session is gone.
 //
 //   ATRIUMD=build/atriumd ATRIUM_WEB_ROOT=build/web node tests/browser/console.test.mjs
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, screenshot, ADMIN_PASSWORD } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, editorText, editorPending, screenshot, ADMIN_PASSWORD } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 test('sign in, create a project, add SQL and markdown cells, reload, sign out', async () => {
   const context = await browser.newContext();

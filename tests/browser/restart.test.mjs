@@ -3,21 +3,13 @@
 // after the last position it saw, and sends the edits: the server and a second page (which
 // also lived through the restart) end with the same text, holding what was typed while
 // the server was down.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, editorPending, screenshot } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, editorText, editorPending, screenshot } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 test('a restart mid-session: banner, reconnect, edits typed while down arrive', async () => {
   const alice = await server.user('alice');

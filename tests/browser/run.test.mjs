@@ -1,23 +1,15 @@
 // Running a SQL cell on a SQLite connection from the console: live status, then the result
 // table (paged) with its CSV link; a long query cancelled from the console shows
 // `cancelled`.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Server, requireChromium, launch, signIn, waitFor, watch, screenshot, ADMIN_PASSWORD } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, screenshot, ADMIN_PASSWORD } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 test('a SQL cell runs on SQLite and shows its rows; a cancelled long query shows cancelled', async () => {
   // A SQLite file under DATA_DIR/files (the default --sqlite-root); empty = an empty database.

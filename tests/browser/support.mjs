@@ -13,6 +13,7 @@ import path from 'node:path';
 import { request, Server as WsServer, ADMIN_PASSWORD } from '../ws/support.mjs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -106,4 +107,24 @@ export function editorPending(page, cellId) {
 /** The editor's own cursor and the remote cursors it draws: {head, remote: [{name, head}]}. */
 export function editorCursors(page, cellId) {
   return page.$eval(`li[data-cell-id="${cellId}"] .cm-editor`, (el) => ({ head: el.atrium.head(), remote: el.atrium.remoteCursors() }));
+}
+
+/**
+ * The set-up of every browser test file: exits 77 without chromium (requireChromium),
+ * starts atriumd serving the console (`args`: more atriumd arguments) and one chromium
+ * before the file's tests, hands both to `use(server, browser)`, and stops both after.
+ */
+export function browserSuite(use, { args = [], launchArgs = [] } = {}) {
+  requireChromium();
+  let server;
+  let browser;
+  before(async () => {
+    server = await new Server(args).start();
+    browser = await launch(launchArgs);
+    use(server, browser);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
 }

@@ -2,21 +2,13 @@
 // javascript: link and an inline event handler, a project named with markup and a SQL cell
 // holding markup. Nothing runs (a window flag and a dialog listener stay untouched), the
 // markdown is sanitized, and names and code are shown as text.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, requireChromium, launch, signIn, waitFor, watch, editorText, ADMIN_PASSWORD } from './support.mjs';
+import { browserSuite, signIn, waitFor, watch, editorText, ADMIN_PASSWORD } from './support.mjs';
 
-requireChromium();
 let server;
 let browser;
-before(async () => {
-  server = await new Server().start();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+browserSuite((s, b) => ([server, browser] = [s, b]));
 
 const NAME = '<img src=x onerror="window.__pwned=\'name\';alert(1)">Assay';
 const MARKDOWN = [
