@@ -18,6 +18,7 @@ import { collab, receiveUpdates, sendableUpdates, getSyncedVersion, getClientID 
 import { sql } from '@codemirror/lang-sql';
 import { python } from '@codemirror/lang-python';
 import { api, ApiError } from './api.js';
+import * as rt from './realtime.js';
 import { rebaseOnto } from './rebase.js';
 
 /** Normalizes an update's `changes` (one ChangeSet JSON) into a ChangeSet. */
@@ -109,6 +110,7 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
   let retryDelay = 250;
   let retryTimer = null;
   let lastCursors = '';
+  let socketStalledAt = -Infinity; // when a command over the WebSocket last went unanswered
   let cursorList = []; // [{key, name, head, version}] as last given to setCursors
   let cursorsAhead = false; // some cursor is at a version we have not reached
 
@@ -251,6 +253,36 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     queueMicrotask(push);
   }
 
+  /**
+   * POST …/changes: over the open WebSocket as a command when there is one (a frame on a
+   * socket that is already there: no HTTP request per keystroke), else with fetch. Either
+   * way resolves the answer's body or rejects with an ApiError (status 0 when the
+   * connection went: the push is retried, and a change the server did take comes back
+   * as ours in the 409's updates, which collab confirms).
+   */
+  async function postChanges(body) {
+    const viaHttp = () => api('POST', `${base}/changes`, { body });
+    if (!rt.isConnected() || Date.now() - socketStalledAt < 60000) return viaHttp();
+    let r;
+    let timer;
+    const stalled = new Promise((resolve) => (timer = setTimeout(() => resolve(null), 5000)));
+    try {
+      r = await Promise.race([rt.command('POST', `${base}/changes`, body), stalled]);
+    } catch (e) {
+      throw new ApiError(0, { code: 'unavailable', message: e.message });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (r === null) {
+      // An open socket that does not answer (a stalled proxy): HTTP for a minute. Should
+      // the command still arrive, the version check refuses one of the two.
+      socketStalledAt = Date.now();
+      return viaHttp();
+    }
+    if (r.ok) return r.body;
+    throw new ApiError(r.status ?? 0, r.body?.error ?? r.error);
+  }
+
   async function push() {
     if (destroyed || pushing) return;
     const updates = sendableUpdates(view.state);
@@ -259,8 +291,10 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     pushAgain = false;
     const version = getSyncedVersion(view.state);
     try {
-      const r = await api('POST', `${base}/changes`, {
-        body: { version, client_id: getClientID(view.state), updates: updates.map((u) => ({ changes: u.changes.toJSON() })) },
+      const r = await postChanges({
+        version,
+        client_id: getClientID(view.state),
+        updates: updates.map((u) => ({ changes: u.changes.toJSON() })),
       });
       retryDelay = 250;
       // Accepted on `version`: nothing came between, so these updates are confirmed now
@@ -287,7 +321,7 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
         // Too old to catch up, or changes the server cannot apply: start over from its
         // text with our unsent edits re-applied on top (reload).
         await reload();
-      } else if (e instanceof ApiError && (e.status === 0 || e.status >= 500)) {
+      } else if (e instanceof ApiError && (e.status === 0 || e.status === 429 || e.status >= 500)) {
         // The server is away: keep the updates and try again with backoff.
         pushing = false;
         clearTimeout(retryTimer);
