@@ -110,6 +110,7 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
   let retryDelay = 250;
   let retryTimer = null;
   let lastCursors = '';
+  let sentInsidePending = false; // the last cursor sent was taken back through unconfirmed changes
   let socketStalledAt = -Infinity; // when a command over the WebSocket last went unanswered
   let cursorList = []; // [{key, name, head, version}] as last given to setCursors
   let cursorsAhead = false; // some cursor is at a version we have not reached
@@ -119,12 +120,21 @@ export function createCellEditor(parent, { projectId, cell, readOnly = false, on
     class {
       update(u) {
         if (u.docChanged && sendableUpdates(u.state).length) schedulePush();
-        // Also when our own changes were confirmed: a cursor inside unconfirmed text is
-        // only approximate (it maps back to the insertion point), and exact once confirmed.
-        const confirmed = getSyncedVersion(u.startState) !== getSyncedVersion(u.state);
-        if ((u.selectionSet || u.docChanged || confirmed) && onSelection) {
-          const r = u.state.selection.main;
+        if (!onSelection) return;
+        // Tell the others where our cursor is when it moved in a way they cannot work out
+        // themselves: we moved it (typing, clicks, keys); a remote update moved it otherwise
+        // than their mapping does (assoc 1, remotePos); or it was in our unconfirmed text
+        // (sent as the insertion point) and that text is confirmed now. A cursor merely
+        // carried along by remote updates is not sent again: with 20 editors that was 19
+        // presence messages, each relayed to 19 pages, per keystroke.
+        const r = u.state.selection.main;
+        const was = u.startState.selection.main;
+        const carried = u.docChanged && !u.selectionSet;
+        const movedOtherwise = carried && (u.changes.mapPos(was.head, 1) !== r.head || u.changes.mapPos(was.anchor, 1) !== r.anchor);
+        const confirmed = sentInsidePending && getSyncedVersion(u.startState) !== getSyncedVersion(u.state);
+        if (u.selectionSet || movedOtherwise || confirmed) {
           const back = pendingChanges(u.state)?.invertedDesc;
+          sentInsidePending = !!back;
           const at = (pos) => (back ? back.mapPos(pos, -1) : pos);
           onSelection(at(r.head), at(r.anchor), getSyncedVersion(u.state));
         }
