@@ -26,7 +26,8 @@
 //
 // stdout: one JSON line per figure; stderr: progress and a human summary.
 // Environment: ATRIUMD, ATRIUM_WEB_ROOT (defaults build/atriumd, build/web), CHROMIUM,
-// KEYS (300), PACE_MS (100), EDITORS ("2,20"), LOADS (10).
+// KEYS (300), PACE_MS (100), EDITORS ("2,20"), LOADS (10), MODES ("all,2": with more than
+// 2 editors, also a run where 2 are chromium pages and the others headless collab clients).
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -39,12 +40,16 @@ process.env.ATRIUM_WEB_ROOT ||= path.join(root, 'build', 'web');
 
 const { Server, requireChromium, launch, signIn, waitFor } = await import('../../browser/support.mjs');
 const { Client } = await import('../../ws/support.mjs');
-const WebSocket = createRequire(path.join(root, 'tests', 'ws', 'package.json'))('ws');
+const wsRequire = createRequire(path.join(root, 'tests', 'ws', 'package.json'));
+const WebSocket = wsRequire('ws');
+const { EditorState, ChangeSet } = wsRequire('@codemirror/state');
+const { collab, receiveUpdates, getSyncedVersion } = wsRequire('@codemirror/collab');
 
 const KEYS = Number(process.env.KEYS || 300);
 const PACE_MS = Number(process.env.PACE_MS || 100);
 const EDITORS = (process.env.EDITORS || '2,20').split(',').map(Number);
 const LOADS = Number(process.env.LOADS || 10);
+const MODES = (process.env.MODES || 'all,2').split(','); // all editors in chromium; 2 in chromium + headless others
 const GOAL_P99_MS = 50;
 const GOAL_GZIP_KIB = 400;
 
@@ -88,14 +93,20 @@ async function project(owner, members, cells) {
 }
 
 // ---- 1. keystroke → other browsers ----------------------------------------------------
-async function keystrokes(editors) {
+// `browsers` of the `editors` are chromium pages; the others (when fewer) are headless
+// @codemirror/collab clients in this process (tests/ws's packages), subscribed to the
+// project over a WebSocket and applying every update to their EditorState, as a page
+// does: the server fans out to `editors` editors, and only the browsers are measured.
+async function keystrokes(editors, browsers = editors) {
   const users = [];
-  for (let i = 0; i < editors; i++) users.push(await server.user(`k${editors}u${i}`));
+  for (let i = 0; i < editors; i++) users.push(await server.user(`k${editors}b${browsers}u${i}`));
   const p = await project(users[0], users.slice(1), ['select ']);
   const cellId = p.cells[0];
   const sel = `li[data-cell-id="${cellId}"] .cm-editor`;
+  const headless = [];
+  for (const u of users.slice(browsers)) headless.push(await headlessEditor(u, p.id, cellId));
   const pages = [];
-  for (const u of users) {
+  for (const u of users.slice(0, browsers)) {
     const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
     const page = await context.newPage();
     await signIn(page, server, u.username, u.password);
@@ -120,11 +131,11 @@ async function keystrokes(editors) {
     log(`  editors=${editors}: page ${pages.length} signed in`);
   }
   const start = 'select '.length;
-  const per = Math.max(15, Math.ceil(KEYS / editors));
+  const per = Math.max(15, Math.ceil(KEYS / browsers));
   let typed = 0;
   let typist = 0;
   while (typed < KEYS) {
-    const { page } = pages[typist % editors];
+    const { page } = pages[typist % browsers];
     await page.click(`${sel} .cm-content`);
     await page.keyboard.press('Control+End');
     for (let k = 0; k < per && typed < KEYS; k++) {
@@ -138,7 +149,7 @@ async function keystrokes(editors) {
     const want = start + typed;
     await waitFor(async () => {
       const lens = await Promise.all(pages.map((x) => x.page.$eval(sel, (el) => el.atrium.doc().length)));
-      return lens.every((l) => l === want);
+      return lens.every((l) => l === want) && headless.every((h) => h.length() === want);
     }, 30000, 'all editors to catch up');
     typist++;
   }
@@ -162,11 +173,14 @@ async function keystrokes(editors) {
     slowest.push(worst);
   }
   for (const x of pages) await x.context.close();
+  for (const h of headless) h.close();
   const s = stats(samples);
   const met = s.p99_ms < GOAL_P99_MS;
+  const mixed = browsers < editors;
   emit({
-    scenario: `console_keystroke_${editors}_editors`,
+    scenario: mixed ? `console_keystroke_${editors}_editors_${browsers}_browsers` : `console_keystroke_${editors}_editors`,
     editors,
+    browsers,
     typists_at_once: 1,
     keystrokes: KEYS - missing,
     pace_ms: PACE_MS,
@@ -177,7 +191,24 @@ async function keystrokes(editors) {
     goal_p99_ms: GOAL_P99_MS,
     goal_met: met,
   });
-  summary.push(`keystroke→other browser, ${editors} editors (1 typist, ${KEYS - missing} keys, ${samples.length} samples): p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, max ${s.max_ms} ms; slowest receiver p99 ${round(pct(slowest, 99))} ms — goal p99 < ${GOAL_P99_MS} ms ${met ? 'MET' : 'NOT met'}`);
+  summary.push(`keystroke→other browser, ${editors} editors${mixed ? ` (${browsers} in chromium, ${editors - browsers} headless)` : ''} (1 typist, ${KEYS - missing} keys, ${samples.length} samples): p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms, max ${s.max_ms} ms; slowest receiver p99 ${round(pct(slowest, 99))} ms — goal p99 < ${GOAL_P99_MS} ms ${met ? 'MET' : 'NOT met'}`);
+}
+
+/** A headless co-editor of one cell: a collab EditorState fed by the project's events. */
+async function headlessEditor(user, projectId, cellId) {
+  const cell = (await server.http('GET', `/v1/projects/${projectId}/cells/${cellId}`, { token: user.token })).json;
+  let state = EditorState.create({ doc: cell.content, extensions: [collab({ startVersion: cell.version, clientID: user.username })] });
+  const c = await Client.open(new WebSocket(`ws://${server.address}/v1/ws`, { headers: { Authorization: `Bearer ${user.token}` } }));
+  c.ws.on('message', (data) => {
+    const m = JSON.parse(data.toString());
+    if (m.op !== 'event' || m.event.type !== 'project.cell_changed' || m.event.data.cell_id !== cellId) return;
+    const sets = m.event.data.changes;
+    if (m.event.data.version - sets.length !== getSyncedVersion(state)) return;
+    state = receiveUpdates(state, sets.map((cs) => ({ changes: ChangeSet.fromJSON(cs), clientID: m.event.data.client_id }))).state;
+  });
+  const sub = await c.call({ op: 'subscribe', id: 's', projects: [projectId] });
+  if (!sub.ok) throw new Error(JSON.stringify(sub));
+  return { length: () => state.doc.length, close: () => c.close() };
 }
 
 // ---- 2. baseline: node ws clients, no browser ---------------------------------------------
@@ -325,8 +356,14 @@ try {
   for (const n of EDITORS) {
     log(`baseline ws, ${n} clients …`);
     await baseline(n);
-    log(`keystrokes, ${n} editors …`);
-    await keystrokes(n);
+    if (MODES.includes('all')) {
+      log(`keystrokes, ${n} editors …`);
+      await keystrokes(n);
+    }
+    if (n > 2 && MODES.includes('2')) {
+      log(`keystrokes, ${n} editors, 2 of them in chromium …`);
+      await keystrokes(n, 2);
+    }
   }
   log('bundle and first load …');
   await bundleAndLoad();
