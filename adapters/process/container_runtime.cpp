@@ -64,9 +64,28 @@ bool shim_alive(const fs::path& dir) {
   return errno == EWOULDBLOCK;
 }
 
-/// Whether any process of group `pgid` is left (zombies included).
+/// Whether a live (not zombie) process of group `pgid` is left. kill(-pgid, 0) answers
+/// quickly when the group is gone; since it counts zombies too (a process re-parented to a
+/// pid 1 that does not reap stays one), a positive answer is checked in /proc.
 bool group_alive(std::int64_t pgid) {
-  return pgid > 1 && (::kill(static_cast<pid_t>(-pgid), 0) == 0 || errno == EPERM);
+  if (pgid <= 1) return false;
+  if (::kill(static_cast<pid_t>(-pgid), 0) != 0 && errno == ESRCH) return false;
+  std::error_code ec;
+  for (fs::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto text = read_file(it->path() / "stat", 4096);
+    if (!text) continue;
+    const auto close = text->rfind(')');
+    if (close == std::string::npos || close + 2 >= text->size()) continue;
+    // "<state> <ppid> <pgrp> …" after the command name.
+    const char state = (*text)[close + 2];
+    const auto p1 = text->find(' ', close + 2);
+    const auto p2 = p1 == std::string::npos ? p1 : text->find(' ', p1 + 1);
+    if (p2 == std::string::npos) continue;
+    if (std::strtoll(text->c_str() + p2 + 1, nullptr, 10) == pgid && state != 'Z' && state != 'X') return true;
+  }
+  return false;
 }
 
 /// What the files of one container dir say, with the liveness checks done.
@@ -538,6 +557,9 @@ class process_runtime final : public ports::container_runtime {
         if (group_alive(pgid))
           return fail(errc::internal, "process group " + std::to_string(pgid) + " survived SIGKILL");
       }
+      // Zombies of the group wait for their parent (the shim, or pid 1): give them a moment.
+      const auto reaped = clock::now() + std::chrono::seconds(1);
+      while (::kill(static_cast<pid_t>(-pgid), 0) == 0 && clock::now() < reaped) sleep_ms(10);
     }
     // The shim records the exit and ends; wait for it (bounded).
     const auto until = clock::now() + std::chrono::seconds(5);

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -45,7 +46,8 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-/// The processes of process group `pgid` still present in /proc (zombies included).
+/// The processes of process group `pgid` still present in /proc, zombies (ended, their
+/// parent has not reaped them: pid 1 of this machine reaps late) not counted.
 std::vector<pid_t> group_members(pid_t pgid) {
   std::vector<pid_t> out;
   for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -60,7 +62,7 @@ std::vector<pid_t> group_members(pid_t pgid) {
     long ppid = 0;
     long pgrp = 0;
     rest >> state >> ppid >> pgrp;
-    if (pgrp == pgid) out.push_back(static_cast<pid_t>(std::stol(name)));
+    if (pgrp == pgid && state != "Z" && state != "X") out.push_back(static_cast<pid_t>(std::stol(name)));
   }
   return out;
 }
@@ -332,6 +334,76 @@ TEST_CASE("process runtime: a new adapter on the same DATA_DIR adopts the runnin
   REQUIRE(next);
   CHECK(*next == std::string("proc-") + k_cid + "-2");
   CHECK(f.rt->inspect(id).error().code == errc::not_found);
+}
+
+TEST_CASE("process runtime: the container outlives a SIGKILL of the process that started it", "[containers][process]") {
+  fixture f;
+  // A child process plays atriumd: it creates and starts the container, reports the
+  // runtime id, and is SIGKILLed.
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t daemon = ::fork();
+  REQUIRE(daemon >= 0);
+  if (daemon == 0) {
+    ::close(report[0]);
+    auto rt = make_process_runtime(f.options);
+    auto id = rt->create(f.spec({"sleep", "1000"}));
+    if (!id || !rt->start(*id)) ::_exit(1);
+    const std::string line = *id + "\n";
+    [[maybe_unused]] auto n = ::write(report[1], line.data(), line.size());
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string id;
+  char c = 0;
+  while (::read(report[0], &c, 1) == 1 && c != '\n') id.push_back(c);
+  ::close(report[0]);
+  ::kill(daemon, SIGKILL);
+  int status = 0;
+  ::waitpid(daemon, &status, 0);
+  REQUIRE_FALSE(id.empty());
+  f.remember(id);
+  auto all = f.rt->list();
+  REQUIRE(all);
+  REQUIRE(all->size() == 1);
+  CHECK(all->front().runtime_id == id);
+  CHECK(all->front().status == ports::runtime_container::state::running);
+  REQUIRE(all->front().pid);
+  const auto pid = static_cast<pid_t>(*all->front().pid);
+  REQUIRE(f.rt->start(id));
+  CHECK(f.rt->inspect(id)->pid == pid);
+  REQUIRE(f.rt->stop(id, 5s));
+  CHECK(group_members(pid).empty());
+}
+
+TEST_CASE("process runtime: a killed shim leaves the container running and stoppable; removal is an event",
+          "[containers][process]") {
+  fixture f;
+  event_log events;
+  auto watch = f.rt->watch([&](const ports::runtime_event& e) { events.add(e); });
+  const auto id = f.create_and_start(f.spec({"sleep", "1000"}));
+  const auto state = decode_state(*read_file(f.dir() / "state.json", 65536));
+  REQUIRE(state);
+  REQUIRE(::kill(static_cast<pid_t>(state->shim_pid), SIGKILL) == 0);
+  auto c = f.rt->inspect(id);
+  REQUIRE(c);
+  CHECK(c->status == rstate::running);
+  CHECK(c->pid == state->pid);
+  REQUIRE(f.rt->stop(id, 5s));
+  CHECK(group_members(static_cast<pid_t>(state->pid)).empty());
+  c = f.rt->inspect(id);
+  REQUIRE(c);
+  CHECK(c->status == rstate::exited);
+  CHECK(c->exit_code == 143);
+  auto exited = events.wait_for([&](const auto& e) { return e.type == ports::runtime_event::kind::exited; });
+  REQUIRE(exited);
+  CHECK(exited->runtime_id == id);
+  REQUIRE(f.rt->remove(id));
+  auto removed = events.wait_for([&](const auto& e) { return e.type == ports::runtime_event::kind::removed; });
+  REQUIRE(removed);
+  CHECK(removed->runtime_id == id);
+  CHECK(removed->container_id == k_cid);
 }
 
 TEST_CASE("process runtime: an exit while no adapter exists is reported by the next one", "[containers][process]") {
