@@ -275,6 +275,37 @@ write("cron", [
     " \t0 0 1 1 sun,sat ",
 ])
 
+# ---- (g2) container_state: first byte 0 state.json, 1 runtime.json, 2 runtime id, 3 process output ----
+RID = "proc-0193a1c2-0000-7000-8000-00000000c001-1"
+write("container_state", [
+    bytes([0]) + json.dumps({"runtime_id": RID, "start": 1, "status": "running", "shim_pid": 4242, "pid": 4243,
+                             "pid_start": 123456, "started_at_ms": 1764892800000}).encode(),
+    bytes([0]) + json.dumps({"runtime_id": RID, "start": 2, "status": "exited", "shim_pid": 4242, "pid": 4243,
+                             "pid_start": 123456, "started_at_ms": 1764892800000, "exit_code": 137,
+                             "reason": "killed", "finished_at_ms": 1764892801000}).encode(),
+    bytes([0]) + b'{"runtime_id":"x","start":1,"status":"exited","shim_pid":0,"pid":0,"pid_start":0,'
+                 b'"started_at_ms":0,"exit_code":127,"reason":"exited","error":"cannot execute"}',
+    bytes([0]) + b'{"runtime_id":"x","start":1,"status":"running","shim_pid":-1,"pid":1,"pid_start":0,"started_at_ms":0}',
+    bytes([0]) + b'{"runtime_id":"x","start":18446744073709551616,"status":"zombie"}',
+    bytes([0]) + b'{"runtime_id":',
+    bytes([1]) + json.dumps({"runtime_id": RID, "container_id": "0193a1c2-0000-7000-8000-00000000c001",
+                             "instance": "i-1", "spec_version": 3, "name": "web",
+                             "command": ["python3", "-m", "http.server", "8080"], "env": {"FOO": "bar"},
+                             "ports": [8080], "limits": {"memory_bytes": 134217728, "cpus": 0.5, "pids": 64},
+                             "log": {"max_bytes": 1048576, "files": 3}}).encode(),
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":[]}',
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":["a"],'
+                 b'"ports":[0,65536],"limits":{"cpus":-1e999}}',
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":["a"],"log":{"files":101}}',
+    bytes([2]) + RID.encode(),
+    bytes([2]) + b"proc-../../etc-1",
+    bytes([2]) + b"proc--1",
+    bytes([2]) + b"proc-abc-0001",
+    bytes([2]) + b"proc-abc-99999999999999999999",
+    bytes([3]) + b"\x05hello\nworld\r\npartial",
+    bytes([3]) + b"\x00" + b"y" * 40000 + b"\n\n\n",
+])
+
 # ---- (h) browser: first byte picks the parser (0 static path, 1 cookie, 2 origin, 3 negotiation) ----
 def pick(n, text):
     return bytes([n]) + (text.encode() if isinstance(text, str) else text)
