@@ -126,13 +126,13 @@ using rec_ready_atom = caf::atom_constant<caf::atom("recready")>;
 
 /// One container as the reconciler follows it.
 struct tracked {
-  container_state s;                                // from the read model
+  container_state s;                                   // from the read model
   std::optional<system_clock::time_point> restart_at;  // observed `starting`: when to start it
-  std::optional<ports::runtime_container> rt;       // the runtime's view, when known
-  bool rt_known = false;                            // `rt` is current (a list or inspect answered)
-  bool busy = false;                                // a runtime call or command is in flight
-  std::uint64_t wait_version = 0;                   // act only once the row reached this version
-  steady_clock::time_point retry_after{};           // after a failure
+  std::optional<ports::runtime_container> rt;          // the runtime's view, when known
+  bool rt_known = false;                               // `rt` is current (a list or inspect answered)
+  bool busy = false;                                   // a runtime call or command is in flight
+  std::uint64_t wait_version = 0;                      // act only once the row reached this version
+  steady_clock::time_point retry_after{};              // after a failure
   // health checks (Docker HEALTHCHECK semantics)
   bool probing = false;
   steady_clock::time_point run_since{};   // when the current run started (for start_period)
@@ -151,10 +151,10 @@ struct reconciler_state {
   std::set<std::string> warned;  // containers whose runtime is not available (logged once)
   std::uint64_t start_head = 0;
   std::uint64_t loaded_head = 0;
-  bool ready = false;       // the projections reached the start head and the table loaded
-  bool adopted = false;     // the first list() answered for every runtime
-  bool awaiting = false;    // an await_position is in flight
-  bool listing = false;     // a list() round is in flight
+  bool ready = false;     // the projections reached the start head and the table loaded
+  bool adopted = false;   // the first list() answered for every runtime
+  bool awaiting = false;  // an await_position is in flight
+  bool listing = false;   // a list() round is in flight
   steady_clock::time_point next_list{};
   static inline const char* name = "container-reconciler";
 
@@ -408,8 +408,7 @@ void report_exit(self_ptr self, const std::string& id) {
   }
   const auto ran = ran_ms_of(t);
   t.busy = true;
-  spdlog::info("reconciler: container exited container_id={} exit_code={} reason={} ran_ms={}", id, code, reason,
-               ran);
+  spdlog::info("reconciler: container exited container_id={} exit_code={} reason={} ran_ms={}", id, code, reason, ran);
   report(self, id, report_exited{code, reason, ran},
          [self, id](result<ports::command_outcome> out) { settle(self, id, out, "exited"); });
 }
@@ -550,8 +549,8 @@ void remove_orphan(self_ptr self, const std::string& runtime_name, const ports::
   auto rt = shared_runtime_of(self, runtime_name);
   auto* store = self->state.store;
   const auto instance = self->state.cfg.instance;
-  spdlog::warn("reconciler: orphan runtime container runtime={} runtime_id={} container_id={}: removing",
-               runtime_name, rc.runtime_id, rc.container_id);
+  spdlog::warn("reconciler: orphan runtime container runtime={} runtime_id={} container_id={}: removing", runtime_name,
+               rc.runtime_id, rc.container_id);
   off_thread(
       self,
       [rt, rc, store]() -> std::pair<result<void>, std::string> {
@@ -572,8 +571,7 @@ void remove_orphan(self_ptr self, const std::string& runtime_name, const ports::
         auto event = make_event(runtime_orphan_removed{runtime_name, rc.runtime_id, rc.container_id, r.second});
         event.actor = principal::system().user_id;
         self->send(caf::actor_cast<caf::actor>(gateway),
-                   msg::record_request{
-                       {"runtime-" + instance, ports::expected_version::any(), {std::move(event)}}},
+                   msg::record_request{{"runtime-" + instance, ports::expected_version::any(), {std::move(event)}}},
                    msg::recorded_box{[id = rc.runtime_id](result<std::uint64_t> pos) {
                      if (!pos) spdlog::warn("reconciler: orphan {} not recorded: {}", id, pos.error().message);
                    }});

@@ -254,8 +254,8 @@ struct actor_runtime::impl {
   std::shared_ptr<supervision> sup = std::make_shared<supervision>();
   caf::actor supervisor;
   std::shared_ptr<actors::relay_status_cell> relay_status;
-  ports::event_store* store = nullptr;             // for the relay's lag in seconds, and the store's health
-  std::shared_ptr<actors::job_attempts> attempts;  // running job attempts (none without a dispatcher)
+  ports::event_store* store = nullptr;                 // for the relay's lag in seconds, and the store's health
+  std::shared_ptr<actors::job_attempts> attempts;      // running job attempts (none without a dispatcher)
   std::shared_ptr<actors::container_pool> containers;  // the reconciler's runtime threads (none without it)
   std::chrono::milliseconds stop_wait{0};
 
@@ -353,8 +353,8 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   }
   if (!config.containers.runtimes.empty() && config.containers.queries != nullptr) {
     p->containers = actors::make_container_pool(config.containers.threads);
-    f[static_cast<std::size_t>(core_role::reconciler)] = make_factory<core_role::reconciler>(
-        [sys, &store, containers = config.containers, pool = p->containers, dir] {
+    f[static_cast<std::size_t>(core_role::reconciler)] =
+        make_factory<core_role::reconciler>([sys, &store, containers = config.containers, pool = p->containers, dir] {
           return actors::spawn_container_reconciler(*sys, store, containers, pool, dir);
         });
   }

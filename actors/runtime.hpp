@@ -110,8 +110,8 @@ struct container_execution {
   std::string instance;                     ///< this installation's id: orphans are recorded on `runtime-<instance>`
   std::chrono::milliseconds tick{200};      ///< how often containers are reconciled
   std::chrono::milliseconds resync{std::chrono::seconds(5)};  ///< how often every runtime is listed
-  std::chrono::seconds stop_grace{10};  ///< SIGTERM to SIGKILL when stopping a container
-  std::size_t threads = 4;              ///< runtime calls in flight at once, at most
+  std::chrono::seconds stop_grace{10};                        ///< SIGTERM to SIGKILL when stopping a container
+  std::size_t threads = 4;                                    ///< runtime calls in flight at once, at most
 };
 
 /// Settings of the actor system.

@@ -40,7 +40,17 @@ namespace atrium::actors {
 caf::error log_actor_exception(caf::scheduled_actor* self, std::exception_ptr& e);
 
 /// The supervised core actors.
-enum class core_role : std::uint8_t { hub, runner, writer, registry, gateway, relay, dispatcher, scheduler, reconciler };
+enum class core_role : std::uint8_t {
+  hub,
+  runner,
+  writer,
+  registry,
+  gateway,
+  relay,
+  dispatcher,
+  scheduler,
+  reconciler
+};
 inline constexpr std::size_t k_core_roles = 9;
 
 /// The actor's name in logs and health reports (e.g. `event-store-writer`).

@@ -134,7 +134,8 @@ container_state container_from_row(const nlohmann::json& row) {
     s.health_check = it->get<container_health_spec>();
   }
   s.spec_version = row.value("spec_version", std::uint64_t{1});
-  if (const auto it = row.find("exit_reason"); it != row.end() && it->is_string()) s.exit_reason = it->get<std::string>();
+  if (const auto it = row.find("exit_reason"); it != row.end() && it->is_string())
+    s.exit_reason = it->get<std::string>();
   return s;
 }
 

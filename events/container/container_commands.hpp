@@ -17,15 +17,15 @@ namespace atrium {
 
 /// Admin: declare a new container (desired `stopped`, observed `declared`).
 struct declare_container {
-  std::string container_id;                ///< new id (UUIDv7), chosen by the caller
-  std::string name;                        ///< `[a-z0-9][a-z0-9_.-]{0,62}`
-  std::string image;                       ///< 1–255 bytes, no whitespace
-  std::vector<std::string> command;        ///< at most 64 arguments of at most 4096 bytes each
-  std::map<std::string, std::string> env;  ///< at most 128; keys `[A-Za-z_][A-Za-z0-9_]*`, values ≤ 32768 bytes
-  std::vector<int> ports;                  ///< at most 32 distinct ports, each 1–65535
-  std::string runtime = "process";         ///< `process` (command required) or `docker` (image required)
-  container_limits_spec limits;            ///< each limit in its range (container_events.hpp)
-  std::string restart = "on-failure";      ///< `always`, `on-failure` or `never`
+  std::string container_id;                     ///< new id (UUIDv7), chosen by the caller
+  std::string name;                             ///< `[a-z0-9][a-z0-9_.-]{0,62}`
+  std::string image;                            ///< 1–255 bytes, no whitespace
+  std::vector<std::string> command;             ///< at most 64 arguments of at most 4096 bytes each
+  std::map<std::string, std::string> env;       ///< at most 128; keys `[A-Za-z_][A-Za-z0-9_]*`, values ≤ 32768 bytes
+  std::vector<int> ports;                       ///< at most 32 distinct ports, each 1–65535
+  std::string runtime = "process";              ///< `process` (command required) or `docker` (image required)
+  container_limits_spec limits;                 ///< each limit in its range (container_events.hpp)
+  std::string restart = "on-failure";           ///< `always`, `on-failure` or `never`
   std::optional<container_health_spec> health;  ///< http/tcp port among `ports`; timings in range
 };
 
@@ -64,9 +64,9 @@ struct report_health {
 
 /// Runtime: the container's process exited.
 struct report_exited {
-  int exit_code = 0;                ///< -1 when unknown
-  std::string reason = "exited";    ///< see `container_exited::reason`
-  std::int64_t ran_ms = 0;          ///< how long it ran, ≥ 0 (0: unknown)
+  int exit_code = 0;              ///< -1 when unknown
+  std::string reason = "exited";  ///< see `container_exited::reason`
+  std::int64_t ran_ms = 0;        ///< how long it ran, ≥ 0 (0: unknown)
 };
 
 /// Runtime: an exited container that should run is being restarted; the decider picks

@@ -82,9 +82,10 @@ result<void> validate_spec(const spec_view& c) {
   if (c.runtime != "process" && c.runtime != "docker") {
     return invalid("runtime must be process or docker", "runtime");
   }
-  const bool image_ok = c.image.size() <= 255 && std::none_of(c.image.begin(), c.image.end(), [](unsigned char ch) {
-                          return std::isspace(ch);
-                        }) && first_refused(c.image, text_kind::label) < 0;
+  const bool image_ok =
+      c.image.size() <= 255 &&
+      std::none_of(c.image.begin(), c.image.end(), [](unsigned char ch) { return std::isspace(ch); }) &&
+      first_refused(c.image, text_kind::label) < 0;
   if (!image_ok || (c.runtime == "docker" && c.image.empty())) {
     return invalid(c.runtime == "docker" && c.image.empty()
                        ? "image is required by the docker runtime"
@@ -130,9 +131,8 @@ result<void> validate(const declare_container& c) {
 }
 
 bool reason_ok(const std::string& r) {
-  return !r.empty() && r.size() <= 64 && std::all_of(r.begin(), r.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || ch == '_';
-  });
+  return !r.empty() && r.size() <= 64 &&
+         std::all_of(r.begin(), r.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '_'; });
 }
 
 // decide: the container events the decider builds, one overload each (an event of another

@@ -59,11 +59,11 @@ struct container_state {
   std::vector<int> ports;
   std::string runtime = "process";  ///< `process` or `docker`
   container_limits_spec limits;
-  std::string restart = "on-failure";  ///< `always`, `on-failure` or `never`
+  std::string restart = "on-failure";                 ///< `always`, `on-failure` or `never`
   std::optional<container_health_spec> health_check;  ///< the spec's `health`; none: no check
-  std::uint64_t spec_version = 0;  ///< stream version of the declaration or the last `spec_changed`
-  std::string declared_by;         ///< bare user id of the admin who declared it
-  std::string desired;      ///< `running`, `stopped` or `removed`
+  std::uint64_t spec_version = 0;                     ///< stream version of the declaration or the last `spec_changed`
+  std::string declared_by;                            ///< bare user id of the admin who declared it
+  std::string desired;                                ///< `running`, `stopped` or `removed`
   /// `declared`, `starting`, `running`, `exited`, `stopped` or `removed`.
   std::string observed;
   std::string health;            ///< `healthy`, `unhealthy`, `starting`, or empty when unknown (not running)

@@ -28,7 +28,9 @@ struct container_limits_spec {
 };
 /// Encodes as `{"memory_bytes": n|null, "millicpus": n|null, "pids": n|null}`.
 inline void to_json(nlohmann::json& j, const container_limits_spec& l) {
-  const auto opt = [](const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+  const auto opt = [](const std::optional<std::int64_t>& v) {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
   j = nlohmann::json{{"memory_bytes", opt(l.memory_bytes)}, {"millicpus", opt(l.millicpus)}, {"pids", opt(l.pids)}};
 }
 /// Missing or null members are absent; throws nlohmann::json exceptions on other shapes.
@@ -70,15 +72,15 @@ struct container_declared {
   static constexpr std::string_view type = "container.declared";
   static constexpr int schema = 2;
   std::string container_id;
-  std::string name;                        ///< `[a-z0-9][a-z0-9_.-]{0,62}`
-  std::string image;                       ///< image reference, e.g. `postgres:16`; may be empty for `process`
-  std::vector<std::string> command;        ///< argv; empty means the image's default (docker only)
-  std::map<std::string, std::string> env;  ///< environment variables
-  std::vector<int> ports;                  ///< container ports to publish, 1–65535
-  std::string declared_by;                 ///< bare user id of the admin
-  std::string runtime = "process";         ///< `process` or `docker`
-  container_limits_spec limits;            ///< resource limits
-  std::string restart = "on-failure";      ///< `always`, `on-failure` or `never`
+  std::string name;                             ///< `[a-z0-9][a-z0-9_.-]{0,62}`
+  std::string image;                            ///< image reference, e.g. `postgres:16`; may be empty for `process`
+  std::vector<std::string> command;             ///< argv; empty means the image's default (docker only)
+  std::map<std::string, std::string> env;       ///< environment variables
+  std::vector<int> ports;                       ///< container ports to publish, 1–65535
+  std::string declared_by;                      ///< bare user id of the admin
+  std::string runtime = "process";              ///< `process` or `docker`
+  container_limits_spec limits;                 ///< resource limits
+  std::string restart = "on-failure";           ///< `always`, `on-failure` or `never`
   std::optional<container_health_spec> health;  ///< none: no health check
 };
 /// Encodes every member; `health` is null when absent.

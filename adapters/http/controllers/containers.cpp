@@ -163,17 +163,17 @@ void containers_controller::change(const call_ptr& c, const principal& p, const 
   auto body = parse_object(c->req.body);
   if (!body) return send_error(c, body.error());
   for (const auto& [key, value] : body->items()) {
-    static const std::set<std::string> known{"image",  "command", "env",     "ports",
-                                             "runtime", "limits", "restart", "health"};
+    static const std::set<std::string> known{"image",   "command", "env",     "ports",
+                                             "runtime", "limits",  "restart", "health"};
     if (!known.contains(key)) {
-      return send_error(c, error{errc::invalid_argument, "a container's spec has no member " + key + " to change",
-                                 {{"field", key}}});
+      return send_error(
+          c, error{errc::invalid_argument, "a container's spec has no member " + key + " to change", {{"field", key}}});
     }
   }
   auto spec = parse_spec(*body);
   if (!spec) return send_error(c, spec.error());
-  change_spec cmd{spec->image,  spec->command, spec->env,     spec->ports,
-                  spec->runtime, spec->limits, spec->restart, spec->health};
+  change_spec cmd{spec->image,   spec->command, spec->env,     spec->ports,
+                  spec->runtime, spec->limits,  spec->restart, spec->health};
   d_.kit->execute(c, p, id, container_command{std::move(cmd)});
 }
 
@@ -206,7 +206,8 @@ void containers_controller::logs(const call_ptr& c, const principal& p, const st
   const auto runtime_id = (*found)->value("runtime_id", "");
   auto rt_it = d_.runtimes.find(runtime_name);
   if (rt_it == d_.runtimes.end()) {
-    return send_error(c, error{errc::unavailable, "the runtime " + runtime_name + " does not run in this atriumd",
+    return send_error(c, error{errc::unavailable,
+                               "the runtime " + runtime_name + " does not run in this atriumd",
                                {{"runtime", runtime_name}}});
   }
   if (runtime_id.empty()) {
@@ -228,10 +229,13 @@ void containers_controller::logs(const call_ptr& c, const principal& p, const st
     std::thread([c, rt, runtime_id, req, slot] {
       std::string out;
       std::atomic<bool> stop{false};
-      auto r = rt->logs(runtime_id, req, [&out](std::string_view line) {
-        out.append(line).push_back('\n');
-        return true;
-      }, stop);
+      auto r = rt->logs(
+          runtime_id, req,
+          [&out](std::string_view line) {
+            out.append(line).push_back('\n');
+            return true;
+          },
+          stop);
       if (!r) return send_error(c, r.error());
       send_body(c, std::move(out), "text/plain; charset=utf-8", {});
     }).detach();
@@ -262,15 +266,16 @@ void containers_controller::logs(const call_ptr& c, const principal& p, const st
           },
           *stop);
       if (auto ch = weak.lock()) {
-        ch->close(1000, "",
-                  r ? std::string("event: end\ndata: {}\n\n")
-                    : "event: error\ndata: " + json{{"code", std::string(to_string(r.error().code))},
-                                                    {"message", r.error().message}}
-                                                   .dump() +
-                          "\n\n");
+        ch->close(
+            1000, "",
+            r ? std::string("event: end\ndata: {}\n\n")
+              : "event: error\ndata: " +
+                    json{{"code", std::string(to_string(r.error().code))}, {"message", r.error().message}}.dump() +
+                    "\n\n");
       }
     }).detach();
-    return push_callbacks{nullptr, [stop] { stop->store(true); }, [stop, weak] {
+    return push_callbacks{nullptr, [stop] { stop->store(true); },
+                          [stop, weak] {
                             stop->store(true);
                             if (auto ch = weak.lock()) {
                               ch->cut(1013, "slow consumer", [](const std::vector<std::uint64_t>&) {
