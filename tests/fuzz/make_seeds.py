@@ -97,6 +97,20 @@ for body in [
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     body_seeds.append(bytes([30, 0]) + text)
     body_seeds.append(bytes([30, 1 | 2]) + text)
+# containers (issue 18): k_routes 17 (POST /v1/containers) with the full spec, 31 (PATCH …/@CONTAINER@)
+for route, body in [
+    (17, {"name": "web", "runtime": "process", "command": ["python3", "-m", "http.server", "8000"], "ports": [8000],
+          "limits": {"memory_bytes": 268435456, "cpus": 0.5, "pids": 64}, "restart": "always",
+          "health": {"http": {"port": 8000, "path": "/"}, "interval_s": 5, "timeout_s": 2, "retries": 3,
+                     "start_period_s": 1}}),
+    (17, {"name": "box", "runtime": "docker", "image": "busybox", "health": {"exec": ["true"]}}),
+    (17, {"name": "bad", "command": ["x"], "limits": {"memory_bytes": -1, "cpus": 1e308}}),
+    (31, {"env": {"A": "b"}, "restart": "never"}),
+    (31, {"health": {"tcp": {"port": 8080}}, "ports": [8080], "limits": {"cpus": 2}}),
+    (31, {"health": None, "runtime": "docker"}),
+]:
+    text = json.dumps(body, separators=(",", ":")).encode()
+    body_seeds.append(bytes([route, 0]) + text)
 write("api_body", body_seeds)
 
 
@@ -144,6 +158,8 @@ http = [
     req("GET", "/v1/containers"),
     req("GET", "/v1/containers/@CONTAINER@"),
     req("POST", "/v1/containers/@CONTAINER@/stop", ""),
+    req("PATCH", "/v1/containers/@CONTAINER@", {"env": {"A": "b"}}),
+    req("GET", "/v1/containers/@CONTAINER@/logs?tail=5"),
     req("GET", "/v1/audit?limit=3&order=desc&since=2026-01-01T00:00:00Z&type=project.created"),
     req("GET", "/v1/audit/export?format=csv&until=2099-01-01T00:00:00%2B01:00"),
     req("GET", "/v1/audit/verify"),
