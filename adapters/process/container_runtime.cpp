@@ -25,6 +25,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/process/container_cgroup.hpp"
 #include "adapters/process/container_files.hpp"
 
 extern char** environ;
@@ -223,6 +224,7 @@ class process_runtime final : public ports::container_runtime {
     r.memory_bytes = spec.limits.memory_bytes;
     r.cpus = spec.limits.cpus;
     r.pids = spec.limits.pids;
+    r.cgroups = options_.cgroups;
     r.log = {options_.log_max_bytes, options_.log_files};
     ::unlink((dir / "state.json").c_str());
     if (auto w = write_file_atomic(dir / "runtime.json", encode(r)); !w) return std::unexpected(w.error());
@@ -542,20 +544,27 @@ class process_runtime final : public ports::container_runtime {
     const auto& state = *current->state;
     const std::int64_t pgid = state.pid;
     int last_signal = 0;
+    // The container's cgroup (when it has one) also holds what left the process group.
+    cgroup_set cgroup;
+    for (const auto& d : state.cgroups)
+      if (valid_cgroup_path(d, id.first)) cgroup.dirs.push_back(d);
+    const auto alive = [&] { return group_alive(pgid) || !cgroup_pids(cgroup).empty(); };
+    const auto signal = [&](int sig) {
+      last_signal = sig;
+      ::kill(static_cast<pid_t>(-pgid), sig);
+      signal_cgroup(cgroup, sig);
+    };
     // Only signal the group while its leader is the process we started (pid + start
     // time): a pgid cannot be reused while a member of the group lives.
     if (process_alive(state.pid, state.pid_start)) {
-      last_signal = SIGTERM;
-      ::kill(static_cast<pid_t>(-pgid), SIGTERM);
+      signal(SIGTERM);
       const auto until = clock::now() + grace;
-      while (group_alive(pgid) && clock::now() < until) sleep_ms(20);
-      if (group_alive(pgid)) {
-        last_signal = SIGKILL;
-        ::kill(static_cast<pid_t>(-pgid), SIGKILL);
+      while (alive() && clock::now() < until) sleep_ms(20);
+      if (alive()) {
+        signal(SIGKILL);
         const auto hard = clock::now() + std::chrono::seconds(5);
-        while (group_alive(pgid) && clock::now() < hard) sleep_ms(10);
-        if (group_alive(pgid))
-          return fail(errc::internal, "process group " + std::to_string(pgid) + " survived SIGKILL");
+        while (alive() && clock::now() < hard) sleep_ms(10);
+        if (alive()) return fail(errc::internal, "process group " + std::to_string(pgid) + " survived SIGKILL");
       }
       // Zombies of the group wait for their parent (the shim, or pid 1): give them a moment.
       const auto reaped = clock::now() + std::chrono::seconds(1);
