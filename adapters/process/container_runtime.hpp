@@ -78,8 +78,9 @@ struct process_runtime_options {
   /// The supervisor executable; empty: `atrium-shim` in the directory of
   /// /proc/self/exe (where the build and the install put it next to atriumd).
   std::filesystem::path shim_path;
-  /// How often `watch` rescans all containers besides its inotify events.
-  std::chrono::milliseconds scan_interval{1000};
+  /// How often `watch` rescans all containers besides its inotify events (a backstop:
+  /// exits, removals and shim deaths arrive through inotify).
+  std::chrono::milliseconds scan_interval{5000};
   /// Enforce limits with a cgroup per container where the machine offers one (see
   /// above); false: always setrlimit.
   bool cgroups = true;
