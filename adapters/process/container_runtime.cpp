@@ -318,13 +318,16 @@ class process_runtime final : public ports::container_runtime {
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) return fail(errc::internal, "pipe: " + errno_text(errno));
     fd_guard read_end(ready[0]);
-    fd_guard write_end(ready[1]);
+    // dup2 onto itself would keep FD_CLOEXEC: make sure the write end is not fd 3 already.
+    fd_guard write_end(::fcntl(ready[1], F_DUPFD_CLOEXEC, 10));
+    ::close(ready[1]);
+    if (write_end.fd < 0) return fail(errc::internal, "fcntl: " + errno_text(errno));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, ready[1], 3);  // dup2 clears FD_CLOEXEC on fd 3
+    posix_spawn_file_actions_adddup2(&actions, write_end.fd, 3);  // dup2 clears FD_CLOEXEC on fd 3
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none;

@@ -276,6 +276,10 @@ int main(int argc, char** argv) {
       if (w == pid) exited = true;
     }
   }
+  if (!exited) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   child_pid = 0;
   // The main process ended: nothing of its group, or of its cgroup, may outlive it.
   ::kill(-pid, SIGKILL);
