@@ -79,6 +79,7 @@ std::string encode(const runtime_record& r) {
                   {"env", r.env},
                   {"ports", r.ports},
                   {"limits", limits},
+                  {"cgroups", r.cgroups},
                   {"log", {{"max_bytes", r.log.max_bytes}, {"files", r.log.files}}}};
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -131,6 +132,10 @@ result<runtime_record> decode_runtime(std::string_view text) {
       r.cpus = cpus->get<double>();
     }
   }
+  if (const auto cg = j.find("cgroups"); cg != j.end()) {
+    if (!cg->is_boolean()) return bad("cgroups must be a boolean");
+    r.cgroups = cg->get<bool>();
+  }
   if (const auto log = j.find("log"); log != j.end()) {
     if (!log->is_object() || !get_uint(*log, "max_bytes", r.log.max_bytes, false) ||
         !get_uint(*log, "files", r.log.files, false) || r.log.files > 100)
@@ -150,6 +155,8 @@ std::string encode(const state_record& s) {
     j["finished_at_ms"] = s.finished_at_ms;
   }
   if (!s.error.empty()) j["error"] = s.error;
+  if (!s.limits_by.empty()) j["limits_by"] = s.limits_by;
+  if (!s.cgroups.empty()) j["cgroups"] = s.cgroups;
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -162,12 +169,19 @@ result<state_record> decode_state(std::string_view text) {
       !get_string(j, "status", status) || !get_int(j, "shim_pid", s.shim_pid) || !get_int(j, "pid", s.pid) ||
       !get_uint(j, "pid_start", s.pid_start) || !get_int(j, "started_at_ms", s.started_at_ms) ||
       !get_int(j, "finished_at_ms", s.finished_at_ms, false) || !get_string(j, "reason", s.reason, false) ||
-      !get_string(j, "error", s.error, false))
+      !get_string(j, "error", s.error, false) || !get_string(j, "limits_by", s.limits_by, false))
     return fail(errc::invalid_argument, "state.json: a missing or malformed field");
   if (status != "running" && status != "exited") return fail(errc::invalid_argument, "state.json: unknown status");
   s.running = status == "running";
   if (s.pid < 0 || s.shim_pid < 0 || (s.running && s.pid <= 1))
     return fail(errc::invalid_argument, "state.json: pid out of range");
+  if (const auto cg = j.find("cgroups"); cg != j.end()) {
+    if (!cg->is_array() || cg->size() > 8) return fail(errc::invalid_argument, "state.json: cgroups");
+    for (const auto& d : *cg) {
+      if (!d.is_string()) return fail(errc::invalid_argument, "state.json: cgroups");
+      s.cgroups.push_back(d.get<std::string>());
+    }
+  }
   if (const auto code = j.find("exit_code"); code != j.end()) {
     std::int64_t c = 0;
     if (!get_int(j, "exit_code", c) || c < 0 || c > 255) return fail(errc::invalid_argument, "state.json: exit_code");

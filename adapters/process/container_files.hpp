@@ -44,7 +44,7 @@ struct log_settings {
 /// runtime.json:
 /// `{"runtime_id": "proc-<cid>-<n>", "container_id", "instance", "spec_version": n, "name",
 ///   "command": [argv…], "env": {k: v}, "ports": [n…], "limits": {"memory_bytes"?, "cpus"?,
-///   "pids"?}, "log": {"max_bytes", "files"}}`
+///   "pids"?}, "cgroups": bool, "log": {"max_bytes", "files"}}`
 struct runtime_record {
   std::string runtime_id;
   std::string container_id;
@@ -57,6 +57,7 @@ struct runtime_record {
   std::optional<std::uint64_t> memory_bytes;
   std::optional<double> cpus;
   std::optional<std::uint32_t> pids;
+  bool cgroups = true;  ///< use a cgroup where one is available (container_cgroup.hpp), else rlimits
   log_settings log;
 };
 
@@ -64,7 +65,8 @@ struct runtime_record {
 /// `{"runtime_id", "start": n (1 for the first start), "status": "running"|"exited",
 ///   "shim_pid", "pid", "pid_start": ticks (field 22 of /proc/<pid>/stat),
 ///   "started_at_ms": Unix ms, "exit_code"?: n, "reason"?: "exited"|"killed"|"oom"|"lost",
-///   "finished_at_ms"?, "error"?: text}`
+///   "finished_at_ms"?, "error"?: text, "limits_by"?: "cgroup-v2"|"cgroup-v1"|"rlimit",
+///   "cgroups"?: [dir…] (the container's cgroup directories)}`
 struct state_record {
   std::string runtime_id;
   std::uint64_t start = 0;
@@ -77,6 +79,8 @@ struct state_record {
   std::string reason;
   std::int64_t finished_at_ms = 0;
   std::string error;
+  std::string limits_by;
+  std::vector<std::string> cgroups;
 };
 
 /// Encodes / decodes runtime.json. Decoding errors: `invalid_argument` (not JSON, a field

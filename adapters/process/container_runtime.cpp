@@ -25,6 +25,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/process/container_cgroup.hpp"
 #include "adapters/process/container_files.hpp"
 
 extern char** environ;
@@ -137,6 +138,72 @@ int connect_local(int port, clock::time_point deadline, std::string& why) {
   return s;
 }
 
+/// Reads and checks one container dir. nullopt when it holds no (readable) runtime
+/// container. `settle`: when the process is gone but its shim still lives, wait up to
+/// 2 s for the shim to record the exit.
+std::optional<observed> observe_container(const fs::path& root, const std::string& container_id, bool settle) {
+  const auto dir = root / container_id;
+  auto text = read_file(dir / "runtime.json", runtime_json_limit);
+  if (!text) return std::nullopt;
+  auto record = decode_runtime(*text);
+  if (!record || record->container_id != container_id) return std::nullopt;
+  observed o;
+  o.record = std::move(*record);
+  o.container.runtime_id = o.record.runtime_id;
+  o.container.container_id = o.record.container_id;
+  o.container.spec_version = o.record.spec_version;
+  const auto deadline = clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    auto state_text = read_file(dir / "state.json", state_json_limit);
+    if (!state_text) {
+      if (state_text.error().code == errc::not_found) {
+        o.container.status = runtime_container::state::created;
+        return o;
+      }
+      o.container.status = runtime_container::state::exited;
+      o.container.reason = "lost";
+      return o;
+    }
+    auto state = decode_state(*state_text);
+    if (!state) {
+      o.container.status = runtime_container::state::exited;
+      o.container.reason = "lost";
+      return o;
+    }
+    if (state->runtime_id != o.record.runtime_id) {
+      o.container.status = runtime_container::state::created;
+      return o;
+    }
+    o.start = state->start;
+    o.state = *state;
+    o.container.started_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(state->started_at_ms));
+    if (!state->running) {
+      o.container.status = runtime_container::state::exited;
+      o.container.exit_code = state->exit_code;
+      o.container.reason = state->reason.empty() ? "exited" : state->reason;
+      return o;
+    }
+    if (process_alive(state->pid, state->pid_start)) {
+      o.container.status = runtime_container::state::running;
+      o.container.pid = state->pid;
+      return o;
+    }
+    if (shim_alive(dir)) {
+      if (settle && clock::now() < deadline) {
+        sleep_ms(20);
+        continue;
+      }
+      // The shim is recording the exit right now: still running for a moment.
+      o.container.status = runtime_container::state::running;
+      o.container.pid = state->pid;
+      return o;
+    }
+    o.container.status = runtime_container::state::exited;
+    o.container.reason = "lost";
+    return o;
+  }
+}
+
 class process_runtime;
 
 class process_watch final : public ports::watch_handle {
@@ -150,7 +217,9 @@ class process_watch final : public ports::watch_handle {
   void scan_all();
   void add_watch(const std::string& container_id);
 
-  process_runtime& rt_;
+  fs::path root_;
+  std::string instance_;
+  std::chrono::milliseconds scan_interval_;
   std::function<void(const ports::runtime_event&)> on_event_;
   int inotify_ = -1;
   int wake_ = -1;
@@ -202,8 +271,7 @@ class process_runtime final : public ports::container_runtime {
     fs::create_directories(dir, ec);
     if (ec) return fail(errc::internal, dir.string() + ": " + ec.message());
     if (auto current = observe(spec.container_id, false);
-        current && current->record.instance == options_.instance &&
-        current->container.status == runtime_container::state::running)
+        current && current->container.status == runtime_container::state::running)
       return fail(errc::invalid_argument, "runtime container " + current->container.runtime_id +
                                               " still runs; stop or remove it before creating another");
     std::uint64_t seq = 0;
@@ -223,6 +291,7 @@ class process_runtime final : public ports::container_runtime {
     r.memory_bytes = spec.limits.memory_bytes;
     r.cpus = spec.limits.cpus;
     r.pids = spec.limits.pids;
+    r.cgroups = options_.cgroups;
     r.log = {options_.log_max_bytes, options_.log_files};
     ::unlink((dir / "state.json").c_str());
     if (auto w = write_file_atomic(dir / "runtime.json", encode(r)); !w) return std::unexpected(w.error());
@@ -249,13 +318,16 @@ class process_runtime final : public ports::container_runtime {
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) return fail(errc::internal, "pipe: " + errno_text(errno));
     fd_guard read_end(ready[0]);
-    fd_guard write_end(ready[1]);
+    // dup2 onto itself would keep FD_CLOEXEC: make sure the write end is not fd 3 already.
+    fd_guard write_end(::fcntl(ready[1], F_DUPFD_CLOEXEC, 10));
+    ::close(ready[1]);
+    if (write_end.fd < 0) return fail(errc::internal, "fcntl: " + errno_text(errno));
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, ready[1], 3);  // dup2 clears FD_CLOEXEC on fd 3
+    posix_spawn_file_actions_adddup2(&actions, write_end.fd, 3);  // dup2 clears FD_CLOEXEC on fd 3
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none;
@@ -453,70 +525,9 @@ class process_runtime final : public ports::container_runtime {
     return std::make_unique<process_watch>(*this, std::move(on_event));
   }
 
-  /// Reads and checks one container dir. nullopt when it holds no (readable) runtime
-  /// container. `settle`: when the process is gone but its shim still lives, wait up to
-  /// 2 s for the shim to record the exit.
+  /// See observe_container.
   std::optional<observed> observe(const std::string& container_id, bool settle) const {
-    const auto dir = dir_of(container_id);
-    auto text = read_file(dir / "runtime.json", runtime_json_limit);
-    if (!text) return std::nullopt;
-    auto record = decode_runtime(*text);
-    if (!record || record->container_id != container_id) return std::nullopt;
-    observed o;
-    o.record = std::move(*record);
-    o.container.runtime_id = o.record.runtime_id;
-    o.container.container_id = o.record.container_id;
-    o.container.spec_version = o.record.spec_version;
-    const auto deadline = clock::now() + std::chrono::seconds(2);
-    for (;;) {
-      auto state_text = read_file(dir / "state.json", state_json_limit);
-      if (!state_text) {
-        if (state_text.error().code == errc::not_found) {
-          o.container.status = runtime_container::state::created;
-          return o;
-        }
-        o.container.status = runtime_container::state::exited;
-        o.container.reason = "lost";
-        return o;
-      }
-      auto state = decode_state(*state_text);
-      if (!state) {
-        o.container.status = runtime_container::state::exited;
-        o.container.reason = "lost";
-        return o;
-      }
-      if (state->runtime_id != o.record.runtime_id) {
-        o.container.status = runtime_container::state::created;
-        return o;
-      }
-      o.start = state->start;
-      o.state = *state;
-      o.container.started_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(state->started_at_ms));
-      if (!state->running) {
-        o.container.status = runtime_container::state::exited;
-        o.container.exit_code = state->exit_code;
-        o.container.reason = state->reason.empty() ? "exited" : state->reason;
-        return o;
-      }
-      if (process_alive(state->pid, state->pid_start)) {
-        o.container.status = runtime_container::state::running;
-        o.container.pid = state->pid;
-        return o;
-      }
-      if (shim_alive(dir)) {
-        if (settle && clock::now() < deadline) {
-          sleep_ms(20);
-          continue;
-        }
-        // The shim is recording the exit right now: still running for a moment.
-        o.container.status = runtime_container::state::running;
-        o.container.pid = state->pid;
-        return o;
-      }
-      o.container.status = runtime_container::state::exited;
-      o.container.reason = "lost";
-      return o;
-    }
+    return observe_container(root(), container_id, settle);
   }
 
  private:
@@ -542,20 +553,27 @@ class process_runtime final : public ports::container_runtime {
     const auto& state = *current->state;
     const std::int64_t pgid = state.pid;
     int last_signal = 0;
+    // The container's cgroup (when it has one) also holds what left the process group.
+    cgroup_set cgroup;
+    for (const auto& d : state.cgroups)
+      if (valid_cgroup_path(d, id.first)) cgroup.dirs.push_back(d);
+    const auto alive = [&] { return group_alive(pgid) || !cgroup_pids(cgroup).empty(); };
+    const auto signal = [&](int sig) {
+      last_signal = sig;
+      ::kill(static_cast<pid_t>(-pgid), sig);
+      signal_cgroup(cgroup, sig);
+    };
     // Only signal the group while its leader is the process we started (pid + start
     // time): a pgid cannot be reused while a member of the group lives.
     if (process_alive(state.pid, state.pid_start)) {
-      last_signal = SIGTERM;
-      ::kill(static_cast<pid_t>(-pgid), SIGTERM);
+      signal(SIGTERM);
       const auto until = clock::now() + grace;
-      while (group_alive(pgid) && clock::now() < until) sleep_ms(20);
-      if (group_alive(pgid)) {
-        last_signal = SIGKILL;
-        ::kill(static_cast<pid_t>(-pgid), SIGKILL);
+      while (alive() && clock::now() < until) sleep_ms(20);
+      if (alive()) {
+        signal(SIGKILL);
         const auto hard = clock::now() + std::chrono::seconds(5);
-        while (group_alive(pgid) && clock::now() < hard) sleep_ms(10);
-        if (group_alive(pgid))
-          return fail(errc::internal, "process group " + std::to_string(pgid) + " survived SIGKILL");
+        while (alive() && clock::now() < hard) sleep_ms(10);
+        if (alive()) return fail(errc::internal, "process group " + std::to_string(pgid) + " survived SIGKILL");
       }
       // Zombies of the group wait for their parent (the shim, or pid 1): give them a moment.
       const auto reaped = clock::now() + std::chrono::seconds(1);
@@ -701,19 +719,22 @@ class process_runtime final : public ports::container_runtime {
 };
 
 process_watch::process_watch(process_runtime& rt, std::function<void(const ports::runtime_event&)> on_event)
-    : rt_(rt), on_event_(std::move(on_event)) {
+    : root_(rt.root()),
+      instance_(rt.instance()),
+      scan_interval_(rt.options_scan_interval()),
+      on_event_(std::move(on_event)) {
   inotify_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (inotify_ >= 0)
-    root_wd_ = ::inotify_add_watch(inotify_, rt_.root().c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
+    root_wd_ = ::inotify_add_watch(inotify_, root_.c_str(), IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR);
   // What exists now is the baseline: events are for changes from now on.
   std::error_code ec;
-  for (fs::directory_iterator it(rt_.root(), ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
     const auto cid = it->path().filename().string();
     if (!valid_container_id(cid)) continue;
     add_watch(cid);
-    auto o = rt_.observe(cid, false);
-    if (!o || o->record.instance != rt_.instance()) continue;
+    auto o = observe_container(root_, cid, false);
+    if (!o || o->record.instance != instance_) continue;
     seen s{o->container.runtime_id, ""};
     if (o->container.status == runtime_container::state::exited)
       s.exit_key = std::to_string(o->start) + ":" + o->container.reason;
@@ -732,7 +753,7 @@ process_watch::~process_watch() {
 
 void process_watch::add_watch(const std::string& container_id) {
   if (inotify_ < 0 || watched_.contains(container_id)) return;
-  const int wd = ::inotify_add_watch(inotify_, rt_.dir_of(container_id).c_str(),
+  const int wd = ::inotify_add_watch(inotify_, (root_ / container_id).c_str(),
                                      IN_MOVED_TO | IN_DELETE | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_ONLYDIR);
   if (wd < 0) return;
   wd_to_id_[wd] = container_id;
@@ -740,8 +761,8 @@ void process_watch::add_watch(const std::string& container_id) {
 }
 
 void process_watch::scan_dir(const std::string& container_id) {
-  auto o = rt_.observe(container_id, false);
-  if (o && o->record.instance != rt_.instance()) return;
+  auto o = observe_container(root_, container_id, false);
+  if (o && o->record.instance != instance_) return;
   const auto it = seen_.find(container_id);
   if (it != seen_.end() && (!o || o->container.runtime_id != it->second.runtime_id)) {
     ports::runtime_event e;
@@ -773,7 +794,7 @@ void process_watch::scan_dir(const std::string& container_id) {
 void process_watch::scan_all() {
   std::set<std::string> present;
   std::error_code ec;
-  for (fs::directory_iterator it(rt_.root(), ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
     const auto cid = it->path().filename().string();
     if (!valid_container_id(cid)) continue;
     present.insert(cid);
@@ -787,7 +808,7 @@ void process_watch::scan_all() {
 }
 
 void process_watch::run() {
-  auto next_scan = clock::now() + rt_.options_scan_interval();
+  auto next_scan = clock::now() + scan_interval_;
   alignas(inotify_event) char buf[16 * 1024];
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_scan - clock::now()).count();
@@ -836,7 +857,7 @@ void process_watch::run() {
     }
     if (clock::now() >= next_scan) {
       scan_all();
-      next_scan = clock::now() + rt_.options_scan_interval();
+      next_scan = clock::now() + scan_interval_;
     }
   }
 }

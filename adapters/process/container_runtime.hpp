@@ -34,15 +34,23 @@
 /// `HOME=<dir>`, `LANG=C.UTF-8`, the spec's `env` (overriding those), `PORT_<n>=<n>` for
 /// every declared port and `PORTS=<n>,<n>,…`.
 ///
-/// Limits, as enforced: this adapter uses setrlimit(2) in the child (inherited by all it
-/// starts), not cgroups (the machine it was built on has cgroup v1 controllers and a
-/// cgroup v2 hierarchy without memory/cpu/pids, so there is nothing delegated to use):
-///   - `memory_bytes` → RLIMIT_AS (virtual address space per process: allocations past it
-///     fail — the program sees ENOMEM/MemoryError and usually exits non-zero; it is not
-///     killed, so the reason is `exited`, never `oom`);
-///   - `pids` → RLIMIT_NPROC (processes of the user's uid, all of them, not only this
-///     container's; NOT enforced for root or CAP_SYS_RESOURCE);
-///   - `cpus` → not enforced (no CPU rate limit without cgroups).
+/// Limits, as enforced (state.json's `limits_by` says which way a start went):
+///   - with a cgroup (adapters/process/container_cgroup.hpp; v2 when /sys/fs/cgroup is a
+///     cgroup2 tree offering memory, pids and cpu and is writable, else v1 hierarchies of
+///     those controllers when writable — the machine this was built on has v1 only, and
+///     the tests ran there; the v2 path is written to the kernel's documentation but was
+///     not run): `memory_bytes` → memory.max / memory.limit_in_bytes (and no swap past
+///     it): the kernel OOM-kills the container, reported as exit 137 with reason `oom`;
+///     `pids` → pids.max (fork fails with EAGAIN past it, for root too); `cpus` →
+///     cpu.max / cpu.cfs_quota_us per 100 ms period (throttled, not killed). A process
+///     that leaves the process group with setsid(2) stays in the cgroup, so `stop` and
+///     the shim's end-of-container kill reach it too;
+///   - without (no writable hierarchy, or `cgroups = false`): setrlimit(2) in the child,
+///     inherited by everything it starts: `memory_bytes` → RLIMIT_AS (virtual address
+///     space per process: allocations past it fail — the program sees ENOMEM/MemoryError
+///     and usually exits non-zero; reason `exited`, never `oom`); `pids` → RLIMIT_NPROC
+///     (processes of the user's uid, all of them, not only this container's; NOT
+///     enforced for root or CAP_SYS_RESOURCE); `cpus` → not enforced.
 ///
 /// Logs: stdout and stderr interleaved into `log`, rotated at `log_max_bytes` into
 /// `log.1` … `log.<log_files>`; lines longer than 16 KiB are split. The directory and logs
@@ -70,8 +78,12 @@ struct process_runtime_options {
   /// The supervisor executable; empty: `atrium-shim` in the directory of
   /// /proc/self/exe (where the build and the install put it next to atriumd).
   std::filesystem::path shim_path;
-  /// How often `watch` rescans all containers besides its inotify events.
-  std::chrono::milliseconds scan_interval{1000};
+  /// How often `watch` rescans all containers besides its inotify events (a backstop:
+  /// exits, removals and shim deaths arrive through inotify).
+  std::chrono::milliseconds scan_interval{5000};
+  /// Enforce limits with a cgroup per container where the machine offers one (see
+  /// above); false: always setrlimit.
+  bool cgroups = true;
 };
 
 /// Makes the process runtime. Never fails: a missing shim makes `start` fail with

@@ -12,9 +12,12 @@
 //   - writes `state.json` (running: pid, /proc start time) and `ok <pid>` to ready_fd, or
 //     `error <text>` when the command cannot be executed;
 //   - copies the output into the rotated log (lines ≤ 16 KiB);
-//   - when the process ends (pidfd): SIGKILLs what is left of its process group, drains
-//     the pipe (≤ 500 ms), writes `state.json` (exited: exit code, 128+N for signal N,
-//     reason `exited`|`killed`) and exits.
+//   - when the process ends (pidfd): SIGKILLs what is left of its process group and of
+//     its cgroup, drains the pipe (≤ 500 ms), writes `state.json` (exited: exit code,
+//     128+N for signal N, reason `exited`|`killed`|`oom`), removes the cgroup and exits.
+// Limits: a cgroup (container_cgroup.hpp) when `runtime.json` allows it and one can be
+// made, the process joining it before execve; otherwise setrlimit (RLIMIT_AS for memory,
+// RLIMIT_NPROC for pids; no CPU limit).
 // SIGTERM/SIGINT/SIGHUP to the shim are forwarded to the container's process group.
 // Files: see container_files.hpp.
 #include <fcntl.h>
@@ -34,6 +37,7 @@
 #include <string>
 #include <thread>
 
+#include "adapters/process/container_cgroup.hpp"
 #include "adapters/process/container_files.hpp"
 
 namespace {
@@ -140,8 +144,24 @@ int main(int argc, char** argv) {
     rlim_t value;
   };
   std::vector<limit> limits;
-  if (spec->memory_bytes) limits.push_back({RLIMIT_AS, static_cast<rlim_t>(*spec->memory_bytes)});
-  if (spec->pids) limits.push_back({RLIMIT_NPROC, static_cast<rlim_t>(*spec->pids)});
+  cgroup_set cgroup;
+  if (spec->cgroups) {
+    auto made = create_cgroup(spec->instance, spec->container_id, {spec->memory_bytes, spec->cpus, spec->pids});
+    if (made) cgroup = std::move(*made);  // else: no usable hierarchy, rlimits below
+  }
+  std::vector<std::string> procs_files;
+  for (const auto& d : cgroup.dirs) procs_files.push_back(d + "/cgroup.procs");
+  std::vector<const char*> procs_paths;
+  for (const auto& p : procs_files) procs_paths.push_back(p.c_str());
+  if (cgroup.kind == cgroup_set::version::none) {
+    if (spec->memory_bytes) limits.push_back({RLIMIT_AS, static_cast<rlim_t>(*spec->memory_bytes)});
+    if (spec->pids) limits.push_back({RLIMIT_NPROC, static_cast<rlim_t>(*spec->pids)});
+    state.limits_by = "rlimit";
+  } else {
+    state.limits_by = cgroup.kind == cgroup_set::version::v2 ? "cgroup-v2" : "cgroup-v1";
+    state.cgroups = cgroup.dirs;
+  }
+  const std::uint64_t oom_before = cgroup_oom_kills(cgroup);
 
   int out[2];
   int report[2];
@@ -163,6 +183,7 @@ int main(int argc, char** argv) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     int err = 0;
     if (::chdir(dir.c_str()) != 0) err = errno;
+    if (!err) err = join_cgroup(procs_paths);
     if (!err && (::dup2(devnull, 0) < 0 || ::dup2(out[1], 1) < 0 || ::dup2(out[1], 2) < 0)) err = errno;
     for (const auto& l : limits) {
       const rlimit r{l.value, l.value};
@@ -189,6 +210,7 @@ int main(int argc, char** argv) {
     ::waitpid(pid, &status, 0);
     const std::string why = "cannot execute " + spec->command[0] + ": " + std::strerror(exec_err);
     log->write_line("atrium-shim: " + why);
+    destroy_cgroup(cgroup, 2000);
     finish(127, "exited", why);
     say(ready, "error " + why);
     return 0;
@@ -210,6 +232,7 @@ int main(int argc, char** argv) {
     say(ready, "error " + w.error().message);
     int status = 0;
     ::waitpid(pid, &status, 0);
+    destroy_cgroup(cgroup, 2000);
     return 1;
   }
   say(ready, "ok " + std::to_string(pid));
@@ -253,9 +276,15 @@ int main(int argc, char** argv) {
       if (w == pid) exited = true;
     }
   }
+  if (!exited) {
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   child_pid = 0;
-  // The main process ended: nothing of its group may outlive it.
+  // The main process ended: nothing of its group, or of its cgroup, may outlive it.
   ::kill(-pid, SIGKILL);
+  const bool oom = cgroup_oom_kills(cgroup) > oom_before;
+  destroy_cgroup(cgroup, 2000);
   if (output >= 0) {
     ::fcntl(output, F_SETFL, O_NONBLOCK);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
@@ -272,7 +301,7 @@ int main(int argc, char** argv) {
   if (WIFEXITED(status)) {
     finish(WEXITSTATUS(status), "exited", "");
   } else if (WIFSIGNALED(status)) {
-    finish(128 + WTERMSIG(status), "killed", "");
+    finish(128 + WTERMSIG(status), oom && WTERMSIG(status) == SIGKILL ? "oom" : "killed", "");
   } else {
     finish(std::nullopt, "lost", "waitpid failed");
   }

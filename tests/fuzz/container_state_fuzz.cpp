@@ -28,14 +28,14 @@ bool same(const state_record& a, const state_record& b) {
   return a.runtime_id == b.runtime_id && a.start == b.start && a.running == b.running && a.shim_pid == b.shim_pid &&
          a.pid == b.pid && a.pid_start == b.pid_start && a.started_at_ms == b.started_at_ms &&
          (a.running || (a.exit_code == b.exit_code && a.reason == b.reason && a.finished_at_ms == b.finished_at_ms)) &&
-         a.error == b.error;
+         a.error == b.error && a.limits_by == b.limits_by && a.cgroups == b.cgroups;
 }
 
 bool same(const runtime_record& a, const runtime_record& b) {
   return a.runtime_id == b.runtime_id && a.container_id == b.container_id && a.instance == b.instance &&
          a.spec_version == b.spec_version && a.name == b.name && a.command == b.command && a.env == b.env &&
          a.ports == b.ports && a.memory_bytes == b.memory_bytes && a.cpus == b.cpus && a.pids == b.pids &&
-         a.log.max_bytes == b.log.max_bytes && a.log.files == b.log.files;
+         a.cgroups == b.cgroups && a.log.max_bytes == b.log.max_bytes && a.log.files == b.log.files;
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "adapters/process/container_cgroup.hpp"
 #include "adapters/process/container_files.hpp"
 #include "adapters/process/container_runtime.hpp"
 #include "tests/support/process.hpp"
@@ -541,8 +542,10 @@ TEST_CASE("process runtime: exec probes run in the container's dir and env, boun
   REQUIRE(f.rt->stop(id, 2s));
 }
 
-TEST_CASE("process runtime: memory_bytes is enforced as RLIMIT_AS", "[containers][process]") {
+TEST_CASE("process runtime: without cgroups, memory_bytes is enforced as RLIMIT_AS", "[containers][process]") {
   fixture f;
+  f.options.cgroups = false;
+  f.reopen();
   auto s = f.spec({"python3", "-c", "b = bytearray(512 * 1024 * 1024)\nprint('allocated')"});
   s.limits.memory_bytes = 128ull * 1024 * 1024;
   const auto id = f.create_and_start(s);
@@ -552,6 +555,73 @@ TEST_CASE("process runtime: memory_bytes is enforced as RLIMIT_AS", "[containers
   const auto lines = f.log_lines(id);
   REQUIRE_FALSE(lines.empty());
   CHECK(lines.back() == "MemoryError");
+  CHECK(decode_state(*read_file(f.dir() / "state.json", 65536))->limits_by == "rlimit");
+}
+
+TEST_CASE("process runtime: with a cgroup, memory (oom), pids and cpus are enforced and setsid does not escape",
+          "[containers][process][cgroup]") {
+  fixture f;
+  // Which way limits go on this machine: the first start says it.
+  auto probe_spec = f.spec({"sleep", "1000"}, "0193a1c2-0000-7000-8000-00000000c0c0");
+  probe_spec.limits.cpus = 0.5;
+  probe_spec.limits.pids = 8;
+  const auto probe_id = f.create_and_start(probe_spec);
+  const auto state = decode_state(*read_file(f.dir("0193a1c2-0000-7000-8000-00000000c0c0") / "state.json", 65536));
+  REQUIRE(state);
+  if (!state->limits_by.starts_with("cgroup")) {
+    WARN("no writable cgroup hierarchy here (limits_by=" << state->limits_by << "): cgroup limits not tested");
+    REQUIRE(f.rt->stop(probe_id, 1s));
+    return;
+  }
+  REQUIRE_FALSE(state->cgroups.empty());
+  bool cpu_seen = false;
+  for (const auto& d : state->cgroups) {
+    CHECK(valid_cgroup_path(d, "0193a1c2-0000-7000-8000-00000000c0c0"));
+    if (auto q = read_file(fs::path(d) / "cpu.cfs_quota_us", 64)) {
+      CHECK(*q == "50000\n");
+      cpu_seen = true;
+    }
+    if (auto q = read_file(fs::path(d) / "cpu.max", 64)) {
+      CHECK(*q == "50000 100000\n");
+      cpu_seen = true;
+    }
+    if (auto q = read_file(fs::path(d) / "pids.max", 64)) CHECK(*q == "8\n");
+  }
+  CHECK(cpu_seen);
+  REQUIRE(f.rt->stop(probe_id, 1s));
+  for (const auto& d : state->cgroups) CHECK_FALSE(fs::exists(d));  // removed with the container's end
+
+  SECTION("memory: the kernel OOM-kills it, reported as oom") {
+    auto s = f.spec({"python3", "-c", "b = b'x' * (512 * 1024 * 1024)\nprint('allocated')"});
+    s.limits.memory_bytes = 64ull * 1024 * 1024;
+    const auto id = f.create_and_start(s);
+    auto c = f.wait_exited(id);
+    CHECK(c.exit_code == 137);
+    CHECK(c.reason == "oom");
+  }
+  SECTION("pids: fork fails past the limit, for root too") {
+    auto s = f.spec({"python3", "-c",
+                     "import os, time\nn = 0\ntry:\n  for i in range(20):\n    if os.fork() == 0:\n"
+                     "      time.sleep(1000)\n      os._exit(0)\n    n += 1\nexcept BlockingIOError:\n"
+                     "  print('EAGAIN after', n)\n"});
+    s.limits.pids = 4;
+    const auto id = f.create_and_start(s);
+    auto c = f.wait_exited(id);
+    CHECK(c.exit_code == 0);
+    CHECK(f.log_lines(id) == std::vector<std::string>{"EAGAIN after 3"});
+  }
+  SECTION("a process that left the group with setsid is stopped too") {
+    const auto id = f.create_and_start(f.spec({"sh", "-c", "setsid sleep 1000 & sleep 1000 & wait"}));
+    const auto st = decode_state(*read_file(f.dir() / "state.json", 65536));
+    REQUIRE(st);
+    cgroup_set set{cgroup_set::version::v1, st->cgroups};
+    REQUIRE(test::wait_until([&] { return cgroup_pids(set).size() >= 3; }, 30s));
+    const auto pids = cgroup_pids(set);
+    std::vector<std::pair<pid_t, std::uint64_t>> members;
+    for (const pid_t p : pids) members.emplace_back(p, process_start_ticks(p).value_or(0));
+    REQUIRE(f.rt->stop(id, 2s));
+    for (const auto& [p, ticks] : members) CHECK_FALSE(process_alive(p, ticks));
+  }
 }
 
 TEST_CASE("process runtime: corrupt state and runtime files are reported, never a crash",
