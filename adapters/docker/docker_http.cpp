@@ -235,7 +235,9 @@ result<http_reply> docker_client::stream(std::string_view method, const std::str
       parser.get().body().size = chunk.size();
       bool done = false;
       error_code ec;
-      bhttp::async_read(sock, buf, parser, [&](const error_code& e, std::size_t) {
+      // read_some: hand over what arrived (an event, a log line) without waiting for
+      // the buffer to fill.
+      bhttp::async_read_some(sock, buf, parser, [&](const error_code& e, std::size_t) {
         ec = e;
         done = true;
       });

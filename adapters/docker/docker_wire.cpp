@@ -220,7 +220,8 @@ std::string container_name(const ports::container_spec& spec) {
   std::string short_id;
   for (char c : spec.container_id) {
     if (short_id.size() == 8) break;
-    if (is_alnum_lower(c)) short_id += c;
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    if (is_alnum_lower(lower)) short_id += lower;
   }
   return "atrium-" + spec.name + "-" + short_id;
 }

@@ -74,7 +74,7 @@ inline constexpr std::size_t k_max_json_depth = 64;
 /// zero time (year 1, `0001-01-01T00:00:00Z`, "never started").
 [[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_docker_time(std::string_view text);
 
-/// `atrium-<name>-<first 8 characters of container_id>` (the `[a-z0-9]` kept of them),
+/// `atrium-<name>-<first 8 characters of container_id>` (lowercased, `[a-z0-9]` only),
 /// the Docker container name of a spec.
 [[nodiscard]] std::string container_name(const ports::container_spec& spec);
 
