@@ -319,6 +319,13 @@ TEST_CASE("docker runtime: a missing image or a bad spec is a clear invalid_argu
   r = rt->create(spec);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == errc::invalid_argument);
+  // Within the port's range but under the daemon's minimum: its 400, its message.
+  spec.limits.memory_bytes = 5ull << 20;
+  r = rt->create(spec);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == errc::invalid_argument);
+  INFO(r.error().message);
+  CHECK(r.error().message.find("6MB") != std::string::npos);
 
   // An unknown runtime id, or one that is not an id at all.
   for (const std::string& id : std::vector<std::string>{"0123456789ab", "../../etc", "", std::string(300, 'a')}) {
