@@ -242,7 +242,9 @@ result<http_reply> docker_client::stream(std::string_view method, const std::str
         done = true;
       });
       const auto w = run_until(ioc, sock, done, deadline, &control);
-      if (w == waited::cancelled) return out;
+      // Cancelled: by the polled flag (waited::cancelled) or by `cancel()`'s close, which
+      // completes the read with operation_aborted.
+      if (w == waited::cancelled || control.cancelled()) return out;
       if (w == waited::timeout) return fail(errc::unavailable, what + ": the answer did not come in time");
       if (ec && ec != bhttp::error::need_buffer) {
         return fail(errc::unavailable, describe("reading the stream of", what, ec));

@@ -333,9 +333,13 @@ class docker_runtime final : public ports::container_runtime {
       log_demuxer demux(raw);
       std::optional<error> failed;
       bool sink_done = false;
+      // When data last came: a resumed follow asks for what was logged since then (what
+      // came before was delivered; a line in flight at that instant may repeat).
+      std::int64_t last_data = now_nanos();
       auto r = client_.stream(
           "GET", target, {}, options_.request_timeout,
           [&](std::string_view bytes) {
+            last_data = now_nanos();
             auto fed = demux.feed(bytes, on_line);
             if (!fed) {
               failed = fed.error();
@@ -357,7 +361,7 @@ class docker_runtime final : public ports::container_runtime {
       if (!fin) return std::unexpected(fin.error());
       if (!*fin || !request.follow) return {};
       // The followed stream ended: the container stopped. Resume once it runs again.
-      since = now_nanos();
+      since = last_data;
       tail = 0;
       for (;;) {
         if (control.cancelled()) return {};

@@ -431,20 +431,37 @@ TEST_CASE("docker runtime: logs, tail and follow", "[docker]") {
   REQUIRE(followed.has_value());
   CHECK(followed->has_value());
 
-  got = 0;
+  // Follow goes on across a stop and a start (the script starts again with "one"), and
+  // ends when the container is removed.
   followed.reset();
+  std::mutex mu;
+  std::vector<std::string> followed_lines;
+  auto followed_has = [&](const std::string& l) {
+    std::lock_guard lock(mu);
+    return std::find(followed_lines.begin(), followed_lines.end(), l) != followed_lines.end();
+  };
   std::atomic<bool> not_stopped{false};
   std::thread until_removed([&] {
     followed = rt->logs(
         *id, {0, true},
-        [&](std::string_view) {
-          ++got;
+        [&](std::string_view l) {
+          std::lock_guard lock(mu);
+          followed_lines.emplace_back(l);
           return true;
         },
         not_stopped);
   });
   joiner join_until_removed{until_removed, not_stopped};
-  REQUIRE(atrium::test::wait_until([&] { return got.load() >= 1; }, 10s));
+  REQUIRE(atrium::test::wait_until(
+      [&] {
+        std::lock_guard lock(mu);
+        return !followed_lines.empty();
+      },
+      10s));
+  CHECK_FALSE(followed_has("one"));
+  REQUIRE(rt->stop(*id, 5s));
+  REQUIRE(rt->start(*id));
+  CHECK(atrium::test::wait_until([&] { return followed_has("one") && followed_has("tick1"); }, 20s));
   REQUIRE(rt->remove(*id));
   until_removed.join();
   REQUIRE(followed.has_value());
