@@ -322,14 +322,15 @@ class docker_runtime final : public ports::container_runtime {
     if (!c) return std::unexpected(c.error());
     const std::string id = c->container.runtime_id;
     const bool raw = c->tty;
-    std::size_t tail = std::min<std::size_t>(request.tail, 10000);
+    const std::size_t tail = std::min<std::size_t>(request.tail, 10000);
     std::optional<std::int64_t> since;
     stream_control control(&stop);
     for (;;) {
-      std::string target = std::string(k_api) + "/containers/" + id +
-                           "/logs?stdout=1&stderr=1&follow=" + (request.follow ? "1" : "0") +
-                           "&tail=" + std::to_string(tail);
-      if (since) target += "&since=" + since_param(*since);
+      std::string target =
+          std::string(k_api) + "/containers/" + id + "/logs?stdout=1&stderr=1&follow=" + (request.follow ? "1" : "0");
+      // A resumed follow wants every line since then: `tail` counts the lines already
+      // logged when the request comes, and those are the restarted container's first.
+      target += since ? "&tail=all&since=" + since_param(*since) : "&tail=" + std::to_string(tail);
       log_demuxer demux(raw);
       std::optional<error> failed;
       bool sink_done = false;
@@ -362,7 +363,6 @@ class docker_runtime final : public ports::container_runtime {
       if (!*fin || !request.follow) return {};
       // The followed stream ended: the container stopped. Resume once it runs again.
       since = last_data;
-      tail = 0;
       for (;;) {
         if (control.cancelled()) return {};
         auto again = owned(id);

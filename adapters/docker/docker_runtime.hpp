@@ -32,7 +32,7 @@
 ///   logs    `GET /containers/{id}/logs?stdout=1&stderr=1&tail=N&follow=0|1`, the
 ///           multiplexed stream split into lines of at most 16 KiB (log_demuxer). With
 ///           follow, a stream that ends while the container still exists (it stopped) is
-///           resumed once it runs again (`since=` when data last came, `tail=0`), until `on_line`
+///           resumed once it runs again (`since=` when data last came, `tail=all`), until `on_line`
 ///           returns false, `stop`, or the container is removed.
 ///   probe   http/tcp: from the host to 127.0.0.1:<port> — containers share the host's
 ///           network (NetworkMode host; atriumd's own dockerd runs with --bridge=none), so
