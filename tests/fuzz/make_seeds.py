@@ -377,4 +377,57 @@ write("change_set", [
     b"abc\0{\"a\":[3]}",
 ])
 
+# ---- (j) docker: first byte picks (0 log stream, 1 raw log, 2 inspect, 3 event, 4 host/image/time) ----
+def frame(stream, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+
+INSPECT = {
+    "Id": "9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f",
+    "State": {"Status": "exited", "Running": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+              "ExitCode": 137, "StartedAt": "2026-12-04T22:14:14.599477144Z", "FinishedAt": "2026-12-04T22:15:00Z"},
+    "Name": "/atrium-web-c0ffee00",
+    "Config": {"Tty": False, "Labels": {"atrium.container_id": "c0ffee00-1", "atrium.instance": "inst",
+                                        "atrium.spec_version": "7"}},
+}
+RUNNING = json.loads(json.dumps(INSPECT))
+RUNNING["State"].update({"Status": "running", "Running": True, "Pid": 4242, "ExitCode": 0})
+EVENT = {"status": "die", "id": "abc123", "Type": "container", "Action": "die",
+         "Actor": {"ID": "abc123", "Attributes": {"atrium.container_id": "c1", "atrium.instance": "inst",
+                                                  "exitCode": "137", "name": "atrium-web-c1"}},
+         "scope": "local", "time": 1764886454, "timeNano": 1764886454599477144}
+DESTROY = json.loads(json.dumps(EVENT))
+DESTROY.update({"status": "destroy", "Action": "destroy"})
+OOM = json.loads(json.dumps(EVENT))
+OOM.update({"status": "oom", "Action": "oom"})
+
+
+def js(doc):
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+write("docker", [
+    pick(0, b"\x80" + frame(1, "one\ntwo\n") + frame(2, "err\r\n") + frame(1, "last")),
+    pick(0, b"\x10" + frame(1, "a" * 16383 + "\u00e9" + "b" * 20000 + "\n")),
+    pick(0, b"\x40" + frame(1, b"\xff" * 17000 + b"\n")),
+    pick(0, b"\x00" + frame(0, "stdin\n") + frame(1, "") + frame(3, "bad")),
+    pick(0, b"\xff" + bytes([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]) + b"partial"),
+    pick(0, b"\x20" + frame(1, "ok\n")[:5]),
+    pick(1, b"\x80" + b"tty line\r\nnext\nno newline"),
+    pick(2, b"\x00" + js(INSPECT)),
+    pick(2, b"\x00" + js(RUNNING)),
+    pick(2, b"\x00" + b'{"Id":"abc","State":{"Status":"dead","ExitCode":1e400,"OOMKilled":"yes"}}'),
+    pick(2, b"\x00" + b'{"Id":"../x","State":{"Status":"running"}}'),
+    pick(2, b"\x00" + b"[" * 100),
+    pick(3, b"\x00" + js(EVENT)),
+    pick(3, b"\x00" + js(DESTROY)),
+    pick(3, b"\x00" + js(OOM)),
+    pick(3, b"\x00" + b'{"Type":"container","Action":"die","Actor":{"ID":"a","Attributes":{"atrium.instance":"inst","exitCode":"-99999999999"}}}'),
+    pick(4, b"\x00" + b"unix:///var/run/docker.sock\nbusybox\n2026-12-04T22:14:14.599477144Z"),
+    pick(4, b"\x00" + b"tcp://127.0.0.1:2375\nregistry.local:5000/team/app:1.2\n0001-01-01T00:00:00Z"),
+    pick(4, b"\x00" + b"unix://rel\napp@sha256:abcd\n2026-12-04T23:14:14+01:00"),
+])
+
 print("seeds written under", CORPUS)
