@@ -34,6 +34,7 @@
 #include "adapters/connectors/sqlite_executor.hpp"
 #include "adapters/process/script_executor.hpp"
 #include "adapters/results/file_result_store.hpp"
+#include "adapters/docker/docker_runtime.hpp"
 #include "adapters/process/container_runtime.hpp"
 #include "adapters/tz/iana_zones.hpp"
 #include "adapters/sodium/sodium_security.hpp"
@@ -305,7 +306,8 @@ std::expected<std::string, std::string> instance_id(const std::string& data_dir)
   return id;
 }
 
-/// `process` always; `docker` with --container-runtime docker.
+/// `process` always; `docker` with --container-runtime docker (its daemon must answer
+/// and speak API ≥ 1.41 at start, else atriumd does not start).
 std::expected<container_wiring, std::string> make_container_runtimes(const atrium::app::serve_options& opts) {
   container_wiring out;
   auto id = instance_id(opts.data_dir);
@@ -316,8 +318,12 @@ std::expected<container_wiring, std::string> make_container_runtimes(const atriu
   p.instance = out.instance;
   out.runtimes["process"] = atrium::process_adapter::make_process_runtime(std::move(p));
   if (opts.container_runtime == "docker") {
-    return std::unexpected(
-        std::string("--container-runtime docker: the docker runtime is not built into this atriumd yet"));
+    atrium::docker_adapter::docker_runtime_options d;
+    d.host = opts.docker_host;
+    d.instance = out.instance;
+    auto docker = atrium::docker_adapter::make_docker_runtime(std::move(d));
+    if (!docker) return std::unexpected("--container-runtime docker: " + docker.error().message);
+    out.runtimes["docker"] = std::shared_ptr<atrium::ports::container_runtime>(std::move(*docker));
   }
   spdlog::info("container runtimes instance={} default={}", out.instance, opts.container_runtime);
   return out;
