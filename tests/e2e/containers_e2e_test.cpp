@@ -298,7 +298,6 @@ TEST_CASE("a command that exits at once is restarted with a growing back-off", "
   for (std::size_t i = 0; i + 1 < started.size() && i < 2; ++i) {
     CHECK(ms_between(restarted[i].at("time"), started[i + 1].at("time")) >= restarted[i].at("data").at("backoff_ms"));
   }
-  CHECK_FALSE(v.at("next_restart_at").is_null() && v.at("observed") == "starting");
   REQUIRE(admin.post("/v1/containers/" + id + "/stop", json::object()).status == 200);
   wait_view(admin, id, [](const json& c) { return c.at("observed") == "stopped"; });
 
