@@ -208,4 +208,28 @@ void stop_job_attempts(job_attempts& attempts, std::chrono::milliseconds wait);
 [[nodiscard]] result<caf::actor> spawn_scheduler(caf::actor_system& sys, ports::event_store& store,
                                                  schedule_execution schedules, std::shared_ptr<core_directory> dir);
 
+/// Threads on which the container reconciler runs runtime calls (they block): owned by
+/// the actor runtime, so a restarted reconciler keeps them; joined at shutdown.
+class container_pool;
+
+/// A pool of `threads` threads (at least one).
+[[nodiscard]] std::shared_ptr<container_pool> make_container_pool(std::size_t threads);
+
+/// Drops queued work and joins the threads (calls in progress finish first). Idempotent.
+void stop_container_pool(container_pool& pool);
+
+/// The container reconciler (container_reconciler.cpp, docs/containers.md): once the
+/// projections applied the log's head at start, lists every runtime's containers and
+/// adopts them, then drives each container of the `containers` read model to its desired
+/// state through its runtime (runtime calls on `pool`, never on a CAF thread), records
+/// what it observed as the system principal (started, exited, restarted, health_changed,
+/// stopped), restarts under each container's policy with back-off, probes health, rolls
+/// containers whose spec changed, and stops and removes runtime containers the log does
+/// not account for (`runtime.orphan_removed` on `runtime-<instance>`). Errors:
+/// `invalid_argument` without runtimes or queries.
+[[nodiscard]] result<caf::actor> spawn_container_reconciler(caf::actor_system& sys, ports::event_store& store,
+                                                            container_execution containers,
+                                                            std::shared_ptr<container_pool> pool,
+                                                            std::shared_ptr<core_directory> dir);
+
 }  // namespace atrium::actors

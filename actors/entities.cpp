@@ -119,6 +119,8 @@ struct job_traits : single_stream_traits<job_state, job_event, job_command> {
 
 struct container_traits : single_stream_traits<container_state, container_event, container_command> {
   static constexpr const char* name = "container";
+  /// 2: the row carries the spec's runtime, limits, restart and health (issue 18).
+  static constexpr int snapshot_schema = 2;
   static bool creates(const message& m) { return std::holds_alternative<declare_container>(m.command); }
   static std::string stream(const std::string& id) { return container_stream(id); }
   static nlohmann::json view(const state& s) { return container_view(s); }

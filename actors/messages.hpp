@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ports/command_bus.hpp"
+#include "ports/container_runtime.hpp"
 #include "ports/event_store.hpp"
 #include "ports/monitor.hpp"
 #include "ports/subscriptions.hpp"
@@ -146,6 +147,19 @@ struct hub_drop {
   std::shared_ptr<ports::subscriber> owner;
 };
 
+/// To an actor that posted blocking work to threads of its own (the container
+/// reconciler): the continuation, run by the actor's handler on its own thread.
+struct closure {
+  std::function<void()> fn;
+};
+
+/// From a container runtime's watch thread to the reconciler: `event` happened in
+/// runtime `runtime` (a hint: the reconciler inspects).
+struct runtime_hint {
+  std::string runtime;
+  ports::runtime_event event;
+};
+
 }  // namespace atrium::msg
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::append_request)
@@ -177,3 +191,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::rebuild_box)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_subscribe)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_unsubscribe)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::hub_drop)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::closure)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(atrium::msg::runtime_hint)

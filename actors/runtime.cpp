@@ -34,6 +34,8 @@ const char* actors::role_name(core_role r) {
       return "job-dispatcher";
     case core_role::scheduler:
       return "scheduler";
+    case core_role::reconciler:
+      return "container-reconciler";
   }
   return "unknown";
 }
@@ -252,8 +254,9 @@ struct actor_runtime::impl {
   std::shared_ptr<supervision> sup = std::make_shared<supervision>();
   caf::actor supervisor;
   std::shared_ptr<actors::relay_status_cell> relay_status;
-  ports::event_store* store = nullptr;             // for the relay's lag in seconds, and the store's health
-  std::shared_ptr<actors::job_attempts> attempts;  // running job attempts (none without a dispatcher)
+  ports::event_store* store = nullptr;                 // for the relay's lag in seconds, and the store's health
+  std::shared_ptr<actors::job_attempts> attempts;      // running job attempts (none without a dispatcher)
+  std::shared_ptr<actors::container_pool> containers;  // the reconciler's runtime threads (none without it)
   std::chrono::milliseconds stop_wait{0};
 
   /// The actor now serving `R`, with its interface.
@@ -270,11 +273,13 @@ struct actor_runtime::impl {
     // The supervisor next, so that nothing is restarted while the actors stop.
     if (supervisor) caf::anon_send_exit(supervisor, caf::exit_reason::user_shutdown);
     using actors::core_role;
-    for (auto r : {core_role::scheduler, core_role::dispatcher, core_role::gateway, core_role::registry,
-                   core_role::writer, core_role::runner, core_role::hub, core_role::relay}) {
+    for (auto r : {core_role::reconciler, core_role::scheduler, core_role::dispatcher, core_role::gateway,
+                   core_role::registry, core_role::writer, core_role::runner, core_role::hub, core_role::relay}) {
       if (auto a = sup->dir->get(r)) caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     }
     system.reset();  // blocks until every actor has terminated
+    // Runtime calls in flight finish (containers keep running: the next start adopts them).
+    if (containers) actors::stop_container_pool(*containers);
   }
 };
 
@@ -346,6 +351,13 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
           return actors::spawn_scheduler(*sys, store, schedules, dir);
         });
   }
+  if (!config.containers.runtimes.empty() && config.containers.queries != nullptr) {
+    p->containers = actors::make_container_pool(config.containers.threads);
+    f[static_cast<std::size_t>(core_role::reconciler)] =
+        make_factory<core_role::reconciler>([sys, &store, containers = config.containers, pool = p->containers, dir] {
+          return actors::spawn_container_reconciler(*sys, store, containers, pool, dir);
+        });
+  }
   p->supervisor = p->system->spawn(supervisor, p->sup);
   // If the supervisor itself stops other than at shutdown, nobody restarts anything.
   caf::actor_cast<caf::abstract_actor*>(p->supervisor)->attach_functor([s = p->sup](const caf::error& reason) {
@@ -356,7 +368,7 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
   });
   // First start, in dependency order (the writer tells the runner, the runner the hub).
   for (auto r : {core_role::hub, core_role::runner, core_role::writer, core_role::registry, core_role::gateway,
-                 core_role::relay, core_role::dispatcher, core_role::scheduler}) {
+                 core_role::relay, core_role::dispatcher, core_role::scheduler, core_role::reconciler}) {
     const auto i = static_cast<std::size_t>(r);
     if (!f[i]) continue;
     auto made = f[i]();

@@ -27,6 +27,10 @@
 /// cron instants, recording `schedule.fired` as the system principal and submitting the
 /// run's jobs as each schedule's owner (actors/scheduler.cpp, docs/jobs.md "Schedules").
 ///
+/// Containers: a reconciler (when `runtime_config::containers` has runtimes) drives the
+/// container runtimes to each container's desired state and records what it observed as
+/// the system principal (actors/container_reconciler.cpp, docs/containers.md).
+///
 /// Supervision (docs/architecture.md, "Supervision and failure"): a supervisor actor
 /// monitors the gateway, the registry, the writer, the projection runner, the
 /// subscription hub and the relay. One that fails is marked down (`health()` says so),
@@ -46,6 +50,7 @@
 #include <vector>
 
 #include "ports/command_bus.hpp"
+#include "ports/container_runtime.hpp"
 #include "ports/event_publisher.hpp"
 #include "ports/event_store.hpp"
 #include "ports/job_executor.hpp"
@@ -95,6 +100,20 @@ struct schedule_execution {
   std::chrono::milliseconds owner_check{std::chrono::seconds(5)};  ///< how often owners' rights are checked
 };
 
+/// Settings of the container reconciler (actors/container_reconciler.cpp, docs/containers.md).
+/// It runs when `runtimes` is not empty and `queries` is set; both must outlive the runtime.
+struct container_execution {
+  /// The runtimes by name (`process`, `docker`): a container runs on the one its spec
+  /// names; one whose runtime is missing here is left alone (logged once).
+  std::map<std::string, std::shared_ptr<ports::container_runtime>> runtimes;
+  const ports::queries* queries = nullptr;  ///< the `containers` read model
+  std::string instance;                     ///< this installation's id: orphans are recorded on `runtime-<instance>`
+  std::chrono::milliseconds tick{200};      ///< how often containers are reconciled
+  std::chrono::milliseconds resync{std::chrono::seconds(5)};  ///< how often every runtime is listed
+  std::chrono::seconds stop_grace{10};                        ///< SIGTERM to SIGKILL when stopping a container
+  std::size_t threads = 4;                                    ///< runtime calls in flight at once, at most
+};
+
 /// Settings of the actor system.
 struct runtime_config {
   std::size_t worker_threads = 2;      ///< CAF scheduler threads
@@ -127,6 +146,8 @@ struct runtime_config {
   job_execution jobs;
   /// The scheduler's ports (none: no schedule fires in this process).
   schedule_execution schedules;
+  /// The container reconciler's runtimes (none: containers stay as declared).
+  container_execution containers;
 };
 
 /// The running actor system.

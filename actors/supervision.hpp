@@ -40,15 +40,25 @@ namespace atrium::actors {
 caf::error log_actor_exception(caf::scheduled_actor* self, std::exception_ptr& e);
 
 /// The supervised core actors.
-enum class core_role : std::uint8_t { hub, runner, writer, registry, gateway, relay, dispatcher, scheduler };
-inline constexpr std::size_t k_core_roles = 8;
+enum class core_role : std::uint8_t {
+  hub,
+  runner,
+  writer,
+  registry,
+  gateway,
+  relay,
+  dispatcher,
+  scheduler,
+  reconciler
+};
+inline constexpr std::size_t k_core_roles = 9;
 
 /// The actor's name in logs and health reports (e.g. `event-store-writer`).
 [[nodiscard]] const char* role_name(core_role r);
 
 /// The handle type of each core role: the typed interfaces of actors/interfaces.hpp
 /// for the writer, the registry, the runner, the hub and the job dispatcher; `caf::actor` (dynamically
-/// typed) for the gateway, the relay and the scheduler.
+/// typed) for the gateway, the relay, the scheduler and the container reconciler.
 template <core_role R>
 struct role_handle {
   using type = caf::actor;

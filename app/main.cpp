@@ -34,6 +34,8 @@
 #include "adapters/connectors/sqlite_executor.hpp"
 #include "adapters/process/script_executor.hpp"
 #include "adapters/results/file_result_store.hpp"
+#include "adapters/docker/docker_runtime.hpp"
+#include "adapters/process/container_runtime.hpp"
 #include "adapters/tz/iana_zones.hpp"
 #include "adapters/sodium/sodium_security.hpp"
 #include "adapters/vault/sodium_vault.hpp"
@@ -277,6 +279,56 @@ void exit_fatal_within(std::chrono::seconds limit) {
 }
 
 /// Runs the server until SIGINT/SIGTERM; returns the exit status.
+/// The container runtimes and this installation's instance id.
+struct container_wiring {
+  std::string instance;
+  std::map<std::string, std::shared_ptr<atrium::ports::container_runtime>> runtimes;
+};
+
+/// The instance id kept in DATA_DIR/instance_id (a UUIDv7 made on first start): every
+/// runtime container is labelled with it, so that installations sharing a Docker daemon
+/// never touch each other's containers.
+std::expected<std::string, std::string> instance_id(const std::string& data_dir) {
+  const auto path = std::filesystem::path(data_dir) / "instance_id";
+  std::string id;
+  if (std::ifstream in(path); in) std::getline(in, id);
+  if (!id.empty()) return id;
+  id = atrium::new_uuid_v7();
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return std::unexpected("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return std::unexpected("cannot write " + path.string() + ": " + ec.message());
+  return id;
+}
+
+/// `process` always; `docker` with --container-runtime docker (its daemon must answer
+/// and speak API ≥ 1.41 at start, else atriumd does not start).
+std::expected<container_wiring, std::string> make_container_runtimes(const atrium::app::serve_options& opts) {
+  container_wiring out;
+  auto id = instance_id(opts.data_dir);
+  if (!id) return std::unexpected(id.error());
+  out.instance = *id;
+  atrium::process_adapter::process_runtime_options p;
+  p.data_dir = opts.data_dir;
+  p.instance = out.instance;
+  out.runtimes["process"] = atrium::process_adapter::make_process_runtime(std::move(p));
+  if (opts.container_runtime == "docker") {
+    atrium::docker_adapter::docker_runtime_options d;
+    d.host = opts.docker_host;
+    d.instance = out.instance;
+    auto docker = atrium::docker_adapter::make_docker_runtime(std::move(d));
+    if (!docker) return std::unexpected("--container-runtime docker: " + docker.error().message);
+    out.runtimes["docker"] = std::shared_ptr<atrium::ports::container_runtime>(std::move(*docker));
+  }
+  spdlog::info("container runtimes instance={} default={}", out.instance, opts.container_runtime);
+  return out;
+}
+
 int serve(const atrium::app::serve_options& opts) {
   // Logs go to stderr; stdout carries only the listening line and, on first start, the
   // generated admin password.
@@ -341,8 +393,16 @@ int serve(const atrium::app::serve_options& opts) {
   spdlog::info("connection policy rules={} sqlite_root={} job_slots={}", tester.policy().describe(),
                jobs->sqlite_root.string(), opts.job_slots);
 
+  auto container_runtimes = make_container_runtimes(opts);
+  if (!container_runtimes) {
+    spdlog::critical("{}", container_runtimes.error());
+    return 1;
+  }
   auto settings = runtime_settings(opts, publisher->get());
   settings.jobs = jobs->execution(opts, vault, *queries);
+  settings.containers.runtimes = container_runtimes->runtimes;
+  settings.containers.instance = container_runtimes->instance;
+  settings.containers.queries = queries.get();
   const auto zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
   settings.schedules.zones = zones;
   settings.schedules.queries = queries.get();
@@ -364,6 +424,8 @@ int serve(const atrium::app::serve_options& opts) {
   api_deps.web = std::move(*console);
   api_deps.allowed_origins = opts.allowed_origins;
   api_deps.secure_cookie = opts.cookie_secure;
+  api_deps.container_runtimes = container_runtimes->runtimes;
+  api_deps.default_container_runtime = opts.container_runtime;
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

@@ -293,6 +293,21 @@ void add_job_options(CLI::App& s, serve_options& o, serve_raw& raw) {
   option(s, "--job-work-dir", o.job_work_dir, "scripts' working directories (default DATA_DIR/work)")
       ->type_name("DIR")
       ->group(jobs);
+  const auto* containers = "Containers";
+  option(s, "--container-runtime", o.container_runtime,
+         "the runtime of containers declared without one: process (local supervised processes) or docker (the "
+         "Docker Engine at --docker-host, which then runs too)")
+      ->type_name("process|docker")
+      ->check(check([](const std::string& v) {
+        return v == "process" || v == "docker" ? "" : "takes process or docker, not '" + v + "'";
+      }))
+      ->group(containers);
+  option(s, "--docker-host", o.docker_host,
+         "the Docker Engine API socket, unix:///PATH (with --container-runtime docker)")
+      ->type_name("unix:///PATH")
+      ->check(check(
+          [](const std::string& v) { return v.starts_with("unix:///") ? "" : "takes unix:///PATH, not '" + v + "'"; }))
+      ->group(containers);
   option(s, "--job-lease", raw.job_lease,
          "a job leased to a remote worker (atriumd worker) that is not heartbeated for this long is lost: "
          "requeued as a new attempt or failed (<n>s|m|h|d or seconds, at least 1s)")

@@ -67,6 +67,10 @@ struct serve_options {
   /// (`scheme://host[:port]`, lowercase).
   std::vector<std::string> allowed_origins;
   bool cookie_secure = false;  ///< --cookie-secure: the session cookie is `Secure` (TLS proxy in front)
+  /// --container-runtime: the runtime of a container declared without `runtime`, and
+  /// (`docker`) whether the Docker runtime runs; `process` always does.
+  std::string container_runtime = "process";
+  std::string docker_host = "unix:///var/run/docker.sock";  ///< --docker-host: the Engine API's socket
 };
 
 /// What `atriumd worker` runs with (app/worker.cpp).

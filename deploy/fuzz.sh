@@ -4,7 +4,7 @@
 #   deploy/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   fuzz each target for a bounded time (default 60 s)
 #   deploy/fuzz.sh --smoke [TARGET...]                run each target once over its seed corpus (CI)
 #
-# Targets: http_request api_body ws_message envelope rfc3339 csv browser (default: all). The build is
+# Targets: http_request api_body ws_message envelope rfc3339 csv browser docker (default: all). The build is
 # separate from the normal one: clang-16 (CC/CXX override), -DATRIUM_FUZZ=ON, in
 # $ATRIUM_FUZZ_BUILD (default build-fuzz). New corpus inputs go to BUILD/corpus/TARGET,
 # crashing inputs to BUILD/findings/TARGET (ATRIUM_FUZZ_FINDINGS_DIR overrides the root).
@@ -26,7 +26,7 @@ if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
     fi
   done
 fi
-ALL=(http_request api_body ws_message envelope rfc3339 csv browser)
+ALL=(http_request api_body ws_message envelope rfc3339 csv browser container_state docker)
 
 smoke=0
 seconds=60

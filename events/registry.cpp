@@ -74,6 +74,8 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<container_stop_requested>(),
         make_type_info<container_stopped>(),
         make_type_info<container_removed>(),
+        make_type_info<container_spec_changed>(),
+        make_type_info<runtime_orphan_removed>(),
         // schedules
         make_type_info<schedule_created>(),
         make_type_info<schedule_updated>(),

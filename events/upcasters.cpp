@@ -98,7 +98,8 @@ const upcaster_registry& upcasters() {
   static const upcaster_registry registry = [] {
     upcaster_registry r;
     // Production steps, one per (type, old schema); see docs/events.md, "Changing a
-    // payload schema". Issue 15 (jobs run) moved four job events to schema 2.
+    // payload schema". Issue 15 (jobs run) moved four job events to schema 2; issue 18
+    // container.declared and container.exited.
     using nlohmann::json;
     const auto must = [](result<void> ok) {
       if (!ok) throw std::logic_error("upcaster registration: " + ok.error().message);
@@ -134,6 +135,20 @@ const upcaster_registry& upcasters() {
     }));
     must(r.add("job.failed", 1, [](json d) {
       d["sqlstate"] = "";
+      return d;
+    }));
+    // Issue 18 (containers run): a schema-1 declaration required an image and ran it
+    // with the image's default command, i.e. Docker's semantics.
+    must(r.add("container.declared", 1, [](json d) {
+      d["runtime"] = "docker";
+      d["limits"] = {{"memory_bytes", nullptr}, {"millicpus", nullptr}, {"pids", nullptr}};
+      d["restart"] = "on-failure";
+      d["health"] = nullptr;
+      return d;
+    }));
+    must(r.add("container.exited", 1, [](json d) {
+      d["reason"] = "exited";
+      d["ran_ms"] = 0;
       return d;
     }));
     return r;

@@ -14,9 +14,9 @@
 ///   the event struct
 ///
 /// The production steps are listed in `events/upcasters.cpp` (job.submitted, started,
-/// progressed, succeeded and failed have a step from schema 1 to 2). The procedure for a schema change is in
-/// docs/events.md, "Changing a payload schema"; tests/golden keeps one payload per type and schema as the steps'
-/// inputs.
+/// progressed, succeeded and failed, container.declared and exited have a step from schema 1 to 2). The procedure for a
+/// schema change is in docs/events.md, "Changing a payload schema"; tests/golden keeps one payload per type and schema
+/// as the steps' inputs.
 
 #include <cstddef>
 #include <functional>

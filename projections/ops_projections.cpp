@@ -9,6 +9,7 @@
 /// |              |                |                         | `updated_at`; deleted on `container.removed` |
 
 #include "events/container/container_decider.hpp"
+#include "events/schedule/cron.hpp"
 #include "events/job/job_decider.hpp"
 #include "projections/ops_views.hpp"
 #include "projections/projections.hpp"
@@ -76,6 +77,14 @@ class containers_projection final : public projection {
     auto row = container_row(state);
     row["created_at"] = old ? old->value("created_at", e.time) : e.time;
     row["updated_at"] = e.time;
+    // When the reconciler starts it again: the restart's commit time plus its back-off
+    // (whole seconds, rounded up); null in every other state.
+    if (const auto* r = std::get_if<container_restarted>(&*event)) {
+      if (auto at = parse_utc(e.time)) {
+        const auto wait = std::chrono::seconds((r->backoff_ms + 999) / 1000);
+        row["next_restart_at"] = format_utc(*at + wait);
+      }
+    }
     out.emplace_back(row_put{"containers", id, std::move(row)});
   }
 };

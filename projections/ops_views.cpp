@@ -1,5 +1,7 @@
 #include "projections/ops_views.hpp"
 
+#include "events/container/container_spec_json.hpp"
+
 namespace atrium {
 
 nlohmann::json job_view(const job_state& s) {
@@ -65,25 +67,42 @@ job_state job_from_row(const nlohmann::json& row) {
 }
 
 nlohmann::json container_view(const container_state& s) {
+  const auto exit_code = s.exit_code ? nlohmann::json(*s.exit_code) : nlohmann::json(nullptr);
   return {{"id", s.container_id},
           {"name", s.name},
           {"image", s.image},
           {"command", s.command},
           {"env", s.env},
           {"ports", s.ports},
+          {"runtime", s.runtime},
+          {"spec",
+           {{"image", s.image},
+            {"command", s.command},
+            {"env", s.env},
+            {"ports", s.ports},
+            {"runtime", s.runtime},
+            {"limits", limits_to_api(s.limits)},
+            {"restart", s.restart},
+            {"health", health_to_api(s.health_check)}}},
+          {"spec_version", s.spec_version},
           {"declared_by", s.declared_by},
           {"desired", s.desired},
           {"observed", s.observed},
           {"health", s.health},
           {"runtime_id", s.runtime_id},
-          {"exit_code", s.exit_code ? nlohmann::json(*s.exit_code) : nlohmann::json(nullptr)},
+          {"exit_code", exit_code},
+          {"exit_reason", s.exit_reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.exit_reason)},
           {"restarts", s.restarts},
+          {"next_restart_at", nullptr},
           {"version", s.version}};
 }
 
 nlohmann::json container_row(const container_state& s) {
   auto row = container_view(s);
   row["removed"] = s.removed;
+  // The spec as the events hold it (millicpus, not cores), so a row folds back exactly.
+  row["limits_raw"] = s.limits;
+  row["health_raw"] = s.health_check ? nlohmann::json(*s.health_check) : nlohmann::json(nullptr);
   return row;
 }
 
@@ -105,6 +124,18 @@ container_state container_from_row(const nlohmann::json& row) {
   row.at("restarts").get_to(s.restarts);
   row.at("version").get_to(s.version);
   s.removed = row.value("removed", false);
+  // Rows written before issue 18 come from schema-1 declarations: docker, see upcasters.cpp.
+  s.runtime = row.value("runtime", "docker");
+  if (const auto spec = row.find("spec"); spec != row.end() && spec->is_object()) {
+    s.restart = spec->value("restart", "on-failure");
+  }
+  if (const auto it = row.find("limits_raw"); it != row.end()) it->get_to(s.limits);
+  if (const auto it = row.find("health_raw"); it != row.end() && !it->is_null()) {
+    s.health_check = it->get<container_health_spec>();
+  }
+  s.spec_version = row.value("spec_version", std::uint64_t{1});
+  if (const auto it = row.find("exit_reason"); it != row.end() && it->is_string())
+    s.exit_reason = it->get<std::string>();
   return s;
 }
 

@@ -26,12 +26,15 @@ namespace atrium {
 /// throws nlohmann::json::exception on a malformed row.
 [[nodiscard]] job_state job_from_row(const nlohmann::json& row);
 
-/// `{"id","name","image","command":[...],"env":{...},"ports":[...],"declared_by","desired",
-/// "observed","health","runtime_id","exit_code"(null if it never exited),"restarts","version"}`.
+/// `{"id","name","image","command":[...],"env":{...},"ports":[...],"runtime","spec":{"image",
+/// "command","env","ports","runtime","limits","restart","health"} (limits and health in the
+/// API shape, events/container/container_spec_json.hpp),"spec_version","declared_by","desired",
+/// "observed","health","runtime_id","exit_code"(null if it never exited),"exit_reason"(null
+/// likewise),"restarts","next_restart_at"(null here; the projection sets it),"version"}`.
 [[nodiscard]] nlohmann::json container_view(const container_state& s);
 
 /// Row form of a container: the view plus `removed` (so a snapshot of a removed
-/// container stays removed).
+/// container stays removed), `limits_raw` and `health_raw` (the spec as the events hold it).
 [[nodiscard]] nlohmann::json container_row(const container_state& s);
 /// Inverse of `container_row` (extra keys are ignored; a missing `removed` is false);
 /// throws nlohmann::json::exception on a malformed row.

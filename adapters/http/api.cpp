@@ -107,7 +107,9 @@ api::impl::impl(api_dependencies deps)
                                                                   return authenticate(copy).has_value();
                                                                 }})
       ->add_routes(table);
-  std::make_shared<containers_controller>(containers_controller::deps{kit, q})->add_routes(table);
+  std::make_shared<containers_controller>(
+      containers_controller::deps{kit, q, d.container_runtimes, d.default_container_runtime})
+      ->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);
 }

@@ -35,7 +35,8 @@
 /// | GET /v1/jobs/{id}/result (`?offset=&limit=`), …/result.csv, …/log | a finished job's output  |
 /// | POST/GET /v1/schedules (`?project_id=`), GET/PATCH/DELETE …/{id} | schedules (cron + time zone) |
 /// | POST /v1/schedules/{id}/pause, …/resume, GET …/runs           | `{"reason"?}`; firings and job outcomes |
-/// | POST/GET /v1/containers, GET/DELETE …/{id}, POST …/start|stop | containers (admins)          |
+/// | POST/GET /v1/containers, GET/PATCH/DELETE …/{id}, POST …/start|stop | containers (admins; PATCH rolls) |
+/// | GET /v1/containers/{id}/logs (`?tail=&follow=1`)             | a container's log (admins; follow: SSE) |
 /// | GET /v1/audit, GET /v1/audit/verify, GET /v1/events          | the logs (admins, auditors)   |
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
@@ -64,9 +65,11 @@
 /// already_exists / failed_precondition, 410 gone, 413, 428 precondition_required, 503, 500.
 
 #include <chrono>
+#include <map>
 #include <memory>
 
 #include "ports/command_bus.hpp"
+#include "ports/container_runtime.hpp"
 #include "ports/connector.hpp"
 #include "ports/vault.hpp"
 #include "events/schedule/zone.hpp"
@@ -110,6 +113,9 @@ struct api_dependencies {
   /// SSE streams are accepted (`--allowed-origin`), normalized (`normalize_origin`).
   std::vector<std::string> allowed_origins;
   bool secure_cookie = false;  ///< mark the session cookie `Secure` (TLS in front of atriumd)
+  /// Container runtimes by name (`GET /v1/containers/{id}/logs`); empty: logs answer 503.
+  std::map<std::string, std::shared_ptr<ports::container_runtime>> container_runtimes;
+  std::string default_container_runtime = "process";  ///< of a container declared without `runtime`
 };
 
 /// The request handler of the API.

@@ -158,6 +158,10 @@ std::string_view to_string(operation op) noexcept {
       return "container.stop";
     case operation::container_remove:
       return "container.remove";
+    case operation::container_update:
+      return "container.update";
+    case operation::container_logs:
+      return "container.logs";
     case operation::audit_read:
       return "audit.read";
     case operation::events_read:
@@ -358,6 +362,8 @@ decision authorize(const principal& p, operation op, const facts& f) {
     case operation::container_start:
     case operation::container_stop:
     case operation::container_remove:
+    case operation::container_update:
+    case operation::container_logs:
       return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins manage containers");
 
     // The workers' list: who runs jobs where (no credentials in it).

@@ -79,6 +79,8 @@ enum class operation {
   container_start,
   container_stop,
   container_remove,
+  container_update,         ///< PATCH the spec (the container rolls): admins
+  container_logs,           ///< read a container's log (tail or follow): admins
   audit_read,               ///< the audit log and its chain verification
   events_read,              ///< the global event log and unowned streams (`security`)
   projections_read,         ///< the projections' checkpoints and lag

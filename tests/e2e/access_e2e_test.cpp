@@ -108,7 +108,8 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
   // Job J by the editor; container K by the admin.
   const json job_body{{"project_id", p}, {"kind", "sql"}, {"connection_id", conn}, {"sql", "select 1"}};
   const auto job = id_of(as("editor").post("/v1/jobs", job_body));
-  const auto container = id_of(admin.post("/v1/containers", {{"name", "notebook"}, {"image", "busybox"}}));
+  const auto container =
+      id_of(admin.post("/v1/containers", {{"name", "notebook"}, {"image", "busybox"}, {"command", {"sleep", "0"}}}));
   // Service account S (its tokens' own scope checks are in tokens_e2e_test.cpp).
   const auto sa = id_of(admin.post("/v1/service-accounts", {{"name", "matrix-bot"}}));
 
@@ -293,6 +294,9 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
       {"GET", "/v1/containers/" + container, {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"POST", "/v1/containers", {{"name", "Not A Name"}, {"image", "busybox"}}, with({{"admin", 400}}), 403},
       {"POST", "/v1/containers/" + container + "/stop", {}, with({{"admin", 200}}), 403},
+      {"PATCH", "/v1/containers/" + container, {{"env", {{"A", "b"}}}}, with({{"admin", 200}}), 403},
+      // it never ran: no logs (but only admins get that far)
+      {"GET", "/v1/containers/" + container + "/logs", {}, with({{"admin", 404}}), 403},
       // remote workers (job.work: admins; worker.list: admins and auditors)
       {"GET", "/v1/workers", {}, with({{"admin", 200}, {"auditor", 200}}), 403},
       {"POST", "/v1/workers/claim", {{"worker", "matrix"}, {"slots_free", 0}}, with({{"admin", 204}}), 403},

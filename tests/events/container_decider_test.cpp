@@ -19,6 +19,7 @@
 
 #include "events/container/container_decider.hpp"
 #include "events/registry.hpp"
+#include "events/upcasters.hpp"
 
 namespace {
 
@@ -138,7 +139,11 @@ TEST_CASE("an admin declares a container: desired stopped, observed declared", "
                              {"command", {"nginx", "-g", "daemon off;"}},
                              {"env", {{"MODE", "prod"}}},
                              {"ports", {80, 443}},
-                             {"declared_by", "admin-1"}});
+                             {"declared_by", "admin-1"},
+                             {"runtime", "process"},
+                             {"limits", {{"memory_bytes", nullptr}, {"millicpus", nullptr}, {"pids", nullptr}}},
+                             {"restart", "on-failure"},
+                             {"health", nullptr}});
   const auto s = fold_in(container_state{}, *r);
   CHECK(s.exists);
   CHECK_FALSE(s.removed);
@@ -171,7 +176,12 @@ TEST_CASE("container declarations are validated", "[container][declare][validati
       {"name with a slash", [](declare_container& c) { c.name = "a/b"; }, "name"},
       {"name with a space", [](declare_container& c) { c.name = "a b"; }, "name"},
       {"name of 64 characters", [](declare_container& c) { c.name = std::string(64, 'a'); }, "name"},
-      {"empty image", [](declare_container& c) { c.image = ""; }, "image"},
+      {"empty image (docker)",
+       [](declare_container& c) {
+         c.runtime = "docker";
+         c.image = "";
+       },
+       "image"},
       {"image with a space", [](declare_container& c) { c.image = "nginx latest"; }, "image"},
       {"image with a tab", [](declare_container& c) { c.image = "nginx\t"; }, "image"},
       {"image of 256 bytes", [](declare_container& c) { c.image = std::string(256, 'i'); }, "image"},
@@ -234,8 +244,13 @@ TEST_CASE("container declarations are validated", "[container][declare][validati
     c.ports.push_back(65535);
     CHECK(decide(container_state{}, c, admin).has_value());
     c.command.clear();
+    c.runtime = "docker";  // docker runs the image's default command
     c.env.clear();
     c.ports = {1};
+    CHECK(decide(container_state{}, c, admin).has_value());
+    c.runtime = "process";  // the process runtime ignores the image
+    c.image.clear();
+    c.command = {"sleep", "1"};
     CHECK(decide(container_state{}, c, admin).has_value());
   }
 }
@@ -404,7 +419,7 @@ TEST_CASE("the runtime starts, exits and stops a container", "[container][observ
   r = decide(s, report_exited{2}, runtime);
   REQUIRE(r.has_value());
   REQUIRE(types_of(*r) == std::vector<std::string>{"container.exited"});
-  CHECK((*r)[0].data == json{{"exit_code", 2}});
+  CHECK((*r)[0].data == json{{"exit_code", 2}, {"reason", "exited"}, {"ran_ms", 0}});
   s = fold_in(s, *r);
   CHECK(s.observed == "exited");
   CHECK(s.exit_code == 2);
@@ -434,7 +449,8 @@ TEST_CASE("runtime report arguments are validated", "[container][observed][valid
 
 // --- restart back-off ---------------------------------------------------------------
 
-TEST_CASE("restart back-off doubles from 1 s to a 5 min cap and resets on healthy", "[container][backoff]") {
+TEST_CASE("restart back-off doubles from 1 s to a 5 min cap and resets after 10 min of running",
+          "[container][backoff]") {
   auto s = given(history("exited/running"));
   const std::vector<std::uint64_t> expected{1000,  2000,   4000,   8000,   16000,  32000,
                                             64000, 128000, 256000, 300000, 300000, 300000};
@@ -460,12 +476,24 @@ TEST_CASE("restart back-off doubles from 1 s to a 5 min cap and resets on health
     s = fold_in(s, *decide(s, report_exited{1}, runtime));
     CHECK(decide(s, report_restarted{}, runtime)->at(0).data.at("attempt") == 13);
   }
-  SECTION("a healthy report resets the count") {
+  SECTION("a healthy report does not reset the count (CrashLoopBackOff counts runs, not probes)") {
     s = fold_in(s, *decide(s, report_started{"d"}, runtime));
     s = fold_in(s, *decide(s, report_health{"healthy"}, runtime));
+    CHECK(s.restarts == 12);
+    s = fold_in(s, *decide(s, report_exited{1, "exited", 599999}, runtime));
+    CHECK(decide(s, report_restarted{}, runtime)->at(0).data.at("attempt") == 13);
+  }
+  SECTION("an exit after 10 min of running resets the count") {
+    s = fold_in(s, *decide(s, report_started{"d"}, runtime));
+    s = fold_in(s, *decide(s, report_exited{1, "killed", 600000}, runtime));
     CHECK(s.restarts == 0);
-    s = fold_in(s, *decide(s, report_exited{1}, runtime));
     CHECK(decide(s, report_restarted{}, runtime)->at(0).data == json{{"attempt", 1}, {"backoff_ms", 1000}});
+  }
+  SECTION("a start request resets the count") {
+    s = fold_in(s, *decide(s, request_stop{}, admin));
+    s = fold_in(s, *decide(s, report_stopped{}, runtime));
+    s = fold_in(s, *decide(s, request_start{}, admin));
+    CHECK(s.restarts == 0);
   }
   SECTION("no restart once the container should stop") {
     s = fold_in(s, *decide(s, request_stop{}, admin));
@@ -485,15 +513,25 @@ TEST_CASE("restart_backoff_ms never overflows", "[container][backoff]") {
 // --- codec, registry --------------------------------------------------------------
 
 TEST_CASE("container events encode and decode; empty payloads are {}", "[container][codec]") {
-  const std::vector<container_event> all{web,
-                                         container_start_requested{},
-                                         container_started{"docker-1"},
-                                         container_health_changed{"healthy"},
-                                         container_exited{-1},
-                                         container_restarted{3, 4000},
-                                         container_stop_requested{},
-                                         container_stopped{},
-                                         container_removed{}};
+  const std::vector<container_event> all{
+      web,
+      container_start_requested{},
+      container_started{"docker-1"},
+      container_health_changed{"healthy"},
+      container_exited{-1},
+      container_restarted{3, 4000},
+      container_stop_requested{},
+      container_stopped{},
+      container_removed{},
+      container_spec_changed{"",
+                             {"sleep", "9"},
+                             {},
+                             {8080},
+                             "process",
+                             container_limits_spec{64 << 20, 500, std::nullopt},
+                             "always",
+                             container_health_spec{"http", 8080, "/h", {}, 1, 2, 3, 4},
+                             "admin-1"}};
   for (const auto& event : all) {
     const auto p = std::visit([](const auto& e) { return make_event(e); }, event);
     INFO(p.type << " " << p.data.dump());
@@ -515,4 +553,213 @@ TEST_CASE("container events encode and decode; empty payloads are {}", "[contain
 
 TEST_CASE("container streams are named container-<id>", "[container]") {
   CHECK(container_stream("c-1") == "container-c-1");
+}
+
+// --- issue 18: runtime, limits, restart, health; spec changes; policies --------------
+
+TEST_CASE("the runtime-specific spec is validated with the field named", "[container][declare][validation]") {
+  struct bad_case {
+    const char* what;
+    std::function<void(declare_container&)> change;
+    const char* field;
+  };
+  const std::vector<bad_case> cases{
+      {"unknown runtime", [](declare_container& c) { c.runtime = "kubernetes"; }, "runtime"},
+      {"empty runtime", [](declare_container& c) { c.runtime = ""; }, "runtime"},
+      {"process without a command", [](declare_container& c) { c.command.clear(); }, "command"},
+      {"process with an empty argv[0]",
+       [](declare_container& c) {
+         c.command = {"", "x"};
+       },
+       "command"},
+      {"negative memory", [](declare_container& c) { c.limits.memory_bytes = -1; }, "limits.memory_bytes"},
+      {"memory under 4 MiB", [](declare_container& c) { c.limits.memory_bytes = 4194303; }, "limits.memory_bytes"},
+      {"memory over 1 TiB", [](declare_container& c) { c.limits.memory_bytes = (1ll << 40) + 1; },
+       "limits.memory_bytes"},
+      {"negative cpus", [](declare_container& c) { c.limits.millicpus = -500; }, "limits.cpus"},
+      {"cpus under 0.01", [](declare_container& c) { c.limits.millicpus = 9; }, "limits.cpus"},
+      {"zero pids", [](declare_container& c) { c.limits.pids = 0; }, "limits.pids"},
+      {"negative pids", [](declare_container& c) { c.limits.pids = -3; }, "limits.pids"},
+      {"unknown restart policy", [](declare_container& c) { c.restart = "sometimes"; }, "restart"},
+      {"health port not declared",
+       [](declare_container& c) { c.health = container_health_spec{"http", 8080, "/", {}, 30, 30, 3, 0}; },
+       "health.port"},
+      {"tcp health port not declared",
+       [](declare_container& c) { c.health = container_health_spec{"tcp", 81, "/", {}, 30, 30, 3, 0}; }, "health.port"},
+      {"health path without /",
+       [](declare_container& c) { c.health = container_health_spec{"http", 80, "health", {}, 30, 30, 3, 0}; },
+       "health.path"},
+      {"health path with a space",
+       [](declare_container& c) { c.health = container_health_spec{"http", 80, "/a b", {}, 30, 30, 3, 0}; },
+       "health.path"},
+      {"empty exec", [](declare_container& c) { c.health = container_health_spec{"exec", 0, "/", {}, 30, 30, 3, 0}; },
+       "health.exec"},
+      {"unknown health kind",
+       [](declare_container& c) { c.health = container_health_spec{"grpc", 80, "/", {}, 30, 30, 3, 0}; }, "health"},
+      {"interval 0", [](declare_container& c) { c.health = container_health_spec{"tcp", 80, "/", {}, 0, 30, 3, 0}; },
+       "health.interval_s"},
+      {"negative timeout",
+       [](declare_container& c) { c.health = container_health_spec{"tcp", 80, "/", {}, 30, -1, 3, 0}; },
+       "health.timeout_s"},
+      {"retries 0", [](declare_container& c) { c.health = container_health_spec{"tcp", 80, "/", {}, 30, 30, 0, 0}; },
+       "health.retries"},
+      {"negative start period",
+       [](declare_container& c) { c.health = container_health_spec{"tcp", 80, "/", {}, 30, 30, 3, -1}; },
+       "health.start_period_s"},
+  };
+  for (const auto& bad : cases) {
+    INFO(bad.what);
+    auto c = declaration();
+    bad.change(c);
+    const auto r = decide(container_state{}, c, admin);
+    require_error(r, errc::invalid_argument);
+    CHECK(r.error().details.at("field") == bad.field);
+  }
+  SECTION("the edges pass and the spec is folded") {
+    auto c = declaration();
+    c.limits = {4194304, 10, 1};
+    c.restart = "always";
+    c.health = container_health_spec{"exec", 0, "/", {"true"}, 1, 1, 1, 0};
+    const auto r = decide(container_state{}, c, admin);
+    REQUIRE(r.has_value());
+    const auto s = fold_in(container_state{}, *r);
+    CHECK(s.runtime == "process");
+    CHECK(s.limits == container_limits_spec{4194304, 10, 1});
+    CHECK(s.restart == "always");
+    REQUIRE(s.health_check.has_value());
+    CHECK(s.health_check->exec == std::vector<std::string>{"true"});
+    CHECK(s.spec_version == 1);
+  }
+}
+
+TEST_CASE("an admin changes the spec: the whole new spec is recorded", "[container][spec]") {
+  auto s = given(history("running/running"));
+  change_spec cmd;
+  cmd.command = std::vector<std::string>{"nginx", "-g", "daemon on;"};
+  cmd.health = container_health_spec{"http", 80, "/healthz", {}, 5, 2, 3, 0};
+  auto r = decide(s, cmd, admin);
+  REQUIRE(r.has_value());
+  REQUIRE(types_of(*r) == std::vector<std::string>{"container.spec_changed"});
+  CHECK((*r)[0].data.at("image") == "nginx:1.27");  // unchanged members are carried over
+  CHECK((*r)[0].data.at("ports") == json{80, 443});
+  CHECK((*r)[0].data.at("changed_by") == "admin-1");
+  CHECK((*r)[0].data.at("health").at("path") == "/healthz");
+  const auto before = s.version;
+  s = fold_in(s, *r);
+  CHECK(s.command == std::vector<std::string>{"nginx", "-g", "daemon on;"});
+  CHECK(s.spec_version == before + 1);
+  CHECK(s.observed == "running");  // the reconciler rolls it
+  CHECK(s.desired == "running");
+
+  SECTION("the same spec again decides nothing") { require_no_events(decide(s, cmd, admin)); }
+  SECTION("health null removes the check") {
+    change_spec off;
+    off.health = std::optional<container_health_spec>{};
+    auto r2 = decide(s, off, admin);
+    REQUIRE(r2.has_value());
+    CHECK(r2->at(0).data.at("health").is_null());
+  }
+  SECTION("the runtime cannot change") {
+    change_spec other;
+    other.runtime = "docker";
+    auto r2 = decide(s, other, admin);
+    require_error(r2, errc::invalid_argument);
+    CHECK(r2.error().details.at("field") == "runtime");
+    other.runtime = "process";
+    require_no_events(decide(s, other, admin));
+  }
+  SECTION("the merged spec is validated") {
+    change_spec bad;
+    bad.ports = std::vector<int>{8080};  // the health check's port 80 is no longer declared
+    auto r2 = decide(s, bad, admin);
+    require_error(r2, errc::invalid_argument);
+    CHECK(r2.error().details.at("field") == "health.port");
+    change_spec empty;
+    empty.command = std::vector<std::string>{};
+    require_error(decide(s, empty, admin), errc::invalid_argument);
+  }
+  SECTION("only admins change it, and never after removal") {
+    require_error(decide(s, cmd, alice), errc::forbidden);
+    require_error(decide(s, cmd, auditor), errc::forbidden);
+    require_error(decide(given(history("removed")), cmd, admin), errc::not_found);
+  }
+}
+
+TEST_CASE("the restart policy decides whether an exit is restarted", "[container][policy]") {
+  const auto exited_with = [](const std::string& policy, int code, const std::string& reason) {
+    auto h = history("running/running");
+    auto& d = std::get<container_declared>(h.front());
+    d.restart = policy;
+    h.push_back(container_exited{code, reason, 10});
+    return given(h);
+  };
+  struct row {
+    std::string policy;
+    int code;
+    std::string reason;
+    bool restarts;
+  };
+  const std::vector<row> table{
+      {"always", 0, "exited", true},        {"always", 1, "exited", true},     {"always", 137, "killed", true},
+      {"on-failure", 0, "exited", false},   {"on-failure", 3, "exited", true}, {"on-failure", 137, "killed", true},
+      {"on-failure", 0, "unhealthy", true}, {"on-failure", -1, "lost", true},  {"never", 1, "exited", false},
+      {"never", 137, "killed", false},      {"always", 143, "rolled", false},  {"on-failure", 143, "rolled", false},
+  };
+  for (const auto& t : table) {
+    INFO(t.policy << " " << t.code << " " << t.reason);
+    const auto s = exited_with(t.policy, t.code, t.reason);
+    CHECK(restart_due(s) == t.restarts);
+    const auto r = decide(s, report_restarted{}, runtime);
+    if (t.restarts) {
+      REQUIRE(r.has_value());
+      CHECK(types_of(*r) == std::vector<std::string>{"container.restarted"});
+    } else {
+      require_illegal(r, s);
+    }
+  }
+}
+
+TEST_CASE("exits carry a reason and how long the container ran", "[container][observed][validation]") {
+  const auto running = given(history("running/running"));
+  const auto r = decide(running, report_exited{137, "killed", 1234}, runtime);
+  REQUIRE(r.has_value());
+  CHECK(r->at(0).data == json{{"exit_code", 137}, {"reason", "killed"}, {"ran_ms", 1234}});
+  const auto s = fold_in(running, *r);
+  CHECK(s.exit_reason == "killed");
+  for (const char* bad : {"", "Killed", "out-of-memory", "a b"}) {
+    INFO(bad);
+    auto e = decide(running, report_exited{1, bad, 0}, runtime);
+    require_error(e, errc::invalid_argument);
+    CHECK(e.error().details.at("field") == "reason");
+  }
+  auto e = decide(running, report_exited{1, "exited", -1}, runtime);
+  require_error(e, errc::invalid_argument);
+  CHECK(e.error().details.at("field") == "ran_ms");
+}
+
+TEST_CASE("schema-1 container events upcast and still fold", "[container][codec][upcast]") {
+  const json declared_v1{{"container_id", "c-9"},    {"name", "old"},         {"image", "postgres:16"},
+                         {"command", json::array()}, {"env", json::object()}, {"ports", {5432}},
+                         {"declared_by", "admin-1"}};
+  auto up = upcast("container.declared", 1, declared_v1);
+  REQUIRE(up.has_value());
+  auto d = decode_event<container_event>("container.declared", *up);
+  REQUIRE(d.has_value());
+  const auto& decl = std::get<container_declared>(*d);
+  CHECK(decl.runtime == "docker");
+  CHECK(decl.restart == "on-failure");
+  CHECK_FALSE(decl.health.has_value());
+  CHECK(decl.limits == container_limits_spec{});
+  auto up_exit = upcast("container.exited", 1, json{{"exit_code", 3}});
+  REQUIRE(up_exit.has_value());
+  auto x = decode_event<container_event>("container.exited", *up_exit);
+  REQUIRE(x.has_value());
+  CHECK(std::get<container_exited>(*x).reason == "exited");
+  CHECK(std::get<container_exited>(*x).ran_ms == 0);
+  auto s = evolve(container_state{}, *d);
+  s = evolve(std::move(s), container_start_requested{});
+  s = evolve(std::move(s), container_started{"r"});
+  s = evolve(std::move(s), *x);
+  CHECK(s.observed == "exited");
+  CHECK(restart_due(s));
 }

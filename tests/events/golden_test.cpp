@@ -108,11 +108,12 @@ std::vector<std::string> golden_files() {
   return names;
 }
 
-/// Username claims and security events have no variant of their own in events/; these
+/// Username claims, security and runtime events have no variant of their own in events/; these
 /// group their structs the same way.
 using username_stream = std::variant<username_claimed>;
 using security_stream = std::variant<security_login_succeeded, security_login_failed, security_access_denied,
                                      security_token_created, security_token_revoked>;
+using runtime_stream = std::variant<runtime_orphan_removed>;
 
 /// Calls `f(std::type_identity<Variant>{})` with the event variant of `entity`'s stream;
 /// false when the entity has none here (a new entity: add it to this table).
@@ -127,6 +128,7 @@ bool with_stream_variant(std::string_view entity, F&& f) {
   if (entity == "schedule") return f(std::type_identity<schedule_event>{}), true;
   if (entity == "container") return f(std::type_identity<container_event>{}), true;
   if (entity == "security") return f(std::type_identity<security_stream>{}), true;
+  if (entity == "runtime") return f(std::type_identity<runtime_stream>{}), true;
   return false;
 }
 

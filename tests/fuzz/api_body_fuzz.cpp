@@ -57,6 +57,8 @@ constexpr route k_routes[] = {
     {"POST", "/v1/workers/leases/0193a1c2-0000-7000-8000-000000000000/complete"},
     // Co-editing (CodeMirror change sets on the fixture cell, "select 1" at first).
     {"POST", "/v1/projects/@PROJECT@/cells/@CELL@/changes"},
+    // Containers (issue 18): a spec change, the runtime's limits and health parsers.
+    {"PATCH", "/v1/containers/@CONTAINER@"},
 };
 
 }  // namespace

@@ -285,7 +285,7 @@ void world::make_fixtures() {
   create("@SCHEDULE@", "/v1/schedules",
          R"({"name":"fuzz schedule","project_id":"@PROJECT@","cron":"0 6 * * 1-5","time_zone":"Europe/Berlin",)"
          R"("target":{"kind":"script","language":"bash","script":"echo hi"}})");
-  create("@CONTAINER@", "/v1/containers", R"({"name":"fuzz-ct","image":"alpine:3"})");
+  create("@CONTAINER@", "/v1/containers", R"({"name":"fuzz-ct","image":"alpine:3","command":["sleep","0"]})");
   member_token_ = ids_["@USER@"].starts_with("no-") ? std::string("no-member-token") : mint_token(ids_["@USER@"]);
 }
 

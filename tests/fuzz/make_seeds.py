@@ -97,6 +97,20 @@ for body in [
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     body_seeds.append(bytes([30, 0]) + text)
     body_seeds.append(bytes([30, 1 | 2]) + text)
+# containers (issue 18): k_routes 17 (POST /v1/containers) with the full spec, 31 (PATCH …/@CONTAINER@)
+for route, body in [
+    (17, {"name": "web", "runtime": "process", "command": ["python3", "-m", "http.server", "8000"], "ports": [8000],
+          "limits": {"memory_bytes": 268435456, "cpus": 0.5, "pids": 64}, "restart": "always",
+          "health": {"http": {"port": 8000, "path": "/"}, "interval_s": 5, "timeout_s": 2, "retries": 3,
+                     "start_period_s": 1}}),
+    (17, {"name": "box", "runtime": "docker", "image": "busybox", "health": {"exec": ["true"]}}),
+    (17, {"name": "bad", "command": ["x"], "limits": {"memory_bytes": -1, "cpus": 1e308}}),
+    (31, {"env": {"A": "b"}, "restart": "never"}),
+    (31, {"health": {"tcp": {"port": 8080}}, "ports": [8080], "limits": {"cpus": 2}}),
+    (31, {"health": None, "runtime": "docker"}),
+]:
+    text = json.dumps(body, separators=(",", ":")).encode()
+    body_seeds.append(bytes([route, 0]) + text)
 write("api_body", body_seeds)
 
 
@@ -144,6 +158,8 @@ http = [
     req("GET", "/v1/containers"),
     req("GET", "/v1/containers/@CONTAINER@"),
     req("POST", "/v1/containers/@CONTAINER@/stop", ""),
+    req("PATCH", "/v1/containers/@CONTAINER@", {"env": {"A": "b"}}),
+    req("GET", "/v1/containers/@CONTAINER@/logs?tail=5"),
     req("GET", "/v1/audit?limit=3&order=desc&since=2026-01-01T00:00:00Z&type=project.created"),
     req("GET", "/v1/audit/export?format=csv&until=2099-01-01T00:00:00%2B01:00"),
     req("GET", "/v1/audit/verify"),
@@ -275,6 +291,37 @@ write("cron", [
     " \t0 0 1 1 sun,sat ",
 ])
 
+# ---- (g2) container_state: first byte 0 state.json, 1 runtime.json, 2 runtime id, 3 process output ----
+RID = "proc-0193a1c2-0000-7000-8000-00000000c001-1"
+write("container_state", [
+    bytes([0]) + json.dumps({"runtime_id": RID, "start": 1, "status": "running", "shim_pid": 4242, "pid": 4243,
+                             "pid_start": 123456, "started_at_ms": 1764892800000}).encode(),
+    bytes([0]) + json.dumps({"runtime_id": RID, "start": 2, "status": "exited", "shim_pid": 4242, "pid": 4243,
+                             "pid_start": 123456, "started_at_ms": 1764892800000, "exit_code": 137,
+                             "reason": "killed", "finished_at_ms": 1764892801000}).encode(),
+    bytes([0]) + b'{"runtime_id":"x","start":1,"status":"exited","shim_pid":0,"pid":0,"pid_start":0,'
+                 b'"started_at_ms":0,"exit_code":127,"reason":"exited","error":"cannot execute"}',
+    bytes([0]) + b'{"runtime_id":"x","start":1,"status":"running","shim_pid":-1,"pid":1,"pid_start":0,"started_at_ms":0}',
+    bytes([0]) + b'{"runtime_id":"x","start":18446744073709551616,"status":"zombie"}',
+    bytes([0]) + b'{"runtime_id":',
+    bytes([1]) + json.dumps({"runtime_id": RID, "container_id": "0193a1c2-0000-7000-8000-00000000c001",
+                             "instance": "i-1", "spec_version": 3, "name": "web",
+                             "command": ["python3", "-m", "http.server", "8080"], "env": {"FOO": "bar"},
+                             "ports": [8080], "limits": {"memory_bytes": 134217728, "cpus": 0.5, "pids": 64},
+                             "log": {"max_bytes": 1048576, "files": 3}}).encode(),
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":[]}',
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":["a"],'
+                 b'"ports":[0,65536],"limits":{"cpus":-1e999}}',
+    bytes([1]) + b'{"runtime_id":"r","container_id":"c","instance":"i","spec_version":0,"command":["a"],"log":{"files":101}}',
+    bytes([2]) + RID.encode(),
+    bytes([2]) + b"proc-../../etc-1",
+    bytes([2]) + b"proc--1",
+    bytes([2]) + b"proc-abc-0001",
+    bytes([2]) + b"proc-abc-99999999999999999999",
+    bytes([3]) + b"\x05hello\nworld\r\npartial",
+    bytes([3]) + b"\x00" + b"y" * 40000 + b"\n\n\n",
+])
+
 # ---- (h) browser: first byte picks the parser (0 static path, 1 cookie, 2 origin, 3 negotiation) ----
 def pick(n, text):
     return bytes([n]) + (text.encode() if isinstance(text, str) else text)
@@ -328,6 +375,59 @@ write("change_set", [
     b"abc\0[[3,\"a\\nb\"]]",
     b"abc\0[[[[[3]]]]]",
     b"abc\0{\"a\":[3]}",
+])
+
+# ---- (j) docker: first byte picks (0 log stream, 1 raw log, 2 inspect, 3 event, 4 host/image/time) ----
+def frame(stream, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload
+
+
+INSPECT = {
+    "Id": "9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f9b1f0c3c2a5d4e6f",
+    "State": {"Status": "exited", "Running": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+              "ExitCode": 137, "StartedAt": "2026-12-04T22:14:14.599477144Z", "FinishedAt": "2026-12-04T22:15:00Z"},
+    "Name": "/atrium-web-c0ffee00",
+    "Config": {"Tty": False, "Labels": {"atrium.container_id": "c0ffee00-1", "atrium.instance": "inst",
+                                        "atrium.spec_version": "7"}},
+}
+RUNNING = json.loads(json.dumps(INSPECT))
+RUNNING["State"].update({"Status": "running", "Running": True, "Pid": 4242, "ExitCode": 0})
+EVENT = {"status": "die", "id": "abc123", "Type": "container", "Action": "die",
+         "Actor": {"ID": "abc123", "Attributes": {"atrium.container_id": "c1", "atrium.instance": "inst",
+                                                  "exitCode": "137", "name": "atrium-web-c1"}},
+         "scope": "local", "time": 1764886454, "timeNano": 1764886454599477144}
+DESTROY = json.loads(json.dumps(EVENT))
+DESTROY.update({"status": "destroy", "Action": "destroy"})
+OOM = json.loads(json.dumps(EVENT))
+OOM.update({"status": "oom", "Action": "oom"})
+
+
+def js(doc):
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+write("docker", [
+    pick(0, b"\x80" + frame(1, "one\ntwo\n") + frame(2, "err\r\n") + frame(1, "last")),
+    pick(0, b"\x10" + frame(1, "a" * 16383 + "\u00e9" + "b" * 20000 + "\n")),
+    pick(0, b"\x40" + frame(1, b"\xff" * 17000 + b"\n")),
+    pick(0, b"\x00" + frame(0, "stdin\n") + frame(1, "") + frame(3, "bad")),
+    pick(0, b"\xff" + bytes([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]) + b"partial"),
+    pick(0, b"\x20" + frame(1, "ok\n")[:5]),
+    pick(1, b"\x80" + b"tty line\r\nnext\nno newline"),
+    pick(2, b"\x00" + js(INSPECT)),
+    pick(2, b"\x00" + js(RUNNING)),
+    pick(2, b"\x00" + b'{"Id":"abc","State":{"Status":"dead","ExitCode":1e400,"OOMKilled":"yes"}}'),
+    pick(2, b"\x00" + b'{"Id":"../x","State":{"Status":"running"}}'),
+    pick(2, b"\x00" + b"[" * 100),
+    pick(3, b"\x00" + js(EVENT)),
+    pick(3, b"\x00" + js(DESTROY)),
+    pick(3, b"\x00" + js(OOM)),
+    pick(3, b"\x00" + b'{"Type":"container","Action":"die","Actor":{"ID":"a","Attributes":{"atrium.instance":"inst","exitCode":"-99999999999"}}}'),
+    pick(4, b"\x00" + b"unix:///var/run/docker.sock\nbusybox\n2026-12-04T22:14:14.599477144Z"),
+    pick(4, b"\x00" + b"tcp://127.0.0.1:2375\nregistry.local:5000/team/app:1.2\n0001-01-01T00:00:00Z"),
+    pick(4, b"\x00" + b"unix://rel\napp@sha256:abcd\n2026-12-04T23:14:14+01:00"),
 ])
 
 print("seeds written under", CORPUS)

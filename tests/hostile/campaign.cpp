@@ -209,7 +209,7 @@ std::vector<route_family> http_families() {
                                        {"driver", "postgres"},
                                        {"params", {{"host", "db\r\nexample"}, {"port", 5432}, {"database", "x"}}}}},
   };
-  const json container{{"name", "box{N}"}, {"image", "busybox"}};
+  const json container{{"name", "box{N}"}, {"image", "busybox"}, {"command", {"sh"}}, {"ports", {8080}}};
   auto container_with = [&](const char* key, json v) {
     json b = container;
     b[key] = std::move(v);
@@ -231,6 +231,22 @@ std::vector<route_family> http_families() {
       {"ports with 1.5", container_with("ports", {1.5})},
       {"ports nested", container_with("ports", {{80}})},
       {"ports as an object", container_with("ports", {{"a", 80}})},
+      {"runtime as a number", container_with("runtime", 1)},
+      {"unknown runtime", container_with("runtime", "kubernetes")},
+      {"limits as an array", container_with("limits", json::array())},
+      {"negative memory", container_with("limits", {{"memory_bytes", -1}})},
+      {"huge memory", container_with("limits", {{"memory_bytes", 18446744073709551615ull}})},
+      {"cpus as a string", container_with("limits", {{"cpus", "1"}})},
+      {"cpus 1e308", container_with("limits", {{"cpus", 1e308}})},
+      {"pids 1.5", container_with("limits", {{"pids", 1.5}})},
+      {"restart as a number", container_with("restart", 3)},
+      {"health as a string", container_with("health", "http")},
+      {"health with two kinds", container_with("health", {{"tcp", {{"port", 8080}}}, {"exec", {"true"}}})},
+      {"health port undeclared", container_with("health", {{"tcp", {{"port", 9}}}})},
+      {"health port 1e10", container_with("health", {{"tcp", {{"port", 10000000000ll}}}})},
+      {"health interval huge", container_with("health", {{"tcp", {{"port", 8080}}}, {"interval_s", 1ll << 40}})},
+      {"health exec with a number", container_with("health", {{"exec", {1}}})},
+      {"health path with NUL", container_with("health", {{"http", {{"port", 8080}, {"path", std::string("/\0", 2)}}}})},
   };
 
   return {
@@ -459,6 +475,17 @@ std::vector<route_family> http_families() {
         {.method = "GET", .path = "/v1/containers/{X}", .as = "admin", .params = as_of},
         {.method = "POST", .path = "/v1/containers/{X}/start", .as = "admin", .destructive = true},
         {.method = "POST", .path = "/v1/containers/{X}/stop", .as = "admin", .destructive = true},
+        {.method = "PATCH",
+         .path = "/v1/containers/{X}",
+         .as = "admin",
+         .body = {{"env", {{"A", "c"}}}, {"restart", "never"}},
+         .fields = {{"restart", fk::name}},
+         .extra = container_cases},
+        {.method = "GET",
+         .path = "/v1/containers/{X}/logs",
+         .as = "admin",
+         .params = {{"tail", pk::number}, {"follow", pk::text}},
+         .base = expect::any},
         {.method = "DELETE", .path = "/v1/containers/{X}", .as = "admin", .destructive = true}}},
       // Remote workers: a claim with no free slot answers 204 at once; {L} is a lease no
       // worker holds (410), so only refusals are sure on the lease routes.

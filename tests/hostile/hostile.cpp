@@ -232,8 +232,9 @@ world::world(std::vector<std::string> args, bool entities) {
                   201, "create schedule")
                  .at("id")
                  .get<std::string>();
-  container = must(call("POST", "/v1/containers", admin, {{"name", "notebook"}, {"image", "busybox"}}), 201,
-                   "declare container")
+  container = must(call("POST", "/v1/containers", admin,
+                        {{"name", "notebook"}, {"image", "busybox"}, {"command", {"sleep", "0"}}}),
+                   201, "declare container")
                   .at("id")
                   .get<std::string>();
 }

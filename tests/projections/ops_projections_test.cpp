@@ -279,15 +279,30 @@ TEST_CASE("containers: the row follows desired and observed state", "[projection
                     {"command", {"nginx"}},
                     {"env", {{"MODE", "prod"}}},
                     {"ports", {80}},
+                    {"runtime", "process"},
+                    {"spec",
+                     {{"image", "nginx:1.27"},
+                      {"command", {"nginx"}},
+                      {"env", {{"MODE", "prod"}}},
+                      {"ports", {80}},
+                      {"runtime", "process"},
+                      {"limits", {{"memory_bytes", nullptr}, {"cpus", nullptr}, {"pids", nullptr}}},
+                      {"restart", "on-failure"},
+                      {"health", nullptr}}},
+                    {"spec_version", 1},
                     {"declared_by", "admin-1"},
                     {"desired", "stopped"},
                     {"observed", "declared"},
                     {"health", ""},
                     {"runtime_id", ""},
                     {"exit_code", nullptr},
+                    {"exit_reason", nullptr},
                     {"restarts", 0},
+                    {"next_restart_at", nullptr},
                     {"version", 1},
                     {"removed", false},
+                    {"limits_raw", {{"memory_bytes", nullptr}, {"millicpus", nullptr}, {"pids", nullptr}}},
+                    {"health_raw", nullptr},
                     {"created_at", "2026-01-01T00:00:01.000000Z"},
                     {"updated_at", "2026-01-01T00:00:01.000000Z"}});
 
@@ -307,13 +322,17 @@ TEST_CASE("containers: the row follows desired and observed state", "[projection
   CHECK(row.at("exit_code") == 137);
   CHECK(row.at("restarts") == 1);
   CHECK(row.at("health") == "");
+  CHECK(row.at("exit_reason") == "exited");
+  // The restart's commit time (00:00:06) plus its 1 s back-off.
+  CHECK(row.at("next_restart_at") == "2026-01-01T00:00:07Z");
 
   feed(*containers, rows, committed(7, ctr_s, 7, container_started{"docker-2"}, "system"));
   feed(*containers, rows, committed(8, ctr_s, 8, container_health_changed{"healthy"}, "system"));
   feed(*containers, rows, committed(9, ctr_s, 9, container_stop_requested{}));
   feed(*containers, rows, committed(10, ctr_s, 10, container_stopped{}, "system"));
   row = *rows.get("containers", "c-1");
-  CHECK(row.at("restarts") == 0);
+  CHECK(row.at("restarts") == 1);  // only a start request or a 10-minute run resets it
+  CHECK(row.at("next_restart_at").is_null());
   CHECK(row.at("desired") == "stopped");
   CHECK(row.at("observed") == "stopped");
   CHECK(row.at("version") == 10);

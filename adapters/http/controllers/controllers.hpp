@@ -13,7 +13,7 @@
 /// | `jobs_controller`       | jobs.cpp         | /v1/jobs, /v1/jobs/{id}, …/cancel               |
 /// | `results_controller`    | results.cpp      | /v1/jobs/{id}/result, …/result.csv, …/log       |
 /// | `schedules_controller`  | schedules.cpp    | /v1/schedules, …/{id}, …/pause, …/resume, …/runs |
-/// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop         |
+/// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop, …/logs |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
 /// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild] |
@@ -24,7 +24,9 @@
 /// kit (kit.hpp) and never read a table: reads go through the query port
 /// (ports/queries.hpp). Controllers include no Beast header.
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,6 +34,7 @@
 #include "adapters/http/kit.hpp"
 #include "adapters/http/router.hpp"
 #include "events/container/container_decider.hpp"
+#include "ports/container_runtime.hpp"
 #include "events/group/group_decider.hpp"
 #include "events/job/job_decider.hpp"
 #include "events/schedule/schedule_decider.hpp"
@@ -295,20 +298,28 @@ class results_controller : public std::enable_shared_from_this<results_controlle
   deps d_;
 };
 
-/// Containers (admins').
+/// Containers (admins'): declare, list, read, start, stop, remove, change the spec
+/// (PATCH rolls it), read logs (a tail, or followed as Server-Sent Events).
 class containers_controller : public std::enable_shared_from_this<containers_controller> {
  public:
   struct deps {
     kit_ptr kit;
     const ports::container_queries& containers;
+    /// The runtimes by name (logs); empty: `…/logs` answers 503.
+    std::map<std::string, std::shared_ptr<ports::container_runtime>> runtimes;
+    std::string default_runtime = "process";  ///< a declaration without `runtime` gets this one
+    std::size_t max_log_readers = 16;         ///< log reads (tails and followers) at once, at most; beyond: 429
   };
   explicit containers_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
 
  private:
   void declare(const call_ptr& c, const principal& p);
+  void change(const call_ptr& c, const principal& p, const std::string& id);
+  void logs(const call_ptr& c, const principal& p, const std::string& id);
   void command(const call_ptr& c, const principal& p, const std::string& id, access::operation op);
   deps d_;
+  std::shared_ptr<std::atomic<std::size_t>> log_readers_ = std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 /// The audit log: entries, export, hash-chain verification.
