@@ -399,6 +399,7 @@ TEST_CASE("process runtime: a killed shim leaves the container running and stopp
   REQUIRE(c);
   CHECK(c->status == rstate::exited);
   CHECK(c->exit_code == 143);
+  for (const auto& d : state->cgroups) CHECK_FALSE(fs::exists(d));  // stop removed what the shim would have
   auto exited = events.wait_for([&](const auto& e) { return e.type == ports::runtime_event::kind::exited; });
   REQUIRE(exited);
   CHECK(exited->runtime_id == id);
