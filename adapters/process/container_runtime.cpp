@@ -595,6 +595,7 @@ class process_runtime final : public ports::container_runtime {
       } else {
         s.reason = "lost";
       }
+      destroy_cgroup(cgroup, 2000);  // the shim would have removed it
       if (auto w = write_file_atomic(dir / "state.json", encode(s)); !w) return w;
     }
     spdlog::info("process_runtime stopped runtime_id={}", runtime_id);

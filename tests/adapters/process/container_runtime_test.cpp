@@ -107,7 +107,9 @@ struct fixture {
 
   fixture() {
     options.data_dir = tmp.path();
-    options.instance = "test-instance";
+    // Unique per fixture, as DATA_DIR/instance_id is per installation: cgroups are named
+    // by instance and container id, and tests run in parallel with the same container ids.
+    options.instance = "test-" + tmp.path().filename().string();
     options.shim_path = ATRIUM_SHIM_PATH;
     rt = make_process_runtime(options);
   }
@@ -397,6 +399,7 @@ TEST_CASE("process runtime: a killed shim leaves the container running and stopp
   REQUIRE(c);
   CHECK(c->status == rstate::exited);
   CHECK(c->exit_code == 143);
+  for (const auto& d : state->cgroups) CHECK_FALSE(fs::exists(d));  // stop removed what the shim would have
   auto exited = events.wait_for([&](const auto& e) { return e.type == ports::runtime_event::kind::exited; });
   REQUIRE(exited);
   CHECK(exited->runtime_id == id);
@@ -488,6 +491,12 @@ TEST_CASE("process runtime: logs follow across rotations without losing a line",
               "import time\nfor i in range(600):\n  print('n%d ' % i + 'z' * 60)\n  time.sleep(0.005)"}));
   std::vector<std::string> got;
   std::atomic<bool> stop{false};
+  std::atomic<bool> done{false};
+  // A deadline, not a timing assertion: should n599 never come, the follow still ends.
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1200 && !done; ++i) std::this_thread::sleep_for(50ms);
+    stop = true;
+  });
   auto r = f.rt->logs(
       id, {0, true},
       [&](std::string_view l) {
@@ -495,8 +504,12 @@ TEST_CASE("process runtime: logs follow across rotations without losing a line",
         return !l.starts_with("n599 ");
       },
       stop);
+  done = true;
+  watchdog.join();
+  stop = false;
   REQUIRE(r);
   REQUIRE_FALSE(got.empty());
+  CHECK(got.back().starts_with("n599 "));
   // It started following at some line; from there every line, in order.
   const int first = std::stoi(got.front().substr(1));
   REQUIRE(got.size() == static_cast<std::size_t>(600 - first));
