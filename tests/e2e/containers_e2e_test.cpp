@@ -179,6 +179,12 @@ TEST_CASE("a process container with an HTTP health check runs, heals, rolls, log
       wait_view(admin, id, [](const json& c) { return c.at("observed") == "running" && c.at("health") == "healthy"; });
   const auto first_runtime_id = v.at("runtime_id").get<std::string>();
   CHECK_FALSE(first_runtime_id.empty());
+  // The served view has the spec in the API's shape, not the row's internal fields.
+  for (const auto& served : {v, admin.get("/v1/containers").json.at("containers").at(0)}) {
+    CHECK_FALSE(served.contains("limits_raw"));
+    CHECK_FALSE(served.contains("health_raw"));
+    CHECK_FALSE(served.contains("removed"));
+  }
   auto pids = containers_with("python3", www.string());
   REQUIRE(pids.size() == 1);
   const pid_t first = pids.front();

@@ -102,20 +102,38 @@ class reader_slot {
 
 }  // namespace
 
+namespace {
+
+/// A container as the API serves it: its stored row without what only the projection and
+/// the reconciler read (`removed`, and the spec's raw `limits_raw`/`health_raw`, which the
+/// view carries in the API's shape under `spec`).
+json served(json row) {
+  for (const char* internal : {"removed", "limits_raw", "health_raw"}) row.erase(internal);
+  return row;
+}
+
+}  // namespace
+
 void containers_controller::add_routes(route_table& t) {
   using access::operation;
   auto self = shared_from_this();
   t.add({"POST", "/v1/containers", [self](auto& c, auto& p, auto&) { self->declare(c, p); }});
   t.add({"GET", "/v1/containers", [self](auto& c, auto& p, auto&) {
            answer_list(*self->d_.kit, c, p, operation::container_list, "containers",
-                       [&](const ports::page_request& at) { return self->d_.containers.containers(at); });
+                       [&](const ports::page_request& at) {
+                         auto page = self->d_.containers.containers(at);
+                         if (page) {
+                           for (auto& item : page->items) item = served(std::move(item));
+                         }
+                         return page;
+                       });
          }});
   t.add({"GET", "/v1/containers/{id}", [self](auto& c, auto& p, auto& a) {
            std::optional<json> view;
            if (valid_id(a[0])) {
              auto found = self->d_.containers.container(a[0]);
              if (!found) return send_error(c, found.error());
-             view = std::move(*found);
+             if (*found) view = served(std::move(**found));
            }
            answer_get(*self->d_.kit, c, p, operation::container_read, {}, "container-" + a[0], view,
                       "no such container");
