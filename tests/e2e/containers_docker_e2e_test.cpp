@@ -44,18 +44,6 @@ dockerd& daemon() {
   return *d;
 }
 
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 /// The daemon's containers labelled with `container_id` (all states), as `/containers/json`.
 json labelled(const std::string& container_id) {
   const std::string filters = R"({"label":["atrium.container_id=)" + container_id + R"("]})";

@@ -13,6 +13,11 @@
 
 namespace atrium::test {
 
+/// A TCP port free on 127.0.0.1 right now: bound to port 0, read back and released (a
+/// server started with it next may still lose a race; tests that can, pass port 0).
+/// Throws std::runtime_error when no socket can be bound.
+int free_port();
+
 /// A fresh directory under the system temp dir; removed recursively on destruction.
 class temp_dir {
  public:

@@ -20,6 +20,8 @@
 
 namespace {
 
+using atrium::test::free_port;
+
 using namespace std::chrono_literals;
 using atrium::errc;
 using atrium::ports::runtime_container;
@@ -51,19 +53,6 @@ std::unique_ptr<atrium::ports::container_runtime> runtime(const std::string& ins
   auto rt = atrium::docker_adapter::make_docker_runtime(o);
   if (!rt) FAIL("make_docker_runtime: " << rt.error().message);
   return std::move(*rt);
-}
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 // What a watch reported.

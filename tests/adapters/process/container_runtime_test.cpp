@@ -33,19 +33,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* k_cid = "0193a1c2-0000-7000-8000-00000000c001";
+using atrium::test::free_port;
 
-int free_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(s);
-  return ntohs(addr.sin_port);
-}
+constexpr const char* k_cid = "0193a1c2-0000-7000-8000-00000000c001";
 
 /// The processes of process group `pgid` still present in /proc, zombies (ended, their
 /// parent has not reaped them: pid 1 of this machine reaps late) not counted.
