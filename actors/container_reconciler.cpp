@@ -39,6 +39,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
+#include "actors/read_model_reload.hpp"
 #include "events/container/container_decider.hpp"
 #include "events/schedule/cron.hpp"
 #include "projections/ops_views.hpp"
@@ -734,19 +735,7 @@ void load(self_ptr self, std::uint64_t head) {
 }
 
 void maybe_reload(self_ptr self) {
-  auto& st = self->state;
-  const auto head = st.store->head_position();
-  if (st.awaiting || head <= st.loaded_head) return;
-  auto runner = st.dir->get<core_role::runner>();
-  if (!runner) return;
-  st.awaiting = true;
-  self->request(runner, caf::infinite, msg::await_position{head})
-      .then(
-          [self, head](msg::projections_ready& r) {
-            self->state.awaiting = false;
-            if (r.applied >= head) load(self, head);
-          },
-          [self](caf::error&) { self->state.awaiting = false; });
+  reload_when_projected(self, [](self_ptr s, std::uint64_t head) { load(s, head); });
 }
 
 void tick(self_ptr self) {

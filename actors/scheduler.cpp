@@ -34,6 +34,7 @@
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
+#include "actors/read_model_reload.hpp"
 #include "events/job/job_decider.hpp"
 #include "events/schedule/cron.hpp"
 #include "events/schedule/schedule_decider.hpp"
@@ -491,19 +492,7 @@ void load(self_ptr self, std::uint64_t head) {
 /// Reloads the schedules once the projections applied the log's current head (one load
 /// in flight at most; called once per tick).
 void maybe_reload(self_ptr self) {
-  auto& st = self->state;
-  const auto head = st.store->head_position();
-  if (st.awaiting || head <= st.loaded_head) return;
-  auto runner = st.dir->get<core_role::runner>();
-  if (!runner) return;
-  st.awaiting = true;
-  self->request(runner, caf::infinite, msg::await_position{head})
-      .then(
-          [self, head](msg::projections_ready& r) {
-            self->state.awaiting = false;
-            if (r.applied >= head) load(self, head);
-          },
-          [self](caf::error&) { self->state.awaiting = false; });
+  reload_when_projected(self, [](self_ptr s, std::uint64_t head) { load(s, head); });
 }
 
 /// Pauses the active schedules whose owner lost the right to run them.
