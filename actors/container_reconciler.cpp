@@ -752,27 +752,11 @@ void tick(self_ptr self) {
 }
 
 void await_start(self_ptr self) {
-  auto runner = self->state.dir->get<core_role::runner>();
-  if (!runner) {
-    self->delayed_send(self, seconds(1), rec_ready_atom::value);
-    return;
-  }
-  self->request(runner, caf::infinite, msg::await_position{self->state.start_head})
-      .then(
-          [self](msg::projections_ready& r) {
-            auto& st = self->state;
-            if (r.applied < st.start_head || (r.applied == 0 && st.start_head > 0)) {
-              self->delayed_send(self, seconds(1), rec_ready_atom::value);
-              return;
-            }
-            load(self, r.applied);
-            st.ready = true;
-            list_all(self);
-          },
-          [self](caf::error& err) {
-            spdlog::warn("reconciler: projections not awaited: {}", caf::to_string(err));
-            self->delayed_send(self, seconds(1), rec_ready_atom::value);
-          });
+  await_start_head(self, rec_ready_atom::value, "reconciler", [](self_ptr self, std::uint64_t applied) {
+    load(self, applied);
+    self->state.ready = true;
+    list_all(self);
+  });
 }
 
 caf::behavior reconciler(self_ptr self, ports::event_store* store, container_execution cfg,

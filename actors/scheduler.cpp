@@ -541,28 +541,13 @@ void tick(self_ptr self) {
 
 /// Waits until the projections applied the head the log had at start, then loads.
 void await_start(self_ptr self) {
-  auto runner = self->state.dir->get<core_role::runner>();
-  if (!runner) {
-    self->delayed_send(self, seconds(1), sch_ready_atom::value);
-    return;
-  }
-  self->request(runner, caf::infinite, msg::await_position{self->state.start_head})
-      .then(
-          [self](msg::projections_ready& r) {
-            auto& st = self->state;
-            if (r.applied < st.start_head || (r.applied == 0 && st.start_head > 0)) {
-              self->delayed_send(self, seconds(1), sch_ready_atom::value);
-              return;
-            }
-            st.ready = true;
-            st.started = floor<seconds>(system_clock::now());
-            load(self, r.applied);
-            spdlog::info("scheduler ready schedules={} runs_resumed={}", st.table.size(), st.runs.size());
-          },
-          [self](caf::error& err) {
-            spdlog::warn("scheduler: projections not awaited: {}", caf::to_string(err));
-            self->delayed_send(self, seconds(1), sch_ready_atom::value);
-          });
+  await_start_head(self, sch_ready_atom::value, "scheduler", [](self_ptr self, std::uint64_t applied) {
+    auto& st = self->state;
+    st.ready = true;
+    st.started = floor<seconds>(system_clock::now());
+    load(self, applied);
+    spdlog::info("scheduler ready schedules={} runs_resumed={}", st.table.size(), st.runs.size());
+  });
 }
 
 caf::behavior scheduler(self_ptr self, ports::event_store* store, schedule_execution cfg,
