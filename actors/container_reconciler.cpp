@@ -1,7 +1,8 @@
 // The container reconciler: drives container runtimes (ports/container_runtime.hpp) to the
 // desired state of every container and records what it observed (docs/containers.md).
 //
-//   tick (200 ms) ──▶ containers read model (reloaded once the projections applied a newer head)
+//   runner ──log_advanced──▶ read the log since the table's position ──▶ reload the touched rows
+//   tick (200 ms, timers) ──▶ containers read model (in full every `resync`, and when far behind)
 //        │                │ desired vs observed, per container (one action in flight each)
 //        │                ▼
 //        │      runtime work ──post──▶ pool threads (never a CAF thread) ──closure──▶ actor
@@ -226,6 +227,8 @@ void report(self_ptr self, const std::string& id, container_command cmd,
             });
 }
 
+void reconcile(self_ptr self, const std::string& id);
+
 /// Ends an action on `id`: on success waits for the row to reach the command's version;
 /// on failure retries after a second (a `failed_precondition` means the row is stale).
 void settle(self_ptr self, const std::string& id, const result<ports::command_outcome>& r, const char* what) {
@@ -235,6 +238,8 @@ void settle(self_ptr self, const std::string& id, const result<ports::command_ou
   t.busy = false;
   if (r) {
     t.wait_version = std::max(t.wait_version, r->version);
+    // The row may have caught up before the answer came: go on without waiting for a tick.
+    if (t.s.version >= t.wait_version && self->state.adopted) reconcile(self, id);
     return;
   }
   if (r.error().code != errc::failed_precondition && r.error().code != errc::not_found) {
@@ -682,10 +687,43 @@ void on_runtime_event(self_ptr self, const std::string& runtime_name, const port
 
 // ---- loading the read model ---------------------------------------------------------------------
 
+/// A container row of the read model into `t` (the restart instant recorded for a
+/// container waiting out its back-off is taken when atriumd restarted). False if the row
+/// does not parse (logged).
+bool take_row(tracked& t, const nlohmann::json& row) {
+  try {
+    auto s = container_from_row(row);
+    if (t.s.version == 0 && s.observed == "starting") {
+      // After a restart of atriumd: the recorded instant, else now.
+      if (auto n = row.find("next_restart_at"); n != row.end() && n->is_string()) {
+        if (auto when = parse_utc(n->get<std::string>())) t.restart_at = system_clock::time_point(*when);
+      }
+    }
+    t.s = std::move(s);
+    return true;
+  } catch (const std::exception& ex) {
+    spdlog::warn("reconciler: bad container row {}: {}", row.dump().substr(0, 300), ex.what());
+    return false;
+  }
+}
+
+/// A container gone from the read model was removed: its runtime container goes too.
+void forget(self_ptr self, std::map<std::string, tracked>::iterator it) {
+  auto& t = it->second;
+  if (t.rt && runtime_of(self, t.s.runtime)) {
+    auto rt = shared_runtime_of(self, t.s.runtime);
+    auto runtime_id = t.rt->runtime_id;
+    spdlog::info("reconciler: container removed container_id={} runtime_id={}", it->first, runtime_id);
+    self->state.pool->post([rt, runtime_id] { (void)rt->remove(runtime_id); });
+  }
+  self->state.table.erase(it);
+}
+
+/// Reloads the whole read model (at start and when far behind); the table then reflects
+/// position `head`.
 void load(self_ptr self, std::uint64_t head) {
   auto& st = self->state;
-  std::map<std::string, container_state> rows;
-  std::map<std::string, std::string> next_restart;
+  std::map<std::string, nlohmann::json> rows;
   ports::page_request at{"", 500};
   for (;;) {
     auto page = st.cfg.queries->containers(at);
@@ -693,45 +731,78 @@ void load(self_ptr self, std::uint64_t head) {
       spdlog::warn("reconciler: containers not loaded: {}", page.error().message);
       return;
     }
-    for (const auto& row : page->items) {
-      try {
-        auto s = container_from_row(row);
-        if (auto n = row.find("next_restart_at"); n != row.end() && n->is_string()) {
-          next_restart[s.container_id] = n->get<std::string>();
-        }
-        rows[s.container_id] = std::move(s);
-      } catch (const std::exception& ex) {
-        spdlog::warn("reconciler: bad container row {}: {}", row.value("id", ""), ex.what());
-      }
+    for (auto& row : page->items) {
+      if (!row.is_object()) continue;
+      // The id first: json's operator= takes its argument by value, and C++17 sequences
+      // the right side (the move) before the left.
+      auto id = row.value("id", "");
+      rows[std::move(id)] = std::move(row);
     }
     if (page->next.is_null()) break;
     at.after = page->next.get<std::string>();
   }
-  // Gone from the read model: removed. Their runtime containers go too.
   for (auto it = st.table.begin(); it != st.table.end();) {
-    if (rows.contains(it->first) || it->second.busy) {
-      ++it;
-      continue;
-    }
-    if (it->second.rt && runtime_of(self, it->second.s.runtime)) {
-      auto rt = shared_runtime_of(self, it->second.s.runtime);
-      auto runtime_id = it->second.rt->runtime_id;
-      spdlog::info("reconciler: container removed container_id={} runtime_id={}", it->first, runtime_id);
-      self->state.pool->post([rt, runtime_id] { (void)rt->remove(runtime_id); });
-    }
-    it = st.table.erase(it);
+    auto next = std::next(it);
+    if (!rows.contains(it->first) && !it->second.busy) forget(self, it);
+    it = next;
   }
-  for (auto& [id, s] : rows) {
-    auto& t = st.table[id];
-    if (t.s.version == 0 && s.observed == "starting") {
-      // After a restart of atriumd: the recorded instant, else now.
-      if (auto n = next_restart.find(id); n != next_restart.end()) {
-        if (auto when = parse_utc(n->second)) t.restart_at = system_clock::time_point(*when);
-      }
-    }
-    t.s = std::move(s);
+  for (auto& [id, row] : rows) {
+    if (id.empty()) continue;
+    auto [it, fresh] = st.table.try_emplace(id);
+    if (!take_row(it->second, row) && fresh) st.table.erase(it);
   }
   st.loaded_head = std::max<std::uint64_t>(head, 1);
+}
+
+/// Beyond this many events behind, the reconciler reloads the whole read model instead
+/// of reading the log for the containers that changed.
+constexpr std::uint64_t k_follow_limit = 4096;
+
+/// The projections applied the log up to `applied`: reads the events since the table's
+/// position, reloads the rows of the containers they touched and reconciles those at
+/// once (the tick would otherwise take up to `cfg.tick` for each step of a start).
+void follow(self_ptr self, std::uint64_t applied) {
+  auto& st = self->state;
+  if (!st.ready || applied <= st.loaded_head) return;
+  if (applied - st.loaded_head > k_follow_limit) {
+    load(self, applied);
+    return;
+  }
+  std::set<std::string> touched;
+  const std::string prefix = container_stream("");
+  for (std::uint64_t at = st.loaded_head; at < applied;) {
+    auto page = st.store->read_all(at, 512);
+    if (!page) {
+      spdlog::warn("reconciler: log not read after position={}: {}", at, page.error().message);
+      return load(self, applied);
+    }
+    if (page->empty()) break;
+    for (const auto& e : *page) {
+      if (e.position > applied) break;
+      if (e.stream.starts_with(prefix)) touched.insert(e.stream.substr(prefix.size()));
+      at = e.position;
+    }
+    if (page->back().position > applied) break;
+  }
+  for (const auto& id : touched) {
+    auto row = st.cfg.queries->container(id);
+    if (!row) {
+      spdlog::warn("reconciler: container_id={} not reloaded: {}", id, row.error().message);
+      return load(self, applied);
+    }
+    auto it = st.table.find(id);
+    if (!*row) {
+      if (it != st.table.end() && !it->second.busy) forget(self, it);
+      continue;
+    }
+    if (it == st.table.end()) it = st.table.try_emplace(id).first;
+    if (!take_row(it->second, **row) && it->second.s.version == 0) st.table.erase(it);
+  }
+  st.loaded_head = applied;
+  if (!st.adopted) return;
+  for (const auto& id : touched) {
+    if (st.table.contains(id)) reconcile(self, id);
+  }
 }
 
 void maybe_reload(self_ptr self) {
@@ -741,8 +812,12 @@ void maybe_reload(self_ptr self) {
 void tick(self_ptr self) {
   auto& st = self->state;
   if (!st.ready) return;
-  maybe_reload(self);
-  if (steady_clock::now() >= st.next_list) list_all(self);
+  // Normally `follow` keeps the table at the projections' position (the runner tells the
+  // reconciler each time it applies); this catches up if that ever fell behind.
+  if (steady_clock::now() >= st.next_list) {
+    maybe_reload(self);
+    list_all(self);
+  }
   if (!st.adopted) return;
   std::vector<std::string> ids;
   for (const auto& [id, t] : st.table) ids.push_back(id);
@@ -791,6 +866,7 @@ caf::behavior reconciler(self_ptr self, ports::event_store* store, container_exe
       [self](msg::runtime_hint& h) {
         if (self->state.ready) on_runtime_event(self, h.runtime, h.event);
       },
+      [self](msg::log_advanced& m) { follow(self, m.position); },
   };
 }
 

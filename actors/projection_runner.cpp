@@ -350,12 +350,16 @@ runner_impl::behavior_type projection_runner(runner_impl::stateful_pointer<runne
     for (auto it = w.begin(); it != end; ++it) it->second.deliver(msg::projections_ready{applied});
     w.erase(w.begin(), end);
     if (applied > self->state.told_hub) {
-      auto hub = self->state.dir->get<core_role::hub>();
-      // The job dispatcher too: the read models (connections) now know what it reads.
-      auto dispatcher = self->state.dir->get<core_role::dispatcher>();
-      if (hub || dispatcher) self->state.told_hub = applied;
-      if (hub) self->send(hub, msg::log_advanced{applied});
-      if (dispatcher) self->send(dispatcher, msg::log_advanced{applied});
+      // The job dispatcher too: the read models (connections) now know what it reads; and
+      // the container reconciler, which reloads the containers the new events touched.
+      bool told = false;
+      for (auto role : {core_role::hub, core_role::dispatcher, core_role::reconciler}) {
+        if (auto follower = self->state.dir->get(role)) {
+          caf::anon_send(caf::actor_cast<caf::actor>(follower), msg::log_advanced{applied});
+          told = true;
+        }
+      }
+      if (told) self->state.told_hub = applied;
     }
   };
   // The engine reports errors as values; anything thrown (an allocation failure, a

@@ -51,6 +51,9 @@ struct options {
   std::size_t worker_slots = 4;                         ///< workers: job slots in total per configuration
   std::size_t lease_runs = 5;                           ///< workers: SIGKILL-to-rerun measurements
   std::uint64_t worker_lease_s = 2;                     ///< workers: the server's --job-lease for those, seconds
+  std::size_t container_starts = 100;                   ///< containers: started one at a time
+  std::size_t container_count = 1'000;                  ///< containers: running at once
+  double container_idle_s = 30;                         ///< containers: the idle CPU window, seconds
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another
@@ -108,6 +111,12 @@ void print_failed(const std::string& scenario, const std::string& path, const st
 
 /// Progress and diagnostics on stderr (stdout carries only figures).
 void progress(const std::string& line);
+
+/// A field of /proc/<pid>/status in KiB (for example "VmRSS", "VmHWM"); 0 if unreadable.
+[[nodiscard]] std::uint64_t proc_status_kib(int pid, const std::string& field);
+/// CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat
+/// (fields 14 and 15); 0 if unreadable.
+[[nodiscard]] double proc_cpu_seconds(int pid);
 
 /// An ETag or version header as a number: `"7"`, `W/"7"` or `7` → 7; nullopt if not a number.
 [[nodiscard]] std::optional<std::uint64_t> parse_etag(std::string_view v);
@@ -189,5 +198,13 @@ int run_jobs(const options& o);
 /// configuration and one per lease summary; returns the number of scenarios that failed.
 /// Not in the default paths.
 int run_workers(const options& o);
+/// Containers (issue 18), against a fresh atriumd with the process runtime: a posix_spawn
+/// baseline, then `o.container_starts` `sleep` containers started one at a time and the
+/// rest up to `o.container_count` at once from `o.job_clients` clients (start request to
+/// `container.started` seen, p50/p99), atriumd's CPU and RSS over `o.container_idle_s`
+/// seconds with all of them running against the same window with none, and the time to
+/// stop them all. One JSON line per scenario; returns the number that failed. Not in the
+/// default paths.
+int run_containers(const options& o);
 
 }  // namespace atrium::bench

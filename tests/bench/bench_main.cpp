@@ -14,6 +14,8 @@
 //                [--cancel-runs 20] [--job-slots N]   (job execution, issue 15)
 //   atrium-bench --paths workers [--worker-jobs 500] [--job-clients 16] [--worker-counts 1,2,4]
 //                [--worker-slots 4] [--lease-runs 5] [--worker-lease 2]   (remote workers, issue 16)
+//   atrium-bench --paths containers [--container-starts 100] [--container-count 1000]
+//                [--container-idle-s 30] [--job-clients 16]   (containers, issue 18)
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -42,7 +44,10 @@ constexpr const char* k_usage =
     "                        workers, --worker-jobs trivial SQLite jobs from --job-clients clients through the\n"
     "                        in-process dispatcher and through each of --worker-counts `atriumd worker` processes,\n"
     "                        then SIGKILL-of-a-worker-to-rerun time under --worker-lease, --lease-runs times (issue "
-    "16))\n"
+    "16);\n"
+    "                        containers, --container-starts process containers started one at a time, the rest\n"
+    "                        up to --container-count at once from --job-clients clients, atriumd's CPU and RSS\n"
+    "                        over --container-idle-s s with all running, then all stopped (issue 18))\n"
     "  --writers LIST        concurrent writers for raw, store, actors, postgres (default 1,16,256)\n"
     "  --connections LIST    keep-alive connections for http (default 1,16,64)\n"
     "  --seconds S           length of each measured point (default 5; 0: no limit)\n"
@@ -91,7 +96,7 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 options parse_args(int argc, char** argv) {
   options o;
   const std::set<std::string> known{"raw",     "store", "actors", "http", "postgres", "passivation",
-                                    "rebuild", "relay", "push",   "jobs", "workers"};
+                                    "rebuild", "relay", "push",   "jobs", "workers",  "containers"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -150,6 +155,13 @@ options parse_args(int argc, char** argv) {
       o.lease_runs = std::stoull(value());
     } else if (a == "--worker-lease") {
       o.worker_lease_s = parse_counts(a, value()).at(0);
+    } else if (a == "--container-starts") {
+      o.container_starts = parse_counts(a, value()).at(0);
+    } else if (a == "--container-count") {
+      o.container_count = parse_counts(a, value()).at(0);
+    } else if (a == "--container-idle-s") {
+      o.container_idle_s = std::stod(value());
+      if (o.container_idle_s <= 0) throw std::invalid_argument("--container-idle-s must be > 0");
     } else if (a == "--max-live") {
       o.max_live = std::stoull(value());
     } else {
@@ -284,6 +296,11 @@ int main(int argc, char** argv) {
 
   guarded("workers", [&] {
     failed += run_workers(o);
+    return figures{};
+  });
+
+  guarded("containers", [&] {
+    failed += run_containers(o);
     return figures{};
   });
 

@@ -61,12 +61,7 @@ void print(const ojson& j) { print_json(j); }
 
 /// A field of /proc/<pid>/status in MiB (VmRSS); 0 when unreadable.
 double status_mib(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return 0;
+  return static_cast<double>(proc_status_kib(pid, field)) / 1024.0;
 }
 
 using server = job_server;

@@ -15,10 +15,14 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-/// The job id of an event's stream `job-<id>`, or "".
-std::string job_of(const json& e) {
+/// The aggregate id of an event on a job's or a container's stream (`job-<id>`,
+/// `container-<id>`), or "".
+std::string aggregate_of(const json& e) {
   const auto s = e.value("stream", "");
-  return s.rfind("job-", 0) == 0 ? s.substr(4) : "";
+  for (const std::string prefix : {"job-", "container-"}) {
+    if (s.starts_with(prefix)) return s.substr(prefix.size());
+  }
+  return "";
 }
 
 }  // namespace
@@ -155,7 +159,7 @@ void sse_follower::parse_events(std::string& body) {
     auto e = json::parse(block.substr(d + 6, block.find('\n', d) - d - 6), nullptr, false);
     if (e.is_discarded() || !e.is_object()) continue;
     if (block.rfind("event: error", 0) == 0) return fail("error event " + e.dump());
-    const auto job = job_of(e);
+    const auto job = aggregate_of(e);
     if (job.empty()) continue;
     const auto now = steady::now();
     {

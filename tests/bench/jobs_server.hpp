@@ -55,7 +55,7 @@ inline constexpr const char* k_bench_admin_password = "atrium-bench-admin-passwo
 /// Prints `j` as one line on stdout.
 void print_json(const nlohmann::ordered_json& j);
 
-/// A job event as the follower saw it.
+/// A job or container event as the follower saw it.
 struct seen {
   std::string type;
   nlohmann::json data;
@@ -63,8 +63,9 @@ struct seen {
   steady::time_point at;  ///< when the follower parsed it
 };
 
-/// Reads `GET /v1/events/stream?after=N` on a thread of its own and keeps every job
-/// event by job id; callers wait for an event of some types on one job.
+/// Reads `GET /v1/events/stream?after=N` on a thread of its own and keeps every job and
+/// container event by the aggregate's id (the stream's UUID); callers wait for an event
+/// of some types on one job or container.
 class sse_follower {
  public:
   /// Connects to `address` ("host:port") with `token` and follows from position `after`.

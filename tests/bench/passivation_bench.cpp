@@ -3,6 +3,8 @@
 // count grows. With passivation the registry keeps at most `max_live` entity actors,
 // so memory must stay flat rather than grow with N. Not part of the default paths:
 //   atrium-bench --paths passivation [--entities 1000000] [--max-live 10000]
+#include <unistd.h>
+
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -22,14 +24,7 @@ namespace atrium::bench {
 namespace {
 
 /// A field of /proc/self/status in MiB (VmRSS: now, VmHWM: peak).
-double status_mib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return 0;
-}
+double status_mib(const std::string& field) { return static_cast<double>(proc_status_kib(::getpid(), field)) / 1024.0; }
 
 }  // namespace
 

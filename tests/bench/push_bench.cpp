@@ -69,16 +69,6 @@ std::string slurp(const std::filesystem::path& p) {
 
 std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
 
-/// A field of /proc/PID/status in KiB (e.g. "VmRSS"); 0 if unreadable.
-std::uint64_t proc_status_kib(pid_t pid, const std::string& field) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.starts_with(field + ":")) return std::stoull(line.substr(field.size() + 1));
-  }
-  return 0;
-}
-
 /// The "Max open files" soft limit of a process, from /proc/PID/limits; 0 if unreadable.
 std::uint64_t proc_max_open_files(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/limits");
@@ -92,22 +82,6 @@ std::uint64_t proc_max_open_files(pid_t pid) {
     }
   }
   return 0;
-}
-
-/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-double proc_cpu_seconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = all.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(all.substr(close + 2));
-  std::string field;
-  std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 /// `2026-11-21T04:45:59.123456Z` (as `now_rfc3339` writes it) → system-clock time.

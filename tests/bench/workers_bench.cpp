@@ -85,22 +85,6 @@ std::optional<wall::time_point> parse_time(const std::string& s) {
   return t + std::chrono::microseconds(micros);
 }
 
-/// User plus system CPU seconds `pid` has used so far (/proc/<pid>/stat, fields 14 and 15);
-/// 0 when unreadable.
-double cpu_seconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i >= 14) ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 double ms_between(wall::time_point a, wall::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -255,8 +239,8 @@ struct cpu_sample {
 };
 
 cpu_sample sample_cpu(pid_t server, const std::vector<pid_t>& workers) {
-  cpu_sample c{cpu_seconds(server), 0, cpu_seconds(::getpid())};
-  for (auto p : workers) c.workers += cpu_seconds(p);
+  cpu_sample c{proc_cpu_seconds(server), 0, proc_cpu_seconds(::getpid())};
+  for (auto p : workers) c.workers += proc_cpu_seconds(p);
   return c;
 }
 
