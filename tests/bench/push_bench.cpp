@@ -153,8 +153,8 @@ struct ws_client : std::enable_shared_from_this<ws_client> {
       auto& sock = beast::get_lowest_layer(ws_).socket();
       sock.open(tcp::v4(), ec);
       if (!ec) {
-        const auto address = asio::ip::address_v4(asio::ip::address_v4::loopback().to_uint() +
-                                                  static_cast<std::uint32_t>(source));
+        const auto address =
+            asio::ip::address_v4(asio::ip::address_v4::loopback().to_uint() + static_cast<std::uint32_t>(source));
         sock.bind(tcp::endpoint(address, 0), ec);
       }
       if (ec) return fail("bind", ec.message());
@@ -173,9 +173,8 @@ struct ws_client : std::enable_shared_from_this<ws_client> {
  private:
   void handshake() {
     const auto& token = ctx_.tokens[index_ / k_connections_per_token];
-    ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
-      req.set(http::field::authorization, "Bearer " + token);
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [token](websocket::request_type& req) { req.set(http::field::authorization, "Bearer " + token); }));
     ws_.async_handshake("127.0.0.1", "/v1/ws", [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->fail("handshake", ec.message());
       beast::get_lowest_layer(self->ws_).expires_never();
