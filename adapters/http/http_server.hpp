@@ -62,7 +62,7 @@ struct push_message {
 /// up is never buffered for without limit.
 ///
 ///   send(text, tag) ─▶ queue ─▶ one write at a time ─▶ kernel send buffer ─▶ peer
-///                              (every queued message, up to 64 and 256 KiB, in one
+///                              (every queued message, up to 64 and 16 KiB, in one
 ///                               gather write: `k_batch_messages`, `k_batch_bytes`)
 ///                        │ full: send refuses (the caller cuts the channel)
 ///                        │ no byte acknowledged for `push_write_stall`: `on_stalled`

@@ -155,8 +155,10 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   };
 
   /// At most this many queued messages, and about this many bytes, go in one write.
+  /// Small enough that a cut's final message still fits behind the rest of a write in
+  /// flight in the room `reserve_room` makes (`push_final_reserve`, 64 KiB by default).
   static constexpr std::size_t k_batch_messages = 64;
-  static constexpr std::size_t k_batch_bytes = 256 << 10;
+  static constexpr std::size_t k_batch_bytes = 16 << 10;
 
   /// Writes `batch` (the queue's first messages, in order; they stay queued, and so
   /// alive, until `done`) and calls `done` on the strand once all of it is written.
