@@ -13,8 +13,10 @@ std::optional<std::string> suffix(const std::string& stream, std::string_view pr
   return stream.substr(prefix.size());
 }
 
-std::string serialize(const envelope& e) {
-  return to_public_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+/// The public envelope as JSON text, once per event, shared by every subscriber.
+std::shared_ptr<const std::string> serialize(const envelope& e) {
+  return std::make_shared<const std::string>(
+      to_public_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace
@@ -156,7 +158,7 @@ void hub_core::recheck(const envelope& e) {
   }
 }
 
-bool hub_core::give(const sub_ptr& s, const envelope& e, const std::string& json) {
+bool hub_core::give(const sub_ptr& s, const envelope& e, const std::shared_ptr<const std::string>& json) {
   if (!s->owner->deliver(s->spec.id, e, json)) {
     overflow(s->owner.get());
     return false;
@@ -204,11 +206,11 @@ result<void> hub_core::advance(std::uint64_t head) {
       }
       std::sort(targets.begin(), targets.end());
       targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
-      std::optional<std::string> json;
+      std::shared_ptr<const std::string> json;
       for (const auto& s : targets) {
         if (!s->owner || !s->live || e.position <= s->cursor) continue;
         if (!json) json = serialize(e);
-        (void)give(s, e, *json);
+        (void)give(s, e, json);
       }
       dispatched_ = e.position;
       horizon_ = e.position;

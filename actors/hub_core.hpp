@@ -100,7 +100,7 @@ class hub_core {
   /// Re-checks access for the subscriptions `e` may affect; ends those that lost it.
   void recheck(const envelope& e);
   /// Delivers to one subscription; false (and the subscriber overflowed) on a full queue.
-  bool give(const sub_ptr& s, const envelope& e, const std::string& json);
+  bool give(const sub_ptr& s, const envelope& e, const std::shared_ptr<const std::string>& json);
   void overflow(const ports::subscriber* owner);
   [[nodiscard]] std::uint64_t resume_of(const sub_state& s) const;
 

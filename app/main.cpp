@@ -248,7 +248,8 @@ std::expected<std::shared_ptr<const atrium::http_adapter::web_root>, std::string
 
 /// The HTTP server's settings from the options.
 atrium::http_adapter::server_options server_settings(const atrium::app::serve_options& opts) {
-  atrium::http_adapter::server_options s{opts.host, opts.port, 2, 1 << 20, std::chrono::seconds(60)};
+  atrium::http_adapter::server_options s{opts.host, opts.port, static_cast<std::size_t>(opts.http_threads), 1 << 20,
+                                         std::chrono::seconds(60)};
   s.push_queue_messages = opts.push_queue_messages;
   s.push_queue_bytes = opts.push_queue_bytes;
   s.push_socket_buffer = opts.push_socket_buffer;

@@ -148,6 +148,11 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
   option(s, "--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
       ->type_name("LEVEL")
       ->check(k_log_level());
+  option(s, "--http-threads", o.http_threads,
+         "HTTP I/O threads: every connection's reads and writes, WebSocket and SSE fan-out included "
+         "(0: one per core)")
+      ->type_name("N")
+      ->check(k_number());
   option(s, "--master-key-file", o.master_key_file,
          "the vault's master key (32 raw bytes or 64 hex characters); default DIR/master.key, "
          "generated on first start")

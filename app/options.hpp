@@ -46,6 +46,7 @@ struct serve_options {
   std::vector<std::pair<std::string, std::string>> kafka_settings;  ///< --kafka-option KEY=VALUE, in order
   bool kafka_transactions = false;                                  ///< also set by --kafka-transactional-id
   std::string kafka_transactional_id;                               ///< empty: atriumd-relay-<topic>
+  std::uint64_t http_threads = 0;                                   ///< 0: one per core
   std::uint64_t push_queue_messages = 1024;                         ///< at least 1
   std::uint64_t push_queue_bytes = 4 << 20;                         ///< at least 1024
   std::uint64_t push_socket_buffer = 128 << 10;                     ///< 0: kernel autotuning

@@ -43,10 +43,13 @@ class subscriber {
  public:
   virtual ~subscriber() = default;
 
-  /// Queues event `e` (serialized once per event as `event_json`, the public envelope)
-  /// for `subscription`. False when the connection's send queue is full: the hub then
-  /// ends every subscription of this subscriber and calls `overflowed`.
-  virtual bool deliver(const std::string& subscription, const envelope& e, const std::string& event_json) = 0;
+  /// Queues event `e` for `subscription`. `event_json` is the public envelope as JSON
+  /// text, serialized once per event and shared by every subscriber it goes to (never
+  /// null; keep a reference to it rather than a copy). False when the connection's send
+  /// queue is full: the hub then ends every subscription of this subscriber and calls
+  /// `overflowed`.
+  virtual bool deliver(const std::string& subscription, const envelope& e,
+                       const std::shared_ptr<const std::string>& event_json) = 0;
 
   /// True while the connection's send queue is over half full: catch-up (replay from
   /// the store) waits for it to drain instead of overflowing it; live delivery does not

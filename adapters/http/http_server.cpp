@@ -424,7 +424,10 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
                 "cannot listen on " + p->options.host + ":" + std::to_string(p->options.port) + ": " + ec.message());
   }
   p->accept();
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, p->options.threads); ++i) {
+  const std::size_t threads =
+      p->options.threads > 0 ? p->options.threads : std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  spdlog::info("http io_threads={}", threads);
+  for (std::size_t i = 0; i < threads; ++i) {
     p->threads.emplace_back([raw = p.get()] { raw->run_io(); });
   }
   return std::unique_ptr<http_server>(new http_server(std::move(p)));

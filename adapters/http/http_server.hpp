@@ -24,6 +24,7 @@
 /// connection without the last chunk (so the client sees a truncated body) and releases
 /// the producer at once.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,6 +39,22 @@
 
 namespace atrium::http_adapter {
 
+/// A message queued on a push channel: the concatenation of up to three immutable,
+/// shared parts (null parts are skipped), written as one WebSocket text message or as
+/// bytes of a streamed body. One event's serialized text is one part held by every
+/// connection it goes to (a queued message costs a few reference counts, not a copy);
+/// a WebSocket event is `{"op":"event","subscription":ID,"event":` (built once per
+/// subscription) + the event (once per event) + `}`.
+struct push_message {
+  std::array<std::shared_ptr<const std::string>, 3> parts;
+  /// Bytes of the message (the sum of its parts).
+  [[nodiscard]] std::size_t size() const {
+    std::size_t n = 0;
+    for (const auto& p : parts) n += p ? p->size() : 0;
+    return n;
+  }
+};
+
 /// A server-push channel on one connection: an accepted WebSocket, or the body of a
 /// streaming response (Server-Sent Events). Thread-safe; every write runs on the
 /// connection's strand. The send queue is bounded (`server_options::push_queue_*`), and so
@@ -45,6 +62,8 @@ namespace atrium::http_adapter {
 /// up is never buffered for without limit.
 ///
 ///   send(text, tag) ─▶ queue ─▶ one write at a time ─▶ kernel send buffer ─▶ peer
+///                              (every queued message, up to 64 and 16 KiB, in one
+///                               gather write: `k_batch_messages`, `k_batch_bytes`)
 ///                        │ full: send refuses (the caller cuts the channel)
 ///                        │ no byte acknowledged for `push_write_stall`: `on_stalled`
 ///   cut(final) ─▶ drops what is queued but not started, raises the send buffer (room
@@ -57,10 +76,15 @@ class push_channel {
   using final_fn = std::function<std::string(const std::vector<std::uint64_t>& dropped_tags)>;
 
   virtual ~push_channel() = default;
-  /// Queues `text` (a WebSocket text message, or bytes of the streamed body) with an
+  /// Queues `message` (a WebSocket text message, or bytes of the streamed body) with an
   /// opaque `tag` that `cut` reports if the message is dropped (0: none). False,
-  /// queueing nothing, when the queue is full or the channel is closing.
-  virtual bool send(std::string text, std::uint64_t tag = 0) = 0;
+  /// queueing nothing, when the queue is full or the channel is closing. The queue
+  /// bound counts `message.size()` bytes, shared parts included.
+  virtual bool send(push_message message, std::uint64_t tag = 0) = 0;
+  /// `send` of one text of its own.
+  bool send(std::string text, std::uint64_t tag = 0) {
+    return send(push_message{{std::make_shared<const std::string>(std::move(text))}}, tag);
+  }
   /// Graceful end: sends `final_message` (if not empty; beyond the queue bound) after
   /// everything queued, then closes: a WebSocket with close `code` and `reason`, a stream
   /// by ending its body. Nothing if the channel is already closing.
@@ -161,7 +185,9 @@ using handler_fn = std::function<void(http_request, respond_fn)>;
 struct server_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  ///< 0 picks a free port; see `http_server::port()`
-  std::size_t threads = 2;
+  /// I/O threads (every connection's reads and writes, WebSocket and SSE fan-out
+  /// included); 0: one per core (`std::thread::hardware_concurrency()`, at least 1).
+  std::size_t threads = 0;
   std::size_t max_body_bytes = 1 << 20;
   std::chrono::seconds idle_timeout{60};
   std::size_t push_queue_messages = 1024;  ///< a push channel's queue bound, in messages

@@ -79,15 +79,17 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   channel_base(net::any_io_executor ex, const server_options& options, std::string remote)
       : ex_(ex), options_(options), remote_(std::move(remote)), timer_(ex) {}
 
-  bool send(std::string text, std::uint64_t tag) override {
+  using push_channel::send;
+
+  bool send(push_message message, std::uint64_t tag) override {
     {
       std::lock_guard lock(mu_);
-      const auto size = text.size();
+      const auto size = message.size();
       if (closing_ || queue_.size() >= options_.push_queue_messages || bytes_ + size > options_.push_queue_bytes) {
         return false;
       }
       bytes_ += size;
-      queue_.push_back(item{std::move(text), tag, size});
+      queue_.push_back(item{std::move(message), tag, size});
       if (active_) return true;
       active_ = true;
     }
@@ -116,7 +118,7 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
       closing_ = true;
       // The front's write may have started: it must finish (a WebSocket frame or an
       // HTTP chunk cannot be taken back), and the final message follows it.
-      const auto first = queue_.begin() + (writing_ ? 1 : 0);
+      const auto first = queue_.begin() + static_cast<std::ptrdiff_t>(writing_);
       for (auto it = first; it != queue_.end(); ++it) {
         if (it->tag != 0) tags.push_back(it->tag);
         bytes_ -= it->size;
@@ -147,14 +149,21 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
 
  protected:
   struct item {
-    std::string text;
+    push_message message;
     std::uint64_t tag = 0;
-    std::size_t size = 0;  // as counted in bytes_ (write_one may frame `text` in place)
+    std::size_t size = 0;  // as counted in bytes_
   };
 
-  /// Writes `text` (the queue's front; may be modified in place, e.g. framed) and calls
-  /// `done` on the strand.
-  virtual void write_one(std::string& text, std::function<void(beast::error_code)> done) = 0;
+  /// At most this many queued messages, and about this many bytes, go in one write.
+  /// Small enough that a cut's final message still fits behind the rest of a write in
+  /// flight in the room `reserve_room` makes (`push_final_reserve`, 64 KiB by default).
+  static constexpr std::size_t k_batch_messages = 64;
+  static constexpr std::size_t k_batch_bytes = 16 << 10;
+
+  /// Writes `batch` (the queue's first messages, in order; they stay queued, and so
+  /// alive, until `done`) and calls `done` on the strand once all of it is written.
+  virtual void write_batch(const std::vector<const push_message*>& batch,
+                           std::function<void(beast::error_code)> done) = 0;
   /// Ends the channel gracefully after the queue drained; calls `closed()` when done.
   virtual void finish() = 0;
   /// Closes the socket at once.
@@ -199,7 +208,7 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
       if (!final_message.empty()) {
         bytes_ += final_message.size();
         const auto size = final_message.size();
-        queue_.push_back(item{std::move(final_message), 0, size});
+        queue_.push_back(item{{{std::make_shared<const std::string>(std::move(final_message))}}, 0, size});
       }
     }
     close_after_drain_ = true;
@@ -219,7 +228,7 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   /// On the strand, with `active_` set: writes the front, or finishes a closing channel
   /// whose queue drained.
   void pump() {
-    std::string* text = nullptr;
+    batch_.clear();
     bool finish_now = false;
     {
       std::lock_guard lock(mu_);
@@ -228,8 +237,17 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
         return;
       }
       if (!queue_.empty()) {
-        writing_ = true;
-        text = &queue_.front().text;  // stable: a deque's push_back keeps references
+        // Every message queued meanwhile goes in this write (bounded): one system call
+        // for many messages when a connection falls behind. References into a deque
+        // stay valid across push_back.
+        std::size_t bytes = 0;
+        for (auto it = queue_.begin(); it != queue_.end() && batch_.size() < k_batch_messages &&
+                                       (batch_.empty() || bytes + it->size <= k_batch_bytes);
+             ++it) {
+          bytes += it->size;
+          batch_.push_back(&it->message);
+        }
+        writing_ = batch_.size();
       } else {
         active_ = false;
         finish_now = close_after_drain_ && !finishing_;
@@ -239,22 +257,24 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
       finishing_ = true;
       return finish();
     }
-    if (!text) return;
+    if (batch_.empty()) return;
     watch();
-    write_one(*text, [self = shared_from_this()](beast::error_code ec) { self->wrote(ec); });
+    write_batch(batch_, [self = shared_from_this()](beast::error_code ec) { self->wrote(ec); });
   }
 
   void wrote(beast::error_code ec) {
+    std::size_t n = 0;
     {
       std::lock_guard lock(mu_);
-      writing_ = false;
-      if (!queue_.empty()) {
+      n = std::min(writing_, queue_.size());
+      for (std::size_t i = 0; i < n; ++i) {
         bytes_ -= queue_.front().size;
         queue_.pop_front();
       }
+      writing_ = 0;
       if (ec) active_ = false;
     }
-    ++written_;
+    written_ += n;
     if (ec) return closed();
     pump();
   }
@@ -273,7 +293,7 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
       bool writing = false;
       {
         std::lock_guard lock(self->mu_);
-        writing = self->writing_;
+        writing = self->writing_ > 0;
       }
       if (!writing) return;  // the next write watches again
       if (self->written_ != self->mark_written_ || bytes_acked(self->socket().native_handle()) != self->mark_acked_) {
@@ -335,15 +355,176 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
   std::deque<item> queue_;
   std::size_t bytes_ = 0;
   bool closing_ = false;
-  bool active_ = false;   // a pump is posted or a write is in flight
-  bool writing_ = false;  // the front's write has started
+  bool active_ = false;      // a pump is posted or a write is in flight
+  std::size_t writing_ = 0;  // the first `writing_` queued messages are being written
 
   // The strand's own.
+  std::vector<const push_message*> batch_;  // the write in flight
   bool dead_ = false, close_after_drain_ = false, finishing_ = false, watching_ = false, grace_ = false;
   std::uint64_t written_ = 0, mark_written_ = 0, mark_acked_ = 0;
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
 };
+
+/// The WebSocket's next layer: every byte bound for the socket goes through one ordered
+/// queue, written by one gather write at a time (`net::async_write` of up to 64 buffers
+/// per system call). Beast writes only its control frames through it (ping, pong, close:
+/// each a whole frame in one `async_write_some`, copied and completed at once); the
+/// channel appends its data messages as pre-framed unmasked server frames (RFC 6455
+/// §5.2, FIN + text, no extension: permessage-deflate is compiled out of `ws_stream`)
+/// that reference the queued messages' shared parts. A control frame may sit between two
+/// whole data messages (§5.4 allows that); nothing is appended after Beast's close frame.
+class gather_stream {
+ public:
+  using next_layer_type = beast::tcp_stream;
+  using executor_type = next_layer_type::executor_type;
+
+  explicit gather_stream(beast::tcp_stream&& stream) : stream_(std::move(stream)) { state_->owner = this; }
+  ~gather_stream() { state_->owner = nullptr; }
+  gather_stream(const gather_stream&) = delete;
+  gather_stream& operator=(const gather_stream&) = delete;
+
+  executor_type get_executor() noexcept { return stream_.get_executor(); }
+  next_layer_type& next_layer() noexcept { return stream_; }
+  const next_layer_type& next_layer() const noexcept { return stream_; }
+
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+    return stream_.async_read_some(buffers, std::forward<ReadHandler>(handler));
+  }
+
+  /// Beast's frames: copied into the queue; completes (posted) at once with all of it
+  /// taken, or with the error a previous write failed with.
+  template <class ConstBufferSequence, class WriteHandler>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    return net::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
+        [this](auto h, const ConstBufferSequence& b) {
+          auto n = net::buffer_size(b);
+          beast::error_code ec = state_->error;
+          if (!ec && n > 0) {
+            auto copy = std::make_shared<std::string>(n, '\0');
+            net::buffer_copy(net::buffer(copy->data(), n), b);
+            // Beast's close frame (FIN + close; control frames are never fragmented): the last.
+            if (state_->framing && static_cast<unsigned char>((*copy)[0]) == 0x88) state_->closed = true;
+            append(copy, net::buffer(*copy));
+            flush();
+          }
+          if (ec) n = 0;
+          net::post(stream_.get_executor(), beast::bind_front_handler(std::move(h), ec, n));
+        },
+        handler, buffers);
+  }
+
+  /// Call once the opening handshake (an HTTP answer) is written: from then on Beast
+  /// writes only frames, and its close frame is recognised.
+  void handshake_done() { state_->framing = true; }
+
+  /// Appends `batch` as one unmasked text frame per message and starts writing;
+  /// `done(ec)` runs on the strand once all of it is written (or the socket failed).
+  void write_messages(const std::vector<const push_message*>& batch, std::function<void(beast::error_code)> done) {
+    auto& st = *state_;
+    if (st.error || st.closed) {
+      net::post(stream_.get_executor(),
+                [done = std::move(done),
+                 ec = st.error ? st.error : net::error::make_error_code(net::error::shut_down)] { done(ec); });
+      return;
+    }
+    // The frame headers of the batch, in one buffer (10 bytes at most each).
+    auto heads = std::make_shared<std::string>();
+    heads->reserve(batch.size() * 10);
+    std::vector<std::pair<std::size_t, std::size_t>> at;  // offset, length in `heads`
+    at.reserve(batch.size());
+    for (const auto* m : batch) {
+      const auto start = heads->size();
+      const std::uint64_t n = m->size();
+      heads->push_back(static_cast<char>(0x81));  // FIN, text
+      if (n < 126) {
+        heads->push_back(static_cast<char>(n));
+      } else if (n <= 0xffff) {
+        heads->push_back(static_cast<char>(126));
+        for (int shift = 8; shift >= 0; shift -= 8) heads->push_back(static_cast<char>((n >> shift) & 0xff));
+      } else {
+        heads->push_back(static_cast<char>(127));
+        for (int shift = 56; shift >= 0; shift -= 8) heads->push_back(static_cast<char>((n >> shift) & 0xff));
+      }
+      at.emplace_back(start, heads->size() - start);
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      append(heads, net::buffer(heads->data() + at[i].first, at[i].second));
+      for (const auto& part : batch[i]->parts) {
+        if (part && !part->empty()) append(part, net::buffer(*part));
+      }
+    }
+    st.waiters.emplace_back(st.appended, std::move(done));
+    flush();
+  }
+
+ private:
+  struct segment {
+    std::shared_ptr<const std::string> keep;  // owns the bytes `bytes` points into
+    net::const_buffer bytes;
+  };
+  /// Shared with the write in flight, which may outlive the stream (a closed socket
+  /// still completes its operation).
+  struct state {
+    std::vector<segment> pending, flying;
+    std::vector<net::const_buffer> buffers;  // of `flying`
+    std::uint64_t appended = 0, written = 0;
+    std::vector<std::pair<std::uint64_t, std::function<void(beast::error_code)>>> waiters;  // (bytes, done)
+    bool framing = false;  // the handshake is done: Beast writes frames now
+    bool busy = false, closed = false;
+    beast::error_code error;
+    gather_stream* owner = nullptr;  // null once the stream is gone
+  };
+
+  void append(std::shared_ptr<const std::string> keep, net::const_buffer bytes) {
+    state_->appended += bytes.size();
+    state_->pending.push_back(segment{std::move(keep), bytes});
+  }
+
+  void flush() {
+    auto st = state_;
+    if (st->busy || st->pending.empty() || st->error) return;
+    st->busy = true;
+    st->flying.swap(st->pending);
+    st->buffers.clear();
+    for (const auto& s : st->flying) st->buffers.push_back(s.bytes);
+    net::async_write(stream_, st->buffers, [st](beast::error_code ec, std::size_t n) {
+      st->busy = false;
+      st->flying.clear();
+      st->written += n;
+      if (ec) st->error = ec;
+      auto waiters = std::move(st->waiters);
+      st->waiters.clear();
+      for (auto& w : waiters) {
+        if (ec || w.first <= st->written) {
+          w.second(ec);
+        } else {
+          st->waiters.push_back(std::move(w));
+        }
+      }
+      if (!ec && !st->pending.empty() && st->owner) st->owner->flush();
+    });
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<state> state_ = std::make_shared<state>();
+};
+
+/// Beast's websocket teardown for `gather_stream`: that of the TCP stream under it.
+inline void teardown(beast::role_type role, gather_stream& s, beast::error_code& ec) {
+  using beast::websocket::teardown;
+  teardown(role, s.next_layer(), ec);
+}
+template <class TeardownHandler>
+void async_teardown(beast::role_type role, gather_stream& s, TeardownHandler&& handler) {
+  using beast::websocket::async_teardown;
+  async_teardown(role, s.next_layer(), std::forward<TeardownHandler>(handler));
+}
+
+/// The server's WebSocket stream: permessage-deflate compiled out (frames are written
+/// pre-framed by `gather_stream::write_messages`).
+using ws_stream = websocket::stream<gather_stream, false>;
 
 /// An accepted WebSocket (RFC 6455): text messages both ways; Beast answers pings and
 /// pings an idle peer (`websocket_idle`), closing one that stays silent.
@@ -366,6 +547,7 @@ class ws_channel final : public channel_base {
     auto self = std::static_pointer_cast<ws_channel>(shared_from_this());
     ws_.async_accept(req, [self, open = std::move(open)](beast::error_code ec) {
       if (ec) return self->closed();
+      self->ws_.next_layer().handshake_done();
       self->callbacks_ = open(self);
       self->read();
     });
@@ -384,9 +566,9 @@ class ws_channel final : public channel_base {
     });
   }
 
-  void write_one(std::string& text, std::function<void(beast::error_code)> done) override {
-    ws_.text(true);
-    ws_.async_write(net::buffer(text), [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
+  void write_batch(const std::vector<const push_message*>& batch,
+                   std::function<void(beast::error_code)> done) override {
+    ws_.next_layer().write_messages(batch, std::move(done));
   }
 
   void finish() override {
@@ -418,7 +600,7 @@ class ws_channel final : public channel_base {
 
   tcp::socket& socket() override { return beast::get_lowest_layer(ws_).socket(); }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  ws_stream ws_;
   beast::flat_buffer buffer_;
 };
 
@@ -471,20 +653,31 @@ class stream_channel final : public channel_base {
       bool idle = false;
       {
         std::lock_guard lock(self->mu_);
-        idle = self->queue_.empty() && !self->writing_;
+        idle = self->queue_.empty() && self->writing_ == 0;
       }
       if (idle) (void)self->send(":\n\n", 0);
       self->beat();
     });
   }
 
-  void write_one(std::string& text, std::function<void(beast::error_code)> done) override {
-    char size[20];
-    const auto n = std::snprintf(size, sizeof size, "%zx\r\n", text.size());
-    text.insert(0, size, static_cast<std::size_t>(n));
-    text += "\r\n";
-    net::async_write(stream_, net::buffer(text),
-                     [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
+  /// One chunk per message, all in one gather write: `size CRLF parts CRLF` each.
+  void write_batch(const std::vector<const push_message*>& batch,
+                   std::function<void(beast::error_code)> done) override {
+    sizes_.clear();
+    sizes_.reserve(batch.size() * 20);  // no reallocation below: the buffers point into it
+    buffers_.clear();
+    for (const auto* m : batch) {
+      char size[20];
+      const auto n = std::snprintf(size, sizeof size, "%zx\r\n", m->size());
+      const auto start = sizes_.size();
+      sizes_.append(size, static_cast<std::size_t>(n));
+      buffers_.push_back(net::buffer(sizes_.data() + start, static_cast<std::size_t>(n)));
+      for (const auto& part : m->parts) {
+        if (part && !part->empty()) buffers_.push_back(net::buffer(*part));
+      }
+      buffers_.push_back(net::buffer("\r\n", 2));
+    }
+    net::async_write(stream_, buffers_, [done = std::move(done)](beast::error_code ec, std::size_t) { done(ec); });
   }
 
   void finish() override {
@@ -518,6 +711,8 @@ class stream_channel final : public channel_base {
   beast::tcp_stream stream_;
   net::steady_timer heartbeat_;  // idle heartbeats, then the grace time after the last chunk
   std::string header_;
+  std::string sizes_;                       // the chunk-size lines of the write in flight
+  std::vector<net::const_buffer> buffers_;  // the write in flight
   std::array<char, 256> drain_{};
 };
 

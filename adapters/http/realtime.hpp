@@ -246,11 +246,14 @@ class push_subscriber : public ports::subscriber {
   /// Queues `text` with `tag`. A channel that is closing takes nothing: the connection's
   /// end is already under way (and `hub.drop` follows), so it must not be reported as a
   /// slow consumer.
-  queued push(std::string text, std::uint64_t tag = 0) {
+  queued push(push_message message, std::uint64_t tag = 0) {
     auto ch = channel_.lock();
     if (!ch) return queued::closing;
-    if (ch->send(std::move(text), tag)) return queued::yes;
+    if (ch->send(std::move(message), tag)) return queued::yes;
     return ch->closing() ? queued::closing : queued::full;
+  }
+  queued push(std::string text, std::uint64_t tag = 0) {
+    return push(push_message{{std::make_shared<const std::string>(std::move(text))}}, tag);
   }
 
   std::shared_ptr<realtime_context> rt_;

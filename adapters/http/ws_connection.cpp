@@ -103,15 +103,18 @@ class ws_connection final : public push_subscriber,
     return ok;
   }
 
-  bool deliver(const std::string& subscription, const envelope& e, const std::string& event_json) override {
-    // The subscription id is kept as the JSON text the client sent, so it echoes exactly.
-    auto text = R"({"op":"event","subscription":)" + subscription + R"(,"event":)" + event_json + "}";
+  bool deliver(const std::string& subscription, const envelope& e,
+               const std::shared_ptr<const std::string>& event_json) override {
+    // `{"op":"event","subscription":ID,"event":` + the event (shared by every connection
+    // it goes to) + `}`: nothing copied per delivery.
+    static const auto tail = std::make_shared<const std::string>("}");
     // Under the lock, so that a cut's final message sees every position queued.
     std::lock_guard lock(mu_);
     auto it = subs_.find(subscription);
     const std::uint64_t tag =
         it == subs_.end() ? 0 : (std::uint64_t{it->second.slot} << k_slot_shift) | (e.position & k_position_mask);
-    const auto q = push(std::move(text), tag);
+    auto head = it != subs_.end() ? it->second.head : event_head(subscription);
+    const auto q = push(push_message{{std::move(head), event_json, tail}}, tag);
     if (q == queued::yes && it != subs_.end()) it->second.given = e.position;
     return q != queued::full;
   }
@@ -139,9 +142,16 @@ class ws_connection final : public push_subscriber,
  private:
   /// A subscription as this connection tracks it.
   struct sub_info {
-    std::uint16_t slot = 0;   // tags its queued events
-    std::uint64_t given = 0;  // the last position queued for it (or its `after`)
+    std::uint16_t slot = 0;                   // tags its queued events
+    std::uint64_t given = 0;                  // the last position queued for it (or its `after`)
+    std::shared_ptr<const std::string> head;  // `{"op":"event","subscription":ID,"event":`
   };
+
+  /// The start of an event message of `subscription` (its id as the JSON text the client
+  /// sent, so that it echoes exactly).
+  static std::shared_ptr<const std::string> event_head(const std::string& subscription) {
+    return std::make_shared<const std::string>(R"({"op":"event","subscription":)" + subscription + R"(,"event":)");
+  }
 
   /// Sends a message that is not an event; a full queue closes the connection as slow.
   void send_now(const json& m) {
@@ -316,7 +326,7 @@ class ws_connection final : public push_subscriber,
         return;
       }
       const auto slot = next_slot();
-      subs_.emplace(sub.id, sub_info{slot, sub.after});
+      subs_.emplace(sub.id, sub_info{slot, sub.after, event_head(sub.id)});
       slot_ids_[slot] = sub.id;
     }
     // The result is queued before the hub can queue the first event.

@@ -59,11 +59,15 @@ class recorder final : public ports::subscriber {
   bool overflow = false;
   std::string user = "u1";
 
-  bool deliver(const std::string& sub, const envelope& e, const std::string& json) override {
+  std::vector<std::shared_ptr<const std::string>> texts;  // every event text given, in order
+
+  bool deliver(const std::string& sub, const envelope& e, const std::shared_ptr<const std::string>& json) override {
     if (capacity == 0) return false;
     --capacity;
-    REQUIRE(json.find("\"position\":" + std::to_string(e.position)) != std::string::npos);
+    REQUIRE(json);
+    REQUIRE(json->find("\"position\":" + std::to_string(e.position)) != std::string::npos);
     got[sub].push_back(e.position);
+    texts.push_back(json);
     return true;
   }
   bool congested() const override { return busy; }
@@ -269,4 +273,26 @@ TEST_CASE("duplicate streams and projects in a filter are collapsed: each event 
   log.add("project-a", "project.renamed");
   REQUIRE(hub.advance(log.head_position()).has_value());
   CHECK(s->got["d"] == std::vector<std::uint64_t>{1, 2});
+}
+
+TEST_CASE("one live event is serialized once: every subscriber it goes to shares the same text", "[hub]") {
+  memory_log log;
+  log.add("project-a", "project.created");
+  hub_core hub(log, nullptr, log.head_position());
+  std::vector<std::shared_ptr<recorder>> subs;
+  for (int i = 0; i < 3; ++i) {
+    subs.push_back(std::make_shared<recorder>());
+    REQUIRE_FALSE(hub.subscribe(subs.back(), projects("1", {"a"}, log.head_position())));
+  }
+  log.add("project-a", "project.renamed");
+  log.add("project-a", "project.described");
+  REQUIRE(hub.advance(log.head_position()).has_value());
+  for (const auto& s : subs) {
+    REQUIRE(s->texts.size() == 2);
+    CHECK(s->got["1"] == std::vector<std::uint64_t>{2, 3});
+    // The same object, not equal copies: one serialization and one buffer per event.
+    CHECK(s->texts[0] == subs[0]->texts[0]);
+    CHECK(s->texts[1] == subs[0]->texts[1]);
+  }
+  CHECK(subs[0]->texts[0] != subs[0]->texts[1]);
 }

@@ -41,19 +41,20 @@ struct options {
   std::vector<std::size_t> subscribers{1'000, 10'000};  ///< push: WebSocket subscribers per point
   double push_rate = 20;                                ///< push: commands per second the driver sends
   std::size_t push_projects = 100;                      ///< push: projects the spread scenario uses
-  std::size_t job_clients = 16;                         ///< jobs (a): clients submitting trivial SQLite jobs
-  std::uint64_t job_rows = 5'000'000;                   ///< jobs (b): rows of the PostgreSQL result
-  std::size_t cancel_runs = 20;                         ///< jobs (c): cancels per database
-  std::uint64_t cancel_after_ms = 200;                  ///< jobs (c): wait after job.started before the cancel
-  std::size_t job_slots = 0;                            ///< jobs: atriumd's --job-slots; 0 for its default (the cores)
-  std::uint64_t worker_jobs = 500;                      ///< workers: trivial SQLite jobs per configuration
-  std::vector<std::size_t> worker_counts{1, 2, 4};      ///< workers: `atriumd worker` processes per configuration
-  std::size_t worker_slots = 4;                         ///< workers: job slots in total per configuration
-  std::size_t lease_runs = 5;                           ///< workers: SIGKILL-to-rerun measurements
-  std::uint64_t worker_lease_s = 2;                     ///< workers: the server's --job-lease for those, seconds
-  std::size_t container_starts = 100;                   ///< containers: started one at a time
-  std::size_t container_count = 1'000;                  ///< containers: running at once
-  double container_idle_s = 30;                         ///< containers: the idle CPU window, seconds
+  std::size_t push_idle = 0;            ///< push: also hold this many idle subscribers (memory only; 0: no such point)
+  std::size_t job_clients = 16;         ///< jobs (a): clients submitting trivial SQLite jobs
+  std::uint64_t job_rows = 5'000'000;   ///< jobs (b): rows of the PostgreSQL result
+  std::size_t cancel_runs = 20;         ///< jobs (c): cancels per database
+  std::uint64_t cancel_after_ms = 200;  ///< jobs (c): wait after job.started before the cancel
+  std::size_t job_slots = 0;            ///< jobs: atriumd's --job-slots; 0 for its default (the cores)
+  std::uint64_t worker_jobs = 500;      ///< workers: trivial SQLite jobs per configuration
+  std::vector<std::size_t> worker_counts{1, 2, 4};  ///< workers: `atriumd worker` processes per configuration
+  std::size_t worker_slots = 4;                     ///< workers: job slots in total per configuration
+  std::size_t lease_runs = 5;                       ///< workers: SIGKILL-to-rerun measurements
+  std::uint64_t worker_lease_s = 2;                 ///< workers: the server's --job-lease for those, seconds
+  std::size_t container_starts = 100;               ///< containers: started one at a time
+  std::size_t container_count = 1'000;              ///< containers: running at once
+  double container_idle_s = 30;                     ///< containers: the idle CPU window, seconds
 };
 
 /// The writer counts raw RocksDB and PostgreSQL are measured at: every count another

@@ -57,6 +57,8 @@ constexpr const char* k_usage =
     "  --subscribers LIST    push: WebSocket subscribers per point (default 1000,10000)\n"
     "  --push-rate R         push: renames per second during each point (default 20)\n"
     "  --push-projects P     push: projects the spread scenario uses (default 100)\n"
+    "  --push-idle N         push: also open N idle subscribers over --push-projects projects and report\n"
+    "                        atriumd's memory only (from 127.0.0.1-127.0.0.K; raises the open-file limit)\n"
     "  --job-clients N       jobs: clients submitting trivial SQLite jobs (default 16)\n"
     "  --job-rows N          jobs: rows of the streamed PostgreSQL result (default 5000000)\n"
     "  --cancel-runs N       jobs: cancels per database (default 20)\n"
@@ -133,6 +135,8 @@ options parse_args(int argc, char** argv) {
     } else if (a == "--push-rate") {
       o.push_rate = std::stod(value());
       if (o.push_rate <= 0) throw std::invalid_argument("--push-rate must be > 0");
+    } else if (a == "--push-idle") {
+      o.push_idle = parse_counts(a, value()).at(0);
     } else if (a == "--push-projects") {
       o.push_projects = parse_counts(a, value()).at(0);
     } else if (a == "--job-clients") {

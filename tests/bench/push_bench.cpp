@@ -59,6 +59,10 @@ using wall = std::chrono::system_clock;
 
 constexpr const char* k_admin_password = "atrium-bench-admin-password";
 constexpr std::size_t k_handshakes_in_flight = 256;
+// atriumd takes at most 16 WebSockets per user (docs/realtime.md "Limits"): every 16
+// clients share one admin service account's `admin`-scoped API token.
+constexpr std::size_t k_connections_per_token = 16;
+constexpr std::size_t k_connections_per_source = 25'000;
 constexpr double k_goal_p99_ms = 50;
 constexpr double k_goal_kib_per_connection = 20;
 
@@ -118,7 +122,7 @@ struct ws_client;
 struct push_context {
   asio::io_context& io;
   tcp::endpoint server;
-  std::string token;
+  std::vector<std::string> tokens;  // client i uses tokens[i / k_connections_per_token]
   std::vector<std::string> projects;
   std::vector<std::shared_ptr<ws_client>> clients;
   std::size_t next = 0, in_flight = 0;
@@ -142,6 +146,19 @@ struct ws_client : std::enable_shared_from_this<ws_client> {
 
   void start() {
     beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(60));
+    // One source address holds ~28,000 connections to one server port (the ephemeral
+    // port range): client i connects from 127.0.0.(1 + i / 25000).
+    if (const auto source = index_ / k_connections_per_source; source > 0) {
+      beast::error_code ec;
+      auto& sock = beast::get_lowest_layer(ws_).socket();
+      sock.open(tcp::v4(), ec);
+      if (!ec) {
+        const auto address =
+            asio::ip::address_v4(asio::ip::address_v4::loopback().to_uint() + static_cast<std::uint32_t>(source));
+        sock.bind(tcp::endpoint(address, 0), ec);
+      }
+      if (ec) return fail("bind", ec.message());
+    }
     beast::get_lowest_layer(ws_).async_connect(ctx_.server, [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->fail("connect", ec.message());
       self->handshake();
@@ -155,9 +172,9 @@ struct ws_client : std::enable_shared_from_this<ws_client> {
 
  private:
   void handshake() {
-    ws_.set_option(websocket::stream_base::decorator([token = ctx_.token](websocket::request_type& req) {
-      req.set(http::field::authorization, "Bearer " + token);
-    }));
+    const auto& token = ctx_.tokens[index_ / k_connections_per_token];
+    ws_.set_option(websocket::stream_base::decorator(
+        [token](websocket::request_type& req) { req.set(http::field::authorization, "Bearer " + token); }));
     ws_.async_handshake("127.0.0.1", "/v1/ws", [self = shared_from_this()](beast::error_code ec) {
       if (ec) return self->fail("handshake", ec.message());
       beast::get_lowest_layer(self->ws_).expires_never();
@@ -321,10 +338,15 @@ double percentile_ms(const std::vector<std::int64_t>& sorted, double p) {
 double round3(double v) { return std::round(v * 1000) / 1000; }
 
 /// Raises this process's open-file limit to the hard limit (atriumd, spawned by us,
-/// inherits it). Returns the soft limit now in force.
-std::uint64_t raise_open_files() {
+/// inherits it), and the hard limit to `wanted` where allowed (root). Returns the soft
+/// limit now in force.
+std::uint64_t raise_open_files(std::uint64_t wanted) {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_max < wanted) {
+    rlimit more{wanted, wanted};
+    if (::setrlimit(RLIMIT_NOFILE, &more) == 0) ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
   if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) progress("push: setrlimit(RLIMIT_NOFILE) failed");
@@ -335,7 +357,7 @@ std::uint64_t raise_open_files() {
 
 /// One measured point. Returns the p99 (ms) from commit, for the baseline ratio.
 double run_point(const options& o, const std::string& scenario, std::size_t subscribers, std::size_t project_count,
-                 std::optional<double> baseline_p99_ms, int& failures) {
+                 std::optional<double> baseline_p99_ms, int& failures, bool drive = true) {
   progress("push: " + scenario + ": " + std::to_string(subscribers) + " subscribers over " +
            std::to_string(project_count) + " project(s); starting atriumd");
   server srv(o);
@@ -353,11 +375,26 @@ double run_point(const options& o, const std::string& scenario, std::size_t subs
     versions.push_back(r.json.at("version").get<std::uint64_t>());
   }
 
+  // One service account (role admin, so it reads every project) and token per 16 clients.
+  std::vector<std::string> tokens;
+  for (std::size_t i = 0; i * k_connections_per_token < subscribers; ++i) {
+    auto account = setup.post("/v1/service-accounts", {{"name", "push-bench-" + std::to_string(i)}, {"role", "admin"}});
+    if (account.status != 201) {
+      throw std::runtime_error("service account: status " + std::to_string(account.status) + " " + account.body);
+    }
+    auto token = setup.post("/v1/service-accounts/" + account.json.at("id").get<std::string>() + "/tokens",
+                            {{"name", "push bench"}, {"scopes", nlohmann::json::array({"admin"})}});
+    if (token.status != 201) {
+      throw std::runtime_error("token: status " + std::to_string(token.status) + " " + token.body);
+    }
+    tokens.push_back(token.json.at("token").get<std::string>());
+  }
+
   // Memory before any WebSocket: the server after startup, login and setup.
   const auto rss_before = proc_status_kib(srv.proc->pid(), "VmRSS");
 
   asio::io_context io;
-  push_context ctx{io, srv.endpoint, srv.token, project_ids};
+  push_context ctx{io, srv.endpoint, std::move(tokens), project_ids};
   std::vector<std::size_t> per_project(project_count, 0);
   for (std::size_t i = 0; i < subscribers; ++i) {
     ctx.clients.push_back(std::make_shared<ws_client>(ctx, i, project_ids[i % project_count]));
@@ -374,7 +411,7 @@ double run_point(const options& o, const std::string& scenario, std::size_t subs
   };
 
   const bool all_subscribed = test::wait_until([&] { return ctx.subscribed.load() + ctx.failed.load() >= subscribers; },
-                                               std::chrono::seconds(180));
+                                               std::chrono::seconds(600));
   const double connect_seconds = std::chrono::duration<double>(steady::now() - connect_start).count();
   if (!all_subscribed || ctx.failed.load() > 0) {
     finish_io();
@@ -388,13 +425,15 @@ double run_point(const options& o, const std::string& scenario, std::size_t subs
   // left to do for the new connections.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto rss_idle = proc_status_kib(srv.proc->pid(), "VmRSS");
+  progress("push: atriumd VmRSS " + std::to_string(rss_idle / 1024) + " MiB with " + std::to_string(subscribers) +
+           " idle subscribers (" + std::to_string(rss_before / 1024) + " MiB before)");
   const double kib_per_connection =
       static_cast<double>(static_cast<std::int64_t>(rss_idle) - static_cast<std::int64_t>(rss_before)) /
       static_cast<double>(subscribers);
 
   // The driver: renames round-robin at a fixed rate over one keep-alive connection.
   const double rate = o.push_rate;
-  const auto count = static_cast<std::size_t>(std::max(1.0, std::round(rate * o.seconds)));
+  const auto count = drive ? static_cast<std::size_t>(std::max(1.0, std::round(rate * o.seconds))) : 0;
   progress("push: driving " + std::to_string(count) + " renames at " + std::to_string(rate) + "/s");
   std::map<std::uint64_t, commit> commits;  // position → commit
   std::uint64_t driver_errors = 0;
@@ -515,7 +554,7 @@ double run_point(const options& o, const std::string& scenario, std::size_t subs
     j["p99_to_baseline"] = nullptr;
   }
   j["goal_ms"] = k_goal_p99_ms;
-  j["met"] = p99 < k_goal_p99_ms && bad_subscribers == 0 && arrived;
+  j["met"] = drive ? nlohmann::ordered_json(p99 < k_goal_p99_ms && bad_subscribers == 0 && arrived) : nullptr;
   j["connect_s"] = round3(connect_seconds);
   j["rss_before_kib"] = rss_before;
   j["rss_idle_kib"] = rss_idle;
@@ -557,9 +596,9 @@ double run_point(const options& o, const std::string& scenario, std::size_t subs
 }  // namespace
 
 int run_push(const options& o) {
-  const auto limit = raise_open_files();
-  std::size_t most = 1;
+  std::size_t most = std::max<std::size_t>(1, o.push_idle);
   for (auto n : o.subscribers) most = std::max(most, n);
+  const auto limit = raise_open_files(most + 4096);
   progress("push: open-file limit " + std::to_string(limit) + " (atriumd inherits it); largest point needs " +
            std::to_string(most) + " sockets on each side");
   if (limit < most + 256) {
@@ -571,6 +610,9 @@ int run_push(const options& o) {
   for (const auto n : o.subscribers) run_point(o, "push_one_project", n, 1, baseline, failures);
   for (const auto n : o.subscribers) {
     run_point(o, "push_many_projects", n, std::min(n, o.push_projects), baseline, failures);
+  }
+  if (o.push_idle > 0) {
+    run_point(o, "push_idle", o.push_idle, std::min(o.push_idle, o.push_projects), std::nullopt, failures, false);
   }
   return failures;
 }

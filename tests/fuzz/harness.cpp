@@ -64,7 +64,11 @@ void world::finding(const std::string& why) { die(why); }
 
 // ---- recording_channel --------------------------------------------------------------
 
-bool recording_channel::send(std::string text, std::uint64_t tag) {
+bool recording_channel::send(http_adapter::push_message message, std::uint64_t tag) {
+  std::string text;
+  for (const auto& part : message.parts) {
+    if (part) text += *part;
+  }
   {
     std::lock_guard lock(mu_);
     if (closing_ || sent_.size() >= 1024) return false;  // the server's default queue bound

@@ -45,7 +45,9 @@ inline constexpr std::size_t k_probe_every = 32;
 /// A push channel that keeps what is sent (thread-safe), as the server's would send it.
 class recording_channel final : public http_adapter::push_channel {
  public:
-  bool send(std::string text, std::uint64_t tag = 0) override;
+  using http_adapter::push_channel::send;
+  /// Records the message's text (its parts joined).
+  bool send(http_adapter::push_message message, std::uint64_t tag = 0) override;
   void close(std::uint16_t code, std::string reason, std::string final_message) override;
   /// As the server's: drops what is queued (here: nothing is ever written, so every
   /// queued message) and keeps the final message built from their tags.

@@ -362,3 +362,40 @@ test('SSE resumes from Last-Event-ID (over ?after=) and continues live', async (
   assert.equal(r.statusCode, 403);
   r.resume();
 });
+
+test('events queued together arrive whole and in order, short and long frames alike, with pings answered between them', async () => {
+  // A replay of 40 events queues faster than the socket drains: the server writes several
+  // queued messages per socket write (pre-framed), while Beast answers the client's pings
+  // on the same socket. Every message must still arrive as one intact WebSocket message.
+  const id = await project('gathered');
+  for (let i = 0; i < 40; i++) {
+    const cur = await server.http('GET', `/v1/projects/${id}`);
+    // Descriptions of 0 to ~9,750 bytes: 7-bit and 16-bit frame lengths, mixed.
+    const r = await server.http('PATCH', `/v1/projects/${id}`, {
+      body: { description: 'x'.repeat((i * 250) % 9800) },
+      headers: { 'If-Match': String(cur.json.version) },
+    });
+    assert.equal(r.status, 200, r.body);
+  }
+  const committed = await streamEvents(`project-${id}`);
+  const c = await server.ws(server.adminToken);
+  try {
+    let pongs = 0;
+    c.ws.on('pong', () => pongs++);
+    c.send({ op: 'subscribe', id: 1, projects: [id], after: 0 });
+    c.send({ op: 'subscribe', id: 'two', projects: [id], after: 0 });
+    for (let i = 0; i < 5; i++) c.ws.ping();
+    await c.next((m) => m.op === 'event' && m.subscription === 1 && m.event.position === committed.at(-1).position);
+    await c.next((m) => m.op === 'event' && m.subscription === 'two' && m.event.position === committed.at(-1).position);
+    await waitFor(() => pongs === 5, 10000, 'five pongs');
+    assert.deepEqual(c.events(1), committed);
+    assert.deepEqual(c.events('two'), committed);
+    // Live: one event, one message per subscription.
+    const live = await rename(c, id, 'gathered live');
+    await c.next((m) => m.op === 'event' && m.subscription === 'two' && m.event.position === live.position);
+    await c.next((m) => m.op === 'event' && m.subscription === 1 && m.event.position === live.position);
+    assert.equal(c.events(1).length, committed.length + 1);
+  } finally {
+    c.close();
+  }
+});

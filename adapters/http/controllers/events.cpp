@@ -15,10 +15,18 @@ class sse_connection final : public push_subscriber {
   sse_connection(std::shared_ptr<realtime_context> rt, std::string user_id, std::uint64_t after)
       : push_subscriber(std::move(rt), std::move(user_id)), given_(after) {}
 
-  bool deliver(const std::string&, const envelope& e, const std::string& event_json) override {
+  bool deliver(const std::string&, const envelope& e, const std::shared_ptr<const std::string>& event_json) override {
+    // `id: P\nevent: TYPE\ndata: ` + the event + a blank line; the event's head is built
+    // once per event for every stream it goes to (the hub calls from one thread, in
+    // position order), the event's text is the hub's.
+    static const auto tail = std::make_shared<const std::string>("\n\n");
+    thread_local std::pair<std::uint64_t, std::shared_ptr<const std::string>> head;
+    if (!head.second || head.first != e.position) {
+      head = {e.position, std::make_shared<const std::string>("id: " + std::to_string(e.position) +
+                                                              "\nevent: " + e.type + "\ndata: ")};
+    }
     std::lock_guard lock(mu_);
-    const auto q =
-        push("id: " + std::to_string(e.position) + "\nevent: " + e.type + "\ndata: " + event_json + "\n\n", e.position);
+    const auto q = push(push_message{{head.second, event_json, tail}}, e.position);
     if (q == queued::yes) given_ = e.position;
     return q != queued::full;
   }
