@@ -306,10 +306,11 @@ double wrk_us(const std::string& s) {
     return -1;
   }
   const auto unit = s.substr(used);
-  if (unit == "us") return v;
-  if (unit == "ms") return v * 1e3;
-  if (unit == "s") return v * 1e6;
-  return -1;
+  double us = -1;
+  if (unit == "us") us = v;
+  if (unit == "ms") us = v * 1e3;
+  if (unit == "s") us = v * 1e6;
+  return us < 0 ? us : std::round(us * 10) / 10;
 }
 
 /// Runs wrk against `url` with `c` connections and prints its figures as one JSON line.
