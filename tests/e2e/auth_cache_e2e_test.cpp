@@ -97,12 +97,12 @@ TEST_CASE("auth cache: a role granted or revoked applies to the very next reques
   auto admin = server.admin();
   const auto carol = member(admin, "carol");
   auto as_carol = server.client(server.login("carol", "carol-password-1"));
-  warm(as_carol, "/v1/users", 403);
+  warm(as_carol, "/v1/workers", 403);
   REQUIRE(admin.request("PATCH", "/v1/users/" + carol, json{{"grant_role", "admin"}}.dump()).status == 200);
-  CHECK(as_carol.get("/v1/users").status == 200);
-  warm(as_carol, "/v1/users", 200);
+  CHECK(as_carol.get("/v1/workers").status == 200);
+  warm(as_carol, "/v1/workers", 200);
   REQUIRE(admin.request("PATCH", "/v1/users/" + carol, json{{"revoke_role", "admin"}}.dump()).status == 200);
-  CHECK(as_carol.get("/v1/users").status == 403);
+  CHECK(as_carol.get("/v1/workers").status == 403);
 }
 
 TEST_CASE("auth cache: group membership, direct and nested, applies to the very next request", "[e2e][auth_cache]") {
