@@ -46,6 +46,7 @@
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
+#include "projections/read_model_watch.hpp"
 
 namespace {
 
@@ -382,7 +383,11 @@ int serve(const atrium::app::serve_options& opts) {
     return 1;
   }
   atrium::vault_adapter::sodium_vault vault(*master_key, (*store)->kv());
-  auto queries = atrium::make_queries((*store)->read_models(), (*store)->events());  // the read side the API asks
+  // The projection runner writes and the query port reads through `read_models`, which
+  // counts the changes of the rows authentication derives principals from (the API's
+  // principal cache, adapters/http/auth_cache.hpp).
+  atrium::watched_read_models read_models((*store)->read_models(), {"users", "groups"});
+  auto queries = atrium::make_queries(read_models, (*store)->events());  // the read side the API asks
   auto jobs = make_job_wiring(opts);
   if (!jobs) {
     spdlog::critical("{}", jobs.error());
@@ -407,8 +412,8 @@ int serve(const atrium::app::serve_options& opts) {
   const auto zones = atrium::make_iana_zone_database();  // schedules' IANA time zones (adapters/tz)
   settings.schedules.zones = zones;
   settings.schedules.queries = queries.get();
-  auto runtime = atrium::actor_runtime::start((*store)->events(), (*store)->read_models(), std::move(projections),
-                                              std::move(settings));
+  auto runtime =
+      atrium::actor_runtime::start((*store)->events(), read_models, std::move(projections), std::move(settings));
   if (!runtime) {
     spdlog::critical("cannot start actors: {}", runtime.error().message);
     return 1;
@@ -427,6 +432,7 @@ int serve(const atrium::app::serve_options& opts) {
   api_deps.secure_cookie = opts.cookie_secure;
   api_deps.container_runtimes = container_runtimes->runtimes;
   api_deps.default_container_runtime = opts.container_runtime;
+  api_deps.read_model_changes = &read_models;
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

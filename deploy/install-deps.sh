@@ -21,6 +21,7 @@ packages=(
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
   clang-format python3 zlib1g-dev
+  wrk
   chromium
   docker.io busybox-static apparmor
   "$@"

@@ -80,4 +80,20 @@ class read_model_store {
   [[nodiscard]] virtual result<void> activate(std::string_view projection, int slot) = 0;
 };
 
+/// How often the rows of a projection have changed since the process started: a counter
+/// per projection that grows when a commit to any of its slots carried at least one row
+/// mutation, and when a slot of it is reset or activated (a checkpoint-only commit does
+/// not count). A reader that caches what it derived from a projection's rows keeps the
+/// counter it read *before* reading the rows and trusts the cached value only while the
+/// counter is unchanged: the counter grows only after the change is readable, so a
+/// value read before a change is never trusted after it. Implemented by
+/// `watched_read_models` (projections/read_model_watch.hpp); thread-safe.
+class read_model_changes {
+ public:
+  virtual ~read_model_changes() = default;
+  /// The counter of `projection` (its name, e.g. `users`); nullopt for a projection not
+  /// watched (so a caller never mistakes "not counted" for "unchanged").
+  [[nodiscard]] virtual std::optional<std::uint64_t> changes(std::string_view projection) const = 0;
+};
+
 }  // namespace atrium::ports

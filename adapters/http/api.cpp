@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "adapters/http/auth_cache.hpp"
 #include "adapters/http/browser_security.hpp"
 #include "adapters/http/controllers/controllers.hpp"
 #include "adapters/http/realtime.hpp"
@@ -13,6 +14,10 @@ namespace atrium::http_adapter {
 
 struct api::impl : std::enable_shared_from_this<api::impl> {
   api_dependencies d;
+  /// `d.tokens` with its records kept (every token write of the API goes through it).
+  cached_token_store tokens;
+  /// Callers' principals, kept until a user or group event changes them.
+  principal_cache principals;
   boost::asio::thread_pool hashing;  // argon2id and other blocking work, never on an I/O thread
   boost::asio::thread_pool probes;   // connection tests: blocking network I/O, bounded by a timeout
   std::shared_ptr<controller_kit> kit;
@@ -31,7 +36,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   /// who they are, how they authenticated (`via`) and their expiry on the call; a token
   /// from the query or the cookie is put into the call's Authorization header (what a
   /// WebSocket's commands then run with).
-  result<principal> authenticate(call& c, bool push = false) const;
+  result<principal> authenticate(call& c, bool push = false);
   /// The token of `c`'s credential, setting `c.via`; `unauthenticated` when there is none.
   static result<std::string> credential(call& c, bool push);
   /// True when a cookie-authenticated `c` may go on: a safe method on a plain route, or
@@ -72,6 +77,8 @@ std::shared_ptr<const zone_database> zones_or_utc(std::shared_ptr<const zone_dat
 
 api::impl::impl(api_dependencies deps)
     : d(deps),
+      tokens(deps.tokens),
+      principals(deps.queries, deps.read_model_changes),
       hashing(deps.hashing_threads),
       probes(deps.probe_threads),
       kit(std::make_shared<controller_kit>(d.commands, d.queries)) {
@@ -79,18 +86,17 @@ api::impl::impl(api_dependencies deps)
   realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q, q}});
   auto& table = routes;
   std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events})->add_routes(table);
-  std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, d.tokens, d.secrets, on(hashing)})
+  std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, tokens, d.secrets, on(hashing)})
       ->add_routes(table);
   std::make_shared<sessions_controller>(
-      sessions_controller::deps{kit, q, d.tokens, d.hasher, d.secrets, on(hashing), d.session_ttl_seconds,
+      sessions_controller::deps{kit, q, tokens, d.hasher, d.secrets, on(hashing), d.session_ttl_seconds,
                                 [this](const call& c) {
                                   return origin_allowed(c.req.header("origin"), c.req.header("host"),
                                                         d.allowed_origins);
                                 },
                                 d.secure_cookie})
       ->add_routes(table);
-  std::make_shared<users_controller>(users_controller::deps{kit, q, d.tokens, d.hasher, on(hashing)})
-      ->add_routes(table);
+  std::make_shared<users_controller>(users_controller::deps{kit, q, tokens, d.hasher, on(hashing)})->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);
   std::make_shared<projects_controller>(projects_controller::deps{kit, q, q, q})->add_routes(table);
   std::make_shared<cells_controller>(cells_controller::deps{kit, q, q, d.events})->add_routes(table);
@@ -138,11 +144,11 @@ result<std::string> api::impl::credential(call& c, bool push) {
   return std::move(**cookie);
 }
 
-result<principal> api::impl::authenticate(call& c, bool push) const {
+result<principal> api::impl::authenticate(call& c, bool push) {
   auto token = credential(c, push);
   if (!token) return std::unexpected(token.error());
   const auto token_hash = d.secrets.sha256_hex(*token);
-  const auto session = d.tokens.get(token_hash);
+  const auto session = tokens.get(token_hash);
   if (!session) return std::unexpected(session.error());
   if (!*session) return fail(errc::unauthenticated, "invalid or expired token");
   const auto& record = **session;
@@ -155,22 +161,22 @@ result<principal> api::impl::authenticate(call& c, bool push) const {
       return fail(errc::unauthenticated, "the API token has expired",
                   {{"token_id", record.token_id}, {"expired_at", record.expires_at}});
     }
-    (void)d.tokens.erase(token_hash);
+    (void)tokens.erase(token_hash);
     return fail(errc::unauthenticated, "invalid or expired token");
   }
-  auto found = d.queries.user(record.user_id);
+  auto found = principals.resolve(record.user_id);
   if (!found) return std::unexpected(found.error());
   if (!*found) return fail(errc::unauthenticated, "invalid or expired token");
-  const auto& user = (*found)->state;
+  auto& user = **found;
   // A disabled user's (or service account's) every token fails, sessions and API tokens.
-  if (user.disabled) return fail(errc::unauthenticated, "user is disabled");
+  if (user.who.disabled) return fail(errc::unauthenticated, "user is disabled");
   c.who = user.username;
-  c.user_id = user.user_id;
+  c.user_id = user.who.user_id;
   c.token_hash = token_hash;
   c.expires_at = record.expires_at;
   // What a WebSocket opened with a query token or the cookie runs its commands with.
   if (c.via != "bearer") c.req.headers["authorization"] = "Bearer " + *token;
-  principal p{user.user_id, user.roles, user.disabled, d.queries.groups_of(user.user_id)};
+  principal p = std::move(user.who);
   if (api_token) {
     c.token_id = record.token_id;
     p.scopes.emplace();
@@ -179,7 +185,7 @@ result<principal> api::impl::authenticate(call& c, bool push) const {
     }
     // `last_used_at` to the minute: an unsynced write at most once a minute per token.
     if (now - record.last_used_at >= 60) {
-      if (auto ok = d.tokens.touch(token_hash, now); !ok) {
+      if (auto ok = tokens.touch(token_hash, now); !ok) {
         spdlog::warn("token use not noted token_id={} error={}", record.token_id, ok.error().message);
       }
     }

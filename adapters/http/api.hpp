@@ -77,6 +77,7 @@
 #include "ports/job_leases.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
+#include "ports/read_model_store.hpp"
 #include "ports/result_store.hpp"
 #include "ports/security.hpp"
 #include "ports/subscriptions.hpp"
@@ -116,6 +117,11 @@ struct api_dependencies {
   /// Container runtimes by name (`GET /v1/containers/{id}/logs`); empty: logs answer 503.
   std::map<std::string, std::shared_ptr<ports::container_runtime>> container_runtimes;
   std::string default_container_runtime = "process";  ///< of a container declared without `runtime`
+  /// Change counters of the `users` and `groups` projections (a `watched_read_models`
+  /// the projection runner writes through, projections/read_model_watch.hpp): with
+  /// them, authentication keeps each user's principal until a user or group event
+  /// changes those rows (auth_cache.hpp); nullptr: it reads the rows on every request.
+  const ports::read_model_changes* read_model_changes = nullptr;
 };
 
 /// The request handler of the API.

@@ -158,6 +158,13 @@ figures run_store(const options& o, const figures& raw);
 figures run_actors(const options& o, const figures& raw);
 /// (c) PATCH /v1/projects/{id} over keep-alive connections to a real atriumd.
 figures run_http(const options& o, const figures& raw);
+/// (reads, issue 19) against a fresh atriumd with one project per connection: for each
+/// of `o.connections`, `GET /healthz` (the baseline), `GET /v1/projects/{id}` and
+/// `GET /v1/projects` looped over that many keep-alive connections for `o.seconds`
+/// each (one JSON line per point: requests_per_s, p50/p99/p99.9, ratio_to_healthz);
+/// then, where `wrk` is on PATH, the same three requests through wrk at the largest
+/// connection count (one JSON line each, `"tool":"wrk"`). Not in the default paths.
+void run_reads(const options& o);
 /// (postgres) the peer baseline: INSERTs into an append-only events table.
 figures run_postgres(const options& o, const figures& raw);
 /// Passivation: touches `o.entities` distinct entities once each and prints resident

@@ -14,6 +14,7 @@
 //                [--cancel-runs 20] [--job-slots N]   (job execution, issue 15)
 //   atrium-bench --paths workers [--worker-jobs 500] [--job-clients 16] [--worker-counts 1,2,4]
 //                [--worker-slots 4] [--lease-runs 5] [--worker-lease 2]   (remote workers, issue 16)
+//   atrium-bench --paths reads [--connections 1,16,64] [--seconds 5]   (reads and wrk, issue 19)
 //   atrium-bench --paths containers [--container-starts 100] [--container-count 1000]
 //                [--container-idle-s 30] [--job-clients 16]   (containers, issue 18)
 #include <sys/statfs.h>
@@ -45,6 +46,8 @@ constexpr const char* k_usage =
     "                        in-process dispatcher and through each of --worker-counts `atriumd worker` processes,\n"
     "                        then SIGKILL-of-a-worker-to-rerun time under --worker-lease, --lease-runs times (issue "
     "16);\n"
+    "                        reads, GET /healthz, GET /v1/projects/{id} and GET /v1/projects over each of\n"
+    "                        --connections keep-alive connections, then the same through wrk if installed (issue 19);\n"
     "                        containers, --container-starts process containers started one at a time, the rest\n"
     "                        up to --container-count at once from --job-clients clients, atriumd's CPU and RSS\n"
     "                        over --container-idle-s s with all running, then all stopped (issue 18))\n"
@@ -97,8 +100,8 @@ std::vector<std::size_t> parse_counts(const std::string& flag, const std::string
 
 options parse_args(int argc, char** argv) {
   options o;
-  const std::set<std::string> known{"raw",     "store", "actors", "http", "postgres", "passivation",
-                                    "rebuild", "relay", "push",   "jobs", "workers",  "containers"};
+  const std::set<std::string> known{"raw",   "store", "actors", "http",    "postgres",   "passivation", "rebuild",
+                                    "relay", "push",  "jobs",   "workers", "containers", "reads"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -272,6 +275,10 @@ int main(int argc, char** argv) {
   const figures actors = guarded("actors", [&] { return run_actors(o, raw); });
   const figures http = guarded("http", [&] { return run_http(o, raw); });
   const figures postgres = guarded("postgres", [&] { return run_postgres(o, raw); });
+  guarded("reads", [&] {
+    run_reads(o);
+    return figures{};
+  });
   guarded("passivation", [&] {
     run_passivation(o);
     return figures{};
