@@ -29,11 +29,11 @@ struct append_reply {
   result<std::vector<envelope>> committed;
 };
 
-/// From the store's commit thread back to the writer: append `id` completed.
-struct append_done {
-  std::uint64_t id = 0;
-  result<std::vector<envelope>> committed;
-};
+/// From the store's commit thread back to the writer: appends completed. Their outcomes
+/// wait in the writer's completion queue; one message stands for every outcome queued
+/// since the writer last drained it (a committed group of 256 appends is one message,
+/// not 256: issue 19).
+struct append_done {};
 
 /// From the writer to the projection runner: the log grew to `position`. The runner
 /// reads the new events from the store itself, so a runner that falls behind holds

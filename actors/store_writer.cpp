@@ -11,7 +11,11 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <mutex>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "actors/actors.hpp"
 #include "actors/messages.hpp"
@@ -24,8 +28,16 @@ namespace {
 /// store's commit callback sends (to itself).
 using writer_impl = writer_actor::extend<caf::reacts_to<msg::append_done>>;
 
+/// Outcomes handed over by the store's commit thread, drained by the writer. Shared, so
+/// that a callback that runs after the writer stopped still has somewhere to put its outcome.
+struct completion_queue {
+  std::mutex mu;
+  std::vector<std::pair<std::uint64_t, result<std::vector<envelope>>>> items;  // guarded by mu
+};
+
 struct writer_state {
   ports::event_store* store = nullptr;
+  std::shared_ptr<completion_queue> completed = std::make_shared<completion_queue>();
   std::shared_ptr<core_directory> dir;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, owed_reply<msg::append_reply>> pending;
@@ -53,27 +65,48 @@ writer_impl::behavior_type store_writer(writer_impl::stateful_pointer<writer_sta
         // Many appends are in flight at once: the store commits those that arrive during
         // a synced write together in its next batch. Its commit thread must not touch
         // this actor's state, so it answers with a message.
+        // The first outcome put into an empty queue sends the one message that makes the
+        // writer drain it; later ones ride along.
         writer_impl me = self;
-        self->state.store->append_async(std::move(req.appends), [me, id](result<std::vector<envelope>> r) {
-          caf::anon_send(me, msg::append_done{id, std::move(r)});
-        });
+        self->state.store->append_async(std::move(req.appends),
+                                        [me, id, queue = self->state.completed](result<std::vector<envelope>> r) {
+                                          bool first = false;
+                                          {
+                                            std::lock_guard lock(queue->mu);
+                                            first = queue->items.empty();
+                                            queue->items.emplace_back(id, std::move(r));
+                                          }
+                                          if (first) caf::anon_send(me, msg::append_done{});
+                                        });
         return caf::delegated<msg::append_reply>();
       },
-      [self](msg::append_done& done) {
-        auto it = self->state.pending.find(done.id);
-        if (it == self->state.pending.end()) return;
-        auto owed = std::move(it->second);
-        self->state.pending.erase(it);
-        if (done.committed && !done.committed->empty()) {
-          // One commit thread sends these in commit order, so the runner sees positions in order.
-          if (auto runner = self->state.dir->get<core_role::runner>()) {
-            self->send(runner, msg::log_advanced{done.committed->back().position});
-          }
-        } else if (!done.committed && done.committed.error().code != errc::version_conflict) {
-          spdlog::error("append failed code={} message={}", to_string(done.committed.error().code),
-                        done.committed.error().message);
+      [self](msg::append_done) {
+        std::vector<std::pair<std::uint64_t, result<std::vector<envelope>>>> items;
+        {
+          std::lock_guard lock(self->state.completed->mu);
+          items.swap(self->state.completed->items);
         }
-        owed.deliver(msg::append_reply{std::move(done.committed)});
+        // One commit thread queues outcomes in commit order: the last committed position
+        // among them is the log's new head, told to the runner once for all of them.
+        std::uint64_t advanced = 0;
+        for (const auto& [id, committed] : items) {
+          if (committed && !committed->empty()) {
+            advanced = std::max(advanced, committed->back().position);
+          } else if (!committed && committed.error().code != errc::version_conflict) {
+            spdlog::error("append failed code={} message={}", to_string(committed.error().code),
+                          committed.error().message);
+          }
+        }
+        if (advanced > 0) {
+          if (auto runner = self->state.dir->get<core_role::runner>()) self->send(runner, msg::log_advanced{advanced});
+        }
+        for (auto& [id, committed] : items) {
+          auto it = self->state.pending.find(id);
+          if (it == self->state.pending.end()) continue;
+          auto owed = std::move(it->second);
+          self->state.pending.erase(it);
+          owed.deliver(msg::append_reply{std::move(committed)});
+        }
       },
   };
 }

@@ -243,6 +243,66 @@ std::string new_uuid_v7() {
   return out;
 }
 
+namespace {
+
+/// The 16 bytes of a UUIDv7 as text: lowercase hex, dashes after bytes 4, 6, 8 and 10.
+std::string uuid_text(const std::uint8_t (&b)[16]) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(hex[b[i] >> 4]);
+    out.push_back(hex[b[i] & 0x0F]);
+  }
+  return out;
+}
+
+/// splitmix64 (Steele, Lea, Flood 2014): a fast 64-bit mix for the generator's bits.
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::string uuid_v7_generator::next() {
+  if (seed_ == 0) {
+    std::random_device rd;
+    seed_ = (static_cast<std::uint64_t>(rd()) << 32 | rd()) | 1;
+  }
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  constexpr std::uint64_t lo_max = (1ULL << 62) - 1;
+  constexpr std::uint64_t hi_max = (1ULL << 12) - 1;
+  if (now > ms_) {
+    ms_ = now;
+    const auto r = splitmix64(seed_);
+    hi_ = (r >> 52) & 0x7FF;  // top bit of the 74-bit counter clear
+    lo_ = splitmix64(seed_) & lo_max;
+  } else if (lo_ < lo_max) {
+    ++lo_;  // same millisecond (or the clock went back): the next counter value
+  } else {
+    lo_ = 0;
+    if (hi_ < hi_max) {
+      ++hi_;
+    } else {
+      hi_ = 0;
+      ++ms_;  // the counter is exhausted: borrow the next millisecond (RFC 9562 §6.2)
+    }
+  }
+  std::uint8_t b[16];
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(ms_ >> (8 * (5 - i)));
+  b[6] = static_cast<std::uint8_t>(0x70 | (hi_ >> 8));
+  b[7] = static_cast<std::uint8_t>(hi_ & 0xFF);
+  b[8] = static_cast<std::uint8_t>(0x80 | ((lo_ >> 56) & 0x3F));
+  for (int i = 9; i < 16; ++i) b[i] = static_cast<std::uint8_t>(lo_ >> (8 * (15 - i)));
+  return uuid_text(b);
+}
+
 bool is_uuid_v7(std::string_view id) noexcept {
   if (id.size() != 36) return false;
   for (std::size_t i = 0; i < id.size(); ++i) {

@@ -5,6 +5,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -107,6 +108,22 @@ std::string human_bytes(std::uint64_t n) {
   std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
   return buf;
 }
+
+/// The stream id part of a `streams` key (stream id, 0x00, version u64 BE): the prefix
+/// under which the memtable keeps an insert hint (`memtable_insert_with_hint_prefix_extractor`),
+/// so the next version of a stream goes in right after the last one, without a search
+/// of the skip list. Keys without a NUL are outside its domain (inserted as usual).
+class stream_prefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "atrium.stream_prefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const auto nul = key.ToStringView().find('\0');
+    return {key.data(), nul == std::string_view::npos ? key.size() : nul + 1};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.ToStringView().find('\0') != std::string_view::npos;
+  }
+};
 
 }  // namespace
 
@@ -224,6 +241,11 @@ result<std::shared_ptr<database>> database::open(const std::string& dir, const s
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 5;
+  // One thread inserts each write group into the memtables: the ordered inserts of the
+  // event log (positions, increasing event ids, a stream's next version) then reuse the
+  // skip list's last splice or hint instead of a full search (issue 19). Concurrent
+  // inserts gain nothing on a commit path with one writer.
+  options.allow_concurrent_memtable_write = false;
   // One budget for the memtables of every column family (a WriteBufferManager): memory
   // stays bounded however many families and rows there are.
   options.db_write_buffer_size = store_opts.memtable_budget_bytes;
@@ -253,7 +275,9 @@ result<std::shared_ptr<database>> database::open(const std::string& dir, const s
   // Families created by other versions (e.g. a since-dropped projection) must be opened too.
   std::vector<std::string> existing;
   if (rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) names.insert(existing.begin(), existing.end());
-  for (const auto& n : names) state->descriptors.emplace_back(n, cf_options);
+  auto streams_options = cf_options;
+  streams_options.memtable_insert_with_hint_prefix_extractor = std::make_shared<stream_prefix>();
+  for (const auto& n : names) state->descriptors.emplace_back(n, n == families::streams ? streams_options : cf_options);
 
   if (auto ok = state->open_db(); !ok) return std::unexpected(ok.error());
   // Free space a write must leave: automatic by default, min(64 MiB, 2% of the disk),

@@ -51,6 +51,19 @@ result<void> event_log::impl::load_head() {
   return {};
 }
 
+result<std::uint64_t> event_log::impl::stored_version(std::string_view stream) const {
+  // The greatest `streams` key at or below (stream, 0x00, 0xFF…): the stream's last
+  // version when one is stored. Stream ids hold no NUL (the store refuses them), so
+  // every key with the prefix `stream, 0x00` is this stream's.
+  std::string prefix(stream);
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(db->handle().NewIterator(rocksdb::ReadOptions(), family(families::streams)));
+  it->SeekForPrev(slice(prefix + std::string(8, '\xFF')));
+  if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "read stream head"));
+  if (!it->Valid() || !it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) return 0;
+  return read_be64(it->key().ToStringView(), prefix.size());
+}
+
 result<envelope> event_log::impl::event_at(std::uint64_t position) const {
   auto raw = db->get(family(families::events), be64(position));
   if (!raw) return std::unexpected(raw.error());
@@ -147,9 +160,7 @@ result<std::optional<ports::snapshot>> event_log::load_snapshot(std::string_view
 result<std::uint64_t> event_log::stream_version(std::string_view stream) const {
   auto lock = impl_->db->use();
   if (!lock) return std::unexpected(lock.error());
-  auto head = impl_->db->get(impl_->family(families::stream_heads), stream);
-  if (!head) return std::unexpected(head.error());
-  return *head ? read_be64(**head) : 0;
+  return impl_->stored_version(stream);
 }
 
 std::uint64_t event_log::commit_count() const { return impl_->commits.load(std::memory_order_relaxed); }

@@ -3,6 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <optional>
 #include <set>
 
 #include "adapters/rocksdb/event_log.hpp"
@@ -11,6 +17,21 @@
 
 namespace atrium::rocksdb_adapter {
 namespace {
+
+// The commit thread wakes the blocked callers of `event_log::append` with one futex
+// call per group. std::atomic::wait is not used: libstdc++ 12 spins with sched_yield
+// before it sleeps, and 256 spinning callers took the CPU the commit thread needs.
+
+/// Sleeps until `word` is woken, unless it no longer holds `seen` (futex(2), FUTEX_WAIT).
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t seen) {
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, seen, nullptr, nullptr, 0);
+}
+
+/// Wakes every thread sleeping in `futex_wait` on `word`.
+void futex_wake_all(std::atomic<std::uint32_t>& word) {
+  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
 
 /// A JSON string literal, escaped exactly as nlohmann::json::dump escapes it.
 std::string json_quoted(const std::string& s) { return nlohmann::json(s).dump(); }
@@ -62,6 +83,30 @@ void event_log::append_async(std::vector<ports::stream_append> appends, ports::a
   done(fail(errc::unavailable, "event store is shutting down"));
 }
 
+result<std::vector<envelope>> event_log::append(std::vector<ports::stream_append> appends) {
+  auto& d = *impl_;
+  struct waiter {
+    std::optional<result<std::vector<envelope>>> outcome;
+    std::atomic<bool> done{false};
+  } w;
+  // Counted before the append is queued, so the commit thread that answers it sees the count.
+  d.sync_waiters.fetch_add(1);
+  append_async(std::move(appends), [&w](result<std::vector<envelope>> r) {
+    w.outcome.emplace(std::move(r));
+    w.done.store(true, std::memory_order_release);
+  });
+  // The commit thread sets `done` before it counts the group done and notifies: a
+  // caller that sees an unchanged count sleeps until the notify; one that woke for
+  // another group looks again.
+  auto seen = d.groups_done.load(std::memory_order_acquire);
+  while (!w.done.load(std::memory_order_acquire)) {
+    futex_wait(d.groups_done, seen);
+    seen = d.groups_done.load(std::memory_order_acquire);
+  }
+  d.sync_waiters.fetch_sub(1);
+  return std::move(*w.outcome);
+}
+
 void event_log::impl::commit_loop() {
   for (;;) {
     std::vector<pending> group;
@@ -106,6 +151,9 @@ void event_log::impl::commit_loop() {
         }
       }
     }
+    // Every append of the group is answered: wake its blocked callers (event_log::append).
+    groups_done.fetch_add(1);
+    if (sync_waiters.load() > 0) futex_wake_all(groups_done);
   }
 }
 
@@ -180,6 +228,8 @@ result<void> event_log::impl::check_request(const pending& request, const group_
   std::size_t count = 0;
   for (const auto& a : appends) {
     if (a.stream.empty()) return fail(errc::invalid_argument, "stream id is empty");
+    // A NUL would make the `streams` keys of two streams overlap (stream, 0x00, version).
+    if (a.stream.find('\0') != std::string::npos) return fail(errc::invalid_argument, "stream id holds a NUL byte");
     if (!seen.insert(a.stream).second) {
       return fail(errc::invalid_argument, "stream named twice", {{"stream", a.stream}});
     }
@@ -230,9 +280,9 @@ result<std::vector<std::uint64_t>> event_log::impl::check_versions(const pending
     } else if (auto cached = head_cache.find(a.stream); cached != head_cache.end()) {
       current[i] = cached->second;
     } else {
-      auto h = db->get(family(families::stream_heads), a.stream);
-      if (!h) return std::unexpected(h.error());
-      current[i] = *h ? read_be64(**h) : 0;
+      auto stored = stored_version(a.stream);
+      if (!stored) return std::unexpected(stored.error());
+      current[i] = *stored;
     }
     if (!a.expected.matches(current[i])) {
       nlohmann::json expected = a.expected.k == ports::expected_version::kind::no_stream
@@ -267,7 +317,7 @@ result<std::vector<envelope>> event_log::impl::stage(pending& request, const std
       e.stream = a.stream;
       e.version = ++version;
       const bool client_id = !p.id.empty();
-      e.id = client_id ? std::move(p.id) : new_uuid_v7();
+      e.id = client_id ? std::move(p.id) : ids.next();
       e.type = std::move(p.type);
       e.schema = p.schema;
       e.time = time;
@@ -291,10 +341,8 @@ result<std::vector<envelope>> event_log::impl::stage(pending& request, const std
       if (client_id) g.ids.emplace(e.id, e);  // only client ids can repeat within a group
       committed.push_back(std::move(e));
     }
-    if (!a.events.empty()) {
-      batch.Put(family(families::stream_heads), a.stream, be64(version) + be64(g.next_position - 1));
-      g.heads[a.stream] = version;
-    }
+    // No head record: the stream's last `streams` key is its head (stored_version).
+    if (!a.events.empty()) g.heads[a.stream] = version;
   }
   return committed;
 }

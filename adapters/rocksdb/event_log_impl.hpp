@@ -68,7 +68,14 @@ struct event_log::impl final : database_observer {
   // RocksDB read; cleared when it reaches `k_head_cache_limit` entries.
   std::unordered_map<std::string, std::uint64_t> head_cache;
   static constexpr std::size_t k_head_cache_limit = 1 << 17;
+  // Server-made event ids, increasing, so their `event_ids` entries go in key order.
+  uuid_v7_generator ids;
   std::atomic<std::uint64_t> head{0};
+  // Groups committed so far (wraps): `event_log::append` callers sleep on it (futex) and
+  // one FUTEX_WAKE wakes every caller of a group (one call, not one per append); made
+  // only while `sync_waiters` (callers blocked in `append`) is not 0.
+  std::atomic<std::uint32_t> groups_done{0};
+  std::atomic<int> sync_waiters{0};
   std::atomic<std::uint64_t> commits{0};
 
   std::mutex queue_mu;
@@ -87,6 +94,10 @@ struct event_log::impl final : database_observer {
   }
 
   rocksdb::ColumnFamilyHandle* family(std::string_view name) const { return db->family(name); }
+  /// The last version of `stream` as stored (0 for none), from its last `streams` key:
+  /// the log keeps no separate head record since issue 19 (the `stream_heads` family of
+  /// older data dirs is no longer written or read). Needs the database held.
+  result<std::uint64_t> stored_version(std::string_view stream) const;
   /// The event stored at `position`; `internal` if it is missing (an index points at it).
   result<envelope> event_at(std::uint64_t position) const;
 

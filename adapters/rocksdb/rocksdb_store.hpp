@@ -17,7 +17,7 @@
 /// |-----------------|--------------------------------------|-----------------------------------------|
 /// | `events`        | position, u64 big-endian             | envelope, compact JSON                  |
 /// | `streams`       | stream id, 0x00, version u64 BE      | position u64 BE                         |
-/// | `stream_heads`  | stream id                            | last version u64 BE, last position u64 BE |
+/// | `stream_heads`  | (not written or read since issue 19: a stream's head is its last `streams` key) |
 /// | `event_ids`     | event id                             | position u64 BE (idempotency)           |
 /// | `snapshots`     | stream id                            | `{"version","schema","state"}`          |
 /// | `checkpoints`   | projection or consumer name          | last position applied, u64 BE           |

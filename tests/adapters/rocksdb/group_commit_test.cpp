@@ -215,3 +215,57 @@ TEST_CASE("records are stored in canonical form whatever the strings hold", "[ro
   REQUIRE(report.has_value());
   CHECK(report->ok);  // verify re-serializes each record: any byte difference would show
 }
+
+TEST_CASE("blocked appenders of one group each get their own outcome, conflicts included", "[rocksdb][group]") {
+  // event_log::append wakes all callers of a committed group at once: every caller must
+  // still see exactly its own result (success with its event, or its own conflict).
+  test::temp_dir dir;
+  auto store = open_store(dir.path());
+  constexpr int writers = 48;
+  for (int w = 0; w < writers; ++w)
+    REQUIRE(store->events().append({one("g-" + std::to_string(w), expected_version::no_stream())}));
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int w = 0; w < writers; ++w) {
+    threads.emplace_back([&, w] {
+      const auto stream = "g-" + std::to_string(w);
+      for (int i = 0; i < 10; ++i) {
+        // Odd writers name a stale version every time: a conflict naming their stream.
+        const bool stale = w % 2 == 1;
+        auto r = store->events().append({one(stream, expected_version::exact(stale ? 0 : i + 1))});
+        if (stale) {
+          if (r || r.error().code != errc::version_conflict || r.error().details.value("stream", "") != stream) ++wrong;
+        } else if (!r || r->size() != 1 || r->front().stream != stream ||
+                   r->front().version != static_cast<std::uint64_t>(i + 2)) {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong == 0);
+  CHECK(store->events().head_position() == writers + (writers / 2) * 10);
+}
+
+TEST_CASE("server-made event ids increase with position, within and across groups", "[rocksdb][group]") {
+  // They are made by one monotonic UUIDv7 generator on the commit thread, so the
+  // `event_ids` index is written in key order.
+  test::temp_dir dir;
+  auto store = open_store(dir.path());
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 16; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < 20; ++i)
+        (void)store->events().append({one("m-" + std::to_string(w), expected_version::any())});
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto all = store->events().read_all(0, 1000);
+  REQUIRE(all.has_value());
+  REQUIRE(all->size() == 320);
+  for (std::size_t i = 1; i < all->size(); ++i) {
+    INFO((*all)[i - 1].id << " then " << (*all)[i].id);
+    CHECK((*all)[i - 1].id < (*all)[i].id);
+    CHECK(is_uuid_v7((*all)[i].id));
+  }
+}

@@ -14,6 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include <rocksdb/db.h>
+
+#include <algorithm>
+
 #include "adapters/rocksdb/rocksdb_store.hpp"
 #include "tests/support/process.hpp"
 
@@ -427,6 +431,13 @@ TEST_CASE("invalid appends are rejected with invalid_argument and write nothing"
     CHECK(r.error().code == errc::invalid_argument);
     CHECK(version_of(*store, "user-2") == 0);
   }
+  SECTION("a NUL byte in a stream id") {
+    // It would make the `streams` keys of two streams overlap (stream, 0x00, version).
+    auto r =
+        store->events().append({to(std::string("user-2\0x", 8), expected_version::any(), {ev("user.registered")})});
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == errc::invalid_argument);
+  }
   SECTION("no appends at all") {
     auto r = store->events().append({});
     REQUIRE_FALSE(r.has_value());
@@ -678,6 +689,65 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
   REQUIRE(retry.size() == 1);
   CHECK(retry[0].position == 1);
   CHECK(store->events().head_position() == 5);
+}
+
+TEST_CASE("stream heads come from the streams index, also in a data dir with the old stream_heads family",
+          "[rocksdb]") {
+  // Since issue 19 the store writes no `stream_heads` record per append: a stream's head
+  // is its last `streams` key. Data dirs written before hold a `stream_heads` family;
+  // it is neither read nor trusted (here it is made to lie).
+  temp_dir dir;
+  {
+    auto store = open_store(dir);
+    // Stream ids that are prefixes of one another must not see each other's versions.
+    append_ok(*store, {to("a", expected_version::no_stream(), {ev("thing.happened"), ev("thing.happened")})});
+    append_ok(*store, {to("ab", expected_version::no_stream(), {ev("thing.happened")})});
+    append_ok(*store, {to("a-b", expected_version::no_stream(),
+                          {ev("thing.happened"), ev("thing.happened"), ev("thing.happened")})});
+  }
+  {
+    // What a pre-issue-19 store left behind, with wrong values.
+    rocksdb::Options options;
+    std::vector<std::string> names;
+    REQUIRE(rocksdb::DB::ListColumnFamilies(options, dir.str(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(options, dir.str(), descriptors, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    const auto it = std::find(names.begin(), names.end(), "stream_heads");
+    REQUIRE(it != names.end());
+    const std::string ninety_nine("\0\0\0\0\0\0\0\x63\0\0\0\0\0\0\0\x63", 16);
+    for (const char* stream : {"a", "ab", "a-b", "never"}) {
+      REQUIRE(
+          db->Put(rocksdb::WriteOptions(), handles[static_cast<std::size_t>(it - names.begin())], stream, ninety_nine)
+              .ok());
+    }
+    for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+    REQUIRE(db->Close().ok());
+  }
+  auto store = open_store(dir);
+  CHECK(version_of(*store, "a") == 2);
+  CHECK(version_of(*store, "ab") == 1);
+  CHECK(version_of(*store, "a-b") == 3);
+  CHECK(version_of(*store, "never") == 0);
+  CHECK(version_of(*store, "a-") == 0);
+  // Expected versions are checked against the same heads (the head cache is empty after a reopen).
+  auto stale = store->events().append({to("a", expected_version::exact(1), {ev("thing.happened")})});
+  REQUIRE_FALSE(stale.has_value());
+  CHECK(stale.error().code == errc::version_conflict);
+  CHECK(stale.error().details.at("current_version") == 2);
+  auto exists = store->events().append({to("never", expected_version::exact(99), {ev("thing.happened")})});
+  REQUIRE_FALSE(exists.has_value());
+  CHECK(exists.error().code == errc::version_conflict);
+  const auto next = append_ok(*store, {to("ab", expected_version::exact(1), {ev("thing.happened")}),
+                                       to("never", expected_version::no_stream(), {ev("thing.happened")})});
+  REQUIRE(next.size() == 2);
+  CHECK(next[0].version == 2);
+  CHECK(next[1].version == 1);
+  CHECK(next[1].position == 8);
+  CHECK(store->events().verify_chain()->ok);
 }
 
 TEST_CASE("a reopened store still serves a projection family that is no longer listed", "[rocksdb]") {
