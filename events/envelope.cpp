@@ -216,6 +216,23 @@ std::int64_t milliseconds_since(const std::string& time) {
   return std::max<std::int64_t>(0, ms.count());
 }
 
+namespace {
+
+/// The 16 bytes of a UUIDv7 as text: lowercase hex, dashes after bytes 4, 6, 8 and 10.
+std::string uuid_text(const std::uint8_t (&b)[16]) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(hex[b[i] >> 4]);
+    out.push_back(hex[b[i] & 0x0F]);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string new_uuid_v7() {
   thread_local std::mt19937_64 rng{[] {
     std::random_device rd;
@@ -232,31 +249,10 @@ std::string new_uuid_v7() {
   for (int i = 6; i < 16; ++i) b[i] = static_cast<std::uint8_t>((i < 11 ? r1 : r2) >> (8 * (i % 8)));
   b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0F));  // version 7
   b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));  // variant 10
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(hex[b[i] >> 4]);
-    out.push_back(hex[b[i] & 0x0F]);
-  }
-  return out;
+  return uuid_text(b);
 }
 
 namespace {
-
-/// The 16 bytes of a UUIDv7 as text: lowercase hex, dashes after bytes 4, 6, 8 and 10.
-std::string uuid_text(const std::uint8_t (&b)[16]) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(hex[b[i] >> 4]);
-    out.push_back(hex[b[i] & 0x0F]);
-  }
-  return out;
-}
 
 /// splitmix64 (Steele, Lea, Flood 2014): a fast 64-bit mix for the generator's bits.
 std::uint64_t splitmix64(std::uint64_t& state) {
