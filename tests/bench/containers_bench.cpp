@@ -241,7 +241,7 @@ class container_bench {
     std::vector<bench_container> all = std::move(seq);
     all.insert(all.end(), burst.begin(), burst.end());
     const auto stop_t0 = steady::now();
-    std::atomic<std::size_t> not_stopped{0};
+    std::size_t not_stopped = 0;  // counted on this thread only
     in_parallel(all, [&](const test::http_client& c, bench_container& b) {
       auto r = c.post("/v1/containers/" + b.id + "/stop", json::object());
       if (r.status != 200) throw std::runtime_error("stop " + b.id + ": " + std::to_string(r.status) + " " + r.body);
@@ -262,7 +262,7 @@ class container_bench {
               {"containers", all.size()},
               {"seconds", round_to(stop_s, 3)},
               {"stops_per_s", round_to(static_cast<double>(all.size()) / stop_s, 1)},
-              {"not_stopped", not_stopped.load()},
+              {"not_stopped", not_stopped},
               {"processes_left", !gone}};
       if (not_stopped > 0 || !gone) {
         ++failed;
