@@ -44,10 +44,17 @@ http_response refusal(unsigned status, std::string body) {
   return r;
 }
 
+/// The peer of `socket` as "address:port", or "" when the socket cannot tell (closed).
+std::string peer_of(const tcp::socket& socket) {
+  beast::error_code ec;
+  const auto ep = socket.remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
 class session : public std::enable_shared_from_this<session> {
  public:
   session(tcp::socket socket, const handler_fn& handler, const server_options& options)
-      : stream_(std::move(socket)), handler_(handler), options_(options) {}
+      : stream_(std::move(socket)), remote_(peer_of(stream_.socket())), handler_(handler), options_(options) {}
 
   void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read, shared_from_this())); }
 
@@ -106,9 +113,7 @@ class session : public std::enable_shared_from_this<session> {
     if (auto refused = to_http_request(req, r)) {
       return write(refusal(400, error_body("invalid_argument", *refused)), false);
     }
-    beast::error_code ep_ec;
-    const auto ep = stream_.socket().remote_endpoint(ep_ec);
-    if (!ep_ec) r.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+    r.remote = remote_;
 
     auto self = shared_from_this();
     r.watch_peer = [weak = weak_from_this()]() -> std::shared_ptr<const std::atomic<bool>> {
@@ -276,9 +281,7 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Hands the connection to a push channel; this session ends here.
   void open(http_response resp) {
-    beast::error_code ec;
-    const auto ep = stream_.socket().remote_endpoint(ec);
-    std::string remote = ec ? std::string() : ep.address().to_string() + ":" + std::to_string(ep.port());
+    std::string remote = remote_;
     if (resp.status == 101) {
       if (!upgrade_) {
         return write(refusal(400, error_body("invalid_argument", "expected a WebSocket upgrade")), false);
@@ -316,6 +319,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   beast::tcp_stream stream_;
+  std::string remote_;  // the peer's "address:port", read once per connection ("" if unknown)
   beast::flat_buffer buffer_{k_max_unparsed_bytes};
   std::shared_ptr<std::array<char, 16384>> drain_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
