@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/actors.hpp"
+#include "adapters/rocksdb/backups.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
 #include "events/chain.hpp"
 #include "projections/history.hpp"
@@ -78,6 +79,50 @@ int verify(rocksdb_adapter::rocksdb_store& store, std::ostream& out, std::ostrea
     err << "atriumd verify: chain breaks at position " << report->broken_at << ": " << report->reason << "\n";
   }
   return report->ok ? k_ok : k_chain_broken;
+}
+
+/// `atriumd restore`: the backup into a new data dir, then the same chain check as
+/// `verify`, plus the backup's own record: the event at its position must carry its
+/// chain head. One JSON line: the backup restored, the restored head and the chain report.
+int restore(const options& o, std::ostream& out, std::ostream& err) {
+  const std::optional<std::uint32_t> id = o.backup_id == 0 ? std::nullopt : std::optional(o.backup_id);
+  auto restored = rocksdb_adapter::restore(o.from, o.data_dir, id);
+  if (!restored) {
+    err << "atriumd restore: " << restored.error().message << "\n";
+    return restored.error().code == errc::failed_precondition ? k_usage_error : k_failed;
+  }
+  int code = k_ok;
+  auto store = open_store("restore", o.data_dir, err, code);
+  if (store == nullptr) return code;
+  auto report = store->events().verify_chain();
+  if (!report) {
+    err << "atriumd restore: " << report.error().message << "\n";
+    return k_failed;
+  }
+  const auto& b = restored->backup;
+  std::string at_position;  // the hash of the restored event at the backup's position
+  if (b.position > 0) {
+    if (auto e = store->events().read_all(b.position - 1, 1); e && !e->empty()) at_position = e->front().hash;
+  }
+  const bool head_matches = at_position == b.chain_head;
+  out << nlohmann::json{{"backup_id", b.id},
+                        {"position", b.position},
+                        {"chain_head", b.chain_head},
+                        {"head", store->events().head_position()},
+                        {"chain", to_json(*report)},
+                        {"chain_head_matches", head_matches},
+                        {"master_key_restored", restored->master_key_restored}}
+             .dump()
+      << std::endl;
+  if (!report->ok) {
+    err << "atriumd restore: chain breaks at position " << report->broken_at << ": " << report->reason << "\n";
+    return k_chain_broken;
+  }
+  if (!head_matches) {
+    err << "atriumd restore: the event at position " << b.position << " does not carry the backup's chain head\n";
+    return k_chain_broken;
+  }
+  return k_ok;
 }
 
 int export_log(const rocksdb_adapter::rocksdb_store& store, const options& o, std::ostream& out, std::ostream& err) {
@@ -183,6 +228,14 @@ int run(std::string_view command, const options& o, std::ostream& out, std::ostr
     }
   }
 
+  if (command == "restore") {
+    try {
+      return restore(o, out, err);
+    } catch (const std::exception& ex) {
+      err << "atriumd restore: " << ex.what() << "\n";
+      return k_failed;
+    }
+  }
   int code = k_ok;
   auto store = open_store(command, o.data_dir, err, code);
   if (store == nullptr) return code;

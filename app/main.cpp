@@ -28,6 +28,7 @@
 #include "adapters/kafka/kafka_publisher.hpp"
 #include "adapters/http/api.hpp"
 #include "adapters/http/http_server.hpp"
+#include "adapters/rocksdb/backups.hpp"
 #include "adapters/rocksdb/rocksdb_store.hpp"
 #include "adapters/connectors/postgres_executor.hpp"
 #include "adapters/connectors/sql_connector.hpp"
@@ -422,11 +423,20 @@ int serve(const atrium::app::serve_options& opts) {
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
   if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
+  // Online backups (POST /v1/admin/backups), on a thread of their own; declared before
+  // the API so that a running backup is waited for after the server stopped.
+  std::optional<std::filesystem::path> backup_key;
+  if (opts.include_master_key) backup_key = key_file.value_or(std::filesystem::path(opts.data_dir) / "master.key");
+  atrium::rocksdb_adapter::backups backups((*store)->db(), (*store)->events(),
+                                           opts.backup_dir.empty() ? std::filesystem::path(opts.data_dir) / "backups"
+                                                                   : std::filesystem::path(opts.backup_dir),
+                                           backup_key);
   atrium::http_adapter::api_dependencies api_deps{
       **runtime, (*store)->events(), *queries,  (*store)->kv(), (*store)->kv(), hasher, secrets, vault,
       tester,    **runtime,          **runtime, *jobs->results};
   api_deps.zones = zones;
   api_deps.leases = runtime->get();
+  api_deps.backups = &backups;
   api_deps.web = std::move(*console);
   api_deps.allowed_origins = opts.allowed_origins;
   api_deps.secure_cookie = opts.cookie_secure;

@@ -19,7 +19,8 @@
 namespace atrium::app {
 namespace {
 
-constexpr std::array<std::string_view, 6> k_subcommands{"serve", "verify", "export", "inspect", "replay", "worker"};
+constexpr std::array<std::string_view, 7> k_subcommands{"serve",  "verify", "export", "inspect",
+                                                        "replay", "restore", "worker"};
 
 constexpr const char* k_description =
     "Atrium: the event-sourced control plane of a collaborative data-science platform.\n"
@@ -157,6 +158,14 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
          "the vault's master key (32 raw bytes or 64 hex characters); default DIR/master.key, "
          "generated on first start")
       ->type_name("FILE");
+  option(s, "--backup-dir", o.backup_dir,
+         "where POST /v1/admin/backups puts online backups (RocksDB BackupEngine; incremental); default "
+         "DIR/backups: put it on another disk")
+      ->type_name("DIR");
+  s.add_flag("--include-master-key", o.include_master_key,
+             "copy the vault's master key beside each backup (mode 0600); without it a restored server needs the "
+             "key from elsewhere")
+      ->envname(env_name("--include-master-key"));
   option(s, "--snapshot-every", o.snapshot_every, "entities snapshot their state every N events (0 disables)")
       ->type_name("N")
       ->check(k_number());
@@ -444,6 +453,16 @@ void add_offline_commands(CLI::App& app, offline_options& o) {
       ->type_name("NAME")
       ->required();
   data_dir(replay);
+  auto* restore = app.add_subcommand(
+      "restore", "restore an online backup into a new, empty data dir, then verify its hash chain; one JSON line");
+  restore->add_option("--from", o.from, "the backup directory (the server's --backup-dir)")
+      ->type_name("BDIR")
+      ->check(k_not_empty())
+      ->required();
+  restore->add_option("--backup-id", o.backup_id, "which backup (default: the newest)")
+      ->type_name("ID")
+      ->check(k_number());
+  data_dir(restore);
 }
 
 /// `what` on one line, prefixed "atriumd: " (or "atriumd COMMAND: ").

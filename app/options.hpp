@@ -36,6 +36,8 @@ struct serve_options {
   std::uint16_t port = 8080;                 ///< 0: a free port
   std::string log_level = "info";            ///< one of spdlog's level names
   std::string master_key_file;               ///< "" : DATA_DIR/master.key (generated on first start)
+  std::string backup_dir;                    ///< online backups (`POST /v1/admin/backups`); "": DATA_DIR/backups
+  bool include_master_key = false;           ///< copy the master key beside each backup
   std::uint64_t snapshot_every = 100;        ///< 0 disables snapshots
   std::uint64_t passivate_after_s = 300;     ///< at least 1
   std::uint64_t max_live_entities = 100000;  ///< at least 1
@@ -95,6 +97,8 @@ struct worker_options {
 /// What an offline subcommand (app/cli.hpp) runs with.
 struct offline_options {
   std::string data_dir = "data";
+  std::string from;                                                 ///< restore: the backup directory (required)
+  std::uint32_t backup_id = 0;                                      ///< restore: which backup (0: the newest)
   std::uint64_t after = 0;                                          ///< export: positions > after
   std::uint64_t until = std::numeric_limits<std::uint64_t>::max();  ///< export: positions <= until
   std::string stream;                                               ///< inspect: the stream id (required)
@@ -103,9 +107,9 @@ struct offline_options {
 
 /// A parsed command line: which subcommand, and its options.
 struct command_line {
-  std::string command = "serve";  ///< serve, verify, export, inspect, replay or worker
+  std::string command = "serve";  ///< serve, verify, export, inspect, replay, restore or worker
   serve_options serve;            ///< meaningful when command == "serve"
-  offline_options offline;        ///< meaningful for verify, export, inspect and replay
+  offline_options offline;        ///< meaningful for verify, export, inspect, replay and restore
   worker_options worker;          ///< meaningful when command == "worker"
 };
 

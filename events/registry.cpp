@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "events/admin/admin_events.hpp"
 #include "events/connection/connection_events.hpp"
 #include "events/container/container_events.hpp"
 #include "events/group/group_events.hpp"
@@ -42,6 +43,7 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<security_access_denied>(),
         make_type_info<security_token_created>(),
         make_type_info<security_token_revoked>(),
+        make_type_info<admin_backup_taken>(),
         // groups and connections
         make_type_info<group_created>(),
         make_type_info<group_member_added>(),

@@ -85,7 +85,7 @@ api::impl::impl(api_dependencies deps)
   const auto& q = d.queries;
   realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q, q}});
   auto& table = routes;
-  std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events})->add_routes(table);
+  std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events, d.backups})->add_routes(table);
   std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, tokens, d.secrets, on(hashing)})
       ->add_routes(table);
   std::make_shared<sessions_controller>(

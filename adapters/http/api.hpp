@@ -75,6 +75,7 @@
 #include "events/schedule/zone.hpp"
 #include "ports/event_store.hpp"
 #include "ports/job_leases.hpp"
+#include "ports/backup.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/read_model_store.hpp"
@@ -107,6 +108,7 @@ struct api_dependencies {
   /// IANA time zones of schedules (adapters/tz); nullptr: only `UTC` is known.
   std::shared_ptr<const zone_database> zones;
   ports::job_leases* leases = nullptr;  ///< remote workers (`/v1/workers/…`); null: those answer 503
+  ports::backup_service* backups = nullptr;  ///< `/v1/admin/backups`; null: those answer 503
   /// The web console's files, served at `/` (static_files.hpp); nullptr: no console
   /// (`GET /` answers 404 saying so).
   std::shared_ptr<const web_root> web;

@@ -32,10 +32,14 @@ void controller_kit::deny(const call_ptr& c, const error& e, const std::string& 
 }
 
 void controller_kit::record_security(proposed_event e, std::function<void()> then) {
-  commands_.record(std::string(security_stream), std::move(e),
+  record_unowned(security_stream, std::move(e), std::move(then));
+}
+
+void controller_kit::record_unowned(std::string_view stream, proposed_event e, std::function<void()> then) {
+  commands_.record(std::string(stream), std::move(e),
                    [self = shared_from_this(), then = std::move(then)](result<std::uint64_t> r) {
                      if (!r) {
-                       spdlog::error("security event not recorded: {}", r.error().message);
+                       spdlog::error("event not recorded: {}", r.error().message);
                        return then();
                      }
                      // Read-your-writes: an audit read after this answer includes the event.

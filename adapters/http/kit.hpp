@@ -56,6 +56,8 @@ class controller_kit : public std::enable_shared_from_this<controller_kit> {
   /// applied it (so the caller's next audit read shows it), or at once if the append
   /// failed (logged; the answer is not withheld).
   void record_security(proposed_event e, std::function<void()> then);
+  /// The same for a stream no aggregate owns, e.g. `admin`.
+  void record_unowned(std::string_view stream, proposed_event e, std::function<void()> then);
 
   // ---- commands -----------------------------------------------------------------------
 

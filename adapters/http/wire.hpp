@@ -16,6 +16,7 @@
 ///   parsing, so no recursive step ever sees deep input), not UTF-8 (nlohmann refuses),
 ///   or holding a NUL character (`\u0000`) in any string or key.
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -82,5 +83,8 @@ struct parsed_target {
 /// (an unencoded `+` in a query string arrives as a space). nullopt when malformed, or
 /// outside the years 0000-9999 once in UTC.
 [[nodiscard]] std::optional<std::string> normalize_rfc3339(std::string_view s);
+
+/// `t` as RFC 3339 in UTC with milliseconds, e.g. `2026-12-05T05:12:09.250Z`.
+[[nodiscard]] std::string format_rfc3339(std::chrono::system_clock::time_point t);
 
 }  // namespace atrium::http_adapter

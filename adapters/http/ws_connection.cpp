@@ -1,6 +1,8 @@
 // The real-time transport: one `GET /v1/ws` connection (subscriptions, commands,
 // presence). Message shapes are documented in docs/realtime.md.
 #include "adapters/http/realtime.hpp"
+#include "events/admin/admin_events.hpp"
+#include "events/security/security_events.hpp"
 
 namespace atrium::http_adapter {
 namespace {
@@ -273,7 +275,7 @@ class ws_connection final : public push_subscriber,
     auto p = current_principal();
     if (!p) return reply_error(id, error{errc::unauthenticated, "user is disabled"});
     auto check = [&](const std::string& stream) -> std::optional<error> {
-      if (!valid_id(stream) || (stream.find('-') == std::string::npos && stream != "security")) {
+      if (!valid_id(stream) || (stream.find('-') == std::string::npos && stream != security_stream && stream != admin_stream)) {
         return error{errc::not_found, "no such stream", {{"stream", stream}}};
       }
       const auto decision = read_decision(*p, stream);

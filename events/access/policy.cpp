@@ -170,6 +170,8 @@ std::string_view to_string(operation op) noexcept {
       return "projections.read";
     case operation::projections_rebuild:
       return "projections.rebuild";
+    case operation::backups_manage:
+      return "backups.manage";
     case operation::service_account_create:
       return "service_account.create";
     case operation::service_account_list:
@@ -358,6 +360,8 @@ decision authorize(const principal& p, operation op, const facts& f) {
       return reads_everything(p) ? decision::allow() : deny(errc::forbidden, "only admins and auditors see containers");
     case operation::projections_rebuild:
       return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins rebuild projections");
+    case operation::backups_manage:
+      return p.is_admin() ? decision::allow() : deny(errc::forbidden, "only admins take and list backups");
     case operation::container_create:
     case operation::container_start:
     case operation::container_stop:

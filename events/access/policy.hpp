@@ -85,6 +85,7 @@ enum class operation {
   events_read,              ///< the global event log and unowned streams (`security`)
   projections_read,         ///< the projections' checkpoints and lag
   projections_rebuild,      ///< start an online rebuild of a projection
+  backups_manage,           ///< take and list online backups of the store: admins
   service_account_create,   ///< admins
   service_account_list,     ///< admins and auditors
   service_account_read,     ///< admins and auditors

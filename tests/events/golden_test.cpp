@@ -30,6 +30,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "events/admin/admin_events.hpp"
 #include "events/connection/connection_events.hpp"
 #include "events/container/container_events.hpp"
 #include "events/envelope.hpp"
@@ -114,6 +115,7 @@ using username_stream = std::variant<username_claimed>;
 using security_stream = std::variant<security_login_succeeded, security_login_failed, security_access_denied,
                                      security_token_created, security_token_revoked>;
 using runtime_stream = std::variant<runtime_orphan_removed>;
+using admin_stream = std::variant<admin_backup_taken>;
 
 /// Calls `f(std::type_identity<Variant>{})` with the event variant of `entity`'s stream;
 /// false when the entity has none here (a new entity: add it to this table).
@@ -129,6 +131,7 @@ bool with_stream_variant(std::string_view entity, F&& f) {
   if (entity == "container") return f(std::type_identity<container_event>{}), true;
   if (entity == "security") return f(std::type_identity<security_stream>{}), true;
   if (entity == "runtime") return f(std::type_identity<runtime_stream>{}), true;
+  if (entity == "admin") return f(std::type_identity<admin_stream>{}), true;
   return false;
 }
 

@@ -573,6 +573,12 @@ std::vector<route_family> http_families() {
       {"admin/projections",
        {{.method = "GET", .path = "/v1/admin/projections", .as = "admin"},
         {.method = "POST", .path = "/v1/admin/projections/{R}/rebuild", .as = "admin", .destructive = true}}},
+      // Online backups: each accepted POST takes one (a copy of the store), so only path
+      // variants of it are sent.
+      {"admin/backups",
+       {{.method = "GET", .path = "/v1/admin/backups", .as = "admin"},
+        {.method = "GET", .path = "/v1/admin/backups/1", .as = "admin", .base = expect::any},
+        {.method = "POST", .path = "/v1/admin/backups", .as = "admin", .destructive = true}}},
       // Service accounts and API tokens. {A} (alice, a person) is no service account and
       // no token: those requests are refused (404) whatever their path variant.
       {"service-accounts",

@@ -39,6 +39,7 @@ TEST_CASE("campaign: audit/export", "[hostile][campaign][needs-lead]") { campaig
 TEST_CASE("campaign: events", "[hostile][campaign][needs-lead]") { campaign("events"); }
 TEST_CASE("campaign: streams/{s}", "[hostile][campaign][needs-lead]") { campaign("streams/{s}"); }
 TEST_CASE("campaign: admin/projections", "[hostile][campaign][needs-lead]") { campaign("admin/projections"); }
+TEST_CASE("campaign: admin/backups", "[hostile][campaign][needs-lead]") { campaign("admin/backups"); }
 TEST_CASE("campaign: service-accounts", "[hostile][campaign]") { campaign("service-accounts"); }
 TEST_CASE("campaign: tokens", "[hostile][campaign]") { campaign("tokens"); }
 

@@ -1,6 +1,13 @@
 // Health, readiness, metrics and the projections' administration.
 #include "adapters/http/controllers/controllers.hpp"
 
+#include <charconv>
+#include <chrono>
+#include <ctime>
+
+#include "events/admin/admin_events.hpp"
+#include "events/registry.hpp"
+
 namespace atrium::http_adapter {
 namespace {
 
@@ -22,6 +29,21 @@ json health_json(const ports::health_report& h) {
   return body;
 }
 
+/// A backup as served by `/v1/admin/backups` (taken_at in RFC 3339, UTC).
+json backup_json(const ports::backup_info& b) {
+  return json{{"id", b.id},
+              {"position", b.position},
+              {"chain_head", b.chain_head},
+              {"size_bytes", b.size_bytes},
+              {"files", b.files},
+              {"taken_at", format_rfc3339(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(b.taken_at)))},
+              {"master_key_included", b.master_key_included}};
+}
+
+error backups_not_configured() {
+  return error{errc::unavailable, "backups are not configured on this server (--backup-dir)"};
+}
+
 }  // namespace
 
 void admin_controller::add_routes(route_table& t) {
@@ -32,6 +54,9 @@ void admin_controller::add_routes(route_table& t) {
   t.add({"GET", "/v1/admin/projections", [self](auto& c, auto& p, auto&) { self->projections(c, p); }});
   t.add({"POST", "/v1/admin/projections/{name}/rebuild",
          [self](auto& c, auto& p, auto& a) { self->rebuild(c, p, a[0]); }});
+  t.add({"POST", "/v1/admin/backups", [self](auto& c, auto& p, auto&) { self->take_backup(c, p); }});
+  t.add({"GET", "/v1/admin/backups", [self](auto& c, auto& p, auto&) { self->list_backups(c, p); }});
+  t.add({"GET", "/v1/admin/backups/{id}", [self](auto& c, auto& p, auto& a) { self->get_backup(c, p, a[0]); }});
 }
 
 /// Health: 503 while a core actor is down or the store cannot write (a server that
@@ -130,6 +155,53 @@ void admin_controller::rebuild(const call_ptr& c, const principal& p, const std:
     if (!started) return send_error(c, started.error());
     send(c, 202, json{{"projection", name}, {"status", "rebuilding"}});
   });
+}
+
+/// POST /v1/admin/backups: takes an online backup (201 with it, `Location` its URL),
+/// recorded as `admin.backup_taken` before the answer. 409 while another backup runs,
+/// 503 when backups are not configured or the backup directory cannot be written.
+void admin_controller::take_backup(const call_ptr& c, const principal& p) {
+  if (!d_.kit->allowed(c, p, access::operation::backups_manage, {}, "backups")) return;
+  if (d_.backups == nullptr) return send_error(c, backups_not_configured());
+  d_.backups->take([c, kit = d_.kit](result<ports::backup_info> taken) {
+    if (!taken) return send_error(c, taken.error());
+    auto ev = make_event(admin_backup_taken{taken->id, taken->position, taken->chain_head, taken->size_bytes,
+                                            taken->master_key_included, c->user_id, c->req.remote});
+    ev.actor = "user-" + c->user_id;
+    ev.correlation_id = c->correlation_id;
+    ev.metadata = request_metadata(c->req);
+    kit->record_unowned(admin_stream, std::move(ev), [c, info = *taken] {
+      send(c, 201, backup_json(info), {{"Location", "/v1/admin/backups/" + std::to_string(info.id)}});
+    });
+  });
+}
+
+/// GET /v1/admin/backups: `{"backups": [...]}`, oldest first.
+void admin_controller::list_backups(const call_ptr& c, const principal& p) {
+  if (!d_.kit->allowed(c, p, access::operation::backups_manage, {}, "backups")) return;
+  if (d_.backups == nullptr) return send_error(c, backups_not_configured());
+  auto all = d_.backups->list();
+  if (!all) return send_error(c, all.error());
+  json list = json::array();
+  for (const auto& b : *all) list.push_back(backup_json(b));
+  send(c, 200, json{{"backups", std::move(list)}});
+}
+
+/// GET /v1/admin/backups/{id}: one backup; 404 for an id that is not a listed backup.
+void admin_controller::get_backup(const call_ptr& c, const principal& p, const std::string& id) {
+  if (!d_.kit->allowed(c, p, access::operation::backups_manage, {}, "backups")) return;
+  if (d_.backups == nullptr) return send_error(c, backups_not_configured());
+  std::uint32_t wanted = 0;
+  const auto* end = id.data() + id.size();
+  if (auto [ptr, ec] = std::from_chars(id.data(), end, wanted); ec != std::errc() || ptr != end || id.empty()) {
+    return send_error(c, error{errc::not_found, "no such backup"});
+  }
+  auto all = d_.backups->list();
+  if (!all) return send_error(c, all.error());
+  for (const auto& b : *all) {
+    if (b.id == wanted) return send(c, 200, backup_json(b));
+  }
+  send_error(c, error{errc::not_found, "no such backup"});
 }
 
 }  // namespace atrium::http_adapter

@@ -16,7 +16,7 @@
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop, …/logs |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
-/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild] |
+/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild], /v1/admin/backups[/{id}] |
 /// | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim, /v1/workers/leases/{lease}/… |
 /// | `tokens_controller`     | tokens.cpp       | /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
 ///
@@ -39,6 +39,7 @@
 #include "events/job/job_decider.hpp"
 #include "events/schedule/schedule_decider.hpp"
 #include "events/schedule/zone.hpp"
+#include "ports/backup.hpp"
 #include "ports/connector.hpp"
 #include "ports/event_store.hpp"
 #include "ports/job_leases.hpp"
@@ -348,6 +349,7 @@ class admin_controller : public std::enable_shared_from_this<admin_controller> {
     kit_ptr kit;
     ports::projection_monitor& monitor;
     const ports::event_store& events;  ///< the head position
+    ports::backup_service* backups = nullptr;  ///< online backups; nullptr: not configured (503)
   };
   explicit admin_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
@@ -358,6 +360,9 @@ class admin_controller : public std::enable_shared_from_this<admin_controller> {
   void metrics(const call_ptr& c);
   void projections(const call_ptr& c, const principal& p);
   void rebuild(const call_ptr& c, const principal& p, const std::string& name);
+  void take_backup(const call_ptr& c, const principal& p);
+  void list_backups(const call_ptr& c, const principal& p);
+  void get_backup(const call_ptr& c, const principal& p, const std::string& id);
   deps d_;
 };
 

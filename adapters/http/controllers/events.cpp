@@ -2,6 +2,7 @@
 // transports `GET /v1/events/stream` (Server-Sent Events) and `GET /v1/ws` (the upgrade;
 // the connection itself is ws_connection.cpp).
 #include "adapters/http/realtime.hpp"
+#include "events/admin/admin_events.hpp"
 #include "events/security/security_events.hpp"
 
 namespace atrium::http_adapter {
@@ -111,7 +112,8 @@ void events_controller::events(const call_ptr& c, const principal& p) {
 
 void events_controller::stream(const call_ptr& c, const principal& p, const std::string& stream_id) {
   const auto dash = stream_id.find('-');
-  const bool unowned = stream_id == security_stream;  // readable by admins and auditors only
+  // readable by admins and auditors only
+  const bool unowned = stream_id == security_stream || stream_id == admin_stream;
   if ((dash == std::string::npos && !unowned) || !valid_id(stream_id)) {
     return send_error(c, error{errc::not_found, "no such stream"});
   }

@@ -11,18 +11,6 @@ constexpr std::uint64_t k_max_wait_s = 30;
 constexpr std::uint64_t k_default_wait_s = 20;
 constexpr std::size_t k_max_columns = 10000;
 
-/// `t` as RFC 3339 UTC with milliseconds.
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
-
 /// An optional non-negative integer member up to `max` (`fallback` when absent).
 result<std::uint64_t> count_field(const json& body, const char* name, std::uint64_t fallback, std::uint64_t max) {
   auto it = body.find(name);
@@ -132,7 +120,7 @@ result<ports::row_batch> rows_field(const json& v) {
 json leased_json(const ports::leased_job& l) {
   const auto& s = l.spec;
   return json{{"lease_id", l.lease_id},
-              {"expires_at", rfc3339(l.expires_at)},
+              {"expires_at", format_rfc3339(l.expires_at)},
               {"lease_ms", l.lease.count()},
               {"job",
                {{"id", s.job_id},
@@ -255,7 +243,7 @@ void workers_controller::heartbeat(const call_ptr& c, const principal& p, const 
   }
   auto r = d_.leases->heartbeat(lc->lease, lc->worker, p.user_id, progress);
   if (!r) return send_error(c, r.error());
-  send(c, 200, json{{"cancel", r->cancel}, {"expires_at", rfc3339(r->expires_at)}});
+  send(c, 200, json{{"cancel", r->cancel}, {"expires_at", format_rfc3339(r->expires_at)}});
 }
 
 /// POST /v1/workers/leases/{lease}/result: `{"worker","seq","columns"?,"rows"?,"log"?}`
@@ -344,12 +332,12 @@ void workers_controller::list(const call_ptr& c, const principal& p) {
         leases.push_back({{"lease_id", l.lease_id},
                           {"job_id", l.job_id},
                           {"attempt", l.attempt},
-                          {"expires_at", rfc3339(l.expires_at)}});
+                          {"expires_at", format_rfc3339(l.expires_at)}});
       }
       out.push_back({{"name", w.name},
                      {"slots", w.slots},
                      {"slots_free", w.slots_free},
-                     {"last_heartbeat", rfc3339(w.last_seen)},
+                     {"last_heartbeat", format_rfc3339(w.last_seen)},
                      {"leases", std::move(leases)}});
     }
   }
