@@ -19,7 +19,7 @@
 namespace atrium::app {
 namespace {
 
-constexpr std::array<std::string_view, 7> k_subcommands{"serve",  "verify", "export", "inspect",
+constexpr std::array<std::string_view, 7> k_subcommands{"serve",  "verify",  "export", "inspect",
                                                         "replay", "restore", "worker"};
 
 constexpr const char* k_description =

@@ -15,12 +15,12 @@ namespace atrium::ports {
 
 /// One backup, as listed and as answered when taken.
 struct backup_info {
-  std::uint32_t id = 0;            ///< the backup engine's id, 1, 2, … (never reused)
-  std::uint64_t position = 0;      ///< every event at or before this position is in the backup
-  std::string chain_head;          ///< the hash (hex SHA-256) of the event at `position`; "" when position is 0
-  std::uint64_t size_bytes = 0;    ///< bytes of the files this backup uses (files shared with others counted)
-  std::uint32_t files = 0;         ///< number of those files
-  std::int64_t taken_at = 0;       ///< when it was taken, Unix seconds (UTC)
+  std::uint32_t id = 0;              ///< the backup engine's id, 1, 2, … (never reused)
+  std::uint64_t position = 0;        ///< every event at or before this position is in the backup
+  std::string chain_head;            ///< the hash (hex SHA-256) of the event at `position`; "" when position is 0
+  std::uint64_t size_bytes = 0;      ///< bytes of the files this backup uses (files shared with others counted)
+  std::uint32_t files = 0;           ///< number of those files
+  std::int64_t taken_at = 0;         ///< when it was taken, Unix seconds (UTC)
   bool master_key_included = false;  ///< the vault's master key was copied beside it
 };
 

@@ -107,7 +107,7 @@ struct api_dependencies {
   std::chrono::milliseconds connection_test_timeout{5000};  ///< a test gives up after this
   /// IANA time zones of schedules (adapters/tz); nullptr: only `UTC` is known.
   std::shared_ptr<const zone_database> zones;
-  ports::job_leases* leases = nullptr;  ///< remote workers (`/v1/workers/…`); null: those answer 503
+  ports::job_leases* leases = nullptr;       ///< remote workers (`/v1/workers/…`); null: those answer 503
   ports::backup_service* backups = nullptr;  ///< `/v1/admin/backups`; null: those answer 503
   /// The web console's files, served at `/` (static_files.hpp); nullptr: no console
   /// (`GET /` answers 404 saying so).

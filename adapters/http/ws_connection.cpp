@@ -275,7 +275,8 @@ class ws_connection final : public push_subscriber,
     auto p = current_principal();
     if (!p) return reply_error(id, error{errc::unauthenticated, "user is disabled"});
     auto check = [&](const std::string& stream) -> std::optional<error> {
-      if (!valid_id(stream) || (stream.find('-') == std::string::npos && stream != security_stream && stream != admin_stream)) {
+      if (!valid_id(stream) ||
+          (stream.find('-') == std::string::npos && stream != security_stream && stream != admin_stream)) {
         return error{errc::not_found, "no such stream", {{"stream", stream}}};
       }
       const auto decision = read_decision(*p, stream);

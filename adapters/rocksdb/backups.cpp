@@ -23,6 +23,9 @@ error engine_error(const rocksdb::Status& s, const std::string& what) {
 
 /// Opens the engine over `dir`/engine (creating it).
 result<std::unique_ptr<rocksdb::BackupEngine>> open_engine(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);  // the engine makes its own directory, not its parents
+  if (ec) return fail(errc::unavailable, "backup directory " + dir.string() + ": " + ec.message());
   rocksdb::BackupEngineOptions options((dir / "engine").string());
   options.max_background_operations = 1;
   rocksdb::BackupEngine* raw = nullptr;
@@ -218,14 +221,14 @@ result<restore_report> restore(const std::filesystem::path& from, const std::fil
     if (id ? b.backup_id == *id : (chosen == nullptr || b.backup_id > chosen->backup_id)) chosen = &b;
   }
   if (chosen == nullptr) {
-    return fail(errc::not_found, id ? "no backup " + std::to_string(*id) + " in " + from.string()
-                                    : "no backups in " + from.string());
+    return fail(errc::not_found,
+                id ? "no backup " + std::to_string(*id) + " in " + from.string() : "no backups in " + from.string());
   }
   restore_report report{to_info(*chosen, from), false};
   fs::create_directories(target, ec);
   if (ec) return fail(errc::unavailable, "cannot create " + target.string() + ": " + ec.message());
-  if (auto s = engine->RestoreDBFromBackup(rocksdb::RestoreOptions(), chosen->backup_id, target.string(),
-                                           target.string());
+  if (auto s =
+          engine->RestoreDBFromBackup(rocksdb::RestoreOptions(), chosen->backup_id, target.string(), target.string());
       !s.ok()) {
     return std::unexpected(engine_error(s, "restore of backup " + std::to_string(chosen->backup_id)));
   }

@@ -29,7 +29,7 @@ struct admin_backup_taken {
   std::string taken_by;
   std::string client_address;  ///< "ip:port" of the HTTP peer
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(admin_backup_taken, backup_id, position, chain_head, size_bytes,
-                                   master_key_included, taken_by, client_address)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(admin_backup_taken, backup_id, position, chain_head, size_bytes, master_key_included,
+                                   taken_by, client_address)
 
 }  // namespace atrium

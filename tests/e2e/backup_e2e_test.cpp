@@ -37,30 +37,41 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
 
   constexpr int k_writers = 16;
   std::vector<std::string> ids;
+  std::vector<std::uint64_t> acked;  // per project: the last version acknowledged before the backup was asked
   for (int i = 0; i < k_writers; ++i) {
     auto r = admin.post("/v1/projects", {{"name", "p" + std::to_string(i)}});
     REQUIRE(r.status == 201);
     ids.push_back(r.json.at("id").get<std::string>());
+    acked.push_back(r.json.at("version").get<std::uint64_t>());
   }
 
-  // Each writer renames its project again and again; `acked[i]` is the last version
-  // whose answer arrived before the backup was asked for.
+  // Each writer renames its project again and again; `acked[i]` becomes the last
+  // version whose answer arrived before the backup was asked for.
   std::atomic<bool> asked{false};
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0};
-  std::vector<std::uint64_t> acked(k_writers, 1);
-  std::vector<std::uint64_t> writes(k_writers, 0);
+  std::string failure;  // the first refused write's answer (set once, before `failures`)
+  std::vector<std::atomic<std::uint64_t>> writes(k_writers);
   std::vector<std::thread> writers;
+  struct joiner {  // the writers stop and are joined however this test ends
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~joiner() {
+      stop = true;
+      for (auto& t : threads)
+        if (t.joinable()) t.join();
+    }
+  } join_writers{stop, writers};
   for (int i = 0; i < k_writers; ++i) {
     writers.emplace_back([&, i] {
       auto client = d.client(token);
-      std::uint64_t version = 1;
+      std::uint64_t version = acked[i];
       while (!stop.load()) {
         auto r = client.request("PATCH", "/v1/projects/" + ids[i],
                                 json{{"name", "p" + std::to_string(i) + "-" + std::to_string(version)}}.dump(),
                                 {{"If-Match", std::to_string(version)}});
         if (r.status != 200) {
-          ++failures;
+          if (failures.fetch_add(1) == 0) failure = std::to_string(r.status) + " " + r.body;
           return;
         }
         version = r.json.at("version").get<std::uint64_t>();
@@ -72,8 +83,9 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   // The writers run until each has a few writes acknowledged.
   REQUIRE(atrium::test::wait_until(
       [&] {
-        for (auto w : writes)
-          if (w < 3) return false;
+        if (failures.load() > 0) return true;
+        for (const auto& w : writes)
+          if (w.load() < 3) return false;
         return true;
       },
       std::chrono::seconds(60)));
@@ -82,14 +94,17 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   // More writes after the backup: they may or may not be in it.
   REQUIRE(atrium::test::wait_until(
       [&] {
-        for (auto w : writes)
-          if (w < 6) return false;
+        if (failures.load() > 0) return true;
+        for (const auto& w : writes)
+          if (w.load() < 6) return false;
         return true;
       },
       std::chrono::seconds(60)));
   stop = true;
   for (auto& t : writers) t.join();
+  INFO(failure);
   REQUIRE(failures.load() == 0);
+  INFO(taken.body);
   REQUIRE(taken.status == 201);
   const auto id = taken.json.at("id").get<std::uint32_t>();
   const auto position = taken.json.at("position").get<std::uint64_t>();
@@ -121,10 +136,11 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   CHECK(event.at("data").at("chain_head") == chain_head);
 
   // Only admins take or list backups.
-  REQUIRE(admin.post("/v1/users", {{"username", "mallory"},
-                                   {"email", "mallory@example.org"},
-                                   {"password", "mallory-password"},
-                                   {"role", "member"}})
+  REQUIRE(admin
+              .post("/v1/users", {{"username", "mallory"},
+                                  {"email", "mallory@example.org"},
+                                  {"password", "mallory-password"},
+                                  {"role", "member"}})
               .status == 201);
   const auto member = d.client(d.login("mallory", "mallory-password"));
   CHECK(member.post("/v1/admin/backups", json::object()).status == 403);
@@ -156,8 +172,8 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   auto none = atriumd({"restore", "--from", empty.path().string(), "--data-dir", (empty.path() / "d").string()});
   CHECK(none.exit_code == 1);
   CHECK(none.err.find("no backups") != std::string::npos);
-  auto missing = atriumd({"restore", "--from", backup_dir.string(), "--backup-id", "7", "--data-dir",
-                          (empty.path() / "e").string()});
+  auto missing = atriumd(
+      {"restore", "--from", backup_dir.string(), "--backup-id", "7", "--data-dir", (empty.path() / "e").string()});
   CHECK(missing.exit_code == 1);
   CHECK(atriumd({"restore", "--data-dir", (empty.path() / "f").string()}).exit_code == 2);  // --from is required
 

@@ -31,13 +31,14 @@ json health_json(const ports::health_report& h) {
 
 /// A backup as served by `/v1/admin/backups` (taken_at in RFC 3339, UTC).
 json backup_json(const ports::backup_info& b) {
-  return json{{"id", b.id},
-              {"position", b.position},
-              {"chain_head", b.chain_head},
-              {"size_bytes", b.size_bytes},
-              {"files", b.files},
-              {"taken_at", format_rfc3339(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(b.taken_at)))},
-              {"master_key_included", b.master_key_included}};
+  return json{
+      {"id", b.id},
+      {"position", b.position},
+      {"chain_head", b.chain_head},
+      {"size_bytes", b.size_bytes},
+      {"files", b.files},
+      {"taken_at", format_rfc3339(std::chrono::system_clock::from_time_t(static_cast<std::time_t>(b.taken_at)))},
+      {"master_key_included", b.master_key_included}};
 }
 
 error backups_not_configured() {

@@ -16,9 +16,10 @@
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop, …/logs |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
 /// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
-/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild], /v1/admin/backups[/{id}] |
-/// | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim, /v1/workers/leases/{lease}/… |
-/// | `tokens_controller`     | tokens.cpp       | /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
+/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild],
+/// /v1/admin/backups[/{id}] | | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim,
+/// /v1/workers/leases/{lease}/… | | `tokens_controller`     | tokens.cpp       |
+/// /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
 ///
 /// Handlers answer through `send`/`send_error` (call.hpp), ask the policy through the
 /// kit (kit.hpp) and never read a table: reads go through the query port
@@ -348,7 +349,7 @@ class admin_controller : public std::enable_shared_from_this<admin_controller> {
   struct deps {
     kit_ptr kit;
     ports::projection_monitor& monitor;
-    const ports::event_store& events;  ///< the head position
+    const ports::event_store& events;          ///< the head position
     ports::backup_service* backups = nullptr;  ///< online backups; nullptr: not configured (503)
   };
   explicit admin_controller(deps d) : d_(std::move(d)) {}
