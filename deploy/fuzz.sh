@@ -26,7 +26,7 @@ if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]]; then
     fi
   done
 fi
-ALL=(http_request api_body ws_message envelope rfc3339 csv browser cron change_set container_state docker)
+ALL=(http_request api_body ws_message envelope rfc3339 csv browser cron change_set container_state docker row_codec)
 
 smoke=0
 seconds=60

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/rocksdb/encoding.hpp"
+#include "adapters/rocksdb/row_codec.hpp"
 
 namespace atrium::rocksdb_adapter {
 namespace {
@@ -86,11 +87,9 @@ result<std::optional<nlohmann::json>> read_model_store::get(std::string_view pro
   auto raw = db_->get(h, row_key(table, key));
   if (!raw) return std::unexpected(raw.error());
   if (!*raw) return std::optional<nlohmann::json>{};
-  try {
-    return std::optional<nlohmann::json>{nlohmann::json::parse(**raw)};
-  } catch (const nlohmann::json::exception& ex) {
-    return fail(errc::internal, std::string("corrupt row: ") + ex.what());
-  }
+  auto row = decode_row(**raw);
+  if (!row) return std::unexpected(row.error());
+  return std::optional<nlohmann::json>{std::move(*row)};
 }
 
 result<std::vector<ports::row>> read_model_store::scan(std::string_view projection, std::string_view table,
@@ -128,12 +127,9 @@ result<std::vector<ports::row>> read_model_store::scan(std::string_view projecti
       if (reverse && k < std::string_view(full_prefix)) break;
       continue;
     }
-    try {
-      out.push_back(
-          ports::row{std::string(k.substr(table_prefix.size())), nlohmann::json::parse(it->value().ToStringView())});
-    } catch (const nlohmann::json::exception& ex) {
-      return fail(errc::internal, std::string("corrupt row: ") + ex.what());
-    }
+    auto row = decode_row(it->value().ToStringView());
+    if (!row) return std::unexpected(row.error());
+    out.push_back(ports::row{std::string(k.substr(table_prefix.size())), std::move(*row)});
   }
   if (!it->status().ok()) return std::unexpected(storage_error(it->status(), "scan"));
   return out;
@@ -163,18 +159,15 @@ result<void> read_model_store::commit(std::string_view projection, const std::ve
   auto* h = db_->family(family_name(key));
   if (h == nullptr) return std::unexpected(unknown_projection(projection));
   rocksdb::WriteBatch batch;
+  std::string value;
   for (const auto& m : mutations) {
     if (const auto* put = std::get_if<row_put>(&m)) {
-      std::string value;
-      try {
-        value = put->value.dump();
-      } catch (const nlohmann::json::exception& ex) {
-        // A row is derived data (rebuildable from the log), so a string that is not
-        // valid UTF-8 (e.g. cut mid-character by a projection) is stored with U+FFFD
-        // in its place rather than stalling the projection at this position forever.
-        spdlog::warn("projection={} table={} row not valid UTF-8 ({}); stored with replacement characters",
-                     std::string(projection), put->table, ex.what());
-        value = put->value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      // A row is derived data (rebuildable from the log), so a string that is not valid
+      // UTF-8 (e.g. cut mid-character by a projection) is stored with U+FFFD in its
+      // place rather than stalling the projection at this position forever.
+      if (encode_row(put->value, value) == row_format::replaced) {
+        spdlog::warn("projection={} table={} row not valid UTF-8; stored with replacement characters",
+                     std::string(projection), put->table);
       }
       batch.Put(h, row_key(put->table, put->key), value);
     } else if (const auto* del = std::get_if<row_delete>(&m)) {

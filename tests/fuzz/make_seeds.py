@@ -430,4 +430,41 @@ write("docker", [
     pick(4, b"\x00" + b"unix://rel\napp@sha256:abcd\n2026-12-04T23:14:14+01:00"),
 ])
 
+# ---- (k) row_codec: stored projection rows, MessagePack (nlohmann's encoding) or JSON text ----
+def msgpack_map(pairs):
+    """A MessagePack fixmap of short str keys and small values (enough for seeds)."""
+    out = bytes([0x80 | len(pairs)])
+    for k, v in pairs:
+        kb = k.encode()
+        out += bytes([0xA0 | len(kb)]) + kb
+        if isinstance(v, bool):
+            out += b"\xc3" if v else b"\xc2"
+        elif isinstance(v, int):
+            out += bytes([v])  # positive fixint
+        elif v is None:
+            out += b"\xc0"
+        else:
+            vb = v if isinstance(v, bytes) else v.encode()
+            out += bytes([0xA0 | len(vb)]) + vb
+    return out
+
+
+write("row_codec", [
+    msgpack_map([("name", "Atrium"), ("version", 3), ("archived", False), ("owner", None)]),
+    msgpack_map([("bad", b"cut \xe2\x82")]),
+    b"\x92\x01\xa1x",
+    b"\x80",
+    b"\xde\x00\x01\xa1k\xcb\x40\x09\x21\xfb\x54\x44\x2d\x18",
+    b"\xdf\xff\xff\xff\xff",
+    b"\x81\xa1k",
+    b"\x80\x00",
+    '{"name":"Atrium","members":[{"user_id":"u1","role":"owner"}],"version":3}',
+    ' \n{"k": "caf\\u00e9"}',
+    '"just text"',
+    "-12.5e3",
+    "null",
+    '{"k":',
+    "",
+])
+
 print("seeds written under", CORPUS)

@@ -974,6 +974,169 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   }
 }
 
+/// Runs `fn(db, family)` on the raw RocksDB database in `dir` (the store closed), with
+/// the handle of column family `family`.
+template <class F>
+void with_raw_family(const temp_dir& dir, const std::string& family, F fn) {
+  rocksdb::Options options;
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(options, dir.str(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(options, dir.str(), descriptors, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const auto it = std::find(names.begin(), names.end(), family);
+  REQUIRE(it != names.end());
+  fn(*db, handles[static_cast<std::size_t>(it - names.begin())]);
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+}
+
+std::string row_bytes(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h, const std::string& table,
+                      const std::string& key) {
+  std::string value;
+  REQUIRE(db.Get(rocksdb::ReadOptions(), h, table + '\0' + key, &value).ok());
+  return value;
+}
+
+TEST_CASE("read-model rows are stored as MessagePack and read back equal", "[rocksdb]") {
+  temp_dir dir;
+  const nlohmann::json row = {
+      {"name", "Zoë – 名前 🚀"},
+      {"empty", ""},
+      {"n", 42},
+      {"neg", -7},
+      {"big", std::uint64_t{18446744073709551615ULL}},
+      {"small", std::int64_t{-9223372036854775807LL - 1}},
+      {"pi", 3.141592653589793},
+      {"half", 0.5},
+      {"yes", true},
+      {"none", nullptr},
+      {"list", {1, "two", {{"three", 3}}, nlohmann::json::array()}},
+      {"obj", nlohmann::json::object()},
+  };
+  const nlohmann::json array_row = {"a", 1, nullptr};
+  {
+    auto store = open_store(dir);
+    REQUIRE_OK(store->read_models().commit("users",
+                                           {row_put{"t", "object", row}, row_put{"t", "array", array_row},
+                                            row_put{"t", "string", "just text"}, row_put{"t", "number", 5}},
+                                           1));
+    auto got = store->read_models().get("users", "t", "object");
+    REQUIRE_OK(got);
+    REQUIRE(got->has_value());
+    CHECK(**got == row);
+    CHECK((*got)->dump() == row.dump());
+    auto rows = store->read_models().scan("users", "t", "", "", 10, false);
+    REQUIRE_OK(rows);
+    REQUIRE(rows->size() == 4);
+    CHECK((*rows)[0].key == "array");
+    CHECK((*rows)[0].value == array_row);
+    CHECK((*rows)[1].value == 5);
+    CHECK((*rows)[2].value == row);
+    CHECK((*rows)[3].value == "just text");
+  }
+  with_raw_family(dir, "proj_users", [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    // Objects and arrays as MessagePack (a map / array marker first), scalars as JSON text.
+    CHECK(row_bytes(db, h, "t", "object") == [&] {
+      std::string b;
+      for (auto c : nlohmann::json::to_msgpack(row)) b.push_back(static_cast<char>(c));
+      return b;
+    }());
+    CHECK(static_cast<unsigned char>(row_bytes(db, h, "t", "array").front()) == 0x93);
+    CHECK(row_bytes(db, h, "t", "string") == "\"just text\"");
+    CHECK(row_bytes(db, h, "t", "number") == "5");
+  });
+}
+
+TEST_CASE("read-model rows written as JSON text (before MessagePack) stay readable", "[rocksdb]") {
+  temp_dir dir;
+  { auto store = open_store(dir); }
+  // What a data dir written by earlier code holds: every row as JSON text.
+  const std::vector<std::pair<std::string, std::string>> old_rows{
+      {"a-object", R"({"name":"Zoë","n":3,"tags":["x","y"],"deep":{"ok":true,"none":null}})"},
+      {"b-spaced", " \n\t{\"k\": \"v\"}"},
+      {"c-array", R"([1,2,{"three":3}])"},
+      {"d-string", R"("text")"},
+      {"e-number", "-12.5"},
+      {"f-true", "true"},
+      {"g-null", "null"},
+      {"h-escaped", R"({"s":"caf\u00e9 \ud83d\ude80 \"q\""})"},
+  };
+  with_raw_family(dir, "proj_users", [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    for (const auto& [k, v] : old_rows)
+      REQUIRE(db.Put(rocksdb::WriteOptions(), h, std::string("old") + '\0' + k, v).ok());
+  });
+  auto store = open_store(dir);
+  for (const auto& [k, v] : old_rows) {
+    INFO(k);
+    auto got = store->read_models().get("users", "old", k);
+    REQUIRE_OK(got);
+    REQUIRE(got->has_value());
+    CHECK(**got == nlohmann::json::parse(v));
+  }
+  // New rows (MessagePack) next to old ones (JSON) in one scan.
+  REQUIRE_OK(store->read_models().commit("users", {row_put{"old", "a-new", {{"fresh", 1}}}}, 1));
+  auto rows = store->read_models().scan("users", "old", "", "", 100, false);
+  REQUIRE_OK(rows);
+  REQUIRE(rows->size() == old_rows.size() + 1);
+  CHECK((*rows)[0].key == "a-new");
+  CHECK((*rows)[0].value == nlohmann::json{{"fresh", 1}});
+  CHECK((*rows)[1].value.at("tags") == nlohmann::json{"x", "y"});
+  CHECK((*rows)[8].value.at("s") == "café 🚀 \"q\"");
+  // An old row rewritten is stored in the new format and still reads back.
+  REQUIRE_OK(store->read_models().commit("users", {row_put{"old", "b-spaced", {{"k", "w"}}}}, 2));
+  auto rewritten = store->read_models().get("users", "old", "b-spaced");
+  REQUIRE_OK(rewritten);
+  CHECK(**rewritten == nlohmann::json{{"k", "w"}});
+}
+
+TEST_CASE("a read-model row with invalid UTF-8 is stored with replacement characters", "[rocksdb]") {
+  temp_dir dir;
+  auto store = open_store(dir);
+  const nlohmann::json bad = {{"name", std::string("cut \xe2\x82")}, {"list", {std::string("\xff")}}};
+  const nlohmann::json bad_key = {{std::string("k\xc3"), 1}};
+  REQUIRE_OK(store->read_models().commit(
+      "users", {row_put{"t", "bad", bad}, row_put{"t", "bad-key", bad_key}, row_put{"t", "ok", {{"a", 1}}}}, 1));
+  auto got = store->read_models().get("users", "t", "bad");
+  REQUIRE_OK(got);
+  REQUIRE(got->has_value());
+  CHECK((*got)->at("name") == "cut \xef\xbf\xbd");
+  CHECK((*got)->at("list").at(0) == "\xef\xbf\xbd");
+  CHECK_NOTHROW((*got)->dump());
+  auto key = store->read_models().get("users", "t", "bad-key");
+  REQUIRE_OK(key);
+  CHECK(**key == nlohmann::json{{"k\xef\xbf\xbd", 1}});
+  // The projection moved on: the checkpoint is the commit's, the valid row is there.
+  CHECK(store->read_models().checkpoint("users").value() == 1);
+  CHECK(store->read_models().get("users", "t", "ok").value() == nlohmann::json{{"a", 1}});
+}
+
+TEST_CASE("a corrupt read-model row is an internal error, not a crash", "[rocksdb]") {
+  temp_dir dir;
+  { auto store = open_store(dir); }
+  with_raw_family(dir, "proj_users", [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    // A map of one entry cut short, a JSON object cut short, an empty value, trailing bytes.
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+             {"a", "\x81\xa1k"}, {"b", "{\"k\":"}, {"c", ""}, {"d", std::string("\x80\x00", 2)}}) {
+      REQUIRE(db.Put(rocksdb::WriteOptions(), h, std::string("t") + '\0' + k, v).ok());
+    }
+  });
+  auto store = open_store(dir);
+  for (const char* k : {"a", "b", "c", "d"}) {
+    INFO(k);
+    auto got = store->read_models().get("users", "t", k);
+    REQUIRE_FALSE(got.has_value());
+    CHECK(got.error().code == errc::internal);
+    CHECK(got.error().message.starts_with("corrupt row"));
+  }
+  auto rows = store->read_models().scan("users", "t", "", "", 10, false);
+  REQUIRE_FALSE(rows.has_value());
+  CHECK(rows.error().code == errc::internal);
+}
+
 // ---------------------------------------------------------------------------------------
 // Token store
 // ---------------------------------------------------------------------------------------
