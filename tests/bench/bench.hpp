@@ -113,6 +113,14 @@ void print_failed(const std::string& scenario, const std::string& path, const st
 /// Progress and diagnostics on stderr (stdout carries only figures).
 void progress(const std::string& line);
 
+/// The bootstrap admin's password of every atriumd a bench starts.
+inline constexpr const char* k_bench_admin_password = "atrium-bench-admin-password";
+
+/// The whole file at `p` ("" if unreadable).
+[[nodiscard]] std::string slurp(const std::filesystem::path& p);
+/// The last `n` bytes of `s`.
+[[nodiscard]] std::string tail(const std::string& s, std::size_t n);
+
 /// A field of /proc/<pid>/status in KiB (for example "VmRSS", "VmHWM"); 0 if unreadable.
 [[nodiscard]] std::uint64_t proc_status_kib(int pid, const std::string& field);
 /// CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat

@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/bench/bench.hpp"
+#include "tests/bench/bench_server.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 
@@ -42,8 +43,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-constexpr const char* k_admin_password = "atrium-bench-admin-password";
 
 /// A project the bench renames, and the version the server last answered.
 struct project {
@@ -188,59 +187,23 @@ class connection : public std::enable_shared_from_this<connection> {
   http::response<http::string_body> res_;
 };
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
-
 /// A fresh atriumd over a temp data dir, logged in as admin, with `projects` projects.
 struct bench_server {
   test::temp_dir dir;
-  std::optional<test::child_process> proc;
+  std::unique_ptr<test::child_process> proc;
   std::string address;  ///< host:port
   tcp::endpoint endpoint;
   std::string token;  ///< the admin's session token
   std::vector<project> projects;
 
   bench_server(const options& o, std::size_t count) {
-    const auto data = dir.path() / "data";
-    const auto log = dir.path() / "atriumd.log";
-    const std::string binary = o.atriumd_path.empty() ? std::string(ATRIUMD_PATH) : o.atriumd_path;
-    std::vector<std::string> argv{binary, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
-    if (!o.atriumd_log_level.empty()) {
-      argv.emplace_back("--log-level");
-      argv.push_back(o.atriumd_log_level);
-    }
-    proc.emplace(argv, std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_admin_password}}, log);
-    progress("http: started " + binary + " pid=" + std::to_string(proc->pid()));
-    const bool up = test::wait_until(
-        [&] {
-          if (!proc->running()) return true;  // reported below
-          std::ifstream f(data / "atriumd.addr");
-          if (!(f >> address)) return false;
-          const auto colon = address.rfind(':');
-          if (colon == std::string::npos) return false;
-          try {
-            if (test::http_client(address).get("/healthz").status != 200) return false;
-            endpoint = tcp::endpoint(asio::ip::make_address(address.substr(0, colon)),
-                                     static_cast<unsigned short>(std::stoul(address.substr(colon + 1))));
-            return true;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        std::chrono::seconds(30));
-    if (!up || !proc->running()) {
-      throw std::runtime_error("atriumd did not start; its log ends with:\n" + tail(slurp(log), 2000));
-    }
+    auto started = start_atriumd(o, dir.path(), "http");
+    proc = std::move(started.proc);
+    address = started.address;
+    endpoint = started.endpoint;
+    token = started.token;
     // Setup (never measured) through the tests' blocking client.
     test::http_client setup(address);
-    auto login = setup.post("/v1/auth/login", {{"username", "admin"}, {"password", k_admin_password}});
-    if (login.status != 200)
-      throw std::runtime_error("login: status " + std::to_string(login.status) + " " + login.body);
-    token = login.json.at("token").get<std::string>();
     setup.token(token);
     projects.resize(count);
     for (std::size_t i = 0; i < count; ++i) {
@@ -401,6 +364,50 @@ void run_reads(const options& o) {
     progress(std::string("reads: wrk ") + scenario_of(kind) + " over " + std::to_string(most) + " connections");
     run_wrk(wrk, o, kind, base + target_of(kind, server.projects.front()), server.token, most);
   }
+}
+
+started_atriumd start_atriumd(const options& o, const std::filesystem::path& dir, const std::string& what,
+                              const std::vector<std::string>& extra) {
+  const auto data = dir / "data";
+  const auto log = dir / "atriumd.log";
+  const std::string binary = o.atriumd_path.empty() ? std::string(ATRIUMD_PATH) : o.atriumd_path;
+  std::vector<std::string> argv{binary, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
+  if (!o.atriumd_log_level.empty()) {
+    argv.emplace_back("--log-level");
+    argv.push_back(o.atriumd_log_level);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  started_atriumd s;
+  s.proc = std::make_unique<test::child_process>(
+      argv, std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_bench_admin_password}}, log);
+  progress(what + ": started " + binary + " pid=" + std::to_string(s.proc->pid()));
+  const bool up = test::wait_until(
+      [&] {
+        if (!s.proc->running()) return true;  // reported below
+        std::ifstream f(data / "atriumd.addr");
+        if (!(f >> s.address)) return false;
+        const auto colon = s.address.rfind(':');
+        if (colon == std::string::npos) return false;
+        try {
+          if (test::http_client(s.address).get("/healthz").status != 200) return false;
+          s.endpoint = tcp::endpoint(asio::ip::make_address(s.address.substr(0, colon)),
+                                     static_cast<unsigned short>(std::stoul(s.address.substr(colon + 1))));
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(30));
+  if (!up || !s.proc->running()) {
+    throw std::runtime_error("atriumd did not start; its log ends with:\n" + tail(slurp(log), 2000));
+  }
+  test::http_client setup(s.address);
+  auto login = setup.post("/v1/auth/login", {{"username", "admin"}, {"password", k_bench_admin_password}});
+  if (login.status != 200) {
+    throw std::runtime_error("login: status " + std::to_string(login.status) + " " + login.body);
+  }
+  s.token = login.json.at("token").get<std::string>();
+  return s;
 }
 
 }  // namespace atrium::bench

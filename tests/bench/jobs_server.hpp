@@ -37,15 +37,10 @@
 namespace atrium::bench {
 
 /// The password the bench bootstraps every atriumd's admin with.
-inline constexpr const char* k_bench_admin_password = "atrium-bench-admin-password";
 
 /// The terminal job event types.
 [[nodiscard]] const std::set<std::string>& terminal_job_events();
 
-/// The whole file at `p` ("" if unreadable).
-[[nodiscard]] std::string slurp(const std::filesystem::path& p);
-/// The last `n` bytes of `s`.
-[[nodiscard]] std::string tail(const std::string& s, std::size_t n);
 /// `v` rounded to `digits` decimals.
 [[nodiscard]] double round_to(double v, int digits);
 /// Seconds from `a` to `b`.

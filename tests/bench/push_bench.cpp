@@ -44,6 +44,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/bench/bench.hpp"
+#include "tests/bench/bench_server.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 
@@ -57,7 +58,6 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using wall = std::chrono::system_clock;
 
-constexpr const char* k_admin_password = "atrium-bench-admin-password";
 constexpr std::size_t k_handshakes_in_flight = 256;
 // atriumd takes at most 16 WebSockets per user (docs/realtime.md "Limits"): every 16
 // clients share one admin service account's `admin`-scoped API token.
@@ -65,13 +65,6 @@ constexpr std::size_t k_connections_per_token = 16;
 constexpr std::size_t k_connections_per_source = 25'000;
 constexpr double k_goal_p99_ms = 50;
 constexpr double k_goal_kib_per_connection = 20;
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-std::string tail(const std::string& s, std::size_t n) { return s.size() <= n ? s : s.substr(s.size() - n); }
 
 /// The "Max open files" soft limit of a process, from /proc/PID/limits; 0 if unreadable.
 std::uint64_t proc_max_open_files(pid_t pid) {
@@ -275,42 +268,11 @@ struct server {
   std::string token;
 
   explicit server(const options& o) {
-    const auto data = dir.path() / "data";
-    const auto log = dir.path() / "atriumd.log";
-    const std::string binary = o.atriumd_path.empty() ? std::string(ATRIUMD_PATH) : o.atriumd_path;
-    std::vector<std::string> argv{binary, "--data-dir", data.string(), "--listen", "127.0.0.1:0"};
-    if (!o.atriumd_log_level.empty()) {
-      argv.emplace_back("--log-level");
-      argv.push_back(o.atriumd_log_level);
-    }
-    proc = std::make_unique<test::child_process>(
-        argv, std::map<std::string, std::string>{{"ATRIUM_ADMIN_PASSWORD", k_admin_password}}, log);
-    const bool up = test::wait_until(
-        [&] {
-          if (!proc->running()) return true;
-          std::ifstream f(data / "atriumd.addr");
-          if (!(f >> address)) return false;
-          const auto colon = address.rfind(':');
-          if (colon == std::string::npos) return false;
-          try {
-            if (test::http_client(address).get("/healthz").status != 200) return false;
-            endpoint = tcp::endpoint(asio::ip::make_address(address.substr(0, colon)),
-                                     static_cast<unsigned short>(std::stoul(address.substr(colon + 1))));
-            return true;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        std::chrono::seconds(30));
-    if (!up || !proc->running()) {
-      throw std::runtime_error("atriumd did not start; its log ends with:\n" + tail(slurp(log), 2000));
-    }
-    test::http_client setup(address);
-    auto login = setup.post("/v1/auth/login", {{"username", "admin"}, {"password", k_admin_password}});
-    if (login.status != 200) {
-      throw std::runtime_error("login: status " + std::to_string(login.status) + " " + login.body);
-    }
-    token = login.json.at("token").get<std::string>();
+    auto started = start_atriumd(o, dir.path(), "push");
+    proc = std::move(started.proc);
+    address = started.address;
+    endpoint = started.endpoint;
+    token = started.token;
   }
 
   void stop() {

@@ -12,17 +12,11 @@
 #include "tests/support/atriumd.hpp"
 
 using atrium::test::atriumd_server;
-using atrium::test::process_output;
-using atrium::test::run_process;
+using atrium::test::run_atriumd;
 using atrium::test::temp_dir;
 using nlohmann::json;
 
 namespace {
-
-process_output atriumd(std::vector<std::string> args) {
-  args.insert(args.begin(), ATRIUMD_PATH);
-  return run_process(args);
-}
 
 std::string slurp(const std::filesystem::path& p) { return atriumd_server::slurp(p); }
 
@@ -150,7 +144,7 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   // Restore into a new data dir: the chain verifies and the backup's head is in it.
   temp_dir other;
   const auto restored_data = other.path() / "data";
-  auto restored = atriumd({"restore", "--from", backup_dir.string(), "--data-dir", restored_data.string()});
+  auto restored = run_atriumd({"restore", "--from", backup_dir.string(), "--data-dir", restored_data.string()});
   INFO(restored.err);
   REQUIRE(restored.exit_code == 0);
   const auto report = json::parse(restored.out);
@@ -165,17 +159,17 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
         std::filesystem::perms::none);
 
   // A second restore into the same data dir is refused; so is a directory with no backup.
-  auto again = atriumd({"restore", "--from", backup_dir.string(), "--data-dir", restored_data.string()});
+  auto again = run_atriumd({"restore", "--from", backup_dir.string(), "--data-dir", restored_data.string()});
   CHECK(again.exit_code == 2);
   CHECK(again.err.find("already holds a store") != std::string::npos);
   temp_dir empty;
-  auto none = atriumd({"restore", "--from", empty.path().string(), "--data-dir", (empty.path() / "d").string()});
+  auto none = run_atriumd({"restore", "--from", empty.path().string(), "--data-dir", (empty.path() / "d").string()});
   CHECK(none.exit_code == 1);
   CHECK(none.err.find("no backups") != std::string::npos);
-  auto missing = atriumd(
+  auto missing = run_atriumd(
       {"restore", "--from", backup_dir.string(), "--backup-id", "7", "--data-dir", (empty.path() / "e").string()});
   CHECK(missing.exit_code == 1);
-  CHECK(atriumd({"restore", "--data-dir", (empty.path() / "f").string()}).exit_code == 2);  // --from is required
+  CHECK(run_atriumd({"restore", "--data-dir", (empty.path() / "f").string()}).exit_code == 2);  // --from is required
 
   // A server on the restored data dir serves every write acknowledged before the backup.
   atriumd_server back(other.path());

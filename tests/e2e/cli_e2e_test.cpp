@@ -13,18 +13,11 @@
 
 #include "tests/support/atriumd.hpp"
 
-using atrium::test::process_output;
-using atrium::test::run_process;
+using atrium::test::run_atriumd;
 using atrium::test::temp_dir;
 using nlohmann::json;
 
 namespace {
-
-/// `atriumd ARGS…`, run to completion.
-process_output atriumd(std::vector<std::string> args) {
-  args.insert(args.begin(), ATRIUMD_PATH);
-  return run_process(args);
-}
 
 /// The JSON values of the lines of `text` (each line must parse).
 std::vector<json> json_lines(const std::string& text) {
@@ -71,14 +64,14 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
   REQUIRE(head >= 10);
 
   // While the server holds the store, RocksDB's lock refuses a second opener.
-  auto busy = atriumd({"export", "--data-dir", data});
+  auto busy = run_atriumd({"export", "--data-dir", data});
   CHECK(busy.exit_code == 2);
   CHECK(busy.out.empty());
   CHECK(busy.err.find("in use") != std::string::npos);
   CHECK(d.stop() == 0);
 
   SECTION("export prints every event once, in position order, redacted") {
-    auto all = atriumd({"export", "--data-dir", data});
+    auto all = run_atriumd({"export", "--data-dir", data});
     INFO(all.err);
     REQUIRE(all.exit_code == 0);
     const auto lines = json_lines(all.out);
@@ -87,26 +80,26 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
     CHECK(all.out.find("password_hash") == std::string::npos);
     CHECK(all.out.find("$argon2id") == std::string::npos);
 
-    auto window = atriumd({"export", "--data-dir", data, "--after", "3", "--until", "7"});
+    auto window = run_atriumd({"export", "--data-dir", data, "--after", "3", "--until", "7"});
     REQUIRE(window.exit_code == 0);
     const auto part = json_lines(window.out);
     REQUIRE(part.size() == 4);
     for (std::size_t i = 0; i < part.size(); ++i) CHECK(part[i] == lines[3 + i]);
 
-    auto tail = atriumd({"export", "--data-dir", data, "--after", std::to_string(head - 2)});
+    auto tail = run_atriumd({"export", "--data-dir", data, "--after", std::to_string(head - 2)});
     REQUIRE(tail.exit_code == 0);
     CHECK(json_lines(tail.out).size() == 2);
-    auto none = atriumd({"export", "--data-dir", data, "--after", std::to_string(head)});
+    auto none = run_atriumd({"export", "--data-dir", data, "--after", std::to_string(head)});
     CHECK(none.exit_code == 0);
     CHECK(none.out.empty());
 
-    auto bad = atriumd({"export", "--data-dir", data, "--after", "-1"});
+    auto bad = run_atriumd({"export", "--data-dir", data, "--after", "-1"});
     CHECK(bad.exit_code == 2);
     CHECK_FALSE(bad.err.empty());
   }
 
   SECTION("inspect shows a stream's events and its folded state") {
-    auto project = atriumd({"inspect", "project-" + pid, "--data-dir", data});
+    auto project = run_atriumd({"inspect", "project-" + pid, "--data-dir", data});
     INFO(project.err);
     REQUIRE(project.exit_code == 0);
     auto j = json::parse(project.out);
@@ -118,28 +111,28 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
     CHECK(j.at("state").at("version") == version);
     CHECK(j.at("state").at("members") == before.json.at("members"));
 
-    auto user = atriumd({"inspect", "user-" + alice_id, "--data-dir", data});
+    auto user = run_atriumd({"inspect", "user-" + alice_id, "--data-dir", data});
     REQUIRE(user.exit_code == 0);
     auto u = json::parse(user.out);
     CHECK(u.at("state").at("username") == "alice");
     CHECK(user.out.find("password_hash") == std::string::npos);
 
     // A stream of another kind has no state; an unknown stream is an error.
-    auto claim = atriumd({"inspect", "username-alice", "--data-dir", data});
+    auto claim = run_atriumd({"inspect", "username-alice", "--data-dir", data});
     REQUIRE(claim.exit_code == 0);
     CHECK(json::parse(claim.out).at("state").is_null());
-    auto missing = atriumd({"inspect", "project-nope", "--data-dir", data});
+    auto missing = run_atriumd({"inspect", "project-nope", "--data-dir", data});
     CHECK(missing.exit_code == 1);
     CHECK(missing.out.empty());
     CHECK(missing.err.find("project-nope") != std::string::npos);
   }
 
   SECTION("replay rebuilds a projection; the restarted server serves the same rows") {
-    auto unknown = atriumd({"replay", "--projection", "nope", "--data-dir", data});
+    auto unknown = run_atriumd({"replay", "--projection", "nope", "--data-dir", data});
     CHECK(unknown.exit_code == 2);
     CHECK(unknown.err.find("projects") != std::string::npos);
 
-    auto replay = atriumd({"replay", "--projection", "projects", "--data-dir", data});
+    auto replay = run_atriumd({"replay", "--projection", "projects", "--data-dir", data});
     INFO(replay.err);
     REQUIRE(replay.exit_code == 0);
     auto j = json::parse(replay.out);
@@ -158,7 +151,7 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
   }
 
   SECTION("a missing store is an error, not a new empty store") {
-    auto r = atriumd({"export", "--data-dir", (dir.path() / "elsewhere").string()});
+    auto r = run_atriumd({"export", "--data-dir", (dir.path() / "elsewhere").string()});
     CHECK(r.exit_code == 1);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "elsewhere"));
   }
@@ -174,7 +167,7 @@ TEST_CASE("cli: bad options stop atriumd at start with one line on stderr and ex
                                              {"--data-dir", data, "--kafka-transactions"},
                                              {"export", "--data-dir", data, "--until", "-3"},
                                              {"inspect", "--data-dir", data}}) {
-    const auto r = atriumd(args);
+    const auto r = run_atriumd(args);
     INFO(r.err);
     CHECK(r.exit_code == 2);
     CHECK(r.out.empty());
@@ -184,10 +177,10 @@ TEST_CASE("cli: bad options stop atriumd at start with one line on stderr and ex
   }
   CHECK_FALSE(std::filesystem::exists(data));  // refused before anything was created
 
-  const auto version = atriumd({"--version"});
+  const auto version = run_atriumd({"--version"});
   CHECK(version.exit_code == 0);
   CHECK(version.out.starts_with("atriumd "));
-  const auto help = atriumd({"--help"});
+  const auto help = run_atriumd({"--help"});
   CHECK(help.exit_code == 0);
   CHECK(help.out.find("replay") != std::string::npos);
 }

@@ -19,6 +19,12 @@ namespace atrium::test {
 /// The admin password every test server is bootstrapped with.
 inline constexpr const char* k_admin_password = "e2e-admin-password";
 
+/// `atriumd ARGS…` (the build's binary), run to completion: an offline subcommand.
+inline process_output run_atriumd(std::vector<std::string> args) {
+  args.insert(args.begin(), ATRIUMD_PATH);
+  return run_process(args);
+}
+
 /// atriumd over `dir/data`, logging to `dir/atriumd.log`.
 struct atriumd_server {
   std::filesystem::path data;
