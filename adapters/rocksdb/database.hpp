@@ -47,8 +47,8 @@ struct store_options {
   /// RocksDB's whole memory budget: one LRU cache (`rocksdb.block-cache-capacity`) that
   /// holds the data, index and filter blocks of every family AND is charged with the
   /// memtables of every family (a WriteBufferManager with cost-to-cache): blocks are
-  /// evicted as the memtables fill, so memtables + blocks stay within it (pinned blocks
-  /// and memtables past `memtable_budget_bytes` can exceed it briefly; issue 19, point 5).
+  /// evicted as the memtables fill, so memtables + blocks stay within it (blocks held by a
+  /// running read and memtables still flushing can exceed it briefly; issue 19, point 5).
   std::size_t memory_budget_bytes = 128u << 20;
   /// All memtables together: past 7/8 of it the largest one is flushed (RocksDB
   /// WriteBufferManager size). At most `memory_budget_bytes`.
