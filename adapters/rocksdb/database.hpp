@@ -90,17 +90,22 @@ class database_observer {
 };
 
 /// Where the database's memory goes now, in bytes (RocksDB's own accounting; what the
-/// allocator keeps beyond it is not included). From RocksDB properties summed over every
-/// column family.
+/// allocator keeps beyond it is not included), from RocksDB properties: per-family ones
+/// summed over every column family, the shared cache's read once.
 struct memory_usage {
-  std::uint64_t memtables = 0;  ///< all memtables, mutable and immutable (`rocksdb.cur-size-all-mem-tables`)
-  std::uint64_t block_cache =
-      0;                     ///< the shared cache: blocks plus the memtables' reservation (`rocksdb.block-cache-usage`)
-  std::uint64_t budget = 0;  ///< its capacity, `store_options::memory_budget_bytes` (`rocksdb.block-cache-capacity`)
-  std::uint64_t cache_pinned =
-      0;  ///< the part of it pinned, e.g. L0 index/filter blocks (`rocksdb.block-cache-pinned-usage`)
-  std::uint64_t table_readers = 0;  ///< open SST readers outside the cache (`rocksdb.estimate-table-readers-mem`)
-  std::uint64_t sst_files = 0;      ///< live SST files, all families (`GetLiveFilesMetaData`)
+  /// All memtables, mutable and immutable (`rocksdb.cur-size-all-mem-tables`).
+  std::uint64_t memtables = 0;
+  /// The shared cache: blocks plus the memtables' reservation (`rocksdb.block-cache-usage`).
+  std::uint64_t block_cache = 0;
+  /// Its capacity, `store_options::memory_budget_bytes` (`rocksdb.block-cache-capacity`).
+  std::uint64_t budget = 0;
+  /// The part of the cache that cannot be evicted now: the memtables' reservation and
+  /// blocks held by running reads (`rocksdb.block-cache-pinned-usage`).
+  std::uint64_t cache_pinned = 0;
+  /// Open SST readers outside the cache (`rocksdb.estimate-table-readers-mem`).
+  std::uint64_t table_readers = 0;
+  /// Live SST files, all families (`GetLiveFilesMetaData`).
+  std::uint64_t sst_files = 0;
 };
 
 /// The shared database. Thread-safe. Every use of the handle, the families or `write`
