@@ -42,10 +42,17 @@ namespace atrium::rocksdb_adapter {
 
 /// Group-commit bounds, memory budgets and the disk reserve.
 struct store_options {
-  std::size_t max_batch_events = 4096;             ///< events per synced WriteBatch, at most
-  std::size_t max_batch_bytes = 8u << 20;          ///< bytes per WriteBatch before it is cut (one append may exceed it)
-  std::size_t memtable_budget_bytes = 128u << 20;  ///< all memtables together (RocksDB db_write_buffer_size)
-  std::size_t block_cache_bytes = 64u << 20;       ///< one LRU cache for data, index and filter blocks of every family
+  std::size_t max_batch_events = 4096;     ///< events per synced WriteBatch, at most
+  std::size_t max_batch_bytes = 8u << 20;  ///< bytes per WriteBatch before it is cut (one append may exceed it)
+  /// RocksDB's whole memory budget: one LRU cache (`rocksdb.block-cache-capacity`) that
+  /// holds the data, index and filter blocks of every family AND is charged with the
+  /// memtables of every family (a WriteBufferManager with cost-to-cache): blocks are
+  /// evicted as the memtables fill, so memtables + blocks stay within it (blocks held by a
+  /// running read and memtables still flushing can exceed it briefly; issue 19, point 5).
+  std::size_t memory_budget_bytes = 128u << 20;
+  /// All memtables together: past 7/8 of it the largest one is flushed (RocksDB
+  /// WriteBufferManager size). At most `memory_budget_bytes`.
+  std::size_t memtable_budget_bytes = 128u << 20;
   /// Free bytes every write must leave on the store's file system; a write that would
   /// leave less is refused (`unavailable`). nullopt: min(64 MiB, 2% of the file system);
   /// 0: no check (RocksDB meets the full disk itself; tests use it).
@@ -80,6 +87,25 @@ class database_observer {
   /// Called when a write failure was recorded (writes are refused from now on until a
   /// reopen); from any thread, possibly RocksDB's own. Keep it short.
   virtual void on_fault() {}
+};
+
+/// Where the database's memory goes now, in bytes (RocksDB's own accounting; what the
+/// allocator keeps beyond it is not included), from RocksDB properties: per-family ones
+/// summed over every column family, the shared cache's read once.
+struct memory_usage {
+  /// All memtables, mutable and immutable (`rocksdb.cur-size-all-mem-tables`).
+  std::uint64_t memtables = 0;
+  /// The shared cache: blocks plus the memtables' reservation (`rocksdb.block-cache-usage`).
+  std::uint64_t block_cache = 0;
+  /// Its capacity, `store_options::memory_budget_bytes` (`rocksdb.block-cache-capacity`).
+  std::uint64_t budget = 0;
+  /// The part of the cache that cannot be evicted now: the memtables' reservation and
+  /// blocks held by running reads (`rocksdb.block-cache-pinned-usage`).
+  std::uint64_t cache_pinned = 0;
+  /// Open SST readers outside the cache (`rocksdb.estimate-table-readers-mem`).
+  std::uint64_t table_readers = 0;
+  /// Live SST files, all families (`GetLiveFilesMetaData`).
+  std::uint64_t sst_files = 0;
 };
 
 /// The shared database. Thread-safe. Every use of the handle, the families or `write`
@@ -120,6 +146,9 @@ class database {
   /// failure sets the fault (`what` names the operation in the message).
   [[nodiscard]] result<void> write(const rocksdb::WriteOptions& options, rocksdb::WriteBatch& batch,
                                    std::string_view what);
+
+  /// Where the database's memory goes now; zeros while it is closed for a reopen.
+  [[nodiscard]] memory_usage memory() const;
 
   /// The recorded write failure, if any (cleared by a successful reopen).
   [[nodiscard]] std::optional<error> fault() const;

@@ -26,6 +26,44 @@ namespace {
 /// A field of /proc/self/status in MiB (VmRSS: now, VmHWM: peak).
 double status_mib(const std::string& field) { return static_cast<double>(proc_status_kib(::getpid(), field)) / 1024.0; }
 
+double mib(std::uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+}  // namespace
+}  // namespace atrium::bench
+
+// jemalloc's control interface when it is the allocator (weak: null under glibc malloc).
+extern "C" int mallctl(const char* name, void* oldp, std::size_t* oldlenp, void* newp, std::size_t newlen)
+    __attribute__((weak));
+
+namespace atrium::bench {
+namespace {
+
+/// jemalloc's statistics in MiB (refreshed first), empty when jemalloc is not the allocator.
+nlohmann::json allocator_mib() {
+  if (mallctl == nullptr) return nlohmann::json::object();
+  std::uint64_t epoch = 1;
+  std::size_t len = sizeof epoch;
+  (void)mallctl("epoch", &epoch, &len, &epoch, len);
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* name : {"allocated", "active", "resident", "retained", "metadata", "mapped"}) {
+    std::size_t v = 0;
+    len = sizeof v;
+    if (mallctl((std::string("stats.") + name).c_str(), &v, &len, nullptr, 0) == 0) out[name] = mib(v);
+  }
+  return out;
+}
+
+/// The store's own accounting (RocksDB properties) in MiB.
+nlohmann::json store_mib(const rocksdb_adapter::database& db) {
+  const auto m = db.memory();
+  return {{"memtables", mib(m.memtables)},
+          {"block_cache", mib(m.block_cache)},
+          {"cache_pinned", mib(m.cache_pinned)},
+          {"table_readers", mib(m.table_readers)},
+          {"budget", mib(m.budget)},
+          {"sst_files", m.sst_files}};
+}
+
 }  // namespace
 
 void run_passivation(const options& o) {
@@ -69,7 +107,9 @@ void run_passivation(const options& o) {
                                                           {"entities_touched", d},
                                                           {"rss_mib", status_mib("VmRSS")},
                                                           {"peak_rss_mib", status_mib("VmHWM")},
-                                                          {"seconds", s}}
+                                                          {"seconds", s},
+                                                          {"jemalloc_mib", allocator_mib()},
+                                                          {"rocksdb_mib", store_mib((*store)->db())}}
                                                .dump()
                                         << std::endl;
                             }
@@ -91,7 +131,9 @@ void run_passivation(const options& o) {
                               {"seconds", seconds},
                               {"commands_per_s", static_cast<double>(n) / seconds},
                               {"rss_mib", status_mib("VmRSS")},
-                              {"peak_rss_mib", status_mib("VmHWM")}}
+                              {"peak_rss_mib", status_mib("VmHWM")},
+                              {"jemalloc_mib", allocator_mib()},
+                              {"rocksdb_mib", store_mib((*store)->db())}}
                    .dump()
             << std::endl;
   runtime->reset();

@@ -1412,3 +1412,66 @@ TEST_CASE("read-model reset drops every row and the checkpoint of one projection
   REQUIRE_OK(audit_after);
   CHECK(*audit_after == 5);
 }
+
+TEST_CASE("one memory budget: the block cache is charged with the memtables, and every write survives",
+          "[rocksdb][memory]") {
+  // Issue 19, point 5: memtables and blocks share `memory_budget_bytes` (the block cache
+  // is charged with the memtables). Small budgets force many flushes of the memtables.
+  temp_dir dir;
+  atrium::rocksdb_adapter::store_options options;
+  options.memory_budget_bytes = 8u << 20;
+  options.memtable_budget_bytes = 2u << 20;
+  options.reserve_free_bytes = 0;
+  auto opened = rocksdb_store::open(dir.str(), k_projections, options);
+  REQUIRE_OK(opened);
+  auto store = std::move(*opened);
+
+  const auto fresh = store->db().memory();
+  CHECK(fresh.budget == options.memory_budget_bytes);
+
+  // Before any flush nothing was read from a table file, so whatever the cache holds is
+  // the memtables' reservation.
+  const std::string filler(1000, 'x');
+  append_ok(*store, {to("first", expected_version::no_stream(), {ev("thing.made", {{"filler", filler}})})});
+  const auto charged = store->db().memory();
+  CHECK(charged.sst_files == 0);
+  CHECK(charged.memtables > 0);
+  CHECK(charged.block_cache >= charged.memtables / 2);
+  CHECK(charged.block_cache > 0);
+
+  // 8,000 events of ~1 KiB: about 4 times the memtable budget, so flushes happen and
+  // table files are read back through the same cache.
+  constexpr int streams = 400;
+  constexpr int rounds = 20;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<stream_append> appends;
+    for (int s = 0; s < streams; ++s) {
+      appends.push_back(to("s" + std::to_string(s),
+                           round == 0 ? expected_version::no_stream() : expected_version::exact(round),
+                           {ev("thing.changed", {{"round", round}, {"filler", filler}})}));
+    }
+    append_ok(*store, std::move(appends));
+  }
+  const auto after = store->db().memory();
+  CHECK(after.budget == options.memory_budget_bytes);
+  CHECK(after.sst_files > 0);
+
+  // Every acknowledged event is there, in order, before and after a reopen.
+  auto check_all = [&](rocksdb_store& s) {
+    for (int i = 0; i < streams; i += 37) {
+      auto got = s.events().read_stream("s" + std::to_string(i), 1, 100);
+      REQUIRE_OK(got);
+      REQUIRE(got->size() == static_cast<std::size_t>(rounds));
+      for (int round = 0; round < rounds; ++round) CHECK((*got)[round].data.at("round") == round);
+    }
+    auto head = s.events().read_all(0, 1);
+    REQUIRE_OK(head);
+    REQUIRE(head->size() == 1);
+    CHECK(head->front().stream == "first");
+  };
+  check_all(*store);
+  store.reset();
+  auto again = rocksdb_store::open(dir.str(), k_projections, options);
+  REQUIRE_OK(again);
+  check_all(**again);
+}
