@@ -691,6 +691,26 @@ TEST_CASE("a reopened store keeps events, stream versions and the head position"
   CHECK(store->events().head_position() == 5);
 }
 
+/// Runs `fn(db, family)` on the raw RocksDB database in `dir` (the store closed), with
+/// the handle of column family `family`.
+template <class F>
+void with_raw_family(const temp_dir& dir, const std::string& family, F fn) {
+  rocksdb::Options options;
+  std::vector<std::string> names;
+  REQUIRE(rocksdb::DB::ListColumnFamilies(options, dir.str(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(options, dir.str(), descriptors, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  const auto it = std::find(names.begin(), names.end(), family);
+  REQUIRE(it != names.end());
+  fn(*db, handles[static_cast<std::size_t>(it - names.begin())]);
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
+}
+
 TEST_CASE("stream heads come from the streams index, also in a data dir with the old stream_heads family",
           "[rocksdb]") {
   // Since issue 19 the store writes no `stream_heads` record per append: a stream's head
@@ -707,25 +727,12 @@ TEST_CASE("stream heads come from the streams index, also in a data dir with the
   }
   {
     // What a pre-issue-19 store left behind, with wrong values.
-    rocksdb::Options options;
-    std::vector<std::string> names;
-    REQUIRE(rocksdb::DB::ListColumnFamilies(options, dir.str(), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(options, dir.str(), descriptors, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    const auto it = std::find(names.begin(), names.end(), "stream_heads");
-    REQUIRE(it != names.end());
-    const std::string ninety_nine("\0\0\0\0\0\0\0\x63\0\0\0\0\0\0\0\x63", 16);
-    for (const char* stream : {"a", "ab", "a-b", "never"}) {
-      REQUIRE(
-          db->Put(rocksdb::WriteOptions(), handles[static_cast<std::size_t>(it - names.begin())], stream, ninety_nine)
-              .ok());
-    }
-    for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
-    REQUIRE(db->Close().ok());
+    with_raw_family(dir, "stream_heads", [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* heads) {
+      const std::string ninety_nine("\0\0\0\0\0\0\0\x63\0\0\0\0\0\0\0\x63", 16);
+      for (const char* stream : {"a", "ab", "a-b", "never"}) {
+        REQUIRE(db.Put(rocksdb::WriteOptions(), heads, stream, ninety_nine).ok());
+      }
+    });
   }
   auto store = open_store(dir);
   CHECK(version_of(*store, "a") == 2);
@@ -974,25 +981,6 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   }
 }
 
-/// Runs `fn(db, family)` on the raw RocksDB database in `dir` (the store closed), with
-/// the handle of column family `family`.
-template <class F>
-void with_raw_family(const temp_dir& dir, const std::string& family, F fn) {
-  rocksdb::Options options;
-  std::vector<std::string> names;
-  REQUIRE(rocksdb::DB::ListColumnFamilies(options, dir.str(), &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  REQUIRE(rocksdb::DB::Open(options, dir.str(), descriptors, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  const auto it = std::find(names.begin(), names.end(), family);
-  REQUIRE(it != names.end());
-  fn(*db, handles[static_cast<std::size_t>(it - names.begin())]);
-  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
-  REQUIRE(db->Close().ok());
-}
 
 std::string row_bytes(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h, const std::string& table,
                       const std::string& key) {
