@@ -981,7 +981,6 @@ TEST_CASE("read-model scan: prefix, paging, reverse and isolation", "[rocksdb]")
   }
 }
 
-
 std::string row_bytes(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h, const std::string& table,
                       const std::string& key) {
   std::string value;
