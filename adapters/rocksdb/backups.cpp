@@ -75,15 +75,22 @@ struct backups::impl {
   const ports::event_store& events;
   fs::path dir;
   std::optional<fs::path> master_key;
-  mutable std::mutex mu;  // the engine (not thread-safe) and `running`
+  // Two locks, so that no caller waits for a backup's copy: `engine_mu` is held by the
+  // backup thread for the whole copy (the engine is not thread-safe); `state_mu` only for
+  // a moment, by anyone.
+  mutable std::mutex engine_mu;
   mutable std::unique_ptr<rocksdb::BackupEngine> engine;
+  mutable std::mutex state_mu;
   bool running = false;
   std::thread worker;  // the last backup's thread
+  /// The backups as last read from the engine (nullopt: not read yet); served by `list`
+  /// while a backup runs.
+  mutable std::optional<std::vector<ports::backup_info>> listed;
 
   impl(database& d, const ports::event_store& e, fs::path p, std::optional<fs::path> k)
       : db(d), events(e), dir(std::move(p)), master_key(std::move(k)) {}
 
-  /// The engine, opened on first use (mu held).
+  /// The engine, opened on first use (engine_mu held).
   result<rocksdb::BackupEngine*> engine_locked() const {
     if (!engine) {
       auto opened = open_engine(dir);
@@ -93,8 +100,23 @@ struct backups::impl {
     return engine.get();
   }
 
+  /// Reads every backup from the engine into `listed` (engine_mu held).
+  std::vector<ports::backup_info> read_list(rocksdb::BackupEngine& e) const {
+    std::vector<rocksdb::BackupInfo> all;
+    e.GetBackupInfo(&all);
+    std::vector<ports::backup_info> out;
+    for (const auto& b : all) out.push_back(to_info(b, dir));
+    std::lock_guard lock(state_mu);
+    listed = out;
+    return out;
+  }
+
   /// The backup itself (on the worker thread; `running` is set).
   result<ports::backup_info> run() {
+    std::lock_guard lock(engine_mu);
+    auto engine = engine_locked();
+    if (!engine) return std::unexpected(engine.error());
+    (void)read_list(**engine);  // `list` serves these while the copy runs
     // The position and chain head first: everything up to them is synced, so the copy
     // that follows holds it.
     const auto position = events.head_position();
@@ -106,9 +128,6 @@ struct backups::impl {
       chain_head = last->front().hash;
     }
     const auto metadata = nlohmann::json{{"position", position}, {"chain_head", chain_head}}.dump();
-    std::lock_guard lock(mu);
-    auto engine = engine_locked();
-    if (!engine) return std::unexpected(engine.error());
     rocksdb::BackupID id = 0;
     {
       auto use = db.use();  // no reopen while the engine reads the files
@@ -123,12 +142,14 @@ struct backups::impl {
       if (auto ok = copy_secret(*master_key, key_path(dir, id), true); !ok) {
         // A backup that was asked to hold the key and does not is no backup: drop it.
         (void)(*engine)->DeleteBackup(id);
+        (void)read_list(**engine);
         return std::unexpected(ok.error());
       }
     }
-    rocksdb::BackupInfo b;
-    if (auto s = (*engine)->GetBackupInfo(id, &b); !s.ok()) return std::unexpected(engine_error(s, "backup info"));
-    return to_info(b, dir);
+    for (auto& b : read_list(**engine)) {
+      if (b.id == id) return b;
+    }
+    return fail(errc::internal, "backup " + std::to_string(id) + " is not listed by the engine");
   }
 };
 
@@ -139,59 +160,61 @@ backups::backups(database& db, const ports::event_store& events, std::filesystem
 backups::~backups() {
   std::thread last;
   {
-    std::lock_guard lock(impl_->mu);
+    std::lock_guard lock(impl_->state_mu);
     last = std::move(impl_->worker);
   }
   if (last.joinable()) last.join();
 }
 
 void backups::take(std::function<void(result<ports::backup_info>)> done) {
+  auto* state = impl_.get();
   std::thread previous;
   {
-    std::lock_guard lock(impl_->mu);
-    if (impl_->running) return done(fail(errc::failed_precondition, "a backup is being taken; try again when it ends"));
-    impl_->running = true;
-    previous = std::move(impl_->worker);
+    // Checked, marked and started under one lock: two callers cannot both start one, and
+    // `worker` is always the newest thread.
+    std::lock_guard lock(state->state_mu);
+    if (state->running) return done(fail(errc::failed_precondition, "a backup is being taken; try again when it ends"));
+    state->running = true;
+    previous = std::move(state->worker);
+    state->worker = std::thread([state, done = std::move(done)] {
+      result<ports::backup_info> out = fail(errc::internal, "backup not taken");
+      const auto started = std::chrono::steady_clock::now();
+      try {
+        out = state->run();
+      } catch (const std::exception& ex) {
+        out = fail(errc::internal, std::string("backup: ") + ex.what());
+      }
+      {
+        std::lock_guard lock(state->state_mu);
+        state->running = false;
+      }
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      if (out) {
+        spdlog::info("backup id={} position={} bytes={} files={} ms={}", out->id, out->position, out->size_bytes,
+                     out->files, ms);
+      } else {
+        spdlog::error("backup failed after ms={}: {}", ms, out.error().message);
+      }
+      done(std::move(out));
+    });
   }
-  if (previous.joinable()) previous.join();  // it ended: `running` was cleared
-  auto* state = impl_.get();
-  std::thread worker([state, done = std::move(done)] {
-    result<ports::backup_info> out = fail(errc::internal, "backup not taken");
-    const auto started = std::chrono::steady_clock::now();
-    try {
-      out = state->run();
-    } catch (const std::exception& ex) {
-      out = fail(errc::internal, std::string("backup: ") + ex.what());
-    }
-    {
-      std::lock_guard lock(state->mu);
-      state->running = false;
-    }
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    if (out) {
-      spdlog::info("backup id={} position={} bytes={} files={} ms={}", out->id, out->position, out->size_bytes,
-                   out->files, ms);
-    } else {
-      spdlog::error("backup failed after ms={}: {}", ms, out.error().message);
-    }
-    done(std::move(out));
-  });
-  std::lock_guard lock(impl_->mu);
-  impl_->worker = std::move(worker);
+  // The previous backup ended (`running` was clear): at most its `done` is still running.
+  if (previous.joinable()) previous.join();
 }
 
 result<std::vector<ports::backup_info>> backups::list() const {
-  std::lock_guard lock(impl_->mu);
-  std::vector<ports::backup_info> out;
+  std::unique_lock engine_lock(impl_->engine_mu, std::try_to_lock);
+  if (!engine_lock.owns_lock()) {
+    // A backup is being copied: the list as read when it began (it is not in it yet).
+    std::lock_guard lock(impl_->state_mu);
+    return impl_->listed.value_or(std::vector<ports::backup_info>{});
+  }
   std::error_code ec;
-  if (!fs::exists(impl_->dir / "engine", ec)) return out;  // none taken yet: nothing to open
+  if (!impl_->engine && !fs::exists(impl_->dir / "engine", ec)) return std::vector<ports::backup_info>{};
   auto engine = impl_->engine_locked();
   if (!engine) return std::unexpected(engine.error());
-  std::vector<rocksdb::BackupInfo> all;
-  (*engine)->GetBackupInfo(&all);
-  for (const auto& b : all) out.push_back(to_info(b, impl_->dir));
-  return out;
+  return impl_->read_list(**engine);
 }
 
 result<restore_report> restore(const std::filesystem::path& from, const std::filesystem::path& data_dir,
