@@ -34,8 +34,9 @@ class backup_service {
   /// store cannot be read or the backup directory cannot be written (full disk,
   /// permissions), with RocksDB's reason in the message.
   virtual void take(std::function<void(result<backup_info>)> done) = 0;
-  /// Every backup in the backup directory, oldest first; `unavailable` when it cannot be
-  /// read.
+  /// Every backup in the backup directory, oldest first; while a backup is being taken,
+  /// the ones listed when it began (it never waits for the copy). `unavailable` when the
+  /// directory cannot be read.
   [[nodiscard]] virtual result<std::vector<backup_info>> list() const = 0;
 };
 
