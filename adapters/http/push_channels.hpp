@@ -557,6 +557,11 @@ class ws_channel final : public channel_base {
   void read() {
     auto self = std::static_pointer_cast<ws_channel>(shared_from_this());
     ws_.async_read(buffer_, [self](beast::error_code ec, std::size_t) {
+      if (ec == beast::error::timeout) {
+        // Silent for `websocket_idle` (no pong either): e.g. a client that stopped reading
+        // before a cut's grace time could end the connection.
+        spdlog::info("push channel closed after its idle timeout remote={}", self->remote_);
+      }
       if (ec) return self->closed();
       auto text = beast::buffers_to_string(self->buffer_.data());
       self->buffer_.consume(self->buffer_.size());
