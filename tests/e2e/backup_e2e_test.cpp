@@ -16,12 +16,6 @@ using atrium::test::run_atriumd;
 using atrium::test::temp_dir;
 using nlohmann::json;
 
-namespace {
-
-std::string slurp(const std::filesystem::path& p) { return atriumd_server::slurp(p); }
-
-}  // namespace
-
 TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, served", "[e2e][backup]") {
   temp_dir dir;
   const auto backup_dir = dir.path() / "backups";
@@ -154,7 +148,7 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   CHECK(report.at("chain").at("ok") == true);
   CHECK(report.at("chain_head_matches") == true);
   CHECK(report.at("master_key_restored") == true);
-  CHECK(slurp(restored_data / "master.key") == slurp(d.data / "master.key"));
+  CHECK(atriumd_server::slurp(restored_data / "master.key") == atriumd_server::slurp(d.data / "master.key"));
   CHECK((std::filesystem::status(restored_data / "master.key").permissions() & std::filesystem::perms::group_all) ==
         std::filesystem::perms::none);
 
