@@ -256,16 +256,20 @@ atrium::http_adapter::server_options server_settings(const atrium::app::serve_op
   s.push_queue_bytes = opts.push_queue_bytes;
   s.push_socket_buffer = opts.push_socket_buffer;
   s.push_write_stall = std::chrono::milliseconds(opts.push_write_stall_ms);
+  s.tls_cert_file = opts.tls_cert;
+  s.tls_key_file = opts.tls_key;
+  s.tls_min_version = opts.tls_min_version;
   return s;
 }
 
-/// Blocks SIGINT and SIGTERM in this thread and every thread started after it (main
-/// waits for them with sigwait); ignores SIGPIPE. Returns the stop signals.
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread started after it
+/// (main waits for them with sigwait); ignores SIGPIPE. Returns the signals waited for.
 sigset_t block_stop_signals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificate (`run` waits for it too)
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   return stop_signals;
@@ -456,10 +460,22 @@ int serve(const atrium::app::serve_options& opts) {
   // Tests and scripts read the bound address here (useful with port 0).
   std::ofstream(opts.data_dir + "/atriumd.addr") << address << "\n";
   spdlog::info("listening address={} data_dir={}", address, opts.data_dir);
-  std::cout << "atriumd listening on http://" << address << std::endl;
+  std::cout << "atriumd listening on " << ((*server)->tls() ? "https://" : "http://") << address << std::endl;
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: a renewed certificate. Connections accepted from now on use it.
+    if (!(*server)->tls()) {
+      spdlog::info("SIGHUP: nothing to reload (no --tls-cert)");
+    } else if (auto reloaded = (*server)->reload_tls(); !reloaded) {
+      spdlog::error("SIGHUP: TLS certificate not reloaded, still serving the previous one: {}",
+                    reloaded.error().message);
+    } else {
+      spdlog::info("SIGHUP: TLS certificate reloaded cert={}", opts.tls_cert);
+    }
+  }
   spdlog::info("stopping signal={}", sig);
   if (g_fatal) exit_fatal_within(std::chrono::seconds(10));
   (*server)->stop();   // no new requests

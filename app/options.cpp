@@ -154,6 +154,19 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
          "(0: one per core)")
       ->type_name("N")
       ->check(k_number());
+  const std::string tls = "TLS";
+  option(s, "--tls-cert", o.tls_cert,
+         "serve HTTPS, WSS and SSE over TLS with this PEM certificate chain (leaf first); re-read with the key on "
+         "SIGHUP without dropping connections")
+      ->type_name("FILE")
+      ->group(tls);
+  option(s, "--tls-key", o.tls_key, "the PEM private key of --tls-cert")->type_name("FILE")->group(tls);
+  option(s, "--tls-min-version", o.tls_min_version, "the lowest TLS version a client may use: 1.2 or 1.3")
+      ->type_name("VERSION")
+      ->check(check([](const std::string& v) {
+        return v == "1.2" || v == "1.3" ? std::string() : "takes 1.2 or 1.3, not '" + v + "'";
+      }))
+      ->group(tls);
   option(s, "--master-key-file", o.master_key_file,
          "the vault's master key (32 raw bytes or 64 hex characters); default DIR/master.key, "
          "generated on first start")
@@ -421,6 +434,8 @@ std::string finish_serve(serve_options& o, const serve_raw& raw) {
     return "--connection-allow/--connection-deny: " + policy.error().message;
   }
   for (auto& origin : o.allowed_origins) origin = http_adapter::normalize_origin(origin).value_or(origin);
+  if (o.tls_cert.empty() != o.tls_key.empty()) return "--tls-cert and --tls-key go together";
+  if (!o.tls_cert.empty()) o.cookie_secure = true;  // the session cookie only ever travels over TLS
   if (o.kafka_embedded && !o.kafka_brokers.empty()) return "--kafka embedded and --kafka-brokers exclude each other";
   if (o.kafka_transactions && !o.kafka_embedded && o.kafka_brokers.empty()) {
     return "--kafka-transactions needs --kafka-brokers or --kafka embedded";

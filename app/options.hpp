@@ -49,14 +49,17 @@ struct serve_options {
   bool kafka_transactions = false;                                  ///< also set by --kafka-transactional-id
   std::string kafka_transactional_id;                               ///< empty: atriumd-relay-<topic>
   std::uint64_t http_threads = 0;                                   ///< 0: one per core
-  std::uint64_t push_queue_messages = 1024;                         ///< at least 1
-  std::uint64_t push_queue_bytes = 4 << 20;                         ///< at least 1024
-  std::uint64_t push_socket_buffer = 128 << 10;                     ///< 0: kernel autotuning
-  std::uint64_t push_write_stall_ms = 20000;                        ///< at least 100
-  std::vector<std::string> connection_allow;  ///< --connection-allow entries, as given (checked to parse)
-  std::vector<std::string> connection_deny;   ///< --connection-deny entries, as given (checked to parse)
-  std::uint64_t job_slots = 1;                ///< attempts running at once (default: the number of cores); 0 runs none
-  std::string sqlite_root;                    ///< SQLite connections' files lie under it; "": DATA_DIR/files
+  std::string tls_cert;                      ///< --tls-cert: PEM certificate chain; "" (with tls_key ""): plain HTTP
+  std::string tls_key;                       ///< --tls-key: PEM private key of tls_cert
+  std::string tls_min_version = "1.2";       ///< --tls-min-version: 1.2 or 1.3
+  std::uint64_t push_queue_messages = 1024;  ///< at least 1
+  std::uint64_t push_queue_bytes = 4 << 20;  ///< at least 1024
+  std::uint64_t push_socket_buffer = 128 << 10;  ///< 0: kernel autotuning
+  std::uint64_t push_write_stall_ms = 20000;     ///< at least 100
+  std::vector<std::string> connection_allow;     ///< --connection-allow entries, as given (checked to parse)
+  std::vector<std::string> connection_deny;      ///< --connection-deny entries, as given (checked to parse)
+  std::uint64_t job_slots = 1;  ///< attempts running at once (default: the number of cores); 0 runs none
+  std::string sqlite_root;      ///< SQLite connections' files lie under it; "": DATA_DIR/files
   std::uint64_t job_max_result_rows = 1000000;      ///< rows kept per result, at most
   std::uint64_t job_max_result_bytes = 1ULL << 30;  ///< bytes of cell text kept per result, at most
   std::uint64_t job_result_ttl_s = 7 * 24 * 3600;   ///< results expire after this many seconds; 0 never

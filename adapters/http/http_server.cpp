@@ -53,12 +53,49 @@ std::string peer_of(const tcp::socket& socket) {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, const handler_fn& handler, const server_options& options)
-      : stream_(std::move(socket)), remote_(peer_of(stream_.socket())), handler_(handler), options_(options) {}
+  /// `tls`: the server's TLS context when it serves HTTPS (null: plain HTTP).
+  session(tcp::socket socket, const handler_fn& handler, const server_options& options,
+          std::shared_ptr<ssl::context> tls)
+      : stream_(beast::tcp_stream(std::move(socket))),
+        remote_(peer_of(stream_.socket())),
+        handler_(handler),
+        options_(options),
+        tls_(std::move(tls)) {}
 
-  void run() { net::dispatch(stream_.get_executor(), beast::bind_front_handler(&session::read, shared_from_this())); }
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(tls_ ? &session::detect : &session::read, shared_from_this()));
+  }
 
  private:
+  /// On a TLS port: reads the first bytes and tells a TLS ClientHello from anything else
+  /// (Beast's `async_detect_ssl`, which looks at the record header and the handshake
+  /// type). A ClientHello goes on to the handshake; a plain-HTTP request is read as one
+  /// and refused with 400 (`plain_refused_`), not left to a TLS error or a hang.
+  void detect() {
+    stream_.expires_after(options_.tls_handshake_timeout);
+    beast::async_detect_ssl(stream_.tcp(), buffer_, [self = shared_from_this()](beast::error_code ec, bool is_tls) {
+      if (ec) return self->close();
+      if (!is_tls) {
+        self->plain_refused_ = true;
+        return self->read();
+      }
+      self->stream_.start_tls(std::move(self->tls_));
+      self->stream_.expires_after(self->options_.tls_handshake_timeout);
+      self->stream_.tls().async_handshake(
+          // `used = 0`: Boost 1.81's buffered async_handshake checks its handler against
+          // void(error_code) though it calls it with (error_code, bytes used).
+          ssl::stream_base::server, self->buffer_.data(), [self](beast::error_code hec, std::size_t used = 0) {
+            if (hec) {
+              spdlog::debug("tls handshake failed remote={} error={}", self->remote_, hec.message());
+              return self->close();
+            }
+            self->buffer_.consume(used);
+            self->read();
+          });
+    });
+  }
+
   void read() {
     answered_ = false;
     head_ = false;  // set again by the next request, if it is a HEAD
@@ -94,6 +131,12 @@ class session : public std::enable_shared_from_this<session> {
       return write(refusal(431, error_body("invalid_argument", "request header fields are too large")), false);
     }
     if (ec) return write(refusal(400, error_body("invalid_argument", "malformed HTTP request")), false);
+    if (plain_refused_) {
+      return write(refusal(400, error_body("invalid_argument",
+                                           "this port serves HTTPS only: the request was sent in plain HTTP "
+                                           "(use an https:// or wss:// URL)")),
+                   false);
+    }
     try {
       dispatch_request();
     } catch (const std::exception& ex) {
@@ -318,7 +361,7 @@ class session : public std::enable_shared_from_this<session> {
     stream_.socket().close(ec);
   }
 
-  beast::tcp_stream stream_;
+  dual_stream stream_;
   std::string remote_;  // the peer's "address:port", read once per connection ("" if unknown)
   beast::flat_buffer buffer_{k_max_unparsed_bytes};
   std::shared_ptr<std::array<char, 16384>> drain_;
@@ -329,12 +372,59 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<bhttp::response_serializer<bhttp::empty_body>> serializer_;
   std::shared_ptr<body_producer> producer_;
   std::string chunk_;
-  bool head_ = false;      // the pending request is a HEAD: its answer has no body
-  bool answered_ = false;  // the pending request's answer is being written (no watch from now on)
-  bool watching_ = false;  // a `watch` waits for the socket to become readable
+  bool head_ = false;           // the pending request is a HEAD: its answer has no body
+  bool answered_ = false;       // the pending request's answer is being written (no watch from now on)
+  bool watching_ = false;       // a `watch` waits for the socket to become readable
+  bool plain_refused_ = false;  // a plain-HTTP request on the TLS port: it gets a 400, nothing else
   const handler_fn& handler_;
   const server_options& options_;
+  std::shared_ptr<ssl::context> tls_;  // until the handshake starts (then the stream holds it)
 };
+
+/// Reads a PEM file whole; "" with `why` set when it cannot be read.
+std::string read_pem(const std::string& option, const std::string& file, std::string& why) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) why = option + " " + file + ": cannot read it";
+  if (why.empty() && text.empty()) why = option + " " + file + ": cannot read it or it is empty";
+  return text;
+}
+
+/// The TLS server context of `o`: the certificate chain and key (PEM), TLS 1.2 or 1.3 at
+/// least (`tls_min_version`), OpenSSL's default cipher suites otherwise (no SSLv2/3,
+/// TLS 1.0/1.1 or compression). `invalid_argument` naming the option for a file that
+/// cannot be read, is not PEM, or a key that does not match the certificate.
+result<std::shared_ptr<ssl::context>> make_tls_context(const server_options& o) {
+  std::string why;
+  const auto cert = read_pem("--tls-cert", o.tls_cert_file, why);
+  const auto key = why.empty() ? read_pem("--tls-key", o.tls_key_file, why) : std::string();
+  if (!why.empty()) return fail(errc::invalid_argument, why);
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression |
+                   ssl::context::single_dh_use);
+  if (o.tls_min_version != "1.2" && o.tls_min_version != "1.3") {
+    return fail(errc::invalid_argument, "--tls-min-version takes 1.2 or 1.3, not '" + o.tls_min_version + "'");
+  }
+  ::SSL_CTX_set_min_proto_version(ctx->native_handle(), o.tls_min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+  beast::error_code ec;
+  ctx->use_certificate_chain(net::buffer(cert), ec);
+  if (ec)
+    return fail(errc::invalid_argument,
+                "--tls-cert " + o.tls_cert_file + ": not a PEM certificate chain (" + ec.message() + ")");
+  ctx->use_private_key(net::buffer(key), ssl::context::pem, ec);
+  // OpenSSL checks the key against the certificate as it loads it.
+  const bool mismatch = ec && ec.category() == net::error::get_ssl_category() &&
+                        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH;
+  if (mismatch || (!ec && ::SSL_CTX_check_private_key(ctx->native_handle()) != 1)) {
+    return fail(errc::invalid_argument,
+                "--tls-key " + o.tls_key_file + " does not belong to the certificate in " + o.tls_cert_file);
+  }
+  if (ec)
+    return fail(errc::invalid_argument,
+                "--tls-key " + o.tls_key_file + ": not a PEM private key (" + ec.message() + ")");
+  return ctx;
+}
 
 }  // namespace
 
@@ -342,6 +432,10 @@ struct http_server::impl {
   server_options options;
   handler_fn handler;
   net::io_context ioc;
+  /// The TLS context new connections get (null: plain HTTP); replaced by `reload_tls`
+  /// while connections keep the one they started with.
+  std::mutex tls_mu;
+  std::shared_ptr<ssl::context> tls;
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
@@ -370,7 +464,12 @@ struct http_server::impl {
         beast::error_code nd;
         s.set_option(tcp::no_delay(true), nd);
         try {
-          std::make_shared<session>(std::move(s), self->handler, self->options)->run();
+          std::shared_ptr<ssl::context> tls;
+          {
+            std::lock_guard lock(self->tls_mu);
+            tls = self->tls;
+          }
+          std::make_shared<session>(std::move(s), self->handler, self->options, std::move(tls))->run();
         } catch (const std::exception& ex) {
           spdlog::error("session setup failed: {}", ex.what());
         }
@@ -415,6 +514,14 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
   auto p = std::make_shared<impl>();
   p->options = std::move(options);
   p->handler = std::move(handler);
+  if (!p->options.tls_cert_file.empty() || !p->options.tls_key_file.empty()) {
+    if (p->options.tls_cert_file.empty() || p->options.tls_key_file.empty()) {
+      return fail(errc::invalid_argument, "--tls-cert and --tls-key go together");
+    }
+    auto ctx = make_tls_context(p->options);
+    if (!ctx) return std::unexpected(ctx.error());
+    p->tls = std::move(*ctx);
+  }
   beast::error_code ec;
   const auto address = net::ip::make_address(p->options.host, ec);
   if (ec) return fail(errc::invalid_argument, "bad listen host: " + p->options.host);
@@ -435,6 +542,17 @@ result<std::unique_ptr<http_server>> http_server::start(server_options options, 
     p->threads.emplace_back([raw = p.get()] { raw->run_io(); });
   }
   return std::unique_ptr<http_server>(new http_server(std::move(p)));
+}
+
+bool http_server::tls() const { return !impl_->options.tls_cert_file.empty(); }
+
+result<void> http_server::reload_tls() {
+  if (!tls()) return fail(errc::failed_precondition, "the server does not serve TLS (no --tls-cert)");
+  auto ctx = make_tls_context(impl_->options);
+  if (!ctx) return std::unexpected(ctx.error());
+  std::lock_guard lock(impl_->tls_mu);
+  impl_->tls = std::move(*ctx);
+  return {};
 }
 
 std::uint16_t http_server::port() const {

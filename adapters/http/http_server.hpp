@@ -209,12 +209,24 @@ struct server_options {
   std::chrono::milliseconds push_close_grace{std::chrono::seconds(30)};
   std::chrono::seconds push_heartbeat{15};  ///< a stream writes a `:` comment line when idle this long
   std::chrono::seconds websocket_idle{60};  ///< a silent WebSocket is pinged after this, closed after twice
+
+  /// HTTPS (and WSS, and SSE over TLS) on this port: the PEM files of the certificate
+  /// chain (leaf first, then intermediates) and of its private key. Both empty: plain HTTP.
+  /// OpenSSL through Beast's `ssl_stream`; a plain-HTTP request on a TLS port is answered
+  /// 400 in plain HTTP ("this port serves HTTPS only"), then the connection closes.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// The lowest protocol version a TLS client may use: "1.2" (default) or "1.3".
+  std::string tls_min_version = "1.2";
+  /// A connection on a TLS port must finish its handshake within this (from accept).
+  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(30)};
 };
 
 /// The running server.
 class http_server {
  public:
-  /// Binds, listens and starts the I/O threads. `invalid_argument` for a bad host,
+  /// Binds, listens and starts the I/O threads. `invalid_argument` for a bad host, for
+  /// TLS files that cannot be read or do not match, or a bad `tls_min_version`;
   /// `unavailable` if the address cannot be bound (e.g. in use).
   [[nodiscard]] static result<std::unique_ptr<http_server>> start(server_options options, handler_fn handler);
   /// Stops accepting, closes connections and joins the I/O threads.
@@ -226,6 +238,13 @@ class http_server {
   [[nodiscard]] std::uint16_t port() const;
   /// Stops the server; idempotent.
   void stop();
+  /// True when the server serves TLS (`tls_cert_file` set).
+  [[nodiscard]] bool tls() const;
+  /// Reads the certificate and key files again (after a renewal); connections accepted
+  /// from now on use them, open ones keep theirs (nothing is dropped). On an error
+  /// (`invalid_argument`, as `start`) the server keeps serving the previous certificate;
+  /// `failed_precondition` when the server does not serve TLS. Thread-safe.
+  [[nodiscard]] result<void> reload_tls();
 
   struct impl;
 

@@ -12,7 +12,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +27,7 @@
 #include <deque>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 #include "adapters/http/http_server.hpp"
 
@@ -34,8 +37,98 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace net = boost::asio;
 namespace websocket = beast::websocket;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
+
+/// A connection's byte stream: plain TCP, or TLS over TCP (OpenSSL through Beast's
+/// `ssl_stream`, which coalesces a gather write into few TLS records). It starts plain;
+/// `start_tls` wraps it once the server saw a TLS ClientHello. Reads and writes go to
+/// whichever it is, so the session, the WebSocket and the streamed body are written once
+/// for both. It is its own lowest layer (`beast::get_lowest_layer` stops here): the TCP
+/// stream's timeouts and socket are reached through `expires_after`, `socket()`.
+class dual_stream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+  using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+  explicit dual_stream(beast::tcp_stream&& stream) : plain_(std::move(stream)) {}
+  dual_stream(dual_stream&&) = default;
+  dual_stream& operator=(dual_stream&&) = default;
+
+  /// Wraps the stream in TLS with `context` (kept alive as long as the stream: a
+  /// certificate reload replaces the server's context, not this connection's).
+  void start_tls(std::shared_ptr<ssl::context> context) {
+    context_ = std::move(context);
+    tls_.emplace(std::move(*plain_), *context_);
+    plain_.reset();
+  }
+  [[nodiscard]] bool is_tls() const noexcept { return tls_.has_value(); }
+  /// The TLS stream (only after `start_tls`).
+  tls_stream& tls() noexcept { return *tls_; }
+
+  executor_type get_executor() noexcept { return tcp().get_executor(); }
+  beast::tcp_stream& tcp() noexcept { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+  tcp::socket& socket() noexcept { return tcp().socket(); }
+  template <class Duration>
+  void expires_after(Duration d) {
+    tcp().expires_after(d);
+  }
+  void expires_never() { tcp().expires_never(); }
+
+  template <class MutableBufferSequence, class ReadHandler>
+  auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
+    return net::async_initiate<ReadHandler, void(beast::error_code, std::size_t)>(
+        [this](auto h, const MutableBufferSequence& b) {
+          if (tls_) {
+            tls_->async_read_some(b, std::move(h));
+          } else {
+            plain_->async_read_some(b, std::move(h));
+          }
+        },
+        handler, buffers);
+  }
+
+  template <class ConstBufferSequence, class WriteHandler>
+  auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
+    return net::async_initiate<WriteHandler, void(beast::error_code, std::size_t)>(
+        [this](auto h, const ConstBufferSequence& b) {
+          if (tls_) {
+            tls_->async_write_some(b, std::move(h));
+          } else {
+            plain_->async_write_some(b, std::move(h));
+          }
+        },
+        handler, buffers);
+  }
+
+  /// Beast's socket closing (a WebSocket's timeout): the TCP socket's.
+  friend void beast_close_socket(dual_stream& s) { beast::close_socket(s.tcp()); }
+
+  /// Beast's WebSocket teardown: TLS's (close_notify, then TCP) or TCP's.
+  friend void teardown(beast::role_type role, dual_stream& s, beast::error_code& ec) {
+    using beast::websocket::teardown;
+    if (s.tls_) {
+      teardown(role, *s.tls_, ec);
+    } else {
+      teardown(role, *s.plain_, ec);
+    }
+  }
+  template <class TeardownHandler>
+  friend void async_teardown(beast::role_type role, dual_stream& s, TeardownHandler&& handler) {
+    using beast::websocket::async_teardown;
+    if (s.tls_) {
+      async_teardown(role, *s.tls_, std::forward<TeardownHandler>(handler));
+    } else {
+      async_teardown(role, *s.plain_, std::forward<TeardownHandler>(handler));
+    }
+  }
+
+ private:
+  std::optional<beast::tcp_stream> plain_;
+  std::optional<tls_stream> tls_;
+  std::shared_ptr<ssl::context> context_;
+};
 
 /// A JSON error body in the API's shape, for answers the server gives itself.
 inline std::string error_body(std::string_view code, std::string_view message) {
@@ -376,10 +469,10 @@ class channel_base : public push_channel, public std::enable_shared_from_this<ch
 /// whole data messages (§5.4 allows that); nothing is appended after Beast's close frame.
 class gather_stream {
  public:
-  using next_layer_type = beast::tcp_stream;
+  using next_layer_type = dual_stream;
   using executor_type = next_layer_type::executor_type;
 
-  explicit gather_stream(beast::tcp_stream&& stream) : stream_(std::move(stream)) { state_->owner = this; }
+  explicit gather_stream(dual_stream&& stream) : stream_(std::move(stream)) { state_->owner = this; }
   ~gather_stream() { state_->owner = nullptr; }
   gather_stream(const gather_stream&) = delete;
   gather_stream& operator=(const gather_stream&) = delete;
@@ -507,7 +600,7 @@ class gather_stream {
     });
   }
 
-  beast::tcp_stream stream_;
+  dual_stream stream_;
   std::shared_ptr<state> state_ = std::make_shared<state>();
 };
 
@@ -530,7 +623,7 @@ using ws_stream = websocket::stream<gather_stream, false>;
 /// pings an idle peer (`websocket_idle`), closing one that stays silent.
 class ws_channel final : public channel_base {
  public:
-  ws_channel(beast::tcp_stream stream, const server_options& options, std::string remote)
+  ws_channel(dual_stream stream, const server_options& options, std::string remote)
       : channel_base(stream.get_executor(), options, std::move(remote)), ws_(std::move(stream)) {}
 
   void start(bhttp::request<bhttp::string_body> req, open_fn open) {
@@ -615,7 +708,7 @@ class ws_channel final : public channel_base {
 /// client has the grace time to take the rest and close.
 class stream_channel final : public channel_base {
  public:
-  stream_channel(beast::tcp_stream stream, const server_options& options, std::string remote)
+  stream_channel(dual_stream stream, const server_options& options, std::string remote)
       : channel_base(stream.get_executor(), options, std::move(remote)),
         stream_(std::move(stream)),
         heartbeat_(stream_.get_executor()) {}
@@ -713,7 +806,7 @@ class stream_channel final : public channel_base {
 
   tcp::socket& socket() override { return stream_.socket(); }
 
-  beast::tcp_stream stream_;
+  dual_stream stream_;
   net::steady_timer heartbeat_;  // idle heartbeats, then the grace time after the last chunk
   std::string header_;
   std::string sizes_;                       // the chunk-size lines of the write in flight

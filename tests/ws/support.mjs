@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import WebSocket from 'ws';
 
 export const ADMIN_PASSWORD = 'e2e-admin-password';
@@ -23,17 +24,19 @@ export async function waitFor(check, ms = 10000, what = 'condition') {
   }
 }
 
-/** One HTTP request; resolves {status, headers, json, body}. */
-export function request(address, method, target, { token, body, headers = {} } = {}) {
+/** One HTTP request (HTTPS when `ca`, the PEM text of the CA to trust, is given);
+ * resolves {status, headers, json, body}. */
+export function request(address, method, target, { token, body, headers = {}, ca } = {}) {
   const [host, port] = address.split(':');
   const data = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = http.request(
+    const req = (ca ? https : http).request(
       {
         host,
         port,
         method,
         path: target,
+        ...(ca ? { ca, agent: false } : {}),
         headers: {
           ...(token ? { Authorization: `Bearer ${token}` } : {}),
           ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
@@ -63,16 +66,19 @@ export function request(address, method, target, { token, body, headers = {} } =
 
 /** The atriumd process over a fresh temp data dir. */
 export class Server {
-  /** `args`: extra atriumd arguments; `prefix`: the temp dir's name prefix. */
-  constructor(args = [], prefix = 'atrium-ws-') {
+  /** `args`: extra atriumd arguments; `prefix`: the temp dir's name prefix; `ca`: the PEM
+   * text of the CA that signed the server's certificate when it serves TLS (then every
+   * request is HTTPS and every WebSocket WSS). */
+  constructor(args = [], prefix = 'atrium-ws-', { ca } = {}) {
     this.args = args;
+    this.ca = ca;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     this.data = path.join(this.dir, 'data');
     this.log = path.join(this.dir, 'atriumd.log');
   }
 
   get url() {
-    return `http://${this.address}`;
+    return `${this.ca ? 'https' : 'http'}://${this.address}`;
   }
 
   /** Starts atriumd on `listen` (default a free port) and waits until it is ready. */
@@ -93,7 +99,7 @@ export class Server {
         try {
           const a = fs.readFileSync(path.join(this.data, 'atriumd.addr'), 'utf8').trim();
           if (!a) return false;
-          const r = await request(a, 'GET', '/readyz');
+          const r = await request(a, 'GET', '/readyz', { ca: this.ca });
           if (r.status !== 200) return false;
           this.address = a;
           return true;
@@ -142,11 +148,11 @@ export class Server {
   }
 
   http(method, target, opts = {}) {
-    return request(this.address, method, target, { token: this.adminToken, ...opts });
+    return request(this.address, method, target, { token: this.adminToken, ca: this.ca, ...opts });
   }
 
   async login(username, password) {
-    const r = await request(this.address, 'POST', '/v1/auth/login', { body: { username, password } });
+    const r = await request(this.address, 'POST', '/v1/auth/login', { body: { username, password }, ca: this.ca });
     if (r.status !== 200) throw new Error(`login ${username}: ${r.status} ${r.body}`);
     return r.json.token;
   }
@@ -163,8 +169,11 @@ export class Server {
 
   /** Opens a WebSocket as `token` (query parameter when `viaQuery`). */
   ws(token, { viaQuery = false } = {}) {
-    const url = `ws://${this.address}/v1/ws${viaQuery ? `?token=${encodeURIComponent(token)}` : ''}`;
-    const opts = viaQuery ? {} : { headers: { Authorization: `Bearer ${token}` } };
+    const url = `${this.ca ? 'wss' : 'ws'}://${this.address}/v1/ws${viaQuery ? `?token=${encodeURIComponent(token)}` : ''}`;
+    const opts = {
+      ...(viaQuery ? {} : { headers: { Authorization: `Bearer ${token}` } }),
+      ...(this.ca ? { ca: this.ca } : {}),
+    };
     return Client.open(new WebSocket(url, opts));
   }
 }
