@@ -350,12 +350,17 @@ void add_worker_command(CLI::App& app, worker_options& o) {
       "Every option --some-name can also be set by ATRIUM_SOME_NAME. The token file holds an API token of an\n"
       "admin or a token with the jobs:work scope. SIGTERM stops the running jobs, reports them interrupted\n"
       "(the server requeues them) and exits 0. Exit codes: 0 stopped cleanly; 1 could not start; 2 bad options.\n");
-  option(*w, "--server", o.server, "the server's base URL, http://HOST:PORT")
+  option(*w, "--server", o.server, "the server's base URL, http://HOST:PORT or https://HOST:PORT")
       ->type_name("URL")
       ->required()
       ->check(check([](const std::string& v) {
-        return v.starts_with("http://") && v.size() > 7 ? "" : "takes http://HOST:PORT, not '" + v + "'";
+        return (v.starts_with("http://") && v.size() > 7) || (v.starts_with("https://") && v.size() > 8)
+                   ? ""
+                   : "takes http(s)://HOST:PORT, not '" + v + "'";
       }));
+  option(*w, "--ca-file", o.ca_file,
+         "with an https:// server: trust the CA certificates in this PEM file (default: the system's CA store)")
+      ->type_name("FILE");
   option(*w, "--token-file", o.token_file, "a file holding the bearer token (first line)")
       ->type_name("FILE")
       ->required();

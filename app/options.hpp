@@ -81,7 +81,8 @@ struct serve_options {
 
 /// What `atriumd worker` runs with (app/worker.cpp).
 struct worker_options {
-  std::string server;       ///< http://HOST:PORT (required)
+  std::string server;       ///< http(s)://HOST:PORT (required)
+  std::string ca_file;      ///< https: the CA certificates to trust (PEM); "": the system's store
   std::string token_file;   ///< the bearer token's file (required)
   std::uint64_t slots = 1;  ///< jobs at once, at least 1
   std::string name;         ///< "": HOST-PID

@@ -530,8 +530,8 @@ int run_worker(const worker_options& opts) {
     spdlog::critical("--token-file {}: no token in it (or unreadable)", log_escape(opts.token_file));
     return 1;
   }
-  auto claims = http_adapter::blocking_http_client::make(opts.server, token);
-  auto reports = http_adapter::blocking_http_client::make(opts.server, token);
+  auto claims = http_adapter::blocking_http_client::make(opts.server, token, opts.ca_file);
+  auto reports = http_adapter::blocking_http_client::make(opts.server, token, opts.ca_file);
   if (!claims || !reports) {
     spdlog::critical("--server: {}", claims ? reports.error().message : claims.error().message);
     return 1;

@@ -1,6 +1,7 @@
 #pragma once
 /// A small blocking HTTP/1.1 client (Boost.Beast behind a plain header) for `atriumd
-/// worker`: one connection per request over plain TCP, a deadline per request, and
+/// worker`: one connection per request over TCP or TLS (OpenSSL; the server's
+/// certificate and host name are verified), a deadline per request, and
 /// `cancel_all` to abort every request in flight from another thread (a long-poll at
 /// shutdown). Thread-safe: requests may run on several threads at once.
 
@@ -21,10 +22,14 @@ struct client_reply {
 /// A client of one server.
 class blocking_http_client {
  public:
-  /// `base_url`: `http://HOST:PORT` (a trailing `/` is ignored; no TLS); `token` is sent
-  /// as `Authorization: Bearer`. Errors: `invalid_argument` (not such a URL).
+  /// `base_url`: `http://HOST[:PORT]` or `https://HOST[:PORT]` (ports 80 and 443 by
+  /// default; a trailing `/` is ignored); `token` is sent as `Authorization: Bearer`.
+  /// Over https the server's certificate must chain to `ca_file` (PEM; "" : the system's
+  /// CA store) and name HOST, with TLS 1.2 at least. Errors: `invalid_argument` (not such
+  /// a URL, a CA file that cannot be loaded, or a CA file with an http:// URL).
   [[nodiscard]] static result<std::unique_ptr<blocking_http_client>> make(const std::string& base_url,
-                                                                          std::string token);
+                                                                          std::string token,
+                                                                          const std::string& ca_file = "");
   ~blocking_http_client();
   blocking_http_client(const blocking_http_client&) = delete;
   blocking_http_client& operator=(const blocking_http_client&) = delete;

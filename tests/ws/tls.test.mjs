@@ -291,3 +291,53 @@ test('bad TLS options stop the start with an error that names the option', () =>
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a remote worker reaches an HTTPS server with --ca-file and runs a job; without the CA it is refused', async () => {
+  issue('jobs', 'atrium-jobs');
+  const s = new Server(
+    ['--tls-cert', path.join(pki, 'jobs.pem'), '--tls-key', path.join(pki, 'jobs.key'), '--job-slots', '0'],
+    'atrium-tls-jobs-',
+    { ca: caText },
+  );
+  await s.start();
+  const workers = [];
+  const startWorker = (name, extra) => {
+    const tokenFile = path.join(s.dir, `${name}.token`);
+    fs.writeFileSync(tokenFile, `${s.adminToken}\n`);
+    const log = path.join(s.dir, `${name}.log`);
+    const out = fs.openSync(log, 'a');
+    const p = spawn(
+      process.env.ATRIUMD,
+      ['worker', '--server', `https://${s.address}`, '--token-file', tokenFile, '--slots', '1', '--name', name, '--work-dir', path.join(s.dir, name), '--job-sandbox', 'never', ...extra],
+      { stdio: ['ignore', out, out] },
+    );
+    fs.closeSync(out);
+    const exited = new Promise((resolve) => p.on('exit', (code) => resolve(code)));
+    workers.push({ p, exited });
+    return { log, exited };
+  };
+  try {
+    const project = await s.http('POST', '/v1/projects', { body: { name: 'tls jobs' } });
+    // Without the test CA the system store does not trust the certificate: no job is claimed.
+    const untrusted = startWorker('untrusting', []);
+    await waitFor(() => /certificate verify failed/.test(fs.readFileSync(untrusted.log, 'utf8')), 20000, 'the verify failure');
+    const job = await s.http('POST', '/v1/jobs', { body: { project_id: project.json.id, kind: 'script', language: 'bash', script: 'echo over-tls' } });
+    assert.equal(job.status, 201, job.body);
+    startWorker('trusting', ['--ca-file', ca]);
+    const done = await waitFor(
+      async () => {
+        const r = await s.http('GET', `/v1/jobs/${job.json.id}`);
+        return ['succeeded', 'failed'].includes(r.json.status) ? r.json : false;
+      },
+      30000,
+      'the job to finish',
+    );
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+  } finally {
+    for (const w of workers) {
+      if (w.p.exitCode === null) process.kill(w.p.pid, 'SIGTERM');
+      await w.exited;
+    }
+    await s.stop();
+  }
+});
