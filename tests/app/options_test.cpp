@@ -245,6 +245,9 @@ TEST_CASE("options: bad input is one line and exit code 2", "[app][options]") {
   CHECK(refusal({"--kafka-transactions"}).find("needs --kafka-brokers") != std::string::npos);
   CHECK(refusal({"--kafka", "embedded", "--kafka-brokers", "h:1"}).find("exclude") != std::string::npos);
   CHECK(refusal({"--connection-deny", "10.0.0.0/33"}).find("10.0.0.0/33") != std::string::npos);
+  CHECK(refusal({"--tls-cert", "c.pem"}).find("--tls-cert and --tls-key go together") != std::string::npos);
+  CHECK(refusal({"--tls-key", "k.pem"}).find("--tls-cert and --tls-key go together") != std::string::npos);
+  CHECK(refusal({"--tls-min-version", "1.1"}).find("1.2 or 1.3") != std::string::npos);
 
   CHECK(refusal({"export", "--after", "-1"}).starts_with("atriumd export: "));
   CHECK(refusal({"export", "--projection", "users"}).find("--projection") != std::string::npos);
@@ -335,10 +338,32 @@ TEST_CASE("options: --job-lease and the worker subcommand", "[app][options][work
   CHECK(w.worker.job_sandbox == "never");
   CHECK(parsed({"worker", "--server", "http://h:1", "--token-file", "/t", "--slots", "0"}).worker.slots == 1);
   CHECK(refusal({"worker", "--token-file", "/t"}).find("--server") != std::string::npos);
-  CHECK(refusal({"worker", "--server", "https://h:1", "--token-file", "/t"}).find("http://") != std::string::npos);
+  CHECK(refusal({"worker", "--server", "ftp://h:1", "--token-file", "/t"}).find("http(s)://") != std::string::npos);
+  const auto tls = parsed({"worker", "--server", "https://h:1", "--token-file", "/t", "--ca-file", "/ca.pem"}).worker;
+  CHECK(tls.server == "https://h:1");
+  CHECK(tls.ca_file == "/ca.pem");
   CHECK(refusal({"worker", "--server", "http://h:1"}).find("--token-file") != std::string::npos);
   CHECK(refusal({"worker", "--server", "http://h:1", "--token-file", "/t", "--connection-deny", "not a net/99"})
             .find("connection") != std::string::npos);
+}
+
+TEST_CASE("options: TLS", "[app][options][tls]") {
+  const auto defaults = parsed({}).serve;
+  CHECK(defaults.tls_cert.empty());
+  CHECK(defaults.tls_key.empty());
+  CHECK(defaults.tls_min_version == "1.2");
+  const auto o = parsed({"--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--tls-min-version", "1.3"}).serve;
+  CHECK(o.tls_cert == "/c.pem");
+  CHECK(o.tls_key == "/k.pem");
+  CHECK(o.tls_min_version == "1.3");
+  CHECK(o.cookie_secure);  // a cookie set over TLS is Secure without --cookie-secure
+  temp_dir dir;
+  const auto config = write_file(dir, "c.toml", "tls-cert = \"/f/c.pem\"\ntls-key = \"/f/k.pem\"\n");
+  const auto file = parsed({"--config", config}).serve;
+  CHECK(file.tls_cert == "/f/c.pem");
+  CHECK(file.tls_key == "/f/k.pem");
+  env_guard env{{"ATRIUM_TLS_CERT", "/e/c.pem"}, {"ATRIUM_TLS_KEY", "/e/k.pem"}};
+  CHECK(parsed({}).serve.tls_cert == "/e/c.pem");
 }
 
 TEST_CASE("options: the web console and browser sessions", "[app][options][browser]") {
