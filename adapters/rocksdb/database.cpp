@@ -143,9 +143,10 @@ struct database::impl {
 
   // Why writes fail now (a RocksDB write or background error), until a reopen.
   mutable std::mutex fault_mu;
-  std::optional<error> fault;    // guarded by fault_mu
-  std::uint64_t recoveries = 0;  // reopens done (guarded by fault_mu)
-  std::mutex observers_mu;       // guards `observers`; held while one is called
+  std::optional<error> fault;      // guarded by fault_mu
+  std::uint64_t recoveries = 0;    // reopens done (guarded by fault_mu)
+  std::uint64_t waits_logged = 0;  // `recoveries` when try_recover last said it waits for room (fault_mu)
+  std::mutex observers_mu;         // guards `observers`; held while one is called
   std::vector<database_observer*> observers;
 
   /// Opens `db` (and `handles`, `cf`) from `dir`, `db_options` and `descriptors`.
@@ -373,16 +374,36 @@ std::optional<std::uint64_t> database::try_recover() {
   // Wait for room before closing: closing flushes the memtables and opening writes a
   // new WAL, MANIFEST and OPTIONS file; while the disk stays full the database stays
   // open for reads.
-  // Room means the reserve twice over plus what the memtables hold (the flush at open
-  // writes them out), and at least 1 MiB.
+  // Room means the reserve twice over plus what the flush at close writes out: the
+  // unflushed data, which the live WAL files hold (the SST files they become are no
+  // larger; the memtables' own size counts their arenas, several MiB per family even
+  // nearly empty, and on a small disk would wait for room that never comes), bounded by
+  // the memtables' size; and at least 1 MiB.
   std::uint64_t need = 2 * d.reserve;
+  std::uint64_t memtables = 0;
+  std::uint64_t wal_bytes = 0;
   {
     std::shared_lock lock(d.db_mu);
-    std::uint64_t memtables = 0;
-    if (d.db && d.db->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &memtables)) need += memtables;
+    if (d.db && d.db->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &memtables)) {
+      rocksdb::VectorLogPtr wal;
+      if (d.db->GetSortedWalFiles(wal).ok()) {
+        for (const auto& f : wal) wal_bytes += f->SizeFileBytes();
+        need += std::min(memtables, wal_bytes);
+      } else {
+        need += memtables;
+      }
+    }
   }
   need = std::max<std::uint64_t>(need, 1u << 20);
-  if (auto free = free_bytes(d.dir); free && *free < need) return std::nullopt;
+  if (auto free = free_bytes(d.dir); free && *free < need) {
+    std::lock_guard flock(d.fault_mu);
+    if (d.waits_logged != d.recoveries + 1) {  // once per fault
+      d.waits_logged = d.recoveries + 1;
+      spdlog::warn("store waits for room before it reopens: {} free, {} needed (memtables {}, WAL {})",
+                   human_bytes(*free), human_bytes(need), human_bytes(memtables), human_bytes(wal_bytes));
+    }
+    return std::nullopt;
+  }
   std::unique_lock lock(d.db_mu);
   if (!d.reopen()) return std::nullopt;
   std::lock_guard flock(d.fault_mu);
