@@ -44,6 +44,10 @@ http_response refusal(unsigned status, std::string body) {
   return r;
 }
 
+/// Every answer over TLS tells browsers to use HTTPS only for this host for a year
+/// (RFC 6797): the port serves nothing else.
+constexpr const char* k_hsts = "max-age=31536000";
+
 /// The peer of `socket` as "address:port", or "" when the socket cannot tell (closed).
 std::string peer_of(const tcp::socket& socket) {
   beast::error_code ec;
@@ -225,6 +229,7 @@ class session : public std::enable_shared_from_this<session> {
     res->result(resp.status);
     res->version(11);
     res->set(bhttp::field::server, "atriumd");
+    if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
     res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
     res->body() = std::move(resp.body);
@@ -245,6 +250,7 @@ class session : public std::enable_shared_from_this<session> {
     res->result(resp.status);
     res->version(11);
     res->set(bhttp::field::server, "atriumd");
+    if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
     res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
     if (resp.status != 304 && resp.status != 204 && resp.status >= 200) res->content_length(resp.body.size());
@@ -267,6 +273,7 @@ class session : public std::enable_shared_from_this<session> {
     res.result(resp.status);
     res.version(11);
     res.set(bhttp::field::server, "atriumd");
+    if (stream_.is_tls()) res.set(bhttp::field::strict_transport_security, k_hsts);
     res.set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res.set(k, v);
     res.keep_alive(keep_alive);

@@ -121,6 +121,7 @@ test('HTTPS: curl --cacert reaches /healthz and the API; the session cookie is S
   assert.equal(JSON.parse(read.stdout).name, 'over tls');
 
   const login = await curl('--cacert', ca, '-D', '-', '-o', '/dev/null', '-H', 'Content-Type: application/json', '-H', `Origin: https://${host}:${port}`, '-d', JSON.stringify({ username: 'admin', password: 'e2e-admin-password', cookie: true }), `https://${host}:${port}/v1/auth/login`);
+  assert.match(login.stdout, /^strict-transport-security: max-age=31536000\r$/im, 'HSTS on answers over TLS');
   const cookie = login.stdout.split('\r\n').find((l) => l.toLowerCase().startsWith('set-cookie:'));
   assert.ok(cookie, login.stdout);
   assert.match(cookie, /;\s*Secure/i, 'a cookie set over TLS is Secure');
@@ -182,6 +183,7 @@ test('plain HTTP on the TLS port gets a 400 that says to use HTTPS, at once', as
   assert.equal(r.status, 400);
   assert.equal(r.json.error.code, 'invalid_argument');
   assert.match(r.json.error.message, /HTTPS only/);
+  assert.equal(r.headers['strict-transport-security'], undefined, 'no HSTS over plain HTTP');
   // curl speaking http:// to it sees the same answer, not a hang or a TLS error.
   const c = await curl('-w', ' %{http_code}', `http://${server.address}/v1/projects`);
   assert.equal(c.status, 0, c.stderr);
