@@ -106,6 +106,28 @@ bool bootstrap_admin(atrium::actor_runtime& runtime, const atrium::ports::passwo
   return true;
 }
 
+/// The instance id kept in DATA_DIR/instance_id (a UUIDv7 made on first start): every
+/// runtime container is labelled with it, so that installations sharing a Docker daemon
+/// never touch each other's containers, and the Kafka relay's `ce_source` carries it
+/// (`/atrium/<id>`), so that consumers of several deployments can tell them apart.
+std::expected<std::string, std::string> instance_id(const std::string& data_dir) {
+  const auto path = std::filesystem::path(data_dir) / "instance_id";
+  std::string id;
+  if (std::ifstream in(path); in) std::getline(in, id);
+  if (!id.empty()) return id;
+  id = atrium::new_uuid_v7();
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return std::unexpected("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return std::unexpected("cannot write " + path.string() + ": " + ec.message());
+  return id;
+}
+
 /// The Kafka relay's target: an existing cluster (--kafka-brokers), the embedded one
 /// (started into `embedded`), or none (nullptr). Returns why it cannot start.
 std::expected<std::unique_ptr<atrium::ports::event_publisher>, std::string> start_kafka(
@@ -126,6 +148,14 @@ std::expected<std::unique_ptr<atrium::ports::event_publisher>, std::string> star
   kafka.mode = opts.kafka_mode == "structured" ? atrium::kafka_adapter::content_mode::structured
                                                : atrium::kafka_adapter::content_mode::binary;
   kafka.settings = opts.kafka_settings;
+  // `ce_source`: this deployment's, unless configured: /atrium/<DATA_DIR/instance_id>.
+  if (!opts.kafka_source.empty()) {
+    kafka.source = opts.kafka_source;
+  } else {
+    auto id = instance_id(opts.data_dir);
+    if (!id) return std::unexpected(id.error());
+    kafka.source = "/atrium/" + *id;
+  }
   if (opts.kafka_transactions) {
     kafka.transactional_id =
         !opts.kafka_transactional_id.empty() ? opts.kafka_transactional_id : "atriumd-relay-" + opts.kafka_topic;
@@ -291,27 +321,6 @@ struct container_wiring {
   std::string instance;
   std::map<std::string, std::shared_ptr<atrium::ports::container_runtime>> runtimes;
 };
-
-/// The instance id kept in DATA_DIR/instance_id (a UUIDv7 made on first start): every
-/// runtime container is labelled with it, so that installations sharing a Docker daemon
-/// never touch each other's containers.
-std::expected<std::string, std::string> instance_id(const std::string& data_dir) {
-  const auto path = std::filesystem::path(data_dir) / "instance_id";
-  std::string id;
-  if (std::ifstream in(path); in) std::getline(in, id);
-  if (!id.empty()) return id;
-  id = atrium::new_uuid_v7();
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    if (!out.flush()) return std::unexpected("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return std::unexpected("cannot write " + path.string() + ": " + ec.message());
-  return id;
-}
 
 /// `process` always; `docker` with --container-runtime docker (its daemon must answer
 /// and speak API ≥ 1.41 at start, else atriumd does not start).

@@ -210,6 +210,12 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
       }))
       ->group(kafka);
   option(s, "--kafka-topic", o.kafka_topic, "the topic")->type_name("NAME")->check(k_not_empty())->group(kafka);
+  option(s, "--kafka-source", o.kafka_source,
+         "CloudEvents `source` of every message (a URI reference); default /atrium/<the id in DIR/instance_id, made "
+         "on first start>")
+      ->type_name("URI")
+      ->check(k_not_empty())
+      ->group(kafka);
   option(s, "--kafka-content-mode", o.kafka_mode, "CloudEvents content mode")
       ->type_name("binary|structured")
       ->check(check([](const std::string& v) {

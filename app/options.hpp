@@ -44,6 +44,7 @@ struct serve_options {
   std::string kafka_brokers;                 ///< empty: Kafka off (unless embedded)
   bool kafka_embedded = false;
   std::string kafka_topic = "atrium.events";
+  std::string kafka_source;                                         ///< `ce_source`; "": /atrium/<DATA_DIR/instance_id>
   std::string kafka_mode = "binary";                                ///< binary or structured
   std::vector<std::pair<std::string, std::string>> kafka_settings;  ///< --kafka-option KEY=VALUE, in order
   bool kafka_transactions = false;                                  ///< also set by --kafka-transactional-id

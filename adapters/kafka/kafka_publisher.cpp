@@ -95,7 +95,7 @@ class kafka_publisher final : public ports::event_publisher {
                                         // retry until delivered: an outage delays, never drops
                                         {"message.timeout.ms", "0"},
                                         {"linger.ms", "5"},
-                                        {"compression.codec", "lz4"},
+                                        {"compression.codec", k_default_compression},
                                         {"queue.buffering.max.messages", std::to_string(options_.max_in_flight)},
                                         {"client.id", "atriumd-relay"},
                                     });

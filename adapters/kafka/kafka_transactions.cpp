@@ -289,7 +289,7 @@ class transactional_publisher final : public ports::event_publisher {
                                    {"transactional.id", options_.transactional_id},
                                    {"enable.idempotence", "true"},
                                    {"linger.ms", "5"},
-                                   {"compression.codec", "lz4"},
+                                   {"compression.codec", k_default_compression},
                                    {"queue.buffering.max.messages", std::to_string(options_.max_in_flight)},
                                    {"client.id", "atriumd-relay"},
                                });

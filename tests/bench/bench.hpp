@@ -41,6 +41,7 @@ struct options {
   std::vector<std::size_t> subscribers{1'000, 10'000};  ///< push: WebSocket subscribers per point
   double push_rate = 20;                                ///< push: commands per second the driver sends
   std::size_t push_projects = 100;                      ///< push: projects the spread scenario uses
+  std::vector<std::string> kafka_codecs;  ///< relay: also the publisher alone with each `compression.codec`
   std::size_t push_idle = 0;            ///< push: also hold this many idle subscribers (memory only; 0: no such point)
   std::size_t job_clients = 16;         ///< jobs (a): clients submitting trivial SQLite jobs
   std::uint64_t job_rows = 5'000'000;   ///< jobs (b): rows of the PostgreSQL result

@@ -60,6 +60,7 @@ constexpr const char* k_usage =
     "  --subscribers LIST    push: WebSocket subscribers per point (default 1000,10000)\n"
     "  --push-rate R         push: renames per second during each point (default 20)\n"
     "  --push-projects P     push: projects the spread scenario uses (default 100)\n"
+    "  --kafka-codecs LIST   relay: also the publisher alone with each compression.codec (none,gzip,...)\n"
     "  --push-idle N         push: also open N idle subscribers over --push-projects projects and report\n"
     "                        atriumd's memory only (from 127.0.0.1-127.0.0.K; raises the open-file limit)\n"
     "  --job-clients N       jobs: clients submitting trivial SQLite jobs (default 16)\n"
@@ -138,6 +139,8 @@ options parse_args(int argc, char** argv) {
     } else if (a == "--push-rate") {
       o.push_rate = std::stod(value());
       if (o.push_rate <= 0) throw std::invalid_argument("--push-rate must be > 0");
+    } else if (a == "--kafka-codecs") {
+      o.kafka_codecs = split(value());
     } else if (a == "--push-idle") {
       o.push_idle = parse_counts(a, value()).at(0);
     } else if (a == "--push-projects") {

@@ -2,11 +2,13 @@
 // how far behind it is under a steady append load. Against librdkafka's mock cluster
 // in this process (the `--kafka embedded` cluster). Not part of the default paths:
 //   atrium-bench --paths relay [--events 200000] [--seconds 10] [--writers 16]
+//                [--kafka-codecs none,gzip,snappy,lz4,zstd]
 //
 //   setup:     rocksdb_store ◀─ N events (1,000 per append, 100 streams each)
 //   baseline:  kafka_publisher alone: the same N envelopes (read once, in memory)
 //              published in a tight loop until every delivery report is back — the
 //              client's and the cluster's limit, with the relay's producer settings
+//              (and once per codec of --kafka-codecs: `compression.codec` compared)
 //   relay:     actor_runtime with the publisher ─▶ relay from position 0 until its
 //              checkpoint is the head (events/s, × baseline)
 //   under load: W writers append one event per synced append for --seconds while the
@@ -92,11 +94,15 @@ class timing_publisher final : public ports::event_publisher {
   bool recording_ = false;
 };
 
+/// A publisher to `topic` of `cluster`; `codec`: its `compression.codec` ("" : the
+/// relay's default).
 std::unique_ptr<ports::event_publisher> publisher_for(const kafka_adapter::embedded_cluster& cluster,
-                                                      const std::string& topic, bool transactions = false) {
+                                                      const std::string& topic, bool transactions = false,
+                                                      const std::string& codec = "") {
   kafka_adapter::kafka_options k;
   k.brokers = cluster.bootstraps();
   k.topic = topic;
+  if (!codec.empty()) k.settings.emplace_back("compression.codec", codec);
   if (transactions) k.transactional_id = "atrium-bench-" + topic;
   auto p = kafka_adapter::make_kafka_publisher(k);
   if (!p) throw std::runtime_error("publisher: " + p.error().message);
@@ -163,17 +169,24 @@ void run_relay(const options& o) {
   }
   const auto head = store.head_position();
 
-  // Baseline: the publisher alone, the envelopes already in memory.
+  // Baseline: the publisher alone, the envelopes already in memory; once per codec of
+  // --kafka-codecs (each to a topic of its own), then with the relay's default.
   double baseline_rate = 0;
-  {
-    std::vector<envelope> all;
-    for (std::uint64_t after = 0; after < head;) {
-      auto page = store.read_all(after, 10'000);
-      if (!page || page->empty()) throw std::runtime_error("read_all");
-      after = page->back().position;
-      for (auto& e : *page) all.push_back(std::move(e));
-    }
-    auto pub = publisher_for(**baseline_cluster, "bench-baseline");
+  std::vector<envelope> all;
+  for (std::uint64_t after = 0; after < head;) {
+    auto page = store.read_all(after, 10'000);
+    if (!page || page->empty()) throw std::runtime_error("read_all");
+    after = page->back().position;
+    for (auto& e : *page) all.push_back(std::move(e));
+  }
+  std::vector<std::string> codecs = o.kafka_codecs;
+  codecs.emplace_back();  // the default, last: the baseline of the relay's figures
+  for (const auto& codec : codecs) {
+    const std::string topic = codec.empty() ? "bench-baseline" : "bench-codec-" + codec;
+    auto codec_cluster =
+        codec.empty() ? nullptr : kafka_adapter::embedded_cluster::start(1, topic, k_partitions).value_or(nullptr);
+    if (!codec.empty() && !codec_cluster) throw std::runtime_error("cluster for codec " + codec);
+    auto pub = publisher_for(codec.empty() ? **baseline_cluster : *codec_cluster, topic, false, codec);
     std::mutex mu;
     std::condition_variable cv;
     std::uint64_t acked = 0, failed = 0;
@@ -191,12 +204,14 @@ void run_relay(const options& o) {
     const double s = std::chrono::duration<double>(steady::now() - t0).count();
     line({{"scenario", "publisher_only"},
           {"path", "relay"},
+          {"codec", codec.empty() ? std::string(kafka_adapter::k_default_compression) : codec},
           {"events", all.size()},
           {"seconds", s},
           {"events_per_s", static_cast<double>(all.size()) / s},
           {"failed", failed}});
     baseline_rate = static_cast<double>(all.size()) / s;
   }
+  all.clear();
 
   // The relay from position 0, then under load; at least once, then in transactions.
   struct mode_result {

@@ -95,6 +95,11 @@ void check_against_log(const std::vector<consumed>& got, const atriumd_server& s
   std::map<std::uint64_t, json> events;
   for (const auto& e : log.json.at("events")) events[e.at("position").get<std::uint64_t>()] = e;
   REQUIRE(events.size() >= head);
+  // `ce_source` names the deployment: /atrium/<the id atriumd made in DATA_DIR/instance_id>.
+  std::string instance;
+  std::ifstream(server.data / "instance_id") >> instance;
+  REQUIRE(instance.size() == 36);
+  const auto source = "/atrium/" + instance;
 
   std::set<std::uint64_t> seen;
   std::map<std::string, int> partition_of;
@@ -111,7 +116,7 @@ void check_against_log(const std::vector<consumed>& got, const atriumd_server& s
     CHECK(m.headers.at("ce_type") == "atrium." + e.at("type").get<std::string>());
     CHECK(m.headers.at("ce_subject") == e.at("stream"));
     CHECK(m.headers.at("ce_time") == e.at("time"));
-    CHECK(m.headers.at("ce_source") == "/atrium");
+    CHECK(m.headers.at("ce_source") == source);
     CHECK(m.headers.at("ce_version") == std::to_string(e.at("version").get<std::uint64_t>()));
     CHECK(m.headers.at("content-type") == "application/json");
     CHECK(json::parse(m.value) == e.at("data"));
