@@ -347,6 +347,12 @@ TEST_CASE("options: --job-lease and the worker subcommand", "[app][options][work
             .find("connection") != std::string::npos);
 }
 
+TEST_CASE("options: the Kafka relay's CloudEvents source", "[app][options][kafka]") {
+  CHECK(parsed({}).serve.kafka_source.empty());  // /atrium/<instance id>, made at start
+  CHECK(parsed({"--kafka-source", "/acme/prod"}).serve.kafka_source == "/acme/prod");
+  CHECK(refusal({"--kafka-source", ""}).find("--kafka-source") != std::string::npos);
+}
+
 TEST_CASE("options: TLS", "[app][options][tls]") {
   const auto defaults = parsed({}).serve;
   CHECK(defaults.tls_cert.empty());
