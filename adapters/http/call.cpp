@@ -1,6 +1,8 @@
 // Answering a call: the log line, the idempotency record, the API's error shape.
 #include "adapters/http/call.hpp"
 
+#include <algorithm>
+
 namespace atrium::http_adapter {
 
 void send(const call_ptr& c, unsigned status, const json& body, header_list headers) {
@@ -25,6 +27,13 @@ void send(const call_ptr& c, unsigned status, const json& body, header_list head
 
 void send_error(const call_ptr& c, const error& e, header_list headers) {
   if (e.code == errc::unauthenticated) headers.emplace_back("WWW-Authenticate", "Bearer");
+  // RFC 9110 §10.2.3: when to try again after a 503 (the store recovering, a full disk)
+  // or a 429 (a limit), unless the route said so itself.
+  const auto status = http_status(e.code);
+  if ((status == 503 || status == 429) &&
+      std::none_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Retry-After"; })) {
+    headers.emplace_back("Retry-After", status == 503 ? "5" : "1");
+  }
   // `details` is always an object, as the error shape promises.
   send(c, http_status(e.code),
        json{{"error",

@@ -25,6 +25,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -229,6 +230,7 @@ class session : public std::enable_shared_from_this<session> {
     res->result(resp.status);
     res->version(11);
     res->set(bhttp::field::server, "atriumd");
+    res->set(bhttp::field::date, http_date());
     if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
     res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
@@ -250,6 +252,7 @@ class session : public std::enable_shared_from_this<session> {
     res->result(resp.status);
     res->version(11);
     res->set(bhttp::field::server, "atriumd");
+    res->set(bhttp::field::date, http_date());
     if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
     res->set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res->set(k, v);
@@ -273,6 +276,7 @@ class session : public std::enable_shared_from_this<session> {
     res.result(resp.status);
     res.version(11);
     res.set(bhttp::field::server, "atriumd");
+    res.set(bhttp::field::date, http_date());
     if (stream_.is_tls()) res.set(bhttp::field::strict_transport_security, k_hsts);
     res.set(bhttp::field::content_type, resp.content_type);
     for (auto& [k, v] : resp.headers) res.set(k, v);

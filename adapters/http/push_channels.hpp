@@ -24,6 +24,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -129,6 +130,24 @@ class dual_stream {
   std::optional<tls_stream> tls_;
   std::shared_ptr<ssl::context> context_;
 };
+
+/// The current time as an HTTP date (IMF-fixdate, RFC 9110 §5.6.7), e.g.
+/// "Sun, 06 Nov 1994 08:49:37 GMT", for the `Date` every answer carries (§6.6.1);
+/// formatted at most once a second per I/O thread.
+inline const std::string& http_date() {
+  thread_local std::time_t cached = -1;
+  thread_local std::string text;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached) {
+    cached = now;
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);  // C locale: English names
+    text.assign(buf, n);
+  }
+  return text;
+}
 
 /// A JSON error body in the API's shape, for answers the server gives itself.
 inline std::string error_body(std::string_view code, std::string_view message) {
@@ -634,8 +653,10 @@ class ws_channel final : public channel_base {
     t.idle_timeout = options_.websocket_idle;
     t.keep_alive_pings = true;
     ws_.set_option(t);
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(bhttp::field::server, "atriumd"); }));
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(bhttp::field::server, "atriumd");
+      res.set(bhttp::field::date, http_date());
+    }));
     ws_.read_message_max(options_.max_body_bytes);
     auto self = std::static_pointer_cast<ws_channel>(shared_from_this());
     ws_.async_accept(req, [self, open = std::move(open)](beast::error_code ec) {
@@ -716,7 +737,7 @@ class stream_channel final : public channel_base {
   void start(const http_response& resp, open_fn open) {
     header_ = "HTTP/1.1 " + std::to_string(resp.status) + " " +
               std::string(bhttp::obsolete_reason(bhttp::int_to_status(resp.status))) +
-              "\r\nServer: atriumd\r\nContent-Type: " + resp.content_type +
+              "\r\nServer: atriumd\r\nDate: " + http_date() + "\r\nContent-Type: " + resp.content_type +
               "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
     for (const auto& [k, v] : resp.headers) header_ += k + ": " + v + "\r\n";
     header_ += "\r\n";

@@ -2,6 +2,8 @@
 // driven over HTTP.
 #include <catch2/catch.hpp>
 
+#include <regex>
+
 #include <csignal>
 #include <fstream>
 #include <optional>
@@ -276,6 +278,14 @@ TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]
   const auto nowhere = admin.get("/v1/nowhere");
   CHECK(nowhere.status == 404);
   CHECK(nowhere.json["error"]["code"] == "not_found");
+  // RFC 9110 §6.6.1: every answer carries a Date (IMF-fixdate), errors and refusals too.
+  const std::regex imf_fixdate(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)");
+  for (const auto& r : {put, nowhere, admin.get("/healthz"), admin.get("/v1/projects"),
+                        admin.request("POST", "/v1/projects", std::string(2 << 20, 'x'))}) {
+    INFO(r.status);
+    REQUIRE(r.headers.count("date") == 1);
+    CHECK(std::regex_match(r.headers.at("date"), imf_fixdate));
+  }
   // An unknown project is 404 before its If-Match is even read; on a real one a bad
   // If-Match is 400.
   CHECK(admin.request("PATCH", "/v1/projects/abc", "{}", {{"If-Match", "soon"}}).status == 404);

@@ -136,6 +136,7 @@ TEST_CASE("a full disk: writes answer 503, health is down, reads work, and writi
   CHECK(refused.status == 503);
   CHECK(refused.json["error"]["code"] == "unavailable");
   CHECK_THAT(refused.json["error"]["message"].get<std::string>(), Catch::Contains("disk full"));
+  CHECK(refused.headers["retry-after"] == "5");  // RFC 9110 §10.2.3
 
   auto health = d.client().get("/healthz");
   INFO(health.body);
