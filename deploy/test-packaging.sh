@@ -314,7 +314,7 @@ stage_machine() {
   name=atrium-pkgtest-$$
   # The host's network (apt-get reaches the mirror; curl reaches atriumd on 127.0.0.1);
   # no registration with a host systemd-machined (there may be none).
-  systemd-nspawn --quiet --boot --directory "$root" --machine "$name" --register=no \
+  systemd-nspawn --quiet --boot --directory "$root" --machine "$name" --register=no --keep-unit \
     --resolv-conf=copy-host --console=read-only >"$CACHE/nspawn.log" 2>&1 &
   NSPAWN_PID=$!
   local deadline=$((SECONDS + 60))
