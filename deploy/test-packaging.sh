@@ -419,9 +419,11 @@ stage_image() {
   dk volume create "$vol" >>"$LOG"
   volumes+=("$vol")
   # No network but the container's own loopback: the checks run inside it (docker exec).
-  if dk run -d --name "$name" --network none -e ATRIUM_ADMIN_PASSWORD="$PASSWORD" -v "$vol:/data" "$IMAGE" >>"$LOG" 2>&1; then
+  # Read-only root, /tmp a tmpfs, no capabilities: what deploy/k8s/statefulset.yaml asks.
+  if dk run -d --name "$name" --network none --read-only --tmpfs /tmp --cap-drop ALL \
+    --security-opt no-new-privileges -e ATRIUM_ADMIN_PASSWORD="$PASSWORD" -v "$vol:/data" "$IMAGE" >>"$LOG" 2>&1; then
     containers+=("$name")
-    ok "docker run $IMAGE (volume $vol on /data)"
+    ok "docker run $IMAGE (volume $vol on /data; read-only root, no capabilities)"
   else
     bad "docker run $IMAGE"
     return
@@ -431,7 +433,8 @@ stage_image() {
   in_c() { dk exec "$name" "$@"; }
   expect "atriumd listens on" "0.0.0.0:8080" "$(in_c cat /data/atriumd.addr 2>&1)"
   expect "/readyz" "200" "$(in_c curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/readyz)"
-  expect "atriumd runs as" "atrium" "$(in_c sh -c 'stat -c %U /proc/$(pidof atriumd)')"
+  expect "atriumd runs as" "atrium" \
+    "$(in_c sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = atriumd ] && stat -c %U $p; done; true')"
   local token project
   token=$(in_c curl -fsS -X POST -H 'Content-Type: application/json' \
     -d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" http://127.0.0.1:8080/v1/auth/login |
