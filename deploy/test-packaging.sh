@@ -397,6 +397,15 @@ stage_image() {
   for b in debian:bookworm debian:bookworm-slim; do
     dk image inspect "$b" >/dev/null 2>&1 || { bad "no $b image (run the bases stage)"; return; }
   done
+  # The host's locally added CAs (a TLS-intercepting proxy's) for the build stage's npm ci.
+  local ca cas=()
+  for ca in /usr/local/share/ca-certificates/*.crt; do
+    [ -f "$ca" ] || continue
+    cp -p "$ca" deploy/docker/ca-certificates/
+    cas+=("$ROOT/deploy/docker/ca-certificates/$(basename "$ca")")
+  done
+  dirs+=("${cas[@]}")
+  [ ${#cas[@]} -eq 0 ] || echo "     the build trusts the host's local CAs: ${cas[*]##*/}"
   local t0=$SECONDS
   echo "     building $IMAGE (from source, -j $JOBS; log: $CACHE/docker-build.log)"
   if nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --build-arg JOBS="$JOBS" \
