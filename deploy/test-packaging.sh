@@ -333,8 +333,14 @@ stage_machine() {
     systemctl is-system-running --wait 2>/dev/null || true)
   ok "systemd-nspawn -b booted $name (nspawn pid $NSPAWN_PID, init pid $NSPAWN_LEADER, system $state)"
 
-  check "apt-get install ./$DEB (pulls its dependencies from $MIRROR)" in_machine bash -c \
-    "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && cd /root && apt-get install -y -q ./$DEB"
+  local apt_out
+  if apt_out=$(in_machine bash -c \
+    "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && cd /root && apt-get install -y -q ./$DEB" 2>&1); then
+    ok "apt-get install ./$DEB: $(grep -o '[0-9]* newly installed' <<<"$apt_out") (its dependencies from $MIRROR)"
+  else
+    bad "apt-get install ./$DEB"
+  fi
+  echo "$apt_out" >>"$LOG"
   check "systemd-analyze verify atriumd.service" in_machine bash -c \
     'out=$(systemd-analyze verify /lib/systemd/system/atriumd.service 2>&1); echo "$out"; [ -z "$out" ]'
   expect "user atrium: system user without a login shell" "yes /usr/sbin/nologin" \
