@@ -414,16 +414,21 @@ stage_image() {
   [ ${#cas[@]} -eq 0 ] || echo "     the build trusts the host's local CAs: ${cas[*]##*/}"
   local t0=$SECONDS
   echo "     building $IMAGE (from source, -j $JOBS; log: $CACHE/docker-build.log)"
+  # The build stage is tagged too ($IMAGE-build): it is the build cache of the next run,
+  # which `docker image prune` would otherwise take for a dangling image.
   if nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --build-arg JOBS="$JOBS" \
-    -f deploy/docker/Dockerfile -t "$IMAGE" . >"$CACHE/docker-build.log" 2>&1; then
+    -f deploy/docker/Dockerfile --target build -t "$IMAGE-build" . >"$CACHE/docker-build.log" 2>&1 &&
+    nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --build-arg JOBS="$JOBS" \
+      -f deploy/docker/Dockerfile -t "$IMAGE" . >>"$CACHE/docker-build.log" 2>&1; then
     ok "docker build $IMAGE ($((SECONDS - t0)) s, $(dk image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
   else
     bad "docker build (see $CACHE/docker-build.log)"
     tail -20 "$CACHE/docker-build.log" | sed 's/^/     /'
     return
   fi
-  # The build stage's image is kept (as cache for the next run) but nothing dangling.
+  # Nothing dangling is kept (an earlier build's layers); the build stage is, tagged.
   dk image prune -f >>"$LOG" 2>&1 || true
+  echo "     docker images: $(dk images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | xargs -d '\n' | sed 's/ \([^ ]*:\)/, \1/g')"
   expect "image user" "10001:10001" "$(dk image inspect -f '{{.Config.User}}' "$IMAGE")"
   expect "image exposes" "map[8080/tcp:{}]" "$(dk image inspect -f '{{.Config.ExposedPorts}}' "$IMAGE")"
   expect "image volume" "map[/data:{}]" "$(dk image inspect -f '{{.Config.Volumes}}' "$IMAGE")"
