@@ -428,7 +428,7 @@ stage_image() {
   fi
   # Nothing dangling is kept (an earlier build's layers); the build stage is, tagged.
   dk image prune -f >>"$LOG" 2>&1 || true
-  echo "     docker images: $(dk images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | xargs -d '\n' | sed 's/ \([^ ]*:\)/, \1/g')"
+  echo "     docker images: $(dk images --format '{{.Repository}}:{{.Tag}} ({{.Size}})' | paste -sd, - | sed 's/,/, /g')"
   expect "image user" "10001:10001" "$(dk image inspect -f '{{.Config.User}}' "$IMAGE")"
   expect "image exposes" "map[8080/tcp:{}]" "$(dk image inspect -f '{{.Config.ExposedPorts}}' "$IMAGE")"
   expect "image volume" "map[/data:{}]" "$(dk image inspect -f '{{.Config.Volumes}}' "$IMAGE")"
