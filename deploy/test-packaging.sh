@@ -416,9 +416,9 @@ stage_image() {
   echo "     building $IMAGE (from source, -j $JOBS; log: $CACHE/docker-build.log)"
   # The build stage is tagged too ($IMAGE-build): it is the build cache of the next run,
   # which `docker image prune` would otherwise take for a dangling image.
-  if nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --build-arg JOBS="$JOBS" \
+  if nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --force-rm --build-arg JOBS="$JOBS" \
     -f deploy/docker/Dockerfile --target build -t "$IMAGE-build" . >"$CACHE/docker-build.log" 2>&1 &&
-    nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --build-arg JOBS="$JOBS" \
+    nice -n 10 "$DOCKER" -H "$DOCKER_HOST_ARG" build --network host --force-rm --build-arg JOBS="$JOBS" \
       -f deploy/docker/Dockerfile -t "$IMAGE" . >>"$CACHE/docker-build.log" 2>&1; then
     ok "docker build $IMAGE ($((SECONDS - t0)) s, $(dk image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'))"
   else
