@@ -56,6 +56,13 @@ struct small_tmpfs {
     std::fclose(f);
   }
   void free() const { std::filesystem::remove(dir.path() / "ballast"); }
+  /// Makes `server_dir`/data a link to a data dir on this file system: the server's data
+  /// on the tmpfs, its log beside the link on the ordinary disk, where the test can still
+  /// read it.
+  void hold_data_of(const temp_dir& server_dir) const {
+    std::filesystem::create_directories(dir.path() / "data");
+    std::filesystem::create_directory_symlink(dir.path() / "data", server_dir.path() / "data");
+  }
 };
 
 /// `writers` threads creating projects as admin until `stop`; every id acknowledged
@@ -117,11 +124,8 @@ TEST_CASE("a full disk: writes answer 503, health is down, reads work, and writi
     WARN("skipped: cannot mount a tmpfs here (" << disk.why << "); run as root to test a full disk");
     return;
   }
-  // The data dir on the tmpfs (through a symlink), the server's log beside it on the
-  // ordinary disk, where the test can still read it.
   temp_dir srv;
-  std::filesystem::create_directories(disk.dir.path() / "data");
-  std::filesystem::create_directory_symlink(disk.dir.path() / "data", srv.path() / "data");
+  disk.hold_data_of(srv);
   atrium::test::atriumd_server d(srv.path());
   const auto admin = d.admin();
   auto before = admin.post("/v1/projects", {{"name", "Before the disk filled"}});
@@ -208,8 +212,7 @@ TEST_CASE("a disk that fills under 8 writers: 503 while full, /readyz says why, 
     return;
   }
   temp_dir srv;
-  std::filesystem::create_directories(disk.dir.path() / "data");
-  std::filesystem::create_directory_symlink(disk.dir.path() / "data", srv.path() / "data");
+  disk.hold_data_of(srv);
   atrium::test::atriumd_server d(srv.path());
   const auto admin = d.admin();
 
