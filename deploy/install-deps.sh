@@ -10,6 +10,8 @@
 # of apt on this machine for the two (26 packages, 64 MB downloaded). `apparmor` is only
 # a recommendation of docker.io, which --no-install-recommends drops, but where the kernel
 # enables AppArmor dockerd needs its apparmor_parser to start any container.
+# The TLS tests (tests/ws/tls.test.mjs) make their throwaway CA and certificates with the
+# `openssl` command and connect with `curl --cacert`.
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -20,7 +22,7 @@ packages=(
   nlohmann-json3-dev libsimdjson-dev libspdlog-dev libfmt-dev libcli11-dev catch2 libsodium-dev libssl-dev libjemalloc-dev
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
-  clang-format python3 zlib1g-dev
+  clang-format python3 zlib1g-dev openssl
   wrk
   chromium
   docker.io busybox-static apparmor
