@@ -351,6 +351,8 @@ class admin_controller : public std::enable_shared_from_this<admin_controller> {
     ports::projection_monitor& monitor;
     const ports::event_store& events;          ///< the head position
     ports::backup_service* backups = nullptr;  ///< online backups; nullptr: not configured (503)
+    /// What `GET /metrics` serves besides the projections' progress.
+    std::vector<const ports::metrics_source*> sources;
   };
   explicit admin_controller(deps d) : d_(std::move(d)) {}
   void add_routes(route_table& t);
