@@ -10,6 +10,10 @@
 # of apt on this machine for the two (26 packages, 64 MB downloaded). `apparmor` is only
 # a recommendation of docker.io, which --no-install-recommends drops, but where the kernel
 # enables AppArmor dockerd needs its apparmor_parser to start any container.
+# /metrics is written by prometheus-cpp's text serializer (prometheus-cpp-dev, core only);
+# `prometheus` brings promtool, which tests/e2e/metrics_e2e_test.cpp runs on a real
+# atriumd's /metrics and on deploy/prometheus/alerts.yml (no Prometheus server starts:
+# --no-install-recommends, and Debian's policy-rc.d in containers).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -21,6 +25,7 @@ packages=(
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
   clang-format python3 zlib1g-dev
+  prometheus-cpp-dev prometheus
   wrk
   chromium
   docker.io busybox-static apparmor

@@ -87,7 +87,8 @@ api::impl::impl(api_dependencies deps)
   auto& table = routes;
   auto sources = d.metrics_sources;
   sources.push_back(realtime->metrics.get());
-  std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events, d.backups, std::move(sources)})
+  std::make_shared<admin_controller>(
+      admin_controller::deps{kit, d.monitor, d.events, d.backups, std::move(sources), &q, &q})
       ->add_routes(table);
   std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, tokens, d.secrets, on(hashing)})
       ->add_routes(table);

@@ -58,8 +58,7 @@ TEST_CASE("metrics: the new families follow real traffic", "[e2e][metrics]") {
 
   auto m = scrape(server);
   // Requests by route template, method and status; the raw path never appears.
-  CHECK(m.value("atrium_http_requests_total", {{"route", "/v1/projects"}, {"method", "POST"}, {"status", "201"}}) ==
-        1);
+  CHECK(m.value("atrium_http_requests_total", {{"route", "/v1/projects"}, {"method", "POST"}, {"status", "201"}}) == 1);
   CHECK(m.value("atrium_http_requests_total", {{"route", "/v1/projects/{id}"}, {"method", "GET"}, {"status", "404"}}) ==
         1);
   CHECK(m.value("atrium_http_requests_total", {{"route", "/v1/projects/{id}"}, {"method", "GET"}, {"status", "200"}}) ==
@@ -84,9 +83,9 @@ TEST_CASE("metrics: the new families follow real traffic", "[e2e][metrics]") {
   CHECK(m.has("atrium_entity_passivations_total"));
   CHECK(m.value("atrium_entity_actors_limit") == 100000);
   // RocksDB and the data dir's disk.
-  for (const char* name : {"atrium_rocksdb_live_data_bytes", "atrium_rocksdb_pending_compaction_bytes",
-                           "atrium_rocksdb_write_stopped", "atrium_rocksdb_delayed_write_rate_bytes",
-                           "atrium_rocksdb_write_stall_seconds_total"}) {
+  for (const char* name :
+       {"atrium_rocksdb_live_data_bytes", "atrium_rocksdb_pending_compaction_bytes", "atrium_rocksdb_write_stopped",
+        "atrium_rocksdb_delayed_write_rate_bytes", "atrium_rocksdb_write_stall_seconds_total"}) {
     INFO(name);
     CHECK(m.has(name));
   }
@@ -112,19 +111,24 @@ TEST_CASE("metrics: the new families follow real traffic", "[e2e][metrics]") {
 TEST_CASE("metrics: a WebSocket and its subscription are counted while open", "[e2e][metrics]") {
   temp_dir dir;
   atriumd_server server(dir.path());
+  auto admin = server.admin();
+  auto created = admin.post("/v1/projects", {{"name", "Watched"}});
+  REQUIRE(created.status == 201);
+  const auto project = created.json.at("id").get<std::string>();
   const auto token = server.login("admin", atrium::test::k_admin_password);
   {
     atrium::test::raw_websocket ws(server.address, "/v1/ws", {{"Authorization", "Bearer " + token}});
     REQUIRE(ws.ok());
-    REQUIRE(ws.send_json({{"op", "subscribe"}, {"id", "all"}, {"all", true}, {"after", 0}}));
-    REQUIRE(ws.await([](const nlohmann::json& j) { return j.value("op", "") == "subscribed"; }));
+    REQUIRE(ws.send_json({{"op", "subscribe"}, {"id", "s1"}, {"projects", {project}}, {"after", 0}}));
+    REQUIRE(ws.await([](const nlohmann::json& j) { return j.value("op", "") == "result" && j.value("ok", false); }));
     auto m = scrape(server);
     CHECK(m.value("atrium_websocket_connections") == 1);
     CHECK(m.value("atrium_push_subscriptions", {{"transport", "websocket"}}) == 1);
     CHECK(m.value("atrium_http_requests_total", {{"route", "/v1/ws"}, {"method", "GET"}, {"status", "101"}}) == 1);
     ws.close();
   }
-  CHECK(wait_until([&] { return scrape(server).value("atrium_websocket_connections") == 0; }, std::chrono::seconds(10)));
+  CHECK(
+      wait_until([&] { return scrape(server).value("atrium_websocket_connections") == 0; }, std::chrono::seconds(10)));
   auto m = scrape(server);
   CHECK(m.value("atrium_push_subscriptions", {{"transport", "websocket"}}) == 0);
 }
@@ -159,10 +163,10 @@ TEST_CASE("metrics: the alert rules pass promtool check rules", "[e2e][metrics][
   const auto m = scrape(server);
   std::ifstream in(rules);
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  for (const char* name : {"atrium_projection_lag_seconds", "atrium_projection_stalled", "atrium_relay_up",
-                           "atrium_relay_lag_seconds", "atrium_http_requests_total", "atrium_data_dir_free_bytes",
-                           "atrium_data_dir_size_bytes", "atrium_rocksdb_write_stall_seconds_total",
-                           "atrium_rocksdb_write_stopped", "atrium_healthy"}) {
+  for (const char* name :
+       {"atrium_projection_lag_seconds", "atrium_projection_stalled", "atrium_relay_up", "atrium_relay_lag_seconds",
+        "atrium_http_requests_total", "atrium_data_dir_free_bytes", "atrium_data_dir_size_bytes",
+        "atrium_rocksdb_write_stall_seconds_total", "atrium_rocksdb_write_stopped", "atrium_healthy"}) {
     INFO(name);
     CHECK(text.find(name) != std::string::npos);
     CHECK(m.has_family(name));

@@ -114,7 +114,7 @@ void admin_controller::projections(const call_ptr& c, const principal& p) {
 void admin_controller::metrics(const call_ptr& c) {
   // Prometheus text exposition format 0.0.4 (adapters/http/exposition.hpp); the families
   // are listed in docs/api.md ("GET /metrics") and docs/operations.md ("Monitoring").
-  d_.monitor.report([c, sources = d_.sources](ports::projections_report r) {
+  d_.monitor.report([c, sources = d_.sources, jobs = d_.jobs, containers = d_.containers](ports::projections_report r) {
     using ports::family;
     using ports::metric_type;
     std::vector<ports::metric_family> out;
@@ -155,6 +155,26 @@ void admin_controller::metrics(const call_ptr& c) {
                            "0 while the relay is degraded (brokers unreachable or stalled).")
                         .add(r.relay->status == "degraded" ? 0 : 1));
     }
+    // Jobs and containers by state, from the projections' count tables (a few rows);
+    // without counts (a projection built by an older version) the family has no sample.
+    auto job_family = family("atrium_jobs", metric_type::gauge, "Jobs by status (from the jobs projection).");
+    if (auto counts = jobs != nullptr ? jobs->job_counts() : result<std::optional<ports::state_counts>>{};
+        counts && *counts) {
+      for (const auto& [status, n] : **counts) job_family.add(d(n), {{"status", status}});
+    }
+    out.push_back(std::move(job_family));
+    auto container_family =
+        family("atrium_containers", metric_type::gauge, "Containers not removed, by desired and observed state.");
+    if (auto counts =
+            containers != nullptr ? containers->container_counts() : result<std::optional<ports::state_counts>>{};
+        counts && *counts) {
+      for (const auto& [key, n] : **counts) {
+        const auto slash = key.find('/');
+        container_family.add(d(n), {{"desired", key.substr(0, slash)},
+                                    {"observed", slash == std::string::npos ? "" : key.substr(slash + 1)}});
+      }
+    }
+    out.push_back(std::move(container_family));
     for (const auto* s : sources) s->collect(out);
     send_body(c, prometheus_text(std::move(out)), k_prometheus_content_type, {});
   });
