@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -185,7 +186,7 @@ TEST_CASE("logs: --log-format json writes one JSON object per line", "[e2e][logs
                            {{"X-Request-Id", "req-metrics-1"}});
     REQUIRE(r.status == 201);
     // A hostile path: quotes, a backslash and a control character must not break a line.
-    CHECK(admin.get("/v1/%22%5C%01x").status == 404);
+    CHECK(admin.get("/v1/%22%5C%01x").status == 400);
     REQUIRE(server.stop() == 0);
   }
   std::ifstream in(dir.path() / "atriumd.log");
