@@ -429,8 +429,8 @@ TEST_CASE("container rows round-trip every field the decider uses", "[projection
 }
 
 TEST_CASE("ops projections write only their own tables", "[projections]") {
-  const std::map<std::string, std::set<std::string>> own{{"jobs", {"jobs", "project_jobs"}},
-                                                         {"containers", {"containers"}}};
+  const std::map<std::string, std::set<std::string>> own{{"jobs", {"jobs", "project_jobs", "job_counts"}},
+                                                         {"containers", {"containers", "container_counts"}}};
   const std::vector<envelope> log{
       committed(1, job_s, 1, report_job),
       committed(2, job_s, 2, job_queued{}),
