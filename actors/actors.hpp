@@ -15,6 +15,7 @@
 
 #include "ports/event_publisher.hpp"
 #include "ports/event_store.hpp"
+#include "ports/metrics.hpp"
 #include "ports/monitor.hpp"
 #include "ports/read_model_store.hpp"
 #include "actors/interfaces.hpp"
@@ -151,11 +152,20 @@ struct relay_status_cell {
 /// (found in `dir`). Appends it still owes when it stops are answered `unavailable`.
 writer_actor spawn_store_writer(caf::actor_system& sys, ports::event_store& store, std::shared_ptr<core_directory> dir);
 
+/// The entity registry's counts, written by the registry, read by any thread (metrics).
+struct entity_counts {
+  ports::gauge live;          ///< entity actors alive now
+  ports::counter passivated;  ///< entity actors stopped for idleness or the `max_live` bound, since start
+};
+
 /// Settings of the entity registry.
 struct registry_options {
   std::uint64_t snapshot_every = 100;                                  ///< entities snapshot every N events (0: never)
   std::chrono::milliseconds passivate_after{std::chrono::minutes(5)};  ///< idle time before an entity stops
   std::size_t max_live = 100000;  ///< entity actors alive at once, at most (beyond: least recently used stop)
+  /// Where the registry publishes its counts for /metrics (kept across registry restarts);
+  /// nullptr: nowhere.
+  std::shared_ptr<entity_counts> counts;
 };
 
 /// The entity registry: routes `user_command_msg` / `project_command_msg` to the

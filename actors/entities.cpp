@@ -371,6 +371,11 @@ struct registry_state {
 
 using registry_self = registry_impl::stateful_pointer<registry_state>;
 
+/// Publishes the number of live entity actors (for /metrics).
+void publish_live(registry_state& st) {
+  if (st.options.counts) st.options.counts->live.set(static_cast<std::int64_t>(st.live.size()));
+}
+
 /// Stops an idle entity's actor. Only the registry sends commands to entity actors, so
 /// an entity with nothing in flight can be stopped without losing a message: the next
 /// command spawns and hydrates it again (from its snapshot).
@@ -383,6 +388,8 @@ void passivate(registry_self self, std::unordered_map<std::string, live_entity>:
   self->demonitor(actor);  // its exit is ours, not a crash to react to
   self->send_exit(actor, caf::exit_reason::user_shutdown);
   ++st.passivated;
+  if (st.options.counts) st.options.counts->passivated.add();
+  publish_live(st);
 }
 
 /// Passivates least recently used entities with nothing in flight while more than
@@ -428,6 +435,7 @@ caf::result<msg::command_reply> route(registry_self self, typename Traits::messa
     st.lru.push_front(stream);
     st.by_id.emplace(a.id(), stream);
     it = st.live.emplace(stream, live_entity{a, st.lru.begin(), 0, {}}).first;
+    publish_live(st);
     if (st.live.size() > st.options.max_live) enforce_bounds(self);
   } else {
     st.lru.splice(st.lru.begin(), st.lru, it->second.lru);
@@ -472,6 +480,7 @@ caf::result<msg::command_reply> route_safely(registry_self self, typename Traits
 registry_impl::behavior_type registry(registry_self self, ports::event_store* s, std::shared_ptr<core_directory> dir,
                                       registry_options options) {
   self->state.options = options;
+  publish_live(self->state);  // a restarted registry starts with none (its predecessor's stopped with it)
   self->set_exception_handler(log_actor_exception);
   self->set_down_handler([self](caf::down_msg& m) {
     auto& st = self->state;
@@ -485,6 +494,7 @@ registry_impl::behavior_type registry(registry_self self, ports::event_store* s,
       if (auto e = st.live.find(id->second); e != st.live.end()) {
         st.lru.erase(e->second.lru);
         st.live.erase(e);
+        publish_live(st);
       }
       st.by_id.erase(id);
     }
@@ -493,6 +503,7 @@ registry_impl::behavior_type registry(registry_self self, ports::event_store* s,
     // Told to stop: take every entity actor down with us.
     for (auto& [stream, e] : self->state.live) self->send_exit(e.actor, m.reason);
     self->state.live.clear();
+    publish_live(self->state);
     self->quit(m.reason);
   });
   const auto tick = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), options.passivate_after);

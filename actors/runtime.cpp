@@ -258,6 +258,8 @@ struct actor_runtime::impl {
   std::shared_ptr<actors::job_attempts> attempts;      // running job attempts (none without a dispatcher)
   std::shared_ptr<actors::container_pool> containers;  // the reconciler's runtime threads (none without it)
   std::chrono::milliseconds stop_wait{0};
+  std::shared_ptr<actors::entity_counts> entities;  // the registry's counts, for /metrics
+  std::size_t max_live_entities = 0;
 
   /// The actor now serving `R`, with its interface.
   template <actors::core_role R>
@@ -327,10 +329,13 @@ result<std::unique_ptr<actor_runtime>> actor_runtime::start(ports::event_store& 
       [sys, engine, head, dir] { return actors::spawn_projection_runner(*sys, engine, head, dir); });
   f[static_cast<std::size_t>(core_role::writer)] =
       make_factory<core_role::writer>([sys, &store, dir] { return actors::spawn_store_writer(*sys, store, dir); });
-  f[static_cast<std::size_t>(core_role::registry)] = make_factory<core_role::registry>([sys, &store, dir, config] {
-    return actors::spawn_registry(*sys, store, dir,
-                                  {config.snapshot_every, config.passivate_after, config.max_live_entities});
-  });
+  p->entities = std::make_shared<actors::entity_counts>();
+  p->max_live_entities = config.max_live_entities;
+  f[static_cast<std::size_t>(core_role::registry)] =
+      make_factory<core_role::registry>([sys, &store, dir, config, counts = p->entities] {
+        return actors::spawn_registry(
+            *sys, store, dir, {config.snapshot_every, config.passivate_after, config.max_live_entities, counts});
+      });
   f[static_cast<std::size_t>(core_role::gateway)] =
       make_factory<core_role::gateway>([sys, dir] { return sys->spawn(gateway, dir); });
   if (config.publisher != nullptr) {
@@ -507,6 +512,24 @@ std::pair<std::size_t, std::uint64_t> actor_runtime::entity_stats() {
           },
           [](caf::error&) {});
   return out;
+}
+
+void actor_runtime::collect(std::vector<ports::metric_family>& out) const {
+  using ports::family;
+  using ports::metric_type;
+  out.push_back(family("atrium_entity_actors_live", metric_type::gauge,
+                       "Entity actors alive now (one per active user, project, job, ...).")
+                    .add(static_cast<double>(impl_->entities->live.value())));
+  out.push_back(family("atrium_entity_actors_limit", metric_type::gauge,
+                       "Entity actors alive at once, at most (--max-live-entities).")
+                    .add(static_cast<double>(impl_->max_live_entities)));
+  out.push_back(family("atrium_entity_passivations_total", metric_type::counter,
+                       "Entity actors stopped since start because they were idle or over the limit.")
+                    .add(static_cast<double>(impl_->entities->passivated.value())));
+  const auto h = health();
+  out.push_back(family("atrium_healthy", metric_type::gauge,
+                       "1 while every core actor runs and the store can write (as /healthz says).")
+                    .add(h.healthy ? 1 : 0));
 }
 
 void actor_runtime::record(std::string stream, proposed_event event, std::function<void(result<std::uint64_t>)> done) {

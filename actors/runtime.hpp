@@ -55,6 +55,7 @@
 #include "ports/event_store.hpp"
 #include "ports/job_executor.hpp"
 #include "ports/job_leases.hpp"
+#include "ports/metrics.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/result_store.hpp"
@@ -154,7 +155,8 @@ struct runtime_config {
 class actor_runtime final : public ports::command_bus,
                             public ports::projection_monitor,
                             public ports::subscription_hub,
-                            public ports::job_leases {
+                            public ports::job_leases,
+                            public ports::metrics_source {
  public:
   /// Loads the projections' checkpoints (and, with `catch_up_before_start`, applies the
   /// log up to its head, blocking), then spawns the actors.
@@ -201,8 +203,12 @@ class actor_runtime final : public ports::command_bus,
                                       const ports::lease_completion& done) override;
   [[nodiscard]] std::vector<ports::worker_info> workers() const override;
 
-  /// Entity actors alive now and passivated so far (blocks briefly; for tests, benchmarks
-  /// and metrics).
+  /// ports::metrics_source: entity actors live, their limit and passivations so far
+  /// (published by the registry, read without a round trip), and health as 0/1.
+  void collect(std::vector<ports::metric_family>& out) const override;
+
+  /// Entity actors alive now and passivated so far (blocks briefly; for tests and
+  /// benchmarks).
   [[nodiscard]] std::pair<std::size_t, std::uint64_t> entity_stats();
 
   /// Makes core actor `name` (`event-store-writer`, `entity-registry`, `gateway`,

@@ -44,6 +44,7 @@
 #include "app/options.hpp"
 #include "app/worker.hpp"
 #include "app/log_format.hpp"
+#include "app/process_metrics.hpp"
 #include "events/user/user_decider.hpp"
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
@@ -61,14 +62,19 @@ constexpr int k_exit_fatal = 70;  // EX_SOFTWARE
 /// bounded queue; they wait rather than drop when it is full), one thread formats into
 /// a 64 KiB stdio buffer, flushed every second and at once for warnings and errors, so
 /// the access log costs no write(2) per request.
-void set_up_logging() {
+void set_up_logging(const std::string& format) {
   static char buffer[1 << 16];
   std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
   spdlog::init_thread_pool(1 << 15, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::async_logger>("atriumd", sink, spdlog::thread_pool(),
                                                        spdlog::async_overflow_policy::block);
-  logger->set_formatter(atrium::app::escaped_formatter());  // no raw control character from a request in a line
+  // No raw control character from a request in a line, whatever the format.
+  if (format == "json") {
+    logger->set_formatter(std::make_unique<atrium::app::json_log_formatter>());
+  } else {
+    logger->set_formatter(atrium::app::escaped_formatter());
+  }
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
   spdlog::flush_every(std::chrono::seconds(1));
@@ -348,7 +354,7 @@ std::expected<container_wiring, std::string> make_container_runtimes(const atriu
 int serve(const atrium::app::serve_options& opts) {
   // Logs go to stderr; stdout carries only the listening line and, on first start, the
   // generated admin password.
-  set_up_logging();
+  set_up_logging(opts.log_format);
   spdlog::set_level(spdlog::level::from_str(opts.log_level));
   const sigset_t stop_signals = block_stop_signals();
 
@@ -456,6 +462,9 @@ int serve(const atrium::app::serve_options& opts) {
   api_deps.container_runtimes = container_runtimes->runtimes;
   api_deps.default_container_runtime = opts.container_runtime;
   api_deps.read_model_changes = &read_models;
+  // GET /metrics: the store (group commit, RocksDB, disk), the actors, the process.
+  static const atrium::app::process_metrics process;
+  api_deps.metrics_sources = {store->get(), runtime->get(), &process};
   atrium::http_adapter::api api(api_deps);
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {

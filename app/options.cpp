@@ -149,6 +149,11 @@ void add_serve_options(CLI::App& s, serve_options& o, serve_raw& raw) {
   option(s, "--log-level", o.log_level, "trace, debug, info, warn, error, critical or off")
       ->type_name("LEVEL")
       ->check(k_log_level());
+  option(s, "--log-format", o.log_format,
+         "text (one escaped line per event) or json (one JSON object per line: time, level, message, "
+         "request_id, fields)")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
   option(s, "--http-threads", o.http_threads,
          "HTTP I/O threads: every connection's reads and writes, WebSocket and SSE fan-out included "
          "(0: one per core)")

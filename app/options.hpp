@@ -35,6 +35,7 @@ struct serve_options {
   std::string host = "127.0.0.1";            ///< from --listen HOST:PORT, brackets of an IPv6 host removed
   std::uint16_t port = 8080;                 ///< 0: a free port
   std::string log_level = "info";            ///< one of spdlog's level names
+  std::string log_format = "text";           ///< `text` or `json` (app/log_format.hpp)
   std::string master_key_file;               ///< "" : DATA_DIR/master.key (generated on first start)
   std::string backup_dir;                    ///< online backups (`POST /v1/admin/backups`); "": DATA_DIR/backups
   bool include_master_key = false;           ///< copy the master key beside each backup

@@ -12,6 +12,10 @@
 # enables AppArmor dockerd needs its apparmor_parser to start any container.
 # The TLS tests (tests/ws/tls.test.mjs) make their throwaway CA and certificates with the
 # `openssl` command and connect with `curl --cacert`.
+# /metrics is written by prometheus-cpp's text serializer (prometheus-cpp-dev, core only);
+# `prometheus` brings promtool, which tests/e2e/metrics_e2e_test.cpp runs on a real
+# atriumd's /metrics and on deploy/prometheus/alerts.yml (no Prometheus server starts:
+# --no-install-recommends, and Debian's policy-rc.d in containers).
 # Idempotent and non-interactive; run as root (or with sudo available).
 set -euo pipefail
 
@@ -23,6 +27,7 @@ packages=(
   libpqxx-dev libsqlite3-dev postgresql bubblewrap libcsv-dev
   libhowardhinnant-date-dev tzdata
   clang-format python3 zlib1g-dev openssl
+  prometheus-cpp-dev prometheus
   wrk
   chromium
   docker.io busybox-static apparmor

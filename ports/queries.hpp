@@ -12,6 +12,8 @@
 /// plus the times the projections add (`created_at`, `updated_at`, …). A store error
 /// is answered as a value (`unavailable`), never thrown.
 
+#include <map>
+#include <string_view>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -155,10 +157,22 @@ struct job_filter {
   page_request at;
 };
 
+/// Counts of entities by state, as the projections keep them (`job_counts`,
+/// `container_counts`): state → count, states with none left out.
+using state_counts = std::map<std::string, std::uint64_t>;
+
+/// The key the projections write into a count table when they applied position 1: its
+/// counts cover the whole log (a table without it was started by an older version).
+inline constexpr std::string_view k_counts_complete = "_complete";
+
 /// Jobs.
 class job_queries {
  public:
   virtual ~job_queries() = default;
+  /// Jobs by status (`queued`, `running`, `succeeded`, …); nullopt when the `jobs`
+  /// projection was built before it kept counts (rebuild it to get them) or is not
+  /// kept here. `unavailable` on a store error.
+  [[nodiscard]] virtual result<std::optional<state_counts>> job_counts() const { return std::nullopt; }
   /// Job `id`'s view; nullopt if there is none. `unavailable` on a store error.
   [[nodiscard]] virtual result<std::optional<nlohmann::json>> job(std::string_view id) const = 0;
   /// The jobs `filter` selects, in id order, paged.
@@ -169,6 +183,9 @@ class job_queries {
 class container_queries {
  public:
   virtual ~container_queries() = default;
+  /// Containers not removed, by `<desired>/<observed>` state (`running/running`,
+  /// `running/exited`, …); nullopt as for `job_queries::job_counts`.
+  [[nodiscard]] virtual result<std::optional<state_counts>> container_counts() const { return std::nullopt; }
   /// Container `id`'s view; nullopt if there is none. `unavailable` on a store error.
   [[nodiscard]] virtual result<std::optional<nlohmann::json>> container(std::string_view id) const = 0;
   /// Every container's view in id order, paged.

@@ -209,8 +209,30 @@ class read_queries final : public ports::queries {
     return rows_.get("containers", "containers", id);
   }
 
+  result<std::optional<ports::state_counts>> job_counts() const override { return counts("jobs", "job_counts"); }
+  result<std::optional<ports::state_counts>> container_counts() const override {
+    return counts("containers", "container_counts");
+  }
+
   result<page> containers(const page_request& at) const override {
     return scan_page("containers", "containers", at, [](const json& row) { return row; });
+  }
+
+  /// The counts of `table` (a few rows: one per state), nullopt without the marker.
+  result<std::optional<ports::state_counts>> counts(std::string_view projection, std::string_view table) const {
+    auto rows = rows_.scan(projection, table, "", "", 1000);
+    if (!rows) return std::unexpected(rows.error());
+    ports::state_counts out;
+    bool complete = false;
+    for (const auto& r : *rows) {
+      if (r.key == ports::k_counts_complete) {
+        complete = true;
+      } else {
+        out[r.key] = r.value.value("count", std::uint64_t{0});
+      }
+    }
+    if (!complete) return std::optional<ports::state_counts>{};
+    return std::optional<ports::state_counts>{std::move(out)};
   }
 
   // ---- schedules --------------------------------------------------------------------

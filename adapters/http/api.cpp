@@ -85,7 +85,11 @@ api::impl::impl(api_dependencies deps)
   const auto& q = d.queries;
   realtime = std::make_shared<realtime_context>(realtime_context{d.hub, d.events, q, {q, q, q, q, q}});
   auto& table = routes;
-  std::make_shared<admin_controller>(admin_controller::deps{kit, d.monitor, d.events, d.backups})->add_routes(table);
+  auto sources = d.metrics_sources;
+  sources.push_back(realtime->metrics.get());
+  std::make_shared<admin_controller>(
+      admin_controller::deps{kit, d.monitor, d.events, d.backups, std::move(sources), &q, &q})
+      ->add_routes(table);
   std::make_shared<tokens_controller>(tokens_controller::deps{kit, q, tokens, d.secrets, on(hashing)})
       ->add_routes(table);
   std::make_shared<sessions_controller>(
@@ -118,6 +122,8 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);
+  realtime->metrics->index(table);
+  realtime->metrics->websocket_subscriptions = realtime->presence->subscriptions;
 }
 
 result<std::string> api::impl::credential(call& c, bool push) {
@@ -238,6 +244,10 @@ void api::impl::dispatch(const call_ptr& c) {
   const auto& path = c->path;
   const auto& m = c->req.method;
   const auto found = routes.find(m, path);
+  // Counted under the route's template (a known path with another method: that path's).
+  c->route_id = realtime->metrics->route_id(found.found != nullptr  ? found.found
+                                            : found.at_path.empty() ? nullptr
+                                                                    : found.at_path.front());
   // Open routes (health, metrics, login) answer without authentication.
   if (found.open()) {
     if (!found.found) return send_method_not_allowed(c, found);
@@ -304,6 +314,7 @@ void api::impl::serve_static(const call_ptr& c) {
   }
   const auto* file = d.web->find(c->req.target);
   if (!file) return send_error(c, error{errc::not_found, "no such route"});
+  c->route_id = http_metrics::k_static;
   auto resp = static_response(*file, c->req);
   resp.headers.emplace_back("X-Request-Id", c->correlation_id);
   spdlog::debug("http {} status={} bytes={} request_id={}", log_request(*c), resp.status, resp.body.size(),
@@ -356,12 +367,18 @@ api::~api() { stop(); }
 void api::stop() { impl_->hashing.join(); }
 
 void api::handle(http_request request, respond_fn respond) {
-  // Every answer, API or static file, carries the browser security headers.
-  auto secured = [respond = std::move(respond)](http_response r) {
+  auto c = impl::make_call(std::move(request), nullptr);
+  // Every answer, API or static file, carries the browser security headers, and is
+  // counted under its call's route (the call is alive whenever its `respond` runs).
+  c->respond = [respond = std::move(respond), metrics = impl_->realtime->metrics, weak = std::weak_ptr<call>(c),
+                method = http_metrics::method_index(c->req.method), started = c->started](http_response r) {
     add_security_headers(r.headers);
+    const auto held = weak.lock();
+    metrics->observe(held ? held->route_id : http_metrics::k_unmatched, method, r.status,
+                     std::chrono::duration<double>(clock_type::now() - started).count());
     respond(std::move(r));
   };
-  impl_->run(impl::make_call(std::move(request), std::move(secured)));
+  impl_->run(c);
 }
 
 }  // namespace atrium::http_adapter

@@ -76,6 +76,7 @@
 #include "ports/event_store.hpp"
 #include "ports/job_leases.hpp"
 #include "ports/backup.hpp"
+#include "ports/metrics.hpp"
 #include "ports/monitor.hpp"
 #include "ports/queries.hpp"
 #include "ports/read_model_store.hpp"
@@ -124,6 +125,10 @@ struct api_dependencies {
   /// them, authentication keeps each user's principal until a user or group event
   /// changes those rows (auth_cache.hpp); nullptr: it reads the rows on every request.
   const ports::read_model_changes* read_model_changes = nullptr;
+  /// What `GET /metrics` serves besides the API's own requests and connections and the
+  /// projections' progress (the store, the actor runtime, the process); each must
+  /// outlive the `api`.
+  std::vector<const ports::metrics_source*> metrics_sources;
 };
 
 /// The request handler of the API.

@@ -42,6 +42,9 @@ struct call {
   std::map<std::string, std::string> query;
   std::string correlation_id;
   clock_type::time_point started = clock_type::now();
+  /// The route this request is counted under in the metrics (http_metrics route id; 0:
+  /// `unmatched` until the route table found one).
+  int route_id = 0;
   std::string who = "-";
   std::string command_id;  ///< scoped Idempotency-Key, when the client sent one
   std::string user_id;     ///< the authenticated caller, once known

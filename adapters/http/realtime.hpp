@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "adapters/http/access_facts.hpp"
+#include "adapters/http/http_metrics.hpp"
 #include "adapters/http/router.hpp"
 #include "ports/event_store.hpp"
 #include "ports/subscriptions.hpp"
@@ -94,6 +95,8 @@ struct presence_board {
   };
   std::mutex usage_mu;
   std::unordered_map<std::string, user_usage> usage;
+  /// Subscriptions of every user (what the per-user counts add up to), for /metrics.
+  std::shared_ptr<ports::gauge> subscriptions = std::make_shared<ports::gauge>();
 
   /// Counts one more connection of `user`; false (counting nothing) at the limit.
   bool add_connection(const std::string& user) {
@@ -116,6 +119,7 @@ struct presence_board {
     auto& u = usage[user];
     if (u.subscriptions >= k_max_subscriptions_per_user) return false;
     ++u.subscriptions;
+    subscriptions->add();
     return true;
   }
   void remove_subscriptions(const std::string& user, std::size_t n) {
@@ -123,7 +127,9 @@ struct presence_board {
     std::lock_guard lock(usage_mu);
     auto it = usage.find(user);
     if (it == usage.end()) return;
-    it->second.subscriptions -= std::min(n, it->second.subscriptions);
+    const auto removed = std::min(n, it->second.subscriptions);
+    it->second.subscriptions -= removed;
+    subscriptions->sub(static_cast<std::int64_t>(removed));
     if (it->second.connections == 0 && it->second.subscriptions == 0) usage.erase(it);
   }
 
@@ -201,6 +207,8 @@ struct realtime_context {
   stream_facts_source facts;         ///< who may read which stream
   std::shared_ptr<presence_board> presence = std::make_shared<presence_board>();
   command_runner run_command;
+  /// Open connections and subscriptions are counted here (for /metrics); never null.
+  std::shared_ptr<http_metrics> metrics = std::make_shared<http_metrics>();
 };
 
 /// What WebSocket and SSE connections share: the channel, the user, access checks.

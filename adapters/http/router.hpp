@@ -62,6 +62,15 @@ class route_table {
   /// Looks `method` and the decoded `path` segments up.
   [[nodiscard]] match find(std::string_view method, const std::vector<std::string>& path) const;
 
+  /// Every route, in the order added (pointers stay valid while the table lives and no
+  /// route is added).
+  [[nodiscard]] std::vector<const route*> all() const {
+    std::vector<const route*> out;
+    out.reserve(routes_.size());
+    for (const auto& e : routes_) out.push_back(&e.r);
+    return out;
+  }
+
  private:
   struct entry {
     route r;

@@ -359,6 +359,44 @@ memory_usage database::memory() const {
   return m;
 }
 
+storage_stats database::stats() const {
+  storage_stats s;
+  s.disk_free_bytes = free_bytes(impl_->dir);
+  s.disk_size_bytes = disk_bytes(impl_->dir);
+  std::shared_lock lock(impl_->db_mu);
+  auto* db = impl_->db.get();
+  if (db == nullptr) return s;
+  (void)db->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateLiveDataSize, &s.live_data_bytes);
+  (void)db->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                     &s.pending_compaction_bytes);
+  (void)db->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &s.delayed_write_rate);
+  std::uint64_t stopped = 0;
+  (void)db->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &stopped);
+  s.write_stopped = stopped != 0;
+  // A number of a map property, 0 when absent or not a number.
+  auto number = [](const std::map<std::string, std::string>& m, const char* key) -> std::uint64_t {
+    auto it = m.find(key);
+    if (it == m.end()) return 0;
+    try {
+      return static_cast<std::uint64_t>(std::stod(it->second));
+    } catch (const std::exception&) {
+      return 0;
+    }
+  };
+  for (auto* h : impl_->handles) {
+    std::map<std::string, std::string> cf;
+    if (db->GetMapProperty(h, rocksdb::DB::Properties::kCFStats, &cf)) {
+      s.stops += number(cf, "io_stalls.total_stop");
+      s.slowdowns += number(cf, "io_stalls.total_slowdown");
+    }
+  }
+  std::map<std::string, std::string> dbstats;
+  if (db->GetMapProperty(rocksdb::DB::Properties::kDBStats, &dbstats)) {
+    s.stall_micros = number(dbstats, "db.user_write_stall_micros");
+  }
+  return s;
+}
+
 std::optional<error> database::fault() const { return impl_->current_fault(); }
 
 std::optional<error> database::write_fault() const {

@@ -108,6 +108,32 @@ struct memory_usage {
   std::uint64_t sst_files = 0;
 };
 
+/// The database's write-path health, for metrics (RocksDB properties, summed over every
+/// column family where they are per family), and the disk under it.
+struct storage_stats {
+  /// Estimated bytes of live data (`rocksdb.estimate-live-data-size`).
+  std::uint64_t live_data_bytes = 0;
+  /// Bytes compaction must rewrite to bring every level under its target
+  /// (`rocksdb.estimate-pending-compaction-bytes`): grows before a stall.
+  std::uint64_t pending_compaction_bytes = 0;
+  /// The write rate RocksDB slows writers to, bytes per second; 0 when writes are not
+  /// delayed (`rocksdb.actual-delayed-write-rate`).
+  std::uint64_t delayed_write_rate = 0;
+  /// True while RocksDB stops writes (`rocksdb.is-write-stopped`).
+  bool write_stopped = false;
+  /// Write stops and slowdowns so far, since open (`rocksdb.cfstats`
+  /// `io_stalls.total_stop`, `io_stalls.total_slowdown`).
+  std::uint64_t stops = 0;
+  std::uint64_t slowdowns = 0;
+  /// Microseconds user writes waited in stalls since open (`rocksdb.dbstats`
+  /// `db.user_write_stall_micros`).
+  std::uint64_t stall_micros = 0;
+  /// Bytes free for unprivileged writers and size of the file system holding the
+  /// database (statvfs); nullopt when it cannot be read.
+  std::optional<std::uint64_t> disk_free_bytes;
+  std::optional<std::uint64_t> disk_size_bytes;
+};
+
 /// The shared database. Thread-safe. Every use of the handle, the families or `write`
 /// holds the lock `use` gives (shared); a reopen holds it exclusively.
 class database {
@@ -149,6 +175,9 @@ class database {
 
   /// Where the database's memory goes now; zeros while it is closed for a reopen.
   [[nodiscard]] memory_usage memory() const;
+  /// The write path's health and the disk; RocksDB figures are zeros while it is closed
+  /// for a reopen. Reads properties only (no I/O besides statvfs).
+  [[nodiscard]] storage_stats stats() const;
 
   /// The recorded write failure, if any (cleared by a successful reopen).
   [[nodiscard]] std::optional<error> fault() const;

@@ -165,6 +165,19 @@ result<std::uint64_t> event_log::stream_version(std::string_view stream) const {
 
 std::uint64_t event_log::commit_count() const { return impl_->commits.load(std::memory_order_relaxed); }
 
+void event_log::collect_metrics(std::vector<ports::metric_family>& out) const {
+  using ports::metric_type;
+  out.push_back(ports::family("atrium_commit_groups_total", metric_type::counter,
+                              "Synced WriteBatches (fsyncs) of the event log that committed events.")
+                    .add(static_cast<double>(impl_->groups_committed.value())));
+  out.push_back(
+      ports::family("atrium_committed_events_total", metric_type::counter, "Events committed to the log since start.")
+          .add(static_cast<double>(impl_->events_committed.value())));
+  out.push_back(ports::family("atrium_commit_group_events", metric_type::histogram,
+                              "Events per synced WriteBatch (group commit size).")
+                    .add(impl_->group_sizes.snapshot()));
+}
+
 std::uint64_t event_log::head_position() const { return impl_->head.load(std::memory_order_acquire); }
 
 std::optional<error> event_log::write_fault() const { return impl_->db->write_fault(); }

@@ -31,6 +31,7 @@
 
 #include "adapters/rocksdb/database.hpp"
 #include "ports/event_store.hpp"
+#include "ports/metrics.hpp"
 
 namespace atrium::rocksdb_adapter {
 
@@ -67,6 +68,11 @@ class event_log final : public ports::event_store {
 
   /// Synced writes done so far (for benchmarks: events per commit).
   [[nodiscard]] std::uint64_t commit_count() const;
+
+  /// Appends the group commit's families to `out`: `atrium_commit_groups_total` (synced
+  /// WriteBatches that committed events), `atrium_committed_events_total` and the
+  /// histogram `atrium_commit_group_events` (events per synced write, i.e. per fsync).
+  void collect_metrics(std::vector<ports::metric_family>& out) const;
 
  private:
   struct impl;  // adapters/rocksdb/event_log_impl.hpp

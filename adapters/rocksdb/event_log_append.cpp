@@ -201,12 +201,19 @@ void event_log::impl::commit_group(std::vector<pending>& group) {
         if (o) o = std::unexpected(ok.error());
       }
     } else {
+      const auto events = g.next_position - next_position;
       next_position = g.next_position;
       last_hash = g.last_hash;
       if (head_cache.size() + g.heads.size() > k_head_cache_limit) head_cache.clear();
       for (auto& [stream, version] : g.heads) head_cache[stream] = version;
       head.store(next_position - 1, std::memory_order_release);
       commits.fetch_add(1, std::memory_order_relaxed);
+      // A group of only repeated event ids writes no event: it is no group commit of events.
+      if (events > 0) {
+        groups_committed.add();
+        events_committed.add(events);
+        group_sizes.observe(static_cast<double>(events));
+      }
     }
   }
   db_lock->unlock();

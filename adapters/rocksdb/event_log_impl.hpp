@@ -16,6 +16,7 @@
 
 #include "adapters/rocksdb/encoding.hpp"
 #include "adapters/rocksdb/event_log.hpp"
+#include "ports/metrics.hpp"
 
 namespace atrium::rocksdb_adapter {
 
@@ -77,6 +78,12 @@ struct event_log::impl final : database_observer {
   std::atomic<std::uint32_t> groups_done{0};
   std::atomic<int> sync_waiters{0};
   std::atomic<std::uint64_t> commits{0};
+  // For /metrics, counted by the commit thread after each synced write (lock-free):
+  // groups written, events in them, and events per group.
+  static constexpr double k_group_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
+  ports::counter groups_committed;
+  ports::counter events_committed;
+  ports::histogram group_sizes{k_group_buckets};
 
   std::mutex queue_mu;
   std::condition_variable queue_cv;

@@ -34,12 +34,13 @@
 #include "adapters/rocksdb/event_log.hpp"
 #include "adapters/rocksdb/kv_store.hpp"
 #include "adapters/rocksdb/read_model_store.hpp"
+#include "ports/metrics.hpp"
 
 namespace atrium::rocksdb_adapter {
 
 /// The role stores of one database, opened and closed together. The references it
 /// hands out live as long as it does.
-class rocksdb_store {
+class rocksdb_store final : public ports::metrics_source {
  public:
   /// Opens (creating if missing) the database in `dir`, with the column families of the
   /// projections named in `projections`, and its role stores. `unavailable` if RocksDB
@@ -50,7 +51,7 @@ class rocksdb_store {
                                                                    store_options options = {});
   /// Stops the event log's commit thread (after it committed what was queued), then
   /// closes the database.
-  ~rocksdb_store();
+  ~rocksdb_store() override;
   rocksdb_store(const rocksdb_store&) = delete;
   rocksdb_store& operator=(const rocksdb_store&) = delete;
 
@@ -66,6 +67,12 @@ class rocksdb_store {
   /// The shared database (health, recovery counters).
   [[nodiscard]] database& db() { return *db_; }
   [[nodiscard]] const database& db() const { return *db_; }
+
+  /// The store's metrics (ports::metrics_source): the group commit (event_log
+  /// `collect_metrics`), RocksDB's live data, pending compaction bytes, delayed write
+  /// rate, stopped writes and stall counters, its memtables and block cache, and the
+  /// free and total bytes of the data dir's file system (`database::stats`).
+  void collect(std::vector<ports::metric_family>& out) const override;
 
  private:
   rocksdb_store() = default;

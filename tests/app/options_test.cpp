@@ -89,6 +89,7 @@ TEST_CASE("options: subcommand selection, serve being the default", "[app][optio
   CHECK(none.serve.host == "127.0.0.1");
   CHECK(none.serve.port == 8080);
   CHECK(none.serve.log_level == "info");
+  CHECK(none.serve.log_format == "text");
   CHECK(none.serve.snapshot_every == 100);
   CHECK_FALSE(none.serve.kafka_embedded);
 
@@ -238,6 +239,7 @@ TEST_CASE("options: bad input is one line and exit code 2", "[app][options]") {
   CHECK(refusal({"--listen", "localhost:http"}).find("port") != std::string::npos);
   CHECK(refusal({"--listen", ":8080"}).find("host") != std::string::npos);
   CHECK(refusal({"--log-level", "loud"}).find("--log-level") != std::string::npos);
+  CHECK(refusal({"--log-format", "xml"}).find("--log-format") != std::string::npos);
   CHECK(refusal({"--kafka", "cluster"}).find("embedded") != std::string::npos);
   CHECK(refusal({"--kafka-topic", ""}).find("non-empty") != std::string::npos);
   CHECK(refusal({"--kafka-option", "novalue"}).find("KEY=VALUE") != std::string::npos);

@@ -59,7 +59,10 @@ TEST_CASE("jobs: a submitted job gets a row and a project index entry", "[projec
   CHECK(jobs->name() == "jobs");
   memory_rows rows;
   const auto out = feed(*jobs, rows, committed(1, job_s, 1, report_job, "user-alice"));
-  CHECK(out.size() == 2);
+  // The row, the index entry, its status count and (at position 1) the counts' marker.
+  CHECK(out.size() == 4);
+  CHECK(rows.row("job_counts", "submitted") == json{{"count", 1}});
+  CHECK(rows.get("job_counts", "_complete") != nullptr);
   CHECK(rows.row("project_jobs", "p-1/j-1") == json{{"status", "submitted"}});
 
   feed(*jobs, rows, committed(2, job_s, 2, job_queued{}, "user-alice"));
@@ -123,6 +126,10 @@ TEST_CASE("jobs: the row follows a run to success", "[projections][jobs]") {
   CHECK(row.at("updated_at") == "2026-01-01T00:00:07.000000Z");
   CHECK(row.at("finished_at") == "2026-01-01T00:00:07.000000Z");
   CHECK(rows.row("project_jobs", "p-1/j-1") == json{{"status", "succeeded"}});
+  // One job, counted once under its status now (the counts it passed through are gone).
+  CHECK(rows.row("job_counts", "succeeded") == json{{"count", 1}});
+  CHECK(rows.get("job_counts", "running") == nullptr);
+  CHECK(rows.get("job_counts", "queued") == nullptr);
 }
 
 TEST_CASE("jobs: failures, time-outs and cancels finish the row", "[projections][jobs]") {
@@ -186,7 +193,8 @@ TEST_CASE("jobs: each project indexes its own jobs", "[projections][jobs]") {
 TEST_CASE("jobs: other streams, unknown types, malformed and orphan events are ignored", "[projections][jobs]") {
   const auto jobs = make_jobs_projection();
   memory_rows rows;
-  CHECK(feed(*jobs, rows, committed(1, "project-p-1", 1, project_created{"p-1", "A", "", "u"})).empty());
+  // (Position 1 would write the counts' marker: these start later.)
+  CHECK(feed(*jobs, rows, committed(11, "project-p-1", 1, project_created{"p-1", "A", "", "u"})).empty());
   CHECK(feed(*jobs, rows, committed(2, "jobs-j-1", 1, report_job)).empty());
   CHECK(feed(*jobs, rows, committed(3, "container-c-1", 1, web)).empty());
   auto unknown = committed(4, job_s, 1, job_queued{});
@@ -348,18 +356,22 @@ TEST_CASE("containers: a removed container's row is deleted", "[projections][con
        committed(2, "container-c-2", 1, container_declared{"c-2", "db", "postgres:16", {}, {}, {5432}, "admin-1"}));
   CHECK(rows.keys("containers") == std::vector<std::string>{"c-1", "c-2"});
 
+  CHECK(rows.row("container_counts", "stopped/declared") == json{{"count", 2}});
   const auto out = feed(*containers, rows, committed(3, ctr_s, 2, container_removed{}));
-  REQUIRE(out.size() == 1);
-  REQUIRE(std::holds_alternative<row_delete>(out[0]));
-  CHECK(std::get<row_delete>(out[0]).table == "containers");
-  CHECK(std::get<row_delete>(out[0]).key == "c-1");
+  // Its state's count, then its row.
+  REQUIRE(out.size() == 2);
+  REQUIRE(std::holds_alternative<row_delete>(out[1]));
+  CHECK(std::get<row_delete>(out[1]).table == "containers");
+  CHECK(std::get<row_delete>(out[1]).key == "c-1");
   CHECK(rows.keys("containers") == std::vector<std::string>{"c-2"});
+  CHECK(rows.row("container_counts", "stopped/declared") == json{{"count", 1}});
+  CHECK(rows.get("container_counts", "_complete") != nullptr);
 }
 
 TEST_CASE("containers: other streams, unknown types and orphan events are ignored", "[projections][containers]") {
   const auto containers = make_containers_projection();
   memory_rows rows;
-  CHECK(feed(*containers, rows, committed(1, job_s, 1, report_job)).empty());
+  CHECK(feed(*containers, rows, committed(6, job_s, 1, report_job)).empty());
   CHECK(feed(*containers, rows, committed(2, "containers-c-1", 1, web)).empty());
   auto unknown = committed(3, ctr_s, 1, container_stopped{});
   unknown.type = "container.paused";
@@ -417,8 +429,8 @@ TEST_CASE("container rows round-trip every field the decider uses", "[projection
 }
 
 TEST_CASE("ops projections write only their own tables", "[projections]") {
-  const std::map<std::string, std::set<std::string>> own{{"jobs", {"jobs", "project_jobs"}},
-                                                         {"containers", {"containers"}}};
+  const std::map<std::string, std::set<std::string>> own{{"jobs", {"jobs", "project_jobs", "job_counts"}},
+                                                         {"containers", {"containers", "container_counts"}}};
   const std::vector<envelope> log{
       committed(1, job_s, 1, report_job),
       committed(2, job_s, 2, job_queued{}),

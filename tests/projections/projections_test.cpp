@@ -403,7 +403,10 @@ TEST_CASE("projections write only their own tables", "[projections]") {
   const auto all = make_all_projections();
   const std::map<std::string, std::set<std::string>> own{{"users", {"users", "usernames"}},
                                                          {"projects", {"projects", "user_projects", "group_projects"}},
-                                                         {"audit", {"entries"}}};
+                                                         {"audit", {"entries"}},
+                                                         // position 1: the marker of counts kept from the start
+                                                         {"jobs", {"job_counts"}},
+                                                         {"containers", {"container_counts"}}};
   const std::vector<envelope> log{
       committed(1, "user-alice-id", 1, alice),
       committed(2, "username-alice", 1, username_claimed{"alice", "alice-id"}),

@@ -1,5 +1,6 @@
 // Health, readiness, metrics and the projections' administration.
 #include "adapters/http/controllers/controllers.hpp"
+#include "adapters/http/exposition.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -111,42 +112,71 @@ void admin_controller::projections(const call_ptr& c, const principal& p) {
 }
 
 void admin_controller::metrics(const call_ptr& c) {
-  // Prometheus text exposition format 0.0.4
-  // (https://prometheus.io/docs/instrumenting/exposition_formats/).
-  d_.monitor.report([c](ports::projections_report r) {
-    std::string out;
-    auto metric = [&out](const char* name, const char* type, const char* help) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    };
-    auto sample = [&out](const std::string& name, const std::string& labels, double value) {
-      out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + fmt::format("{}", value) + "\n";
-    };
-    metric("atrium_log_head_position", "gauge", "Position of the last committed event.");
-    sample("atrium_log_head_position", "", static_cast<double>(r.head));
-    metric("atrium_projections_ready", "gauge", "1 once the projections caught up after start.");
-    sample("atrium_projections_ready", "", r.ready ? 1 : 0);
-    metric("atrium_projection_checkpoint", "gauge", "Last position a projection applied.");
-    for (const auto& p : r.projections)
-      sample("atrium_projection_checkpoint", "projection=\"" + p.name + "\"", static_cast<double>(p.checkpoint));
-    metric("atrium_projection_lag_positions", "gauge", "Committed events a projection has not applied.");
-    for (const auto& p : r.projections)
-      sample("atrium_projection_lag_positions", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_positions));
-    metric("atrium_projection_lag_seconds", "gauge", "Age of the oldest event a projection has not applied.");
-    for (const auto& p : r.projections)
-      sample("atrium_projection_lag_seconds", "projection=\"" + p.name + "\"", static_cast<double>(p.lag_ms) / 1000.0);
-    if (r.relay) {
-      metric("atrium_relay_checkpoint", "gauge", "Last position acknowledged by Kafka with every earlier one.");
-      sample("atrium_relay_checkpoint", "", static_cast<double>(r.relay->checkpoint));
-      metric("atrium_relay_lag_positions", "gauge", "Committed events not yet acknowledged by Kafka.");
-      sample("atrium_relay_lag_positions", "", static_cast<double>(r.relay->lag_positions));
-      metric("atrium_relay_lag_seconds", "gauge", "Age of the oldest event not yet acknowledged by Kafka.");
-      sample("atrium_relay_lag_seconds", "", r.relay->lag_seconds);
-      metric("atrium_relay_in_flight", "gauge", "Events sent to Kafka and not yet acknowledged.");
-      sample("atrium_relay_in_flight", "", static_cast<double>(r.relay->in_flight));
-      metric("atrium_relay_up", "gauge", "0 while the relay is degraded (brokers unreachable or stalled).");
-      sample("atrium_relay_up", "", r.relay->status == "degraded" ? 0 : 1);
+  // Prometheus text exposition format 0.0.4 (adapters/http/exposition.hpp); the families
+  // are listed in docs/api.md ("GET /metrics") and docs/operations.md ("Monitoring").
+  d_.monitor.report([c, sources = d_.sources, jobs = d_.jobs, containers = d_.containers](ports::projections_report r) {
+    using ports::family;
+    using ports::metric_type;
+    std::vector<ports::metric_family> out;
+    auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+    out.push_back(
+        family("atrium_log_head_position", metric_type::gauge, "Position of the last committed event.").add(d(r.head)));
+    out.push_back(
+        family("atrium_projections_ready", metric_type::gauge, "1 once the projections caught up after start.")
+            .add(r.ready ? 1 : 0));
+    auto checkpoint = family("atrium_projection_checkpoint", metric_type::gauge, "Last position a projection applied.");
+    auto lag =
+        family("atrium_projection_lag_positions", metric_type::gauge, "Committed events a projection has not applied.");
+    auto lag_s = family("atrium_projection_lag_seconds", metric_type::gauge,
+                        "Age of the oldest event a projection has not applied.");
+    auto stalled = family("atrium_projection_stalled", metric_type::gauge,
+                          "1 while a projection is stalled on an error (GET /v1/admin/projections says why).");
+    for (const auto& p : r.projections) {
+      checkpoint.add(d(p.checkpoint), {{"projection", p.name}});
+      lag.add(d(p.lag_positions), {{"projection", p.name}});
+      lag_s.add(static_cast<double>(p.lag_ms) / 1000.0, {{"projection", p.name}});
+      stalled.add(p.status == "stalled" ? 1 : 0, {{"projection", p.name}});
     }
-    send_body(c, std::move(out), "text/plain; version=0.0.4; charset=utf-8", {});
+    for (auto* f : {&checkpoint, &lag, &lag_s, &stalled}) out.push_back(std::move(*f));
+    if (r.relay) {
+      out.push_back(family("atrium_relay_checkpoint", metric_type::gauge,
+                           "Last position acknowledged by Kafka with every earlier one.")
+                        .add(d(r.relay->checkpoint)));
+      out.push_back(
+          family("atrium_relay_lag_positions", metric_type::gauge, "Committed events not yet acknowledged by Kafka.")
+              .add(d(r.relay->lag_positions)));
+      out.push_back(family("atrium_relay_lag_seconds", metric_type::gauge,
+                           "Age of the oldest event not yet acknowledged by Kafka.")
+                        .add(r.relay->lag_seconds));
+      out.push_back(
+          family("atrium_relay_in_flight", metric_type::gauge, "Events sent to Kafka and not yet acknowledged.")
+              .add(d(r.relay->in_flight)));
+      out.push_back(family("atrium_relay_up", metric_type::gauge,
+                           "0 while the relay is degraded (brokers unreachable or stalled).")
+                        .add(r.relay->status == "degraded" ? 0 : 1));
+    }
+    // Jobs and containers by state, from the projections' count tables (a few rows);
+    // without counts (a projection built by an older version) the family has no sample.
+    auto job_family = family("atrium_jobs", metric_type::gauge, "Jobs by status (from the jobs projection).");
+    if (auto counts = jobs != nullptr ? jobs->job_counts() : result<std::optional<ports::state_counts>>{};
+        counts && *counts) {
+      for (const auto& [status, n] : **counts) job_family.add(d(n), {{"status", status}});
+    }
+    out.push_back(std::move(job_family));
+    auto container_family =
+        family("atrium_containers", metric_type::gauge, "Containers not removed, by desired and observed state.");
+    if (auto counts =
+            containers != nullptr ? containers->container_counts() : result<std::optional<ports::state_counts>>{};
+        counts && *counts) {
+      for (const auto& [key, n] : **counts) {
+        const auto slash = key.find('/');
+        container_family.add(d(n), {{"desired", key.substr(0, slash)},
+                                    {"observed", slash == std::string::npos ? "" : key.substr(slash + 1)}});
+      }
+    }
+    out.push_back(std::move(container_family));
+    for (const auto* s : sources) s->collect(out);
+    send_body(c, prometheus_text(std::move(out)), k_prometheus_content_type, {});
   });
 }
 

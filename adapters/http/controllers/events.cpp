@@ -191,7 +191,10 @@ void events_controller::websocket(const call_ptr& c, const principal& p) {
   spdlog::info("http method=GET path=/v1/ws status=101 user={} request_id={}", c->who, c->correlation_id);
   http_response resp{101, "", "", {}};
   resp.open = [rt = d_.realtime, user = p.user_id, token, agent = c->req.header("user-agent"),
-               slot](std::shared_ptr<push_channel> ch) { return open_websocket(rt, ch, user, token, agent, slot); };
+               slot](std::shared_ptr<push_channel> ch) {
+    return http_metrics::counted(open_websocket(rt, ch, user, token, agent, slot), rt->metrics,
+                                 &http_metrics::websockets);
+  };
   c->respond(std::move(resp));
 }
 void events_controller::event_stream(const call_ptr& c, const principal& p) {
@@ -219,11 +222,12 @@ void events_controller::event_stream(const call_ptr& c, const principal& p) {
     conn->attach(ch);
     rt->hub.subscribe(conn, ports::subscription{"\"events\"", {.all = true}, after});
     // A stalled stream is cut with the last position queued; the hub lets go of it.
-    return push_callbacks{nullptr, [rt, conn] { rt->hub.drop(conn); },
-                          [rt, conn] {
-                            conn->slow_consumer(0);
-                            rt->hub.drop(conn);
-                          }};
+    push_callbacks cb{nullptr, [rt, conn] { rt->hub.drop(conn); },
+                      [rt, conn] {
+                        conn->slow_consumer(0);
+                        rt->hub.drop(conn);
+                      }};
+    return http_metrics::counted(std::move(cb), rt->metrics, &http_metrics::sse_streams);
   };
   c->respond(std::move(resp));
 }
