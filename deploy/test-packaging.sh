@@ -185,7 +185,7 @@ stage_deb() {
   local depends
   depends=$(dpkg-deb -f "$pkg" Depends)
   echo "     Depends: $depends"
-  for lib in librocksdb libcaf-core libsodium libssl3 libpqxx libboost-url adduser tzdata; do
+  for lib in librocksdb libcaf-core libsodium libssl3 libpqxx libboost-url libprometheus-cpp-core adduser tzdata; do
     if grep -q "$lib" <<<"$depends"; then ok "Depends names $lib"; else bad "Depends names $lib"; fi
   done
   for s in postinst prerm postrm; do
