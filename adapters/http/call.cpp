@@ -27,15 +27,15 @@ void send(const call_ptr& c, unsigned status, const json& body, header_list head
 
 void send_error(const call_ptr& c, const error& e, header_list headers) {
   if (e.code == errc::unauthenticated) headers.emplace_back("WWW-Authenticate", "Bearer");
-  // RFC 9110 §10.2.3: when to try again after a 503 (the store recovering, a full disk)
-  // or a 429 (a limit), unless the route said so itself.
+  // RFC 9110 §10.2.3: when to try again after a 503 (the store recovering, a full disk),
+  // unless the route said so itself. (The routes that answer 429 set their own.)
   const auto status = http_status(e.code);
-  if ((status == 503 || status == 429) &&
+  if (status == 503 &&
       std::none_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Retry-After"; })) {
-    headers.emplace_back("Retry-After", status == 503 ? "5" : "1");
+    headers.emplace_back("Retry-After", "5");
   }
   // `details` is always an object, as the error shape promises.
-  send(c, http_status(e.code),
+  send(c, status,
        json{{"error",
              {{"code", std::string(to_string(e.code))},
               {"message", e.message},

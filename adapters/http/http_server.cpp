@@ -45,10 +45,6 @@ http_response refusal(unsigned status, std::string body) {
   return r;
 }
 
-/// Every answer over TLS tells browsers to use HTTPS only for this host for a year
-/// (RFC 6797): the port serves nothing else.
-constexpr const char* k_hsts = "max-age=31536000";
-
 /// The peer of `socket` as "address:port", or "" when the socket cannot tell (closed).
 std::string peer_of(const tcp::socket& socket) {
   beast::error_code ec;
@@ -99,6 +95,19 @@ class session : public std::enable_shared_from_this<session> {
             self->read();
           });
     });
+  }
+
+  /// The status line and header fields every answer carries: Server, Date (RFC 9110
+  /// §6.6.1), HSTS over TLS, the content type and the handler's own fields.
+  template <class Body>
+  void set_header(bhttp::response<Body>& res, const http_response& resp) const {
+    res.result(resp.status);
+    res.version(11);
+    res.set(bhttp::field::server, "atriumd");
+    res.set(bhttp::field::date, http_date());
+    if (stream_.is_tls()) res.set(bhttp::field::strict_transport_security, k_hsts);
+    res.set(bhttp::field::content_type, resp.content_type);
+    for (const auto& [k, v] : resp.headers) res.set(k, v);
   }
 
   void read() {
@@ -227,13 +236,7 @@ class session : public std::enable_shared_from_this<session> {
     upgrade_.reset();
     if (head_) return write_head(std::move(resp), keep_alive);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-    res->result(resp.status);
-    res->version(11);
-    res->set(bhttp::field::server, "atriumd");
-    res->set(bhttp::field::date, http_date());
-    if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
-    res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [k, v] : resp.headers) res->set(k, v);
+    set_header(*res, resp);
     res->body() = std::move(resp.body);
     res->keep_alive(keep_alive);
     res->prepare_payload();
@@ -249,13 +252,7 @@ class session : public std::enable_shared_from_this<session> {
   /// and no body (RFC 9110 §9.3.2).
   void write_head(http_response resp, bool keep_alive) {
     auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
-    res->result(resp.status);
-    res->version(11);
-    res->set(bhttp::field::server, "atriumd");
-    res->set(bhttp::field::date, http_date());
-    if (stream_.is_tls()) res->set(bhttp::field::strict_transport_security, k_hsts);
-    res->set(bhttp::field::content_type, resp.content_type);
-    for (auto& [k, v] : resp.headers) res->set(k, v);
+    set_header(*res, resp);
     if (resp.status != 304 && resp.status != 204 && resp.status >= 200) res->content_length(resp.body.size());
     res->keep_alive(keep_alive);
     stream_.expires_after(options_.idle_timeout);
@@ -273,13 +270,7 @@ class session : public std::enable_shared_from_this<session> {
     producer_ = std::move(resp.producer);
     streamed_ = std::make_shared<bhttp::response<bhttp::empty_body>>();
     auto& res = *streamed_;
-    res.result(resp.status);
-    res.version(11);
-    res.set(bhttp::field::server, "atriumd");
-    res.set(bhttp::field::date, http_date());
-    if (stream_.is_tls()) res.set(bhttp::field::strict_transport_security, k_hsts);
-    res.set(bhttp::field::content_type, resp.content_type);
-    for (auto& [k, v] : resp.headers) res.set(k, v);
+    set_header(res, resp);
     res.keep_alive(keep_alive);
     res.chunked(true);
     serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(res);

@@ -149,6 +149,10 @@ inline const std::string& http_date() {
   return text;
 }
 
+/// Every answer over TLS tells browsers to use HTTPS only for this host for a year
+/// (RFC 6797): the port serves nothing else.
+inline constexpr const char* k_hsts = "max-age=31536000";
+
 /// A JSON error body in the API's shape, for answers the server gives itself.
 inline std::string error_body(std::string_view code, std::string_view message) {
   return R"({"error":{"code":")" + std::string(code) + R"(","message":")" + std::string(message) +
@@ -739,6 +743,7 @@ class stream_channel final : public channel_base {
               std::string(bhttp::obsolete_reason(bhttp::int_to_status(resp.status))) +
               "\r\nServer: atriumd\r\nDate: " + http_date() + "\r\nContent-Type: " + resp.content_type +
               "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n";
+    if (stream_.is_tls()) header_ += std::string("Strict-Transport-Security: ") + k_hsts + "\r\n";
     for (const auto& [k, v] : resp.headers) header_ += k + ": " + v + "\r\n";
     header_ += "\r\n";
     limit_send_buffer();

@@ -160,6 +160,7 @@ test('SSE over TLS: the event stream delivers a live event', async () => {
       { host, port, ca: caText, agent: false, path: `/v1/events/stream?after=${now}`, headers: { Authorization: `Bearer ${server.adminToken}` } },
       (res) => {
         assert.equal(res.headers['content-type'], 'text/event-stream');
+        assert.equal(res.headers['strict-transport-security'], 'max-age=31536000');
         let text = '';
         res.on('data', (d) => {
           text += d;
