@@ -41,14 +41,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Debian's nodejs and npm unless a node is already installed.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
-# Installs the locked npm dependencies (package-lock.json) of tests/ws (the WebSocket
+# Installs the locked npm dependencies (package-lock.json) of tests/api (the API
+# contract checks: @redocly/cli, ajv, @asyncapi/parser), tests/ws (the WebSocket
 # tests), web/ (the console, built by esbuild) and tests/browser (the browser tests:
 # playwright-core driving Debian's chromium, axe-core) once node and npm exist; a
 # folder whose node_modules is newer than its lock file is skipped.
 install_node_tests() {
   local root dir marker
   root="$(cd "$(dirname "$0")/.." && pwd)"
-  for entry in tests/ws:ws web:esbuild tests/browser:playwright-core; do
+  for entry in tests/ws:ws web:esbuild tests/browser:playwright-core tests/api:ajv; do
     dir="$root/${entry%%:*}"
     marker="$dir/node_modules/${entry#*:}/package.json"
     if [ -f "$marker" ] && ! [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
