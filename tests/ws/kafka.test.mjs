@@ -55,7 +55,10 @@ for (const mode of ['binary', 'structured']) {
       const instance = fs.readFileSync(path.join(server.data, 'instance_id'), 'utf8').trim();
       const head = log.at(-1).position;
 
-      const messages = await consume(brokers, 'atrium.events', (ms) => ms.some((m) => Number(m.headers?.ce_position?.toString() ?? JSON.parse(m.value.toString()).position) >= head));
+      // Until every position of the log arrived: partitions are read independently, so the
+      // head's message can come before another partition's older ones.
+      const positionOf = (m) => Number(m.headers?.ce_position?.toString() ?? JSON.parse(m.value.toString()).position);
+      const messages = await consume(brokers, 'atrium.events', (ms) => new Set(ms.map(positionOf).filter((p) => p <= head)).size >= head);
       const byPosition = new Map();
       for (const m of messages) {
         const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v.toString()]));

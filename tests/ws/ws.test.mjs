@@ -422,6 +422,7 @@ test('events queued together arrive whole and in order, short and long frames al
 });
 
 test('every WebSocket message the server sent in this file matches a server message of docs/asyncapi.yaml', () => {
+  console.log(`checked against docs/asyncapi.yaml: ${JSON.stringify(Object.fromEntries(contractSeen))}`);
   assert.deepEqual(contractFailures.slice(0, 5), [], `${contractFailures.length} messages do not match`);
   // The tests above see subscriptions, commands, events, presence and pongs.
   for (const op of ['result', 'event', 'presence', 'pong', 'sse']) assert.ok(contractSeen.get(op) > 0, `no ${op} message seen`);
