@@ -35,7 +35,8 @@ json read_json(const fs::path& path) {
 /// `$ref`s replaced by the files they name.
 json expected_document() {
   json events = json::object();
-  for (const auto& [type, versions] : read_json(schema_dir / "catalog.json").items()) {
+  const auto catalog = read_json(schema_dir / "catalog.json");
+  for (const auto& [type, versions] : catalog.items()) {
     for (const auto& [n, entry] : versions.items()) {
       events[type][n] = read_json(schema_dir / entry.at("$ref").get<std::string>());
     }
