@@ -10,6 +10,8 @@
 //    and a structured one `<type>.structured`, whose payloads reference every schema
 //    version of the type, and no message for a type the catalog does not know.
 // 3. The parsed document resolves: every message payload of the events channel has a schema.
+// 4. The file is what tests/api/asyncapi-generate.mjs writes (`--check`).
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +66,13 @@ if (!document) {
   console.log(`events channel: ${channelMessages.length} messages (${resolved} with payloads), ` +
               `ws channel: ${document.channels().get('ws').messages().all().length} messages, ` +
               `${document.operations().all().length} operations`);
+}
+
+// 4. generated
+if (!process.argv[2]) {
+  const check = spawnSync(process.execPath, [resolve(here, 'asyncapi-generate.mjs'), '--check'], { encoding: 'utf8' });
+  process.stdout.write(check.stdout);
+  if (check.status !== 0) failures.push('docs/asyncapi.yaml is not what asyncapi-generate.mjs writes');
 }
 
 for (const f of failures) console.error(`FAIL ${f}`);
