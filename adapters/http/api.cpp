@@ -8,6 +8,7 @@
 #include "adapters/http/auth_cache.hpp"
 #include "adapters/http/browser_security.hpp"
 #include "adapters/http/controllers/controllers.hpp"
+#include "adapters/http/event_schemas.hpp"
 #include "adapters/http/realtime.hpp"
 
 namespace atrium::http_adapter {
@@ -122,6 +123,7 @@ api::impl::impl(api_dependencies deps)
       ->add_routes(table);
   std::make_shared<audit_controller>(audit_controller::deps{kit, q, d.events, on(hashing)})->add_routes(table);
   std::make_shared<events_controller>(events_controller::deps{kit, d.events, realtime})->add_routes(table);
+  add_event_schema_routes(table);
   realtime->metrics->index(table);
   realtime->metrics->websocket_subscriptions = realtime->presence->subscriptions;
 }

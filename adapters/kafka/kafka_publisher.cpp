@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "events/schema_uri.hpp"
+
 namespace atrium::kafka_adapter {
 namespace detail {
 
@@ -216,7 +218,8 @@ encoded_message encode_cloudevent(const envelope& e, content_mode mode, const st
                                                                     {"subject", e.stream},
                                                                     {"time", e.time},
                                                                     {"position", std::to_string(e.position)},
-                                                                    {"version", std::to_string(e.version)}};
+                                                                    {"version", std::to_string(e.version)},
+                                                                    {"dataschema", event_schema_uri(e.type, e.schema)}};
   if (mode == content_mode::binary) {
     for (const auto& [name, value] : attributes) m.headers.emplace_back("ce_" + name, value);
     m.headers.emplace_back("content-type", k_json);

@@ -118,6 +118,9 @@ void check_against_log(const std::vector<consumed>& got, const atriumd_server& s
     CHECK(m.headers.at("ce_time") == e.at("time"));
     CHECK(m.headers.at("ce_source") == source);
     CHECK(m.headers.at("ce_version") == std::to_string(e.at("version").get<std::uint64_t>()));
+    // The payload's JSON Schema (docs/schemas/events), by its $id.
+    CHECK(m.headers.at("ce_dataschema") == "https://atrium.dev/schemas/events/" + e.at("type").get<std::string>() +
+                                               ".v" + std::to_string(e.at("schema").get<int>()) + ".schema.json");
     CHECK(m.headers.at("content-type") == "application/json");
     CHECK(json::parse(m.value) == e.at("data"));
     seen.insert(position);

@@ -565,6 +565,13 @@ std::vector<route_family> http_families() {
          .as = "admin",
          .params = {{"after", pk::number}},
          .streaming = true}}},
+      // The event JSON Schemas (issue 21): `type` must name a registered event type.
+      {"schemas/events",
+       {{.method = "GET",
+         .path = "/v1/schemas/events",
+         .as = "alice",
+         .params = {{"type", pk::choice}},
+         .reads_body = false}}},
       {"streams/{s}",
        {{.method = "GET",
          .path = "/v1/streams/project-{P}",

@@ -37,6 +37,7 @@ TEST_CASE("campaign: workers", "[hostile][campaign][workers]") { campaign("worke
 TEST_CASE("campaign: audit", "[hostile][campaign][needs-lead]") { campaign("audit"); }
 TEST_CASE("campaign: audit/export", "[hostile][campaign][needs-lead]") { campaign("audit/export"); }
 TEST_CASE("campaign: events", "[hostile][campaign][needs-lead]") { campaign("events"); }
+TEST_CASE("campaign: schemas/events", "[hostile][campaign]") { campaign("schemas/events"); }
 TEST_CASE("campaign: streams/{s}", "[hostile][campaign][needs-lead]") { campaign("streams/{s}"); }
 TEST_CASE("campaign: admin/projections", "[hostile][campaign][needs-lead]") { campaign("admin/projections"); }
 TEST_CASE("campaign: admin/backups", "[hostile][campaign][needs-lead]") { campaign("admin/backups"); }

@@ -4,7 +4,8 @@
 // and the CNCF CloudEvents SDK (`cloudevents`) turns every message into a CloudEvent and
 // validates it, in the binary and the structured content mode. Every event of the log
 // arrives, with the ids, types, subjects and payloads `GET /v1/events` serves, and
-// `source` is /atrium/<the deployment id in DATA_DIR/instance_id>.
+// `source` is /atrium/<the deployment id in DATA_DIR/instance_id>; `dataschema` names the
+// payload's JSON Schema (docs/schemas/events), which every payload validates against.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,6 +13,10 @@ import path from 'node:path';
 import { Kafka as KafkaClient, logLevel } from 'kafkajs';
 import { Kafka as KafkaBinding, CloudEvent } from 'cloudevents';
 import { Server, waitFor } from './support.mjs';
+// The event JSON Schemas (docs/schemas/events), with ajv from tests/api.
+import { eventValidators } from '../api/schemas.mjs';
+
+const schemas = eventValidators();
 
 /** Consumes `topic` from the beginning until `enough(messages)`; resolves the messages. */
 async function consume(brokers, topic, enough) {
@@ -50,7 +55,10 @@ for (const mode of ['binary', 'structured']) {
       const instance = fs.readFileSync(path.join(server.data, 'instance_id'), 'utf8').trim();
       const head = log.at(-1).position;
 
-      const messages = await consume(brokers, 'atrium.events', (ms) => ms.some((m) => Number(m.headers?.ce_position?.toString() ?? JSON.parse(m.value.toString()).position) >= head));
+      // Until every position of the log arrived: partitions are read independently, so the
+      // head's message can come before another partition's older ones.
+      const positionOf = (m) => Number(m.headers?.ce_position?.toString() ?? JSON.parse(m.value.toString()).position);
+      const messages = await consume(brokers, 'atrium.events', (ms) => new Set(ms.map(positionOf).filter((p) => p <= head)).size >= head);
       const byPosition = new Map();
       for (const m of messages) {
         const headers = Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v.toString()]));
@@ -72,7 +80,12 @@ for (const mode of ['binary', 'structured']) {
         assert.equal(ce.source, `/atrium/${instance}`);
         assert.equal(key, e.stream);
         assert.equal(Number(ce.version), e.version);
-        assert.deepEqual(typeof ce.data === 'string' ? JSON.parse(ce.data) : ce.data, e.data);
+        const data = typeof ce.data === 'string' ? JSON.parse(ce.data) : ce.data;
+        assert.deepEqual(data, e.data);
+        // `dataschema` names the payload's JSON Schema, and the payload validates against it.
+        assert.equal(ce.dataschema, `https://atrium.dev/schemas/events/${e.type}.v${e.schema}.schema.json`);
+        assert.equal(schemas.data(e.type, e.schema, data), null);
+        assert.equal(schemas.envelope(e), null);
         if (mode === 'structured') assert.match(headers['content-type'] ?? '', /^application\/cloudevents\+json/);
       }
       const keyedEvents = log.filter((e) => e.data?.name === `keyed ${mode}`);

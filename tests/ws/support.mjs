@@ -180,6 +180,9 @@ export class Server {
 
 /** A WebSocket client that records every message. */
 export class Client {
+  /** Functions called with every message any client receives (e.g. a contract check). */
+  static observers = [];
+
   static open(ws) {
     const c = new Client(ws);
     return new Promise((resolve, reject) => {
@@ -194,7 +197,11 @@ export class Client {
     this.messages = [];
     this.closed = null;
     this.nextId = 1;
-    ws.on('message', (data) => this.messages.push(JSON.parse(data.toString())));
+    ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      for (const observe of Client.observers) observe(m);
+      this.messages.push(m);
+    });
     ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString() }));
   }
 

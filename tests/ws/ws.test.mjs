@@ -6,7 +6,23 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { Server, waitFor } from './support.mjs';
+import { Server, Client, waitFor } from './support.mjs';
+// The WebSocket protocol's contract (docs/asyncapi.yaml, channel `ws`), with ajv from tests/api.
+import { wsMessageValidators } from '../api/asyncapi-messages.mjs';
+import { eventValidators } from '../api/schemas.mjs';
+
+// Every message the server sends in this file is checked against the AsyncAPI document's
+// server messages (and an event's payload against its event schema); the last test
+// requires that all matched.
+const contract = wsMessageValidators();
+const eventSchemas = eventValidators();  // the SSE events' envelopes and payloads
+const contractSeen = new Map();  // op → count
+const contractFailures = [];
+Client.observers.push((m) => {
+  contractSeen.set(m.op, (contractSeen.get(m.op) ?? 0) + 1);
+  const why = contract.server(m);
+  if (why) contractFailures.push(why);
+});
 
 let server;
 before(async () => {
@@ -318,6 +334,11 @@ function readSse(target, headers, enough) {
             if (i > 0) ev[line.slice(0, i)] = line.slice(i + 2);
           }
           if (ev.data) events.push({ id: Number(ev.id), event: ev.event, data: JSON.parse(ev.data) });
+          if (ev.data && ev.event !== 'error') {
+            contractSeen.set('sse', (contractSeen.get('sse') ?? 0) + 1);
+            const why = eventSchemas.envelope(events.at(-1).data);
+            if (why) contractFailures.push(`SSE: ${why}`);
+          }
         }
         if (enough(events)) {
           req.destroy();
@@ -398,4 +419,11 @@ test('events queued together arrive whole and in order, short and long frames al
   } finally {
     c.close();
   }
+});
+
+test('every WebSocket message the server sent in this file matches a server message of docs/asyncapi.yaml', () => {
+  console.log(`checked against docs/asyncapi.yaml: ${JSON.stringify(Object.fromEntries(contractSeen))}`);
+  assert.deepEqual(contractFailures.slice(0, 5), [], `${contractFailures.length} messages do not match`);
+  // The tests above see subscriptions, commands, events, presence and pongs.
+  for (const op of ['result', 'event', 'presence', 'pong', 'sse']) assert.ok(contractSeen.get(op) > 0, `no ${op} message seen`);
 });

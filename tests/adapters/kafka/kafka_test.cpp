@@ -200,15 +200,17 @@ void check_complete(const std::vector<test::kafka_message>& got, const ports::ev
 TEST_CASE("a CloudEvents binary message carries the public payload and every attribute as ce_ headers", "[kafka]") {
   const auto m = kafka_adapter::encode_cloudevent(sample(), kafka_adapter::content_mode::binary, "/atrium");
   CHECK(m.key == "user-u1");
-  const std::vector<std::pair<std::string, std::string>> want{{"ce_specversion", "1.0"},
-                                                              {"ce_id", "0193a000-0000-7000-8000-000000000001"},
-                                                              {"ce_source", "/atrium"},
-                                                              {"ce_type", "atrium.user.registered"},
-                                                              {"ce_subject", "user-u1"},
-                                                              {"ce_time", "2026-11-21T10:00:00.000001Z"},
-                                                              {"ce_position", "42"},
-                                                              {"ce_version", "3"},
-                                                              {"content-type", "application/json"}};
+  const std::vector<std::pair<std::string, std::string>> want{
+      {"ce_specversion", "1.0"},
+      {"ce_id", "0193a000-0000-7000-8000-000000000001"},
+      {"ce_source", "/atrium"},
+      {"ce_type", "atrium.user.registered"},
+      {"ce_subject", "user-u1"},
+      {"ce_time", "2026-11-21T10:00:00.000001Z"},
+      {"ce_position", "42"},
+      {"ce_version", "3"},
+      {"ce_dataschema", "https://atrium.dev/schemas/events/user.registered.v1.schema.json"},
+      {"content-type", "application/json"}};
   CHECK(m.headers == want);
   const auto value = json::parse(m.value);
   CHECK(value == json{{"user_id", "u1"}, {"username", "alice"}});  // the password hash is redacted
@@ -226,6 +228,7 @@ TEST_CASE("a CloudEvents structured message is one JSON object with the attribut
   CHECK(value["subject"] == "user-u1");
   CHECK(value["position"] == "42");
   CHECK(value["version"] == "3");
+  CHECK(value["dataschema"] == "https://atrium.dev/schemas/events/user.registered.v1.schema.json");
   CHECK(value["datacontenttype"] == "application/json");
   CHECK(value["data"] == json{{"user_id", "u1"}, {"username", "alice"}});
 }
