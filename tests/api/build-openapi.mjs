@@ -97,8 +97,10 @@ const schemas = {
       version: int('edits so far (co-editing updates)'),
       after: str('the cell before it ("" first)'),
       connection_id: str('"" when none'),
+      last_job_id: str('the job its last run submitted ("" when none)'),
+      updated_at: time(),
     },
-    ['cell_id', 'kind', 'content', 'version'],
+    ['cell_id', 'kind', 'content', 'version', 'after', 'connection_id'],
   ),
   Project: obj(
     {
@@ -257,18 +259,21 @@ const schemas = {
   }),
   Event: obj(
     {
-      id: str('event id'),
-      position: int('position in the global log'),
+      id: str('event id (UUIDv7, or `<command id>.<n>` for a command with an Idempotency-Key)'),
+      position: int('position in the global log', { minimum: 1 }),
       stream: str('e.g. `project-<id>`'),
-      version: int('version within its stream'),
+      version: int('version within its stream', { minimum: 1 }),
       type: str('e.g. `project.created` (docs/events.md)'),
-      schema_version: int(),
-      time: time(),
-      actor: str(),
-      correlation_id: str(),
-      data: anyJson('the payload; its schema is in the event catalog (`GET /v1/schemas/events`)'),
+      schema: int('the payload\'s schema version', { minimum: 1 }),
+      time: time('when it was committed'),
+      actor: str('`user-<id>`, `system`, `anonymous`, …'),
+      correlation_id: str('the request that caused it'),
+      causation_id: str(),
+      hash: str('hash chain: SHA-256 hex over the previous hash and this event'),
+      metadata: obj({ client_address: str(), user_agent: str() }, [], { description: 'of the request that caused it' }),
+      data: { type: 'object', description: 'the payload; its schema is in the event catalog (`GET /v1/schemas/events`)' },
     },
-    ['position', 'stream', 'version', 'type'],
+    ['id', 'position', 'stream', 'version', 'type', 'schema', 'time', 'actor', 'data', 'hash'],
     { description: 'One event envelope of the log.' },
   ),
   EventPage: obj(
@@ -518,8 +523,7 @@ op('POST', '/v1/projects/{id}/cells', {
   tag: 'cells',
   summary: 'Add a cell',
   body: body(obj({ kind: str('`markdown`, `sql` or `script`'), content: str(), after: str('the cell to insert after ("" or absent: first)'), connection_id: str() }, ['kind'])),
-  ok: { 201: json(anyJson('the project (or cell) after the change'), 'created', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position'), Location: hdr('Location') }) },
-  commandHeaders: true,
+  ok: { 201: json(ref('Cell'), 'the new cell', { ETag: hdr('ETag') }) },
   errors: [409],
 });
 op('GET', '/v1/projects/{id}/cells', {
@@ -540,20 +544,20 @@ op('PATCH', '/v1/projects/{id}/cells/{cell_id}', {
   tag: 'cells',
   summary: 'Edit a cell (`content`, `base_version`, `op_id`) or move it (`after`)',
   body: body(obj({ content: str(), base_version: int(), op_id: str(), after: str(), kind: str(), connection_id: str() }, [])),
-  ok: { 200: json(anyJson('the project or cell after the change'), 'OK', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position') }) },
+  ok: { 200: json(ref('Cell'), 'the cell after the change', { ETag: hdr('ETag'), 'Idempotency-Replayed': hdr('Idempotency-Replayed') }) },
   errors: [409],
 });
 op('DELETE', '/v1/projects/{id}/cells/{cell_id}', {
   tag: 'cells',
   summary: 'Remove a cell',
-  ok: { 200: json(anyJson(), 'OK', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position') }) },
+  ok: { 200: json(obj({ cells: arr(ref('Cell')) }), 'the cells left', { ETag: hdr('ETag') }) },
   errors: [409],
 });
 op('POST', '/v1/projects/{id}/cells/{cell_id}/run', {
   tag: 'cells',
   summary: 'Run a cell (submits a job)',
   body: body(obj({ timeout_s: int() }, []), false),
-  ok: { 201: json(ref('Job'), 'the job', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position'), Location: hdr('Location') }) },
+  ok: { 202: json(ref('Job'), 'the job submitted', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position') }) },
   errors: [409],
 });
 op('POST', '/v1/projects/{id}/cells/{cell_id}/changes', {
@@ -761,7 +765,30 @@ op('POST', '/v1/workers/claim', {
   summary: 'Claim a job (long poll)',
   body: body(obj({ worker: str('1–64 of `A-Za-z0-9._-`'), slots: int(), slots_free: int(), wait_s: int() }, ['worker'])),
   ok: {
-    200: json(obj({ lease_id: str(), job: anyJson() }, ['lease_id']), 'a job with its lease'),
+    200: json(
+      obj({
+        lease_id: str(),
+        expires_at: time('the lease ends unless heartbeats renew it'),
+        lease_ms: int(),
+        job: obj(
+          {
+            id: str(),
+            project_id: str(),
+            kind: str(),
+            language: str(),
+            source: str('the SQL or the script'),
+            driver: str(),
+            params: { type: 'object' },
+            credentials: anyJson('the connection\'s credentials, from the vault'),
+            attempt: int(),
+            timeout_s: int(),
+            max_attempts: int(),
+          },
+          ['id', 'project_id', 'kind', 'source', 'attempt', 'timeout_s'],
+        ),
+      }),
+      'a job with its lease (and the connection\'s credentials)',
+    ),
     204: { description: 'no job within `wait_s`' },
   },
   errors: [409],
@@ -787,7 +814,25 @@ op('POST', '/v1/workers/leases/{lease}/complete', {
   ok: { 200: json(obj({ completed: { const: true }, lease_id: str() }, ['completed'])) },
   errors: [409, 410],
 });
-op('GET', '/v1/workers', { tag: 'workers', summary: 'Workers heard from within the hour', ok: { 200: json(obj({ workers: arr({ type: 'object' }) })) } });
+op('GET', '/v1/workers', {
+  tag: 'workers',
+  summary: 'Workers heard from within the hour',
+  ok: {
+    200: json(
+      obj({
+        workers: arr(
+          obj({
+            name: str(),
+            slots: int(),
+            slots_free: int(),
+            last_heartbeat: time(),
+            leases: arr(obj({ lease_id: str(), job_id: str(), attempt: int(), expires_at: time() })),
+          }),
+        ),
+      }),
+    ),
+  },
+});
 
 // Containers.
 const containerBody = obj(
@@ -861,7 +906,12 @@ op('GET', '/v1/audit/export', {
   ok: {
     200: {
       description: 'JSON Lines or CSV',
-      content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'application/jsonl': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } },
+      headers: {
+        'X-Audit-Count': { description: 'entries in the body', schema: { type: 'string', pattern: '^[0-9]+$' } },
+        'X-Audit-Truncated': { description: '`true` when the export stopped at its limit', schema: { type: 'string' } },
+        'X-Audit-Next': { description: 'with `X-Audit-Truncated`: continue with `after=` (`before=` descending)', schema: { type: 'string' } },
+      },
+      content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } },
     },
   },
 });
@@ -999,8 +1049,9 @@ for (const o of ops) {
   const statuses = new Set([400, 413, 431, 500, 503, ...(o.errors ?? [])]);
   if (access !== 'open') statuses.add(401).add(403);
   if (o.path.includes('{')) statuses.add(404);
-  if (o.body) statuses.add(415);
-  if (o.method === 'GET' && (o.get || o.list || o.etag)) statuses.add(304);
+  // A body that is not JSON (any route that reads one), and conditional GETs (RFC 9110/9111).
+  if (o.body || o.method === 'POST' || o.method === 'PATCH') statuses.add(415);
+  if (o.method === 'GET' && !o.sse && o.path !== '/v1/ws') statuses.add(304);
   if (o.method === 'POST' || o.method === 'PATCH' || o.method === 'DELETE') statuses.add(409);
   const resp = { ...ok };
   for (const s of [...statuses].sort()) if (!(s in resp)) resp[s] = { $ref: `#/components/responses/${errorRef[s]}` };
