@@ -72,8 +72,8 @@ const schemas = {
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'username', 'roles', 'disabled', 'version'],
-    { description: 'A user or service account (never a password hash). A non-admin sees other users without `email`.' },
+    ['id', 'username'],
+    { description: 'A user or service account (never a password hash). Admins, auditors and the user themselves see every field; others only `id` and `username`.' },
   ),
   Group: obj(
     {
@@ -595,7 +595,23 @@ op('DELETE', '/v1/connections/{id}', { tag: 'connections', summary: 'Delete a co
 op('POST', '/v1/connections/{id}/test', {
   tag: 'connections',
   summary: 'Test a connection (really connects; recorded as `connection.tested`)',
-  ok: { 200: json(anyJson('the connection with `last_test`, or the test\'s result'), 'tested', { ETag: hdr('ETag'), 'X-Atrium-Position': hdr('X-Atrium-Position') }) },
+  ok: {
+    200: json(
+      obj(
+        {
+          ok: bool(),
+          error: str('"" when ok, else the failure\'s class (`auth`, `network`, `timeout`, …)'),
+          message: str(),
+          latency_ms: int(),
+          server_version: str(),
+          detail: str('admins only, on a failure: the driver\'s message'),
+          connection: ref('Connection'),
+        },
+        ['ok', 'error', 'message', 'latency_ms', 'connection'],
+      ),
+      'tested (recorded as `connection.tested`)',
+    ),
+  },
   errors: [409],
 });
 op('POST', '/v1/connections/{id}/members', {
@@ -1092,6 +1108,13 @@ const doc = {
     contact: { name: 'Atrium' },
   },
   servers: [{ url: 'http://127.0.0.1:8080', description: 'the default `--listen` address' }],
+  // Not routes of the API: GET and HEAD of any other path outside `/v1` answer the web
+  // console's files (docs/api.md, "The console's files"); tests/api/validate-recorded.mjs
+  // accepts 200 and 304 of any type there, and 404 in the error shape.
+  'x-atrium-console-files': {
+    description: 'GET and HEAD of a path outside `/v1` (and outside the routes above) answer the web console\'s files from memory (any content type, ETag, 304); other paths and methods there answer 404 in the error shape.',
+    outside: ['/v1/', '/healthz', '/readyz', '/metrics'],
+  },
   security: security.auth,
   tags: [
     ['auth', 'Logging in and out, the caller'],

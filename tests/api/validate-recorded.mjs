@@ -109,6 +109,12 @@ export class Checker {
       }
     };
     if (!template) {
+      // The web console's files (`x-atrium-console-files`): any type for GET and HEAD.
+      const files = this.spec['x-atrium-console-files'];
+      const p = String(ex.target).split('?')[0];
+      if (files && !files.outside.some((o) => p === o.replace(/\/$/, '') || p.startsWith(o)) && (method === 'GET' || method === 'HEAD') && [200, 304].includes(ex.status)) {
+        return { operation: `(console files) ${method}` };
+      }
       const operation = `(unknown path) ${method}`;
       if (![404, 405].includes(ex.status)) {
         return { operation, failure: { kind: 'undocumented route', message: `${method} ${ex.target} answered ${ex.status}` } };

@@ -70,6 +70,14 @@ test('HEAD is checked as its GET without a body; a literal segment wins over a t
   assert.equal(checker.check(exchange('GET', '/v1/jobs/j/result.csv', 200, 'a\r\n', { 'content-type': 'text/csv; charset=utf-8' })).operation, 'GET /v1/jobs/{id}/result.csv');
 });
 
+test('the console\'s files outside /v1 may answer any type; /v1 may not', () => {
+  const html = { 'content-type': 'text/html; charset=utf-8' };
+  assert.equal(checker.check(exchange('GET', '/index.html', 200, '<html>', html)).failure, undefined);
+  assert.equal(checker.check(exchange('HEAD', '/app-ABCDEFGH.js', 304, '', html)).failure, undefined);
+  assert.equal(checker.check(exchange('POST', '/index.html', 200, '<html>', html)).failure?.kind, 'undocumented route');
+  assert.equal(checker.check(exchange('GET', '/v1/index.html', 200, '<html>', html)).failure?.kind, 'undocumented route');
+});
+
 test('a content type the operation does not document is reported', () => {
   const r = checker.check(exchange('GET', `/v1/projects/${project.id}`, 200, '<html>', { 'content-type': 'text/html' }));
   assert.equal(r.failure?.kind, 'undocumented content type');
