@@ -87,7 +87,7 @@ const schemas = {
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'name', 'members', 'version'],
+    ['id', 'name', 'description', 'created_by', 'members', 'version'],
   ),
   Cell: obj(
     {
@@ -111,13 +111,14 @@ const schemas = {
       members: arr(obj({ user_id: str(), role: str() })),
       groups: arr(obj({ group_id: str(), role: str() })),
       archived: bool(),
-      cells: arr(ref('Cell')),
+      cells: arr(ref('Cell'), 'one project only; lists give `cell_count`'),
+      cell_count: int('lists only'),
       version: int(),
       created_at: time(),
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'name', 'archived', 'version'],
+    ['id', 'name', 'description', 'created_by', 'members', 'groups', 'archived', 'version'],
   ),
   Connection: obj(
     {
@@ -128,14 +129,14 @@ const schemas = {
       fingerprint: str(),
       created_by: str(),
       grants: arr(obj({ user_id: str(), group_id: str(), role: str() }, ['role'])),
-      last_test: { oneOf: [{ type: 'null' }, obj({ ok: bool(), error: str(), latency_ms: int() })] },
+      last_test: { description: 'the last test, null before one', oneOf: [{ type: 'null' }, obj({ ok: bool(), error: str(), latency_ms: int(), time: time() }, ['ok', 'error', 'latency_ms'])] },
       deleted: bool(),
       version: int(),
       created_at: time(),
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'name', 'driver', 'version'],
+    ['id', 'name', 'driver', 'params', 'fingerprint', 'created_by', 'grants', 'last_test', 'deleted', 'version'],
   ),
   Job: obj(
     {
@@ -163,12 +164,14 @@ const schemas = {
       error: str(),
       sqlstate: str(),
       result_expired: bool(),
+      submitted_at: time(),
+      finished_at: nullable(time('null until it ends')),
       version: int(),
       created_at: time(),
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'project_id', 'kind', 'status', 'version'],
+    ['id', 'project_id', 'kind', 'language', 'connection_id', 'cell_id', 'sql', 'script', 'timeout_s', 'max_attempts', 'attempt', 'submitted_by', 'status', 'cancel_requested', 'progress', 'rows', 'bytes', 'elapsed_ms', 'columns', 'truncated', 'error', 'sqlstate', 'result_expired', 'version'],
   ),
   ContainerSpec: obj(
     {
@@ -177,7 +180,7 @@ const schemas = {
       env: { type: 'object', additionalProperties: { type: 'string' } },
       ports: arr(int()),
       runtime: str('`process` or `docker`'),
-      limits: anyJson('`{memory_bytes, cpus, pids}`, each null for unlimited'),
+      limits: obj({ memory_bytes: nullable(int()), cpus: nullable(num()), pids: nullable(int()) }, [], { description: 'each null for unlimited' }),
       restart: str('`always`, `on-failure`, `never`'),
       health: anyJson('null, or one of `http`, `tcp`, `exec` plus `interval_s`, `timeout_s`, `retries`, `start_period_s`'),
     },
@@ -208,7 +211,7 @@ const schemas = {
       updated_at: time(),
       as_of: ref('AsOf'),
     },
-    ['id', 'name', 'desired', 'observed', 'version'],
+    ['id', 'name', 'image', 'command', 'env', 'ports', 'runtime', 'spec', 'spec_version', 'declared_by', 'desired', 'observed', 'health', 'runtime_id', 'exit_code', 'exit_reason', 'restarts', 'next_restart_at', 'version'],
   ),
   Schedule: obj(
     {
@@ -217,14 +220,14 @@ const schemas = {
       name: str(),
       cron: str('five fields, Vixie cron'),
       time_zone: str('IANA zone'),
-      target: anyJson('`{"run_cells": true}` or `{"kind", "connection_id"?, "sql"?, "script"?, "language"?, "timeout_s"?}`'),
-      catch_up: str('`none` or `last`'),
-      owner: str(),
-      status: str('`active` or `paused`'),
-      pause_reason: str(),
-      anchor: anyJson(),
-      last_fired: anyJson(),
-      resumed_at: anyJson(),
+      target: ref('ScheduleTarget'),
+      catch_up: str('', { enum: ['none', 'last'] }),
+      owner: str('the user id whose rights its jobs run with'),
+      status: str('`deleted` in the answer to DELETE', { enum: ['active', 'paused', 'deleted'] }),
+      pause_reason: str('"" unless paused'),
+      anchor: str('RFC 3339: fire times are computed after it'),
+      last_fired: str('RFC 3339 of the last fire time, "" before the first'),
+      resumed_at: str('RFC 3339, "" if never paused'),
       fired_count: int(),
       version: int(),
       created_at: time(),
@@ -232,8 +235,25 @@ const schemas = {
       next_fire_times: arr(time(), 'the next 5 fire instants (empty while paused)'),
       as_of: ref('AsOf'),
     },
-    ['id', 'project_id', 'name', 'cron', 'time_zone', 'status', 'version'],
+    ['id', 'project_id', 'name', 'cron', 'time_zone', 'target', 'catch_up', 'owner', 'status', 'fired_count', 'version'],
   ),
+  ScheduleTarget: {
+    description: '`{"run_cells": true}` (the project\'s SQL cells in document order) or a job template, with the rules of `POST /v1/jobs`',
+    oneOf: [
+      obj({ run_cells: { const: true } }, ['run_cells']),
+      obj(
+        {
+          kind: str('', { enum: ['sql', 'script'] }),
+          connection_id: str(),
+          sql: str(),
+          script: str(),
+          language: str(),
+          timeout_s: int(),
+        },
+        ['kind'],
+      ),
+    ],
+  },
   Token: obj(
     {
       id: str(),
@@ -276,6 +296,19 @@ const schemas = {
     ['id', 'position', 'stream', 'version', 'type', 'schema', 'time', 'actor', 'data', 'hash'],
     { description: 'One event envelope of the log.' },
   ),
+  AuditEntry: obj({
+    position: int(),
+    time: time(),
+    actor: str(),
+    stream: str(),
+    entity: str('the entity id of the stream'),
+    version: int(),
+    type: str(),
+    event_id: str(),
+    correlation_id: str(),
+    client_address: str(),
+    user_agent: str(),
+  }),
   EventPage: obj(
     {
       events: arr(ref('Event')),
@@ -699,8 +732,8 @@ const scheduleBody = obj(
     project_id: str(),
     cron: str(),
     time_zone: str('IANA zone (default `UTC`)'),
-    target: anyJson('`{"run_cells": true}` or `{"kind", "connection_id"?, "sql"?, "script"?, "language"?, "timeout_s"?}`'),
-    catch_up: str('`none` (default) or `last`'),
+    target: ref('ScheduleTarget'),
+    catch_up: str('`none` (default) or `last`', { enum: ['none', 'last'] }),
   },
   ['name', 'project_id', 'cron', 'target'],
 );
@@ -711,7 +744,7 @@ op('PATCH', '/v1/schedules/{id}', {
   tag: 'schedules',
   summary: 'Change a schedule',
   ifMatch: 'optional',
-  body: body(obj({ name: str(), cron: str(), time_zone: str(), target: anyJson(), catch_up: str() }, [])),
+  body: body(obj({ name: str(), cron: str(), time_zone: str(), target: ref('ScheduleTarget'), catch_up: str('', { enum: ['none', 'last'] }) }, [])),
   command: 'Schedule',
   errors: [409],
 });
@@ -907,9 +940,9 @@ op('GET', '/v1/audit', {
   ok: {
     200: json(
       obj({
-        entries: arr({ type: 'object' }),
-        next: { type: ['integer', 'string', 'null'] },
-        prev: { type: ['integer', 'string', 'null'] },
+        entries: arr(ref('AuditEntry')),
+        next: nullable(int('continue with `after=` (`before=` descending); null at the end')),
+        prev: nullable(int('the other way; null at the start')),
         order: str('', { enum: ['asc', 'desc'] }),
       }),
     ),
@@ -931,7 +964,25 @@ op('GET', '/v1/audit/export', {
     },
   },
 });
-op('GET', '/v1/audit/verify', { tag: 'audit', summary: 'Check the log\'s hash chain', ok: { 200: json({ type: 'object' }, 'the check\'s result') } });
+op('GET', '/v1/audit/verify', {
+  tag: 'audit',
+  summary: 'Check the log\'s hash chain',
+  ok: {
+    200: json(
+      obj(
+        {
+          ok: bool(),
+          count: int('events checked'),
+          last_hash: str(),
+          broken_at: int('when not ok: the first position that does not verify'),
+          reason: str('when not ok'),
+        },
+        ['ok', 'count', 'last_hash'],
+      ),
+      'the check\'s result (200 whether or not the chain holds)',
+    ),
+  },
+});
 
 // The log.
 op('GET', '/v1/events', {
@@ -1064,7 +1115,8 @@ for (const o of ops) {
   }
   const statuses = new Set([400, 413, 431, 500, 503, ...(o.errors ?? [])]);
   if (access !== 'open') statuses.add(401).add(403);
-  if (o.path.includes('{')) statuses.add(404);
+  // 404: a path id, or an id in the body, that does not exist or the caller may not read.
+  if (o.path.includes('{') || access !== 'open') statuses.add(404);
   // A body that is not JSON (any route that reads one), and conditional GETs (RFC 9110/9111).
   if (o.body || o.method === 'POST' || o.method === 'PATCH') statuses.add(415);
   if (o.method === 'GET' && !o.sse && o.path !== '/v1/ws') statuses.add(304);
