@@ -296,6 +296,39 @@ const schemas = {
     ['id', 'position', 'stream', 'version', 'type', 'schema', 'time', 'actor', 'data', 'hash'],
     { description: 'One event envelope of the log.' },
   ),
+  Health: obj(
+    {
+      status: str('', { enum: ['ok', 'unhealthy'] }),
+      down: arr(str(), 'the core actors that are down'),
+      store: obj({ code: str(), message: str() }, ['code', 'message'], { description: 'present when the store cannot write' }),
+      position: int('the log head'),
+    },
+    ['status', 'down', 'position'],
+  ),
+  Readiness: obj(
+    {
+      status: str('', { enum: ['ready', 'catching_up', 'unhealthy'] }),
+      head: int(),
+      max_lag_positions: int(),
+      down: arr(str(), 'when unhealthy'),
+      store: obj({ code: str(), message: str() }, ['code', 'message']),
+      relay: ref('Relay'),
+    },
+    ['status', 'head', 'max_lag_positions'],
+  ),
+  Relay: obj(
+    {
+      destination: str(),
+      checkpoint: int(),
+      lag_positions: int(),
+      lag_seconds: num(),
+      in_flight: int(),
+      status: str(),
+      error: str(),
+    },
+    undefined,
+    { description: 'the Kafka relay' },
+  ),
   AuditEntry: obj({
     position: int(),
     time: time(),
@@ -387,6 +420,12 @@ const parameters = {
     description: '`type` (default: `event: <type>`) or `message` (every event as `event: message`, so `EventSource.onmessage` fires)',
     schema: { type: 'string', enum: ['type', 'message'] },
   },
+  LastEventId: {
+    name: 'Last-Event-ID',
+    in: 'header',
+    description: 'the `id` (position) of the last event received: resume after it (an `EventSource` sends it when it reconnects)',
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+  },
   Token: { name: 'token', in: 'query', description: 'the token, for browsers that cannot set headers (EventSource, WebSocket)', schema: { type: 'string' } },
 };
 const p = (name) => ({ $ref: `#/components/parameters/${name}` });
@@ -410,15 +449,18 @@ op('GET', '/healthz', {
   tag: 'operations',
   summary: 'Liveness',
   access: 'open',
-  ok: { 200: json(obj({ status: str() }, ['status']), 'healthy'), 503: json(obj({ status: str() }, ['status']), 'unhealthy: a core actor is down or the store cannot write', { 'Retry-After': hdr('Retry-After') }) },
+  ok: {
+    200: json(ref('Health'), 'healthy'),
+    503: json(ref('Health'), 'unhealthy: a core actor is down or the store cannot write', { 'Retry-After': hdr('Retry-After') }),
+  },
 });
 op('GET', '/readyz', {
   tag: 'operations',
   summary: 'Readiness',
   access: 'open',
   ok: {
-    200: json(obj({ status: str(), head: int(), max_lag_positions: int() }, ['status']), 'ready'),
-    503: json(obj({ status: str(), head: int(), max_lag_positions: int() }, ['status']), 'not ready: projections catch up, or unhealthy', { 'Retry-After': hdr('Retry-After') }),
+    200: json(ref('Readiness'), 'ready'),
+    503: json(ref('Readiness'), 'not ready: projections catch up, or unhealthy', { 'Retry-After': hdr('Retry-After') }),
   },
 });
 op('GET', '/metrics', {
@@ -547,7 +589,7 @@ op('GET', '/v1/projects/{id}/events/stream', {
   summary: 'The events of a project as Server-Sent Events',
   access: 'push',
   sse: true,
-  params: [query('after', 'resume after this position (or `Last-Event-ID`)', { type: 'integer', minimum: 0 }), p('Types'), p('Streams'), p('EventNames'), p('Token')],
+  params: [query('after', 'resume after this position (or `Last-Event-ID`)', { type: 'integer', minimum: 0 }), p('Types'), p('Streams'), p('EventNames'), p('Token'), p('LastEventId')],
   errors: [429],
 });
 
@@ -997,7 +1039,7 @@ op('GET', '/v1/events/stream', {
   description: 'Each event as `id: <position>`, `event: <type>` (or `message` with `?event_names=message`), `data: <event JSON>`. Resumes after `after` or `Last-Event-ID`; a consumer that cannot keep up gets `event: error` (`slow_consumer`, `resume_after`) and the stream ends.',
   access: 'push',
   sse: true,
-  params: [query('after', 'resume after this position (or `Last-Event-ID`)', { type: 'integer', minimum: 0 }), p('Types'), p('Streams'), p('EventNames'), p('Token')],
+  params: [query('after', 'resume after this position (or `Last-Event-ID`)', { type: 'integer', minimum: 0 }), p('Types'), p('Streams'), p('EventNames'), p('Token'), p('LastEventId')],
   errors: [429],
 });
 op('GET', '/v1/streams/{stream}', {
@@ -1028,8 +1070,8 @@ op('GET', '/v1/admin/projections', {
       obj({
         head: int(),
         ready: bool(),
-        projections: arr(obj({ name: str(), checkpoint: int(), lag_positions: int(), lag_ms: int(), status: str(), error: str(), slot: anyJson(), rebuild_checkpoint: nullable(int()) }, ['name', 'checkpoint', 'status'])),
-        relay: anyJson('the Kafka relay, or null'),
+        projections: arr(obj({ name: str(), checkpoint: int(), lag_positions: int(), lag_ms: int(), status: str(), error: str(), slot: int('the slot serving (0 or 1)'), rebuild_checkpoint: nullable(int('while rebuilding')) })),
+        relay: { oneOf: [{ type: 'null' }, ref('Relay')], description: 'the Kafka relay, or null without one' },
       }),
     ),
   },
