@@ -13,7 +13,8 @@
 // dialect of OpenAPI 3.1) and ajv-formats, against the schema documented for that
 // status. OPTIONS is answered on every path and not listed per path: only its status is
 // checked. A path the document does not know must be answered 404 or 405 with the error
-// shape, else it is an "undocumented route". Prints exchanges checked per operation and
+// shape (or be refused at the edge: 400 for a path that cannot be decoded, 413, 431),
+// else it is an "undocumented route". Prints exchanges checked per operation and
 // the failures (3 examples each); exits 1 on any failure, 2 on a usage error.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -116,7 +117,10 @@ export class Checker {
         return { operation: `(console files) ${method}` };
       }
       const operation = `(unknown path) ${method}`;
-      if (![404, 405].includes(ex.status)) {
+      // The edge refuses before routing: 400 for a path it cannot decode (an escape of a
+      // control byte or of non-UTF-8, `..`, an empty segment), 413 and 431 for sizes.
+      const edge = [413, 431].includes(ex.status) || (ex.status === 400 && /%|\/\.\.?(\/|$)|\/\/|\\/.test(p));
+      if (![404, 405].includes(ex.status) && !edge) {
         return { operation, failure: { kind: 'undocumented route', message: `${method} ${ex.target} answered ${ex.status}` } };
       }
       if (method === 'HEAD' || ex.truncated) return { operation };

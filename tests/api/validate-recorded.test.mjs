@@ -62,6 +62,9 @@ test('an undocumented route is reported unless it answers 404 or 405 with the er
   assert.equal(checker.check(exchange('GET', '/v1/nothing-here', 404, notFound)).failure, undefined);
   assert.equal(checker.check(exchange('GET', '/v1/nothing-here', 200, { ok: true })).failure?.kind, 'undocumented route');
   assert.equal(checker.check(exchange('GET', '/v1/nothing-here', 404, 'nope', { 'content-type': 'text/plain' })).failure?.kind, 'undocumented route');
+  const refused = { error: { code: 'invalid_argument', message: 'path segment is not valid UTF-8', details: {} } };
+  assert.equal(checker.check(exchange('GET', '/v1/%ff', 400, refused)).failure, undefined);
+  assert.equal(checker.check(exchange('GET', '/v1/nothing-here', 400, refused)).failure?.kind, 'undocumented route');
 });
 
 test('HEAD is checked as its GET without a body; a literal segment wins over a template', () => {
