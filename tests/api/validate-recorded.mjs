@@ -152,6 +152,10 @@ export class Checker {
         failure: { kind: 'undocumented status', message: `${method} ${ex.target}: status ${ex.status} not documented` },
       };
     }
+    // RFC 9110 §9.3.2, §15.3.5, §15.4.5: no body on HEAD, 204 or 304.
+    if ((method === 'HEAD' || ex.status === 204 || ex.status === 304) && ex.body) {
+      return { operation, failure: { kind: 'body where none is allowed', message: `${method} ${ex.target} ${ex.status}: ${String(ex.body).length} bytes of body` } };
+    }
     if (method === 'HEAD' || ex.status === 204 || ex.status === 304 || ex.truncated) return { operation };
     const base = `#/paths/${ptr(template)}/${opMethod}/responses/${ptr(key)}`;
     const [response, rpointer] = deref(this.spec, responses[key], base);

@@ -69,6 +69,7 @@ test('an undocumented route is reported unless it answers 404 or 405 with the er
 
 test('HEAD is checked as its GET without a body; a literal segment wins over a template', () => {
   assert.equal(checker.check(exchange('HEAD', `/v1/projects/${project.id}`, 200, '')).failure, undefined);
+  assert.equal(checker.check(exchange('HEAD', `/v1/projects/${project.id}`, 200, project)).failure?.kind, 'body where none is allowed');
   assert.equal(checker.check(exchange('GET', '/v1/events/stream', 200, '', { 'content-type': 'text/event-stream' })).operation, 'GET /v1/events/stream');
   assert.equal(checker.check(exchange('GET', '/v1/jobs/j/result.csv', 200, 'a\r\n', { 'content-type': 'text/csv; charset=utf-8' })).operation, 'GET /v1/jobs/{id}/result.csv');
 });
