@@ -314,3 +314,21 @@ TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]
   CHECK(srv.proc->running());
   CHECK(srv.stop() == 0);
 }
+
+TEST_CASE("GET /v1/openapi.json serves docs/openapi.json as built, without a token", "[e2e]") {
+  temp_dir dir;
+  server srv(dir.path());
+  const http_client anonymous(srv.address);
+  const auto r = anonymous.get("/v1/openapi.json");
+  REQUIRE(r.status == 200);
+  CHECK(r.headers.at("content-type") == "application/json");
+  std::ifstream file(ATRIUM_OPENAPI_PATH, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  REQUIRE(!text.empty());
+  CHECK(r.body == text);  // byte for byte: the build embeds the file as it is
+  CHECK(r.json.at("openapi") == "3.1.0");
+  CHECK(r.json.at("paths").contains("/v1/openapi.json"));
+  // Read-only: another method is 405.
+  CHECK(anonymous.request("POST", "/v1/openapi.json", "{}").status == 405);
+  CHECK(srv.stop() == 0);
+}

@@ -190,6 +190,8 @@ http = [
     req("GET", "/v1/jobs/@DONEJOB@/result.csv"),
     req("GET", "/v1/jobs/@DONEJOB@/log", token="@MTOKEN@"),
     req("GET", "/v1/jobs/@JOB@/result?limit=1"),
+    # the API's OpenAPI document (issue 21): open, no input but the request itself
+    req("GET", "/v1/openapi.json", token=None),
 ]
 write("http_request", http)
 

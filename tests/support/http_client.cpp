@@ -5,13 +5,44 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <stdexcept>
+
+#include <unistd.h>
 
 namespace atrium::test {
 
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 namespace net = boost::asio;
+
+namespace {
+
+/// Appends one exchange to `$ATRIUM_API_RECORD/<pid>.jsonl` when that variable names a
+/// directory (tests/api/validate-recorded.mjs checks each against docs/openapi.json):
+/// `{method, target, status, headers (lower-cased), body (text, at most 1 MiB), truncated}`.
+void record_exchange(const std::string& method, const std::string& target, const http_reply& r) {
+  static const char* dir = std::getenv("ATRIUM_API_RECORD");
+  if (dir == nullptr || *dir == '\0') return;
+  constexpr std::size_t k_cap = 1 << 20;
+  nlohmann::json headers = nlohmann::json::object();
+  for (const auto& [k, v] : r.headers) headers[k] = v;
+  const bool truncated = r.body.size() > k_cap;
+  nlohmann::json line{{"method", method},
+                      {"target", target},
+                      {"status", r.status},
+                      {"headers", std::move(headers)},
+                      {"body", truncated ? r.body.substr(0, k_cap) : r.body},
+                      {"truncated", truncated}};
+  static std::mutex m;
+  const std::lock_guard lock(m);
+  std::ofstream out(std::string(dir) + "/" + std::to_string(::getpid()) + ".jsonl", std::ios::app);
+  out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace
 
 http_client::http_client(std::string address) {
   const auto colon = address.rfind(':');
@@ -50,6 +81,7 @@ http_reply http_client::request(const std::string& method, const std::string& ta
     if (out.json.is_discarded()) out.json = nullptr;
     beast::error_code ec;
     stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ec);
+    record_exchange(method, target, out);
     return out;
   } catch (const boost::system::system_error& ex) {
     throw std::runtime_error(method + " " + target + ": " + ex.what());

@@ -24,6 +24,19 @@ export async function waitFor(check, ms = 10000, what = 'condition') {
   }
 }
 
+/** Appends one exchange to `$ATRIUM_API_RECORD/<pid>.jsonl` when that variable names a
+ * directory (tests/api/validate-recorded.mjs checks each against docs/openapi.json). */
+function recordExchange(method, target, status, headers, text) {
+  const dir = process.env.ATRIUM_API_RECORD;
+  if (!dir) return;
+  const cap = 1 << 20;
+  const lower = {};
+  for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+  const truncated = text.length > cap;
+  const line = { method, target, status, headers: lower, body: truncated ? text.slice(0, cap) : text, truncated };
+  fs.appendFileSync(path.join(dir, `${process.pid}.jsonl`), `${JSON.stringify(line)}\n`);
+}
+
 /** One HTTP request (HTTPS when `ca`, the PEM text of the CA to trust, is given);
  * resolves {status, headers, json, body}. */
 export function request(address, method, target, { token, body, headers = {}, ca } = {}) {
@@ -54,6 +67,7 @@ export function request(address, method, target, { token, body, headers = {}, ca
           } catch {
             json = undefined;
           }
+          recordExchange(method, target, res.statusCode, res.headers, text);
           resolve({ status: res.statusCode, headers: res.headers, json, body: text });
         });
       },

@@ -1,6 +1,7 @@
 // Health, readiness, metrics and the projections' administration.
 #include "adapters/http/controllers/controllers.hpp"
 #include "adapters/http/exposition.hpp"
+#include "adapters/http/openapi_document.hpp"
 
 #include <charconv>
 #include <chrono>
@@ -53,6 +54,12 @@ void admin_controller::add_routes(route_table& t) {
   t.add({"GET", "/healthz", [self](auto& c, auto&, auto&) { self->healthz(c); }, route_access::open});
   t.add({"GET", "/readyz", [self](auto& c, auto&, auto&) { self->readyz(c); }, route_access::open});
   t.add({"GET", "/metrics", [self](auto& c, auto&, auto&) { self->metrics(c); }, route_access::open});
+  // The API's own description (docs/openapi.json as built in), open like the health routes.
+  t.add({"GET", "/v1/openapi.json",
+         [](auto& c, auto&, auto&) {
+           send_body(c, std::string(openapi_document()), "application/json", {{"Cache-Control", "no-cache"}});
+         },
+         route_access::open});
   t.add({"GET", "/v1/admin/projections", [self](auto& c, auto& p, auto&) { self->projections(c, p); }});
   t.add({"POST", "/v1/admin/projections/{name}/rebuild",
          [self](auto& c, auto& p, auto& a) { self->rebuild(c, p, a[0]); }});

@@ -170,7 +170,8 @@ void containers_controller::declare(const call_ptr& c, const principal& p) {
   cmd.restart = spec->restart.value_or("on-failure");
   cmd.health = spec->health.value_or(std::nullopt);
   auto id = cmd.container_id;
-  d_.kit->execute(c, p, id, std::move(cmd), 201);
+  // Command answers are shaped as GET shapes the view: the row's internals are not served.
+  d_.kit->execute(c, p, id, std::move(cmd), 201, std::nullopt, served);
 }
 
 /// PATCH /v1/containers/{id}: the spec members to change; the reconciler rolls a running
@@ -192,7 +193,7 @@ void containers_controller::change(const call_ptr& c, const principal& p, const 
   if (!spec) return send_error(c, spec.error());
   change_spec cmd{spec->image,   spec->command, spec->env,     spec->ports,
                   spec->runtime, spec->limits,  spec->restart, spec->health};
-  d_.kit->execute(c, p, id, container_command{std::move(cmd)});
+  d_.kit->execute(c, p, id, container_command{std::move(cmd)}, 200, std::nullopt, served);
 }
 
 /// GET /v1/containers/{id}/logs?tail=N[&follow=1]: the last N lines (default 100, at most
@@ -313,7 +314,7 @@ void containers_controller::command(const call_ptr& c, const principal& p, const
   container_command cmd = remove_container{};
   if (op == access::operation::container_start) cmd = request_start{};
   if (op == access::operation::container_stop) cmd = request_stop{};
-  d_.kit->execute(c, p, id, std::move(cmd));
+  d_.kit->execute(c, p, id, std::move(cmd), 200, std::nullopt, served);
 }
 
 }  // namespace atrium::http_adapter
