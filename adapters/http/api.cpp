@@ -291,6 +291,10 @@ bool api::impl::origin_checked(const call_ptr& c, bool push) {
   if (!push && (m == "GET" || m == "HEAD" || m == "OPTIONS")) return true;
   const auto origin = c->req.header("origin");
   if (origin_allowed(origin, c->req.header("host"), d.allowed_origins)) return true;
+  // A browser sends no Origin on a same-origin GET (Fetch: only CORS requests carry it),
+  // so a console page's `new EventSource('/v1/…/stream')` has none; it does send
+  // `Sec-Fetch-Site` (a header page script cannot set), which says the same thing.
+  if (push && origin.empty() && m == "GET" && c->req.header("sec-fetch-site") == "same-origin") return true;
   c->operation = repair_utf8(truncate_utf8(m + " " + c->req.target.substr(0, c->req.target.find('?')), 256));
   c->resource = "origin";
   const auto shown = repair_utf8(truncate_utf8(origin, 256));

@@ -41,6 +41,7 @@
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
+/// | GET /v1/projects/{id}/events, GET …/events/stream            | a project's events (its readers; SSE) |
 /// | POST /v1/workers/claim, POST /v1/workers/leases/{lease}/heartbeat|result|complete | remote workers (`job.work`) |
 /// | GET /v1/workers                                              | workers and their leases (admins, auditors) |
 /// | POST/GET /v1/service-accounts, GET …/{id}, POST …/disable    | service accounts (admins)     |

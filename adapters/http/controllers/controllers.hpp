@@ -15,7 +15,7 @@
 /// | `schedules_controller`  | schedules.cpp    | /v1/schedules, …/{id}, …/pause, …/resume, …/runs |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop, …/logs |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
-/// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
+/// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws, /v1/projects/{id}/events[/stream] |
 /// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild],
 /// /v1/admin/backups[/{id}] | | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim,
 /// /v1/workers/leases/{lease}/… | | `tokens_controller`     | tokens.cpp       |
