@@ -98,7 +98,7 @@ api::impl::impl(api_dependencies deps)
                                   return origin_allowed(c.req.header("origin"), c.req.header("host"),
                                                         d.allowed_origins);
                                 },
-                                d.secure_cookie})
+                                d.secure_cookie, d.login_throttle})
       ->add_routes(table);
   std::make_shared<users_controller>(users_controller::deps{kit, q, tokens, d.hasher, on(hashing)})->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);

@@ -118,6 +118,7 @@ struct api_dependencies {
   /// SSE streams are accepted (`--allowed-origin`), normalized (`normalize_origin`).
   std::vector<std::string> allowed_origins;
   bool secure_cookie = false;  ///< mark the session cookie `Secure` (TLS in front of atriumd)
+  bool login_throttle = true;  ///< throttle failed logins (controllers/sessions.cpp); off: `--no-login-throttle`
   /// Container runtimes by name (`GET /v1/containers/{id}/logs`); empty: logs answer 503.
   std::map<std::string, std::shared_ptr<ports::container_runtime>> container_runtimes;
   std::string default_container_runtime = "process";  ///< of a container declared without `runtime`

@@ -396,10 +396,10 @@ TEST_CASE("connections: a SQLite path outside --sqlite-root is bad input (400) o
   REQUIRE(admin
               .post("/v1/users", {{"username", "alice"},
                                   {"email", "alice@example.org"},
-                                  {"password", "alice-pw-123456"},
+                                  {"password", "a.l.i.c.e-pw-123456"},
                                   {"role", "member"}})
               .status == 201);
-  auto alice = server.client(server.login("alice", "alice-pw-123456"));
+  auto alice = server.client(server.login("alice", "a.l.i.c.e-pw-123456"));
   const auto inside = root / "inside.sqlite";
   const auto outside = dir.path() / "outside.sqlite";
   for (const auto& f : {inside, outside}) std::ofstream(f).flush();

@@ -95,9 +95,9 @@ TEST_CASE("project feeds: readers of the project read its events; others get 404
   for (const auto* name : {"alice", "bob", "carol"}) {
     ids[name] = id_of(admin.post("/v1/users", {{"username", name},
                                                {"email", std::string(name) + "@example.org"},
-                                               {"password", std::string("feeds-pw-") + name + "-x1"},
+                                               {"password", atrium::test::password_for(name)},
                                                {"role", "member"}}));
-    as.emplace(name, srv.client(srv.login(name, std::string("feeds-pw-") + name + "-x1")));
+    as.emplace(name, srv.client(srv.login(name, atrium::test::password_for(name))));
   }
   const auto carol = ids.at("carol");
 
@@ -242,7 +242,7 @@ TEST_CASE("project feeds: readers of the project read its events; others get 404
   }
 
   SECTION("the project's SSE feed: default event names, event_names=message, filters, 404 for others") {
-    const auto token = srv.login("alice", "feeds-pw-alice-x1");
+    const auto token = srv.login("alice", atrium::test::password_for("alice"));
     auto [status, body] = read_sse(srv, token, "/v1/projects/" + p + "/events/stream?after=0", "schedule.created");
     CHECK(status == 200);
     CHECK(body.find("event: project.created\n") != std::string::npos);
@@ -254,7 +254,7 @@ TEST_CASE("project feeds: readers of the project read its events; others get 404
     CHECK(plain.second.find("data: {") != std::string::npos);
     CHECK(plain.second.find("\"project.created\"") == std::string::npos);
     CHECK(plain.second.find("id: ") != std::string::npos);
-    const auto bob = srv.login("bob", "feeds-pw-bob-x1");
+    const auto bob = srv.login("bob", atrium::test::password_for("bob"));
     CHECK(read_sse(srv, bob, "/v1/projects/" + p + "/events/stream", "x").first == 404);
     // The whole log's SSE feed takes the filters too.
     const auto admin_token = srv.login("admin", k_admin_password);
@@ -269,7 +269,8 @@ TEST_CASE("project feeds: readers of the project read its events; others get 404
     const std::string own = "http://" + srv.address;
     auto login = srv.client().request(
         "POST", "/v1/auth/login",
-        json{{"username", "alice"}, {"password", "feeds-pw-alice-x1"}, {"cookie", true}}.dump(), {{"Origin", own}});
+        json{{"username", "alice"}, {"password", atrium::test::password_for("alice")}, {"cookie", true}}.dump(),
+        {{"Origin", own}});
     REQUIRE(login.status == 200);
     const auto set = login.headers.at("set-cookie");
     const auto cookie = set.substr(0, set.find(';'));
