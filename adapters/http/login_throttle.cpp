@@ -23,9 +23,9 @@ login_throttle::entry& login_throttle::lru::touch(const std::string& key, std::s
 }
 
 void login_throttle::count(entry& e, clock::time_point now) const {
-  if (e.failures == 0 || now - e.window_start >= config_.window) {
+  // Failures are forgotten after a window without one (a slow, steady guesser keeps them).
+  if (e.failures == 0 || now - e.last_failure >= config_.window) {
     e.failures = 0;
-    e.window_start = now;
   }
   ++e.failures;
   e.last_failure = now;
@@ -33,7 +33,7 @@ void login_throttle::count(entry& e, clock::time_point now) const {
 
 std::optional<std::int64_t> login_throttle::wait(const entry& e, std::size_t budget, std::chrono::seconds cap,
                                                  clock::time_point now) const {
-  if (e.failures < budget || now - e.window_start >= config_.window + cap) return std::nullopt;
+  if (e.failures < budget || now - e.last_failure >= config_.window) return std::nullopt;
   // The n-th failure past the budget (n = 1 at the budget) blocks for 2^(n-1) s.
   const auto n = e.failures - budget;
   const auto delay = n >= 31 ? cap : std::min<std::chrono::seconds>(cap, std::chrono::seconds(std::int64_t{1} << n));

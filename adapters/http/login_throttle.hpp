@@ -4,13 +4,15 @@
 /// exponential delay during which `POST /v1/auth/login` is answered 429 with
 /// `Retry-After` without checking the password.
 ///
-/// * Account: `account_budget` failures within `window` are free; the n-th failure past
+/// Failures count until a whole `window` passes without one (then they are forgotten).
+///
+/// * Account: `account_budget` failures are free; the n-th failure past
 ///   them (n = 1, 2, …) blocks the account for 2^(n-1) s, at most `account_cap`. An
 ///   address that has logged in successfully as that user before ("trusted", at most
 ///   `k_trusted_per_account` remembered per account) is blocked at most `trusted_cap`
 ///   (the address budget still applies to it): an attacker elsewhere cannot lock the
 ///   real user out for long. A successful login resets the account's failures.
-/// * Address: `address_budget` failures within `window` (over any accounts), then the
+/// * Address: `address_budget` failures (over any accounts), then the
 ///   same doubling up to `address_cap`; it blocks only that address.
 /// * Audit: `should_audit` lets one `security.login_throttled` per account or address
 ///   through per `window`.
@@ -36,9 +38,9 @@ class login_throttle {
   static constexpr std::size_t k_trusted_per_account = 16;
 
   struct config {
-    std::size_t account_budget = 5;   ///< free failures of one account per window
-    std::size_t address_budget = 20;  ///< free failures of one address per window
-    std::chrono::seconds window{15 * 60};
+    std::size_t account_budget = 5;             ///< free failures of one account per window
+    std::size_t address_budget = 20;            ///< free failures of one address per window
+    std::chrono::seconds window{15 * 60};       ///< failures are forgotten after this long without one
     std::chrono::seconds account_cap{15 * 60};  ///< the longest account delay
     std::chrono::seconds trusted_cap{5};        ///< … for an address the user logged in from before
     std::chrono::seconds address_cap{15 * 60};  ///< the longest address delay
@@ -72,7 +74,6 @@ class login_throttle {
  private:
   struct entry {
     std::size_t failures = 0;
-    clock::time_point window_start{};
     clock::time_point last_failure{};
     std::optional<clock::time_point> audited;
     std::vector<std::string> trusted;  // accounts only: addresses that logged in, newest last

@@ -34,13 +34,19 @@ TEST_CASE("throttle: five free failures per account, then 1 s, 2 s, 4 s … up t
   CHECK_FALSE(t.check("alice", "10.0.0.1", now + seconds(1)));
   std::int64_t expected = 2;
   for (int i = 0; i < 14; ++i) {
-    now += seconds(1000);  // past each delay, within the window's reach of the last failure
+    now += seconds(b->retry_after_s);  // each delay waited out, the next guess fails again
+    CHECK_FALSE(t.check("alice", "10.0.0.1", now));
     t.failed("alice", "10.0.0.1", now);
     b = t.check("alice", "10.0.0.1", now);
     REQUIRE(b);
     CHECK(b->retry_after_s == std::min<std::int64_t>(expected, 900));
     expected *= 2;
   }
+  // A window without a failure forgets them all.
+  now += seconds(15 * 60);
+  CHECK_FALSE(t.check("alice", "10.0.0.1", now));
+  t.failed("alice", "10.0.0.1", now);
+  CHECK_FALSE(t.check("alice", "10.0.0.1", now));
 }
 
 TEST_CASE("throttle: a success resets the account and trusts the address (short cap)", "[http][throttle]") {
