@@ -270,7 +270,7 @@ TEST_CASE("project feeds: readers of the project read its events; others get 404
     auto login = srv.client().request(
         "POST", "/v1/auth/login",
         json{{"username", "alice"}, {"password", atrium::test::password_for("alice")}, {"cookie", true}}.dump(),
-        {{"Origin", own}});
+        {{"Origin", own}, {"Host", srv.address}});
     REQUIRE(login.status == 200);
     const auto set = login.headers.at("set-cookie");
     const auto cookie = set.substr(0, set.find(';'));
