@@ -27,9 +27,10 @@ void warm(const http_client& c, const std::string& target, int status, int n = 3
 
 /// A member `name` (password `<name>-password-1`) and their id.
 std::string member(const http_client& admin, const std::string& name) {
-  auto r = admin.post(
-      "/v1/users",
-      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password-1"}, {"role", "member"}});
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", atrium::test::password_for(name, "-password-1")},
+                                    {"role", "member"}});
   INFO(r.body);
   REQUIRE(r.status == 201);
   return id_of(r);

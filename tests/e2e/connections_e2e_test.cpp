@@ -180,11 +180,13 @@ namespace {
 /// Creates a member, returns a client logged in as them and their id.
 std::pair<http_client, std::string> member(const atriumd_server& server, const http_client& admin,
                                            const std::string& name) {
-  auto r = admin.post(
-      "/v1/users",
-      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password-1"}, {"role", "member"}});
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", atrium::test::password_for(name, "-password-1")},
+                                    {"role", "member"}});
   REQUIRE(r.status == 201);
-  return {server.client(server.login(name, name + "-password-1")), r.json.at("id").get<std::string>()};
+  return {server.client(server.login(name, atrium::test::password_for(name, "-password-1"))),
+          r.json.at("id").get<std::string>()};
 }
 
 json pg_connection(const std::string& host, unsigned port, const std::string& password) {

@@ -178,7 +178,7 @@ struct personal_world {
     for (const auto* name : {"alice", "bob"}) {
       auto r = admin.post("/v1/users", {{"username", name},
                                         {"email", std::string(name) + "@example.org"},
-                                        {"password", std::string(name) + "-password-1"},
+                                        {"password", atrium::test::password_for(std::string(name), "-password-1")},
                                         {"role", "member"}});
       REQUIRE(r.status == 201);
     }
