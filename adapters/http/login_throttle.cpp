@@ -22,23 +22,25 @@ login_throttle::entry& login_throttle::lru::touch(const std::string& key, std::s
   return items.emplace(key, std::pair{entry{}, order.begin()}).first->second.first;
 }
 
-void login_throttle::count(entry& e, clock::time_point now) const {
-  // Failures are forgotten after a window without one (a slow, steady guesser keeps them).
-  if (e.failures == 0 || now - e.last_failure >= config_.window) {
-    e.failures = 0;
-  }
+std::chrono::seconds login_throttle::delay(const entry& e, std::size_t budget, std::chrono::seconds cap) {
+  if (e.failures < budget) return std::chrono::seconds(0);
+  // The n-th failure past the budget (n = 1 at the budget) blocks for 2^(n-1) s.
+  const auto n = e.failures - budget;
+  return n >= 31 ? cap : std::min<std::chrono::seconds>(cap, std::chrono::seconds(std::int64_t{1} << n));
+}
+
+void login_throttle::count(entry& e, std::size_t budget, std::chrono::seconds cap, clock::time_point now) const {
+  // Failures are forgotten once a window has passed since the block they caused ended (a
+  // slow, steady guesser keeps them, and the delay can grow to its cap).
+  if (e.failures == 0 || now - e.last_failure >= delay(e, budget, cap) + config_.window) e.failures = 0;
   ++e.failures;
   e.last_failure = now;
 }
 
 std::optional<std::int64_t> login_throttle::wait(const entry& e, std::size_t budget, std::chrono::seconds cap,
                                                  clock::time_point now) const {
-  if (e.failures < budget || now - e.last_failure >= config_.window) return std::nullopt;
-  // The n-th failure past the budget (n = 1 at the budget) blocks for 2^(n-1) s.
-  const auto n = e.failures - budget;
-  const auto delay = n >= 31 ? cap : std::min<std::chrono::seconds>(cap, std::chrono::seconds(std::int64_t{1} << n));
-  const auto until = e.last_failure + delay;
-  if (until <= now) return std::nullopt;
+  const auto until = e.last_failure + delay(e, budget, cap);
+  if (e.failures < budget || until <= now) return std::nullopt;
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
   return std::max<std::int64_t>(1, (left + 999) / 1000);
 }
@@ -60,8 +62,8 @@ std::optional<login_throttle::block> login_throttle::check(const std::string& ac
 
 void login_throttle::failed(const std::string& account, const std::string& address, clock::time_point now) {
   std::lock_guard lock(mu_);
-  count(accounts_.touch(account, config_.max_entries), now);
-  count(addresses_.touch(address, config_.max_entries), now);
+  count(accounts_.touch(account, config_.max_entries), config_.account_budget, config_.account_cap, now);
+  count(addresses_.touch(address, config_.max_entries), config_.address_budget, config_.address_cap, now);
 }
 
 void login_throttle::succeeded(const std::string& account, const std::string& address, clock::time_point) {

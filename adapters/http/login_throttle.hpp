@@ -4,7 +4,8 @@
 /// exponential delay during which `POST /v1/auth/login` is answered 429 with
 /// `Retry-After` without checking the password.
 ///
-/// Failures count until a whole `window` passes without one (then they are forgotten).
+/// Failures count until a whole `window` has passed since the block they caused ended
+/// (or since the last one, within the budget); then they are forgotten.
 ///
 /// * Account: `account_budget` failures are free; the n-th failure past
 ///   them (n = 1, 2, …) blocks the account for 2^(n-1) s, at most `account_cap`. An
@@ -87,7 +88,9 @@ class login_throttle {
   };
   [[nodiscard]] std::optional<std::int64_t> wait(const entry& e, std::size_t budget, std::chrono::seconds cap,
                                                  clock::time_point now) const;
-  void count(entry& e, clock::time_point now) const;
+  /// The block the entry's failures call for (0 s within the budget).
+  [[nodiscard]] static std::chrono::seconds delay(const entry& e, std::size_t budget, std::chrono::seconds cap);
+  void count(entry& e, std::size_t budget, std::chrono::seconds cap, clock::time_point now) const;
 
   config config_;
   mutable std::mutex mu_;

@@ -42,8 +42,8 @@ TEST_CASE("throttle: five free failures per account, then 1 s, 2 s, 4 s … up t
     CHECK(b->retry_after_s == std::min<std::int64_t>(expected, 900));
     expected *= 2;
   }
-  // A window without a failure forgets them all.
-  now += seconds(15 * 60);
+  // A window after the last block ended forgets them all.
+  now += seconds(900 + 15 * 60);
   CHECK_FALSE(t.check("alice", "10.0.0.1", now));
   t.failed("alice", "10.0.0.1", now);
   CHECK_FALSE(t.check("alice", "10.0.0.1", now));
