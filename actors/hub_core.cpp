@@ -94,19 +94,25 @@ void hub_core::erase(const sub_ptr& s) {
 
 std::optional<std::string> hub_core::project_of(const envelope& e) {
   if (auto id = suffix(e.stream, "project-")) return id;
-  auto job = suffix(e.stream, "job-");
-  if (!job) return std::nullopt;
-  if (auto it = job_projects_.find(*job); it != job_projects_.end()) return it->second;
-  std::optional<std::string> project;
-  if (e.type == "job.submitted" && e.data.is_object() && e.data.contains("project_id") &&
-      e.data["project_id"].is_string()) {
-    project = e.data["project_id"].get<std::string>();
-  } else if (project_of_job_) {
-    project = project_of_job_(*job);
+  const auto job = suffix(e.stream, "job-");
+  if (!job && !e.stream.starts_with("schedule-")) return std::nullopt;
+  if (auto it = job_projects_.find(e.stream); it != job_projects_.end()) return it->second;
+  // The first event of a job's or schedule's stream names its project.
+  const auto* first = job ? "job.submitted" : "schedule.created";
+  const auto named = [&](const envelope& f) -> std::optional<std::string> {
+    if (f.type == first && f.data.is_object() && f.data.contains("project_id") && f.data["project_id"].is_string()) {
+      return f.data["project_id"].get<std::string>();
+    }
+    return std::nullopt;
+  };
+  auto project = named(e);
+  if (!project && job && project_of_job_) project = project_of_job_(*job);
+  if (!project) {
+    if (auto head = store_.read_stream(e.stream, 1, 1); head && !head->empty()) project = named(head->front());
   }
   if (project) {
     if (job_projects_.size() >= k_max_cached_jobs) job_projects_.clear();
-    job_projects_.emplace(*job, *project);
+    job_projects_.emplace(e.stream, *project);
   }
   return project;
 }

@@ -16,7 +16,9 @@
 ///
 /// Both paths run on the same thread in position order, so a subscription gets each
 /// matching event exactly once, strictly in order. Job streams belong to the project
-/// named by their `job.submitted` (`project_of_job` resolves older jobs).
+/// named by their `job.submitted` (`project_of_job` resolves older jobs), schedule streams
+/// to the one named by their `schedule.created`; a stream the lookup does not know (or a
+/// schedule's) is resolved from its first event in the store.
 ///
 /// Backpressure: catch-up gives a subscription events only while its subscriber is not
 /// `congested`; one that makes no progress for `stall_limit` is cut as a slow consumer.
@@ -94,7 +96,8 @@ class hub_core {
   void index(const sub_ptr& s);
   void unindex(const sub_ptr& s);
   void erase(const sub_ptr& s);
-  /// Project id of an event's stream (`project-<id>`, or the project of `job-<id>`).
+  /// Project id of an event's stream (`project-<id>`, or the project of `job-<id>` or
+  /// `schedule-<id>`).
   std::optional<std::string> project_of(const envelope& e);
   bool matches(const sub_state& s, const envelope& e);
   /// Re-checks access for the subscriptions `e` may affect; ends those that lost it.
@@ -114,7 +117,7 @@ class hub_core {
   std::unordered_map<std::string, std::set<sub_ptr>> by_stream_;
   std::unordered_map<std::string, std::set<sub_ptr>> by_project_;
   std::set<sub_ptr> all_;
-  std::unordered_map<std::string, std::string> job_projects_;  // cache: job id → project id
+  std::unordered_map<std::string, std::string> job_projects_;  // cache: job or schedule stream → project id
 };
 
 }  // namespace atrium::actors

@@ -46,6 +46,7 @@
 #include "app/log_format.hpp"
 #include "app/process_metrics.hpp"
 #include "events/user/user_decider.hpp"
+#include "events/user/password_policy.hpp"
 #include "projections/projections.hpp"
 #include "projections/queries.hpp"
 #include "projections/read_model_watch.hpp"
@@ -87,6 +88,12 @@ bool bootstrap_admin(atrium::actor_runtime& runtime, const atrium::ports::passwo
   bool generated = false;
   if (const char* env = std::getenv("ATRIUM_ADMIN_PASSWORD"); env != nullptr && *env != '\0') {
     password = env;
+    // The bootstrap admin follows the password policy like every other user.
+    if (auto ok = atrium::check_password_policy(password, "admin"); !ok) {
+      spdlog::error("admin bootstrap failed: ATRIUM_ADMIN_PASSWORD: {} (reason {})", ok.error().message,
+                    ok.error().details.value("reason", ""));
+      return false;
+    }
   } else {
     password = secrets.random_token().substr(0, 24);
     generated = true;
@@ -459,6 +466,7 @@ int serve(const atrium::app::serve_options& opts) {
   api_deps.web = std::move(*console);
   api_deps.allowed_origins = opts.allowed_origins;
   api_deps.secure_cookie = opts.cookie_secure;
+  api_deps.login_throttle = !opts.no_login_throttle;
   api_deps.container_runtimes = container_runtimes->runtimes;
   api_deps.default_container_runtime = opts.container_runtime;
   api_deps.read_model_changes = &read_models;

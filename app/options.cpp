@@ -293,6 +293,11 @@ void add_console_options(CLI::App& s, serve_options& o) {
              "serves atriumd")
       ->envname(env_name("--cookie-secure"))
       ->group(console);
+  s.add_flag("--no-login-throttle", o.no_login_throttle,
+             "do not throttle failed logins (docs/access.md \"Login throttling\"): for test rigs that fail logins "
+             "on purpose, never for a server people use")
+      ->envname(env_name("--no-login-throttle"))
+      ->group(console);
 }
 
 /// The job options of `serve` (issue 15).

@@ -74,7 +74,8 @@ struct serve_options {
   /// --allowed-origin: origins besides the server's own for cookie sessions, normalized
   /// (`scheme://host[:port]`, lowercase).
   std::vector<std::string> allowed_origins;
-  bool cookie_secure = false;  ///< --cookie-secure: the session cookie is `Secure` (TLS proxy in front)
+  bool cookie_secure = false;      ///< --cookie-secure: the session cookie is `Secure` (TLS proxy in front)
+  bool no_login_throttle = false;  ///< --no-login-throttle: failed logins are never throttled (test rigs)
   /// --container-runtime: the runtime of a container declared without `runtime`, and
   /// (`docker`) whether the Docker runtime runs; `process` always does.
   std::string container_runtime = "process";

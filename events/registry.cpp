@@ -40,6 +40,7 @@ const std::vector<event_type_info>& event_types() {
         make_type_info<project_cell_changed>(),
         make_type_info<security_login_succeeded>(),
         make_type_info<security_login_failed>(),
+        make_type_info<security_login_throttled>(),
         make_type_info<security_access_denied>(),
         make_type_info<security_token_created>(),
         make_type_info<security_token_revoked>(),

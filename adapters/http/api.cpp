@@ -99,7 +99,7 @@ api::impl::impl(api_dependencies deps)
                                   return origin_allowed(c.req.header("origin"), c.req.header("host"),
                                                         d.allowed_origins);
                                 },
-                                d.secure_cookie})
+                                d.secure_cookie, d.login_throttle})
       ->add_routes(table);
   std::make_shared<users_controller>(users_controller::deps{kit, q, tokens, d.hasher, on(hashing)})->add_routes(table);
   std::make_shared<groups_controller>(groups_controller::deps{kit, q, q})->add_routes(table);
@@ -293,6 +293,10 @@ bool api::impl::origin_checked(const call_ptr& c, bool push) {
   if (!push && (m == "GET" || m == "HEAD" || m == "OPTIONS")) return true;
   const auto origin = c->req.header("origin");
   if (origin_allowed(origin, c->req.header("host"), d.allowed_origins)) return true;
+  // A browser sends no Origin on a same-origin GET (Fetch: only CORS requests carry it),
+  // so a console page's `new EventSource('/v1/…/stream')` has none; it does send
+  // `Sec-Fetch-Site` (a header page script cannot set), which says the same thing.
+  if (push && origin.empty() && m == "GET" && c->req.header("sec-fetch-site") == "same-origin") return true;
   c->operation = repair_utf8(truncate_utf8(m + " " + c->req.target.substr(0, c->req.target.find('?')), 256));
   c->resource = "origin";
   const auto shown = repair_utf8(truncate_utf8(origin, 256));

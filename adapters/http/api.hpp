@@ -41,6 +41,7 @@
 /// | GET /v1/streams/{stream}                                     | one stream, if its entity is readable |
 /// | GET /v1/ws                                                   | WebSocket: subscribe, command, presence |
 /// | GET /v1/events/stream                                        | the log as Server-Sent Events  |
+/// | GET /v1/projects/{id}/events, GET …/events/stream            | a project's events (its readers; SSE) |
 /// | POST /v1/workers/claim, POST /v1/workers/leases/{lease}/heartbeat|result|complete | remote workers (`job.work`) |
 /// | GET /v1/workers                                              | workers and their leases (admins, auditors) |
 /// | POST/GET /v1/service-accounts, GET …/{id}, POST …/disable    | service accounts (admins)     |
@@ -117,6 +118,7 @@ struct api_dependencies {
   /// SSE streams are accepted (`--allowed-origin`), normalized (`normalize_origin`).
   std::vector<std::string> allowed_origins;
   bool secure_cookie = false;  ///< mark the session cookie `Secure` (TLS in front of atriumd)
+  bool login_throttle = true;  ///< throttle failed logins (controllers/sessions.cpp); off: `--no-login-throttle`
   /// Container runtimes by name (`GET /v1/containers/{id}/logs`); empty: logs answer 503.
   std::map<std::string, std::shared_ptr<ports::container_runtime>> container_runtimes;
   std::string default_container_runtime = "process";  ///< of a container declared without `runtime`

@@ -300,10 +300,21 @@ class events_controller : public std::enable_shared_from_this<events_controller>
   void add_routes(route_table& t);
 
  private:
+  /// GET /v1/events: the whole log (admins and auditors), paged and filtered.
   void events(const call_ptr& c, const principal& p);
+  /// GET /v1/projects/{id}/events: the project's events, for readers of the project.
+  void project_events(const call_ptr& c, const principal& p, const std::string& project);
+  /// A page of the log (`project`: only its streams) for `?after=&limit=&types=&streams=`,
+  /// as `{"events","next","head"}`.
+  void answer_feed(const call_ptr& c, const std::optional<std::string>& project);
   void stream(const call_ptr& c, const principal& p, const std::string& stream_id);
   /// GET /v1/events/stream: the log as Server-Sent Events after `Last-Event-ID` or `after`.
   void event_stream(const call_ptr& c, const principal& p);
+  /// GET /v1/projects/{id}/events/stream: the project's events as Server-Sent Events.
+  void project_event_stream(const call_ptr& c, const principal& p, const std::string& project);
+  /// Opens an SSE feed of the log (`project`: only its streams) after `Last-Event-ID` or
+  /// `?after=` (default: the head), with `?types=&streams=&event_names=`.
+  void open_feed(const call_ptr& c, const principal& p, const std::optional<std::string>& project);
   /// GET /v1/ws: upgrades to a WebSocket connection (426 without an upgrade).
   void websocket(const call_ptr& c, const principal& p);
   deps d_;

@@ -36,6 +36,21 @@ struct security_login_failed {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_login_failed, username, reason, client_address)
 
+/// A login was refused 429 without checking the password: too many failures for the
+/// account (`scope` `account`: `subject` is the username as claimed, at most 64 bytes)
+/// or from the address (`scope` `address`). `retry_after_s`: the seconds the client was
+/// told to wait. At most one per account or address per 15-minute window is recorded
+/// (docs/access.md "Login throttling"), however many attempts were refused.
+struct security_login_throttled {
+  static constexpr std::string_view type = "security.login_throttled";
+  static constexpr int schema = 1;
+  std::string subject;
+  std::string client_address;  ///< "ip:port" of the HTTP peer
+  std::int64_t retry_after_s = 0;
+  std::string scope;  ///< `account` or `address`
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(security_login_throttled, subject, client_address, retry_after_s, scope)
+
 /// The policy decision point refused a request (docs/access.md). `operation` is the
 /// policy's name for it (`project.update`), `resource` the stream or collection addressed
 /// (`project-<id>`, `projects`), `status` the HTTP status answered (403 or 404).

@@ -33,8 +33,16 @@ class memory_log final : public ports::event_store {
     done(fail(errc::unavailable, "read only"));
   }
   result<ports::chain_report> verify_chain() const override { return ports::chain_report{}; }
-  result<std::vector<envelope>> read_stream(std::string_view, std::uint64_t, std::size_t) const override {
-    return std::vector<envelope>{};
+  result<std::vector<envelope>> read_stream(std::string_view stream, std::uint64_t from,
+                                            std::size_t limit) const override {
+    std::vector<envelope> out;
+    std::uint64_t version = 0;
+    for (const auto& e : events) {
+      if (e.stream != stream || ++version < from) continue;
+      if (out.size() == limit) break;
+      out.push_back(e);
+    }
+    return out;
   }
   result<std::vector<envelope>> read_all(std::uint64_t after, std::size_t limit) const override {
     std::vector<envelope> out;
@@ -164,6 +172,21 @@ TEST_CASE("job events follow the project named by job.submitted, or by the looku
   REQUIRE(hub.advance(log.head_position()).has_value());
   CHECK(s->got["p"] == std::vector<std::uint64_t>{2, 3, 5, 6});
   CHECK(lookups == 1);  // cached afterwards
+}
+
+TEST_CASE("schedule events follow the project named by schedule.created, read from the store when unknown", "[hub]") {
+  memory_log log;
+  log.add("schedule-old", "schedule.created", {{"project_id", "a"}});
+  hub_core hub(log, nullptr, log.head_position());
+  auto s = std::make_shared<recorder>();
+  hub.subscribe(s, projects("p", {"a"}, 1));
+  log.add("schedule-old", "schedule.fired");  // its first event is before the hub started
+  log.add("schedule-new", "schedule.created", {{"project_id", "a"}});
+  log.add("schedule-other", "schedule.created", {{"project_id", "b"}});
+  log.add("schedule-other", "schedule.paused");
+  log.add("schedule-new", "schedule.deleted");
+  REQUIRE(hub.advance(log.head_position()).has_value());
+  CHECK(s->got["p"] == std::vector<std::uint64_t>{2, 3, 6});
 }
 
 TEST_CASE("a subscriber whose queue overflows is cut, with each subscription's resume position", "[hub]") {

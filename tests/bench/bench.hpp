@@ -115,7 +115,7 @@ void print_failed(const std::string& scenario, const std::string& path, const st
 void progress(const std::string& line);
 
 /// The bootstrap admin's password of every atriumd a bench starts.
-inline constexpr const char* k_bench_admin_password = "atrium-bench-admin-password";
+inline constexpr const char* k_bench_admin_password = "atrium-bench-root-passphrase";
 
 /// The whole file at `p` ("" if unreadable).
 [[nodiscard]] std::string slurp(const std::filesystem::path& p);

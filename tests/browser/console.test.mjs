@@ -84,7 +84,7 @@ test('connections, sharing and admin forms work and show the server error messag
   await page.goto(`${server.url}/#/admin`);
   await page.fill('#user-name', 'grace');
   await page.fill('#user-email', 'grace@example.org');
-  await page.fill('#user-password', 'grace-pw-123456');
+  await page.fill('#user-password', 'g.r.a.c.e-pw-123456');
   await page.click('button:has-text("Create user")');
   await page.waitForSelector('td:has-text("grace@example.org")');
   await page.fill('#group-name', 'chemists');
@@ -93,9 +93,9 @@ test('connections, sharing and admin forms work and show the server error messag
   // A refused request shows the server's message: the user name is taken.
   await page.fill('#user-name', 'grace');
   await page.fill('#user-email', 'g@example.org');
-  await page.fill('#user-password', 'grace-pw-123456');
+  await page.fill('#user-password', 'g.r.a.c.e-pw-123456');
   await page.click('button:has-text("Create user")');
-  const taken = await server.http('POST', '/v1/users', { body: { username: 'grace', email: 'g@example.org', password: 'grace-pw-123456' } });
+  const taken = await server.http('POST', '/v1/users', { body: { username: 'grace', email: 'g@example.org', password: 'g.r.a.c.e-pw-123456' } });
   await page.waitForSelector(`form[aria-label="New user"] [role=alert]:has-text(${JSON.stringify(taken.json.error.message)})`);
 
   // Connections: a SQLite connection through the form, tested, shared with grace.
@@ -113,7 +113,7 @@ test('connections, sharing and admin forms work and show the server error messag
   await page.waitForSelector('[data-testid=conn-test]:has-text("ok")');
   await page.selectOption('#share-conn-grantee', { label: 'grace' });
   await page.click('form[aria-label="Share a connection"] button:has-text("Share")');
-  const grace = await server.login('grace', 'grace-pw-123456');
+  const grace = await server.login('grace', 'g.r.a.c.e-pw-123456');
   await waitFor(async () => {
     const r = await server.http('GET', '/v1/connections', { token: grace });
     return r.json.connections.some((c) => c.name === 'bench');

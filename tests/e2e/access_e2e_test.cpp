@@ -57,11 +57,12 @@ TEST_CASE("every endpoint answers each caller as the policy says, and denials ar
                                                                                    {"groupie", "member"},
                                                                                    {"disabled", "member"},
                                                                                    {"victim", "member"}}) {
-    auto r = admin.post(
-        "/v1/users",
-        {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-pw-123456"}, {"role", role}});
+    auto r = admin.post("/v1/users", {{"username", name},
+                                      {"email", name + "@example.org"},
+                                      {"password", atrium::test::password_for(name, "-pw-123456")},
+                                      {"role", role}});
     ids[name] = id_of(r);
-    tokens[name] = server.login(name, name + "-pw-123456");
+    tokens[name] = server.login(name, atrium::test::password_for(name, "-pw-123456"));
   }
   tokens["admin"] = server.login("admin", k_admin_password);
   tokens["none"] = "";

@@ -28,9 +28,10 @@ using server = atrium::test::atriumd_server;
 using atrium::test::k_admin_password;
 
 json create_user(const http_client& admin, const std::string& name) {
-  auto r = admin.post(
-      "/v1/users",
-      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password"}, {"role", "member"}});
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", atrium::test::password_for(name, "-password")},
+                                    {"role", "member"}});
   REQUIRE(r.status == 201);
   return r.json;
 }
@@ -55,7 +56,7 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(login.json.at("token").get<std::string>().size() == 64);
   const auto admin_id = login.json.at("user").at("id").get<std::string>();
   const auto admin = srv.client(login.json.at("token").get<std::string>());
-  CHECK(srv.client().post("/v1/auth/login", {{"username", "admin"}, {"password", "wrong-password"}}).status == 401);
+  CHECK(srv.client().post("/v1/auth/login", {{"username", "admin"}, {"password", "w.r.o.n.g-password"}}).status == 401);
 
   // Members.
   const auto alice = create_user(admin, "alice");
@@ -64,14 +65,14 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   CHECK(alice.at("version") == 1);
   CHECK(alice.at("roles") == json::array({"member"}));
   CHECK_FALSE(alice.contains("password_hash"));
-  auto dup = admin.post("/v1/users", {{"username", "Alice"}, {"email", "x@y.z"}, {"password", "whatever-1"}});
+  auto dup = admin.post("/v1/users", {{"username", "Alice"}, {"email", "x@y.z"}, {"password", "whatever-long-1"}});
   CHECK(dup.status == 409);
   CHECK(dup.json.at("error").at("code") == "already_exists");
 
-  const auto alice_token = srv.login("alice", "alice-password");
+  const auto alice_token = srv.login("alice", "a.l.i.c.e-password");
   const auto as_alice = srv.client(alice_token);
-  const auto as_bob = srv.client(srv.login("bob", "bob-password"));
-  const auto as_carol = srv.client(srv.login("carol", "carol-password"));
+  const auto as_bob = srv.client(srv.login("bob", "b.o.b-password"));
+  const auto as_carol = srv.client(srv.login("carol", "c.a.r.o.l-password"));
   CHECK(as_alice.post("/v1/users", {{"username", "mallory"}, {"email", "m@x.y"}, {"password", "12345678"}}).status ==
         403);
 
@@ -123,14 +124,14 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
 
   // A disabled user's token fails at once, and they cannot log in again.
   const auto dave = create_user(admin, "dave");
-  const auto dave_token = srv.login("dave", "dave-password");
+  const auto dave_token = srv.login("dave", "d.a.v.e-password");
   const auto as_dave = srv.client(dave_token);
   CHECK(as_dave.get("/v1/projects").status == 200);
   auto disabled = admin.post("/v1/users/" + dave.at("id").get<std::string>() + "/disable", json::object());
   REQUIRE(disabled.status == 200);
   CHECK(disabled.json.at("disabled") == true);
   CHECK(as_dave.get("/v1/projects").status == 401);
-  CHECK(srv.client().post("/v1/auth/login", {{"username", "dave"}, {"password", "dave-password"}}).status == 401);
+  CHECK(srv.client().post("/v1/auth/login", {{"username", "dave"}, {"password", "d.a.v.e-password"}}).status == 401);
 
   // Authentication and input errors.
   CHECK(srv.client().get("/v1/projects").status == 401);
@@ -191,7 +192,7 @@ TEST_CASE("a newcomer's session: users, projects, sharing, conflicts, audit, res
   const auto admin2 = srv.client(login.json.at("token").get<std::string>());  // sessions survive a restart
   CHECK(admin2.get("/v1/events?after=0&limit=1000").json.at("head") == head);
   CHECK(admin2.get("/v1/audit?limit=1000").json.at("entries").size() == entries.size());
-  auto project = srv.client(srv.login("bob", "bob-password")).get("/v1/projects/" + pid);
+  auto project = srv.client(srv.login("bob", "b.o.b-password")).get("/v1/projects/" + pid);
   REQUIRE(project.status == 200);
   CHECK(project.json.at("name") == "Assay QC v2");
   CHECK(project.json.at("version") == 4);
@@ -223,7 +224,7 @@ TEST_CASE("Idempotency-Key: a retry answers the original result and writes nothi
   CHECK(reused.status == 409);
   CHECK(head() == after_first);
   auto bob = create_user(admin, "bob");
-  auto as_bob = srv.client(srv.login("bob", "bob-password"));
+  auto as_bob = srv.client(srv.login("bob", "b.o.b-password"));
   CHECK(as_bob.request("POST", "/v1/projects", body, {{"Idempotency-Key", "create-1"}}).status == 201);
 
   // A retried PATCH replays its answer instead of failing on its now-stale If-Match.

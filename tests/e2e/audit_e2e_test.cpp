@@ -175,12 +175,12 @@ TEST_CASE("audit log: filters, paging both ways, request metadata, JSONL and CSV
   // ---- batch 1: alice, her project "Alpha, \"the first\"" and its rename -------------
   auto created = request(
       admin, "POST", "/v1/users",
-      {{"username", "alice"}, {"email", "alice@example.org"}, {"password", "alice-password"}, {"role", "member"}},
+      {{"username", "alice"}, {"email", "alice@example.org"}, {"password", "a.l.i.c.e-password"}, {"role", "member"}},
       "req-alice");
   REQUIRE(created.status == 201);
   const auto alice_id = created.json.at("id").get<std::string>();
   const auto alice_stream = "user-" + alice_id;
-  const auto as_alice = srv.client(login(srv, "alice", "alice-password", "req-login-alice"));
+  const auto as_alice = srv.client(login(srv, "alice", "a.l.i.c.e-password", "req-login-alice"));
   auto p1 = request(as_alice, "POST", "/v1/projects", {{"name", R"(Alpha, "the first")"}}, "req-p1-create");
   REQUIRE(p1.status == 201);
   const auto p1_stream = "project-" + p1.json.at("id").get<std::string>();
@@ -196,10 +196,11 @@ TEST_CASE("audit log: filters, paging both ways, request metadata, JSONL and CSV
   const auto boundary = newest[0].at("position").get<std::uint64_t>();
 
   // ---- batch 2: bob, alice's second project and its rename -----------------------------
-  REQUIRE(request(admin, "POST", "/v1/users",
-                  {{"username", "bob"}, {"email", "bob@example.org"}, {"password", "bob-password"}, {"role", "member"}},
-                  "req-bob")
-              .status == 201);
+  REQUIRE(
+      request(admin, "POST", "/v1/users",
+              {{"username", "bob"}, {"email", "bob@example.org"}, {"password", "b.o.b-password"}, {"role", "member"}},
+              "req-bob")
+          .status == 201);
   auto p2 = request(as_alice, "POST", "/v1/projects", {{"name", "Beta"}}, "req-p2-create");
   REQUIRE(p2.status == 201);
   const auto p2_stream = "project-" + p2.json.at("id").get<std::string>();

@@ -27,9 +27,10 @@ void warm(const http_client& c, const std::string& target, int status, int n = 3
 
 /// A member `name` (password `<name>-password-1`) and their id.
 std::string member(const http_client& admin, const std::string& name) {
-  auto r = admin.post(
-      "/v1/users",
-      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password-1"}, {"role", "member"}});
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", atrium::test::password_for(name, "-password-1")},
+                                    {"role", "member"}});
   INFO(r.body);
   REQUIRE(r.status == 201);
   return id_of(r);
@@ -43,7 +44,7 @@ TEST_CASE("auth cache: a revoked API token, an ended session and a logout fail o
   atriumd_server server(dir.path());
   auto admin = server.admin();
   member(admin, "alice");
-  auto alice = server.client(server.login("alice", "alice-password-1"));
+  auto alice = server.client(server.login("alice", "a.l.i.c.e-password-1"));
   auto made = alice.post("/v1/tokens", {{"name", "ci"}, {"scopes", {"admin"}}});
   INFO(made.body);
   REQUIRE(made.status == 201);
@@ -56,7 +57,7 @@ TEST_CASE("auth cache: a revoked API token, an ended session and a logout fail o
   warm(alice, "/v1/projects", 200);  // the session making the revocation still works
 
   // Logout: the session that logged out fails next; another session of alice does not.
-  auto other = server.client(server.login("alice", "alice-password-1"));
+  auto other = server.client(server.login("alice", "a.l.i.c.e-password-1"));
   warm(other, "/v1/projects", 200);
   REQUIRE(alice.request("POST", "/v1/auth/logout").status == 200);
   CHECK(alice.get("/v1/projects").status == 401);
@@ -69,7 +70,7 @@ TEST_CASE("auth cache: a password reset ends the sessions, disabling fails sessi
   atriumd_server server(dir.path());
   auto admin = server.admin();
   const auto bob = member(admin, "bob");
-  auto session = server.client(server.login("bob", "bob-password-1"));
+  auto session = server.client(server.login("bob", "b.o.b-password-1"));
   auto made = session.post("/v1/tokens", {{"name", "ci"}, {"scopes", {"admin"}}});
   REQUIRE(made.status == 201);
   auto as_token = server.client(made.json.at("token").get<std::string>());
@@ -77,11 +78,11 @@ TEST_CASE("auth cache: a password reset ends the sessions, disabling fails sessi
   warm(as_token, "/v1/projects", 200);
 
   // An admin resets bob's password: his session fails next, his API token is kept.
-  REQUIRE(admin.request("PATCH", "/v1/users/" + bob, json{{"password", "bob-password-2"}}.dump()).status == 200);
+  REQUIRE(admin.request("PATCH", "/v1/users/" + bob, json{{"password", "b.o.b-password-2"}}.dump()).status == 200);
   CHECK(session.get("/v1/projects").status == 401);
   warm(as_token, "/v1/projects", 200);
 
-  auto again = server.client(server.login("bob", "bob-password-2"));
+  auto again = server.client(server.login("bob", "b.o.b-password-2"));
   warm(again, "/v1/projects", 200);
   REQUIRE(admin.request("POST", "/v1/users/" + bob + "/disable").status == 200);
   auto by_session = again.get("/v1/projects");
@@ -96,7 +97,7 @@ TEST_CASE("auth cache: a role granted or revoked applies to the very next reques
   atriumd_server server(dir.path());
   auto admin = server.admin();
   const auto carol = member(admin, "carol");
-  auto as_carol = server.client(server.login("carol", "carol-password-1"));
+  auto as_carol = server.client(server.login("carol", "c.a.r.o.l-password-1"));
   warm(as_carol, "/v1/workers", 403);
   REQUIRE(admin.request("PATCH", "/v1/users/" + carol, json{{"grant_role", "admin"}}.dump()).status == 200);
   CHECK(as_carol.get("/v1/workers").status == 200);
@@ -110,7 +111,7 @@ TEST_CASE("auth cache: group membership, direct and nested, applies to the very 
   atriumd_server server(dir.path());
   auto admin = server.admin();
   const auto dave = member(admin, "dave");
-  auto as_dave = server.client(server.login("dave", "dave-password-1"));
+  auto as_dave = server.client(server.login("dave", "d.a.v.e-password-1"));
   const auto project = id_of(admin.post("/v1/projects", {{"name", "Assay QC"}}));
   const auto g = id_of(admin.post("/v1/groups", {{"name", "analysts"}}));
   const auto h = id_of(admin.post("/v1/groups", {{"name", "interns"}}));

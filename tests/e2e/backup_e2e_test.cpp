@@ -127,10 +127,10 @@ TEST_CASE("backup: taken under a 16-writer load, restored into a new data dir, s
   REQUIRE(admin
               .post("/v1/users", {{"username", "mallory"},
                                   {"email", "mallory@example.org"},
-                                  {"password", "mallory-password"},
+                                  {"password", "m.a.l.l.o.r.y-password"},
                                   {"role", "member"}})
               .status == 201);
-  const auto member = d.client(d.login("mallory", "mallory-password"));
+  const auto member = d.client(d.login("mallory", "m.a.l.l.o.r.y-password"));
   CHECK(member.post("/v1/admin/backups", json::object()).status == 403);
   CHECK(member.get("/v1/admin/backups").status == 403);
   REQUIRE(d.stop() == 0);

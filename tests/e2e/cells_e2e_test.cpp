@@ -58,11 +58,12 @@ TEST_CASE("project cells: collaborative edits and conflicts and retries and orde
   std::map<std::string, std::string> ids, tokens;
   for (const auto* name : {"alice", "bob", "vera", "otto"}) {
     const std::string n = name;
-    auto r = admin.post(
-        "/v1/users",
-        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}});
+    auto r = admin.post("/v1/users", {{"username", n},
+                                      {"email", n + "@example.org"},
+                                      {"password", atrium::test::password_for(n, "-pw-123456")},
+                                      {"role", "member"}});
     ids[n] = id_of(r);
-    tokens[n] = server.login(n, n + "-pw-123456");
+    tokens[n] = server.login(n, atrium::test::password_for(n, "-pw-123456"));
   }
   auto alice = server.client(tokens["alice"]);
   auto bob = server.client(tokens["bob"]);
@@ -268,11 +269,12 @@ TEST_CASE("project cells: a sql cell with a connection runs as a job and shows i
   std::map<std::string, std::string> ids, tokens;
   for (const auto* name : {"alice", "bob", "carol", "vera", "otto"}) {
     const std::string n = name;
-    auto r = admin.post(
-        "/v1/users",
-        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}});
+    auto r = admin.post("/v1/users", {{"username", n},
+                                      {"email", n + "@example.org"},
+                                      {"password", atrium::test::password_for(n, "-pw-123456")},
+                                      {"role", "member"}});
     ids[n] = id_of(r);
-    tokens[n] = server.login(n, n + "-pw-123456");
+    tokens[n] = server.login(n, atrium::test::password_for(n, "-pw-123456"));
   }
   auto alice = server.client(tokens["alice"]);  // owner of the project and the connection
   auto bob = server.client(tokens["bob"]);      // editor, user of the connection

@@ -41,7 +41,7 @@ TEST_CASE("cli: offline export and inspect and replay on a stopped server's data
 
   auto alice = admin.post(
       "/v1/users",
-      {{"username", "alice"}, {"email", "alice@example.org"}, {"password", "alice-password"}, {"role", "member"}});
+      {{"username", "alice"}, {"email", "alice@example.org"}, {"password", "a.l.i.c.e-password"}, {"role", "member"}});
   REQUIRE(alice.status == 201);
   const auto alice_id = alice.json.at("id").get<std::string>();
   auto created = admin.post("/v1/projects", {{"name", "Apollo"}, {"description", "to the moon"}});

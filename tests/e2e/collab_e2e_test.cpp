@@ -35,10 +35,11 @@ TEST_CASE("co-editing: change sets, conflicts, updates, limits, history", "[e2e]
   std::map<std::string, std::string> ids, tokens;
   for (const auto* name : {"alice", "bob", "vera", "otto"}) {
     const std::string n = name;
-    ids[n] = id_of(admin.post(
-        "/v1/users",
-        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}}));
-    tokens[n] = server.login(n, n + "-pw-123456");
+    ids[n] = id_of(admin.post("/v1/users", {{"username", n},
+                                            {"email", n + "@example.org"},
+                                            {"password", atrium::test::password_for(n, "-pw-123456")},
+                                            {"role", "member"}}));
+    tokens[n] = server.login(n, atrium::test::password_for(n, "-pw-123456"));
   }
   auto alice = server.client(tokens["alice"]);
   auto bob = server.client(tokens["bob"]);
@@ -212,7 +213,7 @@ TEST_CASE("co-editing: change sets, conflicts, updates, limits, history", "[e2e]
   // --- after a restart (hydrated from a snapshot) the history is still there ---------------
   REQUIRE(server.stop() == 0);
   server.start();
-  auto bob2 = server.client(server.login("bob", "bob-pw-123456"));
+  auto bob2 = server.client(server.login("bob", "b.o.b-pw-123456"));
   auto stale = bob2.post(changes, changes_body(version - 2, {json::parse("[17]")}, "bob-1"));
   REQUIRE(stale.status == 409);
   CHECK(stale.json.at("error").at("details").at("updates").size() == 2);

@@ -180,11 +180,13 @@ namespace {
 /// Creates a member, returns a client logged in as them and their id.
 std::pair<http_client, std::string> member(const atriumd_server& server, const http_client& admin,
                                            const std::string& name) {
-  auto r = admin.post(
-      "/v1/users",
-      {{"username", name}, {"email", name + "@example.org"}, {"password", name + "-password-1"}, {"role", "member"}});
+  auto r = admin.post("/v1/users", {{"username", name},
+                                    {"email", name + "@example.org"},
+                                    {"password", atrium::test::password_for(name, "-password-1")},
+                                    {"role", "member"}});
   REQUIRE(r.status == 201);
-  return {server.client(server.login(name, name + "-password-1")), r.json.at("id").get<std::string>()};
+  return {server.client(server.login(name, atrium::test::password_for(name, "-password-1"))),
+          r.json.at("id").get<std::string>()};
 }
 
 json pg_connection(const std::string& host, unsigned port, const std::string& password) {
@@ -396,10 +398,10 @@ TEST_CASE("connections: a SQLite path outside --sqlite-root is bad input (400) o
   REQUIRE(admin
               .post("/v1/users", {{"username", "alice"},
                                   {"email", "alice@example.org"},
-                                  {"password", "alice-pw-123456"},
+                                  {"password", "a.l.i.c.e-pw-123456"},
                                   {"role", "member"}})
               .status == 201);
-  auto alice = server.client(server.login("alice", "alice-pw-123456"));
+  auto alice = server.client(server.login("alice", "a.l.i.c.e-pw-123456"));
   const auto inside = root / "inside.sqlite";
   const auto outside = dir.path() / "outside.sqlite";
   for (const auto& f : {inside, outside}) std::ofstream(f).flush();

@@ -45,9 +45,9 @@ TEST_CASE("readyz and the projections report show every projection caught up wit
                                        "schedules"});
 
   // Members may not read it; the denial is audited like any other.
-  REQUIRE(admin.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "mia-pw-123456"}})
+  REQUIRE(admin.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "m.i.a-pw-123456"}})
               .status == 201);
-  CHECK(server.client(server.login("mia", "mia-pw-123456")).get("/v1/admin/projections").status == 403);
+  CHECK(server.client(server.login("mia", "m.i.a-pw-123456")).get("/v1/admin/projections").status == 403);
 }
 
 TEST_CASE("a projection rebuilds online in a new slot, serving throughout, and swaps in", "[e2e][projections]") {
@@ -107,9 +107,9 @@ TEST_CASE("a projection rebuilds online in a new slot, serving throughout, and s
   CHECK(slot_of("users").at("slot") == 0);
 
   CHECK(admin.request("POST", "/v1/admin/projections/nonsense/rebuild").status == 404);
-  REQUIRE(admin.post("/v1/users", {{"username", "ned"}, {"email", "ned@example.org"}, {"password", "ned-pw-123456"}})
+  REQUIRE(admin.post("/v1/users", {{"username", "ned"}, {"email", "ned@example.org"}, {"password", "n.e.d-pw-123456"}})
               .status == 201);
-  CHECK(server.client(server.login("ned", "ned-pw-123456"))
+  CHECK(server.client(server.login("ned", "n.e.d-pw-123456"))
             .request("POST", "/v1/admin/projections/projects/rebuild")
             .status == 403);
 }

@@ -65,10 +65,10 @@ TEST_CASE("result routes of the real atriumd answer 409 before the job finished,
   REQUIRE(admin
               .post("/v1/users", {{"username", "outsider"},
                                   {"email", "o@example.org"},
-                                  {"password", "outsider-pw-123456"},
+                                  {"password", "o.u.t.s.i.d.e.r-pw-123456"},
                                   {"role", "member"}})
               .status == 201);
-  auto outsider = server.client(server.login("outsider", "outsider-pw-123456"));
+  auto outsider = server.client(server.login("outsider", "o.u.t.s.i.d.e.r-pw-123456"));
   for (const auto* route : {"/result", "/result.csv", "/log"}) CHECK(outsider.get(base + route).status == 404);
 
   // Cancelled: the stored table is not a result (404 no_result); the log is served.

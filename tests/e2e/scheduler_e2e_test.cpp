@@ -271,10 +271,11 @@ TEST_CASE("scheduler: a schedule stops when its owner loses edit rights or is di
   std::map<std::string, http_client> as;
   for (const auto* name : {"alice", "bob", "carol"}) {
     const std::string n = name;
-    ids[n] = id_of(admin.post(
-        "/v1/users",
-        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}}));
-    as.emplace(n, server.client(server.login(n, n + "-pw-123456")));
+    ids[n] = id_of(admin.post("/v1/users", {{"username", n},
+                                            {"email", n + "@example.org"},
+                                            {"password", atrium::test::password_for(n, "-pw-123456")},
+                                            {"role", "member"}}));
+    as.emplace(n, server.client(server.login(n, atrium::test::password_for(n, "-pw-123456"))));
   }
   auto& alice = as.at("alice");
   const auto p = id_of(alice.post("/v1/projects", {{"name", "Shared"}}));

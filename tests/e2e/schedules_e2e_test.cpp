@@ -53,10 +53,11 @@ TEST_CASE("schedules: create, list, next_fire_times, patch, pause, resume, runs,
   std::map<std::string, std::string> ids, tokens;
   for (const auto* name : {"alice", "bob", "carol"}) {
     const std::string n = name;
-    ids[n] = id_of(admin.post(
-        "/v1/users",
-        {{"username", n}, {"email", n + "@example.org"}, {"password", n + "-pw-123456"}, {"role", "member"}}));
-    tokens[n] = server.login(n, n + "-pw-123456");
+    ids[n] = id_of(admin.post("/v1/users", {{"username", n},
+                                            {"email", n + "@example.org"},
+                                            {"password", atrium::test::password_for(n, "-pw-123456")},
+                                            {"role", "member"}}));
+    tokens[n] = server.login(n, atrium::test::password_for(n, "-pw-123456"));
   }
   auto alice = server.client(tokens["alice"]);
   auto bob = server.client(tokens["bob"]);

@@ -47,23 +47,23 @@ TEST_CASE("changing one's own password needs the current one and ends the other 
   temp_dir dir;
   atriumd_server server(dir.path());
   auto admin = server.admin();
-  const auto alice = create_member(admin, "alice", "alice-old-password");
-  const auto here = server.login("alice", "alice-old-password");   // the session that changes it
-  const auto other = server.login("alice", "alice-old-password");  // another device
+  const auto alice = create_member(admin, "alice", "a.l.i.c.e-old-password");
+  const auto here = server.login("alice", "a.l.i.c.e-old-password");   // the session that changes it
+  const auto other = server.login("alice", "a.l.i.c.e-old-password");  // another device
   const auto path = "/v1/users/" + alice;
 
   SECTION("without current_password: 400, nothing changes") {
-    auto r = server.client(here).request("PATCH", path, json{{"password", "alice-new-password"}}.dump());
+    auto r = server.client(here).request("PATCH", path, json{{"password", "a.l.i.c.e-new-password"}}.dump());
     INFO(r.body);
     CHECK(r.status == 400);
     CHECK(r.json.at("error").at("details").at("field") == "current_password");
     CHECK(probe(server, other) == 200);
-    CHECK(login_status(server, "alice", "alice-old-password") == 200);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-old-password") == 200);
   }
 
   SECTION("with a wrong current_password: 403 and a security event, nothing changes") {
     auto r = server.client(here).request(
-        "PATCH", path, json{{"password", "alice-new-password"}, {"current_password", "not-the-password"}}.dump());
+        "PATCH", path, json{{"password", "a.l.i.c.e-new-password"}, {"current_password", "not-the-password"}}.dump());
     INFO(r.body);
     CHECK(r.status == 403);
     CHECK(r.json.at("error").at("details").at("field") == "current_password");
@@ -77,32 +77,33 @@ TEST_CASE("changing one's own password needs the current one and ends the other 
     CHECK(recorded);
     CHECK(probe(server, here) == 200);
     CHECK(probe(server, other) == 200);
-    CHECK(login_status(server, "alice", "alice-old-password") == 200);
-    CHECK(login_status(server, "alice", "alice-new-password") == 401);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-old-password") == 200);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-new-password") == 401);
   }
 
   SECTION("with the right current_password: changed; this session continues, the others end") {
     auto r = server.client(here).request(
-        "PATCH", path, json{{"password", "alice-new-password"}, {"current_password", "alice-old-password"}}.dump());
+        "PATCH", path,
+        json{{"password", "a.l.i.c.e-new-password"}, {"current_password", "a.l.i.c.e-old-password"}}.dump());
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK_FALSE(r.json.contains("password_hash"));
     CHECK(probe(server, here) == 200);
     CHECK(refusal(server, other) == "invalid or expired token");
-    CHECK(login_status(server, "alice", "alice-old-password") == 401);
-    CHECK(login_status(server, "alice", "alice-new-password") == 200);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-old-password") == 401);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-new-password") == 200);
     // The admin's own session is untouched by a member's change.
     CHECK(admin.get("/v1/users").status == 200);
   }
 
   SECTION("an admin resets the password without the current one; every session of the user ends") {
-    auto r = admin.request("PATCH", path, json{{"password", "alice-reset-password"}}.dump());
+    auto r = admin.request("PATCH", path, json{{"password", "a.l.i.c.e-reset-password"}}.dump());
     INFO(r.body);
     REQUIRE(r.status == 200);
     CHECK(refusal(server, here) == "invalid or expired token");
     CHECK(refusal(server, other) == "invalid or expired token");
     CHECK(admin.get("/v1/users").status == 200);
-    CHECK(login_status(server, "alice", "alice-reset-password") == 200);
+    CHECK(login_status(server, "alice", "a.l.i.c.e-reset-password") == 200);
   }
 
   SECTION("disabling a user ends every session of theirs") {
@@ -129,26 +130,27 @@ TEST_CASE("an admin changing their own password gives the current one too", "[e2
   }
   REQUIRE_FALSE(admin_id.empty());
   const auto path = "/v1/users/" + admin_id;
-  CHECK(server.client(here).request("PATCH", path, json{{"password", "admin-new-password"}}.dump()).status == 400);
+  CHECK(server.client(here).request("PATCH", path, json{{"password", "a.d.m.i.n-new-password"}}.dump()).status == 400);
   CHECK(server.client(here)
-            .request("PATCH", path, json{{"password", "admin-new-password"}, {"current_password", "wrong-one"}}.dump())
+            .request("PATCH", path,
+                     json{{"password", "a.d.m.i.n-new-password"}, {"current_password", "wrong-one"}}.dump())
             .status == 403);
   auto ok = server.client(here).request(
-      "PATCH", path, json{{"password", "admin-new-password"}, {"current_password", k_admin_password}}.dump());
+      "PATCH", path, json{{"password", "a.d.m.i.n-new-password"}, {"current_password", k_admin_password}}.dump());
   INFO(ok.body);
   REQUIRE(ok.status == 200);
   CHECK(probe(server, here) == 200);
   CHECK(probe(server, other) == 401);
-  CHECK(login_status(server, "admin", "admin-new-password") == 200);
+  CHECK(login_status(server, "admin", "a.d.m.i.n-new-password") == 200);
 }
 
 TEST_CASE("POST /v1/auth/logout ends the current session only", "[e2e][sessions]") {
   temp_dir dir;
   atriumd_server server(dir.path());
   auto admin = server.admin();
-  create_member(admin, "bob", "bob-password-1");
-  const auto first = server.login("bob", "bob-password-1");
-  const auto second = server.login("bob", "bob-password-1");
+  create_member(admin, "bob", "b.o.b-password-1");
+  const auto first = server.login("bob", "b.o.b-password-1");
+  const auto second = server.login("bob", "b.o.b-password-1");
 
   auto out = server.client(first).post("/v1/auth/logout", json::object());
   INFO(out.body);
@@ -174,7 +176,7 @@ TEST_CASE("the CSV audit export neutralizes spreadsheet formulas (OWASP)", "[e2e
                                         "1+1"};
   for (std::size_t i = 0; i < agents.size(); ++i) {
     auto r = server.client().request("POST", "/v1/auth/login",
-                                     json{{"username", "nobody"}, {"password", "wrong-password"}}.dump(),
+                                     json{{"username", "nobody"}, {"password", "w.r.o.n.g-password"}}.dump(),
                                      {{"User-Agent", agents[i]}, {"X-Request-Id", "-csv-" + std::to_string(i)}});
     REQUIRE(r.status == 401);
   }

@@ -59,8 +59,9 @@ TEST_CASE("a service account's scoped tokens: allowed and forbidden routes, revo
   CHECK(listed.json.at("service_accounts")[0].at("id") == sa);
   // The name is taken for people too; a service account never logs in.
   CHECK(admin.post("/v1/service-accounts", {{"name", "admin"}}).status == 409);
-  CHECK(server.client().post("/v1/auth/login", {{"username", "ci-bot"}, {"password", "whatever-password"}}).status ==
-        401);
+  CHECK(server.client()
+            .post("/v1/auth/login", {{"username", "ci-bot"}, {"password", "w.h.a.t.e.v.e.r-password"}})
+            .status == 401);
   // A person is not a service account.
   CHECK(admin.get("/v1/service-accounts/" + admin.get("/v1/users").json.at("users")[0].value("id", "")).status == 404);
 
@@ -177,12 +178,12 @@ struct personal_world {
     for (const auto* name : {"alice", "bob"}) {
       auto r = admin.post("/v1/users", {{"username", name},
                                         {"email", std::string(name) + "@example.org"},
-                                        {"password", std::string(name) + "-password-1"},
+                                        {"password", atrium::test::password_for(std::string(name), "-password-1")},
                                         {"role", "member"}});
       REQUIRE(r.status == 201);
     }
-    alice = server.client(server.login("alice", "alice-password-1"));
-    bob = server.client(server.login("bob", "bob-password-1"));
+    alice = server.client(server.login("alice", "a.l.i.c.e-password-1"));
+    bob = server.client(server.login("bob", "b.o.b-password-1"));
     full = make_token(alice, "/v1/tokens", "laptop", {"admin"});
     as_full = server.client(full.at("token").get<std::string>());
     CHECK(as_full.get("/v1/projects").status == 200);
@@ -235,7 +236,7 @@ TEST_CASE("personal tokens: a token with a short expiry fails with a clear 401 o
 TEST_CASE("personal tokens: logout ends only the session it is made with, a token is not logged out", "[e2e][tokens]") {
   personal_world w;
   auto& [dir, server, admin, alice, bob, as_full, full] = w;
-  auto other = server.client(server.login("alice", "alice-password-1"));
+  auto other = server.client(server.login("alice", "a.l.i.c.e-password-1"));
   auto refused = as_full.request("POST", "/v1/auth/logout");
   CHECK(refused.status == 400);
   REQUIRE(alice.request("POST", "/v1/auth/logout").status == 200);
@@ -247,8 +248,9 @@ TEST_CASE("personal tokens: logout ends only the session it is made with, a toke
 TEST_CASE("personal tokens: a password change keeps API tokens, disabling the user fails them", "[e2e][tokens]") {
   personal_world w;
   auto& [dir, server, admin, alice, bob, as_full, full] = w;
-  auto changed = alice.request("PATCH", "/v1/users/" + full.at("user_id").get<std::string>(),
-                               json{{"password", "alice-password-2"}, {"current_password", "alice-password-1"}}.dump());
+  auto changed =
+      alice.request("PATCH", "/v1/users/" + full.at("user_id").get<std::string>(),
+                    json{{"password", "a.l.i.c.e-password-2"}, {"current_password", "a.l.i.c.e-password-1"}}.dump());
   REQUIRE(changed.status == 200);
   CHECK(as_full.get("/v1/projects").status == 200);
   REQUIRE(admin.request("POST", "/v1/users/" + full.at("user_id").get<std::string>() + "/disable").status == 200);

@@ -230,9 +230,9 @@ TEST_CASE("workers: bad worker requests answer clear 4xx", "[e2e][workers]") {
 
   // Authentication and the policy: no token 401; members may not work nor list workers.
   CHECK(f.server.client().post("/v1/workers/claim", {{"worker", "w"}}).status == 401);
-  REQUIRE(a.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "mia-password-1234"}})
+  REQUIRE(a.post("/v1/users", {{"username", "mia"}, {"email", "mia@example.org"}, {"password", "m.i.a-password-1234"}})
               .status == 201);
-  const auto member = f.server.client(f.server.login("mia", "mia-password-1234"));
+  const auto member = f.server.client(f.server.login("mia", "m.i.a-password-1234"));
   CHECK(member.post("/v1/workers/claim", {{"worker", "w"}, {"wait_s", 0}}).status == 403);
   CHECK(member.get("/v1/workers").status == 403);
 

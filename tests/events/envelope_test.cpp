@@ -285,6 +285,7 @@ TEST_CASE("every event struct of a stream is registered with its schema", "[enve
   check_registered<username_claimed>();
   check_registered<security_login_succeeded>();
   check_registered<security_login_failed>();
+  check_registered<security_login_throttled>();
   check_registered<security_access_denied>();
   CHECK(find_event_type("username.claimed")->entity == "username");
   CHECK(find_event_type("project.member_added")->entity == "project");

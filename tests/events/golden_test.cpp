@@ -112,8 +112,8 @@ std::vector<std::string> golden_files() {
 /// Username claims, security and runtime events have no variant of their own in events/; these
 /// group their structs the same way.
 using username_stream = std::variant<username_claimed>;
-using security_stream = std::variant<security_login_succeeded, security_login_failed, security_access_denied,
-                                     security_token_created, security_token_revoked>;
+using security_stream = std::variant<security_login_succeeded, security_login_failed, security_login_throttled,
+                                     security_access_denied, security_token_created, security_token_revoked>;
 using runtime_stream = std::variant<runtime_orphan_removed>;
 using admin_stream = std::variant<admin_backup_taken>;
 

@@ -47,7 +47,7 @@ std::string cookie_of(world& w, const std::string& user, const std::string& pass
 TEST_CASE("campaign: Cookie headers", "[hostile][campaign][browser]") {
   world w({}, false);
   tally t{.name = "cookies"};
-  const auto cookie = cookie_of(w, "alice", "alice-password");
+  const auto cookie = cookie_of(w, "alice", "a.l.i.c.e-password");
   const auto token = cookie.substr(cookie.find('=') + 1);
   std::string many;
   for (int i = 0; i < 1500; ++i) many += "c" + std::to_string(i) + "=v;";
@@ -104,7 +104,7 @@ TEST_CASE("campaign: Cookie headers", "[hostile][campaign][browser]") {
 TEST_CASE("campaign: Origin headers on cookie requests", "[hostile][campaign][browser]") {
   world w({"--allowed-origin", "https://console.example"}, false);
   tally t{.name = "origins"};
-  const auto cookie = cookie_of(w, "alice", "alice-password");
+  const auto cookie = cookie_of(w, "alice", "a.l.i.c.e-password");
   struct origin_case {
     std::string name;
     header_list headers;
@@ -158,7 +158,7 @@ TEST_CASE("campaign: Origin headers on cookie requests", "[hostile][campaign][br
     }
     t.judge("login cookie:true origin " + c.name,
             w.call("POST", "/v1/auth/login", "",
-                   {{"username", "alice"}, {"password", "alice-password"}, {"cookie", true}}, c.headers),
+                   {{"username", "alice"}, {"password", "a.l.i.c.e-password"}, {"cookie", true}}, c.headers),
             c.e);
   }
   w.prove_alive("origins");

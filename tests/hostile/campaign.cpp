@@ -254,7 +254,7 @@ std::vector<route_family> http_families() {
        {{.method = "POST",
          .path = "/v1/auth/login",
          .as = "",
-         .body = {{"username", "alice"}, {"password", "wrong-password"}},
+         .body = {{"username", "alice"}, {"password", "w.r.o.n.g-password"}},
          .fields = {{"username", fk::name}, {"password", fk::text}},
          .costly = true,
          .base = expect::reject}}},
@@ -262,8 +262,10 @@ std::vector<route_family> http_families() {
        {{.method = "POST",
          .path = "/v1/users",
          .as = "admin",
-         .body =
-             {{"username", "user{N}"}, {"email", "u{N}@example.org"}, {"password", "password-{N}"}, {"role", "member"}},
+         .body = {{"username", "user{N}"},
+                  {"email", "u{N}@example.org"},
+                  {"password", "hostile-pass-{N}"},
+                  {"role", "member"}},
          .fields = {{"username", fk::name}, {"email", fk::text}, {"password", fk::text}, {"role", fk::name}},
          .costly = true},
         {.method = "GET", .path = "/v1/users", .as = "admin", .params = page}}},
@@ -559,11 +561,21 @@ std::vector<route_family> http_families() {
        {{.method = "GET",
          .path = "/v1/events",
          .as = "admin",
-         .params = {{"after", pk::number}, {"limit", pk::number}}},
+         .params = {{"after", pk::number}, {"limit", pk::number}, {"types", pk::list}, {"streams", pk::list}}},
         {.method = "GET",
          .path = "/v1/events/stream",
          .as = "admin",
-         .params = {{"after", pk::number}},
+         .params = {{"after", pk::number}, {"types", pk::list}, {"streams", pk::list}, {"event_names", pk::choice}},
+         .streaming = true},
+        // The project feeds (issue 21), for a member of the project.
+        {.method = "GET",
+         .path = "/v1/projects/{P}/events",
+         .as = "alice",
+         .params = {{"after", pk::number}, {"limit", pk::number}, {"types", pk::list}, {"streams", pk::list}}},
+        {.method = "GET",
+         .path = "/v1/projects/{P}/events/stream",
+         .as = "alice",
+         .params = {{"after", pk::number}, {"types", pk::list}, {"streams", pk::list}, {"event_names", pk::choice}},
          .streaming = true}}},
       // The event JSON Schemas (issue 21): `type` must name a registered event type.
       {"schemas/events",
@@ -813,7 +825,8 @@ void run_query(world& w, tally& t, const route_spec& r) {
   for (const auto& [name, kind] : params) {
     for (const auto& [label, v] : bad_query_values()) one(name + "=" + label, name + "=" + v, expect::reject);
     one(name + "=10 KB", name + "=" + std::string(10240, 'q'), kind == param_kind::text ? expect::any : expect::reject);
-    one(name + "=U+202E", name + "=%E2%80%AEx", kind == param_kind::text ? expect::any : expect::reject);
+    const bool free_text = kind == param_kind::text || kind == param_kind::list;
+    one(name + "=U+202E", name + "=%E2%80%AEx", free_text ? expect::any : expect::reject);
     one(name + " twice", name + "=1&" + name + "=2", expect::any);
     switch (kind) {
       case param_kind::number:
@@ -835,6 +848,18 @@ void run_query(world& w, tally& t, const route_spec& r) {
           one(name + "=" + v, name + "=" + std::string(v), expect::reject);
         }
         break;
+      case param_kind::list: {
+        std::string many;
+        for (int i = 0; i < 65; ++i) many += (i ? ",t" : "t") + std::to_string(i);
+        for (const auto& v : {std::string(","), std::string("a,,b"), std::string("a,"), std::string(",a"),
+                              std::string("*a"), std::string("a*b"), std::string("**"), std::string("%2C"),
+                              std::string("a,") + std::string(257, 'x'), many}) {
+          one(name + "=" + v.substr(0, 24), name + "=" + v, expect::reject);
+        }
+        one(name + "=64 entries", name + "=" + many.substr(0, many.rfind(',')), expect::any);
+        one(name + "=spaces", name + "=a%20b,%20", expect::any);
+        break;
+      }
       case param_kind::text:
         break;
     }

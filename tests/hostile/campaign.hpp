@@ -22,7 +22,9 @@ enum class field_kind {
 };
 
 /// How a query parameter is read.
-enum class param_kind { number, text, choice, time, as_of };
+/// `list`: a comma-separated list of names, `*` ending an entry at most (`?types=`,
+/// `?streams=`).
+enum class param_kind { number, text, choice, time, as_of, list };
 
 /// A body the route must refuse (or tolerate), beyond the generated ones.
 struct body_case {

@@ -343,27 +343,29 @@ TEST_CASE("F7 changing one's password needs the current one and ends the other s
   world w({}, false);
   const auto a = w.alice;
   const auto b =
-      token_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "alice-password"}}));
+      token_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "a.l.i.c.e-password"}}));
   const auto self = "/v1/users/" + w.alice_id;
-  require_refused(w.call("PATCH", self, a, {{"password", "new-password-1"}}), "without current_password");
-  require_refused(w.call("PATCH", self, a, {{"password", "new-password-1"}, {"current_password", "wrong-password"}}),
-                  "with a wrong current_password");
+  require_refused(w.call("PATCH", self, a, {{"password", "n.e.w-password-1"}}), "without current_password");
+  require_refused(
+      w.call("PATCH", self, a, {{"password", "n.e.w-password-1"}, {"current_password", "w.r.o.n.g-password"}}),
+      "with a wrong current_password");
   CHECK(status_of(w.call("GET", "/v1/projects", b)) == 200);  // nothing changed so far
-  auto changed = w.call("PATCH", self, a, {{"password", "new-password-1"}, {"current_password", "alice-password"}});
+  auto changed =
+      w.call("PATCH", self, a, {{"password", "n.e.w-password-1"}, {"current_password", "a.l.i.c.e-password"}});
   INFO(describe(changed));
   REQUIRE(status_of(changed) == 200);
   CHECK(status_of(w.call("GET", "/v1/projects", b)) == 401);  // the other session ended
   CHECK(status_of(w.call("GET", "/v1/projects", a)) == 200);  // this one goes on
-  CHECK(status_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "alice-password"}})) ==
+  CHECK(status_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "a.l.i.c.e-password"}})) ==
         401);
-  CHECK(status_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "new-password-1"}})) ==
+  CHECK(status_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "n.e.w-password-1"}})) ==
         200);
 }
 
 TEST_CASE("F7 logout ends the current session", "[hostile][repro][F7][needs-accounts]") {
   world w({}, false);
   const auto other =
-      token_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "alice-password"}}));
+      token_of(w.call("POST", "/v1/auth/login", "", {{"username", "alice"}, {"password", "a.l.i.c.e-password"}}));
   auto out = w.call("POST", "/v1/auth/logout", w.alice);
   INFO(describe(out));
   CHECK(status_of(out) / 100 == 2);

@@ -17,7 +17,19 @@
 namespace atrium::test {
 
 /// The admin password every test server is bootstrapped with.
-inline constexpr const char* k_admin_password = "e2e-admin-password";
+inline constexpr const char* k_admin_password = "e2e-root-passphrase";
+
+/// A password for the test user `name` that the password policy accepts (it must not
+/// contain the username): the name's characters joined by dots, then `suffix`
+/// (`password_for("alice", "-password")` is `a.l.i.c.e-password`).
+inline std::string password_for(const std::string& name, const std::string& suffix = "-pw-123456") {
+  std::string out;
+  for (char ch : name) {
+    if (!out.empty()) out += '.';
+    out += ch;
+  }
+  return out + suffix;
+}
 
 /// `atriumd ARGS…` (the build's binary), run to completion: an offline subcommand.
 inline process_output run_atriumd(std::vector<std::string> args) {

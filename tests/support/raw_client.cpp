@@ -23,7 +23,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-int connect_to(const std::string& address, std::size_t rcvbuf) {
+int connect_to(const std::string& address, std::size_t rcvbuf, const std::string& source = {}) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) throw std::runtime_error("bad address " + address);
   sockaddr_in sa{};
@@ -40,6 +40,16 @@ int connect_to(const std::string& address, std::size_t rcvbuf) {
   }
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &local.sin_addr) != 1 ||
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+      const int e = errno;
+      ::close(fd);
+      throw std::runtime_error("bind " + source + ": " + std::strerror(e));
+    }
+  }
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
     const int e = errno;
     ::close(fd);
@@ -151,6 +161,9 @@ bool parse_raw_response(std::string& buf, raw_response& out, bool eof) {
 }
 
 raw_socket::raw_socket(const std::string& address, std::size_t rcvbuf) : fd_(connect_to(address, rcvbuf)) {}
+
+raw_socket::raw_socket(const std::string& address, std::size_t rcvbuf, const std::string& source)
+    : fd_(connect_to(address, rcvbuf, source)) {}
 
 raw_socket::~raw_socket() { close(); }
 

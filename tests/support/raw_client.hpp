@@ -80,6 +80,9 @@ class raw_socket {
   /// Connects to "host:port"; `rcvbuf` > 0 sets SO_RCVBUF first. Throws std::runtime_error
   /// when the connection cannot be made.
   explicit raw_socket(const std::string& address, std::size_t rcvbuf = 0);
+  /// The same from the local IPv4 address `source` (bound before connecting; any of
+  /// 127.0.0.0/8 works on loopback): a second client address for per-address limits.
+  raw_socket(const std::string& address, std::size_t rcvbuf, const std::string& source);
   ~raw_socket();
   raw_socket(raw_socket&& other) noexcept;
   raw_socket& operator=(raw_socket&& other) noexcept;

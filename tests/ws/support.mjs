@@ -11,7 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import WebSocket from 'ws';
 
-export const ADMIN_PASSWORD = 'e2e-admin-password';
+export const ADMIN_PASSWORD = 'e2e-root-passphrase';
 
 /** Polls `check` (async, truthy = done) every 50 ms until `ms` pass; throws on timeout. */
 export async function waitFor(check, ms = 10000, what = 'condition') {
@@ -173,7 +173,8 @@ export class Server {
 
   /** Creates a member user; returns {id, username, password, token}. */
   async user(name) {
-    const password = `${name}-pw-123456`;
+    // Not containing the name (the password policy): a.l.i.c.e-pw-123456.
+    const password = `${[...name].join(".")}-pw-123456`;
     const r = await this.http('POST', '/v1/users', {
       body: { username: name, email: `${name}@example.org`, password, role: 'member' },
     });

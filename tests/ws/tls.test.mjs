@@ -120,7 +120,7 @@ test('HTTPS: curl --cacert reaches /healthz and the API; the session cookie is S
   assert.equal(read.status, 0, read.stderr);
   assert.equal(JSON.parse(read.stdout).name, 'over tls');
 
-  const login = await curl('--cacert', ca, '-D', '-', '-o', '/dev/null', '-H', 'Content-Type: application/json', '-H', `Origin: https://${host}:${port}`, '-d', JSON.stringify({ username: 'admin', password: 'e2e-admin-password', cookie: true }), `https://${host}:${port}/v1/auth/login`);
+  const login = await curl('--cacert', ca, '-D', '-', '-o', '/dev/null', '-H', 'Content-Type: application/json', '-H', `Origin: https://${host}:${port}`, '-d', JSON.stringify({ username: 'admin', password: 'e2e-root-passphrase', cookie: true }), `https://${host}:${port}/v1/auth/login`);
   assert.match(login.stdout, /^strict-transport-security: max-age=31536000\r$/im, 'HSTS on answers over TLS');
   const cookie = login.stdout.split('\r\n').find((l) => l.toLowerCase().startsWith('set-cookie:'));
   assert.ok(cookie, login.stdout);
@@ -274,7 +274,7 @@ test('bad TLS options stop the start with an error that names the option', () =>
     spawnSync(process.env.ATRIUMD, ['--data-dir', path.join(dir, 'data'), '--listen', '127.0.0.1:0', ...args], {
       encoding: 'utf8',
       timeout: 30000,
-      env: { ...process.env, ATRIUM_ADMIN_PASSWORD: 'e2e-admin-password' },
+      env: { ...process.env, ATRIUM_ADMIN_PASSWORD: 'e2e-root-passphrase' },
     });
   try {
     issue('other', 'atrium-other');

@@ -15,10 +15,10 @@
 /// | `schedules_controller`  | schedules.cpp    | /v1/schedules, …/{id}, …/pause, …/resume, …/runs |
 /// | `containers_controller` | containers.cpp   | /v1/containers, …/{id}, …/start, …/stop, …/logs |
 /// | `audit_controller`      | audit.cpp        | /v1/audit, /v1/audit/export, /v1/audit/verify   |
-/// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws |
-/// | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics, /v1/admin/projections[/{name}/rebuild],
-/// /v1/admin/backups[/{id}] | | `workers_controller`    | workers.cpp      | /v1/workers, /v1/workers/claim,
-/// /v1/workers/leases/{lease}/… | | `tokens_controller`     | tokens.cpp       |
+/// | `events_controller`     | events.cpp       | /v1/events, /v1/streams/{stream}, /v1/events/stream, /v1/ws,
+/// /v1/projects/{id}/events[/stream] | | `admin_controller`      | admin.cpp        | /healthz, /readyz, /metrics,
+/// /v1/admin/projections[/{name}/rebuild], /v1/admin/backups[/{id}] | | `workers_controller`    | workers.cpp      |
+/// /v1/workers, /v1/workers/claim, /v1/workers/leases/{lease}/… | | `tokens_controller`     | tokens.cpp       |
 /// /v1/service-accounts[/{id}[/disable|/tokens]], /v1/tokens[/{id}] |
 ///
 /// Handlers answer through `send`/`send_error` (call.hpp), ask the policy through the
@@ -34,6 +34,7 @@
 #include "adapters/http/access_facts.hpp"
 #include "adapters/http/kit.hpp"
 #include "adapters/http/router.hpp"
+#include "adapters/http/login_throttle.hpp"
 #include "events/container/container_decider.hpp"
 #include "ports/container_runtime.hpp"
 #include "events/group/group_decider.hpp"
@@ -67,6 +68,7 @@ class sessions_controller : public std::enable_shared_from_this<sessions_control
     /// from elsewhere is login CSRF).
     std::function<bool(const call&)> same_origin;
     bool secure_cookie = false;  ///< `Secure` on the session cookie
+    bool throttle = true;        ///< throttle failed logins (login_throttle.hpp)
   };
   explicit sessions_controller(deps d);
   void add_routes(route_table& t);
@@ -81,8 +83,14 @@ class sessions_controller : public std::enable_shared_from_this<sessions_control
   void logout(const call_ptr& c);
   /// GET /v1/auth/session: `{"user":{…},"via","expires_at"?}` of the caller.
   void session(const call_ptr& c, const principal& p);
+  /// Answers a throttled login 429 (`Retry-After`), recording `security.login_throttled`
+  /// when the throttle lets the audit through.
+  void refuse_throttled(const call_ptr& c, const std::string& claimed, const std::string& account,
+                        const std::string& address, const login_throttle::block& b);
   deps d_;
   std::string dummy_hash_;  // verified against for unknown users, so timing does not reveal them
+  /// Failure budgets per account and address (in memory: a restart clears them).
+  std::shared_ptr<login_throttle> throttle_ = std::make_shared<login_throttle>();
 };
 
 /// Users: create, list, read, change (password, roles, disable).

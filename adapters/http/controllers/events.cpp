@@ -1,6 +1,8 @@
-// The log and its streams: `GET /v1/events`, `GET /v1/streams/{stream}`, and the push
-// transports `GET /v1/events/stream` (Server-Sent Events) and `GET /v1/ws` (the upgrade;
-// the connection itself is ws_connection.cpp).
+// The log and its streams: `GET /v1/events`, `GET /v1/streams/{stream}`, the project
+// feeds `GET /v1/projects/{id}/events[/stream]`, and the push transports
+// `GET /v1/events/stream` (Server-Sent Events) and `GET /v1/ws` (the upgrade; the
+// connection itself is ws_connection.cpp).
+#include "adapters/http/event_filter.hpp"
 #include "adapters/http/realtime.hpp"
 #include "events/admin/admin_events.hpp"
 #include "events/security/security_events.hpp"
@@ -8,23 +10,30 @@
 namespace atrium::http_adapter {
 namespace {
 
-/// One `GET /v1/events/stream` connection: the whole log as Server-Sent Events. Each
+/// One SSE connection (`GET /v1/events/stream`, `GET /v1/projects/{id}/events/stream`):
+/// what its hub subscription selects, narrowed by its filter, as Server-Sent Events. Each
 /// queued event is tagged with its position, so that a cut resumes before the first one
 /// it dropped.
 class sse_connection final : public push_subscriber {
  public:
-  sse_connection(std::shared_ptr<realtime_context> rt, std::string user_id, std::uint64_t after)
-      : push_subscriber(std::move(rt), std::move(user_id)), given_(after) {}
+  sse_connection(std::shared_ptr<realtime_context> rt, std::string user_id, std::uint64_t after, event_filter filter,
+                 sse_event_names names)
+      : push_subscriber(std::move(rt), std::move(user_id)), filter_(std::move(filter)), names_(names), given_(after) {}
 
   bool deliver(const std::string&, const envelope& e, const std::shared_ptr<const std::string>& event_json) override {
-    // `id: P\nevent: TYPE\ndata: ` + the event + a blank line; the event's head is built
-    // once per event for every stream it goes to (the hub calls from one thread, in
-    // position order), the event's text is the hub's.
+    if (!filter_.matches(e)) return true;  // filtered out: nothing queued, the connection goes on
+    // `id: P\nevent: TYPE\ndata: ` (or `id: P\ndata: ` with `event_names=message`) + the
+    // event + a blank line; the event's head is built once per event and naming for every
+    // stream it goes to (the hub calls from one thread, in position order), the event's
+    // text is the hub's.
     static const auto tail = std::make_shared<const std::string>("\n\n");
-    thread_local std::pair<std::uint64_t, std::shared_ptr<const std::string>> head;
+    thread_local std::pair<std::uint64_t, std::shared_ptr<const std::string>> heads[2];
+    const bool typed = names_ == sse_event_names::type;
+    auto& head = heads[typed ? 0 : 1];
     if (!head.second || head.first != e.position) {
-      head = {e.position, std::make_shared<const std::string>("id: " + std::to_string(e.position) +
-                                                              "\nevent: " + e.type + "\ndata: ")};
+      head = {e.position,
+              std::make_shared<const std::string>("id: " + std::to_string(e.position) +
+                                                  (typed ? "\nevent: " + e.type + "\ndata: " : "\ndata: "))};
     }
     std::lock_guard lock(mu_);
     const auto q = push(push_message{{head.second, event_json, tail}}, e.position);
@@ -71,9 +80,88 @@ class sse_connection final : public push_subscriber {
       ch->close(1000, "", std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n");
   }
 
+  event_filter filter_;
+  sse_event_names names_;
   std::mutex mu_;
   std::uint64_t given_;  // the last position queued (or the start)
 };
+
+/// Whether events belong to one project (the project feeds): its own stream
+/// `project-<id>` (cells included), and the streams of its jobs and schedules, whose
+/// first event (`job.submitted`, `schedule.created`) names the project. Each stream is
+/// looked up once (a page holds a few distinct streams).
+class project_streams {
+ public:
+  project_streams(const ports::event_store& store, std::string project)
+      : store_(store), own_("project-" + project), project_(std::move(project)) {}
+
+  [[nodiscard]] bool owns(const envelope& e) {
+    if (e.stream == own_) return true;
+    const bool job = e.stream.starts_with("job-");
+    if (!job && !e.stream.starts_with("schedule-")) return false;
+    if (auto it = known_.find(e.stream); it != known_.end()) return it->second;
+    const auto* first = job ? "job.submitted" : "schedule.created";
+    const auto names_project = [&](const envelope& f) {
+      return f.type == first && f.data.is_object() && f.data.value("project_id", json()) == json(project_);
+    };
+    bool owned = false;
+    if (e.type == first) {
+      owned = names_project(e);
+    } else if (auto head = store_.read_stream(e.stream, 1, 1); head && !head->empty()) {
+      owned = names_project(head->front());
+    }
+    if (known_.size() < 100000) known_.emplace(e.stream, owned);
+    return owned;
+  }
+
+ private:
+  const ports::event_store& store_;
+  std::string own_;
+  std::string project_;
+  std::unordered_map<std::string, bool> known_;
+};
+
+/// One page of a feed.
+struct feed_page {
+  std::vector<envelope> events;  ///< the events kept, in position order
+  std::uint64_t next = 0;        ///< the last position examined (kept or not): the next page's `after`
+};
+
+/// Up to `limit` events after `after` that `keep` keeps, examining at most
+/// `k_max_scan_per_page` events of the log (without `keep`: the next `limit` events).
+/// Errors: the store's.
+result<feed_page> read_feed(const ports::event_store& store, std::uint64_t after, std::size_t limit,
+                            const std::function<bool(const envelope&)>& keep) {
+  feed_page out{{}, after};
+  if (!keep) {
+    auto page = store.read_all(after, limit);
+    if (!page) return std::unexpected(page.error());
+    if (!page->empty()) out.next = page->back().position;
+    out.events = std::move(*page);
+    return out;
+  }
+  std::size_t scanned = 0;
+  while (out.events.size() < limit && scanned < k_max_scan_per_page) {
+    auto page = store.read_all(out.next, std::min<std::size_t>(1000, k_max_scan_per_page - scanned));
+    if (!page) return std::unexpected(page.error());
+    if (page->empty()) break;
+    for (auto& e : *page) {
+      ++scanned;
+      out.next = e.position;
+      if (keep(e)) {
+        out.events.push_back(std::move(e));
+        if (out.events.size() == limit) break;
+      }
+    }
+  }
+  return out;
+}
+
+/// `?after=` of a log read (0 when absent).
+result<std::uint64_t> parse_after(const call& c) {
+  if (auto it = c.query.find("after"); it != c.query.end()) return parse_u64(it->second, "after");
+  return std::uint64_t{0};
+}
 
 }  // namespace
 
@@ -88,26 +176,44 @@ void events_controller::add_routes(route_table& t) {
   t.add({"GET", "/v1/events/stream", [self](auto& c, auto& p, auto&) { self->event_stream(c, p); }, route_access::push,
          reads});
   t.add({"GET", "/v1/ws", [self](auto& c, auto& p, auto&) { self->websocket(c, p); }, route_access::push, reads});
+  // A project's events, for whoever may read the project (the decision of GET /v1/projects/{id}).
+  t.add({"GET", "/v1/projects/{id}/events", [self](auto& c, auto& p, auto& a) { self->project_events(c, p, a[0]); },
+         route_access::authenticated, reads});
+  t.add({"GET", "/v1/projects/{id}/events/stream",
+         [self](auto& c, auto& p, auto& a) { self->project_event_stream(c, p, a[0]); }, route_access::push, reads});
 }
 
 void events_controller::events(const call_ptr& c, const principal& p) {
   if (!d_.kit->allowed(c, p, access::operation::events_read, {}, "events")) return;
+  answer_feed(c, std::nullopt);
+}
+
+void events_controller::project_events(const call_ptr& c, const principal& p, const std::string& project) {
+  if (!guard_project(*d_.kit, d_.realtime->facts.projects, c, p, access::operation::project_read, project)) return;
+  answer_feed(c, project);
+}
+
+void events_controller::answer_feed(const call_ptr& c, const std::optional<std::string>& project) {
   auto limit = parse_limit(*c);
   if (!limit) return send_error(c, limit.error());
-  std::uint64_t after = 0;
-  if (auto it = c->query.find("after"); it != c->query.end()) {
-    auto v = parse_u64(it->second, "after");
-    if (!v) return send_error(c, v.error());
-    after = *v;
+  auto after = parse_after(*c);
+  if (!after) return send_error(c, after.error());
+  auto filter = parse_event_filter(c->query);
+  if (!filter) return send_error(c, filter.error());
+  std::function<bool(const envelope&)> keep;
+  if (project) {
+    auto owner = std::make_shared<project_streams>(d_.events, *project);
+    keep = [owner, f = std::move(*filter)](const envelope& e) { return f.matches(e) && owner->owns(e); };
+  } else if (!filter->empty()) {
+    keep = [f = std::move(*filter)](const envelope& e) { return f.matches(e); };
   }
-  auto page = d_.events.read_all(after, *limit);
+  // The head first: a page never ends past it, so `next == head` means the end was read.
+  const auto head = d_.events.head_position();
+  auto page = read_feed(d_.events, *after, *limit, keep);
   if (!page) return send_error(c, page.error());
   json out = json::array();
-  for (const auto& e : *page) out.push_back(to_public_json(e));
-  send(c, 200,
-       json{{"events", out},
-            {"next", page->empty() ? json(after) : json(page->back().position)},
-            {"head", d_.events.head_position()}});
+  for (const auto& e : page->events) out.push_back(to_public_json(e));
+  send(c, 200, json{{"events", out}, {"next", page->next}, {"head", std::max(head, page->next)}});
 }
 
 void events_controller::stream(const call_ptr& c, const principal& p, const std::string& stream_id) {
@@ -199,6 +305,19 @@ void events_controller::websocket(const call_ptr& c, const principal& p) {
 }
 void events_controller::event_stream(const call_ptr& c, const principal& p) {
   if (!d_.kit->allowed(c, p, access::operation::events_read, {}, "events")) return;
+  open_feed(c, p, std::nullopt);
+}
+
+void events_controller::project_event_stream(const call_ptr& c, const principal& p, const std::string& project) {
+  if (!guard_project(*d_.kit, d_.realtime->facts.projects, c, p, access::operation::project_read, project)) return;
+  open_feed(c, p, project);
+}
+
+void events_controller::open_feed(const call_ptr& c, const principal& p, const std::optional<std::string>& project) {
+  auto filter = parse_event_filter(c->query);
+  if (!filter) return send_error(c, filter.error());
+  auto names = parse_event_names(c->query);
+  if (!names) return send_error(c, names.error());
   const auto head = d_.events.head_position();
   std::uint64_t after = head;
   // Last-Event-ID (a reconnecting EventSource) wins over `after`.
@@ -214,13 +333,19 @@ void events_controller::event_stream(const call_ptr& c, const principal& p) {
   if (after > head) {
     return send_error(c, error{errc::invalid_argument, "after is beyond the log head", {{"head", head}}});
   }
-  spdlog::info("http method=GET path=/v1/events/stream status=200 user={} request_id={} after={}", c->who,
+  spdlog::info("http method=GET path={} status=200 user={} request_id={} after={}",
+               project ? "/v1/projects/" + *project + "/events/stream" : std::string("/v1/events/stream"), c->who,
                c->correlation_id, after);
   http_response resp{200, "", "text/event-stream", {{"X-Request-Id", c->correlation_id}, {"X-Accel-Buffering", "no"}}};
-  resp.open = [rt = d_.realtime, user = p.user_id, after](std::shared_ptr<push_channel> ch) {
-    auto conn = std::make_shared<sse_connection>(rt, user, after);
+  // The whole log, or the project's streams (the hub re-checks the project's access
+  // after every event that may take it away, and ends the stream when it is gone).
+  ports::subscription_filter selects{.all = true};
+  if (project) selects = ports::subscription_filter{.projects = {*project}};
+  resp.open = [rt = d_.realtime, user = p.user_id, after, selects, f = std::move(*filter),
+               n = *names](std::shared_ptr<push_channel> ch) {
+    auto conn = std::make_shared<sse_connection>(rt, user, after, f, n);
     conn->attach(ch);
-    rt->hub.subscribe(conn, ports::subscription{"\"events\"", {.all = true}, after});
+    rt->hub.subscribe(conn, ports::subscription{"\"events\"", selects, after});
     // A stalled stream is cut with the last position queued; the hub lets go of it.
     push_callbacks cb{nullptr, [rt, conn] { rt->hub.drop(conn); },
                       [rt, conn] {

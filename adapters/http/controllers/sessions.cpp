@@ -47,17 +47,27 @@ void sessions_controller::login(const call_ptr& c) {
         origin.empty() ? "cookie login without Origin" : "cookie login from a foreign origin");
   }
 
+  // Throttled before the password is checked (no hash spent, nothing learned): the
+  // account is the username as it would be looked up, or as sent when it is no username.
+  const auto normalized = normalize_username(**username);
+  const auto account = normalized ? *normalized : truncate_utf8(**username, 64);
+  const auto address = address_of(c->req.remote);
+  if (auto blocked = d_.throttle ? throttle_->check(account, address) : std::nullopt)
+    return refuse_throttled(c, **username, account, address, *blocked);
+
   std::optional<user_state> user;
-  if (auto name = normalize_username(**username)) {
-    auto found = d_.users.user_by_name(*name);
+  if (normalized) {
+    auto found = d_.users.user_by_name(*normalized);
     if (!found) return send_error(c, found.error());
     if (*found) user = (*found)->state;
   }
-  d_.hashing([self = shared_from_this(), c, user, password = **password, claimed = **username, cookie] {
+  d_.hashing([self = shared_from_this(), c, user, password = **password, claimed = **username, cookie, account,
+              address] {
     const auto& d = self->d_;
     const auto& hash = user ? user->password_hash : self->dummy_hash_;
     const bool matches = d.hasher.verify(hash, password) && user;
     if (!matches || user->disabled) {
+      self->throttle_->failed(account, address);
       // Every refused login is recorded in the security stream before the answer.
       auto e = make_event(security_login_failed{truncate_utf8(claimed, 64),
                                                 matches ? "disabled" : "invalid_credentials", c->req.remote});
@@ -69,6 +79,7 @@ void sessions_controller::login(const call_ptr& c) {
       });
       return;
     }
+    self->throttle_->succeeded(account, address);
     const auto token = d.secrets.random_token();
     const auto now = unix_now();
     if (auto put = d.tokens.put(d.secrets.sha256_hex(token),
@@ -93,6 +104,29 @@ void sessions_controller::login(const call_ptr& c) {
     d.kit->record_security(
         std::move(e), [c, answer = std::move(answer), headers = std::move(headers)] { send(c, 200, answer, headers); });
   });
+}
+
+void sessions_controller::refuse_throttled(const call_ptr& c, const std::string& claimed, const std::string& account,
+                                           const std::string& address, const login_throttle::block& b) {
+  const auto retry = std::to_string(b.retry_after_s);
+  spdlog::info("http method=POST path=/v1/auth/login status=429 scope={} retry_after={} request_id={}", b.scope, retry,
+               c->correlation_id);
+  auto answer = [c, b, retry] {
+    send(c, 429,
+         json{{"error",
+               {{"code", "too_many_requests"},
+                {"message", "too many failed logins; retry after " + retry + " s"},
+                {"details", {{"retry_after_s", b.retry_after_s}, {"scope", b.scope}}}}}},
+         {{"Retry-After", retry}});
+  };
+  // One audit event per account or address per window, however many attempts a flood makes.
+  if (!throttle_->should_audit(b, account, address)) return answer();
+  auto e = make_event(security_login_throttled{b.scope == "address" ? address : truncate_utf8(claimed, 64),
+                                               c->req.remote, b.retry_after_s, b.scope});
+  e.actor = "anonymous";
+  e.correlation_id = c->correlation_id;
+  e.metadata = request_metadata(c->req);
+  d_.kit->record_security(std::move(e), std::move(answer));
 }
 
 void sessions_controller::logout(const call_ptr& c) {

@@ -1,5 +1,6 @@
 // Users: create (argon2id on the hashing pool), list, read, change, disable.
 #include "adapters/http/controllers/controllers.hpp"
+#include "events/user/password_policy.hpp"
 
 namespace atrium::http_adapter {
 
@@ -33,6 +34,9 @@ void users_controller::create(const call_ptr& c, const principal& p) {
   if (auto n = normalize_username(cmd.username); !n) return send_error(c, n.error());
   if (!parse_global_role(cmd.role)) {
     return send_error(c, error{errc::invalid_argument, "role must be admin, member or auditor", {{"field", "role"}}});
+  }
+  if (auto ok = check_password_policy(**password, *normalize_username(cmd.username)); !ok) {
+    return send_error(c, ok.error());
   }
   cmd.user_id = new_uuid_v7();
   d_.hashing([self = shared_from_this(), c, p, cmd, password = **password]() mutable {
@@ -105,6 +109,13 @@ void users_controller::patch(const call_ptr& c, const principal& p, const std::s
   const bool end_sessions = *password || disabled != body->end();
   const std::string keep = own_password ? c->token_hash : std::string();
   if (!*password) return run_patch(c, p, id, cmds, end_sessions, keep);
+  // The policy (against the user's own name) before a hash is spent on it.
+  {
+    auto user = d_.users.user(id);
+    if (!user) return send_error(c, user.error());
+    if (!*user) return send_error(c, error{errc::not_found, "no such user"});
+    if (auto ok = check_password_policy(**password, (*user)->state.username); !ok) return send_error(c, ok.error());
+  }
   d_.hashing([self = shared_from_this(), c, p, id, cmds, own_password, end_sessions, keep, pw = **password,
               current = current->value_or("")] {
     if (own_password) {

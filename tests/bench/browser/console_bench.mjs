@@ -292,7 +292,7 @@ async function bundleAndLoad() {
 
   const first = await browser.newContext();
   const page0 = await first.newPage();
-  await signIn(page0, server, owner.username, `${owner.username}-pw-123456`);
+  await signIn(page0, server, owner.username, owner.password);
   const state = await first.storageState();
 
   async function loadOnce(page) {
