@@ -36,7 +36,7 @@ TEST_CASE("router: a known path with another method lists the allowed ones", "[h
   const auto m = t.find("POST", {"v1", "projects", "p-1"});
   CHECK(m.found == nullptr);
   CHECK(m.at_path.size() == 3);
-  CHECK(m.allow() == "GET, PATCH, DELETE");
+  CHECK(m.allow() == "GET, PATCH, DELETE, HEAD, OPTIONS");
   CHECK_FALSE(m.open());
 }
 
