@@ -237,7 +237,7 @@ class session : public std::enable_shared_from_this<session> {
       resp.open = nullptr;
       resp.producer = nullptr;
       upgrade_.reset();
-      return write_head(std::move(resp), keep_alive, false);
+      return write_stream_head(std::move(resp), keep_alive);
     }
     if (resp.open) return open(std::move(resp));
     if (resp.producer) return write_streamed(std::move(resp), keep_alive);
@@ -256,8 +256,28 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
-  /// Answers a HEAD request: the header of `resp` with the Content-Length of its body
-  /// (`sized`; a stream's length is unknown: none), and no body (RFC 9110 §9.3.2).
+  /// Answers a HEAD request of a stream: the header the GET would send
+  /// (`Transfer-Encoding: chunked`, so that a client knows the connection goes on) and
+  /// nothing after it, not even the last chunk.
+  void write_stream_head(http_response resp, bool keep_alive) {
+    streamed_ = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    set_header(*streamed_, resp);
+    streamed_->keep_alive(keep_alive);
+    streamed_->chunked(true);
+    serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*streamed_);
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      const bool keep = self->streamed_ && self->streamed_->keep_alive();
+      self->serializer_.reset();
+      self->streamed_.reset();
+      if (ec) return self->close();
+      if (!keep) return self->linger();
+      self->read();
+    });
+  }
+
+  /// Answers a HEAD request: the header of `resp` with the Content-Length of its body,
+  /// and no body (RFC 9110 §9.3.2).
   void write_head(http_response resp, bool keep_alive, bool sized) {
     auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
     set_header(*res, resp);

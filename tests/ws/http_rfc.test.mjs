@@ -100,7 +100,7 @@ test('a 201 names the created resource in Location', async () => {
     assert.equal(r.headers.location, `${path}/${r.json.id}`, path);
     assert.equal((await server.http('GET', r.headers.location)).status, 200, path);
   }
-  const token = await server.http('POST', '/v1/tokens', { body: { name: 'loc-token', scopes: ['projects:read'] } });
+  const token = await server.http('POST', '/v1/tokens', { body: { name: 'loc-token', scopes: ['events:read'] } });
   assert.equal(token.status, 201, token.body);
   assert.equal(token.headers.location, `/v1/tokens/${token.json.id}`);
 });
