@@ -358,7 +358,9 @@ std::expected<container_wiring, std::string> make_container_runtimes(const atriu
   return out;
 }
 
-int serve(const atrium::app::serve_options& opts) {
+/// `routes_only`: `atriumd routes` — wire everything in a scratch data dir, print the API's
+/// route table (JSON, `api::routes`) on stdout instead of listening, and stop.
+int serve(const atrium::app::serve_options& opts, bool routes_only = false) {
   // Logs go to stderr; stdout carries only the listening line and, on first start, the
   // generated admin password.
   set_up_logging(opts.log_format);
@@ -448,7 +450,9 @@ int serve(const atrium::app::serve_options& opts) {
 
   atrium::sodium_adapter::argon2id_hasher hasher;
   atrium::sodium_adapter::sodium_secrets secrets;
-  if ((*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) return 1;
+  if (!routes_only && (*store)->events().head_position() == 0 && !bootstrap_admin(**runtime, hasher, secrets)) {
+    return 1;
+  }
   // Online backups (POST /v1/admin/backups), on a thread of their own; declared before
   // the API so that a running backup is waited for after the server stopped.
   std::optional<std::filesystem::path> backup_key;
@@ -474,6 +478,15 @@ int serve(const atrium::app::serve_options& opts) {
   static const atrium::app::process_metrics process;
   api_deps.metrics_sources = {store->get(), runtime->get(), &process};
   atrium::http_adapter::api api(api_deps);
+  if (routes_only) {
+    std::cout << api.routes().dump(2) << std::endl;
+    api.stop();
+    runtime->reset();
+    publisher->reset();
+    store->reset();
+    spdlog::shutdown();
+    return 0;
+  }
   auto server = atrium::http_adapter::http_server::start(
       server_settings(opts), [&api](atrium::http_adapter::http_request req, atrium::http_adapter::respond_fn respond) {
         api.handle(std::move(req), std::move(respond));
@@ -518,6 +531,24 @@ int serve(const atrium::app::serve_options& opts) {
   return g_fatal ? k_exit_fatal : 0;
 }
 
+/// `atriumd routes`: the route table as JSON on stdout (`[{"method","pattern","access",
+/// "query"}]`), from the API wired in a scratch data dir that is removed afterwards.
+int print_routes(atrium::app::serve_options opts) {
+  char scratch[] = "/tmp/atriumd-routes-XXXXXX";
+  if (::mkdtemp(scratch) == nullptr) {
+    std::cerr << "atriumd routes: cannot make a scratch dir in /tmp\n";
+    return 1;
+  }
+  opts.data_dir = scratch;
+  opts.log_level = "off";
+  opts.kafka_embedded = false;
+  opts.kafka_brokers.clear();
+  const int rc = serve(opts, true);
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -528,6 +559,7 @@ int main(int argc, char** argv) {
     return exit.code;
   }
   if (command_line->command == "worker") return atrium::app::run_worker(command_line->worker);
+  if (command_line->command == "routes") return print_routes(command_line->serve);
   if (command_line->command != "serve") {
     return atrium::cli::run(command_line->command, command_line->offline, std::cout, std::cerr);
   }

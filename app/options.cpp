@@ -19,8 +19,8 @@
 namespace atrium::app {
 namespace {
 
-constexpr std::array<std::string_view, 7> k_subcommands{"serve",  "verify",  "export", "inspect",
-                                                        "replay", "restore", "worker"};
+constexpr std::array<std::string_view, 8> k_subcommands{"serve",  "verify",  "export", "inspect",
+                                                        "replay", "restore", "worker", "routes"};
 
 constexpr const char* k_description =
     "Atrium: the event-sourced control plane of a collaborative data-science platform.\n"
@@ -577,6 +577,7 @@ std::expected<command_line, early_exit> parse_command_line(const std::vector<std
   add_job_options(*serve, cl.serve, raw);
   add_console_options(*serve, cl.serve);
   add_offline_commands(app, cl.offline);
+  app.add_subcommand("routes", "print the API's route table as JSON ([{method, pattern, access, query}]) and exit");
   add_worker_command(app, cl.worker);
 
   // CLI11 reads the environment for every subcommand's options, chosen or not: keep only

@@ -9,6 +9,7 @@
 #include "adapters/http/browser_security.hpp"
 #include "adapters/http/controllers/controllers.hpp"
 #include "adapters/http/event_schemas.hpp"
+#include "adapters/http/http_semantics.hpp"
 #include "adapters/http/realtime.hpp"
 
 namespace atrium::http_adapter {
@@ -46,6 +47,14 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   bool origin_checked(const call_ptr& c, bool push);
   /// Answers a GET or HEAD outside /v1 from the web console's files (404 otherwise).
   void serve_static(const call_ptr& c);
+  /// Answers `OPTIONS`: 204 with `Allow` for a known path (an API route's or a console
+  /// file's), the CORS preflight headers when it is a preflight from a listed origin;
+  /// 404 for an unknown path.
+  void options(const call_ptr& c, const route_table::match& found);
+  /// True when `c` may reach route `r`: its body is JSON (else 415
+  /// `unsupported_media_type`) and it names no query parameter the route does not take
+  /// (else 400 `invalid_argument`, `details.unknown`). Answers the refusal itself.
+  static bool acceptable(const call_ptr& c, const route& r);
   /// Applies `Idempotency-Key` to a mutating request: answers a replay or a reused key
   /// itself (returns false), or prepares the call to run and remember its response.
   bool idempotency(const call_ptr& c, const principal& p);
@@ -250,9 +259,12 @@ void api::impl::dispatch(const call_ptr& c) {
   c->route_id = realtime->metrics->route_id(found.found != nullptr  ? found.found
                                             : found.at_path.empty() ? nullptr
                                                                     : found.at_path.front());
+  // A preflight carries no credentials: answered before authentication.
+  if (m == "OPTIONS") return options(c, found);
   // Open routes (health, metrics, login) answer without authentication.
   if (found.open()) {
     if (!found.found) return send_method_not_allowed(c, found);
+    if (!acceptable(c, *found.found)) return;
     return found.found->handler(c, principal{}, found.params);
   }
   if (path.empty() || path[0] != "v1") return serve_static(c);
@@ -270,7 +282,11 @@ void api::impl::dispatch(const call_ptr& c) {
     return send_error(c, who.error());
   }
   const principal& p = *who;
-  if (c->via == "cookie" && !origin_checked(c, push)) return;
+  // A cookie-authenticated change or stream, and a WebSocket upgrade from a browser page
+  // whatever its credential (a page may hold a token: cross-site WebSocket hijacking), must
+  // come from this server's origin or a listed one. Clients without Origin go on.
+  const bool browser_ws = c->req.websocket && !c->req.header("origin").empty();
+  if ((c->via == "cookie" || browser_ws) && !origin_checked(c, push)) return;
   // An API token reaches only the routes its scopes cover (the policy's route gate);
   // the operations it then performs are checked against its scopes again.
   if (found.found && p.scopes) {
@@ -280,12 +296,62 @@ void api::impl::dispatch(const call_ptr& c) {
       return kit->deny(c, d.as_error(), d.reason);
     }
   }
-  if ((m == "POST" || m == "PATCH" || m == "DELETE") && !idempotency(c, p)) return;
   if (!found.found) {
     if (found.at_path.empty()) return send_error(c, error{errc::not_found, "no such route"});
     return send_method_not_allowed(c, found);
   }
+  if (!acceptable(c, *found.found)) return;
+  if ((m == "POST" || m == "PATCH" || m == "DELETE") && !idempotency(c, p)) return;
   found.found->handler(c, p, found.params);
+}
+
+bool api::impl::acceptable(const call_ptr& c, const route& r) {
+  // A WebSocket command's body is the frame's JSON: no Content-Type to check.
+  if (!c->req.via_websocket) {
+    if (auto why = refused_media_type(c->req.header("content-type"), c->req.body.size())) {
+      send(c, 415,
+           json{{"error",
+                 {{"code", "unsupported_media_type"},
+                  {"message", *why},
+                  {"details",
+                   {{"content_type", repair_utf8(truncate_utf8(c->req.header("content-type"), 256))},
+                    {"accepted", json::array({"application/json"})}}}}}});
+      return false;
+    }
+  }
+  if (auto unknown = unknown_query(*c, r); !unknown.empty()) {
+    json names = json::array();
+    for (const auto& n : unknown) names.push_back(repair_utf8(truncate_utf8(n, 128)));
+    json known = r.query;
+    if (r.access == route_access::push) known.push_back("token");
+    send_error(c, error{errc::invalid_argument,
+                        "unknown query parameter" + std::string(unknown.size() > 1 ? "s" : "") + ": " +
+                            repair_utf8(truncate_utf8(unknown.front(), 128)) + (unknown.size() > 1 ? ", …" : ""),
+                        {{"unknown", names}, {"accepted", known}}});
+    return false;
+  }
+  return true;
+}
+
+void api::impl::options(const call_ptr& c, const route_table::match& found) {
+  std::string allow;
+  if (!found.at_path.empty()) {
+    allow = found.allow();
+  } else if ((c->path.empty() || c->path[0] != "v1") && d.web && d.web->find(c->req.target) != nullptr) {
+    allow = "GET, HEAD, OPTIONS";
+  } else {
+    return send_error(c, error{errc::not_found, "no such route"});
+  }
+  header_list headers{{"Allow", allow}, {"X-Request-Id", c->correlation_id}};
+  const auto origin = listed_origin(c->req.header("origin"), d.allowed_origins);
+  if (origin && !c->req.header("access-control-request-method").empty()) {
+    for (auto& h : preflight_headers(*origin, allow)) headers.push_back(std::move(h));
+  }
+  spdlog::info("http {} status=204 request_id={} preflight={}", log_request(*c), c->correlation_id,
+               origin ? "allowed" : "no");
+  http_response r{204, "", "application/json", std::move(headers)};
+  r.content_type.clear();
+  c->respond(std::move(r));
 }
 
 bool api::impl::origin_checked(const call_ptr& c, bool push) {
@@ -372,14 +438,25 @@ api::~api() { stop(); }
 
 void api::stop() { impl_->hashing.join(); }
 
+nlohmann::json api::routes() const { return routes_json(impl_->routes); }
+
 void api::handle(http_request request, respond_fn respond) {
   auto c = impl::make_call(std::move(request), nullptr);
   // Every answer, API or static file, carries the browser security headers, and is
   // counted under its call's route (the call is alive whenever its `respond` runs).
+  representation_request facts{c->req.method, c->req.header("accept-encoding"), c->req.header("if-none-match"),
+                               listed_origin(c->req.header("origin"), impl_->d.allowed_origins),
+                               !impl_->d.allowed_origins.empty()};
   c->respond = [respond = std::move(respond), metrics = impl_->realtime->metrics, weak = std::weak_ptr<call>(c),
-                method = http_metrics::method_index(c->req.method), started = c->started](http_response r) {
+                method = http_metrics::method_index(c->req.method), started = c->started,
+                facts = std::move(facts)](http_response r) mutable {
     add_security_headers(r.headers);
     const auto held = weak.lock();
+    // The web console's files carry their own ETags and gzip variants (static_files.hpp).
+    facts.representation = !held || held->route_id != http_metrics::k_static;
+    // An OPTIONS answer carries the preflight's CORS headers itself.
+    if (facts.method == "OPTIONS" && r.status == 204) facts.cors_origin.reset();
+    finish_representation(r, facts);
     metrics->observe(held ? held->route_id : http_metrics::k_unmatched, method, r.status,
                      std::chrono::duration<double>(clock_type::now() - started).count());
     respond(std::move(r));

@@ -144,6 +144,10 @@ class api {
   /// Handles one request; never throws, answers exactly once.
   void handle(http_request request, respond_fn respond);
 
+  /// The route table as JSON: `[{"method","pattern","access","query":[…]}]`
+  /// (router.hpp `routes_json`).
+  [[nodiscard]] nlohmann::json routes() const;
+
   /// Waits for background work (password hashing) to finish; call before destroying
   /// the ports.
   void stop();

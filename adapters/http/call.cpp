@@ -7,6 +7,15 @@ namespace atrium::http_adapter {
 
 void send(const call_ptr& c, unsigned status, const json& body, header_list headers) {
   headers.emplace_back("X-Request-Id", c->correlation_id);
+  // RFC 9110 §15.3.2: a 201 names the resource it created. A create answers the new
+  // entity, whose `id` is the last segment of its URL under the collection POSTed to
+  // (routes whose resource lives elsewhere set `Location` themselves).
+  if (status == 201 && c->req.method == "POST" && body.is_object() &&
+      std::none_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Location"; })) {
+    if (auto id = body.find("id"); id != body.end() && id->is_string()) {
+      headers.emplace_back("Location", c->req.target.substr(0, c->req.target.find('?')) + "/" + id->get<std::string>());
+    }
+  }
   const auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - c->started).count();
   spdlog::info("http {} status={} ms={:.2f} user={} request_id={}", log_request(*c), status, ms, log_escape(c->who, 64),
                c->correlation_id);

@@ -77,7 +77,8 @@ inline std::string log_request(const call& c) {
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 /// Answers `body` with `status` (logged as one line; remembered under the idempotency
-/// key when one was claimed and the status is below 500). A call with a `json_sink`
+/// key when one was claimed and the status is below 500). A 201 to a POST whose body has
+/// a string `id` gets `Location: <request path>/<id>` unless `headers` has one. A call with a `json_sink`
 /// (a WebSocket command) gets the JSON itself, never its text.
 void send(const call_ptr& c, unsigned status, const json& body, header_list headers = {});
 
@@ -205,17 +206,23 @@ inline std::string query_param(const call& c, const char* name) {
   return it == c.query.end() ? std::string() : it->second;
 }
 
-/// `If-Match: 3`, `"3"` or `W/"3"` → 3: the version a change is based on. Absent:
-/// `precondition_required` (428); not a version number: `invalid_argument`.
-inline result<std::uint64_t> parse_if_match(const std::string& raw) {
+/// `If-Match: 3`, `"3"`, `W/"3"` or `"3-gz"` (the tag of a gzip answer) → 3: the version
+/// a change is based on; `*` → nullopt (any current version: the resource exists, which
+/// the route checked before). Absent: `precondition_required` (428); not a version
+/// number: `invalid_argument`.
+inline result<std::optional<std::uint64_t>> parse_if_match(const std::string& raw) {
   if (raw.empty())
     return fail(errc::precondition_required, "If-Match with the version you based this change on is required");
   std::string_view v(raw);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  if (v == "*") return std::optional<std::uint64_t>{};
   if (v.starts_with("W/")) v.remove_prefix(2);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.ends_with("-gz")) v.remove_suffix(3);
   auto n = parse_u64(v, "If-Match");
-  if (!n) return fail(errc::invalid_argument, "If-Match must be a version number", {{"header", "If-Match"}});
-  return n;
+  if (!n) return fail(errc::invalid_argument, "If-Match must be a version number or *", {{"header", "If-Match"}});
+  return std::optional<std::uint64_t>{*n};
 }
 
 /// The `If-Match` of `c` where it is optional: nullopt when absent (the change applies to
@@ -224,9 +231,7 @@ inline result<std::uint64_t> parse_if_match(const std::string& raw) {
 inline result<std::optional<std::uint64_t>> optional_if_match(const call& c) {
   const auto raw = c.req.header("if-match");
   if (raw.empty()) return std::optional<std::uint64_t>{};
-  auto v = parse_if_match(raw);
-  if (!v) return std::unexpected(v.error());
-  return std::optional<std::uint64_t>{*v};
+  return parse_if_match(raw);
 }
 
 }  // namespace atrium::http_adapter

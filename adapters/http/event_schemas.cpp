@@ -64,7 +64,8 @@ const result<json>& event_schema_document() {
 void add_event_schema_routes(route_table& t) {
   // Any session; API tokens that read events (`events:read`) or hold `admin`.
   t.add({"GET", "/v1/schemas/events", [](auto& c, auto&, auto&) { serve(c); }, route_access::authenticated,
-         access::route_class::event_read});
+         access::route_class::event_read})
+      .query = {"type"};
 }
 
 }  // namespace atrium::http_adapter

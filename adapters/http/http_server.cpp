@@ -106,7 +106,7 @@ class session : public std::enable_shared_from_this<session> {
     res.set(bhttp::field::server, "atriumd");
     res.set(bhttp::field::date, http_date());
     if (stream_.is_tls()) res.set(bhttp::field::strict_transport_security, k_hsts);
-    res.set(bhttp::field::content_type, resp.content_type);
+    if (!resp.content_type.empty()) res.set(bhttp::field::content_type, resp.content_type);
     for (const auto& [k, v] : resp.headers) res.set(k, v);
   }
 
@@ -231,10 +231,18 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void write_response(http_response resp, bool keep_alive) {
+    if (head_ && resp.status != 101 && (resp.open || resp.producer)) {
+      // HEAD of a stream (SSE, a followed log, a streamed export): its header only; the
+      // stream is never opened (RFC 9110 §9.3.2).
+      resp.open = nullptr;
+      resp.producer = nullptr;
+      upgrade_.reset();
+      return write_stream_head(std::move(resp), keep_alive);
+    }
     if (resp.open) return open(std::move(resp));
     if (resp.producer) return write_streamed(std::move(resp), keep_alive);
     upgrade_.reset();
-    if (head_) return write_head(std::move(resp), keep_alive);
+    if (head_) return write_head(std::move(resp), keep_alive, true);
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
     set_header(*res, resp);
     res->body() = std::move(resp.body);
@@ -248,12 +256,34 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
+  /// Answers a HEAD request of a stream: the header the GET would send
+  /// (`Transfer-Encoding: chunked`, so that a client knows the connection goes on) and
+  /// nothing after it, not even the last chunk.
+  void write_stream_head(http_response resp, bool keep_alive) {
+    streamed_ = std::make_shared<bhttp::response<bhttp::empty_body>>();
+    set_header(*streamed_, resp);
+    streamed_->keep_alive(keep_alive);
+    streamed_->chunked(true);
+    serializer_ = std::make_shared<bhttp::response_serializer<bhttp::empty_body>>(*streamed_);
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_write_header(stream_, *serializer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      const bool keep = self->streamed_ && self->streamed_->keep_alive();
+      self->serializer_.reset();
+      self->streamed_.reset();
+      if (ec) return self->close();
+      if (!keep) return self->linger();
+      self->read();
+    });
+  }
+
   /// Answers a HEAD request: the header of `resp` with the Content-Length of its body,
   /// and no body (RFC 9110 §9.3.2).
-  void write_head(http_response resp, bool keep_alive) {
+  void write_head(http_response resp, bool keep_alive, bool sized) {
     auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
     set_header(*res, resp);
-    if (resp.status != 304 && resp.status != 204 && resp.status >= 200) res->content_length(resp.body.size());
+    if (sized && resp.status != 304 && resp.status != 204 && resp.status >= 200) {
+      res->content_length(resp.body.size());
+    }
     res->keep_alive(keep_alive);
     stream_.expires_after(options_.idle_timeout);
     bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {

@@ -1,9 +1,11 @@
 // The declarative route table.
 #include "adapters/http/router.hpp"
 
+#include <algorithm>
+
 namespace atrium::http_adapter {
 
-void route_table::add(route r) {
+route& route_table::add(route r) {
   entry e{std::move(r), {}};
   std::string_view pattern = e.r.pattern;
   while (!pattern.empty()) {
@@ -14,9 +16,11 @@ void route_table::add(route r) {
     pattern = end == std::string_view::npos ? std::string_view() : pattern.substr(end);
   }
   routes_.push_back(std::move(e));
+  return routes_.back().r;
 }
 
 route_table::match route_table::find(std::string_view method, const std::vector<std::string>& path) const {
+  if (method == "HEAD") method = "GET";
   match m;
   for (const auto& e : routes_) {
     if (e.segments.size() != path.size()) continue;
@@ -39,12 +43,24 @@ route_table::match route_table::find(std::string_view method, const std::vector<
   return m;
 }
 
+std::vector<std::string> route_table::match::allowed() const {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& m) {
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  };
+  bool get = false;
+  for (const auto* r : at_path) {
+    add(r->method);
+    get = get || r->method == "GET";
+  }
+  if (get) add("HEAD");
+  add("OPTIONS");
+  return out;
+}
+
 std::string route_table::match::allow() const {
   std::string out;
-  for (const auto* r : at_path) {
-    if (out.find(r->method) != std::string::npos) continue;
-    out += (out.empty() ? "" : ", ") + r->method;
-  }
+  for (const auto& m : allowed()) out += (out.empty() ? "" : ", ") + m;
   return out;
 }
 
@@ -58,14 +74,36 @@ bool route_table::match::push() const {
 }
 
 void send_method_not_allowed(const call_ptr& c, const route_table::match& m) {
-  json allowed = json::array();
-  for (const auto* r : m.at_path) allowed.push_back(r->method);
+  json allowed = m.allowed();
   send(c, 405,
        json{{"error",
              {{"code", "method_not_allowed"},
               {"message", "method not allowed"},
               {"details", {{"method", c->req.method}, {"allowed", allowed}}}}}},
        {{"Allow", m.allow()}});
+}
+
+std::vector<std::string> unknown_query(const call& c, const route& r) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : c.query) {
+    if (r.access == route_access::push && name == "token") continue;
+    if (std::find(r.query.begin(), r.query.end(), name) != r.query.end()) continue;
+    out.push_back(name);
+  }
+  return out;
+}
+
+json routes_json(const route_table& t) {
+  json out = json::array();
+  for (const auto* r : t.all()) {
+    const char* access = r->access == route_access::open   ? "open"
+                         : r->access == route_access::push ? "push"
+                                                           : "authenticated";
+    json query = r->query;
+    if (r->access == route_access::push) query.push_back("token");
+    out.push_back({{"method", r->method}, {"pattern", r->pattern}, {"access", access}, {"query", query}});
+  }
+  return out;
 }
 
 }  // namespace atrium::http_adapter

@@ -19,6 +19,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+bool compressible(std::string_view type) {
+  return type.starts_with("text/") || type.starts_with("application/json") || type == "image/svg+xml";
+}
+
 constexpr std::size_t k_max_static_path = 1024;
 constexpr std::size_t k_min_gzip_bytes = 256;  // smaller files gain nothing from gzip
 
@@ -34,43 +38,6 @@ std::string_view extension(std::string_view key) {
   const auto name = slash == std::string_view::npos ? key : key.substr(slash + 1);
   const auto dot = name.rfind('.');
   return dot == std::string_view::npos ? std::string_view() : name.substr(dot + 1);
-}
-
-/// FNV-1a, 64 bits, as 16 hex digits: an ETag needs to change with the bytes, not to
-/// resist an attacker (the bytes are our own build's).
-std::string fnv1a_hex(std::string_view bytes) {
-  std::uint64_t h = 14695981039346656037ULL;
-  for (const unsigned char ch : bytes) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  static constexpr std::array<char, 16> digits{'0', '1', '2', '3', '4', '5', '6', '7',
-                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = digits[h & 0xf];
-  return out;
-}
-
-bool compressible(std::string_view type) {
-  return type.starts_with("text/") || type.starts_with("application/json") || type == "image/svg+xml";
-}
-
-/// `bytes` gzip-encoded (RFC 1952) at level 9 with zlib, or "" if zlib fails.
-std::string gzip_encode(std::string_view bytes) {
-  z_stream zs{};
-  // windowBits 15 + 16: a gzip wrapper instead of zlib's.
-  if (deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
-  std::string out(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  zs.avail_in = static_cast<uInt>(bytes.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  const auto written = zs.total_out;
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) return {};
-  out.resize(written);
-  return out;
 }
 
 result<std::string> read_file(const fs::path& p, std::size_t size) {
@@ -100,6 +67,39 @@ bool lists_etag(std::string_view header, std::string_view tag) {
 }
 
 }  // namespace
+
+/// FNV-1a, 64 bits, as 16 hex digits: an ETag needs to change with the bytes, not to
+/// resist an attacker (the bytes are our own build's).
+std::string fnv1a_hex(std::string_view bytes) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const unsigned char ch : bytes) {
+    h ^= ch;
+    h *= 1099511628211ULL;
+  }
+  static constexpr std::array<char, 16> digits{'0', '1', '2', '3', '4', '5', '6', '7',
+                                               '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'};
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = digits[h & 0xf];
+  return out;
+}
+
+/// `bytes` gzip-encoded (RFC 1952) at level 9 with zlib, or "" if zlib fails.
+std::string gzip_encode(std::string_view bytes, int level) {
+  z_stream zs{};
+  // windowBits 15 + 16: a gzip wrapper instead of zlib's.
+  if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return {};
+  std::string out(deflateBound(&zs, static_cast<uLong>(bytes.size())) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  zs.avail_in = static_cast<uInt>(bytes.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = deflate(&zs, Z_FINISH);
+  const auto written = zs.total_out;
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) return {};
+  out.resize(written);
+  return out;
+}
 
 std::optional<std::string> static_path(std::string_view target) {
   target = target.substr(0, target.find_first_of("?#"));
@@ -267,7 +267,7 @@ result<std::shared_ptr<const web_root>> web_root::load(const fs::path& dir, cons
       if (!g) return std::unexpected(g.error());
       f.gzip = std::move(*g);
     } else if (limits.gzip_at_start && compressible(f.content_type) && f.body.size() >= k_min_gzip_bytes) {
-      auto g = gzip_encode(f.body);
+      auto g = gzip_encode(f.body, 9);
       if (!g.empty() && g.size() < f.body.size()) f.gzip = std::move(g);
     }
     if (!f.gzip.empty()) f.gzip_etag = "\"" + tag + "-gz\"";

@@ -101,6 +101,13 @@ class web_root {
 /// the server sends only its length.
 [[nodiscard]] http_response static_response(const static_file& file, const http_request& req);
 
+/// `bytes` gzip-encoded (RFC 1952) with zlib at `level` (1-9), or "" if zlib fails.
+[[nodiscard]] std::string gzip_encode(std::string_view bytes, int level);
+
+/// FNV-1a (64 bits) of `bytes` as 16 hex digits: a tag that changes with the bytes (not
+/// a cryptographic hash).
+[[nodiscard]] std::string fnv1a_hex(std::string_view bytes);
+
 /// True when an `Accept-Encoding` value accepts gzip (`gzip`, `x-gzip` or `*` with a
 /// non-zero q-value).
 [[nodiscard]] bool accepts_gzip(std::string_view accept_encoding);

@@ -92,6 +92,8 @@ TEST_CASE("options: subcommand selection, serve being the default", "[app][optio
   CHECK(none.serve.log_format == "text");
   CHECK(none.serve.snapshot_every == 100);
   CHECK_FALSE(none.serve.kafka_embedded);
+  // `atriumd routes` (issue 21): the route table as JSON, no data dir.
+  CHECK(parsed({"routes"}).command == "routes");
 
   const auto implicit = parsed({"--data-dir", "d", "--listen", "[::1]:0"});
   CHECK(implicit.command == "serve");

@@ -273,7 +273,7 @@ TEST_CASE("bad requests get clear errors and never take the server down", "[e2e]
   // a 404 in the API's error shape.
   const auto put = admin.request("PUT", "/v1/projects");
   CHECK(put.status == 405);
-  CHECK(put.headers.at("allow") == "POST, GET");
+  CHECK(put.headers.at("allow") == "POST, GET, HEAD, OPTIONS");
   CHECK(put.json["error"]["code"] == "method_not_allowed");
   CHECK(admin.request("DELETE", "/healthz").status == 405);
   const auto nowhere = admin.get("/v1/nowhere");

@@ -11,7 +11,13 @@
 //   normalize_origin: the result is lowercase http(s)://…, normalizes to itself, and is
 //     allowed as an origin against itself; origin_allowed with no list and a host is
 //     true only for http(s)://host;
-//   static_response: never throws; 304 only with an empty body.
+//   static_response: never throws; 304 only with an empty body;
+//   finish_representation (issue 21; input: method, Accept-Encoding, If-None-Match and a
+//     body, split at newlines): never throws; 304 only with an empty body and an ETag; a
+//     gzip answer gunzips to the body it replaced (checked by its size bound) and has an
+//     ETag ending `-gz"`; CORS headers only for a listed origin;
+//   refused_media_type / json_media_type / parse_if_match (issue 21): JSON types are
+//     accepted, a body without a type is refused, If-Match never throws.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +25,8 @@
 #include <string_view>
 
 #include "adapters/http/browser_security.hpp"
+#include "adapters/http/call.hpp"
+#include "adapters/http/http_semantics.hpp"
 #include "adapters/http/static_files.hpp"
 
 namespace {
@@ -99,12 +107,65 @@ void check_negotiation(std::string_view in) {
   if (r.status != 304 && r.status != 200) finding("status neither 200 nor 304", in, std::to_string(r.status));
 }
 
+std::string_view next_line(std::string_view& in) {
+  const auto nl = in.find('\n');
+  const auto line = in.substr(0, nl);
+  in = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+  return line;
+}
+
+const std::string* find_header(const http_response& r, std::string_view name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
+void check_representation(std::string_view in) {
+  representation_request q;
+  q.method = std::string(next_line(in));
+  q.accept_encoding = std::string(next_line(in));
+  q.if_none_match = std::string(next_line(in));
+  q.cors_configured = true;
+  http_response r{200, std::string(in), "application/json", {}};
+  // Half the inputs carry a version tag, as a single resource's answer does.
+  if (!in.empty() && (in.front() & 1) != 0) r.headers.emplace_back("ETag", "\"7\"");
+  const auto size = r.body.size();
+  finish_representation(r, q);
+  if (find_header(r, "Access-Control-Allow-Origin") != nullptr) finding("CORS for an unlisted origin", in, "");
+  const auto* tag = find_header(r, "ETag");
+  const bool safe = q.method == "GET" || q.method == "HEAD";
+  if (!safe) {
+    if (r.status != 200 || r.body.size() != size) finding("an unsafe method's answer changed", in, r.body);
+    return;
+  }
+  if (tag == nullptr) finding("a 200 to GET without an ETag", in, "");
+  if (r.status == 304 && !r.body.empty()) finding("304 with a body", in, r.body);
+  const auto* coding = find_header(r, "Content-Encoding");
+  if (coding != nullptr) {
+    if (r.status == 304) finding("304 with Content-Encoding", in, *coding);
+    if (!tag->ends_with("-gz\"")) finding("gzip answer without its own tag", in, *tag);
+    if (size < k_min_gzip_response_bytes || r.body.size() >= size) finding("gzip of a small body", in, *tag);
+  }
+}
+
+void check_media(std::string_view in) {
+  const auto type = next_line(in);
+  const bool json = json_media_type(type);
+  if (json && refused_media_type(type, in.size())) finding("a JSON type refused", type, "");
+  if (type.empty() && !in.empty() && !refused_media_type(type, in.size())) finding("a typeless body accepted", in, "");
+  auto v = parse_if_match(std::string(in));
+  if (v && *v && std::string(in).find_first_of("0123456789") == std::string::npos) {
+    finding("If-Match version without a digit", in, std::to_string(**v));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 4) {
+  switch (data[0] % 6) {
     case 0:
       check_path(in);
       break;
@@ -114,8 +175,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 2:
       check_origin(in);
       break;
-    default:
+    case 3:
       check_negotiation(in);
+      break;
+    case 4:
+      check_representation(in);
+      break;
+    default:
+      check_media(in);
       break;
   }
   return 0;

@@ -357,6 +357,15 @@ write("browser", [
     pick(3, "br;q=1.0, gzip;q=0\nW/\"e\", *"),
     pick(3, "*;q=0.000\n,,,"),
     pick(3, "x-gzip;q=0.5\n\"e\""),
+    # 4: finish_representation (method, Accept-Encoding, If-None-Match, body); 5: media type, If-Match.
+    pick(4, "GET\ngzip\n\n" + "{\"projects\":[" + ",".join(["{\"id\":\"x\"}"] * 200) + "]}"),
+    pick(4, "HEAD\ngzip;q=0\n*\n{}"),
+    pick(4, "GET\n*\n\"7-gz\", W/\"7\"\n" + "a" * 2000),
+    pick(4, "POST\ngzip\n*\n" + "b" * 3000),
+    pick(5, "application/json; charset=utf-8\n\"3\""),
+    pick(5, "text/plain\n*"),
+    pick(5, "\nW/\"12-gz\""),
+    pick(5, "APPLICATION/JSON\n99999999999999999999999"),
 ])
 
 # ---- (i) change_set (co-edited cells: document, NUL, ChangeSet JSON) ---------------------------

@@ -1,5 +1,7 @@
 #include "tests/hostile/campaign.hpp"
 
+#include <optional>
+
 namespace atrium::hostile {
 namespace {
 
@@ -888,7 +890,7 @@ void run_headers(world& w, tally& t, const route_spec& r, bool full) {
   auto one = [&](const std::string& label, header_list h, expect e) {
     if (r.streaming && e != expect::reject) return;
     if (!full && !label.starts_with("Authorization") && !label.starts_with("Idempotency") &&
-        !label.starts_with("If-Match")) {
+        !label.starts_with("If-Match") && !label.starts_with("Content-Type ")) {
       return;
     }
     send_case(w, t, r.method + " " + r.path + " header " + label, raw_request(r.method, target, h, body), e);
@@ -941,6 +943,34 @@ void run_headers(world& w, tally& t, const route_spec& r, bool full) {
     one("If-Match W/", h, r.if_match ? expect::reject : expect::any);
   }
   one("Content-Type invalid UTF-8", plus("Content-Type", "\xFF/\xFE"), expect::any);
+  // Issue 21 (HTTP semantics): a body that is not JSON is 415 before the route runs.
+  if (!body.empty()) {
+    auto typed = [&](std::optional<std::string> v) {
+      auto h = plain;
+      std::erase_if(h, [](const auto& x) { return x.first == "Content-Type"; });
+      if (v) h.emplace_back("Content-Type", std::move(*v));
+      return h;
+    };
+    one("Content-Type text/plain", typed("text/plain"), expect::reject);
+    one("Content-Type form", typed("application/x-www-form-urlencoded"), expect::reject);
+    one("Content-Type application/jsonx", typed("application/jsonx"), expect::reject);
+    one("Content-Type empty", typed(""), expect::reject);
+    one("Content-Type 4 KB of parameters", typed("application/json;" + std::string(4096, 'p')), expect::any);
+    one("Content-Type missing", typed(std::nullopt), expect::reject);
+  }
+  {
+    std::string codings;
+    for (int i = 0; i < 1000; ++i) codings += "x-coding-" + std::to_string(i) + ";q=0.5, ";
+    one("Accept-Encoding of 1000 codings", plus("Accept-Encoding", codings + "gzip;q=0"), expect::any);
+    one("Accept-Encoding q overflow", plus("Accept-Encoding", "gzip;q=" + std::string(500, '9')), expect::any);
+    std::string tags;
+    for (int i = 0; i < 2000; ++i) tags += "\"" + std::to_string(i) + "\", ";
+    one("If-None-Match of 2000 tags", plus("If-None-Match", tags + "*"), expect::any);
+    one("If-None-Match unquoted junk", plus("If-None-Match", "W/W/\"\"\",,,*x"), expect::any);
+    one("Origin unlisted", plus("Origin", "http://evil.example"), expect::any);
+    one("Origin null", plus("Origin", "null"), expect::any);
+    one("Origin 4 KB", plus("Origin", "http://" + std::string(4096, 'o') + ".example"), expect::any);
+  }
   one("custom header invalid UTF-8", plus("X-Custom", "\xC3\x28\xA0\xA1"), expect::any);
   one("custom header control byte", plus("X-Custom", "a\x01z"), expect::reject);
   one("custom header NUL", plus("X-Custom", std::string("a\0b", 3)), expect::reject);
@@ -1073,6 +1103,60 @@ void run_framing(world& w, tally& t, const route_spec& r, bool full) {
       expect::any, half);
 }
 
+/// Issue 21: OPTIONS on every route's path (204 with Allow listing the route's method,
+/// HEAD where GET is, OPTIONS; 404 for an unknown one); HEAD then GET pipelined on one
+/// connection for a GET route (the header without a body, then the GET's full answer:
+/// the connection stays usable); a preflight with a hostile Access-Control-Request-Method.
+void run_methods(world& w, tally& t, const route_spec& r) {
+  const auto target = w.fill(r.path);
+  const auto label = r.method + " " + r.path;
+  auto options = raw_exchange(w.address(), raw_request("OPTIONS", target, {}), {.deadline = k_deadline});
+  ++t.requests;
+  if (options.responses.empty()) {
+    t.fail(label + " OPTIONS", "no answer");
+  } else {
+    const auto& o = options.responses[0];
+    const auto allow = o.headers.contains("allow") ? o.headers.at("allow") : std::string();
+    if (o.status != 204 || allow.find(r.method) == std::string::npos || allow.find("OPTIONS") == std::string::npos ||
+        (r.method == "GET" && allow.find("HEAD") == std::string::npos)) {
+      t.fail(label + " OPTIONS", "status " + std::to_string(o.status) + " Allow: " + allow);
+    }
+  }
+  send_case(w, t, label + " OPTIONS preflight with a hostile method",
+            raw_request("OPTIONS", target,
+                        {{"Origin", "http://evil.example"},
+                         {"Access-Control-Request-Method", std::string(4096, 'M')},
+                         {"Access-Control-Request-Headers", std::string(8000, ',')}}),
+            expect::success);
+  send_case(w, t, label + " OPTIONS with a body", raw_request("OPTIONS", target, {}, "{\"x\":1}"), expect::any);
+  if (r.method != "GET") return;
+  const auto h = base_headers(w, r);
+  if (r.streaming) {
+    // HEAD of a stream: its header, never the stream.
+    auto only =
+        raw_exchange(w.address(), raw_request("HEAD", target, h), {.deadline = k_deadline, .head_responses = 1});
+    ++t.requests;
+    if (only.responses.empty() || only.responses[0].status >= 500) t.fail(label + " HEAD", "no answer or a 5xx");
+    return;
+  }
+  const auto bytes = raw_request("HEAD", target, h) + raw_request("GET", target, h);
+  auto both = raw_exchange(w.address(), bytes, {.deadline = k_deadline, .responses = 2, .head_responses = 1});
+  t.requests += 2;
+  if (both.responses.size() < 2) {
+    t.fail(label + " HEAD then GET", "answers: " + std::to_string(both.responses.size()));
+    return;
+  }
+  const auto& head = both.responses[0];
+  const auto& get = both.responses[1];
+  if (head.status != get.status || head.status >= 500) {
+    t.fail(label + " HEAD then GET", "HEAD " + std::to_string(head.status) + ", GET " + std::to_string(get.status));
+  } else if (head.headers.contains("content-length") && get.status != 304 &&
+             head.headers.at("content-length") != std::to_string(get.body.size())) {
+    t.fail(label + " HEAD",
+           "Content-Length " + head.headers.at("content-length") + ", GET body " + std::to_string(get.body.size()));
+  }
+}
+
 }  // namespace
 
 void run_family(world& w, tally& t, const route_family& f) {
@@ -1086,6 +1170,8 @@ void run_family(world& w, tally& t, const route_family& f) {
     }
     run_path(w, t, r);
     w.prove_alive(name + " path variants");
+    run_methods(w, t, r);
+    w.prove_alive(name + " HEAD and OPTIONS");
     if (r.destructive) continue;
     if (!r.params.empty() || r.method == "GET") {
       run_query(w, t, r);

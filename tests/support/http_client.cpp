@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 
@@ -67,8 +68,13 @@ http_reply http_client::request(const std::string& method, const std::string& ta
     req.prepare_payload();
     bhttp::write(stream, req);
     beast::flat_buffer buffer;
-    bhttp::response<bhttp::string_body> res;
-    bhttp::read(stream, buffer, res);
+    // The answer to HEAD has the header of a GET and no body (RFC 9110 §9.3.2): the
+    // parser must not wait for the Content-Length bytes.
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (method == "HEAD") parser.skip(true);
+    bhttp::read(stream, buffer, parser);
+    auto res = parser.release();
     http_reply out;
     out.status = res.result_int();
     for (const auto& f : res) {

@@ -85,7 +85,7 @@ const char* to_string(raw_end e) {
   return "?";
 }
 
-bool parse_raw_response(std::string& buf, raw_response& out, bool eof) {
+bool parse_raw_response(std::string& buf, raw_response& out, bool eof, bool head) {
   const auto head_end = buf.find("\r\n\r\n");
   if (head_end == std::string::npos) return false;
   raw_response r;
@@ -112,7 +112,7 @@ bool parse_raw_response(std::string& buf, raw_response& out, bool eof) {
   }
   std::size_t body_start = head_end + 4;
   std::size_t consumed = 0;
-  const bool no_body = r.status / 100 == 1 || r.status == 204 || r.status == 304;
+  const bool no_body = head || r.status / 100 == 1 || r.status == 204 || r.status == 304;
   if (r.status == 101) {
     consumed = body_start;  // the connection speaks another protocol from here
   } else if (no_body) {
@@ -235,14 +235,14 @@ std::string raw_socket::recv_some(std::chrono::milliseconds wait, std::optional<
   return out;
 }
 
-raw_result raw_socket::read_responses(std::size_t n, std::chrono::milliseconds deadline) {
+raw_result raw_socket::read_responses(std::size_t n, std::chrono::milliseconds deadline, std::size_t heads) {
   const auto start = clock_type::now();
   const auto until = start + deadline;
   raw_result out;
   bool eof = false;
   while (true) {
     raw_response r;
-    while (out.responses.size() < n && parse_raw_response(buffer_, r, eof)) {
+    while (out.responses.size() < n && parse_raw_response(buffer_, r, eof, out.responses.size() < heads)) {
       const bool upgraded = r.status == 101;
       out.responses.push_back(std::move(r));
       if (upgraded) break;
@@ -276,7 +276,9 @@ raw_result raw_socket::read_responses(std::size_t n, std::chrono::milliseconds d
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       // A reset: whatever complete response arrived before it still counts.
       raw_response last;
-      while (out.responses.size() < n && parse_raw_response(buffer_, last, true)) out.responses.push_back(last);
+      while (out.responses.size() < n && parse_raw_response(buffer_, last, true, out.responses.size() < heads)) {
+        out.responses.push_back(last);
+      }
       out.end = out.responses.size() >= n ? raw_end::answered : raw_end::reset;
       break;
     }
@@ -305,7 +307,7 @@ raw_result raw_exchange(const std::string& address, std::string_view bytes, cons
   }
   if (o.half_close) s->shutdown_write();
   const auto left = o.deadline - std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start);
-  out = s->read_responses(o.responses, std::max(left, std::chrono::milliseconds(1)));
+  out = s->read_responses(o.responses, std::max(left, std::chrono::milliseconds(1)), o.head_responses);
   out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start);
   return out;
 }

@@ -60,6 +60,9 @@ struct raw_options {
   bool half_close = false;                    ///< shutdown(SHUT_WR) once everything is sent
   bool abort_after_send = false;              ///< close at once after sending (no read; `end` = closed)
   std::size_t rcvbuf = 0;                     ///< SO_RCVBUF before connect (0: the default)
+  /// The first this many responses answer HEAD requests: a header only, whatever its
+  /// Content-Length says (RFC 9110 §9.3.2).
+  std::size_t head_responses = 0;
 };
 
 /// Connects to `address` ("host:port"), sends `bytes` (reading meanwhile, so that a server
@@ -95,7 +98,8 @@ class raw_socket {
   /// (empty on timeout); `end` is set to closed/reset when the peer went away.
   std::string recv_some(std::chrono::milliseconds wait, std::optional<raw_end>* end = nullptr);
   /// Reads until `n` complete HTTP responses are parsed or the deadline, as `raw_exchange`.
-  raw_result read_responses(std::size_t n, std::chrono::milliseconds deadline);
+  /// The first `heads` of them answer HEAD requests (no body).
+  raw_result read_responses(std::size_t n, std::chrono::milliseconds deadline, std::size_t heads = 0);
   /// shutdown(SHUT_WR).
   void shutdown_write();
   /// Closes the socket now.
@@ -112,6 +116,7 @@ class raw_socket {
 /// Parses one complete response from the front of `buf` into `out` and erases it;
 /// false when `buf` does not hold a complete response yet (or `eof` must end a body
 /// delimited by the connection's close; pass eof=true once the peer closed).
-bool parse_raw_response(std::string& buf, raw_response& out, bool eof);
+/// `head`: the response answers a HEAD request (a header only).
+bool parse_raw_response(std::string& buf, raw_response& out, bool eof, bool head = false);
 
 }  // namespace atrium::test

@@ -102,8 +102,10 @@ constexpr std::array<const char*, 11> k_csv_columns{"position",       "time",   
 
 void audit_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
-  t.add({"GET", "/v1/audit", [self](auto& c, auto& p, auto&) { self->entries(c, p); }});
-  t.add({"GET", "/v1/audit/export", [self](auto& c, auto& p, auto&) { self->export_entries(c, p); }});
+  t.add({"GET", "/v1/audit", [self](auto& c, auto& p, auto&) { self->entries(c, p); }}).query = {
+      "limit", "actor", "stream", "entity", "type", "since", "until", "after", "before", "order"};
+  t.add({"GET", "/v1/audit/export", [self](auto& c, auto& p, auto&) { self->export_entries(c, p); }}).query = {
+      "format", "actor", "stream", "entity", "type", "since", "until", "after", "before", "order"};
   t.add({"GET", "/v1/audit/verify", [self](auto& c, auto& p, auto&) { self->verify(c, p); }});
 }
 

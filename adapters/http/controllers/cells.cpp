@@ -125,9 +125,11 @@ result<std::vector<json>> updates_field(const json& body) {
 void cells_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/projects/{id}/cells", [self](auto& c, auto& p, auto& a) { self->add(c, p, a[0]); }});
-  t.add({"GET", "/v1/projects/{id}/cells", [self](auto& c, auto& p, auto& a) { self->list(c, p, a[0]); }});
+  t.add({"GET", "/v1/projects/{id}/cells", [self](auto& c, auto& p, auto& a) { self->list(c, p, a[0]); }}).query = {
+      "as_of"};
   t.add(
-      {"GET", "/v1/projects/{id}/cells/{cell_id}", [self](auto& c, auto& p, auto& a) { self->get(c, p, a[0], a[1]); }});
+       {"GET", "/v1/projects/{id}/cells/{cell_id}", [self](auto& c, auto& p, auto& a) { self->get(c, p, a[0], a[1]); }})
+      .query = {"as_of"};
   t.add({"PATCH", "/v1/projects/{id}/cells/{cell_id}",
          [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0], a[1]); }});
   t.add({"DELETE", "/v1/projects/{id}/cells/{cell_id}",
@@ -137,7 +139,8 @@ void cells_controller::add_routes(route_table& t) {
   t.add({"POST", "/v1/projects/{id}/cells/{cell_id}/changes",
          [self](auto& c, auto& p, auto& a) { self->change(c, p, a[0], a[1]); }});
   t.add({"GET", "/v1/projects/{id}/cells/{cell_id}/updates",
-         [self](auto& c, auto& p, auto& a) { self->updates(c, p, a[0], a[1]); }});
+         [self](auto& c, auto& p, auto& a) { self->updates(c, p, a[0], a[1]); }})
+      .query = {"since"};
 }
 
 std::optional<project_access> cells_controller::guard_connected(const call_ptr& c, const principal& p,
@@ -430,6 +433,7 @@ ports::completion cells_controller::finish_cell(const call_ptr& c, const std::st
     auto cell = find_cell(r->view, cell_id);
     if (!cell) return send_error(c, error{errc::not_found, "no such cell", {{"cell_id", cell_id}}});
     std::vector<std::pair<std::string, std::string>> headers{{"ETag", etag(cell->value("version", std::uint64_t{0}))}};
+    if (status == 201) headers.emplace_back("Location", "/v1/projects/" + id + "/cells/" + cell_id);
     if (replay_header && r->events.empty()) headers.emplace_back("Idempotency-Replayed", "true");
     // The projected cell also carries `updated_at`; a row that differs otherwise (it has
     // not caught up, the wait timed out, or it has moved on past this command) does not

@@ -49,15 +49,19 @@ void connections_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/connections", [self](auto& c, auto& p, auto&) { self->create(c, p); }});
   // Admins and auditors see all; others those granted to them or to one of their groups.
-  t.add({"GET", "/v1/connections", [self](auto& c, auto& p, auto&) {
+  t.add({"GET", "/v1/connections",
+         [self](auto& c, auto& p, auto&) {
            answer_list(*self->d_.kit, c, p, access::operation::connection_list, "connections",
                        [&](const ports::page_request& at) { return self->d_.connections.visible_connections(p, at); });
-         }});
-  t.add({"GET", "/v1/connections/{id}", [self](auto& c, auto& p, auto& a) {
+         }})
+      .query = {"limit", "after"};
+  t.add({"GET", "/v1/connections/{id}",
+         [self](auto& c, auto& p, auto& a) {
            const auto facts = connection_facts(self->d_.connections, p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::connection_read, facts.facts(), "connection-" + a[0],
                       facts.record ? std::optional<json>(facts.record->view) : std::nullopt, "no such connection");
-         }});
+         }})
+      .query = {"as_of"};
   t.add({"PATCH", "/v1/connections/{id}", [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0]); }});
   t.add({"DELETE", "/v1/connections/{id}", [self](auto& c, auto& p, auto& a) { self->remove(c, p, a[0]); }});
   t.add({"POST", "/v1/connections/{id}/test", [self](auto& c, auto& p, auto& a) { self->test(c, p, a[0]); }});

@@ -118,7 +118,8 @@ void containers_controller::add_routes(route_table& t) {
   using access::operation;
   auto self = shared_from_this();
   t.add({"POST", "/v1/containers", [self](auto& c, auto& p, auto&) { self->declare(c, p); }});
-  t.add({"GET", "/v1/containers", [self](auto& c, auto& p, auto&) {
+  t.add({"GET", "/v1/containers",
+         [self](auto& c, auto& p, auto&) {
            answer_list(*self->d_.kit, c, p, operation::container_list, "containers",
                        [&](const ports::page_request& at) {
                          auto page = self->d_.containers.containers(at);
@@ -127,8 +128,10 @@ void containers_controller::add_routes(route_table& t) {
                          }
                          return page;
                        });
-         }});
-  t.add({"GET", "/v1/containers/{id}", [self](auto& c, auto& p, auto& a) {
+         }})
+      .query = {"limit", "after"};
+  t.add({"GET", "/v1/containers/{id}",
+         [self](auto& c, auto& p, auto& a) {
            std::optional<json> view;
            if (valid_id(a[0])) {
              auto found = self->d_.containers.container(a[0]);
@@ -137,9 +140,11 @@ void containers_controller::add_routes(route_table& t) {
            }
            answer_get(*self->d_.kit, c, p, operation::container_read, {}, "container-" + a[0], view,
                       "no such container");
-         }});
+         }})
+      .query = {"as_of"};
   t.add({"PATCH", "/v1/containers/{id}", [self](auto& c, auto& p, auto& a) { self->change(c, p, a[0]); }});
-  t.add({"GET", "/v1/containers/{id}/logs", [self](auto& c, auto& p, auto& a) { self->logs(c, p, a[0]); }});
+  t.add({"GET", "/v1/containers/{id}/logs", [self](auto& c, auto& p, auto& a) { self->logs(c, p, a[0]); }}).query = {
+      "tail", "follow"};
   t.add({"DELETE", "/v1/containers/{id}",
          [self](auto& c, auto& p, auto& a) { self->command(c, p, a[0], operation::container_remove); }});
   t.add({"POST", "/v1/containers/{id}/start",

@@ -170,17 +170,22 @@ void events_controller::add_routes(route_table& t) {
   // API tokens with `events:read` reach these (WebSocket commands are requests of their own, gated alike).
   constexpr auto reads = access::route_class::event_read;
   t.add({"GET", "/v1/events", [self](auto& c, auto& p, auto&) { self->events(c, p); }, route_access::authenticated,
-         reads});
+         reads})
+      .query = {"limit", "after", "types", "streams"};
   t.add({"GET", "/v1/streams/{stream}", [self](auto& c, auto& p, auto& a) { self->stream(c, p, a[0]); },
-         route_access::authenticated, reads});
+         route_access::authenticated, reads})
+      .query = {"limit", "from_version", "as_of"};
   t.add({"GET", "/v1/events/stream", [self](auto& c, auto& p, auto&) { self->event_stream(c, p); }, route_access::push,
-         reads});
+         reads})
+      .query = {"after", "types", "streams", "event_names"};
   t.add({"GET", "/v1/ws", [self](auto& c, auto& p, auto&) { self->websocket(c, p); }, route_access::push, reads});
   // A project's events, for whoever may read the project (the decision of GET /v1/projects/{id}).
   t.add({"GET", "/v1/projects/{id}/events", [self](auto& c, auto& p, auto& a) { self->project_events(c, p, a[0]); },
-         route_access::authenticated, reads});
+         route_access::authenticated, reads})
+      .query = {"limit", "after", "types", "streams"};
   t.add({"GET", "/v1/projects/{id}/events/stream",
-         [self](auto& c, auto& p, auto& a) { self->project_event_stream(c, p, a[0]); }, route_access::push, reads});
+         [self](auto& c, auto& p, auto& a) { self->project_event_stream(c, p, a[0]); }, route_access::push, reads})
+      .query = {"after", "types", "streams", "event_names"};
 }
 
 void events_controller::events(const call_ptr& c, const principal& p) {

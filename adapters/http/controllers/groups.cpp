@@ -8,15 +8,19 @@ void groups_controller::add_routes(route_table& t) {
   t.add({"POST", "/v1/groups", [self](auto& c, auto& p, auto&) { self->create(c, p); }});
   // GET /v1/groups: admins and auditors see every group; others the groups they belong
   // to (directly or nested), in id order, paged by `after`.
-  t.add({"GET", "/v1/groups", [self](auto& c, auto& p, auto&) {
+  t.add({"GET", "/v1/groups",
+         [self](auto& c, auto& p, auto&) {
            answer_list(*self->d_.kit, c, p, access::operation::group_list, "groups",
                        [&](const ports::page_request& at) { return self->d_.groups.visible_groups(p, at); });
-         }});
-  t.add({"GET", "/v1/groups/{id}", [self](auto& c, auto& p, auto& a) {
+         }})
+      .query = {"limit", "after"};
+  t.add({"GET", "/v1/groups/{id}",
+         [self](auto& c, auto& p, auto& a) {
            const auto facts = group_facts(self->d_.groups, p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::group_read, facts.facts(), "group-" + a[0], facts.view,
                       "no such group");
-         }});
+         }})
+      .query = {"as_of"};
   t.add({"POST", "/v1/groups/{id}/members", [self](auto& c, auto& p, auto& a) { self->add_member(c, p, a[0]); }});
   t.add({"DELETE", "/v1/groups/{id}/members/{member}",
          [self](auto& c, auto& p, auto& a) { self->remove_member(c, p, a[0], a[1]); }});

@@ -25,14 +25,16 @@ void jobs_controller::add_routes(route_table& t) {
   t.add({"POST", "/v1/jobs", [self](auto& c, auto& p, auto&) { self->submit(c, p); }});
   // API tokens with `jobs:work` read jobs (access::route_class::job_read).
   t.add({"GET", "/v1/jobs", [self](auto& c, auto& p, auto&) { self->list(c, p); }, route_access::authenticated,
-         access::route_class::job_read});
+         access::route_class::job_read})
+      .query = {"limit", "after", "status", "project"};
   t.add({"GET", "/v1/jobs/{id}",
          [self](auto& c, auto& p, auto& a) {
            const auto facts = job_facts(self->d_.jobs, self->d_.projects, p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::job_read, facts.facts(), "job-" + a[0], facts.view,
                       "no such job");
          },
-         route_access::authenticated, access::route_class::job_read});
+         route_access::authenticated, access::route_class::job_read})
+      .query = {"as_of"};
   t.add({"POST", "/v1/jobs/{id}/cancel", [self](auto& c, auto& p, auto& a) { self->cancel(c, p, a[0]); }});
 }
 

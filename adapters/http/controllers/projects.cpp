@@ -7,15 +7,19 @@ void projects_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/projects", [self](auto& c, auto& p, auto&) { self->create(c, p); }});
   // Lists only what the caller may see: no collection-wide check.
-  t.add({"GET", "/v1/projects", [self](auto& c, auto& p, auto&) {
+  t.add({"GET", "/v1/projects",
+         [self](auto& c, auto& p, auto&) {
            answer_list(*self->d_.kit, c, p, std::nullopt, "projects",
                        [&](const ports::page_request& at) { return self->d_.projects.visible_projects(p, at); });
-         }});
-  t.add({"GET", "/v1/projects/{id}", [self](auto& c, auto& p, auto& a) {
+         }})
+      .query = {"limit", "after"};
+  t.add({"GET", "/v1/projects/{id}",
+         [self](auto& c, auto& p, auto& a) {
            const auto facts = project_facts(self->d_.projects, p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::project_read, {.role = facts.role}, "project-" + a[0],
                       facts.view, "no such project");
-         }});
+         }})
+      .query = {"as_of"};
   t.add({"PATCH", "/v1/projects/{id}", [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0]); }});
   t.add({"DELETE", "/v1/projects/{id}", [self](auto& c, auto& p, auto& a) { self->archive(c, p, a[0]); }});
   t.add({"POST", "/v1/projects/{id}/members", [self](auto& c, auto& p, auto& a) { self->add_member(c, p, a[0]); }});

@@ -81,7 +81,8 @@ void results_controller::add_routes(route_table& t) {
   // API tokens with `jobs:work` read a job's output (access::route_class::job_read).
   constexpr auto auth = route_access::authenticated;
   constexpr auto reads = access::route_class::job_read;
-  t.add({"GET", "/v1/jobs/{id}/result", [self](auto& c, auto& p, auto& a) { self->page(c, p, a[0]); }, auth, reads});
+  t.add({"GET", "/v1/jobs/{id}/result", [self](auto& c, auto& p, auto& a) { self->page(c, p, a[0]); }, auth, reads})
+      .query = {"offset", "limit"};
   t.add({"GET", "/v1/jobs/{id}/result.csv", [self](auto& c, auto& p, auto& a) { self->csv(c, p, a[0]); }, auth, reads});
   t.add({"GET", "/v1/jobs/{id}/log", [self](auto& c, auto& p, auto& a) { self->log(c, p, a[0]); }, auth, reads});
 }

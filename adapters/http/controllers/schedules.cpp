@@ -92,12 +92,15 @@ json schedules_controller::with_next_fire_times(json row) const {
 void schedules_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/schedules", [self](auto& c, auto& p, auto&) { self->create(c, p); }});
-  t.add({"GET", "/v1/schedules", [self](auto& c, auto& p, auto&) { self->list(c, p); }});
-  t.add({"GET", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) {
+  t.add({"GET", "/v1/schedules", [self](auto& c, auto& p, auto&) { self->list(c, p); }}).query = {"limit", "after",
+                                                                                                  "project_id"};
+  t.add({"GET", "/v1/schedules/{id}",
+         [self](auto& c, auto& p, auto& a) {
            const auto f = self->facts_of(p, a[0]);
            answer_get(*self->d_.kit, c, p, access::operation::schedule_read, {.role = f.role}, "schedule-" + a[0],
                       f.view, "no such schedule", self->shaped());
-         }});
+         }})
+      .query = {"as_of"};
   t.add({"PATCH", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0]); }});
   t.add({"DELETE", "/v1/schedules/{id}", [self](auto& c, auto& p, auto& a) {
            const auto f = self->facts_of(p, a[0]);
@@ -116,7 +119,8 @@ void schedules_controller::add_routes(route_table& t) {
            }
            self->d_.kit->execute(c, p, a[0], resume_schedule{f.role, now_seconds()}, 200, std::nullopt, self->shaped());
          }});
-  t.add({"GET", "/v1/schedules/{id}/runs", [self](auto& c, auto& p, auto& a) { self->runs(c, p, a[0]); }});
+  t.add({"GET", "/v1/schedules/{id}/runs", [self](auto& c, auto& p, auto& a) { self->runs(c, p, a[0]); }}).query = {
+      "limit", "after"};
 }
 
 /// The connection facts of a target (none for `run_cells` or no connection).

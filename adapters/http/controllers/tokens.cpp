@@ -98,8 +98,10 @@ proposed_event security_event(const call& c, Event e) {
 void tokens_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/service-accounts", [self](auto& c, auto& p, auto&) { self->create_account(c, p); }});
-  t.add({"GET", "/v1/service-accounts", [self](auto& c, auto& p, auto&) { self->list_accounts(c, p); }});
-  t.add({"GET", "/v1/service-accounts/{id}", [self](auto& c, auto& p, auto& a) { self->get_account(c, p, a[0]); }});
+  t.add({"GET", "/v1/service-accounts", [self](auto& c, auto& p, auto&) { self->list_accounts(c, p); }}).query = {
+      "limit", "after"};
+  t.add({"GET", "/v1/service-accounts/{id}", [self](auto& c, auto& p, auto& a) { self->get_account(c, p, a[0]); }})
+      .query = {"as_of"};
   t.add({"POST", "/v1/service-accounts/{id}/disable",
          [self](auto& c, auto& p, auto& a) { self->disable_account(c, p, a[0]); }});
   t.add({"POST", "/v1/service-accounts/{id}/tokens", [self](auto& c, auto& p, auto& a) {
@@ -226,7 +228,10 @@ void tokens_controller::create_token(const call_ptr& c, const principal& p, cons
     answer["token"] = secret;
     auto e = security_event(*c, security_token_created{record.token_id, owner, p.user_id, record.name, record.scopes,
                                                        record.expires_at, c->req.remote});
-    d.kit->record_security(std::move(e), [c, answer = std::move(answer)] { send(c, 201, answer); });
+    d.kit->record_security(std::move(e), [c, answer = std::move(answer), id = record.token_id] {
+      // The token's URL (where it is revoked), under whichever route created it.
+      send(c, 201, answer, {{"Location", "/v1/tokens/" + id}});
+    });
   });
 }
 

@@ -12,8 +12,8 @@ json public_user(const json& view, const principal& p) {
 void users_controller::add_routes(route_table& t) {
   auto self = shared_from_this();
   t.add({"POST", "/v1/users", [self](auto& c, auto& p, auto&) { self->create(c, p); }});
-  t.add({"GET", "/v1/users", [self](auto& c, auto& p, auto&) { self->list(c, p); }});
-  t.add({"GET", "/v1/users/{id}", [self](auto& c, auto& p, auto& a) { self->get(c, p, a[0]); }});
+  t.add({"GET", "/v1/users", [self](auto& c, auto& p, auto&) { self->list(c, p); }}).query = {"limit", "after"};
+  t.add({"GET", "/v1/users/{id}", [self](auto& c, auto& p, auto& a) { self->get(c, p, a[0]); }}).query = {"as_of"};
   t.add({"PATCH", "/v1/users/{id}", [self](auto& c, auto& p, auto& a) { self->patch(c, p, a[0]); }});
   t.add({"POST", "/v1/users/{id}/disable", [self](auto& c, auto& p, auto& a) { self->disable(c, p, a[0]); }});
 }
