@@ -502,7 +502,8 @@ op('GET', '/v1/openapi.json', {
 op('GET', '/v1/schemas/events', {
   tag: 'events',
   summary: 'The event schema catalog',
-  description: 'JSON Schemas of every event type and schema version (the catalog of docs/events.md as data).',
+  description: 'JSON Schemas of every event type and schema version (the catalog of docs/events.md as data): `{"envelope", "events": {"<type>": {"<version>": <schema>}}}`.',
+  params: [query('type', 'one event type only (400 naming it when unknown)')],
   ok: { 200: json({ type: 'object' }, 'the catalog') },
 });
 
@@ -1017,7 +1018,7 @@ op('GET', '/v1/audit', {
 op('GET', '/v1/audit/export', {
   tag: 'audit',
   summary: 'The whole filtered audit log in one body',
-  params: [...auditFilters, query('format', '`jsonl` (default) or `csv`', { type: 'string', enum: ['jsonl', 'csv'] })],
+  params: [...auditFilters, query('after', 'a position'), query('before', 'a position'), query('order', '`asc` or `desc`', { type: 'string', enum: ['asc', 'desc'] }), query('format', '`jsonl` (default) or `csv`', { type: 'string', enum: ['jsonl', 'csv'] })],
   ok: {
     200: {
       description: 'JSON Lines or CSV',
