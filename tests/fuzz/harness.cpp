@@ -385,6 +385,7 @@ bool world::probe_write() {
   req.method = "POST";
   req.target = "/v1/projects";
   req.headers["authorization"] = "Bearer " + admin_token_;
+  req.headers["content-type"] = "application/json";
   req.body = R"({"name":"probe"})";
   req.remote = "127.0.0.1:40000";
   auto resp = call(std::move(req));

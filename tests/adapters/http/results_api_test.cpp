@@ -188,6 +188,7 @@ struct fixture {
     req.method = "POST";
     req.target = "/v1/jobs";
     req.headers["authorization"] = "Bearer " + w.admin_token();
+    req.headers["content-type"] = "application/json";
     req.body =
         json{{"project_id", w.project_id()}, {"kind", "script"}, {"language", "bash"}, {"script", "echo hi"}}.dump();
     req.remote = "127.0.0.1:40000";
