@@ -2,7 +2,7 @@
 /// `GET /v1/schemas/events`: the JSON Schemas (draft 2020-12) of the event envelope and
 /// of every event type's payload in every schema version, as kept in
 /// docs/schemas/events (normative; docs/events.md, "Event schemas"). The files are
-/// embedded at build time (adapters/http/embed_event_schemas.cmake writes
+/// embedded at build time (cmake/embed_text.cmake writes
 /// `embedded_event_schema_files()`), so the server answers exactly the repository's
 /// files of the commit it was built from.
 
