@@ -261,7 +261,7 @@ TEST_CASE("the web console's files are served from memory with types, caching, g
   }
 }
 
-TEST_CASE("without a console GET / says so; a web root over the limits stops the start", "[e2e][browser]") {
+TEST_CASE("without a console GET / says so, a web root over the limits stops the start", "[e2e][browser]") {
   temp_dir dir;
   SECTION("no console installed") {
     // The build puts the console next to atriumd (build/web): a copy of the binary in a
@@ -303,7 +303,7 @@ TEST_CASE("without a console GET / says so; a web root over the limits stops the
   }
 }
 
-TEST_CASE("a cookie login keeps the token out of page script; the session route tells who is signed in",
+TEST_CASE("a cookie login keeps the token out of page script, the session route tells who is signed in",
           "[e2e][browser]") {
   temp_dir dir;
   atriumd_server server(dir.path());

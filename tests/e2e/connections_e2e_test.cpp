@@ -259,7 +259,7 @@ TEST_CASE("connections: --connection-allow and --connection-deny", "[e2e][connec
   CHECK(out.err.find("10.0.0.0/33") != std::string::npos);
 }
 
-TEST_CASE("connections: members learn an error's class, admins its detail; owners alone test credentials",
+TEST_CASE("connections: members learn an error's class, admins its detail, owners alone test credentials",
           "[e2e][connections]") {
   const std::string secret = "Canary-5e71b0-Member-Secret";
   postgres_server pg({.user = "atrium", .password = secret});

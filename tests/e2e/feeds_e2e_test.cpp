@@ -85,7 +85,7 @@ std::pair<unsigned, std::string> read_sse(const server& s, const std::string& to
 
 }  // namespace
 
-TEST_CASE("project feeds: readers of the project read its events; others get 404; filters and paging", "[e2e]") {
+TEST_CASE("project feeds: readers of the project read its events, others get 404, filters and paging", "[e2e]") {
   temp_dir dir;
   // No job slots: the job stays queued, so the log holds still while it is compared.
   server srv(dir.path(), {"--job-slots", "0"});

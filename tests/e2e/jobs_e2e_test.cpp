@@ -343,7 +343,7 @@ TEST_CASE("jobs: PostgreSQL through atriumd: a cancelled pg_sleep leaves pg_stat
   }
 }
 
-TEST_CASE("jobs: scripts through atriumd: Python output and result.csv are served; an endless script is cancelled",
+TEST_CASE("jobs: scripts through atriumd: Python output and result.csv are served, an endless script is cancelled",
           "[e2e][jobs]") {
   temp_dir dir;
   atriumd_server server(dir.path(), {"--job-slots", "2"});

@@ -290,7 +290,7 @@ TEST_CASE("connection: an update validates the new values against the connection
 
 // --- rotate -----------------------------------------------------------------------------
 
-TEST_CASE("connection: owners rotate credentials; the same fingerprint is a no-op", "[connection][rotate]") {
+TEST_CASE("connection: owners rotate credentials, the same fingerprint is a no-op", "[connection][rotate]") {
   const auto state = given_shared();
   const auto r = decide(state, rotate_credentials{"vault:bbb", "b2:222"}, owner);
   REQUIRE(r.has_value());
@@ -418,7 +418,7 @@ TEST_CASE("connection: the last direct user owner cannot be revoked", "[connecti
 
 // --- delete -----------------------------------------------------------------------------------
 
-TEST_CASE("connection: owners delete a connection; then it is gone", "[connection][delete]") {
+TEST_CASE("connection: owners delete a connection, then it is gone", "[connection][delete]") {
   const auto state = given_shared();
   for (const principal& who : {owner, admin}) {
     const auto r = decide(state, delete_connection{}, who);

@@ -512,7 +512,7 @@ TEST_CASE("restart_backoff_ms never overflows", "[container][backoff]") {
 
 // --- codec, registry --------------------------------------------------------------
 
-TEST_CASE("container events encode and decode; empty payloads are {}", "[container][codec]") {
+TEST_CASE("container events encode and decode, empty payloads are {}", "[container][codec]") {
   const std::vector<container_event> all{
       web,
       container_start_requested{},

@@ -126,7 +126,7 @@ TEST_CASE("group: a disabled creator cannot change members", "[group][disabled]"
 
 // --- who manages --------------------------------------------------------------------
 
-TEST_CASE("group: admins and the creator manage a group; nobody else does", "[group][manage]") {
+TEST_CASE("group: admins and the creator manage a group, nobody else does", "[group][manage]") {
   const auto state = given_group();
   CHECK(state.manages(creator));
   CHECK(state.manages(admin));

@@ -192,7 +192,7 @@ TEST_CASE("script jobs, owners, admins and explicit timeouts", "[job][submit]") 
   }
 }
 
-TEST_CASE("only editors and owners submit; never auditors or disabled users", "[job][submit][permissions]") {
+TEST_CASE("only editors and owners submit, never auditors or disabled users", "[job][submit][permissions]") {
   SECTION("viewers and non-members") {
     for (auto role : {std::optional(project_role::viewer), std::optional<project_role>()}) {
       auto c = sql_submission();
@@ -626,7 +626,7 @@ TEST_CASE("evolve folds a job's history", "[job][evolve]") {
   CHECK_FALSE(job_state{}.terminal());
 }
 
-TEST_CASE("job events encode and decode; empty payloads are {}", "[job][codec]") {
+TEST_CASE("job events encode and decode, empty payloads are {}", "[job][codec]") {
   const std::vector<job_event> all{sql_job,
                                    job_queued{},
                                    job_started{"runner-1"},

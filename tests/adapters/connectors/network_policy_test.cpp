@@ -49,7 +49,7 @@ TEST_CASE("network policy: loopback, link-local, 'this host' and metadata are de
   CHECK(v.rule == "169.254.169.254/32 (built in: cloud metadata)");
 }
 
-TEST_CASE("network policy: the most specific rule wins; at equal length deny beats allow beats built-in",
+TEST_CASE("network policy: the most specific rule wins, at equal length deny beats allow beats built-in",
           "[connectors][policy]") {
   SECTION("allowing one loopback address") {
     const auto p = make({"127.0.0.1/32"});
@@ -104,7 +104,7 @@ TEST_CASE("network policy: host patterns", "[connectors][policy]") {
   CHECK(only.judge_name("other.example.com").rule == "*");
 }
 
-TEST_CASE("network policy: entries are comma-separated; bad ones are refused", "[connectors][policy]") {
+TEST_CASE("network policy: entries are comma-separated, bad ones are refused", "[connectors][policy]") {
   const auto p = make({" 127.0.0.1/32 , ::1", "localhost"});
   CHECK(allows(p, "127.0.0.1"));
   CHECK(allows(p, "::1"));

@@ -103,7 +103,7 @@ TEST_CASE("origin_allowed: this server's own origin or an allowed one, nothing e
   CHECK_FALSE(normalize_origin("javascript://a").has_value());
 }
 
-TEST_CASE("static_path: only plain relative names; traversal and encodings resolve to nothing", "[http][browser]") {
+TEST_CASE("static_path: only plain relative names, traversal and encodings resolve to nothing", "[http][browser]") {
   CHECK(static_path("/") == "index.html");
   CHECK(static_path("/index.html?v=2") == "index.html");
   CHECK(static_path("/assets/app-3F2A9C1B.js") == "assets/app-3F2A9C1B.js");

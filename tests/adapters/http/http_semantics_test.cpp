@@ -85,7 +85,7 @@ TEST_CASE("http semantics: a 200 to GET gets an ETag, gzip when asked, 304 when 
   CHECK(header(post, "ETag") == nullptr);
 }
 
-TEST_CASE("http semantics: CORS headers only for a listed origin; 429 has Retry-After", "[http][semantics]") {
+TEST_CASE("http semantics: CORS headers only for a listed origin, 429 has Retry-After", "[http][semantics]") {
   const std::vector<std::string> allowed{"https://app.example"};
   CHECK(listed_origin("https://APP.example", allowed) == std::optional<std::string>("https://app.example"));
   CHECK_FALSE(listed_origin("https://evil.example", allowed));

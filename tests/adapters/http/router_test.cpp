@@ -58,7 +58,7 @@ TEST_CASE("router: open and push routes are told apart", "[http][router]") {
   CHECK_FALSE(t.find("GET", {"v1", "projects", "x"}).push());
 }
 
-TEST_CASE("router: HEAD finds the GET route; Allow adds HEAD and OPTIONS", "[http][router]") {
+TEST_CASE("router: HEAD finds the GET route, Allow adds HEAD and OPTIONS", "[http][router]") {
   auto t = table();
   const auto m = t.find("HEAD", {"v1", "projects", "p-1"});
   REQUIRE(m.found != nullptr);
@@ -71,7 +71,7 @@ TEST_CASE("router: HEAD finds the GET route; Allow adds HEAD and OPTIONS", "[htt
   CHECK(login.allow() == "POST, OPTIONS");
 }
 
-TEST_CASE("router: a route names the query parameters it takes; others are unknown", "[http][router]") {
+TEST_CASE("router: a route names the query parameters it takes, others are unknown", "[http][router]") {
   route_table t;
   auto none = [](const call_ptr&, const atrium::principal&, const route_params&) {};
   t.add({"GET", "/v1/projects", none}).query = {"limit", "after"};

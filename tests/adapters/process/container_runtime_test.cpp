@@ -370,7 +370,7 @@ TEST_CASE("process runtime: the container outlives a SIGKILL of the process that
   CHECK(group_members(pid).empty());
 }
 
-TEST_CASE("process runtime: a killed shim leaves the container running and stoppable; removal is an event",
+TEST_CASE("process runtime: a killed shim leaves the container running and stoppable, removal is an event",
           "[containers][process]") {
   fixture f;
   event_log events;

@@ -138,7 +138,7 @@ TEST_CASE("backups: a master key that cannot be copied fails the backup, which i
   CHECK_FALSE(ok->master_key_included);
 }
 
-TEST_CASE("backups: one at a time; a second take while one runs is refused", "[backup]") {
+TEST_CASE("backups: one at a time, a second take while one runs is refused", "[backup]") {
   temp_dir dir;
   auto store = open_store(dir.path() / "data");
   REQUIRE(store.has_value());
