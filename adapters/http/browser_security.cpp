@@ -9,25 +9,25 @@ namespace {
 
 bool blank(char ch) { return ch == ' ' || ch == '\t'; }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 /// RFC 6265 §4.1.1 cookie-octet: visible ASCII except DQUOTE, comma, semicolon and
 /// backslash.
 bool cookie_octet(unsigned char ch) {
   return ch > 0x20 && ch < 0x7f && ch != '"' && ch != ',' && ch != ';' && ch != '\\';
 }
 
-bool iequals(std::string_view a, std::string_view b) {
+}  // namespace
+
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
 }
-
-}  // namespace
 
 const std::vector<std::pair<std::string, std::string>>& security_headers() {
   static const std::vector<std::pair<std::string, std::string>> headers{
@@ -53,8 +53,8 @@ result<std::optional<std::string>> cookie_value(std::string_view header, std::st
     header = end == std::string_view::npos ? std::string_view() : header.substr(end + 1);
     const auto eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
-    if (trim(pair.substr(0, eq)) != name) continue;  // cookie names are case-sensitive
-    auto value = trim(pair.substr(eq + 1));
+    if (trim_ows(pair.substr(0, eq)) != name) continue;  // cookie names are case-sensitive
+    auto value = trim_ows(pair.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
     if (found && *found != value) ambiguous = true;
     found = value;

@@ -82,4 +82,10 @@ void add_security_headers(std::vector<std::pair<std::string, std::string>>& head
 [[nodiscard]] bool origin_allowed(std::string_view origin, std::string_view host,
                                   const std::vector<std::string>& allowed);
 
+/// `s` without the optional whitespace (RFC 9110 §5.6.3 OWS: spaces and tabs) at its ends.
+[[nodiscard]] std::string_view trim_ows(std::string_view s) noexcept;
+
+/// Whether `a` and `b` are equal ignoring ASCII case (header names, tokens, origins).
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+
 }  // namespace atrium::http_adapter

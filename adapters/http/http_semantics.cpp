@@ -10,18 +10,6 @@
 namespace atrium::http_adapter {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
-           return std::tolower(x) == std::tolower(y);
-         });
-}
-
 bool has_header(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return iequals(h.first, name); });
 }
@@ -36,7 +24,7 @@ std::string* header_value(std::vector<std::pair<std::string, std::string>>& head
 /// Text worth compressing: JSON, text (CSV, the Prometheus exposition, logs), NDJSON.
 bool compressible_type(std::string_view type) {
   const auto semi = type.find(';');
-  const auto bare = trim(type.substr(0, semi));
+  const auto bare = trim_ows(type.substr(0, semi));
   std::string lower(bare);
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char ch) { return std::tolower(ch); });
   return lower.starts_with("text/") || lower == "application/json" || lower.ends_with("+json") ||
@@ -47,7 +35,7 @@ bool compressible_type(std::string_view type) {
 
 bool json_media_type(std::string_view content_type) {
   const auto semi = content_type.find(';');
-  return iequals(trim(content_type.substr(0, semi)), "application/json");
+  return iequals(trim_ows(content_type.substr(0, semi)), "application/json");
 }
 
 std::optional<std::string> refused_media_type(std::string_view content_type, std::size_t body_bytes) {
@@ -76,7 +64,7 @@ void add_vary(std::vector<std::pair<std::string, std::string>>& headers, std::st
   std::string_view rest = *vary;
   while (!rest.empty()) {
     const auto comma = rest.find(',');
-    if (iequals(trim(rest.substr(0, comma)), token)) return;
+    if (iequals(trim_ows(rest.substr(0, comma)), token)) return;
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
   }
   *vary += ", ";
@@ -97,7 +85,7 @@ bool if_none_match_lists(std::string_view header, std::string_view tag) {
   std::size_t seen = 0;
   while (!header.empty() && seen++ < k_max_listed_tags) {
     const auto comma = header.find(',');
-    auto item = trim(header.substr(0, comma));
+    auto item = trim_ows(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     if (item.starts_with("W/")) item.remove_prefix(2);
     if (item == "*" || item == tag) return true;
